@@ -1,0 +1,66 @@
+from django.conf import settings
+from rest_framework import serializers
+
+from exceptions_app.models import Decision, Route, Stage
+
+
+class DecisionInSerializer(serializers.Serializer):
+    use_case = serializers.SlugField(max_length=50)
+    external_id = serializers.CharField(max_length=200)
+    model_version = serializers.CharField(max_length=200)
+    confidence = serializers.FloatField(min_value=0.0, max_value=1.0)
+    input = serializers.DictField()
+    output = serializers.DictField()
+    explanation = serializers.CharField(required=False, allow_blank=True, default="")
+    meta = serializers.DictField(required=False, default=dict)
+
+
+class BatchInSerializer(serializers.Serializer):
+    # Items are checked one by one in the view, so one bad item fails only itself.
+    decisions = serializers.ListField(child=serializers.JSONField(), allow_empty=False,
+                                      max_length=settings.BATCH_MAX_DECISIONS)
+
+
+class ReasonSerializer(serializers.Serializer):
+    rule = serializers.CharField(allow_null=True)
+    action = serializers.CharField()
+    text = serializers.CharField()
+
+
+class DecisionCaseSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    state = serializers.CharField()
+    queue = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    priority = serializers.IntegerField()
+    due_at = serializers.DateTimeField()
+
+
+class DecisionOutSerializer(serializers.ModelSerializer):
+    use_case = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    policy_version = serializers.IntegerField(source="policy_version.number")
+    stage = serializers.ChoiceField(choices=Stage.choices)
+    route = serializers.ChoiceField(choices=Route.choices)
+    reasons = ReasonSerializer(many=True)
+    case = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Decision
+        fields = ["id", "use_case", "external_id", "model_version", "confidence", "input",
+                  "output", "explanation", "meta", "received_at", "policy_version", "stage",
+                  "route", "reasons", "case", "withdrawn_at"]
+
+    def get_case(self, decision) -> DecisionCaseSerializer(allow_null=True):
+        # QA samples are reviewed behind the scenes; the AI system sees its route only.
+        if decision.route != Route.REVIEW or decision.case is None:
+            return None
+        return DecisionCaseSerializer(decision.case).data
+
+
+class BatchItemSerializer(serializers.Serializer):
+    status = serializers.IntegerField(help_text="The HTTP status this item alone would get.")
+    decision = DecisionOutSerializer(required=False)
+    errors = serializers.DictField(required=False)
+
+
+class BatchOutSerializer(serializers.Serializer):
+    results = BatchItemSerializer(many=True)

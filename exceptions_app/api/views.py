@@ -1,0 +1,94 @@
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import NotAuthenticated, PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from exceptions_app.api.auth import (
+    AiSystemRateThrottle,
+    ApiKeyAuthentication,
+    IsAiSystem,
+)
+from exceptions_app.api.serializers import (
+    BatchInSerializer,
+    BatchOutSerializer,
+    DecisionInSerializer,
+    DecisionOutSerializer,
+)
+from exceptions_app.models import Decision
+from exceptions_app.services.intake import submit_decisions
+
+
+class AiSystemView(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsAiSystem]
+    throttle_classes = [AiSystemRateThrottle]
+
+    def permission_denied(self, request, message=None, code=None):
+        # A missing key is 401 (with the Api-Key challenge), not 403.
+        if not getattr(request.user, "is_authenticated", False):
+            raise NotAuthenticated("Send 'Authorization: Api-Key <key>'.")
+        raise PermissionDenied(message)
+
+
+class DecisionCreateView(AiSystemView):
+    @extend_schema(
+        operation_id="decisions_create", request=DecisionInSerializer,
+        responses={201: DecisionOutSerializer,
+                   200: OpenApiResponse(DecisionOutSerializer,
+                                        "A replay of a stored decision: the first answer."),
+                   400: OpenApiResponse(description="Field errors; nothing was stored."),
+                   401: OpenApiResponse(description="Missing, unknown or revoked key."),
+                   403: OpenApiResponse(description="This system may not post to the use case."),
+                   413: OpenApiResponse(description="The body is over the size limit."),
+                   422: OpenApiResponse(description="external_id taken by another body.")})
+    def post(self, request):
+        """Post one AI decision; it is judged against the use case's active policy."""
+        serializer = DecisionInSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        [result] = submit_decisions(ai_system=request.user.ai_system,
+                                    items=[serializer.validated_data])
+        if result.decision is None:
+            return Response(result.errors, status=result.status)
+        return Response(DecisionOutSerializer(result.decision).data, status=result.status)
+
+
+class DecisionBatchView(AiSystemView):
+    @extend_schema(operation_id="decisions_batch", request=BatchInSerializer,
+                   responses={200: BatchOutSerializer})
+    def post(self, request):
+        """Post up to 1000 decisions; each gets the answer it would get alone, in order."""
+        batch = BatchInSerializer(data=request.data)
+        batch.is_valid(raise_exception=True)
+        raw = batch.validated_data["decisions"]
+        answers: list[dict | None] = [None] * len(raw)
+        valid, valid_indexes = [], []
+        for index, item in enumerate(raw):
+            item_serializer = DecisionInSerializer(data=item)
+            if item_serializer.is_valid():
+                valid.append(item_serializer.validated_data)
+                valid_indexes.append(index)
+            else:
+                answers[index] = {"status": 400, "errors": item_serializer.errors}
+        results = submit_decisions(ai_system=request.user.ai_system, items=valid)
+        for index, result in zip(valid_indexes, results, strict=True):
+            if result.decision is None:
+                answers[index] = {"status": result.status, "errors": result.errors}
+            else:
+                answers[index] = {"status": result.status,
+                                  "decision": DecisionOutSerializer(result.decision).data}
+        return Response({"results": answers}, status=status.HTTP_200_OK)
+
+
+class DecisionDetailView(generics.RetrieveAPIView):
+    """A decision as stored, with its case's current state. Only its own AI system sees it."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsAiSystem]
+    throttle_classes = [AiSystemRateThrottle]
+    serializer_class = DecisionOutSerializer
+
+    def get_queryset(self):
+        # I8: another system's decision is simply not there (404).
+        return (Decision.objects.filter(ai_system=self.request.user.ai_system)
+                .select_related("use_case", "policy_version", "case__queue"))

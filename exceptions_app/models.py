@@ -1,0 +1,260 @@
+"""The AI-exception domain: who posts decisions, under which policy, and what came of them."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from rest_framework_api_key.models import AbstractAPIKey
+
+from workflows.models import Case, Queue, Verdict
+
+
+class Stage(models.TextChoices):
+    AUDIT = "audit", "Audit: every decision is reviewed"
+    ASSIST = "assist", "Assist: the rules decide, people take the rest"
+    AUTOMATE = "automate", "Automate: in-scope decisions pass, a sample is checked"
+    OPTIMIZE = "optimize", "Optimize: as automate, with a lower QA sample"
+
+
+class Route(models.TextChoices):
+    AUTO = "auto", "Passed automatically"
+    REVIEW = "review", "Sent to review"
+    REJECT = "reject", "Rejected by policy"
+
+
+class UseCase(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    # Accountable business owner (RACI "A").
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                              related_name="owned_use_cases")
+    input_schema = models.JSONField(null=True, blank=True)
+    output_schema = models.JSONField(null=True, blank=True)
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.AUDIT)
+    # [{"code": "po-mismatch", "label": "Amount does not match the PO"}, ...]
+    reason_codes = models.JSONField(default=list, blank=True)
+    review_queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="+")
+    qa_queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="+")
+    automate_qa_rate = models.FloatField(default=0.10)
+    optimize_qa_rate = models.FloatField(default=0.02)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(automate_qa_rate__gte=0, automate_qa_rate__lte=1)
+                & Q(optimize_qa_rate__gte=0, optimize_qa_rate__lte=1),
+                name="use_case_qa_rates_are_fractions"),
+        ]
+
+    def __str__(self):
+        return self.slug
+
+    def clean(self):
+        from exceptions_app.contracts import check_schema
+
+        for field in ("input_schema", "output_schema"):
+            if getattr(self, field):
+                try:
+                    check_schema(getattr(self, field))
+                except ValidationError as exc:
+                    raise ValidationError({field: exc.messages}) from exc
+
+    @property
+    def reason_code_values(self) -> list[str]:
+        return [item["code"] for item in self.reason_codes]
+
+
+class AiSystem(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                              related_name="owned_ai_systems")
+    use_cases = models.ManyToManyField(UseCase, blank=True, related_name="ai_systems")
+    callback_url = models.URLField(blank=True)
+    signing_secret = models.CharField(max_length=200, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self):
+        return self.slug
+
+    @property
+    def actor_label(self) -> str:
+        return f"ai:{self.slug}"
+
+
+class AiSystemAPIKey(AbstractAPIKey):
+    """Hashed at rest (SHA-512 of a high-entropy key); the key is shown once."""
+
+    ai_system = models.ForeignKey(AiSystem, on_delete=models.CASCADE, related_name="api_keys")
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "AI system API key"
+        verbose_name_plural = "AI system API keys"
+
+
+class PolicyStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PROPOSED = "proposed", "Proposed"
+    APPROVED = "approved", "Approved"
+    ACTIVE = "active", "Active"
+    RETIRED = "retired", "Retired"
+
+
+# Once approved, a policy version and its rules never change (SPEC).
+FROZEN_POLICY_STATUSES = (PolicyStatus.APPROVED, PolicyStatus.ACTIVE, PolicyStatus.RETIRED)
+
+
+class RuleAction(models.TextChoices):
+    AUTO = "auto", "Accept automatically"
+    REVIEW = "review", "Send to review"
+    REJECT = "reject", "Reject"
+
+
+class PolicyVersion(models.Model):
+    use_case = models.ForeignKey(UseCase, on_delete=models.PROTECT, related_name="policies")
+    number = models.PositiveIntegerField()
+    text = models.TextField(help_text="The policy in business language (Markdown).")
+    status = models.CharField(max_length=20, choices=PolicyStatus.choices,
+                              default=PolicyStatus.DRAFT)
+    default_action = models.CharField(max_length=10, choices=RuleAction.choices,
+                                      default=RuleAction.REVIEW)
+    default_reason = models.CharField(max_length=300,
+                                      default="No rule matched: the policy's default applies")
+    default_priority = models.PositiveSmallIntegerField(default=50)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                   related_name="+")
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["use_case", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["use_case", "number"],
+                                    name="policy_number_unique_per_use_case"),
+            models.UniqueConstraint(fields=["use_case"], condition=Q(status="active"),
+                                    name="one_active_policy_per_use_case"),
+        ]
+
+    def __str__(self):
+        return f"{self.use_case.slug} v{self.number}"
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.status in FROZEN_POLICY_STATUSES
+
+
+class Rule(models.Model):
+    """A CEL expression over input, output, confidence, model_version and meta."""
+
+    policy = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="rules")
+    position = models.PositiveIntegerField()
+    name = models.SlugField(max_length=100)
+    description = models.CharField(max_length=300,
+                                   help_text="Why this rule exists, in a reviewer's words.")
+    expression = models.TextField()
+    action = models.CharField(max_length=10, choices=RuleAction.choices)
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="+", help_text="Defaults to the use case's queue.")
+    priority = models.PositiveSmallIntegerField(default=50)
+    four_eyes = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["policy", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "position"],
+                                    name="rule_position_unique_per_policy"),
+            models.UniqueConstraint(fields=["policy", "name"],
+                                    name="rule_name_unique_per_policy"),
+        ]
+
+    def __str__(self):
+        return f"{self.name}: {self.expression}"
+
+    def clean(self):
+        from exceptions_app.policy import check_expression
+
+        try:
+            check_expression(self.expression)
+        except ValueError as exc:
+            raise ValidationError({"expression": str(exc)}) from exc
+
+
+class Decision(models.Model):
+    """One AI output as posted. Immutable once stored."""
+
+    ai_system = models.ForeignKey(AiSystem, on_delete=models.PROTECT, related_name="decisions")
+    use_case = models.ForeignKey(UseCase, on_delete=models.PROTECT, related_name="decisions")
+    external_id = models.CharField(max_length=200)
+    # sha256 of the canonical body: a replay with another body answers 422 (I1).
+    body_hash = models.CharField(max_length=64)
+    model_version = models.CharField(max_length=200)
+    confidence = models.FloatField()
+    input = models.JSONField()
+    output = models.JSONField()
+    explanation = models.TextField(blank=True)
+    meta = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField()
+    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT,
+                                       related_name="decisions")
+    stage = models.CharField(max_length=20, choices=Stage.choices)
+    route = models.CharField(max_length=10, choices=Route.choices)
+    # [{"rule": "name" | null, "action": "...", "text": "words"}], first the deciding one.
+    reasons = models.JSONField(default=list)
+    qa_sampled = models.BooleanField(default=False)
+    case = models.OneToOneField(Case, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="decision")
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # I1: one decision per (AI system, external_id).
+            models.UniqueConstraint(fields=["ai_system", "external_id"],
+                                    name="decision_external_id_unique_per_ai_system"),
+            models.CheckConstraint(condition=Q(confidence__gte=0, confidence__lte=1),
+                                   name="decision_confidence_is_a_fraction"),
+        ]
+        indexes = [
+            models.Index(fields=["use_case", "received_at"], name="decision_use_case_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.ai_system.slug}/{self.external_id}"
+
+
+class LabelledExample(models.Model):
+    """A resolution fed back as training and evaluation data."""
+
+    decision = models.OneToOneField(Decision, on_delete=models.PROTECT,
+                                    related_name="labelled_example")
+    use_case = models.ForeignKey(UseCase, on_delete=models.PROTECT, related_name="+")
+    input = models.JSONField()
+    ai_output = models.JSONField()
+    human_output = models.JSONField(null=True)
+    verdict = models.CharField(max_length=20, choices=Verdict.choices)
+    reason_code = models.CharField(max_length=100, blank=True)
+    notes = models.TextField(blank=True)
+    model_version = models.CharField(max_length=200)
+    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
+    ai_confidence = models.FloatField()
+    blind = models.BooleanField(default=False)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                 related_name="+")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="+")
+    time_spent_seconds = models.PositiveIntegerField(default=0)
+    decided_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["use_case", "created_at"], name="label_use_case_idx")]

@@ -1,0 +1,60 @@
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tests.factories import (
+    AiSystemFactory,
+    PolicyVersionFactory,
+    RuleFactory,
+    UseCaseFactory,
+    issue_key,
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``postgres`` need PostgreSQL; on SQLite they are skipped, not faked."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def invoice_policy(db):
+    """An assist-stage invoice use case with one rule of each action."""
+    policy = PolicyVersionFactory(use_case=UseCaseFactory(slug="invoice-approval",
+                                                          name="Invoice approval"))
+    RuleFactory(policy=policy, position=1, name="huge-amount",
+                description="Over 50,000: rejected, these go through procurement",
+                expression="output.amount > 50000.0", action="reject")
+    RuleFactory(policy=policy, position=2, name="low-confidence",
+                description="Confidence under 0.9: a person checks the extraction",
+                expression="confidence < 0.9", action="review", priority=70)
+    RuleFactory(policy=policy, position=3, name="matches-po",
+                description="Matches its PO within 2%: approved",
+                expression="output.amount <= input.po_amount * 1.02", action="auto")
+    return policy
+
+
+@pytest.fixture
+def ai_client(invoice_policy):
+    """An API client authenticated as an AI system allowed to post invoices."""
+    system = AiSystemFactory(slug="invoice-bot", use_cases=[invoice_policy.use_case])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {issue_key(system)}")
+    client.ai_system = system
+    return client
+
+
+@pytest.fixture
+def is_postgres():
+    return connection.vendor == "postgresql"
