@@ -258,3 +258,6 @@ class LabelledExample(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["use_case", "created_at"], name="label_use_case_idx")]
+
+    def __str__(self):
+        return f"{self.get_verdict_display()}: decision {self.decision_id}"

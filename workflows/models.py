@@ -222,6 +222,9 @@ class Resolution(models.Model):
     created_at = models.DateTimeField()
     approved_at = models.DateTimeField(null=True, blank=True)
 
+    def __str__(self):
+        return f"{self.get_verdict_display()} by {self.resolved_by} on case {self.case_id}"
+
 
 class AuditQuerySet(models.QuerySet):
     def update(self, **kwargs):
@@ -279,6 +282,9 @@ class AuditSeal(models.Model):
     event = models.OneToOneField(AuditEvent, on_delete=models.PROTECT, related_name="seal")
     chain_hash = models.CharField(max_length=64)
 
+    def __str__(self):
+        return f"#{self.seq} {self.chain_hash[:12]}"
+
 
 class AuditCheckpoint(models.Model):
     """The signed head of the chain after each sealing run; detects a truncated tail."""
@@ -287,3 +293,6 @@ class AuditCheckpoint(models.Model):
     chain_hash = models.CharField(max_length=64)
     signature = models.CharField(max_length=64)
     created_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"checkpoint #{self.seq} {self.chain_hash[:12]}"
