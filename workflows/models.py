@@ -70,17 +70,32 @@ def _is_assignee(case, user) -> bool:
     return bool(user and user.is_authenticated and case.assignee_id == user.pk)
 
 
+def _is_member(case, user) -> bool:
+    """A member of the case's queue, directly or through a group (I8)."""
+    if not (user and user.is_authenticated and user.pk):
+        return False
+    return Queue.objects.filter(
+        Q(members=user) | Q(member_groups__user=user), pk=case.queue_id).exists()
+
+
 def _can_work(case, user) -> bool:
     return _is_assignee(case, user) or _is_manager(user)
 
 
+def _can_claim(case, user) -> bool:
+    return _is_manager(user) or _is_member(case, user)
+
+
 def _can_approve(case, user) -> bool:
     # Four eyes: the approver is never the person who resolved first.
-    return bool(user and user.is_authenticated and user.pk != case.first_reviewer_id)
+    if not (user and user.is_authenticated) or user.pk == case.first_reviewer_id:
+        return False
+    return _is_manager(user) or _is_member(case, user)
 
 
-def _anyone(case, user) -> bool:
-    return True
+def _system_only(case, user) -> bool:
+    # Done by the engine itself (lease sweep, an upstream withdrawal), never by a person.
+    return False
 
 
 class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
@@ -107,6 +122,11 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     due_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     time_spent_seconds = models.PositiveIntegerField(default=0)
+    # When the current assignee's stint began; the stint's length is added to
+    # ``time_spent_seconds`` when it ends (release, resolve, request info, escalate...).
+    work_started_at = models.DateTimeField(null=True, blank=True)
+    # Since when the case waits for information (the SLA clock pauses meanwhile).
+    waiting_since = models.DateTimeField(null=True, blank=True)
     # Optimistic lock for fields beside ``state`` (I4): every write bumps it.
     version = models.PositiveIntegerField(default=1)
 
@@ -122,17 +142,50 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
             # the reviewer's own work on the home page.
             models.Index(fields=["assignee", "state"], name="case_assignee_idx"),
         ]
+        constraints = [
+            # I3: an assigned case always has exactly one holder of its claim.
+            models.CheckConstraint(condition=~Q(state="assigned") | Q(assignee__isnull=False),
+                                   name="case_assigned_has_assignee"),
+        ]
         permissions = [("manage_cases", "Can reassign and cancel any case")]
 
     def __str__(self):
         return f"Case {self.pk}: {self.title}" if self.title else f"Case {self.pk}"
+
+    def save(self, *args, **kwargs):
+        """Write only if nobody else wrote since this instance was read (I4).
+
+        ``ConcurrentTransitionMixin`` guards ``state``; the version guards every other
+        field: the UPDATE carries ``WHERE version = <read>`` and bumps it, so a stale
+        writer changes no row and gets ``ConcurrentTransition`` (HTTP 409).
+        """
+        if self._state.adding:
+            return super().save(*args, **kwargs)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "version"}
+        self._version_read = self.version
+        self.version += 1
+        try:
+            super().save(*args, **kwargs)
+        except BaseException:
+            self.version = self._version_read
+            raise
+        finally:
+            self._version_read = None
+
+    def _do_update(self, base_qs, *args, **kwargs):
+        version_read = getattr(self, "_version_read", None)
+        if version_read is not None:
+            base_qs = base_qs.filter(version=version_read)
+        return super()._do_update(base_qs, *args, **kwargs)
 
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
 
     @transition(field=state, source=CLAIMABLE_STATES, target=CaseState.ASSIGNED,
-                permission=_anyone)
+                permission=_can_claim)
     def claim(self, *, by, until):
         self.assignee = by
         self.lease_expires_at = until
@@ -143,7 +196,8 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         self.assignee = None
         self.lease_expires_at = None
 
-    @transition(field=state, source=CaseState.ASSIGNED, target=CaseState.OPEN)
+    @transition(field=state, source=CaseState.ASSIGNED, target=CaseState.OPEN,
+                permission=_system_only)
     def expire_lease(self):
         self.assignee = None
         self.lease_expires_at = None
@@ -202,6 +256,13 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     @transition(field=state, source=OPEN_STATES, target=CaseState.CANCELLED,
                 permission=_is_manager)
     def cancel(self):
+        self.assignee = None
+        self.lease_expires_at = None
+
+    @transition(field=state, source=OPEN_STATES, target=CaseState.CANCELLED,
+                permission=_system_only)
+    def withdraw(self):
+        """The upstream system took its request back."""
         self.assignee = None
         self.lease_expires_at = None
 

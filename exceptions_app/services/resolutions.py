@@ -1,0 +1,121 @@
+"""What comes of a decision once people have it: a resolution, or a withdrawal.
+
+The case engine (``workflows``) calls the first three functions through
+``workflows.hooks`` (registered in ``ExceptionsAppConfig.ready``):
+
+- ``validate_resolution``: the reason code must be one of the use case's, and a
+  corrected output must satisfy the use case's output schema (data contract);
+- ``record_labelled_example``: inside the resolving transaction, the resolution
+  becomes a labelled example, so the two commit together or not at all;
+- ``case_content``: the decision's input (the subject) and the AI's proposal (the
+  suggestion, which blind queues hide until the case is closed).
+
+``withdraw_decision`` is the AI system taking its own decision back.
+"""
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from exceptions_app.contracts import contract_errors
+from exceptions_app.models import AiSystem, Decision, LabelledExample
+from workflows.hooks import CaseContent
+from workflows.models import Verdict
+from workflows.services import audit, transitions
+
+
+def _decision_of(case) -> Decision | None:
+    return (Decision.objects.select_related("use_case", "policy_version")
+            .filter(case=case.pk).first())
+
+
+def validate_resolution(*, case, verdict: str, output: dict | None, reason_code: str) -> None:
+    decision = _decision_of(case)
+    if decision is None:
+        return
+    use_case = decision.use_case
+    errors: dict[str, list[str]] = {}
+    codes = use_case.reason_code_values
+    if codes:
+        listed = ", ".join(codes)
+        if reason_code and reason_code not in codes:
+            errors["reason_code"] = [
+                f"'{reason_code}' is not a reason code of {use_case.name}; "
+                f"choose one of: {listed}."]
+        elif not reason_code and verdict != Verdict.ACCEPTED:
+            errors["reason_code"] = [f"Say why with a reason code: {listed}."]
+    problems = (contract_errors(use_case.output_schema, output)
+                if verdict == Verdict.CORRECTED and output is not None else [])
+    if problems:
+        errors["output"] = problems
+    if errors:
+        raise ValidationError(errors)
+
+
+def record_labelled_example(*, case, resolution) -> LabelledExample | None:
+    """The final resolution as training and evaluation data (one per decision)."""
+    decision = _decision_of(case)
+    if decision is None:
+        return None
+    if resolution.verdict == Verdict.CORRECTED:
+        human_output = resolution.output
+    elif resolution.verdict == Verdict.ACCEPTED:
+        human_output = decision.output  # the reviewer confirmed the AI's output
+    else:
+        human_output = None
+    return LabelledExample.objects.create(
+        decision=decision, use_case=decision.use_case, input=decision.input,
+        ai_output=decision.output, human_output=human_output, verdict=resolution.verdict,
+        reason_code=resolution.reason_code, notes=resolution.notes,
+        model_version=decision.model_version, policy_version=decision.policy_version,
+        ai_confidence=decision.confidence, blind=case.queue.blind,
+        reviewer_id=resolution.resolved_by_id, approver_id=resolution.approved_by_id,
+        time_spent_seconds=resolution.time_spent_seconds,
+        decided_at=resolution.created_at, created_at=case.closed_at or timezone.now())
+
+
+def case_content(*, case) -> CaseContent | None:
+    decision = _decision_of(case)
+    if decision is None:
+        return None
+    use_case = decision.use_case
+    return CaseContent(
+        subject={"use_case": use_case.slug, "use_case_name": use_case.name,
+                 "decision_id": decision.pk, "external_id": decision.external_id,
+                 "model_version": decision.model_version,
+                 "received_at": decision.received_at, "input": decision.input},
+        suggestion={"output": decision.output, "confidence": decision.confidence,
+                    "explanation": decision.explanation, "reasons": decision.reasons,
+                    "policy_version": decision.policy_version.number,
+                    "stage": decision.stage},
+        reason_codes=use_case.reason_codes, output_schema=use_case.output_schema)
+
+
+def withdraw_decision(*, ai_system: AiSystem, decision_id: int, reason: str = "",
+                      now: datetime | None = None) -> Decision:
+    """The AI system takes its own decision back; its open case is cancelled.
+
+    Idempotent: a second withdrawal answers the first. Refused
+    (``TransitionNotAllowed``, HTTP 409) once people have resolved the case.
+    Another system's decision does not exist for this one (``Decision.DoesNotExist``).
+    The decision stays as posted; only its withdrawal marker is set.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        decision = Decision.objects.get(pk=decision_id, ai_system=ai_system)
+        # Conditional update: of two concurrent withdrawals, one marks, the other waits
+        # for its commit and then finds it withdrawn.
+        marked = Decision.objects.filter(pk=decision.pk, withdrawn_at__isnull=True).update(
+            withdrawn_at=now)
+        if marked:
+            if decision.case_id is not None:
+                transitions.withdraw(case_id=decision.case_id,
+                                     actor_label=ai_system.actor_label, reason=reason, now=now)
+            audit.record(verb="decision.withdrawn", object_type="decision",
+                         object_id=decision.pk, case_id=decision.case_id,
+                         actor_label=ai_system.actor_label, now=now,
+                         data={"external_id": decision.external_id, "reason": reason})
+    return (Decision.objects.select_related("use_case", "policy_version", "case__queue")
+            .get(pk=decision.pk))

@@ -1,0 +1,121 @@
+"""Read queries the web pages and the API share.
+
+Scope (I8): a person sees the cases of the queues they are a member of (directly or
+through a group), the cases assigned to them and those they resolved first; a
+manager (``workflows.manage_cases``) sees every case. Everything else is absent,
+which the API and the pages answer with 404.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Min, Q, QuerySet
+from django.utils import timezone
+
+from workflows.models import CLAIMABLE_STATES, AuditEvent, Case, CaseState, Queue
+
+# The order work is taken in; ``case_claimable_idx`` serves it per queue.
+URGENCY_ORDER = ("-priority", "due_at", "id")
+
+
+def is_manager(user) -> bool:
+    return bool(user and user.is_authenticated and user.has_perm("workflows.manage_cases"))
+
+
+def member_queues(*, user) -> QuerySet[Queue]:
+    """Queues the user works, directly or through a group (managers: all)."""
+    if not (user and user.is_authenticated):
+        return Queue.objects.none()
+    if is_manager(user):
+        return Queue.objects.all()
+    return Queue.objects.filter(
+        Q(pk__in=Queue.members.through.objects.filter(user_id=user.pk).values("queue_id"))
+        | Q(pk__in=Queue.member_groups.through.objects
+            .filter(group__user=user.pk).values("queue_id")))
+
+
+def visible_cases(*, user) -> QuerySet[Case]:
+    """Every case the user may see (I8)."""
+    if not (user and user.is_authenticated):
+        return Case.objects.none()
+    if is_manager(user):
+        return Case.objects.all()
+    return Case.objects.filter(
+        Q(queue__in=member_queues(user=user)) | Q(assignee=user.pk)
+        | Q(first_reviewer=user.pk))
+
+
+def workable_cases(*, user, queue: Queue | None = None) -> QuerySet[Case]:
+    """Cases waiting in a queue the user works, ready to claim, most urgent first."""
+    cases = Case.objects.filter(state__in=CLAIMABLE_STATES)
+    if queue is not None:
+        cases = cases.filter(queue=queue)
+    if not is_manager(user):
+        cases = cases.filter(queue__in=member_queues(user=user))
+    return cases.order_by(*URGENCY_ORDER)
+
+
+def queue_page(*, user, queue: Queue, limit: int = 50) -> list[Case]:
+    """The first ``limit`` cases waiting in a queue, as the queue page lists them.
+
+    One index range scan of ``case_claimable_idx`` (queue, -priority, due_at, id),
+    however long the queue or its history.
+    """
+    return list(workable_cases(user=user, queue=queue)
+                .select_related("queue", "assignee")[:limit])
+
+
+def my_cases(*, user) -> QuerySet[Case]:
+    """The user's own work in hand: assigned to them or waiting for information."""
+    if not (user and user.is_authenticated):
+        return Case.objects.none()
+    return (Case.objects.filter(assignee=user.pk,
+                                state__in=[CaseState.ASSIGNED, CaseState.WAITING])
+            .select_related("queue").order_by(*URGENCY_ORDER))
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    queue: Queue
+    open_count: int  # cases waiting to be claimed (open or escalated)
+    oldest_open_at: datetime | None
+
+    def oldest_open_age(self, now: datetime | None = None):
+        """How long the oldest waiting case has waited (a timedelta), or None."""
+        if self.oldest_open_at is None:
+            return None
+        return (now or timezone.now()) - self.oldest_open_at
+
+
+def queue_summaries(*, user) -> list[QueueSummary]:
+    """Each queue the user works, with its waiting count and oldest wait. Two queries."""
+    queues = list(member_queues(user=user).order_by("name"))
+    if not queues:
+        return []
+    figures = {
+        row["queue_id"]: row
+        for row in Case.objects.filter(state__in=CLAIMABLE_STATES,
+                                       queue__in=[queue.pk for queue in queues])
+        .values("queue_id").order_by()
+        .annotate(open_count=Count("id"), oldest_open_at=Min("created_at"))
+    }
+    return [QueueSummary(queue=queue,
+                         open_count=figures.get(queue.pk, {}).get("open_count", 0),
+                         oldest_open_at=figures.get(queue.pk, {}).get("oldest_open_at"))
+            for queue in queues]
+
+
+def pending_approvals(*, user) -> QuerySet[Case]:
+    """Four-eyes cases the user may approve: visible, and not resolved first by them."""
+    if not (user and user.is_authenticated):
+        return Case.objects.none()
+    return (visible_cases(user=user)
+            .filter(state=CaseState.PENDING_APPROVAL)
+            .exclude(first_reviewer=user.pk)
+            .select_related("queue", "first_reviewer", "resolution")
+            .order_by(*URGENCY_ORDER))
+
+
+def case_timeline(*, case) -> QuerySet[AuditEvent]:
+    """Every audit event of the case, oldest first (``audit_case_idx``)."""
+    return AuditEvent.objects.filter(case=case.pk).select_related("actor").order_by("id")

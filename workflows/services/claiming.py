@@ -1,0 +1,147 @@
+"""Claims: who works a case now. A claim is a lease that expires back to the queue (I3).
+
+At most one person holds a case: the claim is the FSM transition ``open|escalated ->
+assigned``, saved with ``UPDATE ... WHERE state = <read> AND version = <read>``. On
+PostgreSQL claim-next also locks its candidate with ``FOR UPDATE SKIP LOCKED``, so
+twenty reviewers pressing "next" at once each get a different case without waiting
+for one another. SQLite has no row locks: there the conditional UPDATE alone decides,
+and a claimer that lost the race tries the next candidate.
+"""
+
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied
+from django.db import connection, transaction
+from django.utils import timezone
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
+
+from workflows import selectors
+from workflows.models import CLAIMABLE_STATES, AuditEvent, Case, CaseState, Queue
+from workflows.services import audit
+from workflows.services.transitions import changing, require, start_stint
+
+# How many of the most urgent cases claim-next reads per queue: more than the
+# reviewers who can hold a row lock at the same moment, so the first unlocked one
+# is almost always among them. When all are taken it falls back to a full scan.
+CANDIDATES = 64
+
+
+def claim_next(*, user, queue: Queue | None = None, now: datetime | None = None) -> Case | None:
+    """Lease the most urgent waiting case the user may work (in ``queue`` if given), or None."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        if connection.features.has_select_for_update_skip_locked:
+            # The row is ours until commit: the conditional save cannot lose.
+            for case in _locked_candidate(user=user, queue=queue):
+                _take(case, user=user, now=now)
+                return case
+            return None
+        for case in (selectors.workable_cases(user=user, queue=queue)
+                     .select_related("queue")[:CANDIDATES]):
+            try:
+                with transaction.atomic():  # a lost race rolls back this try only
+                    _take(case, user=user, now=now)
+            except ConcurrentTransition:
+                continue  # someone claimed it between our read and our write
+            return case
+    return None
+
+
+def _locked_candidate(*, user, queue: Queue | None) -> list[Case]:
+    """The most urgent waiting case no other claimer holds, locked; or nothing."""
+    locked = (selectors.workable_cases(user=user, queue=queue).select_related("queue")
+              .select_for_update(skip_locked=True, of=("self",)))
+    if queue is None:
+        queue_ids = list(selectors.member_queues(user=user).values_list("pk", flat=True))
+        if len(queue_ids) > 1:
+            # Urgency order across queues cannot come from one index range: merge the
+            # head of each queue's range (case_claimable_idx), then lock among those.
+            first = list(locked.filter(pk__in=_heads(queue_ids))[:1])
+            if first:
+                return first
+    # One queue: a single ordered range scan of case_claimable_idx, locking one row.
+    return list(locked[:1])
+
+
+def _heads(queue_ids: list[int]) -> list[int]:
+    heads = [Case.objects.filter(queue_id=queue_id, state__in=CLAIMABLE_STATES)
+             .order_by(*selectors.URGENCY_ORDER)
+             .values_list("id", "priority", "due_at")[:CANDIDATES]
+             for queue_id in queue_ids]
+    merged = heads[0].union(*heads[1:], all=True).order_by("-priority", "due_at", "id")
+    return [row[0] for row in merged[:CANDIDATES]]
+
+
+def _take(case: Case, *, user, now: datetime) -> None:
+    before = case.state
+    case.claim(by=user, until=now + case.queue.lease_time)
+    start_stint(case, now)
+    case.save()
+    audit.record(actor=user, verb="case.claimed", object_type="case", object_id=case.pk,
+                 case=case, now=now,
+                 data={"from": before, "to": case.state, "version": case.version,
+                       "lease_expires_at": case.lease_expires_at})
+
+
+def claim(*, case_id: int, user, expected_version: int | None = None,
+          now: datetime | None = None) -> Case:
+    """Lease one particular waiting case (picked from the queue page)."""
+    now = now or timezone.now()
+    with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
+        if case.state == CaseState.ASSIGNED and case.assignee_id is not None:
+            holder = "you" if case.assignee_id == user.pk else "someone else"
+            raise TransitionNotAllowed(f"This case is already claimed by {holder}.",
+                                       object=case, method=case.claim)
+        require(case, case.claim, user, action="be claimed")
+        _take(case, user=user, now=now)
+    return case
+
+
+def renew_lease(*, case_id: int, user, now: datetime | None = None) -> Case:
+    """Keep a claim alive while its holder works on it ("untouched" leases expire).
+
+    Not a transition, so not audited; it still bumps the version like every write.
+    """
+    now = now or timezone.now()
+    with changing(case_id=case_id, user=user) as case:
+        if case.state != CaseState.ASSIGNED:
+            raise TransitionNotAllowed(
+                f"This case is {case.get_state_display().lower()}; there is no claim to "
+                "renew.", object=case)
+        if case.assignee_id != user.pk:
+            raise PermissionDenied("Only the person holding the claim can renew it.")
+        case.lease_expires_at = now + case.queue.lease_time
+        case.save(update_fields=["lease_expires_at"])
+    return case
+
+
+def expire_leases(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Send cases whose lease ran out back to their queue; answer how many. Idempotent.
+
+    Several sweepers may run at once: on PostgreSQL each locks a disjoint batch
+    (SKIP LOCKED); everywhere the conditional save makes a case expire once, with
+    one audit event. Time spent is not counted for an abandoned lease.
+    """
+    now = now or timezone.now()
+    events = []
+    with transaction.atomic():
+        # case_lease_idx: assigned cases by lease expiry.
+        due = list(Case.objects.filter(state=CaseState.ASSIGNED, lease_expires_at__lte=now)
+                   .order_by("lease_expires_at")
+                   .select_for_update(skip_locked=True, of=("self",))[:batch_size])
+        for case in due:
+            holder, lease = case.assignee_id, case.lease_expires_at
+            case.expire_lease()
+            case.work_started_at = None
+            try:
+                with transaction.atomic():
+                    case.save()
+            except ConcurrentTransition:
+                continue  # released, resolved or expired by someone else meanwhile
+            events.append(audit.build(
+                verb="case.lease_expired", object_type="case", object_id=case.pk,
+                case=case, actor_label="system", now=now,
+                data={"from": CaseState.ASSIGNED, "to": case.state, "version": case.version,
+                      "assignee": holder, "lease_expires_at": lease}))
+        AuditEvent.objects.bulk_create(events)
+    return len(events)

@@ -1,0 +1,344 @@
+"""Every change of a case's state after the claim: one service per business verb.
+
+Each service, in one transaction (I4):
+
+1. reads the case within the caller's scope (I8; out of scope: ``Case.DoesNotExist``);
+2. checks ``expected_version`` when given (``CaseConflict`` when the case moved on);
+3. asks django-fsm whether the transition fits the state (``TransitionNotAllowed``)
+   and whether this user may run it (``PermissionDenied``);
+4. validates its input (``ValidationError`` naming the field);
+5. runs the transition and saves with ``UPDATE ... WHERE state = <read> AND
+   version = <read>`` (``ConcurrentTransitionMixin`` and ``Case.save``): a racer that
+   lost gets ``CaseConflict``, never a lost update;
+6. writes exactly one audit event (I7).
+
+The API maps ``CaseConflict`` and ``TransitionNotAllowed`` to 409 with the current
+state, ``PermissionDenied`` to 403, ``ValidationError`` to 400 and
+``Case.DoesNotExist`` to 404. Services nest in a caller's transaction (a withdrawal
+cancels its case inside the domain's transaction), so they are not ``durable``.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed, has_transition_perm
+
+from workflows import hooks, selectors
+from workflows.models import Case, CaseState, Resolution, Verdict
+from workflows.services import audit
+from workflows.services.errors import CaseConflict
+
+STALE_MESSAGE = ("Someone else changed this case meanwhile; reload it to see its "
+                 "current state, then try again.")
+
+
+# -- shared steps ------------------------------------------------------------------------
+
+def load_case(*, case_id: int, user, expected_version: int | None = None) -> Case:
+    """The case as the user may see it, checked against the version they saw."""
+    case = selectors.visible_cases(user=user).select_related("queue").get(pk=case_id)
+    if expected_version is not None and case.version != expected_version:
+        raise CaseConflict(
+            f"This case is now at version {case.version}, not {expected_version}: "
+            + STALE_MESSAGE, case=case)
+    return case
+
+
+@contextmanager
+def changing(*, case_id: int, user, expected_version: int | None = None) -> Iterator[Case]:
+    """One atomic change of one case; a lost race becomes ``CaseConflict``."""
+    try:
+        with transaction.atomic():
+            yield load_case(case_id=case_id, user=user, expected_version=expected_version)
+    except ConcurrentTransition as exc:
+        # Rolled back; answer with the state the winner left behind.
+        raise CaseConflict(STALE_MESSAGE, case=Case.objects.get(pk=case_id)) from exc
+
+
+def require(case: Case, method, user, *, action: str) -> None:
+    """django-fsm decides: 409 when the state does not allow it, 403 when the user may not.
+
+    ``action`` is the verb as a person says it: "resolve", "send back".
+    """
+    if not can_proceed(method):
+        raise TransitionNotAllowed(
+            f"This case is {case.get_state_display().lower()}: it cannot {action} now.",
+            object=case, method=method)
+    if not has_transition_perm(method, user):
+        raise PermissionDenied(
+            f"You may not ask for this case to {action}: it is someone else's work, or it "
+            "needs a manager (an approval needs a second person).")
+
+
+def end_stint(case: Case, now: datetime) -> None:
+    """Add the current assignee's working time to the case (time spent is recorded)."""
+    if case.work_started_at is not None:
+        case.time_spent_seconds += max(0, int((now - case.work_started_at).total_seconds()))
+        case.work_started_at = None
+
+
+def start_stint(case: Case, now: datetime) -> None:
+    case.work_started_at = now
+    if case.first_claimed_at is None:
+        case.first_claimed_at = now
+
+
+def _record(*, case: Case, user, verb: str, before: str, now: datetime, **data) -> None:
+    audit.record(actor=user, verb=verb, object_type="case", object_id=case.pk, case=case,
+                 now=now, data={"from": before, "to": case.state, "version": case.version,
+                                **data})
+
+
+def _required_text(value: str, *, field: str, what: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise ValidationError({field: [f"Say {what}."]})
+    return value
+
+
+# -- the verbs ---------------------------------------------------------------------------
+
+def release(*, case_id: int, user, expected_version: int | None = None,
+            now: datetime | None = None) -> Case:
+    """Give a claimed case back to its queue."""
+    now = now or timezone.now()
+    with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
+        require(case, case.release, user, action="be released")
+        before, holder = case.state, case.assignee_id
+        end_stint(case, now)
+        case.release()
+        case.save()
+        _record(case=case, user=user, verb="case.released", before=before, now=now,
+                assignee=holder)
+    return case
+
+
+def resolve(*, case_id: int, user, verdict: str, output: dict | None, reason_code: str,
+            notes: str = "", expected_version: int | None = None,
+            now: datetime | None = None) -> Case:
+    """Decide the case: accepted, corrected (with the corrected output) or rejected.
+
+    A four-eyes case goes to ``pending_approval`` instead of ``resolved``; a second
+    person approves it or sends it back. The resolution is stored either way; the
+    domain's resolved handlers (the labelled example) run when it is final.
+    An ``output`` is kept only for a ``corrected`` verdict.
+    """
+    now = now or timezone.now()
+    with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
+        method = case.submit_for_approval if case.requires_four_eyes else case.resolve
+        require(case, method, user, action="be resolved")
+        verdict, output, reason_code = _clean_resolution(case, verdict, output, reason_code)
+        before = case.state
+        end_stint(case, now)
+        method(by=user)
+        if case.state == CaseState.RESOLVED:
+            case.closed_at = now
+        case.save()
+        resolution, _ = Resolution.objects.update_or_create(
+            case=case, defaults={
+                "verdict": verdict, "output": output, "reason_code": reason_code,
+                "notes": notes or "", "resolved_by": user,
+                "time_spent_seconds": case.time_spent_seconds, "created_at": now,
+                "approved_by": None, "approved_at": None})
+        verb = ("case.resolved" if case.state == CaseState.RESOLVED
+                else "case.submitted_for_approval")
+        _record(case=case, user=user, verb=verb, before=before, now=now, verdict=verdict,
+                output=output, reason_code=reason_code, notes=notes or "",
+                time_spent_seconds=case.time_spent_seconds)
+        if case.state == CaseState.RESOLVED:
+            hooks.case_resolved(case=case, resolution=resolution)
+    return case
+
+
+def _clean_resolution(case: Case, verdict, output, reason_code) -> tuple[str, dict | None, str]:
+    if verdict not in Verdict.values:
+        raise ValidationError({"verdict": [
+            f"Choose one of {', '.join(Verdict.values)}; '{verdict}' is not a verdict."]})
+    if verdict == Verdict.CORRECTED:
+        if output is None:
+            raise ValidationError({"output": ["A corrected verdict needs the corrected output."]})
+        if not isinstance(output, dict):
+            raise ValidationError({"output": ["The corrected output must be a JSON object."]})
+    else:
+        output = None
+    reason_code = (reason_code or "").strip()
+    hooks.validate_resolution(case=case, verdict=verdict, output=output,
+                              reason_code=reason_code)
+    return verdict, output, reason_code
+
+
+def request_info(*, case_id: int, user, reason: str, expected_version: int | None = None,
+                 now: datetime | None = None) -> Case:
+    """Park the case until the information asked for arrives; the SLA clock pauses."""
+    now = now or timezone.now()
+    with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
+        require(case, case.request_info, user, action="be put on hold")
+        reason = _required_text(reason, field="reason", what="what information is missing")
+        before = case.state
+        end_stint(case, now)
+        case.request_info()
+        case.waiting_since = now
+        case.save()
+        _record(case=case, user=user, verb="case.info_requested", before=before, now=now,
+                reason=reason)
+    return case
+
+
+def resume(*, case_id: int, user, expected_version: int | None = None,
+           now: datetime | None = None) -> Case:
+    """Take a waiting case up again, with a fresh lease."""
+    now = now or timezone.now()
+    with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
+        require(case, case.resume, user, action="be resumed")
+        before, waited_since = case.state, case.waiting_since
+        case.resume(until=now + case.queue.lease_time)
+        case.waiting_since = None
+        start_stint(case, now)
+        case.save()
+        _record(case=case, user=user, verb="case.resumed", before=before, now=now,
+                waited_seconds=int((now - waited_since).total_seconds()) if waited_since
+                else None)
+    return case
+
+
+def escalate(*, case_id: int, user, reason: str, expected_version: int | None = None,
+             now: datetime | None = None) -> Case:
+    """Hand the case up one level, by hand, with a reason."""
+    now = now or timezone.now()
+    with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
+        require(case, case.escalate, user, action="be escalated")
+        reason = _required_text(reason, field="reason", what="why it needs escalating")
+        before, holder = case.state, case.assignee_id
+        end_stint(case, now)
+        case.escalate()
+        case.waiting_since = None
+        case.save()
+        _record(case=case, user=user, verb="case.escalated", before=before, now=now,
+                reason=reason, level=case.escalation_level, assignee=holder)
+    return case
+
+
+def approve(*, case_id: int, user, expected_version: int | None = None,
+            now: datetime | None = None) -> Case:
+    """Second pair of eyes: confirm the first reviewer's resolution."""
+    now = now or timezone.now()
+    with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
+        require(case, case.approve, user, action="be approved")
+        before = case.state
+        case.approve()
+        case.closed_at = now
+        case.save()
+        resolution = Resolution.objects.get(case=case)
+        resolution.approved_by = user
+        resolution.approved_at = now
+        resolution.save(update_fields=["approved_by", "approved_at"])
+        _record(case=case, user=user, verb="case.approved", before=before, now=now,
+                first_reviewer=case.first_reviewer_id, verdict=resolution.verdict)
+        hooks.case_resolved(case=case, resolution=resolution)
+    return case
+
+
+def send_back(*, case_id: int, user, comment: str, expected_version: int | None = None,
+              now: datetime | None = None) -> Case:
+    """Refuse approval: the case goes back to its first reviewer with a comment."""
+    now = now or timezone.now()
+    with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
+        require(case, case.send_back, user, action="be sent back")
+        comment = _required_text(comment, field="comment", what="what should change")
+        before = case.state
+        case.send_back(until=now + case.queue.lease_time)
+        start_stint(case, now)
+        case.save()
+        _record(case=case, user=user, verb="case.sent_back", before=before, now=now,
+                comment=comment, assignee=case.assignee_id)
+    return case
+
+
+def reassign(*, case_id: int, user, to_user, expected_version: int | None = None,
+             now: datetime | None = None) -> Case:
+    """A manager gives the case to someone who works its queue."""
+    now = now or timezone.now()
+    with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
+        require(case, case.reassign, user, action="be reassigned")
+        if to_user is None or not getattr(to_user, "is_active", False):
+            raise ValidationError({"to_user": ["Choose an active user to give the case to."]})
+        if not selectors.member_queues(user=to_user).filter(pk=case.queue_id).exists():
+            raise ValidationError({"to_user": [
+                f"{to_user.get_username()} does not work the queue '{case.queue.name}'; "
+                "add them to it first."]})
+        before, holder = case.state, case.assignee_id
+        end_stint(case, now)
+        case.reassign(to=to_user, until=now + case.queue.lease_time)
+        case.waiting_since = None
+        start_stint(case, now)
+        case.save()
+        _record(case=case, user=user, verb="case.reassigned", before=before, now=now,
+                from_assignee=holder, to_assignee=to_user.pk)
+    return case
+
+
+def cancel(*, case_id: int, user, reason: str, expected_version: int | None = None,
+           now: datetime | None = None) -> Case:
+    """A manager closes the case without a decision."""
+    now = now or timezone.now()
+    with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
+        require(case, case.cancel, user, action="be cancelled")
+        reason = _required_text(reason, field="reason", what="why it is cancelled")
+        before = case.state
+        end_stint(case, now)
+        case.cancel()
+        case.closed_at = now
+        case.waiting_since = None
+        case.save()
+        _record(case=case, user=user, verb="case.cancelled", before=before, now=now,
+                reason=reason)
+    return case
+
+
+def withdraw(*, case_id: int, actor_label: str, reason: str = "",
+             now: datetime | None = None) -> Case:
+    """The upstream requester took its request back: cancel the case (system action).
+
+    Not for people: the caller (the domain) has already checked that the requester
+    owns the case. Refused with ``TransitionNotAllowed`` once the case is closed.
+    """
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            case = Case.objects.select_related("queue").get(pk=case_id)
+            if not can_proceed(case.withdraw):
+                raise TransitionNotAllowed(
+                    f"The case is already {case.get_state_display().lower()}; "
+                    "it can no longer be withdrawn.", object=case, method=case.withdraw)
+            before = case.state
+            end_stint(case, now)
+            case.withdraw()
+            case.closed_at = now
+            case.waiting_since = None
+            case.save()
+            audit.record(actor_label=actor_label, verb="case.withdrawn", object_type="case",
+                         object_id=case.pk, case=case, now=now,
+                         data={"from": before, "to": case.state, "version": case.version,
+                               "reason": reason})
+    except ConcurrentTransition as exc:
+        raise CaseConflict(STALE_MESSAGE, case=Case.objects.get(pk=case_id)) from exc
+    return case
+
+
+def available_transitions(*, case: Case, user) -> list[str]:
+    """Names of the transitions this user may run on the case now (for pages and the API)."""
+    return [t.name for t in case.get_available_user_state_transitions(user)]
+
+
+def user_by_username(username: str):
+    """The active user a manager names when reassigning, or a field error."""
+    try:
+        return get_user_model().objects.get(**{get_user_model().USERNAME_FIELD: username},
+                                            is_active=True)
+    except get_user_model().DoesNotExist as exc:
+        raise ValidationError({"to_user": [f"There is no active user '{username}'."]}) from exc
