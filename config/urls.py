@@ -8,5 +8,6 @@ urlpatterns = [
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/v1/", include("exceptions_app.api.urls")),
+    path("api/v1/", include("workflows.api.urls")),
     path("", include("exceptions_app.urls")),
 ]

@@ -1,6 +1,6 @@
 """One place that turns domain refusals into HTTP answers."""
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, ValidationError
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from rest_framework import status
 from rest_framework.response import Response
@@ -20,4 +20,12 @@ def exception_handler(exc, context):
             case.refresh_from_db(fields=["state", "version"])
             body.update(state=case.state, version=case.version)
         return Response(body, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, ObjectDoesNotExist):
+        # I8: what the caller may not see is simply not there.
+        return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, ValidationError):
+        # A service refused its input: field errors, as DRF's own validation gives them.
+        errors = (exc.message_dict if hasattr(exc, "error_dict")
+                  else {"non_field_errors": exc.messages})
+        return Response(errors, status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)

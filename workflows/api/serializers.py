@@ -1,0 +1,142 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from workflows import hooks, selectors
+from workflows.models import Case, CaseState, Resolution, Verdict
+from workflows.services.transitions import available_transitions
+
+
+class ResolutionSerializer(serializers.ModelSerializer):
+    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    verdict = serializers.ChoiceField(choices=Verdict.choices, read_only=True)
+
+    class Meta:
+        model = Resolution
+        fields = ["verdict", "output", "reason_code", "notes", "resolved_by", "approved_by",
+                  "time_spent_seconds", "created_at", "approved_at"]
+        read_only_fields = fields
+
+
+class CaseSerializer(serializers.ModelSerializer):
+    """A case as the lists show it: no content, only its place in the workflow."""
+
+    queue = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    state = serializers.ChoiceField(choices=CaseState.choices, read_only=True)
+    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Case
+        fields = ["id", "title", "queue", "state", "priority", "requires_four_eyes",
+                  "assignee", "escalation_level", "created_at", "first_claimed_at",
+                  "response_due_at", "due_at", "lease_expires_at", "closed_at",
+                  "time_spent_seconds", "version"]
+        read_only_fields = fields
+
+
+class CaseDetailSerializer(CaseSerializer):
+    """One case with what a reviewer decides from.
+
+    Blind review: while the case is open, people other than managers get
+    ``suggestion: null`` (no AI output, confidence, explanation or reasons), so the
+    verdict measures the AI instead of echoing it. Once closed, everyone sees it.
+    """
+
+    first_reviewer = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    blind = serializers.BooleanField(source="queue.blind", read_only=True)
+    resolution = serializers.SerializerMethodField()
+    subject = serializers.SerializerMethodField()
+    suggestion = serializers.SerializerMethodField()
+    reason_codes = serializers.SerializerMethodField()
+    output_schema = serializers.SerializerMethodField()
+    available_transitions = serializers.SerializerMethodField()
+
+    class Meta(CaseSerializer.Meta):
+        fields = [*CaseSerializer.Meta.fields, "first_reviewer", "blind", "resolution",
+                  "subject", "suggestion", "reason_codes", "output_schema",
+                  "available_transitions"]
+        read_only_fields = fields
+
+    def _content(self, case) -> hooks.CaseContent:
+        cache = self.context.setdefault("_content", {})
+        if case.pk not in cache:
+            cache[case.pk] = hooks.case_content(case=case)
+        return cache[case.pk]
+
+    def _user(self):
+        request = self.context.get("request")
+        return request.user if request is not None else None
+
+    @extend_schema_field(ResolutionSerializer(allow_null=True))
+    def get_resolution(self, case):
+        try:
+            return ResolutionSerializer(case.resolution).data
+        except Resolution.DoesNotExist:
+            return None
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_subject(self, case):
+        return self._content(case).subject
+
+    @extend_schema_field({"type": "object", "nullable": True, "description":
+                          "The AI's proposal; null in blind review until the case closes."})
+    def get_suggestion(self, case):
+        if case.queue.blind and case.is_open and not selectors.is_manager(self._user()):
+            return None
+        return self._content(case).suggestion
+
+    @extend_schema_field({"type": "array", "items": {"type": "object"}})
+    def get_reason_codes(self, case):
+        return self._content(case).reason_codes
+
+    @extend_schema_field({"type": "object", "nullable": True})
+    def get_output_schema(self, case):
+        return self._content(case).output_schema
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_available_transitions(self, case) -> list[str]:
+        user = self._user()
+        return available_transitions(case=case, user=user) if user is not None else []
+
+
+class VersionSerializer(serializers.Serializer):
+    version = serializers.IntegerField(
+        required=False, min_value=1,
+        help_text="The case version you saw; if the case changed since, the answer is 409.")
+
+
+class ClaimNextSerializer(serializers.Serializer):
+    queue = serializers.SlugField(required=False,
+                                  help_text="Only this queue; else any queue you work.")
+
+
+class ResolveSerializer(VersionSerializer):
+    verdict = serializers.ChoiceField(choices=Verdict.choices)
+    output = serializers.DictField(
+        required=False, allow_null=True, default=None,
+        help_text="The corrected output (verdict 'corrected' only); checked against the "
+                  "use case's output schema.")
+    reason_code = serializers.CharField(required=False, allow_blank=True, default="",
+                                        max_length=100)
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ReasonSerializer(VersionSerializer):
+    reason = serializers.CharField()
+
+
+class CommentSerializer(VersionSerializer):
+    comment = serializers.CharField()
+
+
+class ReassignSerializer(VersionSerializer):
+    to_user = serializers.CharField(help_text="Username of the person who gets the case.")
+
+
+class ProblemSerializer(serializers.Serializer):
+    """A refusal: what happened, and for 409 the case's current state and version."""
+
+    detail = serializers.CharField()
+    state = serializers.ChoiceField(choices=CaseState.choices, required=False)
+    version = serializers.IntegerField(required=False)

@@ -1,0 +1,226 @@
+"""Cases for people: list, detail, claim-next and one action per transition.
+
+Each action parses, calls its service and answers the case as it is now (with its
+new ``state`` and ``version``). Refusals come out of ``workflows.api.errors``: 409
+with the current state, 403, 404 (out of scope, I8) or 400 with field errors.
+"""
+
+import django_filters
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from workflows import selectors
+from workflows.api.serializers import (
+    CaseDetailSerializer,
+    CaseSerializer,
+    ClaimNextSerializer,
+    CommentSerializer,
+    ProblemSerializer,
+    ReasonSerializer,
+    ReassignSerializer,
+    ResolveSerializer,
+    VersionSerializer,
+)
+from workflows.models import Case, CaseState
+from workflows.services import claiming, transitions
+
+
+class CaseFilter(django_filters.FilterSet):
+    queue = django_filters.CharFilter(field_name="queue__slug", help_text="A queue's slug.")
+    state = django_filters.MultipleChoiceFilter(choices=CaseState.choices,
+                                                help_text="Repeat for several states.")
+    assignee = django_filters.CharFilter(method="filter_assignee",
+                                         help_text="A username, or 'me'.")
+    priority = django_filters.NumberFilter(help_text="Exactly this priority.")
+    priority_min = django_filters.NumberFilter(field_name="priority", lookup_expr="gte",
+                                               help_text="This priority or more urgent.")
+    due_before = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt",
+                                                  help_text="Due before this time (ISO 8601).")
+
+    class Meta:
+        model = Case
+        fields = ["queue", "state", "assignee", "priority", "priority_min", "due_before"]
+
+    def filter_assignee(self, queryset, name, value):
+        if value == "me":
+            return queryset.filter(assignee=self.request.user.pk)
+        return queryset.filter(assignee__username=value)
+
+
+class CasePagination(CursorPagination):
+    ordering = "-id"  # newest first; unique, so the cursor never skips or repeats
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+REFUSALS = {
+    400: OpenApiResponse(description="Field errors: nothing changed."),
+    403: OpenApiResponse(ProblemSerializer, "You may not do this to this case."),
+    404: OpenApiResponse(description="No such case, or not one you may see."),
+    409: OpenApiResponse(ProblemSerializer,
+                         "Not possible in the case's current state, or the case changed "
+                         "since the version you sent; the body carries the current state "
+                         "and version."),
+}
+
+
+def _transition_schema(request, summary: str):
+    return extend_schema(request=request, summary=summary,
+                         responses={200: CaseDetailSerializer, **REFUSALS})
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Cases you may see, newest first (cursor pagination)."),
+    retrieve=extend_schema(summary="One case, with what a reviewer decides from.",
+                           responses={200: CaseDetailSerializer, 404: REFUSALS[404]}),
+)
+class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    # Token first: an unauthenticated call answers 401 with the Token challenge.
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    filterset_class = CaseFilter
+    pagination_class = CasePagination
+    lookup_value_regex = r"\d+"
+    queryset = Case.objects.none()  # the real one is scoped per user in get_queryset
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Case.objects.none()
+        cases = selectors.visible_cases(user=self.request.user).select_related(
+            "queue", "assignee")
+        if self.action != "list":
+            cases = cases.select_related("first_reviewer", "resolution__resolved_by",
+                                         "resolution__approved_by")
+        return cases
+
+    def get_serializer_class(self):
+        return CaseSerializer if self.action == "list" else CaseDetailSerializer
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _input(self, serializer_class) -> dict:
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def _answer(self, case: Case, status_code=status.HTTP_200_OK) -> Response:
+        fresh = self.get_queryset().get(pk=case.pk)
+        return Response(CaseDetailSerializer(fresh, context=self.get_serializer_context()).data,
+                        status=status_code)
+
+    # -- claiming -------------------------------------------------------------------------
+
+    @extend_schema(request=ClaimNextSerializer,
+                   summary="Claim the most urgent waiting case you may work.",
+                   responses={200: CaseDetailSerializer,
+                              204: OpenApiResponse(description="Nothing is waiting for you."),
+                              400: REFUSALS[400],
+                              404: OpenApiResponse(description="No such queue of yours.")})
+    @action(detail=False, methods=["post"], url_path="claim-next")
+    def claim_next(self, request):
+        data = self._input(ClaimNextSerializer)
+        queue = None
+        if data.get("queue"):
+            queue = get_object_or_404(selectors.member_queues(user=request.user),
+                                      slug=data["queue"])
+        case = claiming.claim_next(user=request.user, queue=queue)
+        if case is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return self._answer(case)
+
+    @_transition_schema(VersionSerializer, "Claim this case (a lease on it).")
+    @action(detail=True, methods=["post"])
+    def claim(self, request, pk=None):
+        data = self._input(VersionSerializer)
+        return self._answer(claiming.claim(case_id=int(pk), user=request.user,
+                                           expected_version=data.get("version")))
+
+    # -- transitions ----------------------------------------------------------------------
+
+    @_transition_schema(VersionSerializer, "Give your claimed case back to its queue.")
+    @action(detail=True, methods=["post"])
+    def release(self, request, pk=None):
+        data = self._input(VersionSerializer)
+        return self._answer(transitions.release(case_id=int(pk), user=request.user,
+                                                expected_version=data.get("version")))
+
+    @_transition_schema(ResolveSerializer,
+                        "Resolve: accepted, corrected (with the output) or rejected. "
+                        "Four-eyes cases go to pending_approval.")
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        data = self._input(ResolveSerializer)
+        return self._answer(transitions.resolve(
+            case_id=int(pk), user=request.user, verdict=data["verdict"],
+            output=data["output"], reason_code=data["reason_code"], notes=data["notes"],
+            expected_version=data.get("version")))
+
+    @_transition_schema(ReasonSerializer, "Ask for information; the case waits.")
+    @action(detail=True, methods=["post"], url_path="request-info")
+    def request_info(self, request, pk=None):
+        data = self._input(ReasonSerializer)
+        return self._answer(transitions.request_info(
+            case_id=int(pk), user=request.user, reason=data["reason"],
+            expected_version=data.get("version")))
+
+    @_transition_schema(VersionSerializer, "Take a waiting case up again.")
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        data = self._input(VersionSerializer)
+        return self._answer(transitions.resume(case_id=int(pk), user=request.user,
+                                               expected_version=data.get("version")))
+
+    @_transition_schema(ReasonSerializer, "Escalate one level, with a reason.")
+    @action(detail=True, methods=["post"])
+    def escalate(self, request, pk=None):
+        data = self._input(ReasonSerializer)
+        return self._answer(transitions.escalate(
+            case_id=int(pk), user=request.user, reason=data["reason"],
+            expected_version=data.get("version")))
+
+    @_transition_schema(VersionSerializer,
+                        "Approve a four-eyes resolution (not your own).")
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        data = self._input(VersionSerializer)
+        return self._answer(transitions.approve(case_id=int(pk), user=request.user,
+                                                expected_version=data.get("version")))
+
+    @_transition_schema(CommentSerializer,
+                        "Send a four-eyes resolution back to its first reviewer.")
+    @action(detail=True, methods=["post"], url_path="send-back")
+    def send_back(self, request, pk=None):
+        data = self._input(CommentSerializer)
+        return self._answer(transitions.send_back(
+            case_id=int(pk), user=request.user, comment=data["comment"],
+            expected_version=data.get("version")))
+
+    @_transition_schema(ReassignSerializer, "Managers: give the case to someone else.")
+    @action(detail=True, methods=["post"])
+    def reassign(self, request, pk=None):
+        data = self._input(ReassignSerializer)
+        try:
+            to_user, unknown = transitions.user_by_username(data["to_user"]), None
+        except ValidationError as exc:
+            # State and permission are judged first (409/403), so nobody probes usernames.
+            to_user, unknown = None, exc
+        try:
+            case = transitions.reassign(case_id=int(pk), user=request.user, to_user=to_user,
+                                        expected_version=data.get("version"))
+        except ValidationError as exc:
+            raise (unknown or exc) from None  # the lookup's error names the username
+        return self._answer(case)
+
+    @_transition_schema(ReasonSerializer, "Managers: cancel the case, with a reason.")
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        data = self._input(ReasonSerializer)
+        return self._answer(transitions.cancel(
+            case_id=int(pk), user=request.user, reason=data["reason"],
+            expected_version=data.get("version")))
