@@ -1,0 +1,19 @@
+# The two commands (see README.md). The logic lives in bin/.
+.PHONY: help demo test install lint
+
+help:
+	@echo "make demo   run Backstop on this machine (SQLite, no services); PORT=8001 to move it"
+	@echo "make test   install from requirements.lock, then ruff and the whole pytest suite"
+	@echo "make install   only create/update .venv from requirements.lock"
+
+demo:
+	bin/demo $(if $(PORT),--port $(PORT))
+
+test:
+	bin/test $(PYTEST_ARGS)
+
+install:
+	bin/bootstrap
+
+lint:
+	.venv/bin/ruff check .
