@@ -66,6 +66,10 @@ def _is_manager(user) -> bool:
     return bool(user and user.is_authenticated and user.has_perm("workflows.manage_cases"))
 
 
+def _can_manage(case, user) -> bool:
+    return _is_manager(user)
+
+
 def _is_assignee(case, user) -> bool:
     return bool(user and user.is_authenticated and case.assignee_id == user.pk)
 
@@ -248,13 +252,13 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     @transition(field=state,
                 source=[CaseState.OPEN, CaseState.ASSIGNED, CaseState.ESCALATED,
                         CaseState.WAITING],
-                target=CaseState.ASSIGNED, permission=_is_manager)
+                target=CaseState.ASSIGNED, permission=_can_manage)
     def reassign(self, *, to, until):
         self.assignee = to
         self.lease_expires_at = until
 
     @transition(field=state, source=OPEN_STATES, target=CaseState.CANCELLED,
-                permission=_is_manager)
+                permission=_can_manage)
     def cancel(self):
         self.assignee = None
         self.lease_expires_at = None
