@@ -4,6 +4,7 @@ Nothing here knows about AI. The domain app creates cases and listens for their
 resolution through ``workflows.hooks``.
 """
 
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
@@ -11,6 +12,12 @@ from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
+
+
+class AssignmentMode(models.TextChoices):
+    PULL = "pull", "Reviewers pull (claim next)"
+    ROUND_ROBIN = "round_robin", "Push: round-robin"
+    LEAST_LOADED = "least_loaded", "Push: least loaded"
 
 
 class Queue(models.Model):
@@ -27,6 +34,15 @@ class Queue(models.Model):
     # Wall-clock targets for new cases until business-hours SLA policies take over.
     response_target = models.DurationField(default=timedelta(hours=1))
     resolution_target = models.DurationField(default=timedelta(hours=8))
+    process = models.ForeignKey("Process", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="queues")
+    assignment_mode = models.CharField(max_length=20, choices=AssignmentMode.choices,
+                                       default=AssignmentMode.PULL)
+    # Push assignment gives nobody more open cases than this.
+    max_open_per_reviewer = models.PositiveSmallIntegerField(default=10)
+    # Round-robin: the member who got the last pushed case.
+    last_pushed_to = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                       on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -131,6 +147,15 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     work_started_at = models.DateTimeField(null=True, blank=True)
     # Since when the case waits for information (the SLA clock pauses meanwhile).
     waiting_since = models.DateTimeField(null=True, blank=True)
+    # SLA (I6): the policy version the case started under, and its clocks. The sweep
+    # reads ``sla_next_check_at`` only: the earliest warning or deadline still ahead.
+    sla_policy = models.ForeignKey("SlaPolicy", null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="cases")
+    response_warn_at = models.DateTimeField(null=True, blank=True)
+    warn_at = models.DateTimeField(null=True, blank=True)
+    # Business time left on the resolution clock while it is paused (waiting).
+    sla_remaining = models.DurationField(null=True, blank=True)
+    sla_next_check_at = models.DateTimeField(null=True, blank=True)
     # Optimistic lock for fields beside ``state`` (I4): every write bumps it.
     version = models.PositiveIntegerField(default=1)
 
@@ -145,6 +170,14 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
                          name="case_lease_idx"),
             # the reviewer's own work on the home page.
             models.Index(fields=["assignee", "state"], name="case_assignee_idx"),
+            # the SLA sweep (sweep_sla_clocks): open cases whose next check is due.
+            models.Index(fields=["sla_next_check_at"],
+                         condition=Q(state__in=["open", "assigned", "pending_approval",
+                                                "escalated"]),
+                         name="case_sla_check_idx"),
+            # the dashboard's closed-case figures over a period.
+            models.Index(fields=["queue", "closed_at"], condition=Q(closed_at__isnull=False),
+                         name="case_closed_idx"),
         ]
         constraints = [
             # I3: an assigned case always has exactly one holder of its claim.
@@ -361,3 +394,389 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self):
         return f"checkpoint #{self.seq} {self.chain_hash[:12]}"
+
+
+# --- Who owns the work: processes and the RACI matrix -----------------------------
+
+
+class Process(models.Model):
+    """A line of work the engine runs: it owns a RACI matrix and an escalation chain.
+
+    The domain gives each of its use cases one; queues belong to a process.
+    """
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "processes"
+
+    def __str__(self):
+        return self.name
+
+
+class Activity(models.TextChoices):
+    REVIEW = "review", "Review"
+    ESCALATION = "escalation", "Escalation"
+    POLICY_CHANGE = "policy_change", "Policy change"
+    STAGE_CHANGE = "stage_change", "Stage change"
+    MODEL_UPDATE = "model_update", "Model update"
+    INCIDENT = "incident", "Incident"
+
+
+class RaciRole(models.TextChoices):
+    RESPONSIBLE = "R", "Responsible"
+    ACCOUNTABLE = "A", "Accountable"
+    CONSULTED = "C", "Consulted"
+    INFORMED = "I", "Informed"
+
+
+class RaciAssignment(models.Model):
+    """One cell entry of the matrix: a user or a group holds a role for an activity."""
+
+    process = models.ForeignKey(Process, on_delete=models.CASCADE, related_name="raci")
+    activity = models.CharField(max_length=20, choices=Activity.choices)
+    role = models.CharField(max_length=1, choices=RaciRole.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                             on_delete=models.CASCADE, related_name="raci_assignments")
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="raci_assignments")
+
+    class Meta:
+        ordering = ["process", "activity", "role"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, group__isnull=True)
+                | Q(user__isnull=True, group__isnull=False),
+                name="raci_user_xor_group"),
+            models.UniqueConstraint(fields=["process", "activity", "role", "user"],
+                                    condition=Q(user__isnull=False), name="raci_user_once"),
+            models.UniqueConstraint(fields=["process", "activity", "role", "group"],
+                                    condition=Q(group__isnull=False), name="raci_group_once"),
+        ]
+
+    def __str__(self):
+        holder = self.user or self.group
+        return f"{self.process}: {self.get_activity_display()} {self.role} {holder}"
+
+
+class ReviewerStatus(models.Model):
+    """Availability for push assignment; away reviewers hand their work to a delegate."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="reviewer_status")
+    available = models.BooleanField(default=True)
+    away_since = models.DateTimeField(null=True, blank=True)
+    delegate = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="+")
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name_plural = "reviewer statuses"
+
+    def __str__(self):
+        return f"{self.user}: {'available' if self.available else 'away'}"
+
+
+# --- SLA: calendars and versioned policies ------------------------------------------
+
+
+class Calendar(models.Model):
+    """Business hours for SLA clocks; turned into ``business_time.BusinessCalendar``."""
+
+    name = models.CharField(max_length=200, unique=True)
+    time_zone = models.CharField(max_length=64, default="UTC")
+    # {"0": [["09:00", "17:00"]], ..., "4": [["09:00", "12:00"], ["13:00", "17:00"]]};
+    # Monday is "0"; a missing weekday is closed.
+    working_hours = models.JSONField(default=dict)
+    holiday_country = models.CharField(max_length=10, blank=True)
+    holiday_subdivision = models.CharField(max_length=10, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class CalendarClosure(models.Model):
+    """A custom closed period: a shutdown, a company holiday, an afternoon off."""
+
+    calendar = models.ForeignKey(Calendar, on_delete=models.CASCADE, related_name="closures")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["starts_at"]
+        constraints = [models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")),
+                                              name="closure_ends_after_it_starts")]
+
+    def __str__(self):
+        return f"{self.calendar}: {self.reason or 'closed'} {self.starts_at:%Y-%m-%d}"
+
+
+class SlaPolicy(models.Model):
+    """One version of a queue's SLA. Versions never change once cases use them:
+    editing a policy writes a new version, and cases keep the one they started under."""
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="sla_policies")
+    version = models.PositiveIntegerField()
+    is_current = models.BooleanField(default=True)
+    calendar = models.ForeignKey(Calendar, null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="+", help_text="Empty: the clock runs 24x7.")
+    # Warn when this fraction of a target has elapsed.
+    warning_fraction = models.FloatField(default=0.75)
+    # Resume and reassignment restart the resolution clock from the remaining time;
+    # with this set, reassignment restarts it in full.
+    restart_on_reassign = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["queue", "-version"]
+        verbose_name_plural = "SLA policies"
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "version"], name="sla_version_unique"),
+            models.UniqueConstraint(fields=["queue"], condition=Q(is_current=True),
+                                    name="sla_one_current_per_queue"),
+            models.CheckConstraint(condition=Q(warning_fraction__gt=0, warning_fraction__lt=1),
+                                   name="sla_warning_is_a_fraction"),
+        ]
+
+    def __str__(self):
+        return f"{self.queue} SLA v{self.version}"
+
+
+class SlaTarget(models.Model):
+    """Targets for cases of at least ``min_priority``; the highest matching row applies."""
+
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.CASCADE, related_name="targets")
+    min_priority = models.PositiveSmallIntegerField(default=0)
+    response_target = models.DurationField(help_text="Time to first response (claim).")
+    resolution_target = models.DurationField(help_text="Time to resolution.")
+
+    class Meta:
+        ordering = ["policy", "-min_priority"]
+        constraints = [models.UniqueConstraint(fields=["policy", "min_priority"],
+                                               name="sla_target_priority_unique")]
+
+    def __str__(self):
+        return f"{self.policy} priority>={self.min_priority}"
+
+
+# --- Escalation ---------------------------------------------------------------------
+
+
+class EscalationTarget(models.TextChoices):
+    RESPONSIBLE = "R", "The Responsible for review"
+    ACCOUNTABLE = "A", "The Accountable owner"
+    USERS = "users", "Named people"
+
+
+class EscalationOutcome(models.TextChoices):
+    NONE = "none", "Wait at this level"
+    HOLD_FOR_OWNER = "hold", "Hold for the Accountable owner"
+    REJECT = "reject", "Resolve as rejected"
+    FALLBACK = "fallback", "Apply the fallback verdict"
+
+
+class EscalationLevel(models.Model):
+    """One step of a process's chain; level 1 is the first escalation."""
+
+    process = models.ForeignKey(Process, on_delete=models.CASCADE,
+                                related_name="escalation_levels")
+    level = models.PositiveSmallIntegerField()
+    target = models.CharField(max_length=10, choices=EscalationTarget.choices,
+                              default=EscalationTarget.ACCOUNTABLE)
+    users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    # Re-queue into this queue (e.g. an escalations queue) instead of assigning a person.
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="+")
+    # How long a case may stay at this level before the next one.
+    time_limit = models.DurationField()
+    notify_informed = models.BooleanField(default=True)
+    consult = models.BooleanField(default=False, help_text="Ask the Consulted for input.")
+    consult_required = models.BooleanField(
+        default=False, help_text="The case cannot resolve before the Consulted answer.")
+    # What happens when this level's time runs out too; only the last level needs one.
+    outcome = models.CharField(max_length=10, choices=EscalationOutcome.choices,
+                               default=EscalationOutcome.NONE)
+
+    class Meta:
+        ordering = ["process", "level"]
+        constraints = [
+            models.UniqueConstraint(fields=["process", "level"], name="escalation_level_unique"),
+            models.CheckConstraint(condition=Q(level__gte=1), name="escalation_level_from_one"),
+        ]
+
+    def __str__(self):
+        return f"{self.process} level {self.level}"
+
+
+class EscalationCause(models.TextChoices):
+    RESPONSE_BREACH = "response_breach", "First response overdue"
+    RESOLUTION_BREACH = "resolution_breach", "Resolution overdue"
+    MANUAL = "manual", "Escalated by hand"
+
+
+class Escalation(models.Model):
+    """I2: at most one escalation per (case, level), whoever races to write it."""
+
+    case = models.ForeignKey("Case", on_delete=models.PROTECT, related_name="escalations")
+    level = models.PositiveSmallIntegerField()
+    cause = models.CharField(max_length=20, choices=EscalationCause.choices)
+    reason = models.TextField(blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                              on_delete=models.PROTECT, related_name="+")
+    due_at = models.DateTimeField(null=True, blank=True)  # the deadline that was missed
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["case", "level"]
+        constraints = [models.UniqueConstraint(fields=["case", "level"],
+                                               name="one_escalation_per_case_level")]
+        indexes = [models.Index(fields=["created_at"], name="escalation_created_idx")]
+
+    def __str__(self):
+        return f"case {self.case_id} level {self.level}"
+
+
+class SlaClock(models.TextChoices):
+    RESPONSE = "response", "First response"
+    RESOLUTION = "resolution", "Resolution"
+
+
+class SlaWarning(models.Model):
+    """At most one warning per (case, clock, escalation level)."""
+
+    case = models.ForeignKey("Case", on_delete=models.PROTECT, related_name="sla_warnings")
+    clock = models.CharField(max_length=10, choices=SlaClock.choices)
+    level = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["case", "clock", "level"],
+                                               name="one_warning_per_case_clock_level")]
+
+    def __str__(self):
+        return f"case {self.case_id} {self.clock} warning (level {self.level})"
+
+
+class ConsultRequest(models.Model):
+    """A question to a Consulted person, answered on the case page."""
+
+    case = models.ForeignKey("Case", on_delete=models.PROTECT, related_name="consults")
+    consultee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                  related_name="consult_requests")
+    question = models.TextField()
+    required = models.BooleanField(default=False)
+    answer = models.TextField(blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    escalation = models.ForeignKey(Escalation, null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="consults")
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [models.UniqueConstraint(fields=["escalation", "consultee"],
+                                               condition=Q(escalation__isnull=False),
+                                               name="one_consult_per_escalation_person")]
+        indexes = [models.Index(fields=["consultee"], condition=Q(answered_at__isnull=True),
+                                name="consult_unanswered_idx")]
+
+    def __str__(self):
+        return f"consult {self.consultee} on case {self.case_id}"
+
+
+# --- Side effects: the outbox (I5) and in-app notifications ---------------------------
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "E-mail"
+    WEBHOOK = "webhook", "Webhook"
+    IN_APP = "in_app", "In-app notification"
+
+
+class OutboxStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed for good"
+
+
+class OutboxMessage(models.Model):
+    """A side effect written in the transaction that causes it, relayed by Celery.
+
+    ``id`` is stable across retries, so receivers deduplicate by it (``webhook-id``).
+    ``dedup_key`` makes writing the same effect twice impossible.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    dedup_key = models.CharField(max_length=200, unique=True)
+    recipient = models.CharField(max_length=500)  # e-mail address, URL or user id
+    subject = models.CharField(max_length=300, blank=True)
+    payload = models.JSONField(default=dict)
+    case = models.ForeignKey("Case", null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="outbox_messages", db_constraint=False)
+    status = models.CharField(max_length=10, choices=OutboxStatus.choices,
+                              default=OutboxStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            # the relay's sweep (relay_outbox).
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"),
+                         name="outbox_pending_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.channel} to {self.recipient} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    message = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE,
+                                related_name="delivery_attempts")
+    attempted_at = models.DateTimeField()
+    succeeded = models.BooleanField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["message", "attempted_at"]
+
+    def __str__(self):
+        return f"{self.message_id} at {self.attempted_at:%H:%M:%S}: {self.succeeded}"
+
+
+class Notification(models.Model):
+    """In-app notification; created by relaying an in-app outbox message (once)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="notifications")
+    message = models.OneToOneField(OutboxMessage, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="notification")
+    case = models.ForeignKey("Case", null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    text = models.CharField(max_length=500)
+    created_at = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="notification_user_idx"),
+                   models.Index(fields=["user"], condition=Q(read_at__isnull=True),
+                                name="notification_unread_idx")]
+
+    def __str__(self):
+        return f"to {self.user}: {self.text[:40]}"
