@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 from rest_framework_api_key.models import AbstractAPIKey
 
-from workflows.models import Case, Queue, Verdict
+from workflows.models import Case, Process, Queue, Verdict
 
 
 class Stage(models.TextChoices):
@@ -34,6 +34,9 @@ class UseCase(models.Model):
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.AUDIT)
     # [{"code": "po-mismatch", "label": "Amount does not match the PO"}, ...]
     reason_codes = models.JSONField(default=list, blank=True)
+    # The engine's process for this use case: its RACI matrix and escalation chain.
+    process = models.OneToOneField(Process, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="use_case")
     review_queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="+")
     qa_queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT,
                                  related_name="+")
