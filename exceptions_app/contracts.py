@@ -32,3 +32,41 @@ def contract_errors(schema: dict | None, value) -> list[str]:
         where = "/".join(str(part) for part in error.absolute_path)
         messages.append(f"{where}: {error.message}" if where else error.message)
     return messages
+
+
+# What any stored JSON must be, schema or not: PostgreSQL's jsonb refuses NUL
+# characters and non-finite numbers, and the CEL rules see every number as a double.
+MAX_JSON_DEPTH = 32
+_LARGEST_DOUBLE = 1.7976931348623157e308
+
+
+def json_value_problem(value) -> str | None:
+    """Why ``value`` cannot be stored and judged, naming where; None if it can.
+
+    Iterative, so a hostile nesting depth cannot exhaust the stack.
+    """
+    stack = [(value, "", 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return _at(where, f"nested more than {MAX_JSON_DEPTH} levels deep")
+        if isinstance(item, str):
+            if "\x00" in item:
+                return _at(where, "text may not contain the NUL character (\\u0000)")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if "\x00" in key:
+                    return _at(where, "a key may not contain the NUL character (\\u0000)")
+                stack.append((child, f"{where}/{key}" if where else key, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}/{n}" if where else str(n), depth + 1)
+                         for n, child in enumerate(item))
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int | float) and not -_LARGEST_DOUBLE <= item <= _LARGEST_DOUBLE:
+            return _at(where, "the number is out of range (at most about 1.8e308)")
+    return None
+
+
+def _at(where: str, problem: str) -> str:
+    return f"{where}: {problem}" if where else problem

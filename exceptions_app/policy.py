@@ -6,12 +6,21 @@ the upstream system sent ``4100`` or ``4100.0``. Write number literals in rules 
 ``5000.0`` when doing arithmetic; comparisons accept either.
 """
 
+import re
 from dataclasses import dataclass
-from functools import lru_cache
+from datetime import datetime
 
 import cel
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
-from exceptions_app.models import PolicyVersion, RuleAction
+from exceptions_app.models import PolicyVersion, Rule, RuleAction
+
+RULE_VARIABLES = ("input", "output", "confidence", "model_version", "meta")
+
+# The parser's position: "<input>:1:13: Syntax error: ..." followed by a caret drawing.
+_POSITION = re.compile(r"<input>:(\d+):(\d+): ")
+_UNDEFINED = re.compile(r"Undefined variable or function: '([^']+)'")
 
 
 @dataclass(frozen=True)
@@ -44,25 +53,74 @@ class Evaluation:
 
 
 def check_expression(expression: str) -> cel.Program:
-    """Compile a rule; a syntax error raises ValueError naming the position."""
+    """Compile a rule, or raise ValueError saying what is wrong and where.
+
+    Syntax errors name the line and column. A name that is none of the rule
+    variables (``amount`` for ``input.amount``, a misspelt function) is refused
+    too: it would fail on every decision.
+    """
     if not expression.strip():
         raise ValueError("The expression is empty.")
     try:
-        return cel.compile(expression)
+        program = cel.compile(expression)
     except ValueError as exc:
-        raise ValueError(str(exc).replace("<input>", "expression")) from None
+        raise ValueError(_describe_syntax_error(str(exc))) from None
+    for confidence in (0.0, 1.0):  # both sides of a "confidence < x && ..." short circuit
+        try:
+            program.execute({"input": {}, "output": {}, "confidence": confidence,
+                             "model_version": "", "meta": {}})
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # missing fields are expected on an empty decision
+            if match := _UNDEFINED.search(str(exc)):
+                raise ValueError(
+                    f"Unknown name '{match.group(1)}': a rule can use "
+                    f"{', '.join(RULE_VARIABLES)} (for example input.{match.group(1)}) "
+                    f"and CEL's functions.") from None
+    return program
+
+
+def _describe_syntax_error(message: str) -> str:
+    match = _POSITION.search(message)
+    if match is None:
+        return message
+    line, column = match.groups()
+    detail = message[match.end():]
+    return f"line {line}, column {column}: {detail}"
 
 
 def compile_policy(policy: PolicyVersion) -> CompiledPolicy:
     """Compile a policy's rules, cached for versions that can no longer change."""
-    if policy.is_frozen:
-        return _compile_frozen(policy.pk)
-    return _compile(policy)
+    if not policy.is_frozen:
+        return _compile(policy)
+    # An id alone is not enough: SQLite hands a rolled-back row's id to the next
+    # row, so the cache also checks the version's creation time.
+    cached = _compiled.get(policy.pk)
+    if cached is None or cached[0] != policy.created_at:
+        if len(_compiled) >= _CACHE_SIZE:
+            _compiled.clear()
+        cached = _compiled[policy.pk] = (policy.created_at, _compile(policy))
+    return cached[1]
 
 
-@lru_cache(maxsize=256)
-def _compile_frozen(policy_id: int) -> CompiledPolicy:
-    return _compile(PolicyVersion.objects.get(pk=policy_id))
+# policy id -> (created_at, compiled); approved versions never change (services/policies.py).
+_compiled: dict[int, tuple[datetime, CompiledPolicy]] = {}
+_CACHE_SIZE = 256
+
+
+def forget_compiled(policy_id: int | None) -> None:
+    """Drop a version's compiled rules, e.g. when it or a rule of it is written."""
+    _compiled.pop(policy_id, None)
+
+
+@receiver([post_save, post_delete], sender=PolicyVersion)
+def _policy_written(sender, instance, **kwargs):
+    forget_compiled(instance.pk)
+
+
+@receiver([post_save, post_delete], sender=Rule)
+def _rule_written(sender, instance, **kwargs):
+    forget_compiled(instance.policy_id)
 
 
 def _compile(policy: PolicyVersion) -> CompiledPolicy:
@@ -82,7 +140,7 @@ def _as_cel_value(value):
     if isinstance(value, bool) or value is None or isinstance(value, str | float):
         return value
     if isinstance(value, int):
-        return float(value)
+        return float(value)  # intake refuses numbers beyond a double's range
     if isinstance(value, dict):
         return {key: _as_cel_value(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -107,21 +165,26 @@ def evaluate(policy: CompiledPolicy, context: dict) -> Evaluation:
     for rule in policy.rules:
         try:
             result = rule.program.execute(context)
-        except (TypeError, KeyError, ValueError, RuntimeError) as exc:
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # a Rust panic inside CEL is a BaseException
             errors.append((rule, _describe_error(exc)))
             continue
         if result is True:
             return Evaluation(matched=rule, errors=tuple(errors))
-        if not isinstance(result, bool):
-            errors.append((rule, f"returned {type(result).__name__}, not true or false"))
+        if result is not False:
+            errors.append((rule, f"it returned {type(result).__name__}, not true or false"))
     return Evaluation(matched=None, errors=tuple(errors))
 
 
-def _describe_error(exc: Exception) -> str:
+def _describe_error(exc: BaseException) -> str:
     if isinstance(exc, KeyError):
         return f"the field {exc.args[0]!r} is missing"
-    return str(exc).split(". ")[0]
+    if isinstance(exc, ZeroDivisionError):
+        return "it divides by zero"
+    return str(exc).split(". ")[0] or type(exc).__name__
 
 
-__all__ = ["CompiledPolicy", "CompiledRule", "Evaluation", "RuleAction", "check_expression",
-           "compile_policy", "evaluate", "evaluation_context"]
+__all__ = ["RULE_VARIABLES", "CompiledPolicy", "CompiledRule", "Evaluation", "RuleAction",
+           "check_expression", "compile_policy", "evaluate", "evaluation_context",
+           "forget_compiled"]

@@ -52,6 +52,11 @@ def in_qa_sample(*, use_case_slug: str, external_id: str, rate: float) -> bool:
 
 def route_decision(*, use_case: UseCaseRouting, policy: CompiledPolicy,
                    evaluation: Evaluation, external_id: str) -> RoutingResult:
+    """The route the use case's stage gives a decision the policy has judged.
+
+    audit: everything to review. assist: the rules decide. automate and optimize:
+    what the rules pass passes, and a deterministic sample of it goes to the QA queue.
+    """
     rule = evaluation.matched
     if rule is not None:
         action, priority, four_eyes = rule.action, rule.priority, rule.four_eyes
@@ -63,13 +68,15 @@ def route_decision(*, use_case: UseCaseRouting, policy: CompiledPolicy,
         policy_reason = {"rule": None, "action": action, "text": policy.default_reason}
 
     reasons = [policy_reason]
-    # A rule that failed might have caught this decision: never let it pass unseen.
-    for failed, message in evaluation.errors:
-        reasons.append({"rule": failed.name, "action": RuleAction.REVIEW,
-                        "text": f"Rule '{failed.name}' could not be checked: {message}"})
-    if evaluation.errors and action == RuleAction.AUTO:
-        action = RuleAction.REVIEW
-        reasons.insert(0, reasons.pop())
+    failures = [{"rule": failed.name, "action": RuleAction.REVIEW,
+                 "text": f"Rule '{failed.name}' could not be checked: {message}"}
+                for failed, message in evaluation.errors]
+    if failures and action != RuleAction.REVIEW:
+        # A rule before the deciding one failed, and it might have caught this
+        # decision with another action: neither pass nor reject it unseen.
+        action, reasons = RuleAction.REVIEW, [*failures, policy_reason]
+    else:
+        reasons.extend(failures)
 
     if use_case.stage == Stage.AUDIT:
         reasons.insert(0, {"rule": None, "action": RuleAction.REVIEW,

@@ -1,23 +1,52 @@
+from io import BytesIO
+
 from django.conf import settings
+from django.core.handlers.wsgi import LimitedStream
 from django.http import JsonResponse
 
 
 class BodySizeLimitMiddleware:
-    """Answer 413 for an oversize API body before anything reads it."""
+    """Answer 413 for an oversize API body before the view parses it.
+
+    A declared Content-Length over the limit is refused without reading a byte.
+    A chunked body (no Content-Length) is read up to one byte past the limit:
+    over it is a 413; within it, the body is handed on as if its length had been
+    declared, since Django's WSGI request would otherwise read it as empty.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         if request.path.startswith("/api/"):
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
-            if length > settings.API_MAX_BODY_BYTES:
-                return JsonResponse(
-                    {"detail": f"The body is {length} bytes; the limit is "
-                               f"{settings.API_MAX_BODY_BYTES} bytes. Split it into "
-                               f"smaller requests."},
-                    status=413)
+            limit = settings.API_MAX_BODY_BYTES
+            if _is_chunked(request):
+                body = request.META["wsgi.input"].read(limit + 1)
+                if len(body) > limit:
+                    return _too_large(f"The body is over {limit} bytes")
+                request.META["CONTENT_LENGTH"] = str(len(body))
+                request._stream = LimitedStream(BytesIO(body), len(body))
+            else:
+                try:
+                    length = int(request.META.get("CONTENT_LENGTH") or 0)
+                except ValueError:
+                    length = 0
+                if length > limit:
+                    return _too_large(f"The body is {length} bytes")
         return self.get_response(request)
+
+
+def _is_chunked(request) -> bool:
+    # Only a server that marks the input as terminated (gunicorn does) lets us
+    # read to its end safely; any other server gets the Content-Length rule alone.
+    return (not request.META.get("CONTENT_LENGTH")
+            and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+            and bool(request.META.get("wsgi.input_terminated")))
+
+
+def _too_large(what: str) -> JsonResponse:
+    limit = settings.API_MAX_BODY_BYTES
+    return JsonResponse(
+        {"detail": f"{what}; the limit is {limit} bytes. Split it into smaller requests "
+                   f"(a batch takes up to {settings.BATCH_MAX_DECISIONS} decisions)."},
+        status=413)

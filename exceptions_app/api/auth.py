@@ -2,6 +2,7 @@
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from exceptions_app.models import AiSystem, AiSystemAPIKey
@@ -65,9 +66,18 @@ class IsAiSystem(permissions.BasePermission):
 
 
 class AiSystemRateThrottle(SimpleRateThrottle):
-    """Each AI system has its own budget; one noisy system cannot starve another."""
+    """Each AI system has its own budget; one noisy system cannot starve another.
+
+    A batch counts as one request. The budget is per cache: shared across
+    processes with Redis, per process with the embedded default.
+    """
 
     scope = "ai_system"
+
+    def get_rate(self):
+        # Read at request time (DRF binds THROTTLE_RATES at import), so a changed
+        # REST_FRAMEWORK setting takes effect without a restart.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def get_cache_key(self, request, view):
         if isinstance(request.user, AiSystemPrincipal):

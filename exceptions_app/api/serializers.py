@@ -1,7 +1,45 @@
+import codecs
+
 from django.conf import settings
 from rest_framework import serializers
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+from rest_framework.utils import json
 
+from exceptions_app.contracts import json_value_problem
 from exceptions_app.models import Decision, Route, Stage
+
+
+class IntakeJSONParser(JSONParser):
+    """DRF's JSON parser, but a hostile nesting depth is a 400, not a RecursionError."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return json.load(codecs.getreader(encoding)(stream))
+        except RecursionError:
+            raise ParseError("JSON parse error - the body is nested too deeply.") from None
+        except ValueError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
+
+
+class JsonObjectField(serializers.Field):
+    """A JSON object that PostgreSQL's jsonb and the CEL rules can both take."""
+
+    default_error_messages = {
+        "not_an_object": "Expected a JSON object but got {kind}.",
+        "unstorable": "{problem}",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            self.fail("not_an_object", kind=type(data).__name__)
+        if problem := json_value_problem(data):
+            self.fail("unstorable", problem=problem)
+        return data
+
+    def to_representation(self, value):
+        return value
 
 
 class DecisionInSerializer(serializers.Serializer):
@@ -9,10 +47,10 @@ class DecisionInSerializer(serializers.Serializer):
     external_id = serializers.CharField(max_length=200)
     model_version = serializers.CharField(max_length=200)
     confidence = serializers.FloatField(min_value=0.0, max_value=1.0)
-    input = serializers.DictField()
-    output = serializers.DictField()
+    input = JsonObjectField()
+    output = JsonObjectField()
     explanation = serializers.CharField(required=False, allow_blank=True, default="")
-    meta = serializers.DictField(required=False, default=dict)
+    meta = JsonObjectField(required=False, default=dict)
 
 
 class BatchInSerializer(serializers.Serializer):

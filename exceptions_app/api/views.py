@@ -14,6 +14,7 @@ from exceptions_app.api.serializers import (
     BatchOutSerializer,
     DecisionInSerializer,
     DecisionOutSerializer,
+    IntakeJSONParser,
 )
 from exceptions_app.models import Decision
 from exceptions_app.services.intake import submit_decisions
@@ -32,6 +33,8 @@ class AiSystemView(APIView):
 
 
 class DecisionCreateView(AiSystemView):
+    parser_classes = [IntakeJSONParser]
+
     @extend_schema(
         operation_id="decisions_create", request=DecisionInSerializer,
         responses={201: DecisionOutSerializer,
@@ -54,6 +57,8 @@ class DecisionCreateView(AiSystemView):
 
 
 class DecisionBatchView(AiSystemView):
+    parser_classes = [IntakeJSONParser]
+
     @extend_schema(operation_id="decisions_batch", request=BatchInSerializer,
                    responses={200: BatchOutSerializer})
     def post(self, request):
