@@ -1,0 +1,362 @@
+"""Side effects through the outbox (I5): written with the change, relayed after commit.
+
+A webhook, an e-mail or an in-app notification is first an ``OutboxMessage`` row,
+written by ``enqueue`` in the transaction of the change that causes it: if that
+transaction rolls back, the message never existed; once it commits, the message
+cannot be lost, because the row is the truth. ``transaction.on_commit`` nudges the
+``deliver_outbox_message`` task so that delivery is quick, and ``relay_due`` (beat,
+every 10 s) picks up whatever a lost nudge, a dead worker or a failed attempt left
+behind.
+
+Delivery is at least once: a worker that dies after sending and before recording
+sends again later. Receivers deduplicate by the message's id (the ``webhook-id``
+header, the e-mail's ``Message-ID``); in-app notifications are exactly once, since a
+``Notification`` is one-to-one with its message.
+"""
+
+import base64
+import json
+import logging
+import random
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from standardwebhooks import Webhook
+
+from workflows.models import (
+    Channel,
+    DeliveryAttempt,
+    Notification,
+    OutboxMessage,
+    OutboxStatus,
+)
+
+logger = logging.getLogger("backstop.outbox")
+
+
+def enqueue(*, channel: str, recipient: str, dedup_key: str, payload: dict,
+            subject: str = "", case=None, now: datetime | None = None) -> OutboxMessage:
+    """Write one side effect in the caller's transaction; answer its row.
+
+    Idempotent on ``dedup_key``: a second call with the same key answers the row
+    already written and writes nothing (and nudges nothing). ``recipient`` is an
+    e-mail address, a webhook URL, or a user's id for ``in_app``. ``payload`` is
+    stored as JSON (datetimes and decimals become strings); for a webhook it is the
+    body posted, for an e-mail or in-app message ``payload["text"]`` is the text.
+    """
+    if channel not in Channel.values:
+        raise ValueError(f"Unknown outbox channel {channel!r}; use one of {Channel.values}.")
+    if not recipient:
+        raise ValueError(f"An outbox message needs a recipient (dedup key {dedup_key!r}).")
+    existing = OutboxMessage.objects.filter(dedup_key=dedup_key).first()
+    if existing is not None:
+        return existing
+    now = now or timezone.now()
+    message = OutboxMessage(
+        channel=channel, recipient=str(recipient), dedup_key=dedup_key,
+        subject=subject[:300], payload=_as_json(payload), case=case,
+        next_attempt_at=now, created_at=now)
+    try:
+        # A savepoint: a concurrent writer of the same key (it committed first, or
+        # PostgreSQL made us wait for its commit) costs this insert only, never the
+        # caller's transaction.
+        with transaction.atomic():
+            message.save(force_insert=True)
+    except IntegrityError:
+        existing = OutboxMessage.objects.filter(dedup_key=dedup_key).first()
+        if existing is None:
+            raise  # not a duplicate key: a real problem
+        return existing
+    message_id = message.pk
+    # The row is the truth; the nudge only makes delivery quick. ``robust``: a broker
+    # that is down must never turn a committed change into an error for its caller.
+    transaction.on_commit(lambda: _nudge(message_id), robust=True)
+    return message
+
+
+def notify_users(*, users: Iterable, text: str, dedup_prefix: str, case=None,
+                 email: bool = True, now: datetime | None = None) -> list[OutboxMessage]:
+    """Tell people something: one in-app message each, and an e-mail to those who have one.
+
+    Dedup keys are ``f"{dedup_prefix}:{channel}:{user.pk}"``, so the same notice to
+    the same person is written once, however often the caller runs (a re-run sweep).
+    Inactive users are skipped.
+    """
+    now = now or timezone.now()
+    subject = _subject(text)
+    messages = []
+    for user in users:
+        if not getattr(user, "is_active", True):
+            continue
+        messages.append(enqueue(
+            channel=Channel.IN_APP, recipient=str(user.pk),
+            dedup_key=f"{dedup_prefix}:{Channel.IN_APP}:{user.pk}",
+            payload={"text": text}, subject=subject, case=case, now=now))
+        if email and user.email:
+            messages.append(enqueue(
+                channel=Channel.EMAIL, recipient=user.email,
+                dedup_key=f"{dedup_prefix}:{Channel.EMAIL}:{user.pk}",
+                payload={"text": text}, subject=subject, case=case, now=now))
+    return messages
+
+
+def _subject(text: str) -> str:
+    first_line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return first_line[:200]
+
+
+def _as_json(payload: dict) -> dict:
+    # What the database will hand back, so the webhook body and its signature are
+    # computed from exactly the stored value.
+    return json.loads(json.dumps(payload or {}, cls=DjangoJSONEncoder))
+
+
+def _nudge(message_id) -> None:
+    """Ask a worker to deliver this message now (after commit; failures only logged)."""
+    try:
+        from workflows.tasks import deliver_outbox_message  # tasks import services
+
+        # retry=False: a broker that is down costs this nudge, never the request.
+        deliver_outbox_message.apply_async(args=[str(message_id)], retry=False)
+    except Exception:
+        logger.warning("outbox: could not nudge delivery of %s; the relay sweep will "
+                       "deliver it", message_id, exc_info=True)
+
+
+# --- Relaying ---------------------------------------------------------------------------
+
+# Delay before attempt n+1 after n failed attempts (then jittered): quick at first for a
+# receiver that blinked, then patient for one that is down.
+BACKOFF = (timedelta(seconds=10), timedelta(seconds=30), timedelta(minutes=2),
+           timedelta(minutes=10), timedelta(hours=1), timedelta(hours=3),
+           timedelta(hours=6), timedelta(hours=12))
+# After this many failed attempts the message is ``failed`` for good (about a day).
+MAX_ATTEMPTS = 8
+# Up to this fraction is added to each delay, so that messages which failed together
+# (a receiver's outage) do not all come back in the same second.
+JITTER = 0.25
+# While one worker delivers, the message is leased to it: its ``next_attempt_at``
+# moves this far ahead, so no other worker (or sweep) takes it meanwhile. Far longer
+# than a webhook's timeout; if the worker dies, the message comes back after it.
+DELIVERY_LEASE = timedelta(minutes=2)
+WEBHOOK_TIMEOUT = httpx.Timeout(5.0)
+# What of a failure is kept (the receiver's answer can be a whole HTML page).
+ERROR_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivered: bool
+    status_code: int | None = None
+    error: str = ""
+
+
+def backoff_delay(attempts: int, *, rng: random.Random | None = None) -> timedelta:
+    """How long to wait after ``attempts`` failed attempts (1 = the first failed)."""
+    base = BACKOFF[min(attempts, len(BACKOFF)) - 1]
+    return base * (1 + (rng or random).uniform(0, JITTER))
+
+
+def deliver(*, message_id, now: datetime | None = None) -> bool:
+    """Relay one message once; answer whether this call delivered it.
+
+    Safe to call any number of times, concurrently: the message is claimed with a
+    conditional UPDATE (still pending and due), so only one caller sends it; the
+    others answer False at once. Every attempt is recorded as a ``DeliveryAttempt``.
+    Nothing is held in a transaction while sending: a slow receiver never holds a
+    database lock or connection in a transaction.
+    """
+    now = now or timezone.now()
+    message = _claim(message_id=message_id, now=now)
+    if message is None:
+        return False
+    if message.attempts > max_attempts():
+        # A worker died while delivering its last attempt (a poison message that
+        # kills the process): give up rather than crash-loop on it.
+        _finish(message, Outcome(False, error="Given up: the worker was lost while "
+                                              "delivering the last attempt."), now=now,
+                started=time.monotonic(), record=False)
+        return False
+    started = time.monotonic()
+    try:
+        outcome = SENDERS[message.channel](message)
+    except Exception as exc:  # any failure of one message is that message's failure
+        logger.exception("outbox: delivering %s failed", message.pk)
+        outcome = Outcome(False, error=f"{type(exc).__name__}: {exc}")
+    _finish(message, outcome, now=now, started=started)
+    return outcome.delivered
+
+
+def relay_due(*, now: datetime | None = None, batch_size: int = 200) -> int:
+    """The sweep: deliver pending messages that are due, oldest due first; answer how
+    many were delivered.
+
+    Reads one bounded batch by ``outbox_pending_idx``. A message that fails is pushed
+    to its next attempt (and one that crashes its sender is leased away), so one bad
+    message never blocks the others, nor this sweep on its next run.
+    """
+    now = now or timezone.now()
+    due = list(OutboxMessage.objects
+               .filter(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
+               .order_by("next_attempt_at").values_list("pk", flat=True)[:batch_size])
+    delivered = 0
+    for message_id in due:
+        try:
+            delivered += deliver(message_id=message_id, now=now)
+        except Exception:
+            logger.exception("outbox: relaying %s failed; it is retried later", message_id)
+    return delivered
+
+
+def max_attempts() -> int:
+    return getattr(settings, "OUTBOX_MAX_ATTEMPTS", MAX_ATTEMPTS)
+
+
+def _claim(*, message_id, now: datetime) -> OutboxMessage | None:
+    """Lease a due message to this caller, or None if it is not due or someone has it.
+
+    One conditional UPDATE decides (the healthchecks move), on PostgreSQL and SQLite
+    alike: of two workers, the second finds ``next_attempt_at`` already moved ahead.
+    The attempt is counted here, so a message whose delivery kills the worker still
+    runs out of attempts.
+    """
+    won = (OutboxMessage.objects
+           .filter(pk=message_id, status=OutboxStatus.PENDING, next_attempt_at__lte=now)
+           .update(next_attempt_at=now + DELIVERY_LEASE, attempts=F("attempts") + 1))
+    if won != 1:
+        return None
+    return OutboxMessage.objects.get(pk=message_id)
+
+
+def _finish(message: OutboxMessage, outcome: Outcome, *, now: datetime, started: float,
+            record: bool = True) -> None:
+    duration_ms = int((time.monotonic() - started) * 1000)
+    error = outcome.error[:ERROR_LIMIT]
+    if outcome.delivered:
+        changes = {"status": OutboxStatus.DELIVERED, "delivered_at": now, "last_error": ""}
+    elif message.attempts >= max_attempts():
+        changes = {"status": OutboxStatus.FAILED, "last_error": error}
+    else:
+        changes = {"next_attempt_at": now + backoff_delay(message.attempts),
+                   "last_error": error}
+    with transaction.atomic():
+        if record:
+            DeliveryAttempt.objects.create(
+                message=message, attempted_at=now, succeeded=outcome.delivered,
+                status_code=outcome.status_code, error=error, duration_ms=duration_ms)
+        # Only while our lease holds: the same conditional move as the claim.
+        OutboxMessage.objects.filter(pk=message.pk, status=OutboxStatus.PENDING,
+                                     attempts=message.attempts).update(**changes)
+    if not outcome.delivered:
+        logger.warning("outbox: %s %s to %s failed (attempt %d): %s", message.channel,
+                       message.pk, message.recipient, message.attempts, error)
+
+
+# --- Channels ---------------------------------------------------------------------------
+
+def _send_email(message: OutboxMessage) -> Outcome:
+    email = EmailMessage(
+        subject=message.subject or "Backstop", body=message.payload.get("text", ""),
+        from_email=settings.DEFAULT_FROM_EMAIL, to=[message.recipient],
+        # The same Message-ID on every retry: mail systems drop the duplicate.
+        headers={"Message-ID": f"<{message.pk}@backstop>"})
+    email.send(fail_silently=False)
+    return Outcome(True)
+
+
+def _send_webhook(message: OutboxMessage) -> Outcome:
+    body = webhook_body(message.payload)
+    secret = _webhook_secret(message)
+    if not secret:
+        return Outcome(False, error="No signing secret for this webhook: set the AI "
+                                    "system's signing secret; the next attempt uses it.")
+    headers = {"content-type": "application/json",
+               "user-agent": "Backstop-Webhooks/1.0",
+               **webhook_headers(message_id=str(message.pk), body=body, secret=secret)}
+    try:
+        response = httpx.post(message.recipient, content=body.encode(), headers=headers,
+                              timeout=WEBHOOK_TIMEOUT, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        return Outcome(False, error=f"{type(exc).__name__}: {exc}")
+    if response.is_success:
+        return Outcome(True, status_code=response.status_code)
+    return Outcome(False, status_code=response.status_code,
+                   error=f"HTTP {response.status_code}: {response.text[:500]}")
+
+
+def _send_in_app(message: OutboxMessage) -> Outcome:
+    # One notification per message, whatever happens: the OneToOne makes a retry
+    # after a lost worker find the first one.
+    Notification.objects.get_or_create(
+        message=message,
+        defaults={"user_id": int(message.recipient), "case_id": message.case_id,
+                  "text": (message.payload.get("text") or message.subject)[:500],
+                  "created_at": message.created_at})
+    return Outcome(True)
+
+
+SENDERS = {Channel.EMAIL: _send_email, Channel.WEBHOOK: _send_webhook,
+           Channel.IN_APP: _send_in_app}
+
+
+# --- Standard Webhooks -------------------------------------------------------------------
+#
+# Signing secrets follow the Standard Webhooks format ``whsec_<base64 key>``: the key is
+# the base64-decoded part, and receivers verify with ``standardwebhooks.Webhook(secret)``.
+# A secret without the prefix is used as its UTF-8 bytes (receivers then verify with
+# ``Webhook(secret.encode())``). ``generate_signing_secret`` makes a new one.
+
+SecretProvider = Callable[..., str | None]  # (*, message) -> secret, or None: not mine
+_secret_providers: list[SecretProvider] = []
+
+
+def register_webhook_secret_provider(provider: SecretProvider) -> SecretProvider:
+    """The domain says which secret signs a webhook (registered in ``AppConfig.ready``).
+
+    ``workflows`` never stores secrets in the outbox row: they are looked up when
+    sending, so a rotated secret applies to the next attempt.
+    """
+    if provider not in _secret_providers:
+        _secret_providers.append(provider)
+    return provider
+
+
+def _webhook_secret(message: OutboxMessage) -> str | None:
+    for provider in _secret_providers:
+        secret = provider(message=message)
+        if secret:
+            return secret
+    return None
+
+
+def generate_signing_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def webhook_body(payload: dict) -> str:
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True)
+
+
+def webhook_headers(*, message_id: str, body: str, secret: str,
+                    timestamp: datetime | None = None) -> dict[str, str]:
+    """``webhook-id``, ``webhook-timestamp`` and ``webhook-signature`` for one send.
+
+    The timestamp is the wall clock at sending (receivers reject old ones), never an
+    injected ``now``; the id is the message's, the same on every retry.
+    """
+    timestamp = timestamp or datetime.now(UTC)
+    key = secret if secret.startswith("whsec_") else secret.encode()
+    signature = Webhook(key).sign(msg_id=message_id, timestamp=timestamp, data=body)
+    return {"webhook-id": message_id,
+            "webhook-timestamp": str(int(timestamp.timestamp())),
+            "webhook-signature": signature}
