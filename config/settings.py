@@ -69,6 +69,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "workflows.context_processors.notifications",
             ],
         },
     },
@@ -184,6 +185,11 @@ CELERY_BEAT_SCHEDULE = {
     "expire-claim-leases": {
         "task": "workflows.tasks.expire_claim_leases",
         "schedule": 30.0,
+    },
+    # The outbox relay (I5): messages a lost nudge or a failed attempt left due.
+    "relay-outbox": {
+        "task": "workflows.tasks.relay_outbox",
+        "schedule": 10.0,
     },
 }
 

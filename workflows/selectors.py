@@ -12,7 +12,15 @@ from datetime import datetime
 from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
-from workflows.models import CLAIMABLE_STATES, AuditEvent, Case, CaseState, Queue
+from workflows.models import (
+    CLAIMABLE_STATES,
+    AuditEvent,
+    Case,
+    CaseState,
+    Notification,
+    OutboxMessage,
+    Queue,
+)
 
 # The order work is taken in; ``case_claimable_idx`` serves it per queue.
 URGENCY_ORDER = ("-priority", "due_at", "id")
@@ -119,3 +127,33 @@ def pending_approvals(*, user) -> QuerySet[Case]:
 def case_timeline(*, case) -> QuerySet[AuditEvent]:
     """Every audit event of the case, oldest first (``audit_case_idx``)."""
     return AuditEvent.objects.filter(case=case.pk).select_related("actor").order_by("id")
+
+
+# --- Notifications and the delivery log -------------------------------------------------
+
+def user_notifications(*, user) -> QuerySet[Notification]:
+    """The person's own notifications, newest first (``notification_user_idx``).
+
+    Only their own, whoever asks (I8): another person's notification is absent (404).
+    """
+    if not (user and user.is_authenticated):
+        return Notification.objects.none()
+    return (Notification.objects.filter(user=user.pk).select_related("case")
+            .order_by("-created_at", "-id"))
+
+
+def unread_notification_count(*, user) -> int:
+    """For the top bar's badge: one COUNT over ``notification_unread_idx``."""
+    if not (user and user.is_authenticated):
+        return 0
+    return Notification.objects.filter(user=user.pk, read_at__isnull=True).count()
+
+
+def delivery_log(*, status: str = "", channel: str = "") -> QuerySet[OutboxMessage]:
+    """Outbox messages for managers, newest first, with their attempts in one more query."""
+    messages = OutboxMessage.objects.all()
+    if status:
+        messages = messages.filter(status=status)
+    if channel:
+        messages = messages.filter(channel=channel)
+    return messages.prefetch_related("delivery_attempts").order_by("-created_at", "-id")
