@@ -9,5 +9,6 @@ urlpatterns = [
     path("api/v1/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/v1/", include("exceptions_app.api.urls")),
     path("api/v1/", include("workflows.api.urls")),
+    path("", include("workflows.urls")),
     path("", include("exceptions_app.urls")),
 ]

@@ -8,9 +8,13 @@ class ExceptionsAppConfig(AppConfig):
     def ready(self):
         # The engine (workflows) hands resolved cases to the domain through these
         # hooks; it never imports this app.
-        from exceptions_app.services import resolutions
+        from exceptions_app.services import callbacks, resolutions
         from workflows import hooks
+        from workflows.services import outbox
 
         hooks.register_resolution_validator(resolutions.validate_resolution)
         hooks.register_resolved_handler(resolutions.record_labelled_example)
+        # The resolution goes back to the AI system as a signed webhook (outbox, I5).
+        hooks.register_resolved_handler(callbacks.send_resolution)
+        outbox.register_webhook_secret_provider(callbacks.webhook_secret)
         hooks.register_content_provider(resolutions.case_content)

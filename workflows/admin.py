@@ -1,6 +1,15 @@
 from django.contrib import admin
 
-from workflows.models import AuditCheckpoint, AuditEvent, Case, Queue, Resolution
+from workflows.models import (
+    AuditCheckpoint,
+    AuditEvent,
+    Case,
+    DeliveryAttempt,
+    Notification,
+    OutboxMessage,
+    Queue,
+    Resolution,
+)
 
 
 @admin.register(Queue)
@@ -52,3 +61,40 @@ class AuditEventAdmin(ReadOnlyAdmin):
 @admin.register(AuditCheckpoint)
 class AuditCheckpointAdmin(ReadOnlyAdmin):
     list_display = ["seq", "chain_hash", "created_at"]
+
+
+# --- The outbox and notifications: written by services, relayed by Celery -------------
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    fields = ["attempted_at", "succeeded", "status_code", "duration_ms", "error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "channel", "recipient", "subject", "status", "attempts",
+                    "next_attempt_at", "case_id"]
+    list_filter = ["status", "channel"]
+    search_fields = ["dedup_key", "recipient", "=id"]
+    date_hierarchy = "created_at"
+    inlines = [DeliveryAttemptInline]
+    show_full_result_count = False
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "user", "text", "case_id", "read_at"]
+    list_filter = [("read_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__username", "text"]
+    list_select_related = ["user"]
+    raw_id_fields = ["user", "message", "case"]
+    show_full_result_count = False
