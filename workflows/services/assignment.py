@@ -1,0 +1,309 @@
+"""Who gets the work: push assignment, availability, and away with a delegate.
+
+Queues pull by default: reviewers take the next case (``claiming.claim_next``). A
+queue in ``round_robin`` or ``least_loaded`` mode pushes each new case to one of its
+members instead, among those who
+
+- are the Responsible for ``review`` in the process's RACI matrix, where it names any
+  (otherwise every member is a candidate);
+- are available (``ReviewerStatus``; no row means available);
+- hold fewer than the queue's ``max_open_per_reviewer`` open assignments (assigned or
+  waiting, in any queue: it is the person's load that is capped).
+
+A push is a claim made on the reviewer's behalf: the same transition, lease and
+"first response" as when they take it themselves, audited as ``case.assigned``. When
+everybody is at the cap the case simply waits in the queue for a claim.
+
+A reviewer who goes away hands their open work to a delegate, or back to the queue;
+each case moved is audited.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django_fsm import ConcurrentTransition
+
+from workflows import selectors
+from workflows.models import (
+    Activity,
+    AssignmentMode,
+    AuditEvent,
+    Case,
+    CaseState,
+    Queue,
+    RaciRole,
+    ReviewerStatus,
+)
+from workflows.services import audit, raci
+
+PUSH_MODES = (AssignmentMode.ROUND_ROBIN, AssignmentMode.LEAST_LOADED)
+# A reviewer's open assignments: the work in their hands.
+HELD_STATES = (CaseState.ASSIGNED, CaseState.WAITING)
+
+
+# -- load and availability ------------------------------------------------------------------
+
+def open_loads(user_ids: Iterable[int]) -> dict[int, int]:
+    """How many open assignments each person holds (``case_assignee_idx``). One query."""
+    user_ids = list(user_ids)
+    loads = dict.fromkeys(user_ids, 0)
+    if user_ids:
+        for row in (Case.objects.filter(assignee__in=user_ids, state__in=HELD_STATES)
+                    .values("assignee").order_by().annotate(n=Count("id"))):
+            loads[row["assignee"]] = row["n"]
+    return loads
+
+
+def statuses(user_ids: Iterable[int]) -> dict[int, ReviewerStatus]:
+    return {status.user_id: status for status in
+            ReviewerStatus.objects.filter(user__in=list(user_ids)).select_related("delegate")}
+
+
+def is_available(user) -> bool:
+    status = statuses([user.pk]).get(user.pk)
+    return status is None or status.available
+
+
+def pick_least_loaded(people: Iterable) -> object | None:
+    """The available person with the fewest open assignments, or None.
+
+    An away person's delegate stands in for them when the delegate is active and
+    available. Ties go to the first in the given order. Three queries.
+    """
+    people = _unique(people)
+    if not people:
+        return None
+    known = statuses(person.pk for person in people)
+    delegates = [known[p.pk].delegate for p in people
+                 if p.pk in known and not known[p.pk].available and known[p.pk].delegate_id]
+    known.update(statuses(d.pk for d in delegates if d.pk not in known))
+    candidates = []
+    for person in people:
+        status = known.get(person.pk)
+        if status is None or status.available:
+            candidates.append(person)
+        elif status.delegate_id and status.delegate.is_active:
+            stand_in = known.get(status.delegate_id)
+            if stand_in is None or stand_in.available:
+                candidates.append(status.delegate)
+    candidates = _unique(candidates)
+    if not candidates:
+        return None
+    loads = open_loads(person.pk for person in candidates)
+    return min(candidates, key=lambda person: loads[person.pk])
+
+
+# -- push assignment ------------------------------------------------------------------------
+
+def push_assign(*, case_ids: list[int], now: datetime | None = None) -> int:
+    """Give each open case of a push queue to one member; answer how many were given.
+
+    Pull queues are untouched. Runs in the caller's transaction (intake's): the
+    queues are locked while their cases are handed out, so the round-robin pointer
+    and the caps hold under concurrent intake. A fixed number of queries per queue,
+    plus one UPDATE per case given.
+    """
+    now = now or timezone.now()
+    if not case_ids:
+        return 0
+    with transaction.atomic():
+        cases = list(Case.objects.filter(pk__in=list(case_ids), state=CaseState.OPEN,
+                                          queue__assignment_mode__in=PUSH_MODES)
+                     .order_by(*selectors.URGENCY_ORDER))
+        if not cases:
+            return 0
+        by_queue: dict[int, list[Case]] = defaultdict(list)
+        for case in cases:
+            by_queue[case.queue_id].append(case)
+        queues = {queue.pk: queue for queue in Queue.objects.select_for_update()
+                  .select_related("process").filter(pk__in=list(by_queue)).order_by("pk")}
+        events = []
+        for queue_id, queue_cases in by_queue.items():
+            events += _push_queue(queues[queue_id], queue_cases, now=now)
+        AuditEvent.objects.bulk_create(events)
+    return len(events)
+
+
+def _push_queue(queue: Queue, cases: list[Case], *, now: datetime) -> list[AuditEvent]:
+    candidates = push_candidates(queue=queue)
+    if not candidates:
+        return []
+    loads = open_loads(person.pk for person in candidates)
+    last_pushed = queue.last_pushed_to_id
+    events = []
+    for case in cases:
+        person = _next_reviewer(queue, candidates, loads, last_pushed)
+        if person is None:
+            break  # everybody is at the cap: the rest wait in the queue for a claim
+        case.queue = queue
+        before = case.state
+        case.claim(by=person, until=now + queue.lease_time)
+        case.work_started_at = now
+        case.first_claimed_at = case.first_claimed_at or now
+        try:
+            with transaction.atomic():
+                case.save()
+        except ConcurrentTransition:
+            continue  # claimed by someone meanwhile
+        loads[person.pk] += 1
+        last_pushed = person.pk
+        events.append(audit.build(
+            verb="case.assigned", object_type="case", object_id=case.pk, case=case,
+            actor_label="system", now=now,
+            data={"from": before, "to": case.state, "version": case.version,
+                  "assignee": person.pk, "strategy": queue.assignment_mode,
+                  "load": loads[person.pk], "lease_expires_at": case.lease_expires_at}))
+    if last_pushed != queue.last_pushed_to_id:
+        Queue.objects.filter(pk=queue.pk).update(last_pushed_to=last_pushed)
+        queue.last_pushed_to_id = last_pushed
+    return events
+
+
+def push_candidates(*, queue: Queue) -> list:
+    """Members of the queue who may be pushed work: active, available, and the
+    Responsible for review where the process names any. Ordered by id."""
+    User = get_user_model()
+    members = list(User.objects.filter(is_active=True).filter(
+        Q(pk__in=Queue.members.through.objects.filter(queue=queue).values("user_id"))
+        | Q(pk__in=User.groups.through.objects.filter(
+            group_id__in=Queue.member_groups.through.objects.filter(queue=queue)
+            .values("group_id")).values("user_id")))
+        .order_by("pk"))
+    if queue.process_id is not None:
+        responsible = {person.pk for person in raci.holders(
+            process=queue.process, activity=Activity.REVIEW, role=RaciRole.RESPONSIBLE)}
+        if responsible:
+            members = [person for person in members if person.pk in responsible]
+    away = {status.user_id for status in
+            ReviewerStatus.objects.filter(user__in=[m.pk for m in members], available=False)}
+    return [person for person in members if person.pk not in away]
+
+
+def _next_reviewer(queue: Queue, candidates: list, loads: dict[int, int],
+                   last_pushed: int | None):
+    # Start after whoever got the last case, so ties rotate fairly in both modes.
+    ids = [person.pk for person in candidates]
+    start = ids.index(last_pushed) + 1 if last_pushed in ids else 0
+    rotation = candidates[start:] + candidates[:start]
+    open_to_more = [p for p in rotation if loads[p.pk] < queue.max_open_per_reviewer]
+    if not open_to_more:
+        return None
+    if queue.assignment_mode == AssignmentMode.LEAST_LOADED:
+        return min(open_to_more, key=lambda person: loads[person.pk])
+    return open_to_more[0]
+
+
+# -- away and back --------------------------------------------------------------------------
+
+def _may_change_status(*, user, actor) -> None:
+    if actor is None or not actor.is_authenticated:
+        raise PermissionDenied("Sign in to change availability.")
+    if actor.pk != user.pk and not selectors.is_manager(actor):
+        raise PermissionDenied("Only the reviewer themself or a manager can change "
+                               "their availability.")
+
+
+def set_away(*, user, delegate=None, actor, now: datetime | None = None) -> int:
+    """Mark the reviewer away; hand their open work to ``delegate`` or back to the queue.
+
+    Assigned cases go to the delegate (a fresh lease) or back to their queue. Cases
+    waiting for information go to the delegate, still waiting; without a delegate they
+    stay with their holder (a waiting case cannot return to a queue; a manager can
+    reassign it) and the audit event lists them. Answers how many cases moved; each
+    move is audited, and so is the status change.
+    """
+    now = now or timezone.now()
+    _may_change_status(user=user, actor=actor)
+    if delegate is not None:
+        if delegate.pk == user.pk:
+            raise ValidationError({"delegate": ["Choose someone else to take over."]})
+        if not delegate.is_active:
+            raise ValidationError({"delegate": [
+                f"{delegate.get_username()} is deactivated; choose an active colleague."]})
+        if not is_available(delegate):
+            raise ValidationError({"delegate": [
+                f"{delegate.get_username()} is away too; choose someone available."]})
+    moved, kept = [], []
+    with transaction.atomic():
+        status, _ = ReviewerStatus.objects.select_for_update().get_or_create(user=user)
+        before = {"available": status.available, "delegate": status.delegate_id}
+        status.available = False
+        status.away_since = status.away_since or now
+        status.delegate = delegate
+        status.save()
+        held = (Case.objects.filter(assignee=user, state__in=HELD_STATES)
+                .select_related("queue").order_by("pk"))
+        for case in held:
+            try:
+                with transaction.atomic():
+                    if _hand_over(case, user=user, delegate=delegate, actor=actor, now=now):
+                        moved.append(case.pk)
+                    else:
+                        kept.append(case.pk)
+            except ConcurrentTransition:
+                continue  # resolved, released or reassigned meanwhile: no longer theirs
+        audit.record(actor=actor, verb="reviewer.away", object_type="user",
+                     object_id=user.pk, now=now,
+                     data={"user": user.get_username(), "before": before,
+                           "delegate": delegate.pk if delegate else None,
+                           "moved": moved, "kept": kept})
+    return len(moved)
+
+
+def _hand_over(case: Case, *, user, delegate, actor, now: datetime) -> bool:
+    before = case.state
+    if case.work_started_at is not None:
+        case.time_spent_seconds += max(0, int((now - case.work_started_at).total_seconds()))
+        case.work_started_at = None
+    if delegate is not None:
+        if case.state == CaseState.ASSIGNED:
+            case.reassign(to=delegate, until=now + case.queue.lease_time)
+            case.work_started_at = now
+        else:  # waiting: the delegate resumes it when the information arrives
+            case.assignee = delegate
+        case.save()
+        verb = "case.delegated"
+    elif case.state == CaseState.ASSIGNED:
+        case.release()
+        case.save()
+        verb = "case.released"
+    else:
+        return False
+    audit.record(actor=actor, verb=verb, object_type="case", object_id=case.pk, case=case,
+                 now=now, data={"from": before, "to": case.state, "version": case.version,
+                                "assignee": user.pk, "to_assignee": case.assignee_id,
+                                "reason": f"{user.get_username()} is away"})
+    return True
+
+
+def set_available(*, user, actor, now: datetime | None = None) -> ReviewerStatus:
+    """The reviewer is back: push assignment and escalation consider them again."""
+    now = now or timezone.now()
+    _may_change_status(user=user, actor=actor)
+    with transaction.atomic():
+        status, _ = ReviewerStatus.objects.select_for_update().get_or_create(user=user)
+        if status.available:
+            return status
+        before = {"available": status.available, "delegate": status.delegate_id,
+                  "away_since": status.away_since}
+        status.available, status.away_since, status.delegate = True, None, None
+        status.save()
+        audit.record(actor=actor, verb="reviewer.available", object_type="user",
+                     object_id=user.pk, now=now,
+                     data={"user": user.get_username(), "before": before})
+    return status
+
+
+def _unique(people: Iterable) -> list:
+    seen, unique = set(), []
+    for person in people:
+        if person is not None and person.pk not in seen:
+            seen.add(person.pk)
+            unique.append(person)
+    return unique

@@ -1,0 +1,512 @@
+"""Escalation: a case handed up one level of its process's chain, once (I2).
+
+The SLA sweeper calls ``escalate`` on a breach, a reviewer or manager by hand
+(``transitions.escalate``, cause ``manual``); both take the same path:
+
+1. a conditional UPDATE claims the next level: ``WHERE pk = … AND escalation_level =
+   expected_level AND state IN (open states)``, bumping the level and the version.
+   Of two sweeps, a redelivered task and a person pressing "Escalate" at the same
+   moment, exactly one changes the row; the others answer ``None``. On PostgreSQL the
+   winner's UPDATE holds the row lock until commit, so the rest of this function works
+   on a row nobody else can change meanwhile. The ``Escalation`` row's unique
+   ``(case, level)`` backs the claim: even a bug cannot write a level twice;
+2. the level's rule (``EscalationLevel``) decides where the case goes:
+
+   - target R, A or named users, without a queue: assigned to the least-loaded
+     available holder (an away holder's delegate stands in); nobody available: the
+     case waits ``escalated`` in its queue;
+   - with a queue: re-queued there, ``escalated``, for the target to claim;
+   - a case pending approval keeps its resolution and waits for its approver; only
+     the people are told;
+
+   and the case's next deadline is ``now + level.time_limit`` (``due_at`` and
+   ``sla_next_check_at``), so the next breach escalates again;
+3. the Consulted are asked (``ConsultRequest``, required if the level says so: the
+   case cannot resolve before they answer), and the Informed, the target and the
+   asked are told through the outbox, exactly once per (escalation, channel, person):
+   dedup keys ``escalation:{pk}:{channel}:{user}`` (I5);
+4. one audit event ``case.escalated`` (I7).
+
+Past the last level the last level's declared outcome applies, so that no case waits
+forever unnoticed:
+
+- ``hold``: assigned to the Accountable owner, with no lease (it does not go back to
+  the queue), and the clock stops;
+- ``reject`` / ``fallback``: resolved through the resolution path (a ``Resolution``,
+  the domain's resolved hooks: the callback and the labelled example), as
+  ``rejected`` or as ``accepted`` (the fallback verdict: the AI's own output stands),
+  on behalf of the Accountable owner, with reason code ``CHAIN_EXHAUSTED`` and a note
+  saying no person decided. Where that is not possible (four-eyes case, a required
+  consult unanswered, a case pending approval, no Accountable) it holds for the
+  owner instead and says why;
+- ``none`` ("wait at this level"): the case stays where it is, the owner and the
+  Informed are told, and the clock stops.
+
+A case whose queue has no process, or whose process has no levels, is escalated to
+the Accountable (if the process names one) and the managers: it waits ``escalated``
+in its queue, they are told, and the audit event says that no chain is configured.
+Its clock restarts with the queue's resolution target, so it is raised again if
+still nobody acts.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from workflows import hooks
+from workflows.models import (
+    OPEN_STATES,
+    Activity,
+    Case,
+    CaseState,
+    ConsultRequest,
+    Escalation,
+    EscalationCause,
+    EscalationLevel,
+    EscalationOutcome,
+    EscalationTarget,
+    RaciRole,
+    Resolution,
+    Verdict,
+)
+from workflows.services import assignment, audit, outbox, raci
+from workflows.services.errors import CaseConflict
+
+# The reason code of a resolution the chain's last level decided, not a person.
+CHAIN_EXHAUSTED = "escalation-exhausted"
+
+# The states ``Case.escalate`` hands up from; a case pending approval keeps its state.
+HAND_UP_STATES = (CaseState.OPEN, CaseState.ASSIGNED, CaseState.WAITING, CaseState.ESCALATED)
+
+# The case fields an escalation may change, written in one UPDATE after the claim.
+_WRITTEN = ("state", "queue", "assignee", "lease_expires_at", "waiting_since",
+            "work_started_at", "time_spent_seconds", "first_claimed_at", "first_reviewer",
+            "closed_at", "due_at", "warn_at", "response_warn_at", "sla_remaining",
+            "sla_next_check_at")
+
+
+@dataclass
+class _Plan:
+    """What the escalation did, for the audit event and the notices."""
+
+    action: str = ""  # assigned | requeued | waiting | held | resolved | pending_approval
+    note: str = ""
+    targets: list = field(default_factory=list)
+    notify_owner: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def escalate(*, case_id: int, cause: str, expected_level: int, actor=None, reason: str = "",
+             now: datetime | None = None,
+             expected_version: int | None = None) -> Escalation | None:
+    """Hand the case up from ``expected_level`` to the next level; once (I2).
+
+    Answers the new ``Escalation``, or ``None`` when the case is no longer open at
+    ``expected_level`` (someone else escalated it, or it was closed): the caller has
+    nothing to do. ``expected_version`` (the manual path) also refuses a case that
+    changed since the person saw it. Runs in the caller's transaction if there is one.
+    """
+    if cause not in EscalationCause.values:
+        raise ValueError(f"Unknown escalation cause {cause!r}; use one of "
+                         f"{EscalationCause.values}.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        guard = Case.objects.filter(pk=case_id, escalation_level=expected_level,
+                                    state__in=OPEN_STATES)
+        if expected_version is not None:
+            guard = guard.filter(version=expected_version)
+        if guard.update(escalation_level=expected_level + 1, version=F("version") + 1) != 1:
+            return None
+        case = Case.objects.select_related("queue__process").get(pk=case_id)
+        missed = {EscalationCause.RESPONSE_BREACH: case.response_due_at,
+                  EscalationCause.RESOLUTION_BREACH: case.due_at}.get(cause)
+        try:
+            with transaction.atomic():
+                escalation = Escalation.objects.create(
+                    case=case, level=case.escalation_level, cause=cause,
+                    reason=reason or "", actor=actor, due_at=missed, created_at=now)
+        except IntegrityError:
+            # The level was written before although the case claims it was not: never
+            # double it (I2); undo the claim above with the rest of this change.
+            transaction.set_rollback(True)
+            return None
+        _apply(case, escalation, now=now)
+    return escalation
+
+
+# -- where the case goes ----------------------------------------------------------------
+
+def _apply(case: Case, escalation: Escalation, *, now: datetime) -> None:
+    before = {"state": case.state, "queue": case.queue.slug, "assignee": case.assignee_id}
+    process = case.queue.process
+    levels = list(EscalationLevel.objects.filter(process=process).prefetch_related("users")
+                  if process is not None else [])
+    config = _level_config(levels, escalation.level)
+    resolution = None
+    if not levels:
+        plan = _no_chain(case, now=now)
+        time_limit = case.queue.resolution_target
+    elif config is None:
+        plan, resolution = _past_last(case, levels[-1], now=now)
+        time_limit = None
+    else:
+        plan = _hand_up(case, config, now=now)
+        time_limit = config.time_limit
+    _restart_clock(case, time_limit=time_limit, now=now)
+    _write(case)
+    consults = _ask_consulted(case, escalation, config, now=now)
+    informed = _tell(case, escalation, config, plan, consults, now=now)
+    event_data = {
+        "from": before["state"], "to": case.state, "version": case.version,
+        "reason": escalation.reason, "level": escalation.level, "cause": escalation.cause,
+        "escalation": escalation.pk, "assignee": before["assignee"],
+        "action": plan.action, "to_assignee": case.assignee_id,
+        "from_queue": before["queue"], "to_queue": case.queue.slug,
+        "due_at": case.due_at, "consulted": [c.consultee_id for c in consults],
+        "informed": informed, **plan.extra}
+    if plan.note:
+        event_data["note"] = plan.note
+    audit.record(actor=escalation.actor, verb="case.escalated", object_type="case",
+                 object_id=case.pk, case=case, now=now, data=event_data)
+    if resolution is not None:
+        _resolved(case, resolution, escalation, now=now)
+
+
+def _level_config(levels: list[EscalationLevel], number: int) -> EscalationLevel | None:
+    """The rule for ``number``; a gap in the numbering repeats the level below it."""
+    if not levels or number > levels[-1].level:
+        return None
+    below = [level for level in levels if level.level <= number]
+    return below[-1] if below else levels[0]
+
+
+def _target_people(case: Case, config: EscalationLevel) -> list:
+    process = case.queue.process
+    if config.target == EscalationTarget.RESPONSIBLE:
+        return raci.holders(process=process, activity=Activity.REVIEW,
+                            role=RaciRole.RESPONSIBLE)
+    if config.target == EscalationTarget.USERS:
+        return [user for user in config.users.all() if user.is_active]
+    return _owners(case)
+
+
+def _owners(case: Case) -> list:
+    """The Accountable: for escalation if the matrix names one there, else for review."""
+    return raci.holders_of(process=case.queue.process, role=RaciRole.ACCOUNTABLE)
+
+
+def _hand_up_state(case: Case, *, now: datetime) -> bool:
+    """``escalated``, nobody's (the model's transition); False if pending approval."""
+    if case.state not in HAND_UP_STATES:
+        return False
+    _end_stint(case, now)
+    level = case.escalation_level
+    case.escalate()
+    # The conditional update already claimed this level; the transition's own
+    # ``+= 1`` must not count it twice.
+    case.escalation_level = level
+    case.waiting_since = None
+    return True
+
+
+def _hand_up(case: Case, config: EscalationLevel, *, now: datetime) -> _Plan:
+    targets = _target_people(case, config)
+    plan = _Plan(targets=targets, extra={"target": config.target})
+    if not _hand_up_state(case, now=now):
+        plan.action = "pending_approval"
+        plan.note = "The resolution waits for its approver; the target is told."
+        return plan
+    if config.queue_id is not None:
+        case.queue = config.queue
+        plan.action = "requeued"
+        return plan
+    person = assignment.pick_least_loaded(targets)
+    if person is None:
+        plan.action = "waiting"
+        plan.note = ("Nobody of the level's target is available: the case waits "
+                     f"escalated in '{case.queue.name}'; managers are told.")
+        plan.targets = [*targets, *_managers(case)]
+        return plan
+    case.reassign(to=person, until=now + case.queue.lease_time)
+    _start_stint(case, now)
+    plan.action = "assigned"
+    return plan
+
+
+def _no_chain(case: Case, *, now: datetime) -> _Plan:
+    owners = _owners(case)
+    plan = _Plan(targets=_unique([*owners, *_managers(case)]),
+                 note=("No escalation chain is configured for this queue's process: "
+                       "escalated to the Accountable and the managers.")
+                 if case.queue.process_id else
+                 ("The queue has no process, so no escalation chain: escalated to the "
+                  "managers."))
+    plan.action = "requeued" if _hand_up_state(case, now=now) else "pending_approval"
+    return plan
+
+
+def _past_last(case: Case, last: EscalationLevel, *, now: datetime):
+    """The last level's time ran out too: its declared outcome. Answers (plan, resolution)."""
+    outcome = last.outcome
+    owners = _owners(case)
+    owner = assignment.pick_least_loaded(owners) or (owners[0] if owners else None)
+    plan = _Plan(targets=[owner] if owner else [], notify_owner=True,
+                 extra={"outcome": outcome, "chain_ended": True})
+    if outcome == EscalationOutcome.NONE:
+        plan.action = "waiting"
+        plan.note = ("The chain has ended and its last level waits: the case stays where "
+                     "it is; the owner and the Informed are told.")
+        plan.targets = owners or _managers(case)
+        return plan, None
+    if outcome in (EscalationOutcome.REJECT, EscalationOutcome.FALLBACK):
+        verdict = (Verdict.REJECTED if outcome == EscalationOutcome.REJECT
+                   else Verdict.ACCEPTED)
+        refusal = _cannot_resolve(case, owner)
+        if refusal is None:
+            return plan, _resolve_for_owner(case, owner, verdict, plan, now=now)
+        plan.note = f"Could not resolve as {verdict}: {refusal} Held for the owner instead."
+    return _hold(case, owner, plan, now=now), None
+
+
+def _hold(case: Case, owner, plan: _Plan, *, now: datetime) -> _Plan:
+    if case.state == CaseState.PENDING_APPROVAL:
+        plan.action = "pending_approval"
+        plan.note = (plan.note + " " if plan.note else "") + (
+            "The resolution waits for its approver; the owner is told.")
+        return plan
+    if owner is None:
+        _hand_up_state(case, now=now)
+        plan.action = "waiting"
+        plan.targets = _managers(case)
+        plan.note = (plan.note + " " if plan.note else "") + (
+            "The process names no Accountable owner: the case waits escalated in its "
+            "queue; managers are told.")
+        return plan
+    _end_stint(case, now)
+    # Held, not leased: the owner keeps it until they act (no lease expiry).
+    case.reassign(to=owner, until=None)
+    _start_stint(case, now)
+    plan.action = "held"
+    return plan
+
+
+def _cannot_resolve(case: Case, owner) -> str | None:
+    if owner is None:
+        return "the process names no Accountable owner to resolve on behalf of."
+    if case.state == CaseState.PENDING_APPROVAL:
+        return "a resolution already waits for approval."
+    if case.requires_four_eyes:
+        return "the case needs four eyes, and no person has looked at it."
+    if unanswered_required_consults(case=case).exists():
+        return "a required consult is still unanswered."
+    return None
+
+
+def _resolve_for_owner(case: Case, owner, verdict: str, plan: _Plan, *,
+                       now: datetime) -> Resolution:
+    _end_stint(case, now)
+    if case.state != CaseState.ASSIGNED or case.assignee_id != owner.pk:
+        case.reassign(to=owner, until=None)
+    case.resolve(by=owner)
+    case.closed_at = now
+    plan.action = "resolved"
+    plan.extra["verdict"] = verdict
+    plan.note = (f"The chain has ended: resolved as {verdict} by the process's declared "
+                 "outcome, on behalf of the Accountable owner. No person decided.")
+    resolution, _ = Resolution.objects.update_or_create(
+        case=case, defaults={
+            "verdict": verdict, "output": None, "reason_code": CHAIN_EXHAUSTED,
+            "notes": plan.note, "resolved_by": owner,
+            "time_spent_seconds": case.time_spent_seconds, "created_at": now,
+            "approved_by": None, "approved_at": None})
+    return resolution
+
+
+def _resolved(case: Case, resolution: Resolution, escalation: Escalation, *,
+              now: datetime) -> None:
+    audit.record(actor=None, verb="case.resolved", object_type="case", object_id=case.pk,
+                 case=case, now=now,
+                 data={"from": CaseState.ASSIGNED, "to": case.state, "version": case.version,
+                       "verdict": resolution.verdict, "output": None,
+                       "reason_code": resolution.reason_code, "notes": resolution.notes,
+                       "on_behalf_of": resolution.resolved_by_id,
+                       "escalation": escalation.pk,
+                       "time_spent_seconds": case.time_spent_seconds})
+    hooks.case_resolved(case=case, resolution=resolution)
+
+
+# -- clocks, stints, the write ------------------------------------------------------------
+
+def _restart_clock(case: Case, *, time_limit: timedelta | None, now: datetime) -> None:
+    """The level's deadline becomes the case's; ``None``: the chain ended, the clock stops.
+
+    Wall-clock time: the business-time engine recomputes deadlines where a calendar
+    applies (``workflows.services.sla``).
+    """
+    case.warn_at = None
+    case.response_warn_at = None
+    case.sla_remaining = None
+    if case.state not in OPEN_STATES or time_limit is None:
+        case.sla_next_check_at = None
+        return
+    case.due_at = _deadline(case, start=now, duration=time_limit)
+    case.sla_next_check_at = case.due_at
+
+
+def _deadline(case: Case, *, start: datetime, duration: timedelta) -> datetime:
+    return start + duration
+
+
+def _end_stint(case: Case, now: datetime) -> None:
+    if case.work_started_at is not None:
+        case.time_spent_seconds += max(0, int((now - case.work_started_at).total_seconds()))
+        case.work_started_at = None
+
+
+def _start_stint(case: Case, now: datetime) -> None:
+    case.work_started_at = now
+    if case.first_claimed_at is None:
+        case.first_claimed_at = now
+
+
+def _write(case: Case) -> None:
+    """Store the changes on the row the guard claimed (and, on PostgreSQL, locked).
+
+    The guard's UPDATE already bumped the version: an escalation is one change.
+    """
+    Case.objects.filter(pk=case.pk).update(**{
+        name: getattr(case, f"{name}_id" if name in ("queue", "assignee", "first_reviewer")
+                      else name)
+        for name in _WRITTEN})
+
+
+# -- the Consulted and the Informed ---------------------------------------------------------
+
+def _ask_consulted(case: Case, escalation: Escalation, config: EscalationLevel | None, *,
+                   now: datetime) -> list[ConsultRequest]:
+    if config is None or not config.consult or case.state not in OPEN_STATES:
+        return []
+    consultees = raci.holders_of(process=case.queue.process, role=RaciRole.CONSULTED)
+    question = (f"Case {case.pk} ({case.title or 'untitled'}) was escalated to level "
+                f"{escalation.level}: {escalation.reason or escalation.get_cause_display()}. "
+                "What is your view?")
+    consults = [ConsultRequest(case=case, consultee=person, question=question,
+                               required=config.consult_required, created_at=now,
+                               escalation=escalation)
+                for person in consultees]
+    return ConsultRequest.objects.bulk_create(consults)
+
+
+def _tell(case: Case, escalation: Escalation, config: EscalationLevel | None, plan: _Plan,
+          consults: list[ConsultRequest], *, now: datetime) -> list[int]:
+    """One notice per person and channel; answers the Informed's ids."""
+    process = case.queue.process
+    notify_informed = config.notify_informed if config is not None else True
+    informed = (raci.holders_of(process=process, role=RaciRole.INFORMED)
+                if notify_informed else [])
+    asked = {consult.consultee_id for consult in consults}
+    assignee = case.assignee if case.assignee_id else None
+    # The person who escalated by hand knows; everyone else hears once.
+    told = [person for person in _unique([*([assignee] if assignee else []),
+                                          *plan.targets, *informed])
+            if person.pk not in asked and person.pk != escalation.actor_id]
+    prefix = f"escalation:{escalation.pk}"
+    where = (f"assigned to {assignee.get_username()}" if assignee
+             else f"waiting in {case.queue.name}")
+    headline = (f"Case {case.pk} escalated to level {escalation.level} "
+                f"({escalation.get_cause_display().lower()}): {where}.")
+    if plan.action == "resolved":
+        headline = (f"Case {case.pk}: the escalation chain ended; resolved as "
+                    f"{plan.extra.get('verdict')} on behalf of the owner.")
+    body = "\n\n".join(part for part in (headline, escalation.reason, plan.note) if part)
+    outbox.notify_users(users=told, text=body, dedup_prefix=prefix, case=case, now=now)
+    if consults:
+        ask = (f"Your input is asked on case {case.pk}, escalated to level "
+               f"{escalation.level}." + (" The case cannot be resolved before you answer."
+                                        if consults[0].required else ""))
+        outbox.notify_users(users=[consult.consultee for consult in consults],
+                            text="\n\n".join([ask, consults[0].question]),
+                            dedup_prefix=prefix, case=case, now=now)
+    return [person.pk for person in informed]
+
+
+def _managers(case: Case) -> list:
+    """Active managers (``workflows.manage_cases``): those who work the case's queue,
+    else all of them."""
+    User = get_user_model()
+    permission = Permission.objects.filter(codename="manage_cases",
+                                           content_type__app_label="workflows").first()
+    managers = User.objects.filter(is_active=True).filter(
+        Q(is_superuser=True) | Q(user_permissions=permission)
+        | Q(groups__permissions=permission)).distinct().order_by(User.USERNAME_FIELD)
+    queue = case.queue
+    members = managers.filter(Q(review_queues=queue) | Q(groups__review_queues=queue))
+    return list(members) or list(managers)
+
+
+def _unique(people) -> list:
+    seen, unique = set(), []
+    for person in people:
+        if person is not None and person.pk not in seen:
+            seen.add(person.pk)
+            unique.append(person)
+    return unique
+
+
+# -- consults ---------------------------------------------------------------------------
+
+def unanswered_required_consults(*, case):
+    return ConsultRequest.objects.filter(case=case.pk, required=True, answered_at__isnull=True)
+
+
+def check_consults_answered(*, case, **_) -> None:
+    """A resolution validator (``workflows.hooks``): required consults come first."""
+    waiting = list(unanswered_required_consults(case=case).select_related("consultee"))
+    if waiting:
+        names = ", ".join(sorted({c.consultee.get_username() for c in waiting}))
+        raise ValidationError({"consults": [
+            f"This case cannot be resolved yet: {names} must answer the consult first "
+            "(their input is required at this escalation level)."]})
+
+
+def answer_consult(*, consult_id: int, user, answer: str,
+                   now: datetime | None = None) -> ConsultRequest:
+    """The consulted person answers, once; the case's holder is told. Audited.
+
+    Someone else's consult does not exist for the user (``ConsultRequest.DoesNotExist``,
+    404); an empty answer is a ``ValidationError``; an answer to a closed case or a
+    second answer is a ``CaseConflict`` (409).
+    """
+    now = now or timezone.now()
+    answer = (answer or "").strip()
+    if not answer:
+        raise ValidationError({"answer": ["Write your answer to the question."]})
+    with transaction.atomic():
+        # I8: someone else's consult is not there for this user.
+        consult = ConsultRequest.objects.select_related("case__queue").get(
+            pk=consult_id, consultee=getattr(user, "pk", None))
+        case = consult.case
+        if not case.is_open:
+            raise CaseConflict(f"Case {case.pk} is {case.get_state_display().lower()}: "
+                               "it no longer needs an answer.", case=case)
+        answered = ConsultRequest.objects.filter(pk=consult.pk, answered_at__isnull=True
+                                                 ).update(answer=answer, answered_at=now)
+        if answered != 1:
+            raise CaseConflict("You have already answered this consult.", case=case)
+        consult.answer, consult.answered_at = answer, now
+        audit.record(actor=user, verb="case.consult_answered", object_type="consult",
+                     object_id=consult.pk, case=case, now=now,
+                     data={"consult": consult.pk, "required": consult.required,
+                           "escalation": consult.escalation_id, "answer": answer})
+        if case.assignee_id and case.assignee_id != user.pk:
+            outbox.notify_users(
+                users=[case.assignee],
+                text=f"{user.get_username()} answered the consult on case {case.pk}.",
+                dedup_prefix=f"consult:{consult.pk}:answered", case=case, now=now)
+    return consult

@@ -1,0 +1,178 @@
+"""The RACI matrix of a process: who is Responsible, Accountable, Consulted, Informed.
+
+One cell is (activity, role); it holds users and groups. The matrix drives the rest of
+the engine: the Responsible for ``review`` get new cases (``assignment.push_assign``),
+the chain escalates to the Accountable, asks the Consulted and tells the Informed
+(``escalation.escalate``).
+
+Editing a cell replaces it whole and writes one audit event with the cell before and
+after (I7). Managers (``workflows.manage_cases``) edit; everybody who may see a use
+case may read its matrix.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from workflows import selectors
+from workflows.models import Activity, Process, RaciAssignment, RaciRole
+from workflows.services import audit
+
+ROLES = [RaciRole.RESPONSIBLE, RaciRole.ACCOUNTABLE, RaciRole.CONSULTED, RaciRole.INFORMED]
+
+
+def may_edit(user) -> bool:
+    """Who may change a RACI matrix: managers."""
+    return selectors.is_manager(user)
+
+
+def holders(*, process: Process | None, activity: str, role: str) -> list:
+    """The active people holding ``role`` for ``activity``: named, or through a group.
+
+    Deduplicated, ordered by username; one query. No process, nobody.
+    """
+    if process is None:
+        return []
+    cell = RaciAssignment.objects.filter(process=process, activity=activity, role=role)
+    User = get_user_model()
+    return list(User.objects.filter(is_active=True).filter(
+        Q(pk__in=cell.filter(user__isnull=False).values("user_id"))
+        | Q(pk__in=User.groups.through.objects
+            .filter(group_id__in=cell.filter(group__isnull=False).values("group_id"))
+            .values("user_id")))
+        .order_by(User.USERNAME_FIELD))
+
+
+def holders_of(*, process: Process | None, role: str,
+               activities: Iterable[str] = (Activity.ESCALATION, Activity.REVIEW)) -> list:
+    """The holders of ``role`` for the first of ``activities`` whose cell names anyone.
+
+    Escalation asks the ``escalation`` row first and falls back to ``review``: a
+    matrix that names its owners only once still escalates to them.
+    """
+    for activity in activities:
+        people = holders(process=process, activity=activity, role=role)
+        if people:
+            return people
+    return []
+
+
+def _cell_labels(rows: Iterable[RaciAssignment]) -> dict:
+    users = sorted(row.user.get_username() for row in rows if row.user_id)
+    groups = sorted(row.group.name for row in rows if row.group_id)
+    return {"users": users, "groups": groups}
+
+
+def cells(*, process: Process) -> dict:
+    """Every cell as usernames and group names: ``{activity: {role: {"users": [...],
+    "groups": [...]}}}``, every activity and role present. One query."""
+    rows = (RaciAssignment.objects.filter(process=process)
+            .select_related("user", "group"))
+    grouped: dict[tuple[str, str], list[RaciAssignment]] = {}
+    for row in rows:
+        grouped.setdefault((row.activity, row.role), []).append(row)
+    return {activity: {role: _cell_labels(grouped.get((activity, role), []))
+                       for role in RaciRole.values}
+            for activity in Activity.values}
+
+
+def _label(row: RaciAssignment) -> str:
+    if row.user_id:
+        return row.user.get_full_name() or row.user.get_username()
+    return f"{row.group.name} (group)"
+
+
+def matrix(*, process: Process) -> dict:
+    """``{activity: {role: [labels]}}`` for the page: people by name, groups marked.
+
+    Every activity and role is present (an empty cell is an empty list), in the order
+    of ``Activity`` and R, A, C, I. One query.
+    """
+    rows = (RaciAssignment.objects.filter(process=process)
+            .select_related("user", "group"))
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        grouped.setdefault((row.activity, row.role), []).append(_label(row))
+    return {activity: {role: sorted(grouped.get((activity, role), []), key=str.casefold)
+                       for role in RaciRole.values}
+            for activity in Activity.values}
+
+
+def set_assignments(*, process: Process, activity: str, role: str, users: Iterable = (),
+                    groups: Iterable = (), actor, now: datetime | None = None) -> None:
+    """Replace one cell with exactly ``users`` and ``groups``; audited with before/after.
+
+    ``actor`` must be a manager (``PermissionDenied`` otherwise); ``actor=None`` is
+    the system itself (seeding, migrations of data) and is audited as such. A cell
+    set to what it already holds writes nothing.
+    """
+    now = now or timezone.now()
+    if actor is not None and not may_edit(actor):
+        raise PermissionDenied("Only managers may change who owns a process's decisions.")
+    errors = {}
+    if activity not in Activity.values:
+        errors["activity"] = [f"'{activity}' is not an activity; choose one of "
+                              f"{', '.join(Activity.values)}."]
+    if role not in RaciRole.values:
+        errors["role"] = [f"'{role}' is not a RACI role; choose one of R, A, C or I."]
+    users, groups = _unique(users), _unique(groups)
+    inactive = [user.get_username() for user in users if not user.is_active]
+    if inactive:
+        errors["users"] = [f"{', '.join(inactive)} cannot hold a role: the account is "
+                           "deactivated."]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        # Edits of one process's matrix take turns, so before/after are exact.
+        Process.objects.select_for_update().filter(pk=process.pk).first()
+        cell = RaciAssignment.objects.filter(process=process, activity=activity, role=role)
+        before = _cell_labels(cell.select_related("user", "group"))
+        after = {"users": sorted(user.get_username() for user in users),
+                 "groups": sorted(group.name for group in groups)}
+        if before == after:
+            return
+        cell.delete()
+        RaciAssignment.objects.bulk_create(
+            [RaciAssignment(process=process, activity=activity, role=role, user=user)
+             for user in users]
+            + [RaciAssignment(process=process, activity=activity, role=role, group=group)
+               for group in groups])
+        audit.record(actor=actor, verb="raci.changed", object_type="process",
+                     object_id=process.pk, now=now,
+                     data={"process": process.slug, "activity": activity, "role": role,
+                           "before": before, "after": after})
+
+
+def _unique(items: Iterable) -> list:
+    seen, unique = set(), []
+    for item in items:
+        if item.pk not in seen:
+            seen.add(item.pk)
+            unique.append(item)
+    return unique
+
+
+def resolve_names(*, usernames: Iterable[str] = (), group_names: Iterable[str] = ()
+                  ) -> tuple[list, list[Group]]:
+    """Usernames and group names as the API and forms send them, or field errors."""
+    User = get_user_model()
+    usernames, group_names = list(dict.fromkeys(usernames)), list(dict.fromkeys(group_names))
+    users = {user.get_username(): user for user in
+             User.objects.filter(**{f"{User.USERNAME_FIELD}__in": usernames})}
+    found_groups = {group.name: group for group in Group.objects.filter(name__in=group_names)}
+    errors = {}
+    missing_users = [name for name in usernames if name not in users]
+    if missing_users:
+        errors["users"] = [f"There is no user {', '.join(missing_users)}."]
+    missing_groups = [name for name in group_names if name not in found_groups]
+    if missing_groups:
+        errors["groups"] = [f"There is no group {', '.join(missing_groups)}."]
+    if errors:
+        raise ValidationError(errors)
+    return [users[name] for name in usernames], [found_groups[name] for name in group_names]
