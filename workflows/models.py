@@ -11,7 +11,13 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
-from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
+from django_fsm import (
+    ConcurrentTransition,
+    ConcurrentTransitionMixin,
+    FSMField,
+    FSMModelMixin,
+    transition,
+)
 
 
 class AssignmentMode(models.TextChoices):
@@ -211,11 +217,17 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         finally:
             self._version_read = None
 
-    def _do_update(self, base_qs, *args, **kwargs):
+    def _do_update(self, base_qs, using, pk_val, *args, **kwargs):
         version_read = getattr(self, "_version_read", None)
-        if version_read is not None:
-            base_qs = base_qs.filter(version=version_read)
-        return super()._do_update(base_qs, *args, **kwargs)
+        if version_read is None:
+            return super()._do_update(base_qs, using, pk_val, *args, **kwargs)
+        updated = super()._do_update(base_qs.filter(version=version_read), using, pk_val,
+                                     *args, **kwargs)
+        if not updated and base_qs.filter(pk=pk_val).using(using).exists():
+            # The row is there but moved on: refuse, rather than let Django try an INSERT.
+            raise ConcurrentTransition(
+                "Cannot save the case: it was changed since it was fetched from the database.")
+        return updated
 
     @property
     def is_open(self) -> bool:
