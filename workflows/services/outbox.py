@@ -58,7 +58,7 @@ def enqueue(*, channel: str, recipient: str, dedup_key: str, payload: dict,
         raise ValueError(f"Unknown outbox channel {channel!r}; use one of {Channel.values}.")
     if not recipient:
         raise ValueError(f"An outbox message needs a recipient (dedup key {dedup_key!r}).")
-    existing = OutboxMessage.objects.filter(dedup_key=dedup_key).first()
+    existing = _written(dedup_key)
     if existing is not None:
         return existing
     now = now or timezone.now()
@@ -73,7 +73,7 @@ def enqueue(*, channel: str, recipient: str, dedup_key: str, payload: dict,
         with transaction.atomic():
             message.save(force_insert=True)
     except IntegrityError:
-        existing = OutboxMessage.objects.filter(dedup_key=dedup_key).first()
+        existing = _written(dedup_key)
         if existing is None:
             raise  # not a duplicate key: a real problem
         return existing
@@ -108,6 +108,10 @@ def notify_users(*, users: Iterable, text: str, dedup_prefix: str, case=None,
                 dedup_key=f"{dedup_prefix}:{Channel.EMAIL}:{user.pk}",
                 payload={"text": text}, subject=subject, case=case, now=now))
     return messages
+
+
+def _written(dedup_key: str) -> OutboxMessage | None:
+    return OutboxMessage.objects.filter(dedup_key=dedup_key).first()
 
 
 def _subject(text: str) -> str:

@@ -1,0 +1,561 @@
+"""The outbox (I5): side effects written with their transaction, relayed with retries.
+
+Webhooks go to a real HTTP server on 127.0.0.1 (``receiver``), which can be told to
+fail its first requests; it verifies each signature the way an AI system would,
+with the ``standardwebhooks`` package.
+"""
+
+import json
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.core import mail
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.utils import timezone
+from standardwebhooks import Webhook
+
+from exceptions_app.models import AiSystem
+from tests.factories import UserFactory
+from tests.workflows.conftest import make_decision_case
+from workflows.models import (
+    Channel,
+    DeliveryAttempt,
+    Notification,
+    OutboxMessage,
+    OutboxStatus,
+    Verdict,
+)
+from workflows.services import claiming, outbox, transitions
+from workflows.tasks import deliver_outbox_message
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+class Receiver:
+    """A webhook receiver in a thread: answers ``fail_first`` requests with ``fail_status``."""
+
+    def __init__(self, *, fail_first: int = 0, fail_status: int = 500, secret: str = SECRET):
+        self.fail_first = fail_first
+        self.fail_status = fail_status
+        self.webhook = Webhook(secret)
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["content-length"]))
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                try:
+                    receiver.webhook.verify(body, headers)
+                    verified = True
+                except Exception:
+                    verified = False
+                with receiver.lock:
+                    receiver.requests.append({"headers": headers, "body": json.loads(body),
+                                              "verified": verified})
+                    failing = len(receiver.requests) <= receiver.fail_first
+                self.send_response(receiver.fail_status if failing else 200)
+                self.end_headers()
+                self.wfile.write(b"down for maintenance" if failing else b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/backstop"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    with Receiver() as running:
+        yield running
+
+
+@pytest.fixture
+def flaky_receiver():
+    with Receiver(fail_first=2) as running:
+        yield running
+
+
+@pytest.fixture
+def nudges(monkeypatch):
+    """The message ids the relay task was nudged for (no broker in these tests)."""
+    sent = []
+    monkeypatch.setattr(outbox, "_nudge", sent.append)
+    return sent
+
+
+@pytest.fixture
+def secret_for_tests():
+    """Sign webhooks to the test receiver with SECRET (the domain's provider needs a case)."""
+    def provider(*, message):
+        return SECRET if message.recipient.startswith("http://127.0.0.1:") else None
+
+    outbox.register_webhook_secret_provider(provider)
+    yield
+    outbox._secret_providers.remove(provider)
+
+
+def webhook(url, *, key="hook-1", payload=None, now=None):
+    return outbox.enqueue(channel=Channel.WEBHOOK, recipient=url, dedup_key=key,
+                          payload=payload or {"type": "test.ping", "data": {"n": 1}}, now=now)
+
+
+# --- Writing: in the caller's transaction, once per key ---------------------------------
+
+class Boom(Exception):
+    pass
+
+
+@pytest.mark.django_db
+def test_enqueue_in_a_rolled_back_transaction_leaves_no_row_and_nudges_nothing(
+        django_capture_on_commit_callbacks, nudges):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, \
+            pytest.raises(Boom), transaction.atomic():
+        outbox.enqueue(channel=Channel.EMAIL, recipient="a@example.com", dedup_key="k",
+                       payload={"text": "hello"})
+        raise Boom
+
+    assert not OutboxMessage.objects.exists()
+    assert callbacks == []
+    assert nudges == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_a_committed_enqueue_nudges_the_relay(nudges):
+    with pytest.raises(Boom), transaction.atomic():
+        outbox.enqueue(channel=Channel.EMAIL, recipient="a@example.com", dedup_key="lost",
+                       payload={"text": "never sent"})
+        raise Boom
+    assert nudges == []
+
+    with transaction.atomic():
+        message = outbox.enqueue(channel=Channel.EMAIL, recipient="a@example.com",
+                                 dedup_key="kept", payload={"text": "sent"})
+        assert nudges == []  # not before commit
+
+    assert nudges == [message.pk]
+    assert list(OutboxMessage.objects.values_list("dedup_key", flat=True)) == ["kept"]
+    assert mail.outbox == []  # the nudge only asks; the relay sends
+
+
+@pytest.mark.django_db
+def test_the_same_dedup_key_twice_writes_one_row(django_capture_on_commit_callbacks, nudges):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = outbox.enqueue(channel=Channel.EMAIL, recipient="a@example.com",
+                               dedup_key="escalation:7:1:email:3", payload={"text": "one"})
+        second = outbox.enqueue(channel=Channel.EMAIL, recipient="a@example.com",
+                                dedup_key="escalation:7:1:email:3", payload={"text": "two"})
+
+    assert second.pk == first.pk
+    assert OutboxMessage.objects.get().payload == {"text": "one"}
+    assert nudges == [first.pk]
+
+
+@pytest.mark.django_db
+def test_a_key_written_meanwhile_answers_that_row_and_keeps_the_callers_transaction(
+        monkeypatch, nudges):
+    with transaction.atomic():
+        first = outbox.enqueue(channel=Channel.EMAIL, recipient="a@example.com",
+                               dedup_key="dup", payload={"text": "one"})
+        # As if a concurrent writer committed it between our look-up and our insert.
+        lookups = iter([None])
+        real = outbox._written
+        monkeypatch.setattr(outbox, "_written", lambda key: next(lookups, None) or real(key))
+
+        again = outbox.enqueue(channel=Channel.EMAIL, recipient="a@example.com",
+                               dedup_key="dup", payload={"text": "two"})
+
+        UserFactory(username="still-writable")  # the transaction is still usable
+
+    assert again.pk == first.pk and again.payload == {"text": "one"}
+    assert OutboxMessage.objects.count() == 1
+    assert nudges == []  # nothing committed in a TestCase; and never twice
+
+
+@pytest.mark.django_db
+def test_payload_is_stored_as_json(nudges):
+    now = timezone.now()
+    message = outbox.enqueue(channel=Channel.EMAIL, recipient="a@example.com", dedup_key="k",
+                             payload={"text": "hi", "at": now}, now=now)
+    message.refresh_from_db()
+    assert message.payload["at"] == DjangoJSONEncoder().default(now)  # ISO 8601, ms
+    assert message.next_attempt_at == now and message.status == OutboxStatus.PENDING
+
+
+@pytest.mark.django_db
+def test_an_unknown_channel_is_refused(nudges):
+    with pytest.raises(ValueError, match="Unknown outbox channel"):
+        outbox.enqueue(channel="pigeon", recipient="x", dedup_key="k", payload={})
+
+
+# --- Channels ----------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_email_goes_through_the_mail_backend_with_a_stable_message_id(nudges):
+    message = outbox.enqueue(channel=Channel.EMAIL, recipient="ana@example.com",
+                             dedup_key="k", subject="Case 7 escalated",
+                             payload={"text": "Case 7 escalated to you."})
+
+    assert outbox.deliver(message_id=message.pk) is True
+
+    [sent] = mail.outbox
+    assert sent.to == ["ana@example.com"]
+    assert sent.subject == "Case 7 escalated"
+    assert sent.body == "Case 7 escalated to you."
+    assert sent.extra_headers["Message-ID"] == f"<{message.pk}@backstop>"
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.DELIVERED and message.delivered_at is not None
+    assert list(message.delivery_attempts.values_list("succeeded", flat=True)) == [True]
+
+
+@pytest.mark.django_db
+def test_in_app_delivery_creates_exactly_one_notification(nudges):
+    user = UserFactory()
+    [message] = outbox.notify_users(users=[user], text="Case 7 was escalated to you.",
+                                    dedup_prefix="escalation:7:1", email=False)
+    now = timezone.now()
+
+    assert outbox.deliver(message_id=message.pk, now=now) is True
+    assert outbox.deliver(message_id=message.pk, now=now) is False  # already delivered
+    # A worker that died after creating it and before recording: once its lease is
+    # over, the retry finds the notification already there.
+    OutboxMessage.objects.filter(pk=message.pk).update(status=OutboxStatus.PENDING)
+    assert outbox.deliver(message_id=message.pk, now=now + outbox.DELIVERY_LEASE) is True
+
+    notification = Notification.objects.get()
+    assert (notification.user, notification.message_id, notification.text) == (
+        user, message.pk, "Case 7 was escalated to you.")
+    assert notification.read_at is None
+
+
+@pytest.mark.django_db
+def test_a_webhook_is_signed_per_standard_webhooks(receiver, secret_for_tests, nudges):
+    message = webhook(receiver.url, payload={"type": "decision.resolved", "data": {"id": 4}})
+
+    assert outbox.deliver(message_id=message.pk) is True
+
+    [request] = receiver.requests
+    assert request["verified"] is True
+    assert request["headers"]["webhook-id"] == str(message.pk)
+    assert request["headers"]["content-type"] == "application/json"
+    assert request["body"] == {"type": "decision.resolved", "data": {"id": 4}}
+    attempt = DeliveryAttempt.objects.get()
+    assert (attempt.succeeded, attempt.status_code) == (True, 200)
+
+
+def test_a_plain_secret_signs_with_its_bytes():
+    headers = outbox.webhook_headers(message_id="m-1", body='{"a":1}', secret="plain secret")
+    assert Webhook(b"plain secret").verify('{"a":1}', headers) == {"a": 1}
+
+
+def test_generated_secrets_are_standard_webhooks_secrets():
+    secret = outbox.generate_signing_secret()
+    assert secret.startswith("whsec_")
+    headers = outbox.webhook_headers(message_id="m-1", body="{}", secret=secret)
+    assert Webhook(secret).verify("{}", headers) == {}
+
+
+# --- Retries -------------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_a_failing_webhook_is_retried_with_backoff_and_every_attempt_is_recorded(
+        flaky_receiver, secret_for_tests, nudges):
+    t0 = timezone.now()
+    message = webhook(flaky_receiver.url, now=t0)
+
+    assert outbox.deliver(message_id=message.pk, now=t0) is False
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (OutboxStatus.PENDING, 1)
+    assert "HTTP 500" in message.last_error
+    first_wait = message.next_attempt_at - t0
+    assert timedelta(seconds=10) <= first_wait <= timedelta(seconds=12.5)
+    # Not due yet: neither a task nor the sweep sends it again.
+    assert outbox.deliver(message_id=message.pk, now=t0 + timedelta(seconds=9)) is False
+    assert outbox.relay_due(now=t0 + timedelta(seconds=9)) == 0
+
+    t1 = message.next_attempt_at
+    assert outbox.relay_due(now=t1) == 0
+    message.refresh_from_db()
+    assert message.attempts == 2
+    assert timedelta(seconds=30) <= message.next_attempt_at - t1 <= timedelta(seconds=37.5)
+
+    t2 = message.next_attempt_at
+    assert outbox.relay_due(now=t2) == 1
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.last_error) == (
+        OutboxStatus.DELIVERED, 3, "")
+
+    attempts = list(message.delivery_attempts.order_by("attempted_at"))
+    assert [(a.attempted_at, a.succeeded, a.status_code) for a in attempts] == [
+        (t0, False, 500), (t1, False, 500), (t2, True, 200)]
+    assert "down for maintenance" in attempts[0].error
+    # The receiver saw the same id each time, every one signed: it keeps one.
+    assert {r["headers"]["webhook-id"] for r in flaky_receiver.requests} == {str(message.pk)}
+    assert all(r["verified"] for r in flaky_receiver.requests)
+    assert len(flaky_receiver.requests) == 3
+
+
+@pytest.mark.django_db
+def test_after_the_last_attempt_the_message_is_failed_for_good(settings, nudges):
+    settings.OUTBOX_MAX_ATTEMPTS = 3
+    # Nothing listens on this port: every attempt is a connection error.
+    with Receiver() as gone:
+        url = gone.url
+    message = webhook(url)
+    outbox.register_webhook_secret_provider(_any_secret)
+    now = timezone.now()
+    try:
+        for _ in range(5):
+            outbox.relay_due(now=now)
+            message.refresh_from_db()
+            now = max(now, message.next_attempt_at)
+    finally:
+        outbox._secret_providers.remove(_any_secret)
+
+    assert (message.status, message.attempts) == (OutboxStatus.FAILED, 3)
+    assert "ConnectError" in message.last_error
+    assert message.delivery_attempts.filter(succeeded=False).count() == 3
+    assert outbox.relay_due(now=now + timedelta(days=2)) == 0  # never tried again
+
+
+def _any_secret(*, message):
+    return SECRET
+
+
+@pytest.mark.django_db
+def test_a_webhook_without_a_signing_secret_is_not_sent(receiver, nudges):
+    message = webhook(receiver.url)
+
+    assert outbox.deliver(message_id=message.pk) is False
+
+    message.refresh_from_db()
+    assert "No signing secret" in message.last_error
+    assert receiver.requests == []
+
+
+@pytest.mark.django_db
+def test_a_message_whose_worker_died_comes_back_after_its_lease(nudges):
+    message = outbox.enqueue(channel=Channel.EMAIL, recipient="a@example.com", dedup_key="k",
+                             payload={"text": "hi"})
+    now = timezone.now()
+    assert outbox._claim(message_id=message.pk, now=now) is not None  # and then it died
+
+    assert outbox.relay_due(now=now + timedelta(seconds=30)) == 0
+    assert outbox.relay_due(now=now + outbox.DELIVERY_LEASE) == 1
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (OutboxStatus.DELIVERED, 2)
+    assert len(mail.outbox) == 1
+
+
+# --- The sweep -------------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_a_poison_message_does_not_block_the_others(nudges):
+    now = timezone.now()
+    poison = outbox.enqueue(channel=Channel.IN_APP, recipient="not-a-user-id",
+                            dedup_key="poison", payload={"text": "?"}, now=now)
+    good = [outbox.enqueue(channel=Channel.EMAIL, recipient=f"u{n}@example.com",
+                           dedup_key=f"good-{n}", payload={"text": "hi"}, now=now)
+            for n in range(3)]
+
+    assert outbox.relay_due(now=now) == 3
+
+    poison.refresh_from_db()
+    assert poison.status == OutboxStatus.PENDING and poison.next_attempt_at > now
+    assert "ValueError" in poison.last_error
+    assert all(m.status == OutboxStatus.DELIVERED
+               for m in OutboxMessage.objects.filter(pk__in=[g.pk for g in good]))
+    assert outbox.relay_due(now=now) == 0  # the poison waits for its next attempt
+
+
+@pytest.mark.django_db
+def test_the_sweep_takes_a_bounded_batch_oldest_due_first(nudges):
+    now = timezone.now()
+    for n in range(5):
+        outbox.enqueue(channel=Channel.EMAIL, recipient=f"u{n}@example.com",
+                       dedup_key=f"k{n}", payload={"text": str(n)},
+                       now=now - timedelta(seconds=10 - n))
+
+    assert outbox.relay_due(now=now, batch_size=2) == 2
+    assert [m.body for m in mail.outbox] == ["0", "1"]
+    assert outbox.relay_due(now=now, batch_size=10) == 3
+
+
+@pytest.mark.django_db
+def test_the_sweep_reads_the_pending_index_only(nudges, django_assert_max_num_queries):
+    now = timezone.now()
+    outbox.enqueue(channel=Channel.EMAIL, recipient="a@example.com", dedup_key="k",
+                   payload={"text": "hi"}, now=now)
+    # One select of due ids, then per message: claim, read, record (atomic), update.
+    with django_assert_max_num_queries(8):
+        assert outbox.relay_due(now=now) == 1
+
+
+# --- Concurrency (PostgreSQL, real threads) ---------------------------------------------------
+
+def _run_concurrently(count: int, target) -> list:
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+    errors: list = []
+
+    def run(index):
+        try:
+            barrier.wait(timeout=10)
+            results[index] = target()
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    return results
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("workers", [2, 5])
+def test_the_delivery_task_run_concurrently_delivers_once(workers, receiver, secret_for_tests,
+                                                          nudges):
+    message = webhook(receiver.url)
+
+    results = _run_concurrently(workers, lambda: deliver_outbox_message(str(message.pk)))
+
+    assert sorted(results) == [False] * (workers - 1) + [True]
+    assert len(receiver.requests) == 1
+    attempt = DeliveryAttempt.objects.get(message=message.pk)
+    assert attempt.succeeded is True
+    assert OutboxMessage.objects.get().status == OutboxStatus.DELIVERED
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_in_app_deliveries_make_one_notification(nudges):
+    user = UserFactory()
+    [message] = outbox.notify_users(users=[user], text="hello", dedup_prefix="p", email=False)
+
+    results = _run_concurrently(4, lambda: deliver_outbox_message(str(message.pk)))
+
+    assert results.count(True) == 1
+    assert Notification.objects.filter(user=user).count() == 1
+    assert DeliveryAttempt.objects.filter(message=message.pk).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_of_one_key_write_one_row(nudges):
+    def write():
+        with transaction.atomic():
+            return outbox.enqueue(channel=Channel.EMAIL, recipient="a@example.com",
+                                  dedup_key="same", payload={"text": "hi"}).pk
+
+    results = _run_concurrently(5, write)
+
+    assert len(set(results)) == 1
+    assert OutboxMessage.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_sweeps_deliver_each_message_once(nudges):
+    for n in range(30):
+        outbox.enqueue(channel=Channel.EMAIL, recipient=f"u{n}@example.com",
+                       dedup_key=f"k{n}", payload={"text": str(n)})
+
+    results = _run_concurrently(3, lambda: outbox.relay_due())
+
+    assert sum(results) == 30
+    assert len(mail.outbox) == 30
+    assert DeliveryAttempt.objects.count() == 30
+
+
+# --- The resolution webhook to the AI system ---------------------------------------------------
+
+def _resolve(case, user, **kwargs):
+    claiming.claim(case_id=case.pk, user=user)
+    return transitions.resolve(case_id=case.pk, user=user, **kwargs)
+
+
+@pytest.mark.django_db
+def test_resolving_a_case_writes_exactly_one_webhook_to_the_ai_system(
+        invoice_use_case, member, receiver, nudges):
+    system = AiSystem.objects.create(slug="invoice-bot", name="Invoice bot",
+                                     owner=member, callback_url=receiver.url,
+                                     signing_secret=SECRET)
+    decision = make_decision_case(invoice_use_case, ai_system=system)
+
+    case = _resolve(decision.case, member, verdict=Verdict.CORRECTED,
+                    output={"action": "hold", "amount": 4100.0}, reason_code="wrong-amount",
+                    notes="The PO says 4,100.")
+
+    message = OutboxMessage.objects.get()
+    assert (message.channel, message.recipient, message.dedup_key, message.case_id) == (
+        Channel.WEBHOOK, receiver.url, f"resolution:{case.pk}:webhook", case.pk)
+    assert message.payload["type"] == "decision.resolved"
+    assert message.payload["data"] == {
+        "decision_id": decision.pk, "external_id": "inv-1", "use_case": "invoices",
+        "verdict": "corrected", "output": {"action": "hold", "amount": 4100.0},
+        "reason_code": "wrong-amount", "notes": "The PO says 4,100.",
+        "resolved_at": message.payload["timestamp"], "reviewer": "member", "approver": None}
+
+    # Relayed, it reaches the AI system signed with its own secret.
+    assert outbox.relay_due() == 1
+    [request] = receiver.requests
+    assert request["verified"] is True
+    assert request["body"]["data"]["external_id"] == "inv-1"
+    assert request["headers"]["webhook-id"] == str(message.pk)
+
+
+@pytest.mark.django_db
+def test_an_accepted_resolution_sends_the_ai_output(invoice_use_case, member, nudges):
+    system = AiSystem.objects.create(slug="invoice-bot", name="Invoice bot", owner=member,
+                                     callback_url="https://ai.example.com/hooks")
+    decision = make_decision_case(invoice_use_case, ai_system=system)
+
+    _resolve(decision.case, member, verdict=Verdict.ACCEPTED, output=None, reason_code="")
+
+    assert OutboxMessage.objects.get().payload["data"]["output"] == decision.output
+
+
+@pytest.mark.django_db
+def test_a_four_eyes_case_sends_its_webhook_once_approved(invoice_use_case, member,
+                                                          second_member, nudges):
+    system = AiSystem.objects.create(slug="invoice-bot", name="Invoice bot", owner=member,
+                                     callback_url="https://ai.example.com/hooks")
+    decision = make_decision_case(invoice_use_case, ai_system=system, four_eyes=True)
+    _resolve(decision.case, member, verdict=Verdict.REJECTED, output=None,
+             reason_code="policy")
+    assert not OutboxMessage.objects.exists()  # not final yet
+
+    transitions.approve(case_id=decision.case_id, user=second_member)
+
+    data = OutboxMessage.objects.get().payload["data"]
+    assert (data["verdict"], data["output"], data["reviewer"], data["approver"]) == (
+        "rejected", None, "member", "second")
+
+
+@pytest.mark.django_db
+def test_no_webhook_without_a_callback_url(invoice_use_case, member, nudges):
+    decision = make_decision_case(invoice_use_case)  # the factory's system has none
+
+    _resolve(decision.case, member, verdict=Verdict.ACCEPTED, output=None, reason_code="")
+
+    assert not OutboxMessage.objects.exists()
