@@ -6,13 +6,20 @@ the chain in a single sealing process and signs the head; ``verify`` checks it.
 """
 
 import hashlib
+import hmac
 import json
-from datetime import UTC, datetime
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.db.models import Exists, F, Max, OuterRef
 from django.utils import timezone
 
-from workflows.models import AuditEvent
+from workflows.models import AuditCheckpoint, AuditEvent, AuditSeal
 
 
 def _canonical(value) -> str:
@@ -56,3 +63,277 @@ def record(**kwargs) -> AuditEvent:
     event = build(**kwargs)
     event.save()
     return event
+
+
+# --- Sealing: one chain over committed events -----------------------------------------
+
+logger = logging.getLogger("backstop.audit")
+
+GENESIS = "0" * 64
+# pg_advisory_xact_lock key of the single sealer: "Backstop" in ASCII, so that it cannot
+# clash with a lock another part of the system takes by accident.
+SEAL_LOCK_ID = int.from_bytes(b"Backstop", "big")
+# How far below the newest sealed event id the sealer still looks for unsealed events.
+# A writer takes its id when it inserts but may commit later (a long intake batch); the
+# window must cover the ids other writers take meanwhile. Events that fall below it are
+# reported by ``verify`` as never sealed and picked up with a wider ``window``.
+DEFAULT_SEAL_WINDOW = 100_000
+# An event still unsealed this long after it occurred is a problem, not a lag.
+NEVER_SEALED_AFTER = timedelta(minutes=5)
+# Rows per query when verifying, so memory stays bounded whatever the history.
+VERIFY_CHUNK = 2000
+# Past this many, problems are counted rather than listed (a wrong key fails every one).
+MAX_LISTED_PROBLEMS = 1000
+
+
+class AuditChainBroken(Exception):
+    """The stored head no longer matches the newest checkpoint: someone changed the tail."""
+
+
+def chain_hash(previous: str, row_hash: str) -> str:
+    return hashlib.sha256((previous + row_hash).encode()).hexdigest()
+
+
+def _signing_keys() -> list[str]:
+    # Fallbacks let an operator rotate the key and still verify older checkpoints.
+    return [settings.AUDIT_SIGNING_KEY, *getattr(settings, "AUDIT_SIGNING_KEY_FALLBACKS", [])]
+
+
+def checkpoint_signature(*, seq: int, chain_hash: str, key: str | None = None) -> str:
+    """HMAC-SHA256 over ``"{seq}:{chain_hash}"`` with the audit signing key."""
+    key = settings.AUDIT_SIGNING_KEY if key is None else key
+    return hmac.new(key.encode(), f"{seq}:{chain_hash}".encode(), hashlib.sha256).hexdigest()
+
+
+def _signature_is_valid(checkpoint: AuditCheckpoint) -> bool:
+    return any(
+        hmac.compare_digest(
+            checkpoint_signature(seq=checkpoint.seq, chain_hash=checkpoint.chain_hash, key=key),
+            checkpoint.signature)
+        for key in _signing_keys())
+
+
+def seal(*, batch_size: int = 5000, now: datetime | None = None,
+         window: int | None = None) -> int:
+    """Link committed, unsealed events into the chain; return how many were sealed.
+
+    Each batch is its own durable transaction (so never call this inside one) that
+    appends its seals and a signed checkpoint of the new head together: every committed
+    head has a checkpoint, and a crash loses at most the batch in flight (its events
+    stay unsealed for the next run). Raises ``AuditChainBroken`` rather than extend a
+    chain whose head no longer matches its newest checkpoint.
+    """
+    if window is None:
+        window = getattr(settings, "AUDIT_SEAL_WINDOW", DEFAULT_SEAL_WINDOW)
+    sealed = 0
+    after_id = None
+    while True:
+        checkpoint, count, after_id = _seal_batch(batch_size=batch_size, window=window,
+                                                  after_id=after_id, now=now or timezone.now())
+        if checkpoint is None:
+            return sealed
+        sealed += count
+        _log_checkpoint(checkpoint)
+        if count < batch_size:
+            return sealed  # caught up; later commits wait for the next run
+
+
+def _log_checkpoint(checkpoint: AuditCheckpoint) -> None:
+    # Operators ship these lines to storage the database's owners cannot rewrite, and
+    # compare them later with ``verify_audit_chain --expect-head SEQ:HASH``.
+    logger.info("audit checkpoint seq=%d chain_hash=%s signature=%s created_at=%s",
+                checkpoint.seq, checkpoint.chain_hash, checkpoint.signature,
+                checkpoint.created_at.isoformat(),
+                extra={"audit_checkpoint": {"seq": checkpoint.seq,
+                                            "chain_hash": checkpoint.chain_hash,
+                                            "signature": checkpoint.signature}})
+
+
+def _seal_batch(*, batch_size: int, window: int, after_id: int | None,
+                now: datetime) -> tuple[AuditCheckpoint | None, int, int | None]:
+    with transaction.atomic(durable=True):
+        # One sealer at a time. On SQLite the IMMEDIATE write transaction already
+        # serializes; on PostgreSQL the lock is held to commit. Read committed isolation
+        # makes the head read below see whatever the previous holder committed.
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK_ID])
+        head = AuditSeal.objects.order_by("-seq").values("seq", "chain_hash").first()
+        newest = AuditCheckpoint.objects.order_by("-seq").values("seq", "chain_hash").first()
+        head_seq, head_hash = (head["seq"], head["chain_hash"]) if head else (0, GENESIS)
+        if newest and (newest["seq"], newest["chain_hash"]) != (head_seq, head_hash):
+            # Sealing on would reuse sequence numbers of a removed tail or vouch for a
+            # rewritten one: stop and let a person look.
+            raise AuditChainBroken(
+                f"The chain head #{head_seq} does not match the newest checkpoint "
+                f"#{newest['seq']}; nothing sealed. Run verify_audit_chain.")
+        if after_id is None:
+            # Never anti-join the whole history: only events near the sealed frontier can
+            # still be unsealed (see DEFAULT_SEAL_WINDOW).
+            newest_id = AuditSeal.objects.aggregate(newest=Max("event_id"))["newest"] or 0
+            after_id = max(newest_id - window, 0)
+        # The bound is repeated inside the subquery so that PostgreSQL merges two index
+        # ranges (events and seals above after_id) instead of hashing every seal.
+        sealed = AuditSeal.objects.filter(event_id=OuterRef("id"), event_id__gt=after_id)
+        events = list(AuditEvent.objects.filter(id__gt=after_id).exclude(Exists(sealed))
+                      .order_by("id").values_list("id", "row_hash")[:batch_size])
+        if not events:
+            return None, 0, after_id
+        seals = []
+        for event_id, row_hash in events:
+            head_seq += 1
+            head_hash = chain_hash(head_hash, row_hash)
+            seals.append(AuditSeal(seq=head_seq, event_id=event_id, chain_hash=head_hash))
+        AuditSeal.objects.bulk_create(seals)
+        checkpoint = AuditCheckpoint.objects.create(
+            seq=head_seq, chain_hash=head_hash, created_at=now,
+            signature=checkpoint_signature(seq=head_seq, chain_hash=head_hash))
+    return checkpoint, len(seals), events[-1][0]
+
+
+# --- Verification ----------------------------------------------------------------------
+
+@dataclass
+class VerificationReport:
+    ok: bool
+    problems: list[str]
+    sealed: int
+    unsealed: int
+    head: tuple[int, str] | None = None  # (seq, chain_hash) of the newest seal
+    problem_count: int = 0  # all problems, including those past MAX_LISTED_PROBLEMS
+
+
+class _Problems:
+    def __init__(self):
+        self.listed: list[str] = []
+        self.count = 0
+
+    def add(self, message: str) -> None:
+        self.count += 1
+        if len(self.listed) < MAX_LISTED_PROBLEMS:
+            self.listed.append(message)
+
+    def as_list(self) -> list[str]:
+        hidden = self.count - len(self.listed)
+        return self.listed + ([f"... and {hidden} more problems"] if hidden else [])
+
+
+def _checkpoints(*, upto: int, chunk: int) -> Iterator[AuditCheckpoint]:
+    """Checkpoints by ascending seq up to ``upto``, one keyset page per query."""
+    after = 0
+    while True:
+        page = list(AuditCheckpoint.objects.filter(seq__gt=after, seq__lte=upto)
+                    .order_by("seq")[:chunk])
+        yield from page
+        if len(page) < chunk:
+            return
+        after = page[-1].seq
+
+
+def _sealed_events(*, upto: int, chunk: int) -> Iterator[AuditEvent]:
+    """Sealed events in seq order, annotated with their ``seq`` and ``link`` (chain_hash).
+
+    One seq range per query: a plain index range whatever the table statistics say, and
+    one model instance per row.
+    """
+    for start in range(0, upto, chunk):
+        yield from (AuditEvent.objects
+                    .filter(seal__seq__gt=start, seal__seq__lte=min(start + chunk, upto))
+                    .annotate(seq=F("seal__seq"), link=F("seal__chain_hash"))
+                    .order_by("seal__seq"))
+
+
+def verify(*, expected_head: tuple[int, str] | None = None, now: datetime | None = None,
+           chunk_size: int = VERIFY_CHUNK) -> VerificationReport:
+    """Walk the whole chain and its checkpoints and say what, if anything, is wrong.
+
+    ``expected_head`` is a (seq, chain_hash) kept outside the database (a shipped
+    checkpoint); it catches a tail truncated together with its checkpoints.
+    """
+    now = now or timezone.now()
+    problems = _Problems()
+    # Bound the walk to what exists now so that a sealer running meanwhile cannot make
+    # its fresh seals look unvouched. The checkpoint is read first: seals commit with
+    # their checkpoint, so an honest head is never below it, and a truncated one is.
+    newest_checkpoint = AuditCheckpoint.objects.aggregate(seq=Max("seq"))["seq"] or 0
+    newest_seal = AuditSeal.objects.aggregate(seq=Max("seq"))["seq"] or 0
+    upto = max(newest_checkpoint, newest_seal)
+
+    checkpoints = _checkpoints(upto=upto, chunk=chunk_size)
+    checkpoint = next(checkpoints, None)
+    last_checkpoint_seq = 0
+    expected_seen = False
+    previous_seq, previous_hash = 0, GENESIS
+    sealed = 0
+    for event in _sealed_events(upto=upto, chunk=chunk_size):
+        sealed += 1
+        gap = event.seq != previous_seq + 1
+        if gap:
+            missing = (f"#{previous_seq + 1}" if event.seq == previous_seq + 2
+                       else f"#{previous_seq + 1}..#{event.seq - 1}")
+            problems.add(f"seq {missing} missing: the chain jumps from #{previous_seq} to "
+                         f"#{event.seq} (rows deleted)")
+        if event_hash(event) != event.row_hash:
+            problems.add(f"seq #{event.seq}, event {event.id}: the event's content does not "
+                         f"match its row_hash (row edited)")
+        # After a gap the link cannot be checked (its predecessor is gone); elsewhere a
+        # wrong link means the row_hash or the chain was rewritten.
+        if not gap and chain_hash(previous_hash, event.row_hash) != event.link:
+            problems.add(f"seq #{event.seq}, event {event.id}: chain_hash does not follow from "
+                         f"#{previous_seq} (row_hash or chain rewritten)")
+        while checkpoint is not None and checkpoint.seq <= event.seq:
+            last_checkpoint_seq = checkpoint.seq
+            _check_checkpoint(checkpoint, event if checkpoint.seq == event.seq else None,
+                              problems)
+            checkpoint = next(checkpoints, None)
+        if expected_head and expected_head[0] == event.seq:
+            expected_seen = True
+            if expected_head[1] != event.link:
+                problems.add(f"seq #{event.seq}: chain_hash {event.link} differs from the "
+                             f"expected head {expected_head[1]} (chain rewritten)")
+        # Resynchronise on the stored hash so one break is reported once, not at every
+        # later seal.
+        previous_seq, previous_hash = event.seq, event.link
+    while checkpoint is not None:
+        last_checkpoint_seq = checkpoint.seq
+        _check_checkpoint(checkpoint, None, problems)
+        checkpoint = next(checkpoints, None)
+
+    if previous_seq > last_checkpoint_seq:
+        problems.add(f"seq #{last_checkpoint_seq + 1}..#{previous_seq} are not covered by any "
+                     f"checkpoint (checkpoints deleted?)")
+    if expected_head and not expected_seen:
+        problems.add(f"expected head #{expected_head[0]} is not in the chain, which ends at "
+                     f"#{previous_seq} (tail truncated)")
+
+    unsealed = AuditEvent.objects.filter(seal__isnull=True).count()
+    if unsealed:
+        late = AuditEvent.objects.filter(seal__isnull=True,
+                                         occurred_at__lt=now - NEVER_SEALED_AFTER)
+        late_count = late.count()
+        if late_count:
+            ids = list(late.order_by("id").values_list("id", flat=True)[:20])
+            shown = ", ".join(map(str, ids)) + (", ..." if late_count > len(ids) else "")
+            plural = "s" if late_count != 1 else ""
+            problems.add(f"{late_count} event{plural} older than {NEVER_SEALED_AFTER} never "
+                         f"sealed (or their seal was deleted): event{plural} {shown}; is the "
+                         f"sealer running? If so, seal_audit_chain --window reaching back "
+                         f"to them seals them")
+
+    head = (previous_seq, previous_hash) if sealed else None
+    return VerificationReport(ok=problems.count == 0, problems=problems.as_list(),
+                              sealed=sealed, unsealed=unsealed, head=head,
+                              problem_count=problems.count)
+
+
+def _check_checkpoint(checkpoint: AuditCheckpoint, event: AuditEvent | None,
+                      problems: _Problems) -> None:
+    if not _signature_is_valid(checkpoint):
+        problems.add(f"checkpoint #{checkpoint.seq}: signature is not valid (forged or "
+                     f"altered checkpoint)")
+    if event is None:
+        problems.add(f"checkpoint #{checkpoint.seq}: seq #{checkpoint.seq} is not in the "
+                     f"chain (rows deleted or tail truncated)")
+    elif event.link != checkpoint.chain_hash:
+        problems.add(f"checkpoint #{checkpoint.seq}: chain_hash differs from seq "
+                     f"#{event.seq}, event {event.id} (chain rewritten)")
