@@ -1,0 +1,122 @@
+"""I1 under real concurrency: threads posting the same external_ids at once, on PostgreSQL."""
+
+import random
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from exceptions_app.models import Decision
+from tests.exceptions_app.conftest import invoice
+from tests.factories import issue_key
+from workflows.models import AuditEvent, Case
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def all_at_once(calls: list[Callable[[], object]]) -> list:
+    """Run every call in its own thread, released together; answers in the calls' order."""
+    barrier = threading.Barrier(len(calls))
+    answers: list = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            barrier.wait()
+            answers[index] = call()
+        except Exception as exc:  # reported by the assertions on the answers
+            answers[index] = exc
+        finally:
+            connection.close()  # each thread has its own connection
+
+    threads = [threading.Thread(target=run, args=(n, call)) for n, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return answers
+
+
+def clients_with_keys(system, count: int) -> list[APIClient]:
+    """``count`` clients of one AI system, on a mix of its keys."""
+    keys = [issue_key(system) for _ in range(3)]
+    clients = []
+    for n in range(count):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {keys[n % len(keys)]}")
+        clients.append(client)
+    return clients
+
+
+def test_concurrent_duplicates_store_one_decision_and_all_get_its_id(ai_client):
+    clients = clients_with_keys(ai_client.ai_system, 12)
+    for round_ in range(5):
+        body = invoice(f"inv-race-{round_}", confidence=0.5)
+
+        responses = all_at_once([
+            lambda client=client, body=body: client.post("/api/v1/decisions/", body,
+                                                         format="json")
+            for client in clients])
+
+        statuses = sorted(response.status_code for response in responses)
+        assert statuses == [200] * 11 + [201], statuses
+        assert len({response.json()["id"] for response in responses}) == 1
+        assert len({response.json()["case"]["id"] for response in responses}) == 1
+
+    assert Decision.objects.count() == 5
+    assert Case.objects.count() == 5
+    assert AuditEvent.objects.filter(verb="decision.received").count() == 5
+    assert AuditEvent.objects.filter(verb="case.opened").count() == 5
+
+
+def test_concurrent_different_bodies_for_one_external_id_store_the_winner_only(ai_client):
+    clients = clients_with_keys(ai_client.ai_system, 8)
+    bodies = [invoice("inv-contested", amount=4100.0 + n) for n in range(8)]
+
+    responses = all_at_once([
+        lambda client=client, body=body: client.post("/api/v1/decisions/", body, format="json")
+        for client, body in zip(clients, bodies, strict=True)])
+
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [201] + [422] * 7
+    winner = next(r for r in responses if r.status_code == 201).json()
+    assert Decision.objects.get().output == winner["output"]
+
+
+def test_overlapping_batches_lose_nothing_and_duplicate_nothing(ai_client):
+    clients = clients_with_keys(ai_client.ai_system, 6)
+    ids = [f"inv-batch-{n:04d}" for n in range(300)]
+    body_of = {external_id: invoice(external_id, confidence=0.5 if n % 3 == 0 else 0.95)
+               for n, external_id in enumerate(ids)}
+    batches = []
+    for n in range(6):
+        # Each batch overlaps its neighbours by half, in its own shuffled order.
+        chosen = ids[n * 40:n * 40 + 80] + random.Random(n).sample(ids, 20)
+        random.Random(100 + n).shuffle(chosen)
+        batches.append([body_of[external_id] for external_id in chosen])
+
+    responses = all_at_once([
+        lambda client=client, batch=batch: client.post(
+            "/api/v1/decisions/batch/", {"decisions": batch}, format="json")
+        for client, batch in zip(clients, batches, strict=True)])
+
+    assert [response.status_code for response in responses] == [200] * 6
+    answers = defaultdict(list)  # external_id -> [(status, decision id)]
+    for batch, response in zip(batches, responses, strict=True):
+        for item, result in zip(batch, response.json()["results"], strict=True):
+            assert result["decision"]["external_id"] == item["external_id"]
+            answers[item["external_id"]].append((result["status"], result["decision"]["id"]))
+    posted = {item["external_id"] for batch in batches for item in batch}
+    stored = dict(Decision.objects.values_list("external_id", "pk"))
+    assert set(stored) == posted  # nothing lost, nothing extra
+    assert Decision.objects.count() == len(posted)  # no duplicates
+    for external_id, got in answers.items():
+        assert [status for status, _ in got].count(201) <= 1
+        assert {decision_id for _, decision_id in got} == {stored[external_id]}
+    # Whoever stored a decision answered 201 for it: exactly one 201 per stored decision.
+    assert sum(status == 201 for got in answers.values() for status, _ in got) == len(posted)
+    assert AuditEvent.objects.filter(verb="decision.received").count() == len(posted)
+    assert Case.objects.count() == AuditEvent.objects.filter(verb="case.opened").count() == (
+        Decision.objects.exclude(case=None).count())
