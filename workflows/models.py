@@ -338,13 +338,34 @@ class Resolution(models.Model):
 
 class AuditQuerySet(models.QuerySet):
     def update(self, **kwargs):
-        raise PermissionError("Audit events are append-only.")
+        raise PermissionError("Audit rows are append-only.")
 
     def delete(self):
-        raise PermissionError("Audit events are append-only.")
+        raise PermissionError("Audit rows are append-only.")
 
 
-class AuditEvent(models.Model):
+class AppendOnlyModel(models.Model):
+    """Rows that are inserted once and never changed (I7).
+
+    PostgreSQL enforces it with a trigger (migration 0002); these guards cover the
+    ORM everywhere, SQLite included.
+    """
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("Audit rows are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit rows are append-only.")
+
+
+class AuditEvent(AppendOnlyModel):
     """One append-only audit record (I7).
 
     Writers insert events with their own ``row_hash`` and take no lock, so intake
@@ -365,8 +386,6 @@ class AuditEvent(models.Model):
     data = models.JSONField(default=dict, blank=True)  # before/after and context
     row_hash = models.CharField(max_length=64)
 
-    objects = AuditQuerySet.as_manager()
-
     class Meta:
         indexes = [
             models.Index(fields=["case", "id"], name="audit_case_idx"),
@@ -376,16 +395,7 @@ class AuditEvent(models.Model):
     def __str__(self):
         return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.verb}"
 
-    def save(self, *args, **kwargs):
-        if self.pk is not None and not self._state.adding:
-            raise PermissionError("Audit events are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("Audit events are append-only.")
-
-
-class AuditSeal(models.Model):
+class AuditSeal(AppendOnlyModel):
     """An event's place in the chain: chain_hash = sha256(previous chain_hash + row_hash)."""
 
     seq = models.BigIntegerField(primary_key=True)
@@ -396,7 +406,7 @@ class AuditSeal(models.Model):
         return f"#{self.seq} {self.chain_hash[:12]}"
 
 
-class AuditCheckpoint(models.Model):
+class AuditCheckpoint(AppendOnlyModel):
     """The signed head of the chain after each sealing run; detects a truncated tail."""
 
     seq = models.BigIntegerField(unique=True)
