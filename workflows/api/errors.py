@@ -17,8 +17,14 @@ def exception_handler(exc, context):
         body = {"detail": str(exc) or "This change is not allowed in the case's current state."}
         case = getattr(exc, "case", None) or getattr(exc, "object", None)
         if case is not None:
-            case.refresh_from_db(fields=["state", "version"])
-            body.update(state=case.state, version=case.version)
+            # Read, not refresh_from_db: django-fsm's refresh toggles the field's
+            # class-wide ``protected`` flag, which races between threads.
+            model = type(case)
+            names = [name for name in ("state", "version")
+                     if any(f.name == name for f in model._meta.concrete_fields)]
+            current = model._default_manager.filter(pk=case.pk).values(*names).first()
+            if current is not None:
+                body.update(current)
         return Response(body, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, ObjectDoesNotExist):
         # I8: what the caller may not see is simply not there.
