@@ -1,0 +1,302 @@
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.utils import timezone
+from django_fsm import TransitionNotAllowed
+
+from tests.factories import QueueFactory, UserFactory
+from tests.workflows.conftest import make_case
+from workflows import tasks
+from workflows.models import AuditEvent, Case, CaseState
+from workflows.services import claiming
+
+S = CaseState
+
+
+@pytest.mark.django_db
+def test_claim_next_takes_the_most_urgent_case_first(queue, member):
+    now = timezone.now()
+    later = make_case(queue, priority=50, due_at=now + timedelta(hours=2))
+    sooner = make_case(queue, priority=50, due_at=now + timedelta(hours=1))
+    urgent = make_case(queue, priority=90, due_at=now + timedelta(hours=8))
+
+    claimed = [claiming.claim_next(user=member, now=now).pk for _ in range(3)]
+
+    assert claimed == [urgent.pk, sooner.pk, later.pk]
+
+
+@pytest.mark.django_db
+def test_a_claim_is_a_lease_with_one_audit_event(queue, member):
+    now = timezone.now()
+    case = make_case(queue)
+
+    claimed = claiming.claim_next(user=member, now=now)
+
+    assert claimed.pk == case.pk
+    case.refresh_from_db()
+    assert case.state == S.ASSIGNED and case.assignee == member
+    assert case.lease_expires_at == now + queue.lease_time
+    assert case.first_claimed_at == now and case.version == 2
+    [event] = AuditEvent.objects.filter(case=case)
+    assert (event.verb, event.actor) == ("case.claimed", member)
+
+
+@pytest.mark.django_db
+def test_second_claimer_gets_the_next_case(queue, member, second_member):
+    first, second = make_case(queue, priority=80), make_case(queue, priority=20)
+
+    assert claiming.claim_next(user=member).pk == first.pk
+    assert claiming.claim_next(user=second_member).pk == second.pk
+    assert claiming.claim_next(user=member) is None
+
+
+@pytest.mark.django_db
+def test_claim_next_skips_cases_in_progress_and_closed(queue, member, second_member):
+    for state in (S.ASSIGNED, S.WAITING, S.PENDING_APPROVAL, S.RESOLVED, S.CANCELLED):
+        make_case(queue, state=state, assignee=second_member, priority=99)
+    escalated = make_case(queue, state=S.ESCALATED, priority=10)
+
+    assert claiming.claim_next(user=member).pk == escalated.pk
+    assert claiming.claim_next(user=member) is None
+
+
+@pytest.mark.django_db
+def test_claim_next_only_offers_the_users_queues(queue, member, outsider):
+    make_case(queue)
+
+    assert claiming.claim_next(user=outsider) is None
+    assert claiming.claim_next(user=member, queue=QueueFactory(slug="empty")) is None
+
+
+@pytest.mark.django_db
+def test_group_membership_counts_as_membership(queue):
+    reviewers = Group.objects.create(name="reviewers")
+    queue.member_groups.add(reviewers)
+    user = UserFactory(username="via-group")
+    user.groups.add(reviewers)
+    case = make_case(queue)
+
+    assert claiming.claim_next(user=user).pk == case.pk
+
+
+@pytest.mark.django_db
+def test_claim_next_across_queues_takes_the_most_urgent(queue, member):
+    other = QueueFactory(slug="payments")
+    other.members.add(member)
+    make_case(queue, priority=40)
+    urgent = make_case(other, priority=70)
+
+    assert claiming.claim_next(user=member).pk == urgent.pk
+
+
+@pytest.mark.django_db
+def test_claim_next_in_one_queue_stays_in_it(queue, member):
+    other = QueueFactory(slug="payments")
+    other.members.add(member)
+    make_case(other, priority=90)
+    mine = make_case(queue, priority=10)
+
+    assert claiming.claim_next(user=member, queue=queue).pk == mine.pk
+
+
+@pytest.mark.django_db
+def test_claiming_a_case_someone_holds_is_refused(queue, member, second_member):
+    case = make_case(queue, state=S.ASSIGNED, assignee=second_member)
+
+    with pytest.raises(TransitionNotAllowed, match="someone else"):
+        claiming.claim(case_id=case.pk, user=member)
+
+
+@pytest.mark.django_db
+def test_an_outsider_cannot_claim(queue, outsider):
+    case = make_case(queue)
+
+    with pytest.raises(Case.DoesNotExist):
+        claiming.claim(case_id=case.pk, user=outsider)
+
+
+@pytest.mark.django_db
+def test_the_holder_renews_the_lease(queue, member, second_member):
+    now = timezone.now()
+    case = make_case(queue, state=S.ASSIGNED, assignee=member)
+
+    renewed = claiming.renew_lease(case_id=case.pk, user=member,
+                                   now=now + timedelta(minutes=9))
+
+    assert renewed.lease_expires_at == now + timedelta(minutes=9) + queue.lease_time
+    with pytest.raises(PermissionDenied):
+        claiming.renew_lease(case_id=case.pk, user=second_member)
+
+
+# -- lease expiry (I3) --------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_an_expired_lease_returns_the_case_to_the_queue_once(queue, member):
+    now = timezone.now()
+    case = make_case(queue)
+    claiming.claim(case_id=case.pk, user=member, now=now)
+    fresh = make_case(queue, state=S.ASSIGNED, assignee=member, now=now + queue.lease_time)
+
+    later = now + queue.lease_time + timedelta(seconds=1)
+    assert claiming.expire_leases(now=later) == 1
+    assert claiming.expire_leases(now=later) == 0  # a second sweep finds nothing
+
+    case.refresh_from_db()
+    assert case.state == S.OPEN and case.assignee is None and case.lease_expires_at is None
+    [event] = AuditEvent.objects.filter(case=case, verb="case.lease_expired")
+    assert event.data["assignee"] == member.pk and event.actor is None
+    fresh.refresh_from_db()
+    assert fresh.state == S.ASSIGNED
+    # Back in the queue: the next claimer gets it.
+    assert claiming.claim_next(user=member, now=later).pk == case.pk
+
+
+@pytest.mark.django_db
+def test_expiry_works_in_bounded_batches(queue, member):
+    now = timezone.now()
+    for _ in range(5):
+        make_case(queue, state=S.ASSIGNED, assignee=member, now=now - timedelta(hours=1))
+
+    assert claiming.expire_leases(now=now, batch_size=2) == 2
+    assert claiming.expire_leases(now=now, batch_size=10) == 3
+
+
+@pytest.mark.django_db
+def test_the_beat_task_expires_leases(queue, member):
+    make_case(queue, state=S.ASSIGNED, assignee=member,
+              now=timezone.now() - timedelta(hours=1))
+
+    assert tasks.expire_claim_leases() == 1
+
+
+@pytest.mark.django_db
+def test_a_renewed_lease_does_not_expire(queue, member):
+    now = timezone.now()
+    case = make_case(queue, state=S.ASSIGNED, assignee=member, now=now - timedelta(hours=1))
+    claiming.renew_lease(case_id=case.pk, user=member, now=now)
+
+    assert claiming.expire_leases(now=now + timedelta(seconds=1)) == 0
+
+
+# -- concurrency on PostgreSQL ------------------------------------------------------------
+
+def _run_together(count, work):
+    barrier = threading.Barrier(count)
+    results, errors = [None] * count, []
+
+    def run(index):
+        try:
+            barrier.wait()
+            results[index] = work(index)
+        except Exception as exc:  # collected and asserted on below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    return results
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_twenty_claimers_claim_a_thousand_cases_each_exactly_once(queue):
+    reviewers = [UserFactory(username=f"reviewer{n}") for n in range(20)]
+    queue.members.add(*reviewers)
+    now = timezone.now()
+    Case.objects.bulk_create(
+        Case(queue=queue, title=f"Case {n}", priority=n % 7 * 10, created_at=now,
+             due_at=now + timedelta(minutes=n % 97))
+        for n in range(1000))
+
+    def claim_until_empty(index):
+        mine = []
+        while (case := claiming.claim_next(user=reviewers[index])) is not None:
+            mine.append(case.pk)
+        return mine
+
+    claims = _run_together(20, claim_until_empty)
+
+    everything = [pk for mine in claims for pk in mine]
+    assert len(everything) == 1000
+    assert len(set(everything)) == 1000  # no double claims
+    assert all(mine for mine in claims)  # nobody starved
+    assert Case.objects.filter(state=S.ASSIGNED).count() == 1000
+    per_case = Counter(AuditEvent.objects.filter(verb="case.claimed")
+                       .values_list("case_id", flat=True))
+    assert len(per_case) == 1000 and set(per_case.values()) == {1}
+    holders = dict(Case.objects.values_list("pk", "assignee_id"))
+    for reviewer, mine in zip(reviewers, claims, strict=True):
+        assert {holders[pk] for pk in mine} == {reviewer.pk}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_claimers_across_several_queues_never_share_a_case(queue):
+    queues = [queue, QueueFactory(slug="payments"), QueueFactory(slug="refunds")]
+    reviewers = [UserFactory(username=f"reviewer{n}") for n in range(8)]
+    for q in queues:
+        q.members.add(*reviewers)
+    now = timezone.now()
+    Case.objects.bulk_create(
+        Case(queue=queues[n % 3], title=f"Case {n}", priority=n % 5 * 10, created_at=now,
+             due_at=now + timedelta(minutes=n))
+        for n in range(150))
+
+    def claim_until_empty(index):
+        mine = []
+        while (case := claiming.claim_next(user=reviewers[index])) is not None:
+            mine.append(case.pk)
+        return mine
+
+    everything = [pk for mine in _run_together(8, claim_until_empty) for pk in mine]
+    assert len(everything) == len(set(everything)) == 150
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_sweepers_expire_a_lease_exactly_once(queue, member):
+    now = timezone.now()
+    cases = [make_case(queue, state=S.ASSIGNED, assignee=member, now=now - timedelta(hours=1))
+             for _ in range(30)]
+
+    expired = _run_together(2, lambda index: claiming.expire_leases(now=now))
+
+    assert sum(expired) == 30
+    assert Case.objects.filter(state=S.OPEN).count() == 30
+    per_case = Counter(AuditEvent.objects.filter(verb="case.lease_expired")
+                       .values_list("case_id", flat=True))
+    assert per_case == {case.pk: 1 for case in cases}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_expiry_racing_the_holders_release_happens_once(queue, member):
+    now = timezone.now()
+    case = make_case(queue, state=S.ASSIGNED, assignee=member, now=now - timedelta(hours=1))
+    from workflows.services import transitions
+
+    def either(index):
+        if index == 0:
+            return claiming.expire_leases(now=now)
+        try:
+            transitions.release(case_id=case.pk, user=member, now=now)
+        except Exception as exc:
+            return type(exc).__name__
+        return "released"
+
+    outcome = _run_together(2, either)
+
+    case.refresh_from_db()
+    assert case.state == S.OPEN and case.version == 2
+    assert outcome in ([1, "CaseConflict"], [1, "TransitionNotAllowed"], [0, "released"])
+    assert AuditEvent.objects.filter(case=case).count() == 1
