@@ -177,6 +177,14 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default=SECRET_KEY)
 AUDIT_SEAL_INTERVAL = timedelta(seconds=env.int("AUDIT_SEAL_INTERVAL_SECONDS", default=5))
 
+# SLA clocks (I6): how often the sweep looks for warnings and breaches come due, and how
+# far ahead a check gets a short-ETA nudge. Capped at half the broker's visibility
+# timeout: a worker holds an ETA task unacknowledged until it runs, and Redis hands it
+# to another worker once that timeout passes.
+SLA_SWEEP_INTERVAL = timedelta(seconds=env.float("SLA_SWEEP_INTERVAL_SECONDS", default=15.0))
+SLA_NUDGE_HORIZON = timedelta(seconds=env.int("SLA_NUDGE_HORIZON_SECONDS", default=300))
+SLA_NUDGES_ENABLED = env.bool("SLA_NUDGES_ENABLED", default=True)
+
 CELERY_BEAT_SCHEDULE = {
     "seal-audit-chain": {
         "task": "workflows.tasks.seal_audit_chain",
@@ -190,6 +198,13 @@ CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {
         "task": "workflows.tasks.relay_outbox",
         "schedule": 10.0,
+    },
+    # SLA clocks (I6): what lost nudges missed. A run a stopped worker never took
+    # expires instead of piling up; the next one does the same work.
+    "sweep-sla-clocks": {
+        "task": "workflows.tasks.sweep_sla_clocks",
+        "schedule": SLA_SWEEP_INTERVAL.total_seconds(),
+        "options": {"expires": SLA_SWEEP_INTERVAL.total_seconds()},
     },
 }
 

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import DatabaseError
 
-from workflows.services import claiming, outbox
+from workflows.services import claiming, outbox, sweeper
 
 
 @shared_task(acks_late=True)
@@ -32,3 +32,21 @@ def deliver_outbox_message(message_id: str) -> bool:
 def relay_outbox(batch_size: int = 200) -> int:
     """Beat runs this every 10 s: whatever a lost nudge or a failed attempt left due."""
     return outbox.relay_due(batch_size=batch_size)
+
+
+# SLA clocks (I6): a case's ``sla_next_check_at`` is the truth; these only look at it.
+# Both are idempotent (one warning and one escalation per case and level, I2), so a
+# doubled beat, a redelivered nudge or a retry changes nothing twice.
+
+@shared_task(acks_late=True, autoretry_for=(DatabaseError,), max_retries=3,
+             retry_backoff=True)
+def sweep_sla_clocks(batch_size: int = 500) -> dict:
+    """Beat runs this every SLA_SWEEP_INTERVAL: every warning and breach come due."""
+    return sweeper.sweep(batch_size=batch_size).as_dict()
+
+
+@shared_task(acks_late=True, autoretry_for=(DatabaseError,), max_retries=3,
+             retry_backoff=True)
+def check_case_clock(case_id: int) -> dict:
+    """The short-ETA nudge for one case's next check; nothing if it is not due."""
+    return sweeper.check_case(case_id=case_id).as_dict()

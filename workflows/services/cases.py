@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from workflows.models import AuditEvent, Case, Queue
-from workflows.services import audit, clocks
+from workflows.services import audit, sla
 
 
 @dataclass(frozen=True)
@@ -20,16 +20,15 @@ def open_cases(*, specs: Sequence[NewCase], actor_label: str, now: datetime,
                audit_data: Sequence[dict] | None = None) -> list[Case]:
     """Insert the cases and one ``case.opened`` event each, in the caller's transaction.
 
-    A fixed number of queries whatever the number of cases.
+    A fixed number of queries whatever the number of cases; the SLA clocks start
+    under each queue's current policy (``sla.start_clocks``).
     """
-    cases = []
-    for spec in specs:
-        due = clocks.initial_due_times(queue=spec.queue, priority=spec.priority, now=now)
-        case = Case(queue=spec.queue, title=spec.title[:300], priority=spec.priority,
-                    requires_four_eyes=spec.requires_four_eyes, created_at=now,
-                    response_due_at=due.response_due_at, due_at=due.due_at)
-        cases.append(case)
+    cases = [Case(queue=spec.queue, title=spec.title[:300], priority=spec.priority,
+                  requires_four_eyes=spec.requires_four_eyes, created_at=now)
+             for spec in specs]
+    sla.start_clocks(cases, now=now)
     Case.objects.bulk_create(cases)
+    sla.nudge(cases, now=now)
     events = [
         audit.build(verb="case.opened", object_type="case", object_id=case.pk, case_id=case.pk,
                     actor_label=actor_label, now=now,

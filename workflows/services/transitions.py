@@ -30,7 +30,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed, 
 
 from workflows import hooks, selectors
 from workflows.models import Case, CaseState, Resolution, Verdict
-from workflows.services import audit
+from workflows.services import audit, sla
 from workflows.services.errors import CaseConflict
 
 STALE_MESSAGE = ("Someone else changed this case meanwhile; reload it to see its "
@@ -183,6 +183,7 @@ def request_info(*, case_id: int, user, reason: str, expected_version: int | Non
         end_stint(case, now)
         case.request_info()
         case.waiting_since = now
+        sla.pause(case, now=now)
         case.save()
         _record(case=case, user=user, verb="case.info_requested", before=before, now=now,
                 reason=reason)
@@ -199,6 +200,7 @@ def resume(*, case_id: int, user, expected_version: int | None = None,
         case.resume(until=now + case.queue.lease_time)
         case.waiting_since = None
         start_stint(case, now)
+        sla.resume(case, now=now)
         case.save()
         _record(case=case, user=user, verb="case.resumed", before=before, now=now,
                 waited_seconds=int((now - waited_since).total_seconds()) if waited_since
@@ -276,9 +278,33 @@ def reassign(*, case_id: int, user, to_user, expected_version: int | None = None
         case.reassign(to=to_user, until=now + case.queue.lease_time)
         case.waiting_since = None
         start_stint(case, now)
+        sla.on_reassign(case, now=now, resumed=before == CaseState.WAITING)
         case.save()
         _record(case=case, user=user, verb="case.reassigned", before=before, now=now,
                 from_assignee=holder, to_assignee=to_user.pk)
+    return case
+
+
+def change_priority(*, case_id: int, user, priority: int,
+                    expected_version: int | None = None, now: datetime | None = None) -> Case:
+    """A manager makes an open case more or less urgent; its SLA targets follow."""
+    now = now or timezone.now()
+    with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
+        if not selectors.is_manager(user):
+            raise PermissionDenied("Only a manager may change a case's priority.")
+        if not case.is_open:
+            raise TransitionNotAllowed(f"This case is {case.get_state_display().lower()}: "
+                                       "its priority can no longer change.", object=case)
+        if isinstance(priority, bool) or not isinstance(priority, int) or not (
+                0 <= priority <= 32767):
+            raise ValidationError({"priority": [
+                "Give a whole number from 0 to 32767 (higher is more urgent)."]})
+        old = case.priority
+        case.priority = priority
+        sla.on_priority_change(case, old_priority=old, now=now)
+        case.save()
+        _record(case=case, user=user, verb="case.priority_changed", before=case.state,
+                now=now, priority_from=old, priority_to=priority, due_at=case.due_at)
     return case
 
 
