@@ -68,7 +68,7 @@ class ReasonSerializer(serializers.Serializer):
 class DecisionCaseSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     state = serializers.CharField()
-    queue = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    queue = serializers.CharField(source="queue.slug", read_only=True)  # typed for OpenAPI
     priority = serializers.IntegerField()
     due_at = serializers.DateTimeField()
 
