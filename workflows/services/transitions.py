@@ -210,18 +210,24 @@ def resume(*, case_id: int, user, expected_version: int | None = None,
 
 def escalate(*, case_id: int, user, reason: str, expected_version: int | None = None,
              now: datetime | None = None) -> Case:
-    """Hand the case up one level, by hand, with a reason."""
+    """Hand the case up one level, by hand, with a reason.
+
+    The same chain as an SLA breach (``escalation.escalate``, cause ``manual``): the
+    level's rule reassigns or re-queues the case, tells the Informed and asks the
+    Consulted. A racer that escalated or changed the case first wins; this one gets
+    ``CaseConflict``.
+    """
+    from workflows.services import escalation  # it builds on this module's steps
+
     now = now or timezone.now()
     with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
         require(case, case.escalate, user, action="be escalated")
         reason = _required_text(reason, field="reason", what="why it needs escalating")
-        before, holder = case.state, case.assignee_id
-        end_stint(case, now)
-        case.escalate()
-        case.waiting_since = None
-        case.save()
-        _record(case=case, user=user, verb="case.escalated", before=before, now=now,
-                reason=reason, level=case.escalation_level, assignee=holder)
+        if escalation.escalate(case_id=case.pk, cause="manual",
+                               expected_level=case.escalation_level, actor=user,
+                               reason=reason, now=now, expected_version=case.version) is None:
+            raise CaseConflict(STALE_MESSAGE, case=case)
+        case.refresh_from_db()
     return case
 
 
