@@ -144,7 +144,7 @@ def _nudge(message_id) -> None:
 BACKOFF = (timedelta(seconds=10), timedelta(seconds=30), timedelta(minutes=2),
            timedelta(minutes=10), timedelta(hours=1), timedelta(hours=3),
            timedelta(hours=6), timedelta(hours=12))
-# After this many failed attempts the message is ``failed`` for good (about a day).
+# After this many failed attempts the message is ``failed`` for good (about ten hours).
 MAX_ATTEMPTS = 8
 # Up to this fraction is added to each delay, so that messages which failed together
 # (a receiver's outage) do not all come back in the same second.
