@@ -1,10 +1,325 @@
+"""The reviewer's pages. Each view reads through ``workflows.selectors``, acts through
+``workflows.services`` and renders; what a person may do is the case model's answer
+(``get_available_user_state_transitions``), never a rule repeated here.
+"""
+
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from workflows.models import Queue
+from exceptions_app.forms import (
+    CaseActionForm,
+    CommentForm,
+    NextCaseForm,
+    ReasonForm,
+    ReassignForm,
+    ResolveForm,
+)
+from exceptions_app.models import Decision
+from exceptions_app.templatetags.backstop import people_in
+from workflows import selectors
+from workflows.models import CaseState
+from workflows.services import claiming, transitions
+from workflows.services.errors import CaseConflict
+
+# What a stale page or a lost race raises; the page answers 409 with a reload link.
+CONFLICTS = (CaseConflict, TransitionNotAllowed, ConcurrentTransition)
+
+# Model transition -> the page's action. The model decides which are available.
+ACTION_FOR_TRANSITION = {
+    "claim": "claim",
+    "release": "release",
+    "resolve": "resolve",
+    "submit_for_approval": "resolve",
+    "request_info": "request_info",
+    "resume": "resume",
+    "escalate": "escalate",
+    "approve": "approve",
+    "send_back": "send_back",
+    "reassign": "reassign",
+    "cancel": "cancel",
+}
 
 
+@require_GET
 @login_required
 def home(request):
-    queues = Queue.objects.all()
-    return render(request, "exceptions_app/home.html", {"queues": queues})
+    context = {
+        "nav": "home",
+        "summaries": selectors.queue_summaries(user=request.user),
+        "my_cases": selectors.my_cases(user=request.user),
+    }
+    if request.htmx and request.GET.get("fragment") == "queues":
+        return render(request, "exceptions_app/_queues.html", context)
+    return render(request, "exceptions_app/home.html", context)
+
+
+@require_POST
+@login_required
+def next_case(request):
+    form = NextCaseForm(request.POST)
+    queue = None
+    if form.is_valid() and form.cleaned_data["queue"]:
+        queue = get_object_or_404(selectors.member_queues(user=request.user),
+                                  slug=form.cleaned_data["queue"])
+    case = claiming.claim_next(user=request.user, queue=queue)
+    if case is None:
+        where = f" in {queue.name}" if queue else ""
+        messages.info(request, f"Nothing is waiting for you{where} right now. "
+                               f"New cases appear here as they arrive.")
+        return redirect("home")
+    return redirect("case", pk=case.pk)
+
+
+def _visible_case(request, pk):
+    cases = selectors.visible_cases(user=request.user).select_related(
+        "queue", "assignee", "first_reviewer", "resolution__resolved_by",
+        "resolution__approved_by", "decision__use_case", "decision__policy_version",
+        "decision__ai_system")
+    return get_object_or_404(cases, pk=pk)
+
+
+def _decision(case) -> Decision | None:
+    try:
+        return case.decision
+    except Decision.DoesNotExist:
+        return None
+
+
+@dataclass
+class Conflict:
+    """What the page says when a stale form or a lost race was refused."""
+
+    detail: str  # the service's words when they add something, else ""
+    state: str  # the case's state now
+
+
+def _case_page(request, case, *, bound: dict | None = None, conflict=None, status=200):
+    """The case page; ``bound`` carries a submitted form back with its errors."""
+    bound = bound or {}
+    user = request.user
+    decision = _decision(case)
+    available = {ACTION_FOR_TRANSITION[transition.name]
+                 for transition in case.get_available_user_state_transitions(user)
+                 if transition.name in ACTION_FOR_TRANSITION}
+    hide_suggestion = _hides_suggestion(case)
+
+    timeline = list(selectors.case_timeline(case=case))
+
+    forms = {}
+    if "resolve" in available and decision is not None:
+        forms["resolve"] = bound.get("resolve") or _resolve_form(case, decision)
+    for action in ("escalate", "request_info", "cancel"):
+        if action in available:
+            forms[action] = bound.get(action) or _reason_form(case, action)
+    if "send_back" in available:
+        forms["send_back"] = bound.get("send_back") or CommentForm(case=case, prefix="send_back")
+    if "reassign" in available:
+        forms["reassign"] = bound.get("reassign") or ReassignForm(
+            case=case, prefix="reassign", candidates=_reassign_candidates(case))
+    for action in ("claim", "release", "resume", "approve"):
+        if action in available:
+            forms[action] = CaseActionForm(case=case, prefix=action)
+
+    context = {
+        "case": case,
+        "decision": decision,
+        "hide_suggestion": hide_suggestion,
+        "available": available,
+        "forms": forms,
+        "timeline": timeline,
+        "people": _names(people_in(timeline)),
+        "resolution": getattr(case, "resolution", None),
+        "conflict": conflict,
+    }
+    if request.htmx and request.GET.get("fragment") == "sla":
+        return render(request, "exceptions_app/_sla.html", context)
+    return render(request, "exceptions_app/case.html", context, status=status)
+
+
+REASON_QUESTIONS = {
+    "escalate": ("Why escalate?",
+                 "The next level takes the case over. Say what they should look at."),
+    "request_info": ("What information is missing?",
+                     "The case waits, its SLA clock paused, until you resume it."),
+    "cancel": ("Why cancel?", "A cancelled case leaves every queue and is not labelled."),
+}
+
+
+def _reason_form(case, action, data=None):
+    label, help_text = REASON_QUESTIONS[action]
+    return ReasonForm(data, case=case, prefix=action, label=label, help_text=help_text)
+
+
+def _names(user_ids) -> dict[int, str]:
+    users = get_user_model().objects.filter(pk__in=user_ids) if user_ids else []
+    return {user.pk: user.get_full_name() or user.get_username() for user in users}
+
+
+def _hides_suggestion(case) -> bool:
+    # Blind review: the reviewer decides from the input alone until the case is closed.
+    return case.queue.blind and case.is_open
+
+
+def _resolve_form(case, decision, *, data=None):
+    use_case = decision.use_case
+    return ResolveForm(data, case=case, prefix="resolve", output=decision.output,
+                       reason_codes=use_case.reason_codes,
+                       output_schema=use_case.output_schema, blind=_hides_suggestion(case))
+
+
+def _reassign_candidates(case):
+    """People who work the case's queue, directly or through a group."""
+    return (get_user_model().objects
+            .filter(Q(review_queues=case.queue_id) | Q(groups__review_queues=case.queue_id),
+                    is_active=True)
+            .distinct().order_by("username"))
+
+
+@require_GET
+@login_required
+def case_detail(request, pk):
+    return _case_page(request, _visible_case(request, pk))
+
+
+def _act(request, case, *, action: str, form, perform, success, next_url=None):
+    """Validate ``form``, call ``perform(data)``; on refusal show the case page again."""
+    if form.is_valid():
+        try:
+            result = perform(form.cleaned_data)
+        except ValidationError as error:
+            form.add_service_errors(error)
+        except CONFLICTS as error:
+            case.refresh_from_db()
+            return _case_page(request, case, status=409, conflict=Conflict(
+                detail=str(error) if isinstance(error, TransitionNotAllowed) else "",
+                state=case.get_state_display()))
+        else:
+            messages.success(request, success(result) if callable(success) else success)
+            return redirect(next_url or reverse("case", args=[case.pk]))
+    if "version" in form.errors:
+        # A missing or forged version: treat it as a stale page rather than a typo.
+        return _case_page(request, case, status=409, conflict=Conflict(
+            detail="The page did not say which version of the case it showed.",
+            state=case.get_state_display()))
+    return _case_page(request, case, bound={action: form}, status=400)
+
+
+@require_POST
+@login_required
+def resolve(request, pk):
+    case = _visible_case(request, pk)
+    decision = _decision(case)
+    if decision is None:
+        return redirect("case", pk=case.pk)
+    form = _resolve_form(case, decision, data=request.POST)
+
+    def perform(data):
+        return transitions.resolve(
+            case_id=case.pk, user=request.user, verdict=data["verdict"], output=data["output"],
+            reason_code=data["reason_code"], notes=data["notes"],
+            expected_version=data["version"])
+
+    def success(result):
+        if result.state == CaseState.PENDING_APPROVAL:
+            return (f"{result} is waiting for four-eyes approval: a second reviewer "
+                    f"confirms it before it counts.")
+        return f"{result} resolved. Take the next case when you are ready."
+
+    return _act(request, case, action="resolve", form=form, perform=perform, success=success,
+                next_url="home")
+
+
+def _reason_action(service, *, action: str, success: str, to_home: bool):
+    @require_POST
+    @login_required
+    def view(request, pk):
+        case = _visible_case(request, pk)
+        form = _reason_form(case, action, data=request.POST)
+        return _act(request, case, action=action, form=form,
+                    perform=lambda data: service(case_id=case.pk, user=request.user,
+                                                 reason=data["reason"],
+                                                 expected_version=data["version"]),
+                    success=lambda result: success.format(case=result),
+                    next_url="home" if to_home else None)
+    return view
+
+
+escalate = _reason_action(transitions.escalate, action="escalate", to_home=True,
+                          success="{case} escalated. The next level has it now.")
+request_info = _reason_action(transitions.request_info, action="request_info", to_home=False,
+                              success="Information requested. {case} waits, its SLA clock "
+                                      "paused, until you resume it.")
+cancel = _reason_action(transitions.cancel, action="cancel", to_home=False,
+                        success="{case} cancelled.")
+
+
+def _plain_action(service, *, action: str, success: str, next_url=None):
+    @require_POST
+    @login_required
+    def view(request, pk):
+        case = _visible_case(request, pk)
+        form = CaseActionForm(request.POST, case=case, prefix=action)
+        return _act(request, case, action=action, form=form,
+                    perform=lambda data: service(case_id=case.pk, user=request.user,
+                                                 expected_version=data["version"]),
+                    success=lambda result: success.format(case=result),
+                    next_url=next_url)
+    return view
+
+
+claim = _plain_action(claiming.claim, action="claim", success="{case} is yours now.")
+release = _plain_action(transitions.release, action="release", next_url="home",
+                        success="{case} released back to its queue.")
+resume = _plain_action(transitions.resume, action="resume",
+                       success="{case} resumed: it is yours again and its SLA clock runs.")
+approve = _plain_action(transitions.approve, action="approve", next_url="approvals",
+                        success="{case} approved and resolved.")
+
+
+@require_POST
+@login_required
+def send_back(request, pk):
+    case = _visible_case(request, pk)
+    form = CommentForm(request.POST, case=case, prefix="send_back")
+    return _act(request, case, action="send_back", form=form,
+                perform=lambda data: transitions.send_back(
+                    case_id=case.pk, user=request.user, comment=data["comment"],
+                    expected_version=data["version"]),
+                success=lambda result: f"{result} sent back to "
+                                       f"{result.assignee or 'its first reviewer'}.",
+                next_url="approvals")
+
+
+@require_POST
+@login_required
+def reassign(request, pk):
+    case = _visible_case(request, pk)
+    form = ReassignForm(request.POST, case=case, prefix="reassign",
+                        candidates=_reassign_candidates(case))
+    return _act(request, case, action="reassign", form=form,
+                perform=lambda data: transitions.reassign(
+                    case_id=case.pk, user=request.user, to_user=data["to_user"],
+                    expected_version=data["version"]),
+                success=lambda result: f"{result} reassigned to {result.assignee}.")
+
+
+@require_GET
+@login_required
+def approvals(request):
+    cases = selectors.pending_approvals(user=request.user).select_related(
+        "resolution__resolved_by", "decision__use_case")
+    rows = [{"case": case, "hide_suggestion": _hides_suggestion(case),
+             "approve": CaseActionForm(case=case, prefix="approve"),
+             "send_back": CommentForm(case=case, prefix="send_back",
+                                      auto_id=f"id_case{case.pk}_%s")}
+            for case in cases]
+    return render(request, "exceptions_app/approvals.html", {"nav": "approvals", "rows": rows})

@@ -1,0 +1,138 @@
+"""What a reviewer sees and does in a real browser, from sign-in to a resolved case."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import NARROW
+from workflows.models import CaseState
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+ORDINARY = "inv-2026-000123"
+FOUR_EYES = "inv-2026-000124"
+
+
+def queue_card(page, name):
+    return page.locator(".queue").filter(has=page.get_by_role("heading", name=name))
+
+
+def test_reviewer_takes_the_next_case_corrects_a_field_and_it_leaves_the_queue(
+        page, live_server, bench, sign_in):
+    sign_in(page, bench.reviewer)
+    expect(page.get_by_role("heading", name="Your queues")).to_be_visible()
+    expect(queue_card(page, "Invoice review").locator(".stat__value").first).to_have_text("2")
+
+    page.keyboard.press("n")  # the "Next case" shortcut
+
+    case = bench.case(ORDINARY)
+    page.wait_for_url(f"{live_server.url}/cases/{case.pk}/")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Invoice approval: {ORDINARY}")
+    expect(page.get_by_text("Confidence under 0.9: a person checks the extraction")).to_be_visible()
+
+    page.keyboard.press("c")  # correct: the output's fields appear, the first has focus
+    amount = page.get_by_label("Amount", exact=True)
+    expect(amount).to_be_visible()
+    expect(amount).to_have_value("4180.0")
+    amount.fill("4100")
+    page.get_by_label("Reason code").select_option("wrong-amount")
+    notes = page.get_by_label("Notes")
+    notes.fill("Footer misread; a and r typed here are text, not shortcuts")
+    expect(page.get_by_role("radio", name=re.compile("Correct"))).to_be_checked()
+    page.get_by_role("button", name="Resolve the case").click()
+
+    page.wait_for_url(f"{live_server.url}/")
+    expect(page.get_by_role("status")).to_contain_text("resolved")
+    expect(queue_card(page, "Invoice review").locator(".stat__value").first).to_have_text("1")
+    expect(page.get_by_text("Nothing in hand")).to_be_visible()
+    case.refresh_from_db()
+    assert case.state == CaseState.RESOLVED
+    assert case.resolution.output["amount"] == 4100.0
+    assert case.resolution.notes.startswith("Footer misread")
+
+
+def test_four_eyes_approval_by_a_second_reviewer(page, live_server, bench, sign_in, new_page):
+    case = bench.case(FOUR_EYES)
+    sign_in(page, bench.reviewer)
+    page.goto(f"{live_server.url}/cases/{case.pk}/")
+    page.get_by_role("button", name="Take this case").click()
+    expect(page.get_by_role("heading", name="Your decision")).to_be_visible()
+    page.keyboard.press("a")  # accept; focus moves to the submit button
+    expect(page.get_by_role("button", name="Submit for approval")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live_server.url}/")
+    expect(page.get_by_role("status")).to_contain_text("waiting for four-eyes approval")
+
+    second = sign_in(new_page(), bench.second_reviewer)
+    approvals = second.get_by_role("link", name=re.compile("Approvals"))
+    expect(approvals).to_contain_text("1")
+    approvals.click()
+    row = second.locator(".approval").filter(has_text=FOUR_EYES)
+    expect(row).to_contain_text("by Alice Moreau")
+    row.get_by_role("button", name=re.compile("Approve")).click()
+
+    expect(second.get_by_role("status")).to_contain_text("approved")
+    expect(second.get_by_text("Nothing waits for your approval")).to_be_visible()
+    second.goto(f"{live_server.url}/cases/{case.pk}/")
+    expect(second.locator(".case-meta .badge").first).to_have_text("Resolved")
+    expect(second.get_by_text("Approved by")).to_be_visible()
+    case.refresh_from_db()
+    assert case.state == CaseState.RESOLVED
+    assert case.resolution.approved_by == bench.second_reviewer
+
+
+def test_an_invalid_correction_shows_the_field_error(page, live_server, bench, sign_in):
+    sign_in(page, bench.reviewer)
+    page.get_by_role("button", name="Next case").click()
+    page.wait_for_url(re.compile(r"/cases/\d+/$"))
+
+    page.get_by_role("radio", name=re.compile("^Correct")).check()
+    page.get_by_label("Amount", exact=True).fill("-5")
+    page.get_by_label("Reason code").select_option("wrong-amount")
+    page.get_by_role("button", name="Resolve the case").click()
+
+    amount = page.get_by_label("Amount", exact=True)
+    expect(amount).to_have_attribute("aria-invalid", "true")
+    error = page.locator("#" + amount.get_attribute("aria-describedby").split()[-1])
+    expect(error).to_contain_text("less than the minimum of 0")
+    expect(amount).to_have_value("-5")  # what was typed stays, to be fixed
+    assert bench.case(ORDINARY).state == CaseState.ASSIGNED
+
+
+def test_a_stale_page_shows_the_conflict_message(
+        page, live_server, bench, sign_in, new_page):
+    case = bench.case(ORDINARY)
+    sign_in(page, bench.reviewer)
+    page.get_by_role("button", name="Next case").click()
+    page.wait_for_url(f"{live_server.url}/cases/{case.pk}/")
+
+    # Meanwhile a manager escalates the case from their own browser.
+    manager = sign_in(new_page(), bench.manager)
+    manager.goto(f"{live_server.url}/cases/{case.pk}/")
+    manager.locator("summary", has_text="Escalate").click()
+    manager.get_by_label("Why escalate?").fill("The vendor called about this invoice")
+    manager.get_by_role("button", name="Escalate", exact=True).click()
+    expect(manager.get_by_role("status")).to_contain_text("escalated")
+
+    page.get_by_role("radio", name=re.compile("^Accept")).check()
+    page.get_by_role("button", name="Resolve the case").click()
+
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("This case changed since you opened it")
+    expect(alert).to_contain_text("escalated")
+    alert.get_by_role("link", name="Reload the case").click()
+    expect(page.get_by_role("alert")).to_have_count(0)
+    expect(page.get_by_text("The vendor called about this invoice")).to_be_visible()
+    case.refresh_from_db()
+    assert case.state == CaseState.ESCALATED
+
+
+def test_the_case_page_works_on_a_narrow_screen(live_server, bench, sign_in, new_page):
+    page = sign_in(new_page(viewport=NARROW), bench.reviewer)
+    page.get_by_role("button", name="Next case").click()
+    page.wait_for_url(re.compile(r"/cases/\d+/$"))
+
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= NARROW["width"], "the page scrolls sideways"
+    expect(page.get_by_role("button", name="Resolve the case")).to_be_visible()
