@@ -108,7 +108,8 @@ def test_the_chain_hands_the_case_from_responsible_to_accountable_to_the_next_le
     escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0, now=now)
     case = _reload(case)
     assert (case.state, case.assignee, case.queue) == (S.ASSIGNED, chain.owner, chain.queue)
-    assert case.due_at == case.sla_next_check_at == now + timedelta(hours=2)
+    assert case.due_at == now + timedelta(hours=2)
+    assert case.sla_next_check_at == case.warn_at == now + timedelta(hours=1, minutes=30)
     assert case.time_spent_seconds > 0  # the member's stint was counted
 
     # Level 2: re-queued into the escalations queue for the director to claim.
@@ -338,13 +339,15 @@ def test_a_last_level_that_waits_leaves_the_case_and_tells_the_owner(queue, memb
 
 @pytest.mark.django_db
 def test_without_a_chain_the_managers_hear_and_the_audit_says_so(queue, member, manager):
-    case = make_case(queue, state=S.ASSIGNED, assignee=member)
+    now = timezone.now()
+    case = make_case(queue, state=S.ASSIGNED, assignee=member, now=now)
 
-    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0)
+    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0, now=now)
 
     case = _reload(case)
     assert (case.state, case.assignee, case.queue) == (S.ESCALATED, None, queue)
-    assert case.sla_next_check_at == case.due_at  # raised again if still nobody acts
+    # Raised again if still nobody acts: the clock restarts with the queue's target.
+    assert case.due_at == now + queue.resolution_target and case.sla_next_check_at
     event = AuditEvent.objects.get(case=case, verb="case.escalated")
     assert "no process" in event.data["note"]
     assert OutboxMessage.objects.filter(case=case, recipient=str(manager.pk)).count() == 1

@@ -4,8 +4,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from workflows.models import AuditEvent, Case, Queue
-from workflows.services import audit, sla
+from workflows.models import AssignmentMode, AuditEvent, Case, Queue
+from workflows.services import assignment, audit, sla
 
 
 @dataclass(frozen=True)
@@ -38,4 +38,11 @@ def open_cases(*, specs: Sequence[NewCase], actor_label: str, now: datetime,
         for case, spec, extra in zip(cases, specs, audit_data or [None] * len(specs), strict=True)
     ]
     AuditEvent.objects.bulk_create(events)
+    # Push queues hand each new case to a reviewer at once (audited after the opening);
+    # pull queues, the default, cost no query here.
+    pushed = {case.pk for case in cases if case.queue.assignment_mode != AssignmentMode.PULL}
+    if pushed and assignment.push_assign(case_ids=list(pushed), now=now):
+        for case in cases:
+            if case.pk in pushed:
+                case.refresh_from_db()
     return cases

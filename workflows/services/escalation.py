@@ -19,8 +19,9 @@ The SLA sweeper calls ``escalate`` on a breach, a reviewer or manager by hand
    - a case pending approval keeps its resolution and waits for its approver; only
      the people are told;
 
-   and the case's next deadline is ``now + level.time_limit`` (``due_at`` and
-   ``sla_next_check_at``), so the next breach escalates again;
+   and the case's next deadline is ``now + level.time_limit`` in business time
+   (``sla.on_escalated``: ``due_at``, ``warn_at``, ``sla_next_check_at``), so the next
+   breach escalates again;
 3. the Consulted are asked (``ConsultRequest``, required if the level says so: the
    case cannot resolve before they answer), and the Informed, the target and the
    asked are told through the outbox, exactly once per (escalation, channel, person):
@@ -75,7 +76,7 @@ from workflows.models import (
     Resolution,
     Verdict,
 )
-from workflows.services import assignment, audit, outbox, raci
+from workflows.services import assignment, audit, outbox, raci, sla
 from workflows.services.errors import CaseConflict
 
 # The reason code of a resolution the chain's last level decided, not a person.
@@ -87,8 +88,7 @@ HAND_UP_STATES = (CaseState.OPEN, CaseState.ASSIGNED, CaseState.WAITING, CaseSta
 # The case fields an escalation may change, written in one UPDATE after the claim.
 _WRITTEN = ("state", "queue", "assignee", "lease_expires_at", "waiting_since",
             "work_started_at", "time_spent_seconds", "first_claimed_at", "first_reviewer",
-            "closed_at", "due_at", "warn_at", "response_warn_at", "sla_remaining",
-            "sla_next_check_at")
+            "closed_at", "due_at", "warn_at", "sla_remaining", "sla_next_check_at")
 
 
 @dataclass
@@ -344,23 +344,14 @@ def _resolved(case: Case, resolution: Resolution, escalation: Escalation, *,
 # -- clocks, stints, the write ------------------------------------------------------------
 
 def _restart_clock(case: Case, *, time_limit: timedelta | None, now: datetime) -> None:
-    """The level's deadline becomes the case's; ``None``: the chain ended, the clock stops.
-
-    Wall-clock time: the business-time engine recomputes deadlines where a calendar
-    applies (``workflows.services.sla``).
-    """
-    case.warn_at = None
-    case.response_warn_at = None
-    case.sla_remaining = None
+    """The level's deadline becomes the case's, in business time on the case's SLA
+    calendar (``sla.on_escalated``); ``None``: the chain ended, the clock stops."""
     if case.state not in OPEN_STATES or time_limit is None:
+        case.warn_at = None
+        case.sla_remaining = None
         case.sla_next_check_at = None
         return
-    case.due_at = _deadline(case, start=now, duration=time_limit)
-    case.sla_next_check_at = case.due_at
-
-
-def _deadline(case: Case, *, start: datetime, duration: timedelta) -> datetime:
-    return start + duration
+    sla.on_escalated(case, time_limit=time_limit, now=now)
 
 
 def _end_stint(case: Case, now: datetime) -> None:
