@@ -1,0 +1,179 @@
+from collections import Counter
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from tests.factories import QueueFactory, UserFactory
+from tests.workflows.conftest import make_case
+from workflows.models import (
+    Activity,
+    AssignmentMode,
+    AuditEvent,
+    Case,
+    CaseState,
+    Process,
+    RaciRole,
+    ReviewerStatus,
+)
+from workflows.services import assignment, raci
+from workflows.services.cases import NewCase, open_cases
+
+S = CaseState
+
+
+@pytest.fixture
+def push_queue(db):
+    queue = QueueFactory(slug="push", name="Push", assignment_mode=AssignmentMode.ROUND_ROBIN,
+                         max_open_per_reviewer=3)
+    people = [UserFactory(username=name) for name in ("ann", "bob", "cyd")]
+    queue.members.add(*people)
+    queue.people = people
+    return queue
+
+
+def _open(queue, count: int) -> list[Case]:
+    return open_cases(specs=[NewCase(queue=queue, title=f"Case {n}") for n in range(count)],
+                      actor_label="test", now=timezone.now())
+
+
+def _holders(cases) -> list[str]:
+    return [Case.objects.get(pk=case.pk).assignee.username for case in cases]
+
+
+# -- push ----------------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_round_robin_gives_each_member_a_case_in_turn(push_queue):
+    cases = _open(push_queue, 5)
+
+    assert _holders(cases) == ["ann", "bob", "cyd", "ann", "bob"]
+    assert all(case.state == S.ASSIGNED for case in cases)  # the caller sees it too
+    push_queue.refresh_from_db()
+    assert push_queue.last_pushed_to.username == "bob"
+    assert _holders(_open(push_queue, 1)) == ["cyd"]  # the turn carries over
+    events = AuditEvent.objects.filter(verb="case.assigned")
+    assert events.count() == 6 and {e.data["strategy"] for e in events} == {"round_robin"}
+
+
+@pytest.mark.django_db
+def test_least_loaded_fills_up_the_lightest_first(push_queue):
+    push_queue.assignment_mode = AssignmentMode.LEAST_LOADED
+    push_queue.save()
+    ann, bob, _ = push_queue.people
+    for _ in range(2):
+        make_case(push_queue, state=S.ASSIGNED, assignee=ann)
+    make_case(push_queue, state=S.WAITING, assignee=bob)
+
+    cases = _open(push_queue, 3)
+
+    assert sorted(_holders(cases)) == ["bob", "cyd", "cyd"]
+    assert assignment.open_loads(p.pk for p in push_queue.people) == {
+        p.pk: 2 for p in push_queue.people}
+
+
+@pytest.mark.django_db
+def test_push_skips_the_away_and_stops_at_the_cap(push_queue):
+    ann, bob, cyd = push_queue.people
+    ReviewerStatus.objects.create(user=cyd, available=False)
+    make_case(push_queue, state=S.ASSIGNED, assignee=bob)
+
+    cases = _open(push_queue, 7)
+
+    # ann takes 3, bob 2 more (he had one): the cap of 3 each; the rest wait for a claim.
+    assert Counter(c.assignee.username for c in Case.objects.filter(
+        pk__in=[c.pk for c in cases], state=S.ASSIGNED)) == {"ann": 3, "bob": 2}
+    assert Case.objects.filter(pk__in=[c.pk for c in cases], state=S.OPEN).count() == 2
+
+
+@pytest.mark.django_db
+def test_only_the_responsible_for_review_are_pushed_work(push_queue):
+    ann, bob, cyd = push_queue.people
+    process = Process.objects.create(slug="p", name="P")
+    push_queue.process = process
+    push_queue.save()
+    raci.set_assignments(process=process, activity=Activity.REVIEW,
+                         role=RaciRole.RESPONSIBLE, users=[bob], actor=None)
+
+    assert set(_holders(_open(push_queue, 3))) == {"bob"}
+
+
+@pytest.mark.django_db
+def test_a_pull_queue_is_left_alone_without_extra_queries(queue, member):
+    with CaptureQueriesContext(connection) as one:
+        _open(queue, 1)
+    with CaptureQueriesContext(connection) as many:
+        cases = _open(queue, 20)
+
+    assert len(many) == len(one)
+    assert all(c.state == S.OPEN and c.assignee_id is None for c in cases)
+    assert assignment.push_assign(case_ids=[c.pk for c in cases]) == 0
+    assert not AuditEvent.objects.filter(verb="case.assigned").exists()
+
+
+# -- away and back -------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_away_with_a_delegate_moves_the_work_to_them(queue, member, second_member):
+    assigned = make_case(queue, state=S.ASSIGNED, assignee=member)
+    waiting = make_case(queue, state=S.WAITING, assignee=member)
+    done = make_case(queue, state=S.RESOLVED, assignee=member)
+
+    moved = assignment.set_away(user=member, delegate=second_member, actor=member)
+
+    assert moved == 2
+    assigned, waiting, done = (Case.objects.get(pk=c.pk) for c in (assigned, waiting, done))
+    assert (assigned.state, assigned.assignee) == (S.ASSIGNED, second_member)
+    assert (waiting.state, waiting.assignee) == (S.WAITING, second_member)
+    assert done.assignee == member
+    assert AuditEvent.objects.filter(verb="case.delegated").count() == 2
+    away = AuditEvent.objects.get(verb="reviewer.away")
+    assert away.actor == member and away.data["delegate"] == second_member.pk
+    status = ReviewerStatus.objects.get(user=member)
+    assert (status.available, status.delegate) == (False, second_member)
+
+
+@pytest.mark.django_db
+def test_away_without_a_delegate_gives_claims_back_to_the_queue(queue, member, manager):
+    assigned = make_case(queue, state=S.ASSIGNED, assignee=member)
+    waiting = make_case(queue, state=S.WAITING, assignee=member)
+
+    moved = assignment.set_away(user=member, actor=manager)
+
+    assert moved == 1
+    assigned, waiting = (Case.objects.get(pk=c.pk) for c in (assigned, waiting))
+    assert (assigned.state, assigned.assignee) == (S.OPEN, None)
+    assert (waiting.state, waiting.assignee) == (S.WAITING, member)  # a manager reassigns
+    away = AuditEvent.objects.get(verb="reviewer.away")
+    assert (away.data["moved"], away.data["kept"]) == ([assigned.pk], [waiting.pk])
+    assert AuditEvent.objects.filter(verb="case.released", case=assigned).count() == 1
+
+
+@pytest.mark.django_db
+def test_only_the_reviewer_or_a_manager_changes_availability(queue, member, second_member,
+                                                             outsider):
+    for someone_else in (second_member, outsider):
+        with pytest.raises(PermissionDenied):
+            assignment.set_away(user=member, actor=someone_else)
+    with pytest.raises(ValidationError):
+        assignment.set_away(user=member, delegate=member, actor=member)
+    ReviewerStatus.objects.create(user=second_member, available=False)
+    with pytest.raises(ValidationError, match="away too"):
+        assignment.set_away(user=member, delegate=second_member, actor=member)
+    assert not ReviewerStatus.objects.filter(user=member).exists()
+
+
+@pytest.mark.django_db
+def test_back_from_away_gets_pushed_work_again(push_queue):
+    ann, bob, cyd = push_queue.people
+    assignment.set_away(user=ann, actor=ann)
+    assert "ann" not in _holders(_open(push_queue, 2))
+
+    assignment.set_available(user=ann, actor=ann)
+    assignment.set_available(user=ann, actor=ann)  # already back: nothing more
+
+    assert assignment.is_available(ann)
+    assert AuditEvent.objects.filter(verb="reviewer.available").count() == 1
+    assert "ann" in _holders(_open(push_queue, 3))
