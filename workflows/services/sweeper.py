@@ -83,6 +83,9 @@ def sweep(*, now: datetime | None = None, batch_size: int = 500,
     A fixed number of queries per batch to read it and its terms, then a bounded number
     per due case: the work grows with the cases due, never with the cases open.
     """
+    # Live (no ``now`` given), each case is acted on at its own moment, so that a long run
+    # stamps its escalations with the time they happened; the run's start picks the cases.
+    live = now is None
     now = now or timezone.now()
     result = SweepResult()
     passed_over: list[int] = []
@@ -98,7 +101,7 @@ def sweep(*, now: datetime | None = None, batch_size: int = 500,
         result.batches += 1
         book = TermsBook(now=now).load_cases(rows)
         for row in rows:
-            outcome = _guarded(row[0], now=now, book=book)
+            outcome = _guarded(row[0], now=timezone.now() if live else now, book=book)
             result.add(outcome)
             if outcome.skipped:
                 passed_over.append(row[0])
