@@ -1,0 +1,205 @@
+"""Pages for who owns the work: the RACI matrix (managers), a reviewer's availability,
+and the consults a person was asked.
+
+Views read, call a service and render; every write is audited by its service.
+"""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from workflows.models import Activity, ConsultRequest, Process, RaciAssignment, RaciRole
+from workflows.services import assignment, escalation, raci
+from workflows.services.errors import CaseConflict
+from workflows.templatetags.raci_tags import matrix_rows
+
+
+def _require_manager(user) -> None:
+    if not raci.may_edit(user):
+        raise PermissionDenied("Only managers can see and change who owns each process's "
+                               "decisions.")
+
+
+def _person_label(user) -> str:
+    full = user.get_full_name()
+    return f"{full} ({user.get_username()})" if full else user.get_username()
+
+
+class PeopleField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj):
+        return _person_label(obj)
+
+
+class CellForm(forms.Form):
+    users = PeopleField(queryset=get_user_model().objects.none(), required=False,
+                        widget=forms.CheckboxSelectMultiple, label="People")
+    groups = forms.ModelMultipleChoiceField(queryset=Group.objects.none(), required=False,
+                                            widget=forms.CheckboxSelectMultiple,
+                                            label="Groups (everyone in them)")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        User = get_user_model()
+        self.fields["users"].queryset = User.objects.filter(is_active=True).order_by(
+            User.USERNAME_FIELD)
+        self.fields["groups"].queryset = Group.objects.order_by("name")
+
+
+def _cell(process: Process, activity: str, role: str) -> dict:
+    if activity not in Activity.values or role not in RaciRole.values:
+        raise Http404("No such cell of the matrix.")
+    rows = (RaciAssignment.objects.filter(process=process, activity=activity, role=role)
+            .select_related("user", "group"))
+    holders = sorted(
+        [row.user.get_full_name() or row.user.get_username() if row.user_id
+         else f"{row.group.name} (group)" for row in rows], key=str.casefold)
+    return {"process": process, "activity": activity, "role": role,
+            "activity_label": Activity(activity).label, "role_label": RaciRole(role).label,
+            "holders": holders,
+            "initial": {"users": [row.user_id for row in rows if row.user_id],
+                        "groups": [row.group_id for row in rows if row.group_id]}}
+
+
+@login_required
+def raci_index(request):
+    _require_manager(request.user)
+    processes = Process.objects.prefetch_related("queues").order_by("name")
+    return render(request, "workflows/raci/index.html",
+                  {"nav": "raci", "processes": processes})
+
+
+@login_required
+def raci_matrix(request, slug: str):
+    _require_manager(request.user)
+    process = get_object_or_404(Process, slug=slug)
+    return render(request, "workflows/raci/matrix.html",
+                  {"nav": "raci", "process": process, "rows": matrix_rows(process),
+                   "roles": RaciRole.choices})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def raci_cell(request, slug: str, activity: str, role: str):
+    """One cell: its form (GET), or its change (POST). htmx swaps the cell in place."""
+    _require_manager(request.user)
+    process = get_object_or_404(Process, slug=slug)
+    cell = _cell(process, activity, role)
+    partial = bool(getattr(request, "htmx", False))
+    if request.method == "POST" and request.POST.get("cancel"):
+        if partial:
+            return render(request, "workflows/raci/_cell.html", cell)
+        return redirect("raci-matrix", slug=process.slug)
+    # An empty POST is a cell cleared, not a form unsent.
+    form = CellForm(request.POST if request.method == "POST" else None,
+                    initial=cell["initial"])
+    if request.method == "POST" and form.is_valid():
+        try:
+            raci.set_assignments(process=process, activity=activity, role=role,
+                                 users=form.cleaned_data["users"],
+                                 groups=form.cleaned_data["groups"], actor=request.user)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            cell = _cell(process, activity, role)
+            if partial:
+                return render(request, "workflows/raci/_cell.html", {**cell, "saved": True})
+            messages.success(request, f"Saved: {cell['role_label']} for "
+                                      f"{cell['activity_label'].lower()}.")
+            return redirect("raci-matrix", slug=process.slug)
+    context = {**cell, "form": form, "nav": "raci"}
+    status = 400 if request.method == "POST" else 200
+    template = "workflows/raci/_cell_form.html" if partial else "workflows/raci/cell.html"
+    return render(request, template, context, status=status)
+
+
+# -- availability ---------------------------------------------------------------------------
+
+class PersonField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return _person_label(obj)
+
+
+class AwayForm(forms.Form):
+    delegate = PersonField(queryset=get_user_model().objects.none(), required=False,
+                           label="Who takes over your open cases?",
+                           help_text="Leave empty to give your claimed cases back to "
+                                     "their queues.")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        User = get_user_model()
+        self.fields["delegate"].queryset = (User.objects.filter(is_active=True)
+                                            .exclude(pk=user.pk).order_by(User.USERNAME_FIELD))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def availability(request):
+    """A reviewer marks themself away (with a delegate) or back."""
+    user = request.user
+    form = AwayForm(request.POST if request.method == "POST" else None, user=user)
+    if request.method == "POST":
+        if request.POST.get("action") == "available":
+            assignment.set_available(user=user, actor=user)
+            messages.success(request, "Welcome back: new cases can be given to you again.")
+            return redirect("availability")
+        if form.is_valid():
+            try:
+                moved = assignment.set_away(user=user, delegate=form.cleaned_data["delegate"],
+                                            actor=user)
+            except ValidationError as exc:
+                form.add_error("delegate" if hasattr(exc, "error_dict") else None, exc)
+            else:
+                delegate = form.cleaned_data["delegate"]
+                where = (f"to {_person_label(delegate)}" if delegate
+                         else "back to their queues")
+                messages.success(request, f"You are away. {moved} open case"
+                                          f"{'' if moved == 1 else 's'} moved {where}.")
+                return redirect("availability")
+    status = assignment.statuses([user.pk]).get(user.pk)
+    return render(request, "workflows/raci/availability.html",
+                  {"nav": "availability", "form": form, "status": status,
+                   "available": status is None or status.available})
+
+
+# -- consults -------------------------------------------------------------------------------
+
+class AnswerForm(forms.Form):
+    answer = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Your answer")
+
+
+@login_required
+def my_consults(request):
+    consults = (ConsultRequest.objects.filter(consultee=request.user.pk)
+                .select_related("case", "escalation").order_by("-created_at"))
+    waiting = [c for c in consults if c.answered_at is None]
+    answered = [c for c in consults if c.answered_at is not None][:50]
+    return render(request, "workflows/raci/consults.html",
+                  {"nav": "consults", "waiting": waiting, "answered": answered})
+
+
+@login_required
+@require_POST
+def consult_answer(request, pk: int):
+    form = AnswerForm(request.POST)
+    if not ConsultRequest.objects.filter(pk=pk, consultee=request.user.pk).exists():
+        raise Http404("No such consult for you.")
+    if form.is_valid():
+        try:
+            escalation.answer_consult(consult_id=pk, user=request.user,
+                                      answer=form.cleaned_data["answer"])
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        except CaseConflict as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Thank you: your answer is on the case.")
+    else:
+        messages.error(request, "Write your answer before sending it.")
+    return redirect("my-consults")
