@@ -1,15 +1,23 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.urls import reverse
+from django.utils.html import format_html
 
 from workflows.models import (
     AuditCheckpoint,
     AuditEvent,
     Case,
     DeliveryAttempt,
+    EscalationLevel,
     Notification,
     OutboxMessage,
+    Process,
     Queue,
+    RaciAssignment,
     Resolution,
+    ReviewerStatus,
 )
+from workflows.services import assignment
 
 
 @admin.register(Queue)
@@ -98,3 +106,66 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_select_related = ["user"]
     raw_id_fields = ["user", "message", "case"]
     show_full_result_count = False
+
+
+# --- Who owns the work: processes, RACI, escalation chains, availability -----------------
+
+
+class RaciAssignmentInline(admin.TabularInline):
+    """Read-only here: the matrix page edits it through the service, so that every change
+    is audited with before and after (I7)."""
+
+    model = RaciAssignment
+    fields = ["activity", "role", "user", "group"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "RACI matrix (edit it on the matrix page: every change is audited)"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class EscalationLevelInline(admin.StackedInline):
+    model = EscalationLevel
+    extra = 0
+    filter_horizontal = ["users"]
+    fields = [("level", "target", "time_limit"), "users", "queue",
+              ("notify_informed", "consult", "consult_required"), "outcome"]
+
+
+@admin.register(Process)
+class ProcessAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "matrix_link"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [RaciAssignmentInline, EscalationLevelInline]
+
+    @admin.display(description="RACI matrix")
+    def matrix_link(self, obj):
+        return format_html('<a href="{}">Edit who owns what</a>',
+                           reverse("raci-matrix", args=[obj.slug]))
+
+
+@admin.register(ReviewerStatus)
+class ReviewerStatusAdmin(ReadOnlyAdmin):
+    """Changed through ``assignment.set_away`` / ``set_available`` (audited), never by hand."""
+
+    list_display = ["user", "available", "away_since", "delegate"]
+    list_filter = ["available"]
+    list_select_related = ["user", "delegate"]
+    search_fields = ["user__username"]
+    actions = ["mark_available"]
+
+    @admin.action(description="Mark as back (available)")
+    def mark_available(self, request, queryset):
+        try:
+            for status in queryset.select_related("user"):
+                assignment.set_available(user=status.user, actor=request.user)
+        except PermissionDenied as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(request, f"{queryset.count()} reviewer(s) marked available.",
+                          messages.SUCCESS)

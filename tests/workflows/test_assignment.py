@@ -1,9 +1,11 @@
 from collections import Counter
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from tests.factories import QueueFactory, UserFactory
@@ -76,7 +78,7 @@ def test_least_loaded_fills_up_the_lightest_first(push_queue):
 
 @pytest.mark.django_db
 def test_push_skips_the_away_and_stops_at_the_cap(push_queue):
-    ann, bob, cyd = push_queue.people
+    _, bob, cyd = push_queue.people
     ReviewerStatus.objects.create(user=cyd, available=False)
     make_case(push_queue, state=S.ASSIGNED, assignee=bob)
 
@@ -90,7 +92,7 @@ def test_push_skips_the_away_and_stops_at_the_cap(push_queue):
 
 @pytest.mark.django_db
 def test_only_the_responsible_for_review_are_pushed_work(push_queue):
-    ann, bob, cyd = push_queue.people
+    bob = push_queue.people[1]
     process = Process.objects.create(slug="p", name="P")
     push_queue.process = process
     push_queue.save()
@@ -167,7 +169,7 @@ def test_only_the_reviewer_or_a_manager_changes_availability(queue, member, seco
 
 @pytest.mark.django_db
 def test_back_from_away_gets_pushed_work_again(push_queue):
-    ann, bob, cyd = push_queue.people
+    ann = push_queue.people[0]
     assignment.set_away(user=ann, actor=ann)
     assert "ann" not in _holders(_open(push_queue, 2))
 
@@ -177,3 +179,39 @@ def test_back_from_away_gets_pushed_work_again(push_queue):
     assert assignment.is_available(ann)
     assert AuditEvent.objects.filter(verb="reviewer.available").count() == 1
     assert "ann" in _holders(_open(push_queue, 3))
+
+
+# -- the pages -----------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_a_reviewer_marks_themself_away_and_back_on_their_page(client, queue, member,
+                                                               second_member):
+    case = make_case(queue, state=S.ASSIGNED, assignee=member)
+    client.force_login(member)
+    url = reverse("availability")
+
+    assert client.get(url).status_code == 200
+    away = client.post(url, {"action": "away", "delegate": second_member.pk}, follow=True)
+
+    assert b"1 open case moved" in away.content
+    assert Case.objects.get(pk=case.pk).assignee == second_member
+    assert not assignment.is_available(member)
+    client.post(url, {"action": "available"})
+    assert assignment.is_available(member)
+
+
+@pytest.mark.django_db
+def test_the_admin_marks_reviewers_back_through_the_service(client, member, manager):
+    assignment.set_away(user=member, actor=member)
+    manager.is_staff = True
+    manager.save()
+    manager.user_permissions.add(Permission.objects.get(codename="view_reviewerstatus"))
+    client.force_login(manager)
+    changelist = reverse("admin:workflows_reviewerstatus_changelist")
+
+    response = client.post(changelist, {"action": "mark_available", "_selected_action": [
+        ReviewerStatus.objects.get(user=member).pk]})
+
+    assert response.status_code == 302
+    assert assignment.is_available(member)
+    assert AuditEvent.objects.get(verb="reviewer.available").actor == manager

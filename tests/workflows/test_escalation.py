@@ -4,6 +4,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -396,3 +397,22 @@ def test_escalating_by_hand_from_a_stale_page_is_a_conflict(queue, member):
                              expected_version=case.version + 1)
 
     assert not Escalation.objects.filter(case=case).exists()
+
+
+@pytest.mark.django_db
+def test_the_consulted_answer_on_their_consults_page(client, queue, member):
+    chain = make_chain(queue)
+    case = _case(chain, member)
+    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0)
+    consult = ConsultRequest.objects.get(case=case)
+    client.force_login(chain.legal)
+
+    page = client.get(reverse("my-consults"))
+    assert page.status_code == 200 and consult.question.encode() in page.content
+    client.post(reverse("consult-answer-page", args=[consult.pk]), {"answer": "Agreed."})
+
+    consult.refresh_from_db()
+    assert consult.answer == "Agreed."
+    client.force_login(member)
+    refused = client.post(reverse("consult-answer-page", args=[consult.pk]), {"answer": "x"})
+    assert refused.status_code == 404

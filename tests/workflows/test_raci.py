@@ -198,3 +198,16 @@ def test_who_owns_this_decision_reads_the_matrix(queue, member):
 
     assert "Who owns this decision?" in html and "owner" in html and "finance (group)" in html
     assert "No process is set" in empty
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_the_process_with_its_matrix_read_only(client, queue, member):
+    chain = make_chain(queue)
+    admin = UserFactory(username="admin", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+
+    page = client.get(reverse("admin:workflows_process_change", args=[chain.process.pk]))
+
+    assert page.status_code == 200
+    assert b"every change is audited" in page.content and b"Escalation levels" in page.content
+    assert client.get(reverse("admin:workflows_process_changelist")).status_code == 200
