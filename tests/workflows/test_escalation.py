@@ -137,6 +137,18 @@ def test_the_chain_hands_the_case_from_responsible_to_accountable_to_the_next_le
 
 
 @pytest.mark.django_db
+def test_a_responsible_level_hands_the_case_to_another_responsible(queue, member,
+                                                                   second_member):
+    chain = make_chain(queue)
+    chain.process.escalation_levels.filter(level=1).update(target="R")
+    case = _case(chain, member)
+
+    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0)
+
+    assert _reload(case).assignee == second_member
+
+
+@pytest.mark.django_db
 def test_an_away_owner_is_replaced_by_their_delegate(queue, member):
     chain = make_chain(queue)
     stand_in = UserFactory(username="stand-in")

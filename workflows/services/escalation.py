@@ -218,6 +218,7 @@ def _hand_up_state(case: Case, *, now: datetime) -> bool:
 def _hand_up(case: Case, config: EscalationLevel, *, now: datetime) -> _Plan:
     targets = _target_people(case, config)
     plan = _Plan(targets=targets, extra={"target": config.target})
+    previous = case.assignee_id
     if not _hand_up_state(case, now=now):
         plan.action = "pending_approval"
         plan.note = "The resolution waits for its approver; the target is told."
@@ -226,7 +227,9 @@ def _hand_up(case: Case, config: EscalationLevel, *, now: datetime) -> _Plan:
         case.queue = config.queue
         plan.action = "requeued"
         return plan
-    person = assignment.pick_least_loaded(targets)
+    # The case is handed *up*: whoever just held it is the last choice among the targets.
+    person = assignment.pick_least_loaded(
+        [p for p in targets if p.pk != previous] or targets)
     if person is None:
         plan.action = "waiting"
         plan.note = ("Nobody of the level's target is available: the case waits "
@@ -291,6 +294,7 @@ def _hold(case: Case, owner, plan: _Plan, *, now: datetime) -> _Plan:
     _end_stint(case, now)
     # Held, not leased: the owner keeps it until they act (no lease expiry).
     case.reassign(to=owner, until=None)
+    case.waiting_since = None
     _start_stint(case, now)
     plan.action = "held"
     return plan
@@ -313,6 +317,7 @@ def _resolve_for_owner(case: Case, owner, verdict: str, plan: _Plan, *,
     _end_stint(case, now)
     if case.state != CaseState.ASSIGNED or case.assignee_id != owner.pk:
         case.reassign(to=owner, until=None)
+    case.waiting_since = None
     case.resolve(by=owner)
     case.closed_at = now
     plan.action = "resolved"
