@@ -6,18 +6,11 @@ with the ``standardwebhooks`` package.
 """
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import threading
-import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from django.conf import settings as django_settings
 from django.core import mail
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
@@ -26,6 +19,7 @@ from standardwebhooks import Webhook
 
 from exceptions_app.models import AiSystem
 from tests.factories import UserFactory
+from tests.workflows.celery_support import celery_stack, publishing_to, wait_until
 from tests.workflows.conftest import make_decision_case
 from workflows.models import (
     Channel,
@@ -570,98 +564,37 @@ def test_no_webhook_without_a_callback_url(invoice_use_case, member, nudges):
 
 # --- Through a real Celery worker (Redis + PostgreSQL, not eager) ------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_for(predicate, *, timeout: float, what: str):
-    # Waiting on another process, not on a clock: poll until it has done its part.
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 @pytest.fixture
-def redis_url(tmp_path):
-    if shutil.which("redis-server") is None:
-        pytest.skip("needs redis-server")
-    port = _free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_for(lambda: _accepts(port), timeout=10, what="redis-server")
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def _accepts(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-@pytest.fixture
-def celery_worker_process(redis_url, tmp_path):
-    """A worker process on the test database; this process's nudges go to its broker."""
-    from config.celery import app
-
-    database = connection.settings_dict
-    env = {**os.environ, "CELERY_BROKER_URL": redis_url, "REDIS_URL": redis_url,
-           "BACKSTOP_VAR_DIR": str(tmp_path), "CELERY_TASK_ALWAYS_EAGER": "false",
-           "DATABASE_URL": (f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@"
-                            f"{database['HOST']}:{database['PORT'] or 5432}/"
-                            f"{database['NAME']}")}
-    log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
-         "--without-heartbeat", "--without-gossip", "--without-mingle",
-         "--loglevel", "WARNING"],
-        env=env, cwd=django_settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT)
-    previous = app.conf.broker_url
-    app.close()  # drop pooled connections to the default broker
-    app.conf.broker_url = redis_url
-    try:
-        yield worker
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()
-        app.close()
-        app.conf.broker_url = previous
+def stack(transactional_db, tmp_path):
+    yield from celery_stack(tmp_path, sweep_interval=60.0)
 
 
 @pytest.mark.postgres
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
 def test_a_resolution_reaches_the_ai_system_through_a_real_worker(
-        invoice_use_case, member, receiver, celery_worker_process):
+        invoice_use_case, member, receiver, stack):
+    worker = stack.start("worker", "outbox-worker")  # no beat: only the nudge can deliver
     system = AiSystem.objects.create(slug="invoice-bot", name="Invoice bot", owner=member,
                                      callback_url=receiver.url, signing_secret=SECRET)
     decision = make_decision_case(invoice_use_case, ai_system=system)
 
-    _resolve(decision.case, member, verdict=Verdict.ACCEPTED, output=None,
-             reason_code="")  # commits; on_commit nudges the worker through Redis
-    notify = outbox.notify_users(users=[member], text="Your case was resolved",
-                                 dedup_prefix="resolved:1", email=False)
+    with publishing_to(stack.redis.url):
+        # Each commits; its on_commit nudge goes to the worker through Redis.
+        _resolve(decision.case, member, verdict=Verdict.ACCEPTED, output=None,
+                 reason_code="")
+        [notice] = outbox.notify_users(users=[member], text="Your case was resolved",
+                                       dedup_prefix="resolved:1", email=False)
 
-    _wait_for(lambda: not OutboxMessage.objects.filter(status=OutboxStatus.PENDING).exists(),
-              timeout=60, what="the worker to deliver the outbox (see worker.log in "
-                               "the test's tmp_path)")
+    try:
+        wait_until(lambda: not OutboxMessage.objects.filter(
+            status=OutboxStatus.PENDING).exists(), timeout=60, what="the outbox delivered")
+    except AssertionError:
+        pytest.fail(worker.logs())
     message = OutboxMessage.objects.get(channel=Channel.WEBHOOK)
     assert message.status == OutboxStatus.DELIVERED
     [request] = receiver.requests
     assert request["verified"] is True
     assert request["headers"]["webhook-id"] == str(message.pk)
     assert request["body"]["data"]["decision_id"] == decision.pk
-    assert Notification.objects.get().message_id == notify[0].pk
+    assert Notification.objects.get().message_id == notice.pk
