@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
@@ -21,8 +22,9 @@ from workflows.services import audit
 from workflows.services.transitions import changing, require, start_stint
 
 # How many of the most urgent cases claim-next reads per queue: more than the
-# reviewers who can hold a row lock at the same moment, so the first unlocked one
-# is almost always among them. When all are taken it falls back to a full scan.
+# reviewers who can hold a row lock at the same moment, so the first free one is
+# almost always among them (when all are taken it falls back to a full scan). On
+# SQLite, how many candidates a claimer tries before it gives up.
 CANDIDATES = 64
 
 
@@ -49,27 +51,33 @@ def claim_next(*, user, queue: Queue | None = None, now: datetime | None = None)
 
 def _locked_candidate(*, user, queue: Queue | None) -> list[Case]:
     """The most urgent waiting case no other claimer holds, locked; or nothing."""
-    locked = (selectors.workable_cases(user=user, queue=queue).select_related("queue")
-              .select_for_update(skip_locked=True, of=("self",)))
-    if queue is None:
-        queue_ids = list(selectors.member_queues(user=user).values_list("pk", flat=True))
-        if len(queue_ids) > 1:
-            # Urgency order across queues cannot come from one index range: merge the
-            # head of each queue's range (case_claimable_idx), then lock among those.
-            first = list(locked.filter(pk__in=_heads(queue_ids))[:1])
-            if first:
-                return first
-    # One queue: a single ordered range scan of case_claimable_idx, locking one row.
-    return list(locked[:1])
-
-
-def _heads(queue_ids: list[int]) -> list[int]:
-    heads = [Case.objects.filter(queue_id=queue_id, state__in=CLAIMABLE_STATES)
-             .order_by(*selectors.URGENCY_ORDER)
-             .values_list("id", "priority", "due_at")[:CANDIDATES]
-             for queue_id in queue_ids]
-    merged = heads[0].union(*heads[1:], all=True).order_by("-priority", "due_at", "id")
-    return [row[0] for row in merged[:CANDIDATES]]
+    if not (user and user.is_authenticated):
+        return []
+    if queue is not None:
+        # One ordered range scan of case_claimable_idx, locking the first free row.
+        return list(selectors.workable_cases(user=user, queue=queue).select_related("queue")
+                    .select_for_update(skip_locked=True, of=("self",))[:1])
+    # Across the user's queues urgency order cannot come from one index range: take
+    # the head of each queue's range (a LATERAL index scan per queue), then lock the
+    # most urgent free row among those heads, all in one statement.
+    member_sql, member_params = (selectors.member_queues(user=user).order_by()
+                                 .values("pk").query.sql_with_params())
+    table = Case._meta.db_table
+    heads = RawSQL(
+        f"SELECT head.id FROM ({member_sql}) AS mine (queue_id) CROSS JOIN LATERAL ("
+        f" SELECT c.id FROM {table} c WHERE c.queue_id = mine.queue_id"
+        f" AND c.state IN ({', '.join(['%s'] * len(CLAIMABLE_STATES))})"
+        f" ORDER BY c.priority DESC, c.due_at ASC, c.id ASC LIMIT {CANDIDATES}) AS head",
+        (*member_params, *CLAIMABLE_STATES))
+    cases = (Case.objects.filter(pk__in=heads, state__in=CLAIMABLE_STATES)
+             .select_related("queue").order_by(*selectors.URGENCY_ORDER)
+             .select_for_update(skip_locked=True, of=("self",)))
+    first = list(cases[:1])
+    if first:
+        return first
+    # Every head is held by another claimer (more than CANDIDATES at once): scan all.
+    return list(selectors.workable_cases(user=user).select_related("queue")
+                .select_for_update(skip_locked=True, of=("self",))[:1])
 
 
 def _take(case: Case, *, user, now: datetime) -> None:
