@@ -22,11 +22,20 @@ def _validator(schema_json: str):
     return validator_for(schema)(schema)
 
 
-def contract_errors(schema: dict | None, value) -> list[str]:
-    """Every violation of ``schema`` by ``value``, each naming where it is."""
+def contract_validator(schema: dict | None):
+    """The validator of a schema, built once per schema; None if there is no contract."""
     if not schema:
+        return None
+    return _validator(json.dumps(schema, sort_keys=True))
+
+
+def contract_errors(schema_or_validator, value) -> list[str]:
+    """Every violation of a schema (or of a validator from ``contract_validator``) by
+    ``value``, each naming where it is."""
+    validator = (contract_validator(schema_or_validator)
+                 if isinstance(schema_or_validator, dict) else schema_or_validator)
+    if validator is None:
         return []
-    validator = _validator(json.dumps(schema, sort_keys=True))
     messages = []
     for error in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path)):
         where = "/".join(str(part) for part in error.absolute_path)

@@ -148,17 +148,18 @@ def _as_cel_value(value):
     return value
 
 
-def evaluation_context(*, input, output, confidence, model_version, meta) -> dict:
-    return {
+def evaluation_context(*, input, output, confidence, model_version, meta) -> cel.Context:
+    """What a decision's rules see; converted to CEL values once for all of its rules."""
+    return cel.Context({
         "input": _as_cel_value(input),
         "output": _as_cel_value(output),
         "confidence": float(confidence),
         "model_version": model_version,
         "meta": _as_cel_value(meta or {}),
-    }
+    })
 
 
-def evaluate(policy: CompiledPolicy, context: dict) -> Evaluation:
+def evaluate(policy: CompiledPolicy, context: cel.Context) -> Evaluation:
     """First match wins. A rule that cannot be evaluated is reported, never raised:
     a rule that might have caught the decision failed, so nothing after it may pass it."""
     errors = []

@@ -37,8 +37,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         key = key.strip()
         prefix, _, _ = key.partition(".")
-        api_key = (AiSystemAPIKey.objects.select_related("ai_system")
-                   .filter(prefix=prefix, revoked=False).first())
+        # Not cached: a revoked key is refused from the next request on. No ORDER BY:
+        # the prefix is unique, and compiling an ordering costs more than the lookup.
+        api_key = next(iter(AiSystemAPIKey.objects.select_related("ai_system")
+                            .filter(prefix=prefix, revoked=False).order_by()[:1]), None)
         if api_key is None or api_key.has_expired or not api_key.is_valid(key):
             raise exceptions.AuthenticationFailed("The API key is unknown, revoked or expired.")
         if not api_key.ai_system.is_active:

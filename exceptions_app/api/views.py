@@ -15,6 +15,7 @@ from exceptions_app.api.serializers import (
     DecisionInSerializer,
     DecisionOutSerializer,
     IntakeJSONParser,
+    validate_decisions,
 )
 from exceptions_app.models import Decision
 from exceptions_app.services.intake import submit_decisions
@@ -68,13 +69,12 @@ class DecisionBatchView(AiSystemView):
         raw = batch.validated_data["decisions"]
         answers: list[dict | None] = [None] * len(raw)
         valid, valid_indexes = [], []
-        for index, item in enumerate(raw):
-            item_serializer = DecisionInSerializer(data=item)
-            if item_serializer.is_valid():
-                valid.append(item_serializer.validated_data)
+        for index, (item, errors) in enumerate(validate_decisions(raw)):
+            if errors is None:
+                valid.append(item)
                 valid_indexes.append(index)
             else:
-                answers[index] = {"status": 400, "errors": item_serializer.errors}
+                answers[index] = {"status": 400, "errors": errors}
         results = submit_decisions(ai_system=request.user.ai_system, items=valid)
         for index, result in zip(valid_indexes, results, strict=True):
             if result.decision is None:

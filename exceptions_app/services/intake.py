@@ -4,36 +4,52 @@ One code path serves both endpoints: a single POST is a batch of one. The work i
 done in bulk: a fixed number of queries per batch, whatever its size. A decision,
 its audit event and its case are committed together, or not at all.
 
-I1 (one decision per AI system and external_id) rests on the unique constraint:
-the transaction reads what is already stored to answer replays, inserts the rest,
-and if a concurrent request committed one of the same external_ids in between,
-the insert fails on the constraint, everything rolls back, and the next attempt
-answers that item as a replay.
+I1 (one decision per AI system and external_id) rests on the unique constraint.
+A single decision is inserted first, without looking: the usual post is new, and
+a replay fails on the constraint, rolls back and takes the second path. A batch
+(and that second path) reads what is already stored, in one query, to answer
+replays, and inserts the rest; if a concurrent request committed one of the same
+external_ids in between, the insert fails on the constraint, everything rolls
+back, and the next attempt answers that item as a replay.
 """
 
 import hashlib
 import json
+import logging
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
-from exceptions_app.contracts import contract_errors
-from exceptions_app.models import AiSystem, Decision, PolicyStatus, PolicyVersion, UseCase
+from exceptions_app.contracts import contract_errors, contract_validator
+from exceptions_app.models import (
+    AiSystem,
+    Decision,
+    PolicyStatus,
+    PolicyVersion,
+    Rule,
+    UseCase,
+)
 from exceptions_app.policy import CompiledPolicy, compile_policy, evaluate, evaluation_context
 from exceptions_app.routing import RoutingResult, UseCaseRouting, route_decision
 from workflows.models import AuditEvent, Queue
 from workflows.services import audit
 from workflows.services.cases import NewCase, open_cases
 
+logger = logging.getLogger(__name__)
+
 DECISION_FIELDS = ("use_case", "external_id", "model_version", "confidence", "input",
                    "output", "explanation", "meta")
 EXTERNAL_ID_CONSTRAINT = "decision_external_id_unique_per_ai_system"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ItemResult:
     """The answer for one posted decision: an HTTP status and either a decision or errors."""
 
@@ -73,56 +89,135 @@ class _Target:
     policy: PolicyVersion
     compiled: CompiledPolicy
     routing: UseCaseRouting
+    contracts: tuple  # (field, validator) for input and output, where there is a schema
 
 
-def _targets(*, ai_system: AiSystem, slugs: set[str]) -> tuple[dict[str, _Target], dict]:
-    """The targets among ``slugs``, and a refusal for each slug that is not one.
+def _load_targets(*, ai_system: AiSystem, slugs: set[str]) -> dict[str, _Target | ItemResult]:
+    """Each slug's target, or the refusal (400/403) of a decision posted to it.
 
     One query when every slug is a target (the usual case), two otherwise.
     """
-    policies = (PolicyVersion.objects
-                .filter(use_case__slug__in=slugs, use_case__ai_systems=ai_system,
-                        status=PolicyStatus.ACTIVE)
-                .select_related("use_case", "use_case__review_queue", "use_case__qa_queue"))
-    targets = {}
-    for policy in policies:
+    entries: dict[str, _Target | ItemResult] = {}
+    for policy in (PolicyVersion.objects
+                   .filter(use_case__slug__in=slugs, use_case__ai_systems=ai_system,
+                           status=PolicyStatus.ACTIVE)
+                   .select_related("use_case", "use_case__review_queue", "use_case__qa_queue")
+                   .order_by()):
         use_case = policy.use_case
-        targets[use_case.slug] = _Target(
+        entries[use_case.slug] = _Target(
             use_case=use_case, policy=policy, compiled=compile_policy(policy),
             routing=UseCaseRouting(
                 slug=use_case.slug, stage=use_case.stage,
                 review_queue_id=use_case.review_queue_id, qa_queue_id=use_case.qa_queue_id,
                 automate_qa_rate=use_case.automate_qa_rate,
-                optimize_qa_rate=use_case.optimize_qa_rate))
+                optimize_qa_rate=use_case.optimize_qa_rate),
+            contracts=tuple((field, validator) for field, validator in (
+                ("input", contract_validator(use_case.input_schema)),
+                ("output", contract_validator(use_case.output_schema))) if validator))
 
-    refusals = {slug: ItemResult(400, errors={"use_case": [f"Unknown use case '{slug}'."]})
-                for slug in slugs - set(targets)}
-    if refusals:
+    missing = slugs - set(entries)
+    for slug in missing:
+        entries[slug] = ItemResult(400, errors={"use_case": [f"Unknown use case '{slug}'."]})
+    if missing:
         allowed = AiSystem.use_cases.through.objects.filter(
             usecase=OuterRef("pk"), aisystem=ai_system)
-        for slug, may_post in (UseCase.objects.filter(slug__in=list(refusals))
-                               .annotate(may_post=Exists(allowed))
+        for slug, may_post in (UseCase.objects.filter(slug__in=list(missing))
+                               .annotate(may_post=Exists(allowed)).order_by()
                                .values_list("slug", "may_post")):
-            refusals[slug] = (
+            entries[slug] = (
                 ItemResult(400, errors={"use_case": [
                     f"The use case '{slug}' has no active policy yet; ask its owner "
                     f"to activate one."]})
                 if may_post else
                 ItemResult(403, errors={"detail": (
                     f"This AI system may not post to the use case '{slug}'.")}))
-    return targets, refusals
+    return entries
 
 
-def _refusal(item: dict, targets: dict[str, _Target], refusals: dict) -> ItemResult | None:
+class _Catalogue:
+    """What ``_load_targets`` answered, per (AI system, use case), kept briefly per process.
+
+    Every request would otherwise spend a query (and more CPU compiling it than
+    judging the decision) on rows that change a few times a year. Correctness:
+
+    - a write through the ORM to a use case, policy version, rule, queue or AI
+      system (or to which use cases a system may post to) clears this process's
+      entries at once and again when its transaction commits, and bumps a token
+      in Django's cache: with Redis, every process drops its entries on its next
+      request;
+    - anything else (``QuerySet.update``, SQL, a process without a shared cache)
+      is seen after at most ``TTL`` seconds.
+    """
+
+    TTL = 2.0
+    GENERATION_KEY = "backstop:intake-catalogue"
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.entries: dict[tuple[int, str], tuple[float, _Target | ItemResult]] = {}
+        self.generation = None
+
+    def lookup(self, *, ai_system: AiSystem, slugs: set[str]) -> dict[str, _Target | ItemResult]:
+        now = self.clock()
+        generation = _shared_cache("get", self.GENERATION_KEY)
+        if generation != self.generation:
+            self.entries = {}
+            self.generation = generation
+        found, missing = {}, set()
+        for slug in slugs:
+            entry = self.entries.get((ai_system.pk, slug))
+            if entry is not None and entry[0] > now:
+                found[slug] = entry[1]
+            else:
+                missing.add(slug)
+        if missing:
+            loaded = _load_targets(ai_system=ai_system, slugs=missing)
+            for slug, answer in loaded.items():
+                self.entries[(ai_system.pk, slug)] = (now + self.TTL, answer)
+            found.update(loaded)
+        return found
+
+    def clear(self) -> None:
+        self.entries = {}
+        _shared_cache("set", self.GENERATION_KEY, uuid.uuid4().hex, None)
+
+
+def _shared_cache(operation: str, *args):
+    # An unreachable cache must not fail a write to a use case: the TTL still bounds
+    # how long other processes keep what they have.
+    try:
+        return getattr(cache, operation)(*args)
+    except Exception:
+        logger.warning("The cache is unreachable; intake's use case cache relies on its TTL.",
+                       exc_info=True)
+        return None
+
+
+_catalogue = _Catalogue()
+
+
+def forget_catalogue(**kwargs) -> None:
+    """Drop the cached targets now and once the writing transaction commits."""
+    _catalogue.clear()
+    transaction.on_commit(_catalogue.clear)
+
+
+for _model in (UseCase, PolicyVersion, Rule, Queue, AiSystem):
+    post_save.connect(forget_catalogue, sender=_model, dispatch_uid=f"intake-{_model.__name__}")
+    post_delete.connect(forget_catalogue, sender=_model,
+                        dispatch_uid=f"intake-delete-{_model.__name__}")
+m2m_changed.connect(forget_catalogue, sender=AiSystem.use_cases.through,
+                    dispatch_uid="intake-ai-system-use-cases")
+
+
+def _refusal(item: dict, entries: dict[str, _Target | ItemResult]) -> ItemResult | None:
     """Why a new decision cannot be taken (400/403), or None. Pure: no queries."""
-    slug = item["use_case"]
-    if slug in refusals:
-        return refusals[slug]
-    use_case = targets[slug].use_case
+    entry = entries[item["use_case"]]
+    if isinstance(entry, ItemResult):
+        return entry
     errors = {}
-    for field, schema in (("input", use_case.input_schema),
-                          ("output", use_case.output_schema)):
-        if problems := contract_errors(schema, item[field]):
+    for field, validator in entry.contracts:
+        if problems := contract_errors(validator, item[field]):
             errors[field] = problems
     return ItemResult(400, errors=errors) if errors else None
 
@@ -137,20 +232,24 @@ def submit_decisions(*, ai_system: AiSystem, items: list[dict],
     not this system's, or the decision breaks its data contract.
     """
     now = now or timezone.now()
-    targets, refusals = _targets(ai_system=ai_system,
-                                 slugs={item["use_case"] for item in items})
+    entries = _catalogue.lookup(ai_system=ai_system, slugs={item["use_case"] for item in items})
+    targets = {slug: entry for slug, entry in entries.items() if isinstance(entry, _Target)}
     hashes = [body_hash(item) for item in items]
-    judged = [_refusal(item, targets, refusals) for item in items]
+    judged = [_refusal(item, entries) for item in items]
 
-    # Each failed attempt saw a concurrent commit of one of these external_ids,
-    # which the next attempt answers as a replay: this ends within len(items) + 1.
-    for _attempt in range(len(items) + 1):
+    # A single acceptable decision is most likely new: insert it without looking first
+    # (a refused one looks, since a replay is answered even if it would now be refused).
+    # After a clash, look: each later clash means a concurrent commit of one of these
+    # external_ids, which the next attempt answers as a replay, so this ends.
+    look_up_stored = len(items) != 1 or judged[0] is not None
+    for _attempt in range(len(items) + 2):
         try:
             return _store(ai_system=ai_system, items=items, hashes=hashes, judged=judged,
-                          targets=targets, now=now)
+                          targets=targets, now=now, look_up_stored=look_up_stored)
         except IntegrityError as exc:
             if not _is_external_id_clash(exc):
                 raise
+            look_up_stored = True
     raise RuntimeError("Decision intake kept colliding with concurrent requests.")
 
 
@@ -163,13 +262,14 @@ def _is_external_id_clash(exc: IntegrityError) -> bool:
 
 
 @transaction.atomic(durable=True)
-def _store(*, ai_system, items, hashes, judged, targets, now) -> list[ItemResult]:
+def _store(*, ai_system, items, hashes, judged, targets, now,
+           look_up_stored: bool) -> list[ItemResult]:
     stored = {
         row.external_id: row
         for row in Decision.objects.filter(
             ai_system=ai_system, external_id__in={item["external_id"] for item in items})
         .select_related("use_case", "policy_version", "case__queue")
-    }
+    } if look_up_stored else {}
     results: list[ItemResult | None] = [None] * len(items)
     first_in_batch: dict[str, int] = {}  # external_id -> index of its new decision
     new_indexes, repeats = [], []

@@ -5,8 +5,11 @@ import json
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.cache import cache
 
-from exceptions_app.models import AiSystemAPIKey, Decision
+from exceptions_app.api.serializers import DecisionOutSerializer
+from exceptions_app.models import AiSystemAPIKey, Decision, UseCase
+from exceptions_app.services import intake
 from tests.exceptions_app.conftest import client_for, invoice, stored
 from tests.factories import AiSystemFactory, PolicyVersionFactory, UseCaseFactory, UserFactory
 from workflows.models import AuditEvent, Case
@@ -437,3 +440,91 @@ def test_each_decision_and_case_is_audited_once(ai_client):
     for case in Case.objects.all():
         assert AuditEvent.objects.filter(verb="case.opened", case=case).count() == 1
     assert AuditEvent.objects.count() == Decision.objects.count() + Case.objects.count() == 6
+
+
+# --- The answer's shape -----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("confidence", [0.95, 0.5])
+def test_fast_representation_matches_the_declared_fields(ai_client, confidence):
+    ai_client.post(URL, invoice("inv-1", confidence=confidence, meta={"k": [1, 2]}),
+                   format="json")
+    decision = Decision.objects.select_related("use_case", "policy_version",
+                                               "case__queue").get()
+    serializer = DecisionOutSerializer(decision)
+
+    declared = super(DecisionOutSerializer, serializer).to_representation(decision)
+
+    assert serializer.data == declared
+
+
+@pytest.mark.django_db
+def test_a_replay_of_a_single_decision_costs_one_failed_insert_and_no_new_rows(ai_client):
+    ai_client.post(URL, invoice("inv-1", confidence=0.5), format="json")
+    before = stored()
+
+    again = ai_client.post(URL, invoice("inv-1", confidence=0.5), format="json")
+    different = ai_client.post(URL, invoice("inv-1", confidence=0.6), format="json")
+
+    assert (again.status_code, different.status_code) == (200, 422)
+    assert stored() == before  # the rolled-back case and events of the first try are gone
+
+
+@pytest.mark.django_db
+def test_a_new_single_decision_is_inserted_without_looking_first(ai_client,
+                                                                 django_assert_num_queries):
+    ai_client.post(URL, invoice("inv-warm"), format="json")  # compiles the policy
+
+    # The key, then (savepoint) the decision and its event (release); the use case
+    # and its policy come from the catalogue cache.
+    with django_assert_num_queries(5):
+        response = ai_client.post(URL, invoice("inv-1"), format="json")
+
+    assert response.status_code == 201
+
+
+# --- The use case cache: changes are seen at once -------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_stage_change_is_seen_by_the_next_decision(ai_client, invoice_policy):
+    assert ai_client.post(URL, invoice(), format="json").json()["route"] == "auto"
+    use_case = invoice_policy.use_case
+    use_case.stage = "audit"
+    use_case.save()
+
+    assert ai_client.post(URL, invoice(), format="json").json()["route"] == "review"
+
+
+@pytest.mark.django_db
+def test_a_withdrawn_permission_is_seen_by_the_next_decision(ai_client, invoice_policy):
+    assert ai_client.post(URL, invoice(), format="json").status_code == 201
+
+    ai_client.ai_system.use_cases.remove(invoice_policy.use_case)
+
+    assert ai_client.post(URL, invoice(), format="json").status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_change_another_process_announces_is_seen_at_once(ai_client, invoice_policy):
+    ai_client.post(URL, invoice(), format="json")
+    UseCase.objects.filter(pk=invoice_policy.use_case_id).update(stage="audit")  # no signal
+    cache.set(intake._Catalogue.GENERATION_KEY, "bumped by another process", None)
+
+    assert ai_client.post(URL, invoice(), format="json").json()["route"] == "review"
+
+
+@pytest.mark.django_db
+def test_a_change_nobody_announces_is_seen_within_the_ttl(ai_client, invoice_policy,
+                                                          monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(intake._catalogue, "clock", lambda: now[0])
+    ai_client.post(URL, invoice(), format="json")
+    UseCase.objects.filter(pk=invoice_policy.use_case_id).update(stage="audit")  # no signal
+
+    before_ttl = ai_client.post(URL, invoice(), format="json").json()["route"]
+    now[0] += intake._Catalogue.TTL
+    after_ttl = ai_client.post(URL, invoice(), format="json").json()["route"]
+
+    assert (before_ttl, after_ttl) == ("auto", "review")
