@@ -1,0 +1,432 @@
+"""Decision intake under load: PostgreSQL, gunicorn, and a separate load process.
+
+    .venv/bin/python bench/intake.py [--duration 10] [--port 8250] [--levels 1,8,32]
+
+What it does, in one run:
+
+1. (Re)creates its own database ``bs_intakebench``, migrates it and seeds, through
+   the ORM, an ``invoice-approval`` use case (assist stage, input and output JSON
+   Schemas, six CEL rules like the demo's), an AI system and its API key.
+2. Starts gunicorn (``config.wsgi``, 2 sync workers) with ``bench.baseline_settings``:
+   the product's URLs plus a bench-only bare DRF endpoint that validates the same
+   fields and inserts one row (``bench/baseline_urls.py``).
+3. From a separate load process (stdlib ``http.client``, one thread per client):
+   single-decision POSTs at each concurrency level, to the baseline and to the
+   intake, each for ``--duration`` seconds, with unique external_ids; then batch
+   POSTs of 100 and 1000 decisions.
+4. Measures the floor: a bare multi-row INSERT (and, for reference, COPY) of the
+   rows intake writes for a batch (decisions, their audit events, the cases of the
+   ~30% sent to review and theirs) straight into scratch copies of the tables.
+5. Prints the figures and the ratios to the targets, checks that every 201 is
+   stored exactly once, and stops gunicorn by its PID.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE = "bs_intakebench"
+DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
+USE_CASE = "invoice-approval"
+VENDORS = ["ACME GmbH", "Globex Corporation", "Initech Ltd", "Umbrella plc", "Stark Industries",
+           "Wayne Enterprises", "Hooli Inc", "Vandelay Industries"]
+
+
+# --- The bodies an upstream invoice AI posts ------------------------------------------------
+
+
+def invoice_body(external_id: str, rng: random.Random) -> dict:
+    """A realistic invoice decision; about 30% of them need a reviewer."""
+    vendor = rng.choice(VENDORS)
+    lines = [{"description": rng.choice(["Toner cartridge, black", "A4 paper, 80 g",
+                                         "Service hours", "Laptop stand", "Licence seat"]),
+              "quantity": rng.randint(1, 40), "unit_price": round(rng.uniform(5, 120), 2)}
+             for _ in range(rng.randint(1, 4))]
+    po_amount = round(sum(line["quantity"] * line["unit_price"] for line in lines), 2)
+    unsure = rng.random() < 0.3
+    return {
+        "use_case": USE_CASE, "external_id": external_id,
+        "model_version": "invoice-extractor-3.2.1",
+        "confidence": round(rng.uniform(0.6, 0.89) if unsure else rng.uniform(0.91, 0.99), 3),
+        "input": {"vendor": vendor, "invoice_number": f"INV-{rng.randint(10**5, 10**6)}",
+                  "po_number": f"PO-{rng.randint(10**5, 10**6)}", "po_amount": po_amount,
+                  "currency": rng.choice(["EUR", "USD", "GBP", "CHF"]), "line_items": lines},
+        "output": {"action": "approve", "amount": po_amount, "vendor": vendor},
+        "explanation": "Amount and vendor read from the invoice header; matches the PO.",
+        "meta": {"pipeline": "ap-inbox", "document_pages": rng.randint(1, 3)},
+    }
+
+
+# --- Setup: database, seed, server ---------------------------------------------------------------
+
+
+def setup_database() -> str:
+    """A fresh database with the use case, its active policy and an AI system; its API key."""
+    for command in (["dropdb", "--if-exists"], ["createdb"]):
+        subprocess.run([*command, "-h", "127.0.0.1", "-U", "postgres", DATABASE], check=True)
+    _django()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return _seed()
+
+
+def _django() -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.baseline_settings"
+    os.environ["DATABASE_URL"] = DATABASE_URL
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def _seed() -> str:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from bench.baseline_urls import BASELINE_DDL
+    from exceptions_app.models import (
+        AiSystem,
+        AiSystemAPIKey,
+        PolicyStatus,
+        PolicyVersion,
+        Rule,
+        RuleAction,
+        Stage,
+        UseCase,
+    )
+    from workflows.models import Queue
+
+    owner = get_user_model().objects.create_user("bench-owner", password="bench-owner-pw")
+    review = Queue.objects.create(slug="invoice-review", name="Invoice review")
+    qa = Queue.objects.create(slug="invoice-qa", name="Invoice QA", blind=True)
+    use_case = UseCase.objects.create(
+        slug=USE_CASE, name="Invoice approval", owner=owner, stage=Stage.ASSIST,
+        review_queue=review, qa_queue=qa,
+        input_schema={"type": "object",
+                      "required": ["vendor", "po_amount", "currency"],
+                      "properties": {
+                          "vendor": {"type": "string", "minLength": 1},
+                          "po_amount": {"type": "number", "minimum": 0},
+                          "currency": {"enum": ["EUR", "USD", "GBP", "CHF"]},
+                          "line_items": {"type": "array", "items": {
+                              "type": "object", "required": ["quantity", "unit_price"]}}}},
+        output_schema={"type": "object", "required": ["action", "amount", "vendor"],
+                       "properties": {"action": {"enum": ["approve", "hold", "reject"]},
+                                      "amount": {"type": "number", "minimum": 0},
+                                      "vendor": {"type": "string"}}})
+    policy = PolicyVersion.objects.create(
+        use_case=use_case, number=1, text="Approve small invoices that match their PO.",
+        status=PolicyStatus.ACTIVE, default_action=RuleAction.REVIEW, created_by=owner)
+    rules = [
+        ("large-invoice", "output.amount > 50000.0", RuleAction.REVIEW, 90, True),
+        ("low-confidence", "confidence < 0.9", RuleAction.REVIEW, 70, False),
+        ("vendor-mismatch", "output.vendor != input.vendor", RuleAction.REVIEW, 65, False),
+        ("po-mismatch", "output.amount > input.po_amount * 1.02 || "
+                        "output.amount < input.po_amount * 0.98", RuleAction.REVIEW, 60, False),
+        ("not-an-approval", 'output.action != "approve"', RuleAction.REVIEW, 50, False),
+        ("small-matching", "output.amount < 5000.0", RuleAction.AUTO, 0, False),
+    ]
+    for position, (name, expression, action, priority, four_eyes) in enumerate(rules, 1):
+        Rule.objects.create(policy=policy, position=position, name=name, expression=expression,
+                            description=name.replace("-", " ").capitalize(), action=action,
+                            priority=priority, four_eyes=four_eyes)
+    system = AiSystem.objects.create(slug="bench-ai", name="Bench AI", owner=owner)
+    system.use_cases.add(use_case)
+    _, key = AiSystemAPIKey.objects.create_key(name="bench", ai_system=system)
+    with connection.cursor() as cursor:
+        cursor.execute(BASELINE_DDL)
+    return key
+
+
+def free_port(preferred: int) -> int:
+    for port in [preferred, *range(8200, 8300)]:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise SystemExit("No free port in 8200-8299.")
+
+
+def start_gunicorn(port: int, var_dir: str) -> subprocess.Popen:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.baseline_settings",
+           "DATABASE_URL": DATABASE_URL, "AI_SYSTEM_THROTTLE_RATE": "1000000/s",
+           "LOG_LEVEL": "WARNING", "DEBUG": "false", "BACKSTOP_VAR_DIR": var_dir}
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--workers", "2",
+         "--worker-class", "sync", "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT),
+         "--log-level", "warning", "--timeout", "120"],
+        env=env, cwd=ROOT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/api/bench-baseline/")
+            if connection.getresponse().status == 405:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("gunicorn did not come up")
+
+
+def stop(server: subprocess.Popen) -> None:
+    server.terminate()  # SIGTERM to the arbiter's PID: it stops its workers
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+# --- The load process ---------------------------------------------------------------------------
+
+
+def run_load(*, port: int, key: str, kind: str, clients: int, duration: float,
+             batch_size: int = 1, tag: str) -> dict:
+    """Run one load level in a separate process; its figures as a dict."""
+    spec = {"port": port, "key": key, "kind": kind, "clients": clients, "duration": duration,
+            "batch_size": batch_size, "tag": tag}
+    done = subprocess.run([sys.executable, __file__, "load", json.dumps(spec)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def load_process(spec: dict) -> None:
+    """One thread per client, each posting as fast as answers come, for spec['duration'] s."""
+    path = {"intake": "/api/v1/decisions/", "baseline": "/api/bench-baseline/",
+            "batch": "/api/v1/decisions/batch/"}[spec["kind"]]
+    headers = {"Content-Type": "application/json", "Authorization": f"Api-Key {spec['key']}"}
+    latencies: list[list[float]] = [[] for _ in range(spec["clients"])]
+    statuses: dict[int, int] = {}
+    items_by_status: dict[int, int] = {}
+    lock = threading.Lock()
+    start = time.monotonic() + 0.2
+    stop_at = start + spec["duration"]
+
+    def client(number: int) -> None:
+        rng = random.Random(f"{spec['tag']}-{number}")
+        connection = http.client.HTTPConnection("127.0.0.1", spec["port"], timeout=120)
+        sent = 0
+        while time.monotonic() < start:
+            time.sleep(0.001)
+        while time.monotonic() < stop_at:
+            if spec["kind"] == "batch":
+                body = {"decisions": [
+                    invoice_body(f"{spec['tag']}-{number}-{sent + n}", rng)
+                    for n in range(spec["batch_size"])]}
+                sent += spec["batch_size"]
+            else:
+                body = invoice_body(f"{spec['tag']}-{number}-{sent}", rng)
+                sent += 1
+            payload = json.dumps(body).encode()
+            began = time.perf_counter()
+            connection.request("POST", path, payload, headers)
+            response = connection.getresponse()
+            answer = response.read()
+            latencies[number].append(time.perf_counter() - began)
+            with lock:
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+                if spec["kind"] == "batch" and response.status == 200:
+                    for result in json.loads(answer)["results"]:
+                        items_by_status[result["status"]] = (
+                            items_by_status.get(result["status"], 0) + 1)
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(spec["clients"])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - start
+    every = sorted(latency for per_client in latencies for latency in per_client)
+    requests = len(every)
+    decisions = requests * spec["batch_size"]
+    print(json.dumps({
+        "requests": requests, "elapsed": elapsed, "requests_per_s": requests / elapsed,
+        "decisions_per_s": decisions / elapsed,
+        "p50_ms": 1000 * statistics.median(every) if every else None,
+        "p99_ms": 1000 * every[min(len(every) - 1, int(len(every) * 0.99))] if every else None,
+        "statuses": statuses, "items_by_status": items_by_status,
+    }))
+
+
+# --- The floor: a bare multi-row INSERT of the same rows --------------------------------
+
+
+def measure_floor(run: str, rounds: int = 5) -> dict:
+    """Decisions/s when the rows intake wrote for 1000 of them go straight into the tables.
+
+    The rows are the real ones of a 1000-decision batch of this run: the decisions,
+    their cases, and the audit events of both. Each round writes them, in one
+    transaction, into empty scratch copies of the tables (same columns, indexes and
+    constraints but foreign keys), by one multi-row INSERT per table, and by COPY.
+    """
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    tables = {"decision": "exceptions_app_decision", "case": "workflows_case",
+              "event": "workflows_auditevent"}
+    best = {"insert": 0.0, "copy": 0.0}
+    with psycopg.connect(DATABASE_URL.replace("postgres://", "postgresql://"),
+                         autocommit=True) as conn:
+        columns = {scratch: [name for (name,) in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+            "AND column_name <> 'id' ORDER BY ordinal_position", [table])]
+            for scratch, table in tables.items()}
+        ids = [pk for (pk,) in conn.execute(
+            "SELECT id FROM exceptions_app_decision WHERE external_id LIKE %s "
+            "ORDER BY id LIMIT 1000", [f"batch-1000-%-{run}-%"])]
+        case_ids = [pk for (pk,) in conn.execute(
+            "SELECT case_id FROM exceptions_app_decision WHERE id = ANY(%s) "
+            "AND case_id IS NOT NULL", [ids])]
+        where = {
+            "decision": ("id = ANY(%s)", [ids]),
+            "case": ("id = ANY(%s)", [case_ids]),
+            "event": ("(object_type = 'decision' AND object_id = ANY(%s)) OR "
+                      "(object_type = 'case' AND object_id = ANY(%s))",
+                      [[str(pk) for pk in ids], [str(pk) for pk in case_ids]]),
+        }
+        rows = {}
+        for scratch, table in tables.items():
+            condition, params = where[scratch]
+            rows[scratch] = [
+                tuple(Jsonb(value) if isinstance(value, dict | list) else value
+                      for value in row)
+                for row in conn.execute(f"SELECT {', '.join(columns[scratch])} FROM {table} "
+                                        f"WHERE {condition}", params)]
+        for scratch, table in tables.items():
+            conn.execute(f"DROP TABLE IF EXISTS bench_floor_{scratch}")
+            conn.execute(f"CREATE TABLE bench_floor_{scratch} (LIKE {table} INCLUDING ALL)")
+        for _ in range(rounds):
+            for method in ("insert", "copy"):
+                for scratch in tables:
+                    conn.execute(f"TRUNCATE bench_floor_{scratch}")
+                began = time.perf_counter()
+                with conn.transaction():
+                    for scratch in tables:
+                        _write(conn, f"bench_floor_{scratch}", columns[scratch], rows[scratch],
+                               method)
+                best[method] = max(best[method], len(ids) / (time.perf_counter() - began))
+        for scratch in tables:
+            conn.execute(f"DROP TABLE bench_floor_{scratch}")
+    return {"decisions": len(ids), "cases": len(case_ids),
+            "events": len(rows["event"]), "insert_decisions_per_s": best["insert"],
+            "copy_decisions_per_s": best["copy"]}
+
+
+def _write(conn, table, columns, values, method) -> None:
+    if not values:
+        return
+    names = ", ".join(columns)
+    if method == "copy":
+        with conn.cursor().copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
+        return
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    conn.execute(f"INSERT INTO {table} ({names}) VALUES " + ", ".join([row] * len(values)),
+                 [value for row_values in values for value in row_values])
+
+
+# --- The run -----------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0,
+                        help="seconds per load level (default 10)")
+    parser.add_argument("--port", type=int, default=8250)
+    parser.add_argument("--levels", default="1,8,32", help="concurrent clients, single POSTs")
+    parser.add_argument("--batch-clients", default="1,2",
+                        help="concurrent clients posting batches")
+    args = parser.parse_args()
+    levels = [int(level) for level in args.levels.split(",")]
+    batch_clients = [int(level) for level in args.batch_clients.split(",")]
+
+    key = setup_database()
+    port = free_port(args.port)
+    run = uuid.uuid4().hex[:8]
+    var_dir = f"/tmp/bs-intakebench-{run}"
+    server = start_gunicorn(port, var_dir)
+    print(f"gunicorn pid {server.pid} on 127.0.0.1:{port}, 2 sync workers; "
+          f"database {DATABASE}; {args.duration:g} s per level", flush=True)
+    figures: dict = {"single": {}, "baseline": {}, "batch": {}}
+    try:
+        for kind in ("baseline", "intake"):  # warm both up: connections, compiled policy
+            run_load(port=port, key=key, kind=kind, clients=2, duration=1, tag=f"warm-{run}")
+        for clients in levels:
+            for kind, into in (("baseline", "baseline"), ("intake", "single")):
+                figures[into][clients] = result = run_load(
+                    port=port, key=key, kind=kind, clients=clients, duration=args.duration,
+                    tag=f"{kind}-{clients}-{run}")
+                _print_level(f"{kind:8} x{clients:<3}", result)
+        for size in (100, 1000):
+            for clients in batch_clients:
+                figures["batch"][(size, clients)] = result = run_load(
+                    port=port, key=key, kind="batch", clients=clients,
+                    duration=max(args.duration, 5), batch_size=size,
+                    tag=f"batch-{size}-{clients}-{run}")
+                _print_level(f"batch {size:<4} x{clients}", result)
+    finally:
+        stop(server)
+    floor = measure_floor(run)
+    print(f"floor: the rows of {floor['decisions']} decisions ({floor['cases']} cases, "
+          f"{floor['events']} audit events) by bare multi-row INSERT "
+          f"{floor['insert_decisions_per_s']:,.0f} decisions/s, by COPY "
+          f"{floor['copy_decisions_per_s']:,.0f} decisions/s (best of 5)")
+    _check_stored(figures)
+    _report(figures, floor, levels, batch_clients)
+
+
+def _print_level(label: str, result: dict) -> None:
+    print(f"{label}: {result['requests_per_s']:8.1f} req/s  {result['decisions_per_s']:8.1f} "
+          f"decisions/s  p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms  "
+          f"statuses {result['statuses']}", flush=True)
+
+
+def _check_stored(figures: dict) -> None:
+    from exceptions_app.models import Decision
+
+    created = sum(result["statuses"].get("201", 0) for result in figures["single"].values())
+    created += sum(result["items_by_status"].get("201", 0)
+                   for result in figures["batch"].values())
+    stored = Decision.objects.exclude(external_id__startswith="warm-").count()
+    verdict = "ok" if stored == created else "MISMATCH"
+    print(f"stored check: {created} answered 201, {stored} stored ({verdict})")
+
+
+def _report(figures: dict, floor: dict, levels: list[int], batch_clients: list[int]) -> None:
+    print("\nratios to targets")
+    for clients in levels:
+        ratio = (figures["single"][clients]["requests_per_s"]
+                 / figures["baseline"][clients]["requests_per_s"])
+        print(f"  single x{clients:<3} intake/bare DRF = {ratio:5.0%}  (target >= 50%) "
+              f"{'met' if ratio >= 0.5 else 'MISSED'}")
+    for clients in batch_clients:
+        rate = figures["batch"][(1000, clients)]["decisions_per_s"]
+        ratio = rate / floor["insert_decisions_per_s"]
+        print(f"  batch 1000 x{clients}: {rate:,.0f} decisions/s (target >= 5,000) "
+              f"{'met' if rate >= 5000 else 'MISSED'}; "
+              f"{ratio:.0%} of the bare INSERT (target >= 25%) "
+              f"{'met' if ratio >= 0.25 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "load":
+        load_process(json.loads(sys.argv[2]))
+    else:
+        main()
