@@ -9,6 +9,7 @@ import json
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
 import pytest
 from django.core import mail
@@ -19,7 +20,14 @@ from standardwebhooks import Webhook
 
 from exceptions_app.models import AiSystem
 from tests.factories import UserFactory
-from tests.workflows.celery_support import celery_stack, publishing_to, wait_until
+from tests.workflows.celery_support import (
+    CeleryProcess,
+    RedisServer,
+    process_env,
+    publishing_to,
+    require_redis_server,
+    wait_until,
+)
 from tests.workflows.conftest import make_decision_case
 from workflows.models import (
     Channel,
@@ -566,7 +574,17 @@ def test_no_webhook_without_a_callback_url(invoice_use_case, member, nudges):
 
 @pytest.fixture
 def stack(transactional_db, tmp_path):
-    yield from celery_stack(tmp_path, sweep_interval=60.0)
+    """A private Redis and one worker on the test database; no beat, so only the
+    on-commit nudge can make the worker deliver."""
+    require_redis_server()
+    server = RedisServer(tmp_path).start()
+    env = process_env(redis_url=server.url, workdir=tmp_path, sweep_interval=60.0)
+    worker = CeleryProcess("worker", env=env, workdir=tmp_path, name="outbox-worker").start()
+    try:
+        yield SimpleNamespace(redis=server, worker=worker)
+    finally:
+        worker.stop()
+        server.stop()
 
 
 @pytest.mark.postgres
@@ -574,7 +592,6 @@ def stack(transactional_db, tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_a_resolution_reaches_the_ai_system_through_a_real_worker(
         invoice_use_case, member, receiver, stack):
-    worker = stack.start("worker", "outbox-worker")  # no beat: only the nudge can deliver
     system = AiSystem.objects.create(slug="invoice-bot", name="Invoice bot", owner=member,
                                      callback_url=receiver.url, signing_secret=SECRET)
     decision = make_decision_case(invoice_use_case, ai_system=system)
@@ -590,7 +607,7 @@ def test_a_resolution_reaches_the_ai_system_through_a_real_worker(
         wait_until(lambda: not OutboxMessage.objects.filter(
             status=OutboxStatus.PENDING).exists(), timeout=60, what="the outbox delivered")
     except AssertionError:
-        pytest.fail(worker.logs())
+        pytest.fail(stack.worker.logs())
     message = OutboxMessage.objects.get(channel=Channel.WEBHOOK)
     assert message.status == OutboxStatus.DELIVERED
     [request] = receiver.requests
