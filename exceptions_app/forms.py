@@ -25,6 +25,13 @@ class CaseActionForm(forms.Form):
         kwargs.setdefault("initial", {}).setdefault("version", case.version)
         super().__init__(*args, **kwargs)
 
+    def focus_first_error(self) -> None:
+        """Put the cursor in the first field to fix when the page comes back."""
+        for name, field in self.fields.items():
+            if name in self.errors:
+                field.widget.attrs["autofocus"] = True
+                return
+
     # Service errors name fields by their own names; a page may show them elsewhere.
     service_field_names: dict[str, str] = {}
 

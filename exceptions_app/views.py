@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -26,7 +27,7 @@ from exceptions_app.forms import (
 from exceptions_app.models import Decision
 from exceptions_app.templatetags.backstop import people_in
 from workflows import selectors
-from workflows.models import CaseState
+from workflows.models import Case, CaseState
 from workflows.services import claiming, transitions
 from workflows.services.errors import CaseConflict
 
@@ -127,7 +128,7 @@ def _case_page(request, case, *, bound: dict | None = None, conflict=None, statu
             case=case, prefix="reassign", candidates=_reassign_candidates(case))
     for action in ("claim", "release", "resume", "approve"):
         if action in available:
-            forms[action] = CaseActionForm(case=case, prefix=action)
+            forms[action] = bound.get(action) or CaseActionForm(case=case, prefix=action)
 
     context = {
         "case": case,
@@ -139,6 +140,7 @@ def _case_page(request, case, *, bound: dict | None = None, conflict=None, statu
         "people": _names(people_in(timeline)),
         "resolution": getattr(case, "resolution", None),
         "conflict": conflict,
+        "not_saved": any(form.errors for form in bound.values()),
     }
     if request.htmx and request.GET.get("fragment") == "sla":
         return render(request, "exceptions_app/_sla.html", context)
@@ -157,6 +159,15 @@ REASON_QUESTIONS = {
 def _reason_form(case, action, data=None):
     label, help_text = REASON_QUESTIONS[action]
     return ReasonForm(data, case=case, prefix=action, label=label, help_text=help_text)
+
+
+def _label(case) -> str:
+    """How a message names a case: its title, else its number."""
+    return case.title or f"Case {case.pk}"
+
+
+def _person(user) -> str:
+    return (user.get_full_name() or user.get_username()) if user else ""
 
 
 def _names(user_ids) -> dict[int, str]:
@@ -197,6 +208,8 @@ def _act(request, case, *, action: str, form, perform, success, next_url=None):
             result = perform(form.cleaned_data)
         except ValidationError as error:
             form.add_service_errors(error)
+        except Case.DoesNotExist as error:  # out of the user's scope meanwhile (I8)
+            raise Http404("No such case.") from error
         except CONFLICTS as error:
             case.refresh_from_db()
             return _case_page(request, case, status=409, conflict=Conflict(
@@ -210,6 +223,7 @@ def _act(request, case, *, action: str, form, perform, success, next_url=None):
         return _case_page(request, case, status=409, conflict=Conflict(
             detail="The page did not say which version of the case it showed.",
             state=case.get_state_display()))
+    form.focus_first_error()
     return _case_page(request, case, bound={action: form}, status=400)
 
 
@@ -230,9 +244,9 @@ def resolve(request, pk):
 
     def success(result):
         if result.state == CaseState.PENDING_APPROVAL:
-            return (f"{result} is waiting for four-eyes approval: a second reviewer "
+            return (f"{_label(result)} is waiting for four-eyes approval: a second reviewer "
                     f"confirms it before it counts.")
-        return f"{result} resolved. Take the next case when you are ready."
+        return f"{_label(result)} resolved. Take the next case when you are ready."
 
     return _act(request, case, action="resolve", form=form, perform=perform, success=success,
                 next_url="home")
@@ -248,7 +262,7 @@ def _reason_action(service, *, action: str, success: str, to_home: bool):
                     perform=lambda data: service(case_id=case.pk, user=request.user,
                                                  reason=data["reason"],
                                                  expected_version=data["version"]),
-                    success=lambda result: success.format(case=result),
+                    success=lambda result: success.format(case=_label(result)),
                     next_url="home" if to_home else None)
     return view
 
@@ -271,7 +285,7 @@ def _plain_action(service, *, action: str, success: str, next_url=None):
         return _act(request, case, action=action, form=form,
                     perform=lambda data: service(case_id=case.pk, user=request.user,
                                                  expected_version=data["version"]),
-                    success=lambda result: success.format(case=result),
+                    success=lambda result: success.format(case=_label(result)),
                     next_url=next_url)
     return view
 
@@ -294,8 +308,8 @@ def send_back(request, pk):
                 perform=lambda data: transitions.send_back(
                     case_id=case.pk, user=request.user, comment=data["comment"],
                     expected_version=data["version"]),
-                success=lambda result: f"{result} sent back to "
-                                       f"{result.assignee or 'its first reviewer'}.",
+                success=lambda result: f"{_label(result)} sent back to "
+                                       f"{_person(result.assignee) or 'its first reviewer'}.",
                 next_url="approvals")
 
 
@@ -309,7 +323,8 @@ def reassign(request, pk):
                 perform=lambda data: transitions.reassign(
                     case_id=case.pk, user=request.user, to_user=data["to_user"],
                     expected_version=data["version"]),
-                success=lambda result: f"{result} reassigned to {result.assignee}.")
+                success=lambda result: f"{_label(result)} reassigned to "
+                                       f"{_person(result.assignee)}.")
 
 
 @require_GET

@@ -57,8 +57,8 @@ def _scalar(value):
 
 
 def _number(value) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return f"{value:,.2f}" if abs(value) >= 1000 else f"{value:g}"
+    if isinstance(value, float) and abs(value) < 1e15 and round(value, 2) == value:
+        return f"{value:,.2f}"  # money-like: 62.70, 1,672.00
     if isinstance(value, float):
         return f"{value:,}"
     return f"{value:,}" if abs(value) >= 10000 else str(value)
@@ -279,15 +279,16 @@ def approvals_waiting(user) -> dict:
 
 
 @register.simple_tag
-def output_changes(ai_output, human_output) -> list[dict]:
+def output_changes(ai_output, human_output, changed_only=False) -> list[dict]:
     """Field by field: what the AI said and what the person decided."""
     ai_output = ai_output if isinstance(ai_output, dict) else {}
     human_output = human_output if isinstance(human_output, dict) else {}
     keys = list(ai_output) + [key for key in human_output if key not in ai_output]
-    return [{"label": field_label(key), "ai": ai_output.get(key),
+    rows = [{"label": field_label(key), "ai": ai_output.get(key),
              "human": human_output.get(key),
              "changed": ai_output.get(key) != human_output.get(key)}
             for key in keys]
+    return [row for row in rows if row["changed"]] if changed_only else rows
 
 
 @register.filter

@@ -136,3 +136,23 @@ def test_the_case_page_works_on_a_narrow_screen(live_server, bench, sign_in, new
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= NARROW["width"], "the page scrolls sideways"
     expect(page.get_by_role("button", name="Resolve the case")).to_be_visible()
+
+
+def test_shortcuts_choose_verdicts_and_open_escalation_but_not_while_typing(
+        page, live_server, bench, sign_in):
+    sign_in(page, bench.reviewer)
+    page.get_by_role("button", name="Next case").click()
+    expect(page.get_by_role("heading", name="Your decision")).to_be_visible()
+
+    page.keyboard.press("r")
+    expect(page.get_by_role("radio", name=re.compile("^Reject"))).to_be_checked()
+    expect(page.get_by_label("Reason code")).to_be_focused()
+
+    page.get_by_label("Notes").click()
+    page.keyboard.type("ace")  # typing: no shortcut fires
+    expect(page.get_by_label("Notes")).to_have_value("ace")
+    expect(page.get_by_role("radio", name=re.compile("^Reject"))).to_be_checked()
+
+    page.locator("body").click(position={"x": 5, "y": 300})
+    page.keyboard.press("e")
+    expect(page.get_by_label("Why escalate?")).to_be_focused()

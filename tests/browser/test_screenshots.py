@@ -17,7 +17,7 @@ from tests.browser.conftest import NARROW, SCREENSHOTS, WIDE
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
+    pytest.mark.django_db(transaction=True, reset_sequences=True),
     pytest.mark.skipif(not os.environ.get("BACKSTOP_SCREENSHOTS"),
                        reason="set BACKSTOP_SCREENSHOTS=1 to write docs/screenshots/"),
 ]

@@ -370,3 +370,85 @@ def test_structured_data_escapes_and_folds_nested_values():
     assert "&lt;b&gt;ACME&lt;/b&gt;" in html
     assert "<details open><summary>1 field</summary>" in html
     assert ">No<" in html and "empty" in html and "no items" in html
+
+
+# -- managers, waiting, htmx fragments ---------------------------------------------------
+
+def test_manager_reassigns_a_case_to_a_queue_member(client, bench):
+    case = bench.case(ORDINARY)
+    client = logged_in(client, bench.manager)
+
+    refused = client.post(reverse("case-reassign", args=[case.pk]),
+                          {"reassign-version": case.version,
+                           "reassign-to_user": bench.outsider.pk})
+    assert refused.status_code == 400  # not offered: oscar does not work the queue
+    assert refused.context["forms"]["reassign"].errors["to_user"]
+
+    response = client.post(reverse("case-reassign", args=[case.pk]),
+                           {"reassign-version": case.version,
+                            "reassign-to_user": bench.second_reviewer.pk})
+
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.state == CaseState.ASSIGNED and case.assignee == bench.second_reviewer
+    page = client.get(reverse("case", args=[case.pk])).content.decode()
+    assert "to Bob Okafor" in page  # the timeline names people, not ids
+
+
+def test_a_reviewer_is_not_offered_manager_actions_and_cannot_force_them(client, bench):
+    client = logged_in(client, bench.reviewer)
+    case = claim(client, bench, ORDINARY)
+
+    response = client.post(reverse("case-cancel", args=[case.pk]),
+                           {"cancel-version": case.version, "cancel-reason": "tidy up"})
+
+    assert response.status_code == 403
+    case.refresh_from_db()
+    assert case.state == CaseState.ASSIGNED
+
+
+def test_requesting_information_parks_the_case_until_resumed(client, bench):
+    client = logged_in(client, bench.reviewer)
+    case = claim(client, bench, ORDINARY)
+
+    client.post(reverse("case-request-info", args=[case.pk]),
+                {"request_info-version": case.version,
+                 "request_info-reason": "Need the PO scan"})
+    case.refresh_from_db()
+    assert case.state == CaseState.WAITING
+    page = client.get(reverse("case", args=[case.pk])).content.decode()
+    assert "Resume the case" in page and "Paused" in page
+
+    client.post(reverse("case-resume", args=[case.pk]), {"resume-version": case.version})
+    case.refresh_from_db()
+    assert case.state == CaseState.ASSIGNED
+
+
+def test_htmx_refreshes_the_queue_counts_and_the_sla_as_fragments(client, bench):
+    client = logged_in(client, bench.reviewer)
+    case = bench.case(ORDINARY)
+
+    queues = client.get(reverse("home") + "?fragment=queues", HTTP_HX_REQUEST="true")
+    sla = client.get(reverse("case", args=[case.pk]) + "?fragment=sla",
+                     HTTP_HX_REQUEST="true")
+
+    assert queues.status_code == 200 and sla.status_code == 200
+    assert queues.content.decode().lstrip().startswith('<div id="queues"')
+    assert "<html" not in queues.content.decode()
+    assert 'id="sla"' in sla.content.decode() and "<html" not in sla.content.decode()
+
+
+def test_the_case_page_does_a_bounded_number_of_queries(
+        client, bench, django_assert_max_num_queries):
+    client = logged_in(client, bench.reviewer)
+    case = claim(client, bench, ORDINARY)
+    for reason in ("one", "two", "three"):
+        client.post(reverse("case-request-info", args=[case.pk]),
+                    {"request_info-version": case.version, "request_info-reason": reason})
+        case.refresh_from_db()
+        client.post(reverse("case-resume", args=[case.pk]), {"resume-version": case.version})
+        case.refresh_from_db()
+
+    with django_assert_max_num_queries(15):
+        response = client.get(reverse("case", args=[case.pk]))
+    assert response.status_code == 200
