@@ -9,7 +9,9 @@ which the API and the pages answer with 404.
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from workflows.models import (
@@ -30,16 +32,32 @@ def is_manager(user) -> bool:
     return bool(user and user.is_authenticated and user.has_perm("workflows.manage_cases"))
 
 
+def _member_queue_ids(user) -> RawSQL:
+    """Ids of the queues the user is a member of, directly or through a group.
+
+    Plain SQL rather than the ORM's two ``through`` subqueries: this fragment sits in
+    every scoped query, claim-next's included, and compiling it costs next to nothing.
+    """
+    direct = Queue.members.through._meta
+    by_group = Queue.member_groups.through._meta
+    user_groups = get_user_model().groups.through._meta
+    return RawSQL(
+        f"SELECT m.{direct.get_field('queue').column} FROM {direct.db_table} m"
+        f" WHERE m.{direct.get_field('user').column} = %s"
+        f" UNION SELECT g.{by_group.get_field('queue').column} FROM {by_group.db_table} g"
+        f" JOIN {user_groups.db_table} ug"
+        f" ON ug.{user_groups.get_field('group').column} = g.{by_group.get_field('group').column}"
+        f" WHERE ug.{user_groups.get_field('user').column} = %s",
+        (user.pk, user.pk))
+
+
 def member_queues(*, user) -> QuerySet[Queue]:
     """Queues the user works, directly or through a group (managers: all)."""
     if not (user and user.is_authenticated):
         return Queue.objects.none()
     if is_manager(user):
         return Queue.objects.all()
-    return Queue.objects.filter(
-        Q(pk__in=Queue.members.through.objects.filter(user_id=user.pk).values("queue_id"))
-        | Q(pk__in=Queue.member_groups.through.objects
-            .filter(group__user=user.pk).values("queue_id")))
+    return Queue.objects.filter(pk__in=_member_queue_ids(user))
 
 
 def visible_cases(*, user) -> QuerySet[Case]:
@@ -49,7 +67,7 @@ def visible_cases(*, user) -> QuerySet[Case]:
     if is_manager(user):
         return Case.objects.all()
     return Case.objects.filter(
-        Q(queue__in=member_queues(user=user)) | Q(assignee=user.pk)
+        Q(queue__in=_member_queue_ids(user)) | Q(assignee=user.pk)
         | Q(first_reviewer=user.pk))
 
 
@@ -58,8 +76,10 @@ def workable_cases(*, user, queue: Queue | None = None) -> QuerySet[Case]:
     cases = Case.objects.filter(state__in=CLAIMABLE_STATES)
     if queue is not None:
         cases = cases.filter(queue=queue)
+    if not (user and user.is_authenticated):
+        return Case.objects.none()
     if not is_manager(user):
-        cases = cases.filter(queue__in=member_queues(user=user))
+        cases = cases.filter(queue__in=_member_queue_ids(user))
     return cases.order_by(*URGENCY_ORDER)
 
 
