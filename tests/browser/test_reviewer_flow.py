@@ -5,7 +5,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from exceptions_app.services.intake import submit_decisions
 from tests.browser.conftest import NARROW
+from tests.browser.workbench import invoice
 from workflows.models import CaseState
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -156,3 +158,16 @@ def test_shortcuts_choose_verdicts_and_open_escalation_but_not_while_typing(
     page.locator("body").click(position={"x": 5, "y": 300})
     page.keyboard.press("e")
     expect(page.get_by_label("Why escalate?")).to_be_focused()
+
+
+def test_queue_counts_refresh_by_themselves(page, live_server, bench, sign_in):
+    page.clock.install()
+    sign_in(page, bench.reviewer)
+    count = queue_card(page, "Invoice review").locator(".stat__value").first
+    expect(count).to_have_text("2")
+
+    submit_decisions(ai_system=bench.ai_system, items=[
+        invoice("inv-2026-000200", confidence=0.5, amount=990.0, po_amount=990.0)])
+    page.clock.run_for(31_000)  # htmx polls the queue fragment every 30 s
+
+    expect(count).to_have_text("3")
