@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from exceptions_app.templatetags.backstop import markdown, render_data
 from tests.browser.workbench import build_workbench
+from tests.factories import CaseFactory
 from workflows.models import CaseState
 
 pytestmark = pytest.mark.django_db
@@ -452,3 +453,12 @@ def test_the_case_page_does_a_bounded_number_of_queries(
     with django_assert_max_num_queries(15):
         response = client.get(reverse("case", args=[case.pk]))
     assert response.status_code == 200
+
+
+def test_a_case_without_a_decision_still_has_a_page(client, bench):
+    case = CaseFactory(queue=bench.queue, title="Manual check")
+
+    response = logged_in(client, bench.reviewer).get(reverse("case", args=[case.pk]))
+
+    assert response.status_code == 200
+    assert "Take this case" in response.content.decode()
