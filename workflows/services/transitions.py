@@ -227,7 +227,9 @@ def escalate(*, case_id: int, user, reason: str, expected_version: int | None = 
                                expected_level=case.escalation_level, actor=user,
                                reason=reason, now=now, expected_version=case.version) is None:
             raise CaseConflict(STALE_MESSAGE, case=case)
-        case.refresh_from_db()
+        # Re-read rather than refresh_from_db: django-fsm's refresh flips the state
+        # field's class-wide ``protected`` flag, which races between threads.
+        case = Case.objects.select_related("queue").get(pk=case.pk)
     return case
 
 
