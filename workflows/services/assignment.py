@@ -121,7 +121,7 @@ def push_assign(*, case_ids: list[int], now: datetime | None = None) -> int:
         by_queue: dict[int, list[Case]] = defaultdict(list)
         for case in cases:
             by_queue[case.queue_id].append(case)
-        queues = {queue.pk: queue for queue in Queue.objects.select_for_update()
+        queues = {queue.pk: queue for queue in Queue.objects.select_for_update(of=("self",))
                   .select_related("process").filter(pk__in=list(by_queue)).order_by("pk")}
         events = []
         for queue_id, queue_cases in by_queue.items():
