@@ -133,6 +133,35 @@ def test_the_holder_renews_the_lease(queue, member, second_member):
         claiming.renew_lease(case_id=case.pk, user=second_member)
 
 
+@pytest.mark.django_db
+def test_without_row_locks_a_claimer_who_loses_the_race_takes_the_next_case(
+        queue, member, second_member, monkeypatch):
+    if connection.features.has_select_for_update_skip_locked:
+        pytest.skip("PostgreSQL locks its candidate; this is SQLite's conditional update")
+    taken, free = make_case(queue, priority=90), make_case(queue, priority=10)
+    stale = [Case.objects.get(pk=taken.pk), Case.objects.get(pk=free.pk)]
+    claiming.claim(case_id=taken.pk, user=second_member)  # between our read and our write
+
+    class StaleRead(list):
+        def select_related(self, *fields):
+            return self
+
+    monkeypatch.setattr(claiming.selectors, "workable_cases",
+                        lambda **kwargs: StaleRead(stale))
+
+    assert claiming.claim_next(user=member).pk == free.pk
+    assert Case.objects.get(pk=taken.pk).assignee == second_member
+
+
+@pytest.mark.django_db
+def test_nobody_signed_in_claims_nothing(queue):
+    from django.contrib.auth.models import AnonymousUser
+
+    make_case(queue)
+
+    assert claiming.claim_next(user=AnonymousUser()) is None
+
+
 # -- lease expiry (I3) --------------------------------------------------------------------
 
 @pytest.mark.django_db
