@@ -83,6 +83,16 @@ def workable_cases(*, user, queue: Queue | None = None) -> QuerySet[Case]:
     return cases.order_by(*URGENCY_ORDER)
 
 
+def hides_suggestion(*, case: Case, user) -> bool:
+    """Blind review: while the case is open, reviewers do not see the machine's proposal.
+
+    Pages and the API ask this one question, for the suggestion itself and for
+    anything that repeats it (the timeline's ``decision.received`` event carries the
+    confidence and the reasons). Managers always see it; everyone once it is closed.
+    """
+    return case.queue.blind and case.is_open and not is_manager(user)
+
+
 def queue_page(*, user, queue: Queue, limit: int = 50) -> list[Case]:
     """The first ``limit`` cases waiting in a queue, as the queue page lists them.
 

@@ -82,7 +82,7 @@ class CaseDetailSerializer(CaseSerializer):
     @extend_schema_field({"type": "object", "nullable": True, "description":
                           "The AI's proposal; null in blind review until the case closes."})
     def get_suggestion(self, case):
-        if case.queue.blind and case.is_open and not selectors.is_manager(self._user()):
+        if selectors.hides_suggestion(case=case, user=self._user()):
             return None
         return self._content(case).suggestion
 
