@@ -48,10 +48,10 @@ class DecisionCreateView(AiSystemView):
                    422: OpenApiResponse(description="external_id taken by another body.")})
     def post(self, request):
         """Post one AI decision; it is judged against the use case's active policy."""
-        serializer = DecisionInSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        [result] = submit_decisions(ai_system=request.user.ai_system,
-                                    items=[serializer.validated_data])
+        [(item, errors)] = validate_decisions([request.data])
+        if errors is not None:
+            return Response(errors, status=status.HTTP_400_BAD_REQUEST)
+        [result] = submit_decisions(ai_system=request.user.ai_system, items=[item])
         if result.decision is None:
             return Response(result.errors, status=result.status)
         return Response(DecisionOutSerializer(result.decision).data, status=result.status)
