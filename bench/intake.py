@@ -8,10 +8,11 @@ What it does, in one run:
    the ORM, an ``invoice-approval`` use case (assist stage, input and output JSON
    Schemas, six CEL rules like the demo's), an AI system and its API key.
 2. Starts gunicorn (``config.wsgi``, 2 sync workers) with ``bench.baseline_settings``:
-   the product's URLs plus a bench-only bare DRF endpoint that validates the same
-   fields and inserts one row (``bench/baseline_urls.py``).
+   the product's URLs plus two bench-only baselines (``bench/baseline_urls.py``): a
+   bare DRF endpoint (ModelSerializer, validating the same fields, saved through the
+   ORM: the target's denominator) and a barer one inserting through a cursor.
 3. From a separate load process (stdlib ``http.client``, one thread per client):
-   single-decision POSTs at each concurrency level, to the baseline and to the
+   single-decision POSTs at each concurrency level, to both baselines and to the
    intake, each for ``--duration`` seconds, with unique external_ids; then batch
    POSTs of 100 and 1000 decisions.
 4. Measures the floor: a bare multi-row INSERT (and, for reference, COPY) of the
@@ -197,7 +198,7 @@ def stop(server: subprocess.Popen) -> None:
 
 def run_load(*, port: int, key: str, kind: str, clients: int, duration: float,
              batch_size: int = 1, tag: str) -> dict:
-    """Run one load level in a separate process; its figures as a dict."""
+    """Run one load in a separate process; its raw figures as a dict."""
     spec = {"port": port, "key": key, "kind": kind, "clients": clients, "duration": duration,
             "batch_size": batch_size, "tag": tag}
     done = subprocess.run([sys.executable, __file__, "load", json.dumps(spec)],
@@ -208,7 +209,7 @@ def run_load(*, port: int, key: str, kind: str, clients: int, duration: float,
 def load_process(spec: dict) -> None:
     """One thread per client, each posting as fast as answers come, for spec['duration'] s."""
     path = {"intake": "/api/v1/decisions/", "baseline": "/api/bench-baseline/",
-            "batch": "/api/v1/decisions/batch/"}[spec["kind"]]
+            "raw": "/api/bench-baseline-raw/", "batch": "/api/v1/decisions/batch/"}[spec["kind"]]
     headers = {"Content-Type": "application/json", "Authorization": f"Api-Key {spec['key']}"}
     latencies: list[list[float]] = [[] for _ in range(spec["clients"])]
     statuses: dict[int, int] = {}
@@ -251,17 +252,43 @@ def load_process(spec: dict) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.monotonic() - start
-    every = sorted(latency for per_client in latencies for latency in per_client)
-    requests = len(every)
-    decisions = requests * spec["batch_size"]
     print(json.dumps({
-        "requests": requests, "elapsed": elapsed, "requests_per_s": requests / elapsed,
-        "decisions_per_s": decisions / elapsed,
-        "p50_ms": 1000 * statistics.median(every) if every else None,
-        "p99_ms": 1000 * every[min(len(every) - 1, int(len(every) * 0.99))] if every else None,
+        "elapsed": time.monotonic() - start, "batch_size": spec["batch_size"],
+        "latencies": [latency for per_client in latencies for latency in per_client],
         "statuses": statuses, "items_by_status": items_by_status,
     }))
+
+
+def summarize(runs: list[dict]) -> dict:
+    """One figure from several rounds of the same load."""
+    every = sorted(latency for run in runs for latency in run["latencies"])
+    elapsed = sum(run["elapsed"] for run in runs)
+    statuses: dict[str, int] = {}
+    items: dict[str, int] = {}
+    for run in runs:
+        for into, counts in ((statuses, run["statuses"]), (items, run["items_by_status"])):
+            for status, count in counts.items():
+                into[status] = into.get(status, 0) + count
+    return {
+        "requests": len(every), "requests_per_s": len(every) / elapsed,
+        "decisions_per_s": len(every) * runs[0]["batch_size"] / elapsed,
+        "p50_ms": 1000 * statistics.median(every) if every else float("nan"),
+        "p99_ms": 1000 * every[min(len(every) - 1, int(len(every) * 0.99))]
+        if every else float("nan"),
+        "statuses": statuses, "items_by_status": items,
+    }
+
+
+def interleaved(*, port: int, key: str, loads: list[tuple[str, dict]], duration: float,
+                rounds: int, tag: str) -> dict[str, dict]:
+    """Each load for ``duration`` seconds in all, in ``rounds`` alternating slices, so a
+    neighbour's burst of work falls on all of them alike."""
+    runs: dict[str, list[dict]] = {name: [] for name, _ in loads}
+    for round_ in range(rounds):
+        for name, options in loads:
+            runs[name].append(run_load(port=port, key=key, duration=duration / rounds,
+                                       tag=f"{tag}-{name}-{round_}", **options))
+    return {name: summarize(results) for name, results in runs.items()}
 
 
 # --- The floor: a bare multi-row INSERT of the same rows --------------------------------
@@ -289,7 +316,7 @@ def measure_floor(run: str, rounds: int = 5) -> dict:
             for scratch, table in tables.items()}
         ids = [pk for (pk,) in conn.execute(
             "SELECT id FROM exceptions_app_decision WHERE external_id LIKE %s "
-            "ORDER BY id LIMIT 1000", [f"batch-1000-%-{run}-%"])]
+            "ORDER BY id LIMIT 1000", [f"batch-%-{run}-1000-%"])]
         case_ids = [pk for (pk,) in conn.execute(
             "SELECT case_id FROM exceptions_app_decision WHERE id = ANY(%s) "
             "AND case_id IS NOT NULL", [ids])]
@@ -353,6 +380,8 @@ def main() -> None:
     parser.add_argument("--levels", default="1,8,32", help="concurrent clients, single POSTs")
     parser.add_argument("--batch-clients", default="1,2",
                         help="concurrent clients posting batches")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating slices each level is measured in (default 3)")
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
     batch_clients = [int(level) for level in args.batch_clients.split(",")]
@@ -364,23 +393,32 @@ def main() -> None:
     server = start_gunicorn(port, var_dir)
     print(f"gunicorn pid {server.pid} on 127.0.0.1:{port}, 2 sync workers; "
           f"database {DATABASE}; {args.duration:g} s per level", flush=True)
-    figures: dict = {"single": {}, "baseline": {}, "batch": {}}
+    figures: dict = {"single": {}, "baseline": {}, "raw": {}, "batch": {}}
     try:
-        for kind in ("baseline", "intake"):  # warm both up: connections, compiled policy
+        for kind in ("baseline", "raw", "intake"):  # warm up: connections, compiled policy
             run_load(port=port, key=key, kind=kind, clients=2, duration=1, tag=f"warm-{run}")
         for clients in levels:
-            for kind, into in (("baseline", "baseline"), ("intake", "single")):
-                figures[into][clients] = result = run_load(
-                    port=port, key=key, kind=kind, clients=clients, duration=args.duration,
-                    tag=f"{kind}-{clients}-{run}")
-                _print_level(f"{kind:8} x{clients:<3}", result)
-        for size in (100, 1000):
-            for clients in batch_clients:
-                figures["batch"][(size, clients)] = result = run_load(
-                    port=port, key=key, kind="batch", clients=clients,
-                    duration=max(args.duration, 5), batch_size=size,
-                    tag=f"batch-{size}-{clients}-{run}")
-                _print_level(f"batch {size:<4} x{clients}", result)
+            load = os.getloadavg()[0]
+            measured = interleaved(
+                port=port, key=key, duration=args.duration, rounds=args.rounds,
+                tag=f"single-{clients}-{run}",
+                loads=[(kind, {"kind": kind, "clients": clients})
+                       for kind in ("baseline", "raw", "intake")])
+            for kind, into in (("baseline", "baseline"), ("raw", "raw"), ("intake", "single")):
+                figures[into][clients] = measured[kind]
+                _print_level(f"{kind:8} x{clients:<3}", measured[kind])
+            print(f"  (load average {load:.1f} before, {os.getloadavg()[0]:.1f} after)")
+        for clients in batch_clients:
+            load = os.getloadavg()[0]
+            measured = interleaved(
+                port=port, key=key, duration=max(args.duration, 6), rounds=args.rounds,
+                tag=f"batch-{clients}-{run}",
+                loads=[(str(size), {"kind": "batch", "clients": clients, "batch_size": size})
+                       for size in (100, 1000)])
+            for size in (100, 1000):
+                figures["batch"][(size, clients)] = measured[str(size)]
+                _print_level(f"batch {size:<4} x{clients}", measured[str(size)])
+            print(f"  (load average {load:.1f} before, {os.getloadavg()[0]:.1f} after)")
     finally:
         stop(server)
     floor = measure_floor(run)
@@ -412,10 +450,11 @@ def _check_stored(figures: dict) -> None:
 def _report(figures: dict, floor: dict, levels: list[int], batch_clients: list[int]) -> None:
     print("\nratios to targets")
     for clients in levels:
-        ratio = (figures["single"][clients]["requests_per_s"]
-                 / figures["baseline"][clients]["requests_per_s"])
+        intake = figures["single"][clients]["requests_per_s"]
+        ratio = intake / figures["baseline"][clients]["requests_per_s"]
+        raw = intake / figures["raw"][clients]["requests_per_s"]
         print(f"  single x{clients:<3} intake/bare DRF = {ratio:5.0%}  (target >= 50%) "
-              f"{'met' if ratio >= 0.5 else 'MISSED'}")
+              f"{'met' if ratio >= 0.5 else 'MISSED'}; intake/raw-insert DRF = {raw:4.0%}")
     for clients in batch_clients:
         rate = figures["batch"][(1000, clients)]["decisions_per_s"]
         ratio = rate / floor["insert_decisions_per_s"]
