@@ -12,6 +12,7 @@ The worker and beat use the pytest-created test database (``DATABASE_URL`` built
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import quote
 
 import pytest
@@ -29,6 +31,7 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
 WORKER_SETTINGS = "tests.workflows.celery_worker_settings"
+_LOG_NUMBERS = itertools.count(1)
 
 
 def free_port() -> int:
@@ -108,7 +111,8 @@ class CeleryProcess:
 
     def start(self) -> CeleryProcess:
         self.starts += 1
-        log = open(self.workdir / f"{self.name}-{self.starts}.log", "wb")  # noqa: SIM115
+        number = next(_LOG_NUMBERS)
+        log = open(self.workdir / f"{self.name}-{number:02d}.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.env, stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         return self
@@ -183,3 +187,29 @@ def publishing_to(redis_url: str):
 def require_redis_server() -> None:
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
+
+
+def celery_stack(workdir: Path, *, sweep_interval: float):
+    """For a fixture: a private Redis, and workers and beats started on demand (``start``);
+    everything stopped, by process id, afterwards."""
+    require_redis_server()
+    server = RedisServer(workdir).start()
+    env = process_env(redis_url=server.url, workdir=workdir, sweep_interval=sweep_interval)
+    started: list[CeleryProcess] = []
+
+    def start(kind: str, name: str, **extra_env) -> CeleryProcess:
+        process = CeleryProcess(kind, env={**env, **extra_env}, workdir=workdir,
+                                name=name).start()
+        started.append(process)
+        if kind == "worker":
+            wait_until(lambda: " ready." in process.logs() or not process.running,
+                       timeout=60, what="the worker to be ready")
+            assert process.running, process.logs()
+        return process
+
+    try:
+        yield SimpleNamespace(redis=server, start=start, started=started)
+    finally:
+        for process in started:
+            process.stop()
+        server.stop()

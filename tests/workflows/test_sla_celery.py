@@ -4,20 +4,12 @@ Redis and the test's PostgreSQL database, not eager mode."""
 import time
 from collections import Counter
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from tests.workflows.celery_support import (
-    CeleryProcess,
-    RedisServer,
-    process_env,
-    publishing_to,
-    require_redis_server,
-    wait_until,
-)
+from tests.workflows.celery_support import celery_stack, publishing_to, wait_until
 from tests.workflows.sla_support import publish
 from workflows.models import Escalation, SlaWarning
 from workflows.services.cases import NewCase, open_cases
@@ -31,26 +23,7 @@ SECOND = timedelta(seconds=1)
 
 @pytest.fixture
 def stack(transactional_db, tmp_path):
-    """A private Redis, and workers and beats started on demand; all stopped afterwards."""
-    require_redis_server()
-    server = RedisServer(tmp_path).start()
-    env = process_env(redis_url=server.url, workdir=tmp_path, sweep_interval=SWEEP_INTERVAL)
-    started: list[CeleryProcess] = []
-
-    def start(kind: str, name: str, **extra_env) -> CeleryProcess:
-        process = CeleryProcess(kind, env={**env, **extra_env}, workdir=tmp_path,
-                                name=name).start()
-        started.append(process)
-        if kind == "worker":
-            wait_until(lambda: " ready." in process.logs() or not process.running,
-                       timeout=60, what="the worker to be ready")
-            assert process.running, process.logs()
-        return process
-
-    yield SimpleNamespace(redis=server, start=start, started=started)
-    for process in started:
-        process.stop()
-    server.stop()
+    yield from celery_stack(tmp_path, sweep_interval=SWEEP_INTERVAL)
 
 
 def open_batch(queue, count: int):
