@@ -1,6 +1,6 @@
 from django.urls import path
 
-from workflows import views, views_raci
+from workflows import views, views_dashboard, views_raci
 
 urlpatterns = [
     path("notifications/", views.notification_list, name="notifications"),
@@ -16,4 +16,9 @@ urlpatterns = [
     path("availability/", views_raci.availability, name="availability"),
     path("consults/", views_raci.my_consults, name="my-consults"),
     path("consults/<int:pk>/answer/", views_raci.consult_answer, name="consult-answer-page"),
+    # The managers' SLA dashboard and the operators' Prometheus scrape (views_dashboard.py).
+    path("dashboard/", views_dashboard.sla_dashboard, name="sla-dashboard"),
+    path("dashboard/cases/<int:pk>/reassign/", views_dashboard.reassign,
+         name="sla-dashboard-reassign"),
+    path("metrics", views_dashboard.prometheus_metrics, name="metrics"),
 ]
