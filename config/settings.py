@@ -189,6 +189,10 @@ SLA_SWEEP_INTERVAL = timedelta(seconds=env.float("SLA_SWEEP_INTERVAL_SECONDS", d
 SLA_NUDGE_HORIZON = timedelta(seconds=env.int("SLA_NUDGE_HORIZON_SECONDS", default=300))
 SLA_NUDGES_ENABLED = env.bool("SLA_NUDGES_ENABLED", default=True)
 
+# Prometheus scrape at /metrics: set, scrapers send "Authorization: Bearer <token>";
+# empty, only this host (loopback) may read it (docs/PERFORMANCE.md, Dashboard).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 CELERY_BEAT_SCHEDULE = {
     "seal-audit-chain": {
         "task": "workflows.tasks.seal_audit_chain",
