@@ -123,6 +123,9 @@ def test_the_chain_hands_the_case_from_responsible_to_accountable_to_the_next_le
     director_notices = OutboxMessage.objects.filter(case=case, channel=Channel.IN_APP,
                                                     recipient=str(chain.director.pk))
     assert director_notices.count() == 1
+    # The director does not work the escalations queue yet: the audit event says so.
+    event = AuditEvent.objects.filter(case=case, verb="case.escalated").last()
+    assert "add them to it" in event.data["note"]
 
     # Past the last level: its outcome (hold for the owner), and the clock stops.
     last = later + timedelta(hours=4, minutes=1)

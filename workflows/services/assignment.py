@@ -165,16 +165,21 @@ def _push_queue(queue: Queue, cases: list[Case], *, now: datetime) -> list[Audit
     return events
 
 
-def push_candidates(*, queue: Queue) -> list:
-    """Members of the queue who may be pushed work: active, available, and the
-    Responsible for review where the process names any. Ordered by id."""
+def queue_members(*, queue: Queue) -> list:
+    """The active people who work the queue, directly or through a group; by id."""
     User = get_user_model()
-    members = list(User.objects.filter(is_active=True).filter(
+    return list(User.objects.filter(is_active=True).filter(
         Q(pk__in=Queue.members.through.objects.filter(queue=queue).values("user_id"))
         | Q(pk__in=User.groups.through.objects.filter(
             group_id__in=Queue.member_groups.through.objects.filter(queue=queue)
             .values("group_id")).values("user_id")))
         .order_by("pk"))
+
+
+def push_candidates(*, queue: Queue) -> list:
+    """Members of the queue who may be pushed work: active, available, and the
+    Responsible for review where the process names any. Ordered by id."""
+    members = queue_members(queue=queue)
     if queue.process_id is not None:
         responsible = {person.pk for person in raci.holders(
             process=queue.process, activity=Activity.REVIEW, role=RaciRole.RESPONSIBLE)}

@@ -60,7 +60,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from workflows import hooks
+from workflows import hooks, selectors
 from workflows.models import (
     OPEN_STATES,
     Activity,
@@ -226,6 +226,13 @@ def _hand_up(case: Case, config: EscalationLevel, *, now: datetime) -> _Plan:
     if config.queue_id is not None:
         case.queue = config.queue
         plan.action = "requeued"
+        workers = {person.pk for person in assignment.queue_members(queue=config.queue)
+                   } if targets else set()
+        if targets and not any(person.pk in workers or selectors.is_manager(person)
+                               for person in targets):
+            # A configuration gap, said where a manager will read it; they are still told.
+            plan.note = (f"None of the level's target people works '{config.queue.name}': "
+                         "add them to it so that they can claim the case.")
         return plan
     # The case is handed *up*: whoever just held it is the last choice among the targets.
     person = assignment.pick_least_loaded(
