@@ -152,6 +152,23 @@ def test_a_responsible_level_hands_the_case_to_another_responsible(queue, member
 
 
 @pytest.mark.django_db
+def test_a_case_sent_to_a_shared_desk_stays_on_its_chain(queue, member):
+    chain = make_chain(queue, outcome=EscalationOutcome.HOLD_FOR_OWNER)
+    chain.escalations.process = None  # a desk several processes escalate into
+    chain.escalations.save()
+    case = _case(chain, member)
+
+    for level in (0, 1, 2):
+        escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=level)
+
+    second = Escalation.objects.get(case=case, level=2)
+    assert OutboxMessage.objects.filter(dedup_key__startswith=f"escalation:{second.pk}:",
+                                        recipient=str(chain.watcher.pk)).exists()
+    case = _reload(case)
+    assert (case.state, case.assignee) == (S.ASSIGNED, chain.owner)  # the chain's outcome
+
+
+@pytest.mark.django_db
 def test_an_away_owner_is_replaced_by_their_delegate(queue, member):
     chain = make_chain(queue)
     stand_in = UserFactory(username="stand-in")

@@ -72,6 +72,7 @@ from workflows.models import (
     EscalationLevel,
     EscalationOutcome,
     EscalationTarget,
+    Process,
     RaciRole,
     Resolution,
     Verdict,
@@ -144,24 +145,24 @@ def escalate(*, case_id: int, cause: str, expected_level: int, actor=None, reaso
 
 def _apply(case: Case, escalation: Escalation, *, now: datetime) -> None:
     before = {"state": case.state, "queue": case.queue.slug, "assignee": case.assignee_id}
-    process = case.queue.process
+    process = _process_of(case, escalation.level)
     levels = list(EscalationLevel.objects.filter(process=process).prefetch_related("users")
                   if process is not None else [])
     config = _level_config(levels, escalation.level)
     resolution = None
     if not levels:
-        plan = _no_chain(case, now=now)
+        plan = _no_chain(case, process, now=now)
         time_limit = case.queue.resolution_target
     elif config is None:
-        plan, resolution = _past_last(case, levels[-1], now=now)
+        plan, resolution = _past_last(case, process, levels[-1], now=now)
         time_limit = None
     else:
-        plan = _hand_up(case, config, now=now)
+        plan = _hand_up(case, process, config, now=now)
         time_limit = config.time_limit
     _restart_clock(case, time_limit=time_limit, now=now)
     _write(case)
-    consults = _ask_consulted(case, escalation, config, now=now)
-    informed = _tell(case, escalation, config, plan, consults, now=now)
+    consults = _ask_consulted(case, process, escalation, config, now=now)
+    informed = _tell(case, process, escalation, config, plan, consults, now=now)
     event_data = {
         "from": before["state"], "to": case.state, "version": case.version,
         "reason": escalation.reason, "level": escalation.level, "cause": escalation.cause,
@@ -186,19 +187,36 @@ def _level_config(levels: list[EscalationLevel], number: int) -> EscalationLevel
     return below[-1] if below else levels[0]
 
 
-def _target_people(case: Case, config: EscalationLevel) -> list:
-    process = case.queue.process
+def _process_of(case: Case, level: int) -> Process | None:
+    """The process whose chain the case is on.
+
+    Usually its queue's. A case an earlier level re-queued into a shared queue (an
+    escalations desk, with another process or none) stays on the chain that sent it
+    there: the process of the highest level below this one that re-queues into the
+    case's queue, when that is one process.
+    """
+    senders = list(EscalationLevel.objects.filter(queue=case.queue_id, level__lt=level)
+                   .order_by("-level").values_list("level", "process_id"))
+    if senders:
+        top = senders[0][0]
+        processes = {process_id for number, process_id in senders if number == top}
+        if len(processes) == 1:
+            return Process.objects.get(pk=processes.pop())
+    return case.queue.process
+
+
+def _target_people(process: Process | None, config: EscalationLevel) -> list:
     if config.target == EscalationTarget.RESPONSIBLE:
         return raci.holders(process=process, activity=Activity.REVIEW,
                             role=RaciRole.RESPONSIBLE)
     if config.target == EscalationTarget.USERS:
         return [user for user in config.users.all() if user.is_active]
-    return _owners(case)
+    return _owners(process)
 
 
-def _owners(case: Case) -> list:
+def _owners(process: Process | None) -> list:
     """The Accountable: for escalation if the matrix names one there, else for review."""
-    return raci.holders_of(process=case.queue.process, role=RaciRole.ACCOUNTABLE)
+    return raci.holders_of(process=process, role=RaciRole.ACCOUNTABLE)
 
 
 def _hand_up_state(case: Case, *, now: datetime) -> bool:
@@ -215,8 +233,9 @@ def _hand_up_state(case: Case, *, now: datetime) -> bool:
     return True
 
 
-def _hand_up(case: Case, config: EscalationLevel, *, now: datetime) -> _Plan:
-    targets = _target_people(case, config)
+def _hand_up(case: Case, process: Process | None, config: EscalationLevel, *,
+             now: datetime) -> _Plan:
+    targets = _target_people(process, config)
     plan = _Plan(targets=targets, extra={"target": config.target})
     previous = case.assignee_id
     if not _hand_up_state(case, now=now):
@@ -249,22 +268,23 @@ def _hand_up(case: Case, config: EscalationLevel, *, now: datetime) -> _Plan:
     return plan
 
 
-def _no_chain(case: Case, *, now: datetime) -> _Plan:
-    owners = _owners(case)
+def _no_chain(case: Case, process: Process | None, *, now: datetime) -> _Plan:
+    owners = _owners(process)
     plan = _Plan(targets=_unique([*owners, *_managers(case)]),
                  note=("No escalation chain is configured for this queue's process: "
                        "escalated to the Accountable and the managers.")
-                 if case.queue.process_id else
+                 if process is not None else
                  ("The queue has no process, so no escalation chain: escalated to the "
                   "managers."))
     plan.action = "requeued" if _hand_up_state(case, now=now) else "pending_approval"
     return plan
 
 
-def _past_last(case: Case, last: EscalationLevel, *, now: datetime):
+def _past_last(case: Case, process: Process | None, last: EscalationLevel, *,
+               now: datetime):
     """The last level's time ran out too: its declared outcome. Answers (plan, resolution)."""
     outcome = last.outcome
-    owners = _owners(case)
+    owners = _owners(process)
     owner = assignment.pick_least_loaded(owners) or (owners[0] if owners else None)
     plan = _Plan(targets=[owner] if owner else [], notify_owner=True,
                  extra={"outcome": outcome, "chain_ended": True})
@@ -391,11 +411,11 @@ def _write(case: Case) -> None:
 
 # -- the Consulted and the Informed ---------------------------------------------------------
 
-def _ask_consulted(case: Case, escalation: Escalation, config: EscalationLevel | None, *,
-                   now: datetime) -> list[ConsultRequest]:
+def _ask_consulted(case: Case, process: Process | None, escalation: Escalation,
+                   config: EscalationLevel | None, *, now: datetime) -> list[ConsultRequest]:
     if config is None or not config.consult or case.state not in OPEN_STATES:
         return []
-    consultees = raci.holders_of(process=case.queue.process, role=RaciRole.CONSULTED)
+    consultees = raci.holders_of(process=process, role=RaciRole.CONSULTED)
     question = (f"Case {case.pk} ({case.title or 'untitled'}) was escalated to level "
                 f"{escalation.level}: {escalation.reason or escalation.get_cause_display()}. "
                 "What is your view?")
@@ -406,10 +426,10 @@ def _ask_consulted(case: Case, escalation: Escalation, config: EscalationLevel |
     return ConsultRequest.objects.bulk_create(consults)
 
 
-def _tell(case: Case, escalation: Escalation, config: EscalationLevel | None, plan: _Plan,
-          consults: list[ConsultRequest], *, now: datetime) -> list[int]:
+def _tell(case: Case, process: Process | None, escalation: Escalation,
+          config: EscalationLevel | None, plan: _Plan, consults: list[ConsultRequest], *,
+          now: datetime) -> list[int]:
     """One notice per person and channel; answers the Informed's ids."""
-    process = case.queue.process
     notify_informed = config.notify_informed if config is not None else True
     informed = (raci.holders_of(process=process, role=RaciRole.INFORMED)
                 if notify_informed else [])
