@@ -40,7 +40,7 @@ from workflows.models import (
     RaciRole,
     ReviewerStatus,
 )
-from workflows.services import audit, raci
+from workflows.services import audit, raci, sla
 
 PUSH_MODES = (AssignmentMode.ROUND_ROBIN, AssignmentMode.LEAST_LOADED)
 # A reviewer's open assignments: the work in their hands.
@@ -270,6 +270,7 @@ def _hand_over(case: Case, *, user, delegate, actor, now: datetime) -> bool:
         if case.state == CaseState.ASSIGNED:
             case.reassign(to=delegate, until=now + case.queue.lease_time)
             case.work_started_at = now
+            sla.on_reassign(case, now=now)  # restarts the clock where the policy says so
         else:  # waiting: the delegate resumes it when the information arrives
             case.assignee = delegate
         case.save()
