@@ -131,7 +131,7 @@ def seed(*, cases: int, history: int, queues: int, reseed: bool) -> None:
 
     open_now = Case.objects.filter(state=CaseState.OPEN,
                                    queue__slug__startswith=QUEUE_PREFIX).count()
-    if open_now >= cases and not reseed:
+    if open_now >= cases * 0.95 and not reseed:  # a run claims about 12,000
         print(f"seed: {open_now:,} open cases already there (use --reseed to start over)")
         return
     started = time.perf_counter()
