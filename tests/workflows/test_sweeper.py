@@ -11,9 +11,11 @@ from datetime import timedelta
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from tests.factories import QueueFactory
 from tests.workflows.sla_support import berlin, office_calendar, open_case, publish, utc
+from workflows import tasks
 from workflows.models import (
     Case,
     CaseState,
@@ -378,6 +380,25 @@ def test_a_nudge_delivered_five_times_at_once_escalates_once(queue, member, shor
     assert sum(result.escalations for result in results) == 1
     assert Escalation.objects.filter(case=case).count() == 1
     assert Case.objects.get(pk=case.pk).escalation_level == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("deliveries", [2, 3, 5])
+def test_the_nudge_task_redelivered_at_once_warns_and_escalates_once(queue, member,
+                                                                     deliveries):
+    publish(queue, response=10 * MINUTE, resolution=HOUR, fraction=0.5)
+    now = timezone.now()
+    warned = open_case(queue, now=now - 6 * MINUTE)  # its response warning is due
+    breached = open_case(queue, now=now - 11 * MINUTE)  # its response deadline passed
+
+    for case in (warned, breached):
+        _run_together(deliveries, lambda index, case=case: tasks.check_case_clock(case.pk))
+
+    assert SlaWarning.objects.filter(case=warned).count() == 1
+    assert OutboxMessage.objects.filter(dedup_key__startswith="sla-warning:").count() == 2
+    assert Escalation.objects.filter(case=breached).count() == 1
+    assert Case.objects.get(pk=breached.pk).escalation_level == 1
 
 
 @pytest.mark.postgres
