@@ -171,6 +171,10 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
             models.Index(fields=["queue", "-priority", "due_at", "id"],
                          condition=Q(state__in=["open", "escalated"]),
                          name="case_claimable_idx"),
+            # the home page's oldest waiting case per queue (selectors.queue_summaries).
+            models.Index(fields=["queue", "created_at"],
+                         condition=Q(state__in=["open", "escalated"]),
+                         name="case_waiting_age_idx"),
             # lease expiry sweep (expire_claim_leases).
             models.Index(fields=["lease_expires_at"], condition=Q(state="assigned"),
                          name="case_lease_idx"),

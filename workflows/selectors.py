@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -112,11 +112,21 @@ def my_cases(*, user) -> QuerySet[Case]:
             .select_related("queue").order_by(*URGENCY_ORDER))
 
 
+# Past this many waiting cases a queue's count says "10,000+": counting a million
+# rows on every home page view buys nothing a person can act on.
+OPEN_COUNT_CAP = 10_000
+
+
 @dataclass(frozen=True)
 class QueueSummary:
     queue: Queue
-    open_count: int  # cases waiting to be claimed (open or escalated)
+    open_count: int  # cases waiting to be claimed (open or escalated), at most the cap
     oldest_open_at: datetime | None
+    open_count_capped: bool = False  # there are more than ``open_count``
+
+    @property
+    def open_count_label(self) -> str:
+        return f"{self.open_count:,}+" if self.open_count_capped else f"{self.open_count:,}"
 
     def oldest_open_age(self, now: datetime | None = None):
         """How long the oldest waiting case has waited (a timedelta), or None."""
@@ -128,16 +138,23 @@ class QueueSummary:
 def queue_summaries(*, user) -> list[QueueSummary]:
     """Each queue the user works, with its waiting count and oldest wait: one query.
 
-    The figures are correlated subqueries over ``case_claimable_idx`` per queue, so
-    closed history never enters them.
+    Per queue, the count reads at most ``OPEN_COUNT_CAP + 1`` entries of
+    ``case_claimable_idx`` and the oldest wait is one probe of ``case_waiting_age_idx``,
+    so neither the backlog nor closed history slows the home page down.
     """
-    waiting = Case.objects.filter(queue=OuterRef("pk"), state__in=CLAIMABLE_STATES).order_by()
+    waiting = Case.objects.filter(queue=OuterRef("pk"), state__in=CLAIMABLE_STATES)
+    table = Case._meta.db_table
+    capped_count = RawSQL(
+        f"SELECT count(*) FROM (SELECT 1 FROM {table} c"
+        f" WHERE c.queue_id = {Queue._meta.db_table}.id"
+        f" AND c.state IN ({', '.join(['%s'] * len(CLAIMABLE_STATES))})"
+        f" LIMIT %s) AS waiting", (*CLAIMABLE_STATES, OPEN_COUNT_CAP + 1))
     queues = (member_queues(user=user).order_by("name").annotate(
-        open_count=Subquery(waiting.values("queue").annotate(n=Count("id")).values("n")),
-        oldest_open_at=Subquery(waiting.values("queue").annotate(
-            oldest=Min("created_at")).values("oldest"))))
-    return [QueueSummary(queue=queue, open_count=queue.open_count or 0,
-                         oldest_open_at=queue.oldest_open_at)
+        open_count=capped_count,
+        oldest_open_at=Subquery(waiting.order_by("created_at").values("created_at")[:1])))
+    return [QueueSummary(queue=queue, open_count=min(queue.open_count, OPEN_COUNT_CAP),
+                         oldest_open_at=queue.oldest_open_at,
+                         open_count_capped=queue.open_count > OPEN_COUNT_CAP)
             for queue in queues]
 
 

@@ -180,6 +180,20 @@ def test_queue_summaries_count_waiting_cases_in_one_query(queue, member,
     assert timedelta(hours=3) < age < timedelta(hours=3, minutes=6)
 
 
+@pytest.mark.django_db
+def test_a_long_queue_counts_up_to_the_cap(queue, member, monkeypatch):
+    from workflows import selectors
+
+    monkeypatch.setattr(selectors, "OPEN_COUNT_CAP", 2)
+    for _ in range(3):
+        make_case(queue)
+
+    [summary] = selectors.queue_summaries(user=member)
+
+    assert (summary.open_count, summary.open_count_capped) == (2, True)
+    assert summary.open_count_label == "2+"
+
+
 # -- detail and blind review ----------------------------------------------------------------
 
 @pytest.mark.django_db
