@@ -25,7 +25,7 @@ from workflows.services.transitions import changing, require, start_stint
 # reviewers who can hold a row lock at the same moment, so the first free one is
 # almost always among them (when all are taken it falls back to a full scan). On
 # SQLite, how many candidates a claimer tries before it gives up.
-CANDIDATES = 64
+CANDIDATES = 32
 
 
 def claim_next(*, user, queue: Queue | None = None, now: datetime | None = None) -> Case | None:
