@@ -1,0 +1,372 @@
+"""The SLA sweep over a million open cases (PostgreSQL).
+
+    .venv/bin/python bench/sla_sweep.py [--open 1000000] [--due 10000] [--breach-share 0.2]
+                                        [--steps 100000,300000,1000000] [--step-due 2000]
+                                        [--history 200000] [--lag-seconds 90] [--lag-rate 5]
+                                        [--sweep-interval 15] [--reseed] [--skip-lag]
+
+What it does, in one run:
+
+1. Uses its own database ``bs_slabench`` (created if missing, migrated) and fills it with
+   ``INSERT ... SELECT generate_series``: open cases over 10 queues (each with a current
+   SLA policy version and a member) whose next checks lie hours to days ahead, and
+   ``--history`` resolved cases whose stale ``sla_next_check_at`` lies in the past (the
+   partial index must leave them out).
+2. Growth: at each ``--steps`` size of the open set it arms ``--step-due`` cases (their
+   response warning due now), prints the plan of the sweep's batch query (a range scan of
+   ``case_sla_check_idx``) and runs the real ``sweeper.sweep``: time, queries, per case.
+   The work must follow the cases due, not the cases open.
+3. At the full size, ``--due`` cases due at once, ``--breach-share`` of them breached
+   (an escalation each, ``escalation.escalate``), the rest warnings: the sweep's time and
+   queries.
+4. Lag under a running worker: its own ``redis-server`` on a free port, a Celery worker
+   (2 processes) and beat (``--sweep-interval``) against this database; cases opened at
+   ``--lag-rate`` a second for ``--lag-seconds`` with a 20 s response target, through the
+   intake path (``open_cases``, nudges after commit). Escalation lag from the missed
+   deadline, p50/p99, twice: with the nudges, and with every nudge lost (the sweep alone;
+   target p99 under the sweep interval + 5 s).
+
+Armed cases are used up (warned or escalated); later runs arm others. ``--reseed`` starts
+from an empty database.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE = "bs_slabench"
+DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
+QUEUES = 10
+QUEUE_PREFIX = "slabench-q"
+
+
+def setup_django() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ["DATABASE_URL"] = DATABASE_URL
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # No nudges from the bench itself until the lag phase points it at its own Redis.
+    os.environ["SLA_NUDGES_ENABLED"] = "false"
+    os.environ.pop("CELERY_BROKER_URL", None)
+    import django
+
+    django.setup()
+
+
+def ensure_database(reseed: bool) -> None:
+    def psql(sql: str) -> str:
+        return subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", sql,
+                               "postgres"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    exists = psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'") == "1"
+    if exists and reseed:
+        subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", DATABASE], check=True)
+        exists = False
+    if not exists:
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DATABASE], check=True)
+
+
+# -- seeding ----------------------------------------------------------------------------------
+
+def _case_insert_sql(*, closed: bool) -> str:
+    """INSERT ... SELECT generate_series for workflows_case; every NOT NULL column filled
+    (the bench leaves the rest at their model defaults, so it keeps up with the model)."""
+    from django.db import connection
+
+    from workflows.models import Case
+
+    ahead = "now() + interval '1 hour' + make_interval(secs => (n * 7919) % 604800)"
+    expressions = {
+        "queue_id": "q.ids[1 + (n % array_length(q.ids, 1))::int]",
+        "sla_policy_id": "p.ids[1 + (n % array_length(p.ids, 1))::int]",
+        "state": "'resolved'" if closed else "'open'",
+        "title": "'SLA bench case ' || n",
+        "priority": "(ARRAY[90, 70, 50, 50, 50, 30, 10])[(1 + (n * 31) % 7)::int]",
+        "requires_four_eyes": "false",
+        "created_at": "now() - make_interval(secs => (n % 86400))",
+        "response_warn_at": ahead,
+        "response_due_at": f"{ahead} + interval '30 minutes'",
+        "warn_at": f"{ahead} + interval '6 hours'",
+        "due_at": f"{ahead} + interval '8 hours'",
+        "sla_next_check_at": ahead,
+        "escalation_level": "0",
+        "time_spent_seconds": "0",
+        "version": "1",
+    }
+    if closed:
+        # Stale checks in the past: only the index's state predicate keeps them out.
+        expressions.update(closed_at="now() - make_interval(secs => (n % 604800))",
+                           sla_next_check_at="now() - make_interval(secs => 1 + n % 604800)")
+    columns, values = [], []
+    for field in Case._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        if field.column in expressions:
+            columns.append(field.column)
+            values.append(expressions[field.column].replace("%", "%%"))
+        elif not field.null:
+            default = field.get_default()
+            columns.append(field.column)
+            values.append(f"'{default}'" if isinstance(default, str)
+                          else str(connection.ops.adapt_unknown_value(default)))
+    return (f"INSERT INTO workflows_case ({', '.join(columns)}) "
+            f"SELECT {', '.join(values)} "
+            f"FROM generate_series(1::bigint, %s::bigint) AS n, "
+            f"(SELECT array_agg(id ORDER BY queue_id) AS ids FROM workflows_slapolicy "
+            f" WHERE is_current) AS p, "
+            f"(SELECT array_agg(queue_id ORDER BY queue_id) AS ids FROM workflows_slapolicy "
+            f" WHERE is_current) AS q")
+
+
+def prepare(*, history: int) -> None:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from django.core.management import call_command
+    from django.db import connection
+    from django.utils import timezone
+
+    from workflows.models import Case, Queue
+    from workflows.services import sla
+
+    call_command("migrate", verbosity=0)
+    User = get_user_model()
+    if not Queue.objects.filter(slug__startswith=QUEUE_PREFIX).exists():
+        manager = User.objects.create_user("slabench-manager", "manager@example.com", "x")
+        manager.user_permissions.add(Permission.objects.get(codename="manage_cases"))
+        for number in range(QUEUES):
+            queue = Queue.objects.create(slug=f"{QUEUE_PREFIX}{number}",
+                                         name=f"SLA bench {number}")
+            queue.members.add(User.objects.create_user(
+                f"slabench-reviewer-{number}", f"reviewer{number}@example.com", "x"))
+            sla.publish_sla_policy(
+                queue=queue, calendar=None, warning_fraction=0.75, actor=manager,
+                now=timezone.now(),
+                targets=[{"min_priority": 0, "response_target": timedelta(hours=1),
+                          "resolution_target": timedelta(hours=8)},
+                         {"min_priority": 80, "response_target": timedelta(minutes=15),
+                          "resolution_target": timedelta(hours=2)}])
+    closed = Case.objects.filter(state="resolved").count()
+    if closed < history:
+        with connection.cursor() as cursor:
+            cursor.execute(_case_insert_sql(closed=True), [history - closed])
+
+
+def grow_to(open_cases: int) -> float:
+    """Add open cases up to ``open_cases``; answer the seconds it took."""
+    from django.db import connection
+
+    from workflows.models import Case
+
+    started = time.perf_counter()
+    have = Case.objects.filter(state="open").count()
+    if have < open_cases:
+        with connection.cursor() as cursor:
+            cursor.execute(_case_insert_sql(closed=False), [open_cases - have])
+            cursor.execute("ANALYZE workflows_case")
+    return time.perf_counter() - started
+
+
+def arm(*, warnings: int, breaches: int) -> None:
+    """Make fresh open cases due now: response warnings, or response deadlines passed."""
+    from django.db import connection
+
+    pick = ("SELECT id FROM workflows_case c WHERE state = 'open' AND escalation_level = 0 "
+            "AND first_claimed_at IS NULL AND sla_next_check_at > now() "
+            "AND NOT EXISTS (SELECT 1 FROM workflows_slawarning w WHERE w.case_id = c.id) "
+            "LIMIT %s")
+    with connection.cursor() as cursor:
+        if warnings:
+            cursor.execute(
+                "UPDATE workflows_case SET "
+                " response_warn_at = now() - make_interval(secs => 1 + id %% 60),"
+                " sla_next_check_at = now() - make_interval(secs => 1 + id %% 60),"
+                " response_due_at = now() + interval '1 hour' "
+                f"WHERE id IN ({pick})", [warnings])
+        if breaches:
+            cursor.execute(
+                "UPDATE workflows_case SET "
+                " response_due_at = now() - make_interval(secs => 1 + id %% 60),"
+                " sla_next_check_at = now() - make_interval(secs => 1 + id %% 60),"
+                " response_warn_at = now() - interval '1 hour' "
+                f"WHERE id IN ({pick})", [breaches])
+
+
+# -- measuring --------------------------------------------------------------------------------
+
+def batch_plan() -> str:
+    from django.utils import timezone
+
+    from workflows.services import sweeper
+
+    plan = (sweeper.due_cases(now=timezone.now())
+            .values_list("id", "queue_id", "sla_policy_id", "escalation_level")[:500]
+            .explain(analyze=True, buffers=True))
+    assert "case_sla_check_idx" in plan, plan
+    return plan
+
+
+def timed_sweep() -> dict:
+    """The real sweep, drained (no batch limit): its wall time and every query it ran."""
+    from django.db import connection
+
+    from workflows.services import sweeper
+
+    counted = {"queries": 0}
+
+    def count(execute, sql, params, many, context):
+        counted["queries"] += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        started = time.perf_counter()
+        result = sweeper.sweep(batch_size=500, max_batches=10_000)
+        seconds = time.perf_counter() - started
+    return {"result": result, "seconds": seconds, "queries": counted["queries"]}
+
+
+def report_sweep(label: str, open_count: int, figures: dict) -> None:
+    result = figures["result"]
+    acted = max(1, result.checked)
+    print(f"  {label:<28} open {open_count:>9,}  due {result.checked:>6,} "
+          f"(warn {result.warnings:,}, esc {result.escalations:,})  "
+          f"{figures['seconds']:7.2f} s  {figures['queries']:>7,} queries  "
+          f"{1000 * figures['seconds'] / acted:6.1f} ms and {figures['queries'] / acted:4.1f} "
+          f"queries per case  batches {result.batches}")
+
+
+def growth(steps: list[int], step_due: int) -> None:
+    from django.db import connection
+
+    print(f"\n== Growth: {step_due:,} due (warnings) at each size of the open set")
+    for size in steps:
+        took = grow_to(size)
+        arm(warnings=step_due, breaches=0)
+        plan = batch_plan()
+        scan = next(line.strip() for line in plan.splitlines() if "case_sla_check_idx" in line)
+        timing = next((line.strip() for line in plan.splitlines()
+                       if line.strip().startswith("Execution Time")), "")
+        figures = timed_sweep()
+        report_sweep(f"open {size:,} (+{took:.0f} s seed)", size, figures)
+        print(f"      batch query: {scan}; {timing}")
+        connection.close()
+
+
+def full(open_count: int, due: int, breach_share: float) -> None:
+    breaches = round(due * breach_share)
+    print(f"\n== {due:,} due at once over {open_count:,} open cases "
+          f"({due - breaches:,} warnings, {breaches:,} escalations)")
+    grow_to(open_count)
+    arm(warnings=due - breaches, breaches=breaches)
+    report_sweep("full size", open_count, timed_sweep())
+
+
+# -- lag under a running worker ------------------------------------------------------------------
+
+def lag(*, seconds: int, rate: float, sweep_interval: float) -> None:
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from tests.workflows.celery_support import (
+        CeleryProcess,
+        RedisServer,
+        process_env,
+        publishing_to,
+        wait_until,
+    )
+    from workflows.models import Escalation, Queue
+    from workflows.services import sla
+    from workflows.services.cases import NewCase, open_cases
+
+    queue = Queue.objects.get(slug=f"{QUEUE_PREFIX}lag") if Queue.objects.filter(
+        slug=f"{QUEUE_PREFIX}lag").exists() else Queue.objects.create(
+        slug=f"{QUEUE_PREFIX}lag", name="SLA bench lag")
+    sla.publish_sla_policy(
+        queue=queue, calendar=None, warning_fraction=0.5, actor=None, now=timezone.now(),
+        targets=[{"min_priority": 0, "response_target": timedelta(seconds=20),
+                  "resolution_target": timedelta(hours=8)}])
+    from django.conf import settings
+
+    for nudges in (True, False):
+        workdir = Path(tempfile.mkdtemp(prefix="slabench-"))
+        server = RedisServer(workdir).start()
+        env = process_env(redis_url=server.url, workdir=workdir, sweep_interval=sweep_interval)
+        env.update(SLA_NUDGES_ENABLED=str(nudges).lower(), CONN_MAX_AGE="60")
+        worker = CeleryProcess("worker", env=env, workdir=workdir, name="worker").start()
+        beat = CeleryProcess("beat", env=env, workdir=workdir, name="beat").start()
+        try:
+            wait_until(lambda w=worker: " ready." in w.logs(), timeout=60, what="the worker")
+            settings.SLA_NUDGES_ENABLED = nudges
+            opened = []
+            started = time.monotonic()
+            with publishing_to(server.url):
+                for tick in range(int(seconds * rate)):
+                    time.sleep(max(0.0, started + tick / rate - time.monotonic()))
+                    with transaction.atomic():
+                        opened += open_cases(specs=[NewCase(queue=queue, title="lag")],
+                                             actor_label="bench", now=timezone.now())
+            ids = [case.pk for case in opened]
+            wait_until(lambda ids=ids: Escalation.objects.filter(case_id__in=ids).count()
+                       >= len(ids),
+                       timeout=20 + 3 * sweep_interval + seconds, interval=0.5,
+                       what="every lag case escalated")
+            lags = sorted((escalation.created_at - escalation.due_at).total_seconds()
+                          for escalation in Escalation.objects.filter(case_id__in=ids))
+            p99 = lags[min(len(lags) - 1, round(0.99 * (len(lags) - 1)))]
+            label = "nudges on" if nudges else "nudges lost, sweep alone"
+            print(f"  {label:<26} {len(ids):>4} escalations  lag p50 "
+                  f"{statistics.median(lags):5.2f} s  p99 {p99:5.2f} s  max {lags[-1]:5.2f} s "
+                  f"(target p99 < {sweep_interval + 5:.0f} s)")
+        finally:
+            settings.SLA_NUDGES_ENABLED = False
+            beat.stop()
+            worker.stop()
+            server.stop()
+            connection.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--open", type=int, default=1_000_000)
+    parser.add_argument("--due", type=int, default=10_000)
+    parser.add_argument("--breach-share", type=float, default=0.2)
+    parser.add_argument("--steps", default="100000,300000,1000000")
+    parser.add_argument("--step-due", type=int, default=2000)
+    parser.add_argument("--history", type=int, default=200_000)
+    parser.add_argument("--lag-seconds", type=int, default=90)
+    parser.add_argument("--lag-rate", type=float, default=5.0)
+    parser.add_argument("--sweep-interval", type=float, default=15.0)
+    parser.add_argument("--reseed", action="store_true")
+    parser.add_argument("--skip-lag", action="store_true")
+    options = parser.parse_args()
+
+    ensure_database(options.reseed)
+    setup_django()
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        version = cursor.fetchone()[0]
+    print(f"SLA sweep bench: PostgreSQL {version}, {os.cpu_count()} cores, load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    prepare(history=options.history)
+    growth([int(step) for step in options.steps.split(",")], options.step_due)
+    full(options.open, options.due, options.breach_share)
+    if not options.skip_lag:
+        print(f"\n== Escalation lag under a running worker (2 processes, beat every "
+              f"{options.sweep_interval:.0f} s), {options.lag_rate:g} cases/s for "
+              f"{options.lag_seconds} s, over {options.open:,} open cases")
+        lag(seconds=options.lag_seconds, rate=options.lag_rate,
+            sweep_interval=options.sweep_interval)
+    print(f"\nload average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
