@@ -5,7 +5,7 @@ re-applied to open cases only when a manager says so. ``now`` is injected everyw
 from datetime import timedelta
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -381,3 +381,13 @@ def test_a_nudge_never_reaches_beyond_the_brokers_visibility_timeout(settings):
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 
     assert sla.nudge_horizon() == timedelta(minutes=30)
+
+
+@pytest.mark.django_db
+def test_only_a_manager_publishes_or_reapplies_a_policy(queue, member):
+    with pytest.raises(PermissionDenied):
+        publish(queue, actor=member)
+    publish(queue)  # the system itself (seeding)
+    with pytest.raises(PermissionDenied):
+        sla.reapply_policy(queue=queue, actor=member, now=T)
+    assert queue.sla_policies.count() == 1

@@ -37,10 +37,11 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Max, Prefetch
 
+from workflows import selectors
 from workflows.business_time import BusinessCalendar, add_business_time, business_time_between
 from workflows.models import (
     OPEN_STATES,
@@ -539,8 +540,10 @@ def publish_sla_policy(*, queue: Queue, targets: Sequence[Mapping], calendar: Ca
 
     ``targets``: ``{"min_priority", "response_target", "resolution_target"}`` each; one
     must start at priority 0 so that every case has one. Cases already open keep the
-    version they started under until ``reapply_policy``.
+    version they started under until ``reapply_policy``. ``actor`` must be a manager
+    (``PermissionDenied``); ``None`` is the system itself (seeding), audited as such.
     """
+    _require_manager(actor, "publish an SLA policy")
     cleaned = _clean_targets(targets)
     if not 0 < warning_fraction < 1:
         raise ValidationError({"warning_fraction": [
@@ -568,6 +571,11 @@ def publish_sla_policy(*, queue: Queue, targets: Sequence[Mapping], calendar: Ca
                                         "resolution_target": str(target["resolution_target"])}
                                        for target in cleaned]})
     return policy
+
+
+def _require_manager(actor, action: str) -> None:
+    if actor is not None and not selectors.is_manager(actor):
+        raise PermissionDenied(f"Only managers may {action}.")
 
 
 def _clean_targets(targets: Sequence[Mapping]) -> list[dict]:
@@ -600,7 +608,9 @@ def reapply_policy(*, queue: Queue, actor, now: datetime) -> int:
     summary on the policy. Business time already used stays used. Cases run in chunks,
     each its own transaction with its rows locked, so a long re-application neither
     blocks reviewers for long nor loses a concurrent change; run again, it continues.
+    ``actor``: a manager, or ``None`` for the system.
     """
+    _require_manager(actor, "re-apply an SLA policy to open cases")
     policy = SlaPolicy.objects.filter(queue=queue, is_current=True).first()
     if policy is None:
         raise ValidationError("This queue has no SLA policy to re-apply; publish one first.")
