@@ -1,6 +1,7 @@
 import codecs
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
@@ -23,6 +24,7 @@ class IntakeJSONParser(JSONParser):
             raise ParseError(f"JSON parse error - {exc}") from None
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True})
 class JsonObjectField(serializers.Field):
     """A JSON object that PostgreSQL's jsonb and the CEL rules can both take."""
 
