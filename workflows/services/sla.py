@@ -18,11 +18,12 @@ uses its own wall-clock ``response_target`` / ``resolution_target`` and
 manager re-applies it to the open ones (``reapply_policy``, audited).
 
 Levels. Breaching a deadline escalates the case one level (``sweeper`` calls
-``escalation.escalate``). The response clock belongs to level 0 only. On reaching a
-level, ``on_escalated`` sets the resolution clock for it: the earlier of the deadline
-still ahead (if any) and the chain's ``time_limit`` for that level, counted from the
-escalation. A deadline at or before the moment the case reached its level has been
-dealt with (it is what escalated it) and is no longer *live*; that is how these
+``escalation.escalate``). The response clock belongs to level 0 only. ``escalate``
+chooses how long the case may stay at its new level (the chain's ``time_limit``, the
+queue's target without a chain, none past the chain's end) and calls ``on_escalated``,
+which sets the resolution clock for the level in business time, with its warning. A
+deadline at or before the moment the case reached its level has been dealt with (it is
+what escalated it, or the chain ended) and is no longer *live*; that is how these
 functions tell a current deadline from a spent one without another column.
 
 Every function here only sets fields on the case it is given; the caller saves, in
@@ -494,8 +495,7 @@ def on_escalated(case: Case, *, time_limit: timedelta, now: datetime,
     level's deadline and warning in business time on the policy's calendar.
 
     ``escalation.escalate`` chooses the limit (the chain's level, the queue's target
-    without a chain, none past the last level) and writes it as wall-clock time; the
-    sweeper calls this in the same transaction. Idempotent for one ``now``.
+    without a chain) and calls this in its transaction. Idempotent for one ``now``.
     """
     rules = rules or rules_for(case, now=now)
     rules = Rules(terms=rules.terms, level_limit=time_limit, escalated_at=now)

@@ -13,7 +13,8 @@ nudge) looks at one. Both take the same per-case step, in one transaction:
    the outbox in the same transaction (I5);
 3. a deadline that has passed calls ``escalation.escalate`` with the level read: its
    conditional update and the unique ``(case, level)`` escalation row let exactly one
-   caller win; the level's deadline it sets is redone in business time here;
+   caller win, and it sets the next level's clock (``sla.on_escalated``) in this same
+   transaction, so a crash can never leave a new level with the old deadline;
 4. ``sla_next_check_at`` moves to the next instant still ahead, by an UPDATE that holds
    only while the version and level are still those read.
 
@@ -167,8 +168,9 @@ def _check(case_id: int, *, now: datetime, book: TermsBook) -> SweepResult:
                                       expected_level=case.escalation_level, now=now,
                                       reason=_breach_reason(cause, missed))
             if won is not None:
+                # ``escalate`` set the level's clock in the same transaction
+                # (``sla.on_escalated``): nothing is left to move here.
                 result.escalations = 1
-                _level_clock(case.pk, now=now, book=book)
                 return result
 
         next_at = sla.next_check_at(case, rules, now=now, handled=True)
@@ -199,23 +201,6 @@ def _breach_reason(cause: str, missed: datetime) -> str:
     what = ("The first response" if cause == EscalationCause.RESPONSE_BREACH
             else "The resolution")
     return f"{what} was due {missed.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC."
-
-
-def _level_clock(case_id: int, *, now: datetime, book: TermsBook) -> None:
-    """Redo in business time the level deadline ``escalate`` just wrote in wall-clock time.
-
-    ``escalate`` writes ``due_at = now + time_limit`` with no warning; a clock it stopped
-    (past the chain's end, closed) has no next check and stays as it is.
-    """
-    case = Case.objects.select_related("queue").get(pk=case_id)
-    if (case.state not in RUNNING_STATES or case.sla_next_check_at is None
-            or case.due_at is None or case.due_at <= now or case.warn_at is not None):
-        return
-    book.load_cases([case])  # the queue may have changed (re-queued to another)
-    sla.on_escalated(case, time_limit=case.due_at - now, now=now,
-                     rules=book.rules(case, escalated_at=now))
-    Case.objects.filter(pk=case.pk, version=case.version).update(
-        due_at=case.due_at, warn_at=case.warn_at, sla_next_check_at=case.sla_next_check_at)
 
 
 # --- Warnings -------------------------------------------------------------------------------
