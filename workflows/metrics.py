@@ -96,7 +96,7 @@ class BackstopCollector(Collector):
     def collect(self):
         started, now = time.perf_counter(), timezone.now()
         queues = list(Queue.objects.select_related("process").order_by("slug"))
-        live, _ = dashboard.live_by_queue(queue_ids=[queue.pk for queue in queues], now=now)
+        live, _ = dashboard.live_by_queue(queue_ids=None, now=now)
         labels = ["queue", "process"]
         open_cases = GaugeMetricFamily("backstop_queue_open_cases",
                                        "Open cases per queue (queue depth).", labels=labels)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.core.cache import cache
 from playwright.sync_api import expect
 
 from tests.browser.conftest import SCREENSHOTS
@@ -173,8 +174,10 @@ def build_dashboard_world():
 
 @pytest.fixture
 def world(transactional_db):
+    cache.clear()  # the dashboard caches complete hours of closed cases
     with time_machine.travel(FROZEN, tick=True):
         yield build_dashboard_world()
+    cache.clear()
 
 
 def test_manager_watches_filters_and_reassigns_an_at_risk_case(page, live_server, world,
