@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import DatabaseError
 
-from workflows.services import claiming, outbox, sweeper
+from workflows.services import audit, claiming, outbox, sweeper
 
 
 @shared_task(acks_late=True)
@@ -14,6 +14,15 @@ def expire_claim_leases(batch_size: int = 500) -> int:
     A full batch means more may be waiting; the next beat takes them.
     """
     return claiming.expire_leases(batch_size=batch_size)
+
+
+@shared_task(acks_late=True)
+def seal_audit_chain() -> int:
+    """Beat runs this every AUDIT_SEAL_INTERVAL: link committed events into the chain.
+
+    One sealer at a time holds the advisory lock; a second run waits and seals nothing new.
+    """
+    return audit.seal()
 
 
 # Outbox relaying (I5). Both are idempotent: a message is claimed by a conditional
