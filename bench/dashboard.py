@@ -1,7 +1,7 @@
 """The managers' SLA dashboard and the /metrics scrape over a million cases (PostgreSQL).
 
     .venv/bin/python bench/dashboard.py [--closed 980000] [--open 20000] [--runs 15]
-                                        [--reseed] [--proposed-index]
+                                        [--reseed]
 
 What it does, in one run:
 
@@ -21,9 +21,6 @@ What it does, in one run:
    queries each does; the dashboard with the cache of complete hours and days warm (the
    steady state) and cold (cleared before every run: the first view after a flush). The
    cache is the settings' (local memory without ``REDIS_URL``).
-
-``--proposed-index`` creates, in the bench database only, the partial index this bench
-argues for (``case_open_idx``, see docs/PERFORMANCE.md) and measures again.
 """
 
 import argparse
@@ -40,9 +37,6 @@ DATABASE = "bs_dashbench"
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
 QUEUE_PREFIX = "dash-q"
 QUEUES, PROCESSES, REVIEWERS = 10, 5, 40
-PROPOSED_INDEX = ("CREATE INDEX IF NOT EXISTS case_open_idx ON workflows_case (queue_id, due_at) "
-                  "WHERE state IN ('open', 'assigned', 'waiting', 'pending_approval', "
-                  "'escalated')")
 
 
 def setup_django() -> None:
@@ -314,8 +308,6 @@ def main() -> None:
     parser.add_argument("--open", type=int, default=20_000, dest="open_cases")
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--reseed", action="store_true")
-    parser.add_argument("--proposed-index", action="store_true",
-                        help="also measure with the partial index on open states")
     args = parser.parse_args()
 
     ensure_database()
@@ -324,8 +316,6 @@ def main() -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
-    with connection.cursor() as cursor:
-        cursor.execute("DROP INDEX IF EXISTS case_open_idx")
     seed(closed=args.closed, open_cases=args.open_cases, reseed=args.reseed)
     from workflows.models import Case, Escalation
 
@@ -342,16 +332,6 @@ def main() -> None:
 
     explain("7d")
     measure(runs=args.runs)
-    if args.proposed_index:
-        with connection.cursor() as cursor:
-            cursor.execute(PROPOSED_INDEX)
-            cursor.execute("ANALYZE workflows_case")
-        print("\nWith the proposed partial index case_open_idx (queue_id, due_at) "
-              "WHERE state IN (open states):")
-        explain("7d")
-        measure(runs=args.runs)
-        with connection.cursor() as cursor:
-            cursor.execute("DROP INDEX IF EXISTS case_open_idx")
     print(f"\nload average {' '.join(f'{x:.2f}' for x in os.getloadavg())} after the runs")
 
 

@@ -185,6 +185,11 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
                          condition=Q(state__in=["open", "assigned", "pending_approval",
                                                 "escalated"]),
                          name="case_sla_check_idx"),
+            # the SLA dashboard and /metrics: open work by queue, whatever the history.
+            models.Index(fields=["queue", "due_at"],
+                         condition=Q(state__in=["open", "assigned", "waiting",
+                                                "pending_approval", "escalated"]),
+                         name="case_open_idx"),
             # the dashboard's closed-case figures over a period.
             models.Index(fields=["queue", "closed_at"], condition=Q(closed_at__isnull=False),
                          name="case_closed_idx"),
