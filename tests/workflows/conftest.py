@@ -29,12 +29,6 @@ INVOICE_OUTPUT_SCHEMA = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # Each test makes three or four people; PBKDF2 would spend a second on them.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def queue(db):
     return QueueFactory(slug="invoices", name="Invoices", lease_seconds=600)
