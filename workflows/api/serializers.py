@@ -140,3 +140,9 @@ class ProblemSerializer(serializers.Serializer):
     detail = serializers.CharField()
     state = serializers.ChoiceField(choices=CaseState.choices, required=False)
     version = serializers.IntegerField(required=False)
+
+
+class PrioritySerializer(VersionSerializer):
+    priority = serializers.IntegerField(
+        min_value=0, max_value=32767,
+        help_text="Higher is more urgent; the case's SLA targets follow the new priority.")

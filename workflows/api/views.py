@@ -21,6 +21,7 @@ from workflows.api.serializers import (
     CaseSerializer,
     ClaimNextSerializer,
     CommentSerializer,
+    PrioritySerializer,
     ProblemSerializer,
     ReasonSerializer,
     ReassignSerializer,
@@ -216,6 +217,16 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         except ValidationError as exc:
             raise (unknown or exc) from None  # the lookup's error names the username
         return self._answer(case)
+
+    @_transition_schema(PrioritySerializer,
+                        "Managers: make an open case more or less urgent; its due times "
+                        "follow the new priority's targets (business time used stays used).")
+    @action(detail=True, methods=["post"])
+    def priority(self, request, pk=None):
+        data = self._input(PrioritySerializer)
+        return self._answer(transitions.change_priority(
+            case_id=int(pk), user=request.user, priority=data["priority"],
+            expected_version=data.get("version")))
 
     @_transition_schema(ReasonSerializer, "Managers: cancel the case, with a reason.")
     @action(detail=True, methods=["post"])
