@@ -29,51 +29,23 @@ import argparse
 import multiprocessing
 import os
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from support import case_columns, ensure_database, setup_django
+
 DATABASE = "bs_claimbench"
-DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
 QUEUE_PREFIX = "bench-q"
 REVIEWERS = 20
 QUEUES_PER_REVIEWER = 3
 PAGE = 50
 
 
-def setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ["DATABASE_URL"] = DATABASE_URL
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-
-
-def ensure_database() -> None:
-    exists = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc",
-         f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"],
-        capture_output=True, text=True, check=True).stdout.strip()
-    if exists != "1":
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DATABASE], check=True)
-
-
 # -- seeding ----------------------------------------------------------------------------------
 
 def _case_insert_sql(*, state: str, closed: bool) -> str:
-    """INSERT ... SELECT generate_series for workflows_case, every NOT NULL column filled.
-
-    Columns the bench does not care about get their model default, so the statement
-    keeps working when the model grows.
-    """
-    from django.db import connection
-
-    from workflows.models import Case
-
+    """INSERT ... SELECT generate_series for workflows_case (``support.case_columns``)."""
     expressions = {
         "queue_id": "q.ids[1 + (n % array_length(q.ids, 1))::int]",
         "state": f"'{state}'",
@@ -91,20 +63,10 @@ def _case_insert_sql(*, state: str, closed: bool) -> str:
     if closed:
         expressions.update(closed_at="now() - make_interval(secs => (n % 604800))",
                            time_spent_seconds="60 + n % 600")
-    columns, values = [], []
-    for field in Case._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        if field.column in expressions:
-            columns.append(field.column)
-            values.append(expressions[field.column].replace("%", "%%"))  # modulo, not a param
-        elif not field.null:
-            default = field.get_default()
-            columns.append(field.column)
-            values.append(connection.ops.adapt_unknown_value(default)
-                          if not isinstance(default, str) else f"'{default}'")
+    columns, values = case_columns(
+        {column: sql.replace("%", "%%") for column, sql in expressions.items()})  # modulo
     return (f"INSERT INTO workflows_case ({', '.join(columns)}) "
-            f"SELECT {', '.join(str(v) for v in values)} "
+            f"SELECT {', '.join(values)} "
             f"FROM generate_series(1::bigint, %s::bigint) AS n, "
             f"(SELECT array_agg(id ORDER BY id) AS ids FROM workflows_queue "
             f" WHERE slug LIKE '{QUEUE_PREFIX}%%') AS q")
@@ -333,8 +295,8 @@ def main() -> None:
     parser.add_argument("--reseed", action="store_true")
     args = parser.parse_args()
 
-    ensure_database()
-    setup_django()
+    ensure_database(DATABASE)
+    setup_django(DATABASE)
     from django.core.management import call_command
     from django.db import connection
 

@@ -27,35 +27,13 @@ import argparse
 import os
 import re
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from support import case_columns, ensure_database, setup_django
+
 DATABASE = "bs_dashbench"
-DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
 QUEUE_PREFIX = "dash-q"
 QUEUES, PROCESSES, REVIEWERS = 10, 5, 40
-
-
-def setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ["DATABASE_URL"] = DATABASE_URL
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-
-
-def ensure_database() -> None:
-    exists = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc",
-         f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"],
-        capture_output=True, text=True, check=True).stdout.strip()
-    if exists != "1":
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DATABASE], check=True)
 
 
 # -- seeding ----------------------------------------------------------------------------------
@@ -78,12 +56,7 @@ _REVIEWER = "r.ids[1 + ((n * 31) %% array_length(r.ids, 1))::int]"
 
 
 def _case_insert_sql(*, closed: bool, spacing: float) -> str:
-    """INSERT ... SELECT generate_series for workflows_case, every NOT NULL column filled;
-    columns the bench does not care about get their model default."""
-    from django.db import connection
-
-    from workflows.models import Case
-
+    """INSERT ... SELECT generate_series for workflows_case (``support.case_columns``)."""
     created = _CREATED_CLOSED if closed else _CREATED_OPEN
     expressions = {
         "queue_id": "q.ids[1 + (n %% array_length(q.ids, 1))::int]",
@@ -121,18 +94,8 @@ def _case_insert_sql(*, closed: bool, spacing: float) -> str:
                              "THEN now() + interval '30 minutes' END",
             sla_next_check_at=f"CASE WHEN {state} <> 'waiting' "
                               f"THEN {created} + interval '8 hours' END")
-    columns, values = [], []
-    for field in Case._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        if field.column in expressions:
-            columns.append(field.column)
-            values.append(expressions[field.column].replace("{spacing}", f"{spacing:.6f}"))
-        elif not field.null:
-            default = field.get_default()
-            columns.append(field.column)
-            values.append(connection.ops.adapt_unknown_value(default)
-                          if not isinstance(default, str) else f"'{default}'")
+    columns, values = case_columns(
+        {column: sql.replace("{spacing}", f"{spacing:.6f}") for column, sql in expressions.items()})
     return (f"INSERT INTO workflows_case ({', '.join(columns)}) "
             f"SELECT {', '.join(values)} "
             f"FROM generate_series(1::bigint, %s::bigint) AS n, "
@@ -310,8 +273,8 @@ def main() -> None:
     parser.add_argument("--reseed", action="store_true")
     args = parser.parse_args()
 
-    ensure_database()
-    setup_django()
+    ensure_database(DATABASE)
+    setup_django(DATABASE)
     from django.core.management import call_command
     from django.db import connection
 

@@ -33,56 +33,29 @@ from an empty database.
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import support
+
 DATABASE = "bs_slabench"
-DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
 QUEUES = 10
 QUEUE_PREFIX = "slabench-q"
 
 
 def setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ["DATABASE_URL"] = DATABASE_URL
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
     # No nudges from the bench itself until the lag phase points it at its own Redis.
     os.environ["SLA_NUDGES_ENABLED"] = "false"
     os.environ.pop("CELERY_BROKER_URL", None)
-    import django
-
-    django.setup()
-
-
-def ensure_database(reseed: bool) -> None:
-    def psql(sql: str) -> str:
-        return subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", sql,
-                               "postgres"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-
-    exists = psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'") == "1"
-    if exists and reseed:
-        subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", DATABASE], check=True)
-        exists = False
-    if not exists:
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DATABASE], check=True)
+    support.setup_django(DATABASE)
 
 
 # -- seeding ----------------------------------------------------------------------------------
 
 def _case_insert_sql(*, closed: bool) -> str:
-    """INSERT ... SELECT generate_series for workflows_case; every NOT NULL column filled
-    (the bench leaves the rest at their model defaults, so it keeps up with the model)."""
-    from django.db import connection
-
-    from workflows.models import Case
-
+    """INSERT ... SELECT generate_series for workflows_case (``support.case_columns``)."""
     ahead = "now() + interval '1 hour' + make_interval(secs => (n * 7919) % 604800)"
     expressions = {
         "queue_id": "q.ids[1 + (n % array_length(q.ids, 1))::int]",
@@ -105,18 +78,8 @@ def _case_insert_sql(*, closed: bool) -> str:
         # Stale checks in the past: only the index's state predicate keeps them out.
         expressions.update(closed_at="now() - make_interval(secs => (n % 604800))",
                            sla_next_check_at="now() - make_interval(secs => 1 + n % 604800)")
-    columns, values = [], []
-    for field in Case._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        if field.column in expressions:
-            columns.append(field.column)
-            values.append(expressions[field.column].replace("%", "%%"))
-        elif not field.null:
-            default = field.get_default()
-            columns.append(field.column)
-            values.append(f"'{default}'" if isinstance(default, str)
-                          else str(connection.ops.adapt_unknown_value(default)))
+    columns, values = support.case_columns(
+        {column: sql.replace("%", "%%") for column, sql in expressions.items()})  # modulo
     return (f"INSERT INTO workflows_case ({', '.join(columns)}) "
             f"SELECT {', '.join(values)} "
             f"FROM generate_series(1::bigint, %s::bigint) AS n, "
@@ -347,7 +310,7 @@ def main() -> None:
     parser.add_argument("--skip-lag", action="store_true")
     options = parser.parse_args()
 
-    ensure_database(options.reseed)
+    support.ensure_database(DATABASE, recreate=options.reseed)
     setup_django()
     from django.db import connection
 
