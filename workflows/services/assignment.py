@@ -204,6 +204,50 @@ def _next_reviewer(queue: Queue, candidates: list, loads: dict[int, int],
     return open_to_more[0]
 
 
+# -- the queue's mode -----------------------------------------------------------------------
+
+def set_assignment_mode(*, queue: Queue, assignment_mode: str,
+                        max_open_per_reviewer: int | None = None, actor,
+                        now: datetime | None = None) -> Queue:
+    """A manager chooses how the queue hands out new cases; audited with before/after.
+
+    ``assignment_mode``: pull (reviewers claim), or push by round-robin or to the least loaded;
+    ``max_open_per_reviewer`` (kept when None) caps what push gives one person. Cases
+    already waiting stay where they are: the mode applies to cases opened from now on.
+    Setting what is already set writes nothing.
+    """
+    now = now or timezone.now()
+    if not selectors.is_manager(actor):
+        raise PermissionDenied("Only managers may change how a queue assigns its cases.")
+    errors = {}
+    if assignment_mode not in AssignmentMode.values:
+        errors["assignment_mode"] = [
+            f"'{assignment_mode}' is not an assignment mode; choose one of "
+            f"{', '.join(AssignmentMode.values)}."]
+    if max_open_per_reviewer is not None and not 1 <= max_open_per_reviewer <= 32767:
+        errors["max_open_per_reviewer"] = [
+            "Give a whole number of open cases per reviewer, at least 1."]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        # Push assignment locks the queue too: a change waits for a running hand-out.
+        queue = Queue.objects.select_for_update().get(pk=queue.pk)
+        before = {"mode": queue.assignment_mode,
+                  "max_open_per_reviewer": queue.max_open_per_reviewer}
+        after = {"mode": assignment_mode, "max_open_per_reviewer": (
+            before["max_open_per_reviewer"] if max_open_per_reviewer is None
+            else max_open_per_reviewer)}
+        if before == after:
+            return queue
+        queue.assignment_mode = after["mode"]
+        queue.max_open_per_reviewer = after["max_open_per_reviewer"]
+        queue.save(update_fields=["assignment_mode", "max_open_per_reviewer"])
+        audit.record(actor=actor, verb="queue.assignment_changed", object_type="queue",
+                     object_id=queue.pk, now=now,
+                     data={"queue": queue.slug, "before": before, "after": after})
+    return queue
+
+
 # -- away and back --------------------------------------------------------------------------
 
 def _may_change_status(*, user, actor) -> None:
@@ -221,7 +265,8 @@ def set_away(*, user, delegate=None, actor, now: datetime | None = None) -> int:
     waiting for information go to the delegate, still waiting; without a delegate they
     stay with their holder (a waiting case cannot return to a queue; a manager can
     reassign it) and the audit event lists them. Answers how many cases moved; each
-    move is audited, and so is the status change.
+    move is audited, and so is the status change. Away again with the same delegate and
+    nothing left to hand over changes nothing and records nothing.
     """
     now = now or timezone.now()
     _may_change_status(user=user, actor=actor)
@@ -238,6 +283,8 @@ def set_away(*, user, delegate=None, actor, now: datetime | None = None) -> int:
     with transaction.atomic():
         status, _ = ReviewerStatus.objects.select_for_update().get_or_create(user=user)
         before = {"available": status.available, "delegate": status.delegate_id}
+        unchanged = before == {"available": False,
+                               "delegate": delegate.pk if delegate else None}
         status.available = False
         status.away_since = status.away_since or now
         status.delegate = delegate
@@ -253,6 +300,8 @@ def set_away(*, user, delegate=None, actor, now: datetime | None = None) -> int:
                         kept.append(case.pk)
             except ConcurrentTransition:
                 continue  # resolved, released or reassigned meanwhile: no longer theirs
+        if unchanged and not moved:
+            return 0  # away already, nothing handed over: no change to record
         audit.record(actor=actor, verb="reviewer.away", object_type="user",
                      object_id=user.pk, now=now,
                      data={"user": user.get_username(), "before": before,

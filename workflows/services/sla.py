@@ -58,6 +58,7 @@ from workflows.models import (
     SlaTarget,
 )
 from workflows.services import audit
+from workflows.services.errors import CaseConflict
 
 logger = logging.getLogger("backstop.sla")
 
@@ -600,7 +601,8 @@ def _clean_targets(targets: Sequence[Mapping]) -> list[dict]:
     return sorted(cleaned, key=lambda row: row["min_priority"])
 
 
-def reapply_policy(*, queue: Queue, actor, now: datetime) -> int:
+def reapply_policy(*, queue: Queue, actor, now: datetime,
+                   expected_version: int | None = None) -> int:
     """Move the queue's open cases to its current policy version; answer how many moved.
 
     Explicit and audited: one ``case.sla_reapplied`` event per case (its own history
@@ -608,12 +610,17 @@ def reapply_policy(*, queue: Queue, actor, now: datetime) -> int:
     summary on the policy. Business time already used stays used. Cases run in chunks,
     each its own transaction with its rows locked, so a long re-application neither
     blocks reviewers for long nor loses a concurrent change; run again, it continues.
-    ``actor``: a manager, or ``None`` for the system.
+    ``actor``: a manager, or ``None`` for the system. ``expected_version``: the version
+    the manager means; if another is current by now, nothing moves (``CaseConflict``).
     """
     _require_manager(actor, "re-apply an SLA policy to open cases")
     policy = SlaPolicy.objects.filter(queue=queue, is_current=True).first()
     if policy is None:
-        raise ValidationError("This queue has no SLA policy to re-apply; publish one first.")
+        raise CaseConflict("This queue has no SLA policy to re-apply; publish one first.")
+    if expected_version is not None and policy.version != expected_version:
+        raise CaseConflict(
+            f"The queue's current SLA policy is version {policy.version}, not "
+            f"{expected_version}: read it, then re-apply the version you mean.")
     moved = 0
     last_id = 0
     while True:
@@ -663,6 +670,52 @@ def _reapply_chunk(chunk: list[Case], *, policy: SlaPolicy, actor, now: datetime
     AuditEvent.objects.bulk_create(events)
     nudge(chunk, now=now)
     return len(chunk)
+
+
+# --- Calendars: custom closures -----------------------------------------------------------
+
+
+def add_closure(*, calendar: Calendar, starts_at: datetime, ends_at: datetime,
+                reason: str = "", actor, now: datetime) -> CalendarClosure:
+    """Close the calendar for a period (a shutdown, an offsite); audited.
+
+    Clocks computed from now on skip it: new cases, resumes, priority changes,
+    reassignments and re-applications. Due times already stored stay as they are (I6).
+    ``actor``: a manager, or ``None`` for the system.
+    """
+    _require_manager(actor, "change a business calendar")
+    if starts_at is None or starts_at.tzinfo is None:
+        raise ValidationError({"starts_at": ["Give the start with its time zone offset."]})
+    if ends_at is None or ends_at.tzinfo is None:
+        raise ValidationError({"ends_at": ["Give the end with its time zone offset."]})
+    if ends_at <= starts_at:
+        raise ValidationError({"ends_at": ["A closure ends after it starts."]})
+    with transaction.atomic():
+        closure = CalendarClosure.objects.create(calendar=calendar, starts_at=starts_at,
+                                                 ends_at=ends_at, reason=reason or "")
+        audit.record(actor=actor, verb="calendar.closure_added", object_type="calendar",
+                     object_id=calendar.pk, now=now,
+                     data={"calendar": calendar.name, "closure": closure.pk,
+                           "starts_at": starts_at, "ends_at": ends_at,
+                           "reason": closure.reason})
+    return closure
+
+
+def remove_closure(*, calendar: Calendar, closure_id: int, actor, now: datetime) -> None:
+    """Open the calendar again for a closed period; audited. Like ``add_closure``, it
+    changes clocks computed from now on only. An unknown (or already removed) closure
+    raises ``CalendarClosure.DoesNotExist``."""
+    _require_manager(actor, "change a business calendar")
+    with transaction.atomic():
+        # Locked, so that two removals of one closure write one event.
+        closure = CalendarClosure.objects.select_for_update().get(pk=closure_id,
+                                                                   calendar=calendar)
+        audit.record(actor=actor, verb="calendar.closure_removed", object_type="calendar",
+                     object_id=calendar.pk, now=now,
+                     data={"calendar": calendar.name, "closure": closure.pk,
+                           "starts_at": closure.starts_at, "ends_at": closure.ends_at,
+                           "reason": closure.reason})
+        closure.delete()
 
 
 # --- Nudges: short-ETA tasks, sent after commit (the row stays the truth) ----------------
