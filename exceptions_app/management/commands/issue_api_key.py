@@ -4,22 +4,9 @@
 """
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
-from django.utils import timezone
 
-from exceptions_app.models import AiSystem, AiSystemAPIKey
-from workflows.services import audit
-
-
-def issue_api_key(*, ai_system: AiSystem, name: str, actor_label: str = "system") -> str:
-    """Create a key for ``ai_system`` and audit it; returns the key, which is never shown again."""
-    with transaction.atomic():
-        api_key, key = AiSystemAPIKey.objects.create_key(name=name, ai_system=ai_system)
-        # The key's primary key embeds its hash; the public prefix names it well enough.
-        audit.record(verb="api_key.issued", object_type="ai_system_api_key",
-                     object_id=api_key.prefix, actor_label=actor_label,
-                     data={"ai_system": ai_system.slug, "name": name})
-    return key
+from exceptions_app.models import AiSystem
+from exceptions_app.services.api_keys import MAX_NAME_LENGTH, default_key_name, issue_api_key
 
 
 class Command(BaseCommand):
@@ -37,9 +24,9 @@ class Command(BaseCommand):
             known = ", ".join(AiSystem.objects.values_list("slug", flat=True)) or "none yet"
             raise CommandError(f"There is no AI system '{slug}' (known: {known}). "
                                f"Create it in the admin, or run `manage.py seed_demo`.")
-        name = options["name"] or f"{slug} {timezone.now():%Y-%m-%d %H:%M}"[:50]
-        if len(name) > 50:
-            raise CommandError("--name is at most 50 characters.")
+        name = options["name"] or default_key_name(ai_system=ai_system)
+        if len(name) > MAX_NAME_LENGTH:
+            raise CommandError(f"--name is at most {MAX_NAME_LENGTH} characters.")
         key = issue_api_key(ai_system=ai_system, name=name, actor_label="cli:issue_api_key")
         if not ai_system.is_active:
             self.stderr.write(self.style.WARNING(

@@ -2,201 +2,26 @@
 
     manage.py simulate --count 200 --rate 5 --error-rate 0.1 --api-key <key>
 
-The invoices come from a seeded random generator (``synthetic_decision``), which
-``seed_demo`` reuses for its demo queue. A known share of the outputs is wrong
-(the amount misread or the vendor mixed up), with somewhat lower confidence, so
-the summary can show how many of the AI's mistakes the policy sent to people.
+The decisions and the posting come from ``exceptions_app.services.simulation``; this
+command reads the options, shows a progress bar and prints the summary.
 """
 
 import logging
 import os
-import random
 import sys
-import time
-from collections import Counter
-from dataclasses import dataclass, field
 
-import httpx
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-DEFAULT_URL = "http://127.0.0.1:8000"
-RETRYABLE = {429, 500, 502, 503, 504}
-
-
-@dataclass(frozen=True)
-class Vendor:
-    name: str
-    currency: str
-    prefix: str  # of its invoice numbers
-    catalogue: str
-    look_alike: str  # a name an extractor could plausibly confuse with this one
-
-
-VENDORS = (
-    Vendor("ACME GmbH", "EUR", "AC", "office", "ACME Holding AG"),
-    Vendor("Nordwind Logistik AG", "EUR", "NWL", "freight", "Nordwest Logistik GmbH"),
-    Vendor("Bäckerei Sonnenschein KG", "EUR", "BS", "catering", "Sonnenschein Catering KG"),
-    Vendor("Blue Harbour Supplies Ltd", "GBP", "BHS", "facilities", "Blue Harbor Supply Co"),
-    Vendor("Thames Valley IT Services Ltd", "GBP", "TV", "it", "Thames IT Solutions Ltd"),
-    Vendor("Helvetia Präzision SA", "CHF", "HP", "parts", "Helvetia Precision AG"),
-    Vendor("Alpenblick Reinigung GmbH", "CHF", "AR", "facilities", "Alpenglanz Reinigung AG"),
-    Vendor("Pinecrest Office Co.", "USD", "PC", "office", "Pine Crest Office Supply"),
-    Vendor("Redwood Cloud Inc.", "USD", "RC", "it", "Redwood Compute LLC"),
-    Vendor("Great Lakes Freight LLC", "USD", "GLF", "freight", "Great Lake Shipping Inc."),
+from exceptions_app.services.simulation import (
+    DEFAULT_USE_CASE,
+    SimulationError,
+    Tally,
+    post_decisions,
+    synthetic_decisions,
 )
 
-CATALOGUES = {
-    "office": (("A4 copy paper, box of 5 reams", 24.90), ("Toner cartridge, black", 89.00),
-               ("Office chair, ergonomic", 349.00), ("Standing desk frame", 615.00),
-               ("Notebooks, pack of 10", 18.50)),
-    "freight": (("Pallet transport, domestic", 145.00), ("Full truckload, 24 t", 1850.00),
-                ("Container handling fee", 420.00), ("Express courier, per parcel", 38.00),
-                ("Warehouse storage, pallet-week", 6.80)),
-    "catering": (("Lunch buffet, per person", 21.50), ("Coffee service, per day", 95.00),
-                 ("Breakfast platter", 64.00), ("Event catering, per guest", 48.00)),
-    "facilities": (("Office cleaning, monthly", 1240.00), ("Window cleaning", 380.00),
-                   ("HVAC maintenance visit", 560.00), ("Replacement light fittings", 42.00),
-                   ("Waste disposal, per container", 210.00)),
-    "it": (("Laptop, 14-inch business", 1349.00), ("Cloud compute, monthly commitment", 4200.00),
-           ("Software licence, per seat-year", 420.00), ("Support hours", 135.00),
-           ("Rack server, 2U", 8900.00)),
-    "parts": (("Precision bearing set", 86.00), ("CNC machining, per hour", 148.00),
-              ("Stainless shaft, 40 mm", 212.00), ("Calibration service", 690.00)),
-}
-
-# Share of invoices by size: routine, mid-size (a reviewer approves), large (four eyes).
-SIZE_TIERS = ((0.70, 150.0, 4900.0), (0.24, 5200.0, 45000.0), (0.06, 52000.0, 180000.0))
-MODEL_VERSIONS = (("invoice-extractor-3.2.1", 0.85), ("invoice-extractor-3.3.0", 0.15))
-
-
-@dataclass(frozen=True)
-class SyntheticDecision:
-    body: dict
-    wrong: bool  # the output disagrees with the invoice: the ground truth the AI missed
-    error: str = ""  # "amount" or "vendor" when wrong
-
-
-def _money(value: float) -> float:
-    return round(value + 1e-9, 2)
-
-
-def _line_items(rng: random.Random, vendor: Vendor, target: float) -> list[dict]:
-    catalogue = CATALOGUES[vendor.catalogue]
-    affordable = [item for item in catalogue if item[1] <= target] or [min(catalogue,
-                                                                         key=lambda i: i[1])]
-    items = rng.sample(affordable, k=min(len(affordable), rng.randint(1, 4)))
-    weights = [rng.random() + 0.2 for _ in items]
-    lines = []
-    for (description, unit_price), weight in zip(items, weights, strict=True):
-        price = _money(unit_price * rng.uniform(0.9, 1.1))
-        quantity = max(1, round(target * weight / sum(weights) / price))
-        lines.append({"description": description, "quantity": quantity, "unit_price": price})
-    return lines
-
-
-def _misread(rng: random.Random, amount: float, lines: list[dict]) -> float:
-    """A plausible extraction error: swapped digits, a dropped line, a shifted decimal."""
-    kind = rng.choice(("swap", "swap", "drop-line", "decimal"))
-    if kind == "drop-line" and len(lines) > 1:
-        line = rng.choice(lines)
-        return _money(amount - line["quantity"] * line["unit_price"])
-    if kind == "decimal":
-        return _money(amount * rng.choice((10.0, 0.1)))
-    digits = list(f"{amount:.2f}".replace(".", ""))
-    swappable = [i for i in range(len(digits) - 1) if digits[i] != digits[i + 1]]
-    if not swappable:
-        return _money(amount + 100.0)
-    i = rng.choice(swappable)
-    digits[i], digits[i + 1] = digits[i + 1], digits[i]
-    return _money(int("".join(digits)) / 100)
-
-
-def synthetic_decision(rng: random.Random, *, external_id: str, error_rate: float,
-                       use_case: str = "invoice-approval") -> SyntheticDecision:
-    """One invoice decision as an upstream extractor would post it."""
-    vendor = rng.choice(VENDORS)
-    [(low, high)] = rng.choices([(low, high) for _, low, high in SIZE_TIERS],
-                                weights=[share for share, _, _ in SIZE_TIERS])
-    target = low * (high / low) ** rng.random()  # log-uniform inside the tier
-    lines = _line_items(rng, vendor, target)
-    total = _money(sum(line["quantity"] * line["unit_price"] for line in lines))
-
-    po_roll = rng.random()
-    if po_roll < 0.78:
-        po_amount = total
-    elif po_roll < 0.90:  # freight or rounding: inside the 2% tolerance
-        po_amount = _money(total * rng.uniform(0.99, 1.01))
-    else:  # the supplier billed more (or less) than was ordered
-        po_amount = _money(total / rng.uniform(1.04, 1.18) if rng.random() < 0.8
-                           else total * rng.uniform(1.05, 1.15))
-    year = 2026
-    invoice = {
-        "vendor": vendor.name,
-        "invoice_number": f"{vendor.prefix}-{year}-{rng.randint(10000, 99999)}",
-        "po_number": f"PO-{rng.randint(400000, 499999)}",
-        "po_amount": po_amount,
-        "currency": vendor.currency,
-        "line_items": lines,
-    }
-
-    duplicate = rng.random() < 0.03
-    wrong = rng.random() < error_rate
-    error = rng.choice(("amount", "amount", "vendor")) if wrong else ""
-    amount = _misread(rng, total, lines) if error == "amount" else total
-    if amount == total and error == "amount":
-        amount = _money(total + 10.0)
-    extracted_vendor = vendor.look_alike if error == "vendor" else vendor.name
-
-    within_po = abs(amount - po_amount) <= 0.02 * po_amount
-    if duplicate:
-        action = "reject"
-        explanation = (f"Invoice {invoice['invoice_number']} looks like a duplicate of one "
-                       f"already paid for {invoice['po_number']}.")
-    elif within_po:
-        action = "approve"
-        explanation = (f"{len(lines)} line item(s) totalling {amount:,.2f} {vendor.currency}; "
-                       f"matches {invoice['po_number']} ({po_amount:,.2f}).")
-    else:
-        action = "hold"
-        explanation = (f"Total {amount:,.2f} {vendor.currency} differs from "
-                       f"{invoice['po_number']} ({po_amount:,.2f}) by more than 2%.")
-
-    # Wrong extractions tend to be less sure of themselves, but not always.
-    confidence = rng.betavariate(6, 2) if wrong else rng.betavariate(22, 1)
-    confidence = round(min(max(confidence, 0.30), 0.999), 3)
-    model_version = rng.choices([name for name, _ in MODEL_VERSIONS],
-                                weights=[share for _, share in MODEL_VERSIONS])[0]
-    body = {
-        "use_case": use_case,
-        "external_id": external_id,
-        "model_version": model_version,
-        "confidence": confidence,
-        "input": invoice,
-        "output": {"action": action, "amount": amount, "vendor": extracted_vendor},
-        "explanation": explanation,
-        "meta": {"source": "simulate"},
-    }
-    return SyntheticDecision(body=body, wrong=wrong, error=error)
-
-
-@dataclass
-class Tally:
-    statuses: Counter = field(default_factory=Counter)
-    routes: Counter = field(default_factory=Counter)
-    wrong_routes: Counter = field(default_factory=Counter)
-    retries: int = 0
-    sample_errors: list = field(default_factory=list)
-
-    def count(self, synthetic: SyntheticDecision, status: int, answer: dict) -> None:
-        self.statuses[status] += 1
-        route = answer.get("route") if status in (200, 201) else None
-        if route:
-            self.routes[route] += 1
-            if synthetic.wrong:
-                self.wrong_routes[route] += 1
-        elif len(self.sample_errors) < 3:
-            self.sample_errors.append((synthetic.body["external_id"], status, answer))
+DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 class Command(BaseCommand):
@@ -217,7 +42,7 @@ class Command(BaseCommand):
                             help="1 posts one by one; more uses /decisions/batch/")
         parser.add_argument("--seed", type=int, default=None,
                             help="same seed, same decisions (and external_ids)")
-        parser.add_argument("--use-case", default="invoice-approval")
+        parser.add_argument("--use-case", default=DEFAULT_USE_CASE)
         parser.add_argument("--max-retries", type=int, default=5,
                             help="retries of a 429/5xx or lost connection, with backoff")
         parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -233,73 +58,23 @@ class Command(BaseCommand):
                                "(get one with `manage.py issue_api_key demo-ai`).")
         # One log line per request would drown the progress bar and the summary.
         logging.getLogger("httpx").setLevel(logging.WARNING)
-        seed = options["seed"]
-        rng = random.Random(seed)
-        # The seed names the run, so a repeated seeded run replays the same external_ids.
-        run = f"s{seed}" if seed is not None else f"{random.SystemRandom().getrandbits(32):08x}"
-        decisions = [
-            synthetic_decision(rng, external_id=f"sim-{run}-{n:06d}", error_rate=error_rate,
-                               use_case=options["use_case"])
-            for n in range(1, count + 1)
-        ]
-
-        tally = Tally()
-        started = time.monotonic()
-        headers = {"Authorization": f"Api-Key {options['api_key']}"}
-        with (httpx.Client(base_url=options["url"].rstrip("/"), headers=headers,
-                           timeout=30.0) as client,
-              tqdm(total=count, unit="decision", file=sys.stderr, mininterval=0.5,
-                   disable=options["no_progress"]) as bar):
-            for offset in range(0, count, batch_size):
-                if rate:
-                    # Pace by the schedule, not by sleeps, so slow answers do not drift it.
-                    delay = started + offset / rate - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
-                chunk = decisions[offset:offset + batch_size]
-                for synthetic, status, answer in self._post(client, chunk, tally, options):
-                    tally.count(synthetic, status, answer)
-                bar.update(len(chunk))
-        self._summary(tally, count=count, elapsed=time.monotonic() - started,
-                      url=options["url"])
-
-    def _post(self, client, chunk, tally, options):
-        if options["batch_size"] == 1:
-            [synthetic] = chunk
-            response = self._send(client, "/api/v1/decisions/", synthetic.body, tally, options)
-            return [(synthetic, response.status_code, _json(response))]
-        response = self._send(client, "/api/v1/decisions/batch/",
-                              {"decisions": [synthetic.body for synthetic in chunk]},
-                              tally, options)
-        if response.status_code != 200:
-            return [(synthetic, response.status_code, _json(response)) for synthetic in chunk]
-        return [(synthetic, item["status"], item.get("decision") or item.get("errors") or {})
-                for synthetic, item in zip(chunk, response.json()["results"], strict=True)]
-
-    def _send(self, client, path, payload, tally, options) -> httpx.Response:
-        """POST, retrying a 429/5xx or a lost connection with the same body (and so the same
-        external_ids): a retry of something already stored is answered as a replay."""
-        max_retries = options["max_retries"]
-        for attempt in range(max_retries + 1):
-            response = None
+        decisions = synthetic_decisions(count=count, error_rate=error_rate, seed=options["seed"],
+                                        use_case=options["use_case"])
+        with tqdm(total=count, unit="decision", file=sys.stderr, mininterval=0.5,
+                  disable=options["no_progress"]) as bar:
             try:
-                response = client.post(path, json=payload)
-            except httpx.TransportError as exc:
-                if attempt == max_retries:
-                    raise CommandError(f"Cannot reach {options['url']}: {exc}. Is Backstop "
-                                       f"running there?") from exc
-            else:
-                if response.status_code == 401:
-                    raise CommandError("The API key was refused (401): check --api-key or "
-                                       "BACKSTOP_API_KEY, or issue a new one.")
-                if response.status_code not in RETRYABLE or attempt == max_retries:
-                    return response
-            tally.retries += 1
-            time.sleep(_backoff(attempt, response))
-        raise AssertionError("unreachable")
+                tally = post_decisions(decisions=decisions, url=options["url"],
+                                       api_key=options["api_key"], rate=rate,
+                                       batch_size=batch_size,
+                                       max_retries=options["max_retries"],
+                                       on_progress=bar.update)
+            except SimulationError as exc:
+                raise CommandError(str(exc)) from exc
+        self._summary(tally, count=count, url=options["url"])
 
-    def _summary(self, tally: Tally, *, count: int, elapsed: float, url: str) -> None:
+    def _summary(self, tally: Tally, *, count: int, url: str) -> None:
         write = self.stdout.write
+        elapsed = tally.elapsed
         write(f"Posted {count} decision(s) to {url} in {elapsed:.1f} s "
               f"({count / elapsed if elapsed else 0:.1f}/s), {tally.retries} retries.")
         write("By HTTP status:")
@@ -315,19 +90,3 @@ class Command(BaseCommand):
                   f"passed automatically: {tally.wrong_routes['auto']}.")
         for external_id, status, answer in tally.sample_errors:
             self.stderr.write(f"  {external_id}: HTTP {status} {answer}")
-
-
-def _json(response: httpx.Response) -> dict:
-    try:
-        body = response.json()
-    except ValueError:
-        return {"detail": response.text[:200]}
-    return body if isinstance(body, dict) else {"detail": body}
-
-
-def _backoff(attempt: int, response: httpx.Response | None) -> float:
-    if response is not None:
-        retry_after = response.headers.get("Retry-After", "")
-        if retry_after.isdigit():
-            return min(float(retry_after), 30.0)
-    return min(0.25 * 2**attempt, 8.0) * random.uniform(0.8, 1.2)

@@ -1,0 +1,168 @@
+"""The demo seed (``exceptions_app.services.demo``): the whole product, set up once."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from exceptions_app.models import AiSystem, Decision, PolicyStatus, PolicyVersion, UseCase
+from exceptions_app.services.demo import seed_demo
+from workflows.models import (
+    OPEN_STATES,
+    Activity,
+    AuditEvent,
+    Calendar,
+    Case,
+    CaseState,
+    ConsultRequest,
+    Escalation,
+    EscalationLevel,
+    EscalationOutcome,
+    EscalationTarget,
+    OutboxMessage,
+    RaciAssignment,
+    RaciRole,
+    Resolution,
+    SlaPolicy,
+    SlaTarget,
+    SlaWarning,
+)
+from workflows.services import raci
+
+# A Wednesday, 11:00 in Berlin: the office is open, the last business days are
+# Friday 20, Monday 23 and Tuesday 24 November.
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+def everything() -> dict:
+    """Every row the seed writes, in a comparable form."""
+    models = [get_user_model(), get_user_model().groups.through, UseCase, PolicyVersion,
+              AiSystem, Decision, Case, Resolution, RaciAssignment, Calendar, SlaPolicy,
+              SlaTarget, EscalationLevel, Escalation, SlaWarning, ConsultRequest,
+              OutboxMessage, AuditEvent]
+    return {model.__name__: sorted(map(str, model.objects.values_list()))
+            for model in models}
+
+
+@pytest.mark.django_db
+def test_a_second_run_changes_nothing():
+    seed_demo(now=NOW)
+    first = everything()
+
+    seed_demo(now=NOW + timedelta(hours=3))
+
+    assert everything() == first
+
+
+@pytest.mark.django_db
+def test_the_policy_is_drafted_by_one_person_and_activated_by_the_owner():
+    seeded = seed_demo(now=NOW)
+
+    policy = PolicyVersion.objects.get(use_case__slug="invoice-approval")
+    assert policy.status == PolicyStatus.ACTIVE and seeded.policy == policy
+    steps = list(AuditEvent.objects.filter(object_type="policy_version", object_id=policy.pk)
+                 .order_by("id").values_list("verb", "actor_label"))
+    assert steps == [("policy.drafted", "reviewer2"), ("policy.proposed", "reviewer2"),
+                     ("policy.approved", "manager"), ("policy.activated", "manager")]
+
+
+@pytest.mark.django_db
+def test_the_process_names_who_owns_each_activity():
+    seeded = seed_demo(now=NOW)
+
+    process = seeded.process
+    assert seeded.use_case.process == process
+    assert set(process.queues.values_list("slug", flat=True)) == {
+        "invoice-review", "invoice-qa", "invoice-escalations"}
+    matrix = raci.cells(process=process)
+    assert matrix[Activity.REVIEW][RaciRole.RESPONSIBLE] == {
+        "users": [], "groups": ["invoice-reviewers"]}
+    for activity in Activity.values:
+        assert matrix[activity][RaciRole.ACCOUNTABLE] == {"users": ["manager"], "groups": []}
+    assert matrix[Activity.ESCALATION][RaciRole.CONSULTED]["users"] == ["reviewer2"]
+    assert [user.username for user in raci.holders(
+        process=process, activity=Activity.ESCALATION, role=RaciRole.INFORMED)] == [
+        "reviewer", "reviewer2"]
+    # Every change of the matrix is audited, by the manager who owns it.
+    assert AuditEvent.objects.filter(verb="raci.changed", actor_label="manager").count() == (
+        RaciAssignment.objects.values("activity", "role").distinct().count())
+
+
+@pytest.mark.django_db
+def test_queues_run_on_berlin_business_hours_with_targets_per_priority():
+    seed_demo(now=NOW)
+
+    calendar = Calendar.objects.get()
+    assert (calendar.time_zone, calendar.holiday_country) == ("Europe/Berlin", "DE")
+    assert set(calendar.working_hours) == {"0", "1", "2", "3", "4"}
+    review = SlaPolicy.objects.get(queue__slug="invoice-review", is_current=True)
+    assert review.calendar == calendar and review.warning_fraction == 0.75
+    assert list(review.targets.order_by("min_priority").values_list(
+        "min_priority", "response_target", "resolution_target")) == [
+        (0, timedelta(hours=2), timedelta(hours=16)),
+        (60, timedelta(hours=1), timedelta(hours=8)),
+        (90, timedelta(minutes=30), timedelta(hours=4))]
+    assert SlaPolicy.objects.filter(is_current=True, calendar=calendar).count() == 3
+
+
+@pytest.mark.django_db
+def test_the_chain_goes_to_the_responsible_then_the_owner_then_holds():
+    seeded = seed_demo(now=NOW)
+
+    levels = list(EscalationLevel.objects.filter(process=seeded.process).order_by("level"))
+    assert [(level.level, level.target, level.queue.slug if level.queue else None,
+             level.consult, level.notify_informed) for level in levels] == [
+        (1, EscalationTarget.RESPONSIBLE, None, False, True),
+        (2, EscalationTarget.ACCOUNTABLE, "invoice-escalations", True, True)]
+    assert levels[-1].outcome == EscalationOutcome.HOLD_FOR_OWNER
+
+
+@pytest.mark.django_db
+def test_open_cases_wait_in_several_states_with_real_clocks():
+    seed_demo(now=NOW)
+
+    open_cases = Case.objects.filter(state__in=OPEN_STATES)
+    states = set(open_cases.values_list("state", flat=True))
+    assert {CaseState.OPEN, CaseState.ASSIGNED, CaseState.WAITING,
+            CaseState.PENDING_APPROVAL, CaseState.ESCALATED} <= states
+    assert not open_cases.filter(due_at__isnull=True).exists()
+    assert not open_cases.filter(sla_policy__isnull=True).exists()
+    # Worked through the services: each step is in the case's own history.
+    waiting = open_cases.get(state=CaseState.WAITING)
+    verbs = list(waiting.audit_events.order_by("id").values_list("verb", flat=True))
+    assert verbs[-2:] == ["case.claimed", "case.info_requested"]
+    assert waiting.sla_next_check_at is None  # its clock is paused
+
+
+@pytest.mark.django_db
+def test_history_was_decided_in_time_and_the_forgotten_case_escalated():
+    seed_demo(now=NOW)
+
+    resolved = Case.objects.filter(state=CaseState.RESOLVED)
+    assert resolved.count() >= 10
+    for case in resolved:
+        assert case.first_claimed_at <= case.response_due_at
+        assert case.closed_at <= case.due_at <= NOW + timedelta(days=7)
+    assert Resolution.objects.filter(verdict="corrected").exists()
+    assert Resolution.objects.exclude(approved_by=None).exists()  # four eyes
+    # Nobody picked up the last invoices of Tuesday: the sweep escalated one to the
+    # reviewers, and as nobody acted either, on to the owner's escalations desk, where
+    # the Consulted are asked.
+    escalated = Case.objects.get(state=CaseState.ESCALATED)
+    assert escalated.queue.slug == "invoice-escalations"
+    assert list(escalated.escalations.values_list("level", "cause")) == [
+        (1, "response_breach"), (2, "resolution_breach")]
+    assert escalated.consults.get().consultee.username == "reviewer2"
+    assert OutboxMessage.objects.filter(case=escalated, recipient__isnull=False).exists()
+    assert Decision.objects.count() == 3 * 8 + 40
+
+
+@pytest.mark.django_db
+def test_before_office_hours_a_reviewer_sends_the_stale_case_up_by_hand():
+    # Monday 06:00 in Berlin: Friday's forgotten invoice still sits with the reviewers.
+    seed_demo(now=datetime(2026, 11, 30, 5, 0, tzinfo=UTC))
+
+    escalated = Case.objects.get(state=CaseState.ESCALATED)
+    assert list(escalated.escalations.values_list("level", "cause", "actor__username")) == [
+        (1, "response_breach", None), (2, "manual", "reviewer")]
+    assert escalated.consults.get().consultee.username == "reviewer2"
