@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from exceptions_app import views
+from exceptions_app import views, views_use_cases
 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -9,6 +9,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("next/", views.next_case, name="next-case"),
     path("approvals/", views.approvals, name="approvals"),
+    path("use-cases/", views_use_cases.use_case_list, name="use-cases"),
+    path("use-cases/<slug:slug>/", views_use_cases.use_case_detail, name="use-case"),
     path("cases/<int:pk>/", views.case_detail, name="case"),
     path("cases/<int:pk>/claim/", views.claim, name="case-claim"),
     path("cases/<int:pk>/release/", views.release, name="case-release"),

@@ -6,6 +6,7 @@ manager (``workflows.manage_cases``) sees every case. Everything else is absent,
 which the API and the pages answer with 404.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -135,8 +136,9 @@ class QueueSummary:
         return (now or timezone.now()) - self.oldest_open_at
 
 
-def queue_summaries(*, user) -> list[QueueSummary]:
-    """Each queue the user works, with its waiting count and oldest wait: one query.
+def queue_summaries(*, user, queue_ids: Iterable[int] | None = None) -> list[QueueSummary]:
+    """Each queue the user works (of ``queue_ids``, if given), with its waiting count and
+    oldest wait: one query.
 
     Per queue, the count reads at most ``OPEN_COUNT_CAP + 1`` entries of
     ``case_claimable_idx`` and the oldest wait is one probe of ``case_waiting_age_idx``,
@@ -149,7 +151,10 @@ def queue_summaries(*, user) -> list[QueueSummary]:
         f" WHERE c.queue_id = {Queue._meta.db_table}.id"
         f" AND c.state IN ({', '.join(['%s'] * len(CLAIMABLE_STATES))})"
         f" LIMIT %s) AS waiting", (*CLAIMABLE_STATES, OPEN_COUNT_CAP + 1))
-    queues = (member_queues(user=user).order_by("name").annotate(
+    queues = member_queues(user=user)
+    if queue_ids is not None:
+        queues = queues.filter(pk__in=list(queue_ids))
+    queues = (queues.order_by("name").annotate(
         open_count=capped_count,
         oldest_open_at=Subquery(waiting.order_by("created_at").values("created_at")[:1])))
     return [QueueSummary(queue=queue, open_count=min(queue.open_count, OPEN_COUNT_CAP),

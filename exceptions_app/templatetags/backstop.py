@@ -3,6 +3,7 @@
 Nothing here decides what a person may do; it only says things readably.
 """
 
+import json
 import re
 from datetime import datetime, timedelta
 
@@ -269,16 +270,6 @@ def people_in(events) -> set:
 
 
 @register.simple_tag
-def approvals_waiting(user) -> dict:
-    """For the top bar: may this person approve at all, and how many wait for them."""
-    from workflows import selectors
-
-    count = selectors.pending_approvals(user=user).count()
-    return {"count": count,
-            "may_approve": bool(count) or selectors.member_queues(user=user).exists()}
-
-
-@register.simple_tag
 def output_changes(ai_output, human_output, changed_only=False) -> list[dict]:
     """Field by field: what the AI said and what the person decided."""
     ai_output = ai_output if isinstance(ai_output, dict) else {}
@@ -297,3 +288,63 @@ def reason_label(code, reason_codes) -> str:
         if item.get("code") == code:
             return item.get("label") or code
     return code
+
+
+@register.simple_tag
+def main_nav(user) -> dict:
+    """For the top bar: does this person work any queue (then "Next case" is worth
+    offering, and so are approvals) and how many approvals wait for them. Two queries."""
+    from workflows import selectors
+
+    works_queues = selectors.member_queues(user=user).exists()
+    count = selectors.pending_approvals(user=user).count()
+    return {"works_queues": works_queues, "approvals": count,
+            "may_approve": works_queues or bool(count)}
+
+
+@register.filter
+def pretty_json(value) -> str:
+    """A JSON value indented for a <pre>; the template escapes it."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+def _schema_type(schema: dict) -> str:
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = " or ".join(str(item) for item in kind)
+    if kind == "array" and isinstance(schema.get("items"), dict):
+        return f"list of {_schema_type(schema['items'])}"
+    if kind:
+        return str(kind)
+    for combinator, words in (("oneOf", " or "), ("anyOf", " or "), ("allOf", " and ")):
+        if isinstance(schema.get(combinator), list):
+            return words.join(_schema_type(part) for part in schema[combinator]
+                              if isinstance(part, dict))
+    return "any"
+
+
+_SCHEMA_LIMITS = (("minimum", "at least {}"), ("exclusiveMinimum", "more than {}"),
+                  ("maximum", "at most {}"), ("exclusiveMaximum", "less than {}"),
+                  ("minLength", "at least {} characters"),
+                  ("maxLength", "at most {} characters"), ("minItems", "at least {} items"),
+                  ("maxItems", "at most {} items"), ("format", "format {}"),
+                  ("pattern", "matches {}"))
+
+
+@register.simple_tag
+def schema_fields(schema) -> list[dict]:
+    """A JSON Schema's top-level fields in words: name, type, required, limits and
+    description. Empty when the schema names no properties."""
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        return []
+    required = set(schema.get("required") or [])
+    rows = []
+    for name, spec in schema["properties"].items():
+        spec = spec if isinstance(spec, dict) else {}
+        rules = [words.format(spec[key]) for key, words in _SCHEMA_LIMITS if key in spec]
+        if isinstance(spec.get("enum"), list):
+            rules.insert(0, "one of " + ", ".join(str(item) for item in spec["enum"]))
+        rows.append({"name": name, "label": field_label(name), "type": _schema_type(spec),
+                     "required": name in required, "rules": rules,
+                     "description": spec.get("description", "")})
+    return rows
