@@ -2,17 +2,21 @@
 
 import io
 import json
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
+from django.utils import timezone
 
 from exceptions_app.api.serializers import DecisionOutSerializer
 from exceptions_app.models import AiSystemAPIKey, Decision, UseCase
 from exceptions_app.services import intake
 from tests.exceptions_app.conftest import client_for, invoice, stored
 from tests.factories import AiSystemFactory, PolicyVersionFactory, UseCaseFactory, UserFactory
-from workflows.models import AuditEvent, Case
+from workflows.models import AuditEvent, Case, Queue
+from workflows.services import cases
+from workflows.services.sla import publish_sla_policy
 
 URL = "/api/v1/decisions/"
 
@@ -482,6 +486,65 @@ def test_a_new_single_decision_is_inserted_without_looking_first(ai_client,
         response = ai_client.post(URL, invoice("inv-1"), format="json")
 
     assert response.status_code == 201
+
+
+@pytest.mark.django_db
+def test_a_decision_that_opens_a_case_costs_one_insert_more(ai_client,
+                                                            django_assert_num_queries):
+    ai_client.post(URL, invoice("inv-warm", confidence=0.5), format="json")
+
+    # The key, then (savepoint) the case, the decision, the events of both in one
+    # insert (release); the queue's SLA terms come from their cache.
+    with django_assert_num_queries(6):
+        response = ai_client.post(URL, invoice("inv-1", confidence=0.5), format="json")
+
+    assert response.json()["route"] == "review"
+    case = Case.objects.get(pk=response.json()["case"]["id"])
+    assert sorted(AuditEvent.objects.filter(case=case).values_list("verb", flat=True)) == [
+        "case.opened", "decision.received"]
+
+
+# --- The queues' SLA terms are cached: a published policy is seen at once ---------------------
+
+
+def _review_case(client) -> Case:
+    response = client.post(URL, invoice(confidence=0.5), format="json")
+    return Case.objects.select_related("sla_policy").get(pk=response.json()["case"]["id"])
+
+
+@pytest.mark.django_db
+def test_a_published_sla_policy_times_the_next_case(ai_client, invoice_policy):
+    queue = invoice_policy.use_case.review_queue
+    before = _review_case(ai_client)
+
+    publish_sla_policy(queue=queue, calendar=None, warning_fraction=0.5, actor=None,
+                       now=timezone.now(),
+                       targets=[{"min_priority": 0, "response_target": timedelta(minutes=30),
+                                 "resolution_target": timedelta(hours=2)}])
+    after = _review_case(ai_client)
+
+    assert before.sla_policy is None
+    assert (after.sla_policy.version, after.due_at - after.created_at,
+            after.warn_at - after.created_at) == (1, timedelta(hours=2), timedelta(hours=1))
+
+
+@pytest.mark.django_db
+def test_an_sla_change_nobody_announces_is_seen_within_the_ttl(ai_client, invoice_policy,
+                                                              monkeypatch):
+    now = [1000.0]
+    # The queue itself comes with the use case, from intake's cache.
+    monkeypatch.setattr(intake._catalogue, "clock", lambda: now[0])
+    monkeypatch.setattr(cases._current_terms, "clock", lambda: now[0])
+    queue = invoice_policy.use_case.review_queue
+    _review_case(ai_client)
+    Queue.objects.filter(pk=queue.pk).update(resolution_target=timedelta(hours=3))  # no signal
+
+    before_ttl = _review_case(ai_client)
+    now[0] += max(cases._CurrentTerms.TTL, intake._Catalogue.TTL)
+    after_ttl = _review_case(ai_client)
+
+    assert before_ttl.due_at - before_ttl.created_at == queue.resolution_target
+    assert after_ttl.due_at - after_ttl.created_at == timedelta(hours=3)
 
 
 # --- The use case cache: changes are seen at once -------------------------------------------
