@@ -88,6 +88,20 @@ def test_policies_of_a_queue_you_do_not_work_are_not_found(queue, member, outsid
     assert APIClient().get(policies_url(queue)).status_code == 401
 
 
+@pytest.mark.django_db
+def test_policies_and_calendars_read_in_a_fixed_number_of_queries(
+        queue, member, django_assert_max_num_queries):
+    for n in range(6):
+        publish(queue, calendar=office_calendar(f"Office {n}", closures=[
+            (berlin(2026, 3, 6, 9), berlin(2026, 3, 6, 17))]), more=[(80, HOUR, 2 * HOUR)],
+            now=T)
+
+    with django_assert_max_num_queries(5):  # the permissions, queue, rows, their children
+        assert len(client_for(member).get(policies_url(queue)).json()) == 6
+    with django_assert_max_num_queries(5):  # the permissions, queue, rows, their children
+        assert len(client_for(member).get("/api/v1/calendars/").json()) == 6
+
+
 # -- publishing -----------------------------------------------------------------------------
 
 @pytest.mark.django_db

@@ -49,7 +49,7 @@ def _queue(request, slug: str) -> Queue:
 
 def _policies(queue: Queue):
     return (SlaPolicy.objects.filter(queue=queue)
-            .select_related("calendar", "created_by")
+            .select_related("queue", "calendar", "created_by")
             .prefetch_related(Prefetch("targets",
                                        queryset=SlaTarget.objects.order_by("min_priority")))
             .order_by("-version"))
