@@ -154,6 +154,9 @@ class ResolveForm(CaseActionForm):
             self.fields["verdict"].choices = [(Verdict.CORRECTED, "Answer"),
                                               (Verdict.REJECTED, "Reject")]
             self.fields["verdict"].initial = Verdict.CORRECTED
+            self.fields["reason_code"].help_text = (
+                "Optional for an answer: it is compared with the AI's output after you "
+                "submit. Needed when you reject.")
         else:
             self.fields["verdict"].choices = [(Verdict.ACCEPTED, "Accept"),
                                               (Verdict.CORRECTED, "Correct"),

@@ -25,10 +25,10 @@ from exceptions_app.forms import (
     ResolveForm,
 )
 from exceptions_app.models import Decision
-from exceptions_app.templatetags.backstop import people_in
+from exceptions_app.templatetags.backstop import field_label, people_in
 from workflows import selectors
 from workflows.models import Case, CaseState
-from workflows.services import claiming, transitions
+from workflows.services import claiming, escalation, transitions
 from workflows.services.errors import CaseConflict
 
 # What a stale page or a lost race raises; the page answers 409 with a reload link.
@@ -103,8 +103,13 @@ class Conflict:
     state: str  # the case's state now
 
 
-def _case_page(request, case, *, bound: dict | None = None, conflict=None, status=200):
-    """The case page; ``bound`` carries a submitted form back with its errors."""
+def _case_page(request, case, *, bound: dict | None = None, conflict=None,
+               consults_refusal: str = "", status=200):
+    """The case page; ``bound`` carries a submitted form back with its errors.
+
+    ``consults_refusal``: why resolving or approving was refused (a required consult
+    is still unanswered); nothing was saved.
+    """
     bound = bound or {}
     user = request.user
     decision = _decision(case)
@@ -130,15 +135,22 @@ def _case_page(request, case, *, bound: dict | None = None, conflict=None, statu
         if action in available:
             forms[action] = bound.get(action) or CaseActionForm(case=case, prefix=action)
 
+    consults = list(case.consults.select_related("consultee"))
+    resolution = getattr(case, "resolution", None)
     context = {
         "case": case,
         "decision": decision,
         "hide_suggestion": hide_suggestion,
+        "consults": consults,
+        "consults_blocking": [c for c in consults if c.required and c.answered_at is None],
+        "consults_refusal": consults_refusal,
+        "comparison": _comparison(decision, resolution, hidden=hide_suggestion,
+                                  blind=case.queue.blind),
         "available": available,
         "forms": forms,
         "timeline": timeline,
         "people": _names(people_in(timeline)),
-        "resolution": getattr(case, "resolution", None),
+        "resolution": resolution,
         "conflict": conflict,
         "not_saved": any(form.errors for form in bound.values()),
     }
@@ -173,6 +185,31 @@ def _person(user) -> str:
 def _names(user_ids) -> dict[int, str]:
     users = get_user_model().objects.filter(pk__in=user_ids) if user_ids else []
     return {user.pk: user.get_full_name() or user.get_username() for user in users}
+
+
+@dataclass
+class Comparison:
+    """The resolution's output beside the AI's, field by field, as the service compared it.
+
+    ``hidden``: blind review and the case is still open, so only the person's side shows.
+    """
+
+    rows: list[dict]
+    differing: list[str]  # labels of the fields that differ
+    blind: bool
+    hidden: bool
+
+
+def _comparison(decision, resolution, *, hidden: bool, blind: bool) -> Comparison | None:
+    if decision is None or resolution is None or resolution.output is None:
+        return None
+    ai, human = decision.output or {}, resolution.output
+    differing = transitions.differing_fields(suggested=ai, answer=human)
+    keys = list(ai) + [key for key in human if key not in ai]
+    rows = [{"label": field_label(key), "ai": ai.get(key), "human": human.get(key),
+             "changed": key in differing and not hidden} for key in keys]
+    return Comparison(rows=rows, differing=[field_label(key) for key in differing],
+                      blind=blind, hidden=hidden)
 
 
 def _hides_suggestion(case) -> bool:
@@ -210,6 +247,9 @@ def _act(request, case, *, action: str, form, perform, success, next_url=None):
             form.add_service_errors(error)
         except Case.DoesNotExist as error:  # out of the user's scope meanwhile (I8)
             raise Http404("No such case.") from error
+        except escalation.ConsultsUnanswered as error:
+            case.refresh_from_db()
+            return _case_page(request, case, status=409, consults_refusal=str(error))
         except CONFLICTS as error:
             case.refresh_from_db()
             return _case_page(request, case, status=409, conflict=Conflict(
@@ -246,10 +286,15 @@ def resolve(request, pk):
         if result.state == CaseState.PENDING_APPROVAL:
             return (f"{_label(result)} is waiting for four-eyes approval: a second reviewer "
                     f"confirms it before it counts.")
+        if blind:
+            return (f"{_label(result)} resolved. Your answer is compared with the AI's "
+                    f"output below; take the next case when you are ready.")
         return f"{_label(result)} resolved. Take the next case when you are ready."
 
+    # Blind review: back to the case, where the answer now shows beside the AI's.
+    blind = case.queue.blind
     return _act(request, case, action="resolve", form=form, perform=perform, success=success,
-                next_url="home")
+                next_url=None if blind else "home")
 
 
 def _reason_action(service, *, action: str, success: str, to_home: bool):

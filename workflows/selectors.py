@@ -1,7 +1,8 @@
 """Read queries the web pages and the API share.
 
 Scope (I8): a person sees the cases of the queues they are a member of (directly or
-through a group), the cases assigned to them and those they resolved first; a
+through a group), the cases assigned to them, those they resolved first and the
+open cases they were consulted on (to read them and answer there); a
 manager (``workflows.manage_cases``) sees every case. Everything else is absent,
 which the API and the pages answer with 404.
 """
@@ -17,9 +18,11 @@ from django.utils import timezone
 
 from workflows.models import (
     CLAIMABLE_STATES,
+    OPEN_STATES,
     AuditEvent,
     Case,
     CaseState,
+    ConsultRequest,
     Notification,
     OutboxMessage,
     Queue,
@@ -67,9 +70,10 @@ def visible_cases(*, user) -> QuerySet[Case]:
         return Case.objects.none()
     if is_manager(user):
         return Case.objects.all()
+    consulted_on = ConsultRequest.objects.filter(consultee=user.pk).values("case")
     return Case.objects.filter(
         Q(queue__in=_member_queue_ids(user)) | Q(assignee=user.pk)
-        | Q(first_reviewer=user.pk))
+        | Q(first_reviewer=user.pk) | Q(pk__in=consulted_on, state__in=OPEN_STATES))
 
 
 def workable_cases(*, user, queue: Queue | None = None) -> QuerySet[Case]:

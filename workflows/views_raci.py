@@ -12,8 +12,10 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from workflows import selectors
 from workflows.models import Activity, ConsultRequest, Process, RaciAssignment, RaciRole
 from workflows.services import assignment, escalation, raci
 from workflows.services.errors import CaseConflict
@@ -187,8 +189,10 @@ def my_consults(request):
 @login_required
 @require_POST
 def consult_answer(request, pk: int):
+    """Answer a consult, from "My consults" or from the case page (``return_to=case``)."""
     form = AnswerForm(request.POST)
-    if not ConsultRequest.objects.filter(pk=pk, consultee=request.user.pk).exists():
+    consult = ConsultRequest.objects.filter(pk=pk, consultee=request.user.pk).first()
+    if consult is None:
         raise Http404("No such consult for you.")
     if form.is_valid():
         try:
@@ -202,4 +206,7 @@ def consult_answer(request, pk: int):
             messages.success(request, "Thank you: your answer is on the case.")
     else:
         messages.error(request, "Write your answer before sending it.")
+    if request.POST.get("return_to") == "case" and selectors.visible_cases(
+            user=request.user).filter(pk=consult.case_id).exists():
+        return redirect(reverse("case", args=[consult.case_id]) + f"#consult-{consult.pk}")
     return redirect("my-consults")

@@ -4,7 +4,9 @@ The case engine (``workflows``) calls the first three functions through
 ``workflows.hooks`` (registered in ``ExceptionsAppConfig.ready``):
 
 - ``validate_resolution``: the reason code must be one of the use case's, and a
-  corrected output must satisfy the use case's output schema (data contract);
+  corrected output must satisfy the use case's output schema (data contract). In
+  blind review an answer needs no reason code: asking for one only when the answer
+  differs from the AI's would tell the reviewer so before they submit;
 - ``record_labelled_example``: inside the resolving transaction, the resolution
   becomes a labelled example, so the two commit together or not at all;
 - ``case_content``: the decision's input (the subject) and the AI's proposal (the
@@ -44,7 +46,8 @@ def validate_resolution(*, case, verdict: str, output: dict | None, reason_code:
             errors["reason_code"] = [
                 f"'{reason_code}' is not a reason code of {use_case.name}; "
                 f"choose one of: {listed}."]
-        elif not reason_code and verdict != Verdict.ACCEPTED:
+        elif not reason_code and verdict != Verdict.ACCEPTED and not (
+                case.queue.blind and verdict == Verdict.CORRECTED):
             errors["reason_code"] = [f"Say why with a reason code: {listed}."]
     problems = (contract_errors(use_case.output_schema, output)
                 if verdict == Verdict.CORRECTED and output is not None else [])
@@ -55,7 +58,11 @@ def validate_resolution(*, case, verdict: str, output: dict | None, reason_code:
 
 
 def record_labelled_example(*, case, resolution) -> LabelledExample | None:
-    """The final resolution as training and evaluation data (one per decision)."""
+    """The final resolution as training and evaluation data (one per decision).
+
+    A blind answer arrives already compared with the AI's output by the engine:
+    ``accepted`` when they agree, ``corrected`` (with the reviewer's output) when not.
+    """
     decision = _decision_of(case)
     if decision is None:
         return None

@@ -219,8 +219,9 @@ _DETAIL_KEYS = (
 )
 # Keys that name a person by id; the view looks the names up in one query.
 PERSON_KEYS = ("assignee", "to_assignee", "from_assignee", "first_reviewer")
-# On a blind case these would give the AI's answer away.
-_SUGGESTION_KEYS = {"route", "confidence"}
+# On a blind case these would give the AI's answer away (the verdict of a blind
+# answer says whether it matched the AI's).
+_SUGGESTION_KEYS = {"route", "confidence", "verdict"}
 _TEXT_KEYS = ("reason", "comment", "notes")
 _ROUTINE_REASONS = {"review", "qa-sample"}
 

@@ -2,6 +2,7 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -110,16 +111,99 @@ def test_a_four_eyes_example_is_labelled_only_once_approved(use_case, reviewer, 
     assert example.reviewer == reviewer and example.approver == approver
 
 
-@pytest.mark.django_db
-def test_a_blind_review_is_labelled_blind(use_case, reviewer):
+@pytest.fixture
+def blind_case(use_case, reviewer):
+    """A case of a blind QA queue, claimed by the reviewer; the AI said approve 4180.0."""
     qa = QueueFactory(slug="qa", blind=True)
     qa.members.add(reviewer)
-    decision = make_decision_case(use_case, queue=qa, state=S.ASSIGNED, assignee=reviewer)
+    return make_decision_case(use_case, queue=qa, state=S.ASSIGNED, assignee=reviewer)
 
-    transitions.resolve(case_id=decision.case_id, user=reviewer, verdict="accepted",
-                        output=None, reason_code="")
 
-    assert LabelledExample.objects.get(decision=decision).blind is True
+@pytest.mark.django_db
+def test_a_blind_answer_that_agrees_with_the_ai_is_accepted_without_a_reason(
+        blind_case, reviewer):
+    # The reviewer typed a whole number where the AI gave 4180.0: the same amount.
+    transitions.resolve(case_id=blind_case.case_id, user=reviewer, verdict="corrected",
+                        output={"action": "approve", "amount": 4180}, reason_code="")
+
+    resolution = Resolution.objects.get(case=blind_case.case_id)
+    assert resolution.verdict == "accepted"
+    assert resolution.output == {"action": "approve", "amount": 4180}  # their own answer
+    example = LabelledExample.objects.get(decision=blind_case)
+    assert (example.verdict, example.blind) == ("accepted", True)
+    assert example.human_output == {"action": "approve", "amount": 4180.0}
+    event = AuditEvent.objects.get(case=blind_case.case_id, verb="case.resolved")
+    assert event.data["verdict"] == "accepted"
+    assert event.data["blind_answer"] == {"differing_fields": []}
+
+
+@pytest.mark.django_db
+def test_a_blind_answer_that_differs_is_a_correction_naming_the_fields(blind_case, reviewer):
+    transitions.resolve(case_id=blind_case.case_id, user=reviewer, verdict="corrected",
+                        output={"action": "approve", "amount": 4100.0}, reason_code="")
+
+    example = LabelledExample.objects.get(decision=blind_case)
+    assert (example.verdict, example.blind) == ("corrected", True)
+    assert example.ai_output == {"action": "approve", "amount": 4180.0}
+    assert example.human_output == {"action": "approve", "amount": 4100.0}
+    event = AuditEvent.objects.get(case=blind_case.case_id, verb="case.resolved")
+    assert event.data["blind_answer"] == {"differing_fields": ["amount"]}
+
+
+@pytest.mark.django_db
+def test_a_blind_answer_is_still_checked_against_the_output_schema(blind_case, reviewer):
+    with pytest.raises(ValidationError) as refused:
+        transitions.resolve(case_id=blind_case.case_id, user=reviewer, verdict="corrected",
+                            output={"action": "pay", "amount": 4180}, reason_code="")
+
+    assert "action" in refused.value.message_dict["output"][0]
+    assert Case.objects.get(pk=blind_case.case_id).state == S.ASSIGNED
+
+
+@pytest.mark.django_db
+def test_a_blind_reviewer_cannot_accept_what_they_have_not_seen(blind_case, reviewer):
+    with pytest.raises(ValidationError) as refused:
+        transitions.resolve(case_id=blind_case.case_id, user=reviewer, verdict="accepted",
+                            output=None, reason_code="")
+
+    assert "blind review" in refused.value.message_dict["verdict"][0]
+    assert not Resolution.objects.filter(case=blind_case.case_id).exists()
+
+
+@pytest.mark.django_db
+def test_a_blind_rejection_still_says_why(blind_case, reviewer):
+    with pytest.raises(ValidationError) as refused:
+        transitions.resolve(case_id=blind_case.case_id, user=reviewer, verdict="rejected",
+                            output=None, reason_code="")
+    assert "reason_code" in refused.value.message_dict
+
+    transitions.resolve(case_id=blind_case.case_id, user=reviewer, verdict="rejected",
+                        output=None, reason_code="policy")
+    assert LabelledExample.objects.get(decision=blind_case).verdict == "rejected"
+
+
+@pytest.mark.parametrize(("answer", "differing"), [
+    ({"action": "approve", "amount": 4180}, []),
+    ({"action": " approve ", "amount": 4180.0000000001}, []),
+    ({"action": "approve", "amount": 4180.0, "note": None}, []),
+    ({"action": "approve", "amount": 4180.0, "note": ""}, []),
+    ({"action": "approve", "amount": "4180"}, ["amount"]),
+    ({"action": "hold", "amount": 4181}, ["action", "amount"]),
+    ({"action": "approve"}, ["amount"]),
+    ({"action": "approve", "amount": 4180.0, "note": "late"}, ["note"]),
+])
+def test_answers_are_compared_as_values_field_by_field(answer, differing):
+    assert transitions.differing_fields(suggested={"action": "approve", "amount": 4180.0},
+                                        answer=answer) == differing
+
+
+def test_nested_answers_are_compared_item_by_item():
+    suggested = {"lines": [{"sku": "A", "qty": 2}], "paid": False}
+    assert transitions.differing_fields(
+        suggested=suggested, answer={"lines": [{"sku": "A", "qty": 2.0}], "paid": False}) == []
+    assert transitions.differing_fields(
+        suggested=suggested, answer={"lines": [{"sku": "A", "qty": 3}], "paid": 0}) == [
+        "lines", "paid"]
 
 
 @pytest.mark.django_db

@@ -4,18 +4,26 @@ from rest_framework import serializers
 
 from workflows import hooks, selectors
 from workflows.models import Case, CaseState, Resolution, Verdict
-from workflows.services.transitions import available_transitions
+from workflows.services.transitions import available_transitions, differing_fields
 
 
 class ResolutionSerializer(serializers.ModelSerializer):
     resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    verdict = serializers.ChoiceField(choices=Verdict.choices, read_only=True)
+    verdict = serializers.ChoiceField(
+        choices=Verdict.choices, read_only=True, allow_null=True,
+        help_text="null in blind review until the case closes: it would tell whether the "
+                  "answer matched the AI's.")
+    differing_fields = serializers.ListField(
+        child=serializers.CharField(), read_only=True, allow_null=True,
+        help_text="The output's fields that differ from the AI's (null without an output, "
+                  "or in blind review until the case closes).")
 
     class Meta:
         model = Resolution
-        fields = ["verdict", "output", "reason_code", "notes", "resolved_by", "approved_by",
-                  "time_spent_seconds", "created_at", "approved_at"]
+        fields = ["verdict", "output", "differing_fields", "reason_code", "notes",
+                  "resolved_by", "approved_by", "time_spent_seconds", "created_at",
+                  "approved_at"]
         read_only_fields = fields
 
 
@@ -71,9 +79,18 @@ class CaseDetailSerializer(CaseSerializer):
     @extend_schema_field(ResolutionSerializer(allow_null=True))
     def get_resolution(self, case):
         try:
-            return ResolutionSerializer(case.resolution).data
+            resolution = case.resolution
         except Resolution.DoesNotExist:
             return None
+        data = ResolutionSerializer(resolution).data
+        if selectors.hides_suggestion(case=case, user=self._user()):
+            data["verdict"] = None
+            return data
+        suggested = self._content(case).suggestion.get("output")
+        if isinstance(suggested, dict) and isinstance(resolution.output, dict):
+            data["differing_fields"] = differing_fields(suggested=suggested,
+                                                        answer=resolution.output)
+        return data
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_subject(self, case):
@@ -116,7 +133,9 @@ class ResolveSerializer(VersionSerializer):
     output = serializers.DictField(
         required=False, allow_null=True, default=None,
         help_text="The corrected output (verdict 'corrected' only); checked against the "
-                  "use case's output schema.")
+                  "use case's output schema. In blind review, 'corrected' with your own "
+                  "output is your answer: it is compared with the AI's after submission, "
+                  "and the verdict becomes 'accepted' when they agree field by field.")
     reason_code = serializers.CharField(required=False, allow_blank=True, default="",
                                         max_length=100)
     notes = serializers.CharField(required=False, allow_blank=True, default="")

@@ -153,7 +153,10 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     @_transition_schema(ResolveSerializer,
                         "Resolve: accepted, corrected (with the output) or rejected. "
-                        "Four-eyes cases go to pending_approval.")
+                        "Four-eyes cases go to pending_approval. Blind review: send your "
+                        "answer as 'corrected'; it is compared with the AI's output and "
+                        "becomes 'accepted' when they agree. 409 while a required consult "
+                        "is unanswered.")
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
         data = self._input(ResolveSerializer)
@@ -186,7 +189,8 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             expected_version=data.get("version")))
 
     @_transition_schema(VersionSerializer,
-                        "Approve a four-eyes resolution (not your own).")
+                        "Approve a four-eyes resolution (not your own); 409 while a "
+                        "required consult is unanswered.")
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         data = self._input(VersionSerializer)

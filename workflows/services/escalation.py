@@ -488,14 +488,20 @@ def unanswered_required_consults(*, case):
     return ConsultRequest.objects.filter(case=case.pk, required=True, answered_at__isnull=True)
 
 
-def check_consults_answered(*, case, **_) -> None:
-    """A resolution validator (``workflows.hooks``): required consults come first."""
+class ConsultsUnanswered(CaseConflict):
+    """A required consult is still unanswered: the case cannot resolve yet (HTTP 409)."""
+
+
+def require_consults_answered(*, case, action: str) -> None:
+    """Required consults come first: resolving or approving waits for their answers."""
     waiting = list(unanswered_required_consults(case=case).select_related("consultee"))
     if waiting:
-        names = ", ".join(sorted({c.consultee.get_username() for c in waiting}))
-        raise ValidationError({"consults": [
-            f"This case cannot be resolved yet: {names} must answer the consult first "
-            "(their input is required at this escalation level)."]})
+        names = ", ".join(sorted({c.consultee.get_full_name() or c.consultee.get_username()
+                                  for c in waiting}))
+        raise ConsultsUnanswered(
+            f"This case cannot {action} yet: {names} must answer the consult first "
+            "(their input is required at this escalation level). Nothing was saved; "
+            "try again once the answer is on the case.", case=case)
 
 
 def answer_consult(*, consult_id: int, user, answer: str,

@@ -18,8 +18,10 @@ state, ``PermissionDenied`` to 403, ``ValidationError`` to 400 and
 cancels its case inside the domain's transaction), so they are not ``durable``.
 """
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
@@ -30,7 +32,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed, 
 
 from workflows import hooks, selectors
 from workflows.models import Case, CaseState, Resolution, Verdict
-from workflows.services import audit, sla
+from workflows.services import audit, escalation, sla
 from workflows.services.errors import CaseConflict
 
 STALE_MESSAGE = ("Someone else changed this case meanwhile; reload it to see its "
@@ -126,13 +128,20 @@ def resolve(*, case_id: int, user, verdict: str, output: dict | None, reason_cod
     A four-eyes case goes to ``pending_approval`` instead of ``resolved``; a second
     person approves it or sends it back. The resolution is stored either way; the
     domain's resolved handlers (the labelled example) run when it is final.
-    An ``output`` is kept only for a ``corrected`` verdict.
+    An ``output`` is kept for a ``corrected`` verdict and for a blind answer.
+
+    Blind review: the reviewer answers (``corrected`` with their output) without
+    having seen the suggestion; the answer is compared with it here, after
+    submission, and the verdict is ``accepted`` when they agree, ``corrected`` when
+    they differ; the audit event names the fields that differ. A required consult
+    still unanswered refuses the resolution (``CaseConflict``, 409).
     """
     now = now or timezone.now()
     with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
         method = case.submit_for_approval if case.requires_four_eyes else case.resolve
         require(case, method, user, action="be resolved")
-        verdict, output, reason_code = _clean_resolution(case, verdict, output, reason_code)
+        escalation.require_consults_answered(case=case, action="be resolved")
+        clean = _clean_resolution(case, user, verdict, output, reason_code)
         before = case.state
         end_stint(case, now)
         method(by=user)
@@ -141,24 +150,41 @@ def resolve(*, case_id: int, user, verdict: str, output: dict | None, reason_cod
         case.save()
         resolution, _ = Resolution.objects.update_or_create(
             case=case, defaults={
-                "verdict": verdict, "output": output, "reason_code": reason_code,
-                "notes": notes or "", "resolved_by": user,
+                "verdict": clean.verdict, "output": clean.output,
+                "reason_code": clean.reason_code, "notes": notes or "", "resolved_by": user,
                 "time_spent_seconds": case.time_spent_seconds, "created_at": now,
                 "approved_by": None, "approved_at": None})
         verb = ("case.resolved" if case.state == CaseState.RESOLVED
                 else "case.submitted_for_approval")
-        _record(case=case, user=user, verb=verb, before=before, now=now, verdict=verdict,
-                output=output, reason_code=reason_code, notes=notes or "",
-                time_spent_seconds=case.time_spent_seconds)
+        blind = ({"blind_answer": {"differing_fields": clean.differing_fields}}
+                 if clean.differing_fields is not None else {})
+        _record(case=case, user=user, verb=verb, before=before, now=now,
+                verdict=clean.verdict, output=clean.output, reason_code=clean.reason_code,
+                notes=notes or "", time_spent_seconds=case.time_spent_seconds, **blind)
         if case.state == CaseState.RESOLVED:
             hooks.case_resolved(case=case, resolution=resolution)
     return case
 
 
-def _clean_resolution(case: Case, verdict, output, reason_code) -> tuple[str, dict | None, str]:
+@dataclass(frozen=True)
+class CleanResolution:
+    verdict: str
+    output: dict | None
+    reason_code: str
+    # Blind review: the answer's fields that differ from the suggestion (None otherwise).
+    differing_fields: list[str] | None = None
+
+
+def _clean_resolution(case: Case, user, verdict, output, reason_code) -> CleanResolution:
     if verdict not in Verdict.values:
         raise ValidationError({"verdict": [
             f"Choose one of {', '.join(Verdict.values)}; '{verdict}' is not a verdict."]})
+    blind = case.queue.blind
+    if verdict == Verdict.ACCEPTED and selectors.hides_suggestion(case=case, user=user):
+        raise ValidationError({"verdict": [
+            "This is a blind review: you cannot accept an output you have not seen. Give "
+            "your own answer (verdict 'corrected' with the output; it is compared with "
+            "the AI's after you submit) or reject the case."]})
     if verdict == Verdict.CORRECTED:
         if output is None:
             raise ValidationError({"output": ["A corrected verdict needs the corrected output."]})
@@ -166,10 +192,49 @@ def _clean_resolution(case: Case, verdict, output, reason_code) -> tuple[str, di
             raise ValidationError({"output": ["The corrected output must be a JSON object."]})
     else:
         output = None
+    differing = None
+    if blind and verdict == Verdict.CORRECTED:
+        suggested = hooks.case_content(case=case).suggestion.get("output")
+        if isinstance(suggested, dict):
+            differing = differing_fields(suggested=suggested, answer=output)
+            verdict = Verdict.CORRECTED if differing else Verdict.ACCEPTED
     reason_code = (reason_code or "").strip()
     hooks.validate_resolution(case=case, verdict=verdict, output=output,
                               reason_code=reason_code)
-    return verdict, output, reason_code
+    return CleanResolution(verdict=verdict, output=output, reason_code=reason_code,
+                           differing_fields=differing)
+
+
+def differing_fields(*, suggested: dict, answer: dict) -> list[str]:
+    """The top-level fields where a person's answer differs from the suggestion.
+
+    Compared as values, not as text: 4094 and 4094.0 agree, a missing field and
+    ``null`` agree, strings agree once surrounding spaces are trimmed; nested objects
+    and lists are compared the same way, item by item.
+    """
+    keys = list(suggested) + [key for key in answer if key not in suggested]
+    return [key for key in keys if not same_value(suggested.get(key), answer.get(key))]
+
+
+def same_value(first, second) -> bool:
+    first, second = _blank_as_none(first), _blank_as_none(second)
+    if isinstance(first, str) and isinstance(second, str):
+        return first.strip() == second.strip()
+    if isinstance(first, bool) or isinstance(second, bool):
+        return first is second
+    if isinstance(first, int | float) and isinstance(second, int | float):
+        return math.isclose(first, second, rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(first, dict) and isinstance(second, dict):
+        return not differing_fields(suggested=first, answer=second)
+    if isinstance(first, list) and isinstance(second, list):
+        return len(first) == len(second) and all(
+            same_value(one, other) for one, other in zip(first, second, strict=True))
+    return first == second
+
+
+def _blank_as_none(value):
+    # A field left empty on the page arrives as None, through the API often as "".
+    return None if isinstance(value, str) and not value.strip() else value
 
 
 def request_info(*, case_id: int, user, reason: str, expected_version: int | None = None,
@@ -217,8 +282,6 @@ def escalate(*, case_id: int, user, reason: str, expected_version: int | None = 
     Consulted. A racer that escalated or changed the case first wins; this one gets
     ``CaseConflict``.
     """
-    from workflows.services import escalation  # it builds on this module's steps
-
     now = now or timezone.now()
     with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
         require(case, case.escalate, user, action="be escalated")
@@ -239,6 +302,7 @@ def approve(*, case_id: int, user, expected_version: int | None = None,
     now = now or timezone.now()
     with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
         require(case, case.approve, user, action="be approved")
+        escalation.require_consults_answered(case=case, action="be approved")
         before = case.state
         case.approve()
         case.closed_at = now
