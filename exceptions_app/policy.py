@@ -7,6 +7,7 @@ the upstream system sent ``4100`` or ``4100.0``. Write number literals in rules 
 """
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -42,6 +43,8 @@ class CompiledPolicy:
     default_action: str
     default_reason: str
     default_priority: int
+    # Of input, output and meta: the top-level keys the rules read (None: maybe any).
+    keys_read: Mapping[str, frozenset[str] | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,16 +127,47 @@ def _rule_written(sender, instance, **kwargs):
 
 
 def _compile(policy: PolicyVersion) -> CompiledPolicy:
-    rules = tuple(
+    rules = list(policy.rules.order_by("position"))
+    compiled = tuple(
         CompiledRule(name=rule.name, description=rule.description, action=rule.action,
                      queue_id=rule.queue_id, priority=rule.priority, four_eyes=rule.four_eyes,
                      program=check_expression(rule.expression))
-        for rule in policy.rules.order_by("position")
+        for rule in rules
     )
-    return CompiledPolicy(policy_id=policy.pk, number=policy.number, rules=rules,
+    return CompiledPolicy(policy_id=policy.pk, number=policy.number, rules=compiled,
                           default_action=policy.default_action,
                           default_reason=policy.default_reason,
-                          default_priority=policy.default_priority)
+                          default_priority=policy.default_priority,
+                          keys_read=keys_read(rule.expression for rule in rules))
+
+
+_OBJECT_VARIABLE = re.compile(r"\b(input|output|meta)\b")
+# ".name" not followed by "(": a field, not a macro or method such as input.all(...).
+_FIELD = re.compile(r"\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*\()")
+
+
+def keys_read(expressions: Iterable[str]) -> dict[str, frozenset[str] | None]:
+    """Of ``input``, ``output`` and ``meta``: the top-level keys the expressions read, or
+    None where one may read the whole object (``input["x"]``, ``size(meta)``,
+    ``input.all(...)``, ``"x" in output``).
+
+    Converting a decision's JSON for CEL costs more than judging it; the keys no rule
+    can read need not be converted. Any doubt (the names inside a string literal or a
+    comment, a field of a field named like a variable) answers more keys or None, never
+    fewer than are read.
+    """
+    keys: dict[str, set[str] | None] = {name: set() for name in ("input", "output", "meta")}
+    for expression in expressions:
+        for use in _OBJECT_VARIABLE.finditer(expression):
+            name = use.group(1)
+            if keys[name] is None:
+                continue
+            field = _FIELD.match(expression, use.end())
+            if field is None:
+                keys[name] = None
+            else:
+                keys[name].add(field.group(1))
+    return {name: None if found is None else frozenset(found) for name, found in keys.items()}
 
 
 def _as_cel_value(value):
@@ -148,15 +182,27 @@ def _as_cel_value(value):
     return value
 
 
-def evaluation_context(*, input, output, confidence, model_version, meta) -> cel.Context:
-    """What a decision's rules see; converted to CEL values once for all of its rules."""
+def evaluation_context(*, input, output, confidence, model_version, meta,
+                       keys: Mapping[str, frozenset[str] | None] | None = None) -> cel.Context:
+    """What a decision's rules see; converted to CEL values once for all of its rules.
+
+    ``keys``: a policy's ``keys_read``; the other top-level keys of input, output and
+    meta are left out, since no rule can read them.
+    """
+    keys = keys or {}
     return cel.Context({
-        "input": _as_cel_value(input),
-        "output": _as_cel_value(output),
+        "input": _as_cel_value(_only(input, keys.get("input"))),
+        "output": _as_cel_value(_only(output, keys.get("output"))),
         "confidence": float(confidence),
         "model_version": model_version,
-        "meta": _as_cel_value(meta or {}),
+        "meta": _as_cel_value(_only(meta or {}, keys.get("meta"))),
     })
+
+
+def _only(value: dict, keys: frozenset[str] | None) -> dict:
+    if keys is None:
+        return value
+    return {key: value[key] for key in keys if key in value}
 
 
 def evaluate(policy: CompiledPolicy, context: cel.Context) -> Evaluation:
@@ -188,4 +234,4 @@ def _describe_error(exc: BaseException) -> str:
 
 __all__ = ["RULE_VARIABLES", "CompiledPolicy", "CompiledRule", "Evaluation", "RuleAction",
            "check_expression", "compile_policy", "evaluate", "evaluation_context",
-           "forget_compiled"]
+           "forget_compiled", "keys_read"]

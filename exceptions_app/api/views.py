@@ -76,12 +76,14 @@ class DecisionBatchView(AiSystemView):
             else:
                 answers[index] = {"status": 400, "errors": errors}
         results = submit_decisions(ai_system=request.user.ai_system, items=valid)
+        written = iter(DecisionOutSerializer(
+            [result.decision for result in results if result.decision is not None],
+            many=True).data)
         for index, result in zip(valid_indexes, results, strict=True):
             if result.decision is None:
                 answers[index] = {"status": result.status, "errors": result.errors}
             else:
-                answers[index] = {"status": result.status,
-                                  "decision": DecisionOutSerializer(result.decision).data}
+                answers[index] = {"status": result.status, "decision": next(written)}
         return Response({"results": answers}, status=status.HTTP_200_OK)
 
 

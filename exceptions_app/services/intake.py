@@ -315,7 +315,8 @@ def _create(*, ai_system, items, hashes, targets, indexes, now) -> list[Decision
         target = targets[item["use_case"]]
         evaluation = evaluate(target.compiled, evaluation_context(
             input=item["input"], output=item["output"], confidence=item["confidence"],
-            model_version=item["model_version"], meta=item.get("meta")))
+            model_version=item["model_version"], meta=item.get("meta"),
+            keys=target.compiled.keys_read))
         routed.append(route_decision(use_case=target.routing, policy=target.compiled,
                                      evaluation=evaluation, external_id=item["external_id"]))
 
@@ -380,17 +381,31 @@ def _write_by_copy(*, cases: list[Case], decisions: list[dict], actor_label: str
     for case, pk in zip(cases, case_ids, strict=True):
         case.pk = pk
         case._state.adding, case._state.db = False, connection.alias
-    stored = []
-    for fields, pk in zip(decisions, decision_ids, strict=True):
-        decision = Decision(id=pk, **fields)
-        decision._state.adding, decision._state.db = False, connection.alias
-        stored.append(decision)
+    stored = [_stored_decision(pk, fields)
+              for fields, pk in zip(decisions, decision_ids, strict=True)]
     _copy(Case, cases)
     _copy(Decision, _in_insert_order(stored))
     _copy_rows(AuditEvent._meta.db_table, audit.ROW_COLUMNS, [
         audit.row(**event, actor_label=actor_label, now=now)
         for event in _events(cases=cases, decisions=stored, case_reasons=case_reasons)])
     return stored
+
+
+_DECISION_FIELDS = Decision._meta.concrete_fields
+_DECISION_RELATIONS = [field for field in _DECISION_FIELDS if field.is_relation]
+
+
+def _stored_decision(pk: int, fields: dict) -> Decision:
+    """The decision ``fields`` describe, stored under ``pk``: built the way Django builds
+    one it reads (positional values), at a third of the cost of ``Decision(**fields)``."""
+    values = {"id": pk, "withdrawn_at": None, **fields}
+    decision = Decision.from_db(connection.alias, None, [
+        getattr(values[field.name], "pk", None) if field.is_relation else values[field.name]
+        for field in _DECISION_FIELDS])
+    for field in _DECISION_RELATIONS:
+        if values[field.name] is not None:
+            field.set_cached_value(decision, values[field.name])
+    return decision
 
 
 def _in_insert_order(decisions: list[Decision]) -> list[Decision]:

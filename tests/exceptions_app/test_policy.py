@@ -8,6 +8,7 @@ from exceptions_app.policy import (
     compile_policy,
     evaluate,
     evaluation_context,
+    keys_read,
 )
 from tests.factories import PolicyVersionFactory, RuleFactory
 
@@ -172,3 +173,48 @@ def test_writing_a_rule_drops_its_versions_compiled_form(invoice_policy):
                 action="reject")
 
     assert matched(invoice_policy, context()) == "everything"
+
+
+# --- Only the keys rules can read are converted for CEL ----------------------------------------
+
+
+@pytest.mark.parametrize(("expressions", "keys"), [
+    (["output.amount > input.po_amount * 1.02", "has(input.vendor)"],
+     {"input": {"po_amount", "vendor"}, "output": {"amount"}, "meta": set()}),
+    (["input.line_items[0].quantity > 3", "input . currency == 'EUR'"],
+     {"input": {"line_items", "currency"}, "output": set(), "meta": set()}),
+    (['input["vendor"] == "ACME"', "size(meta) > 0", "output.all(k, k != '')"],
+     {"input": None, "output": None, "meta": None}),
+    (['"vendor" in input', "meta.batch == 'x' && meta.exists(k, k == 'y')"],
+     {"input": None, "output": set(), "meta": None}),
+])
+def test_the_keys_rules_read_are_found_or_the_whole_object_is_kept(expressions, keys):
+    found = keys_read(expressions)
+
+    assert {name: None if read is None else set(read) for name, read in found.items()} == keys
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("expression", [
+    'input.vendor == "ACME GmbH" && input.po_amount > 100.0',
+    "size(input) == 3",
+    'input.all(key, key != "secret")',
+    '"discount" in input',
+    "has(input.discount)",
+    'input["po_amount"] > 100.0',
+    "input.lines.exists(line, line.qty > 2.0)",
+    'meta.batch == "2026-11"',
+])
+def test_rules_judge_alike_whether_or_not_unread_keys_are_left_out(expression):
+    policy = PolicyVersionFactory()
+    RuleFactory(policy=policy, position=1, name="rule", expression=expression)
+    compiled = compile_policy(policy)
+    decision = {"input": {"vendor": "ACME GmbH", "po_amount": 4100.0,
+                          "lines": [{"qty": 3}, {"qty": 1}]},
+                "output": {"amount": 4100.0}, "confidence": 0.9, "model_version": "m",
+                "meta": {"batch": "2026-11", "pages": 2}}
+
+    whole = evaluate(compiled, evaluation_context(**decision))
+    pruned = evaluate(compiled, evaluation_context(**decision, keys=compiled.keys_read))
+
+    assert (pruned.matched, pruned.errors) == (whole.matched, whole.errors)
