@@ -11,6 +11,7 @@ import markdown as markdown_lib
 import nh3
 from django import template
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
@@ -291,16 +292,35 @@ def reason_label(code, reason_codes) -> str:
     return code
 
 
-@register.simple_tag
-def main_nav(user) -> dict:
-    """For the top bar: does this person work any queue (then "Next case" is worth
-    offering, and so are approvals) and how many approvals wait for them. Two queries."""
-    from workflows import selectors
+class MainNav:
+    """For the top bar: how many approvals wait for this person, and do they work any
+    queue (then "Next case" is worth offering, and so are approvals). Each answer is one
+    query, asked only when the bar shows it; a manager works every queue."""
 
-    works_queues = selectors.member_queues(user=user).exists()
-    count = selectors.pending_approvals(user=user).count()
-    return {"works_queues": works_queues, "approvals": count,
-            "may_approve": works_queues or bool(count)}
+    def __init__(self, user):
+        self.user = user
+
+    @cached_property
+    def approvals(self) -> int:
+        from workflows import selectors
+
+        return selectors.pending_approvals(user=self.user).count()
+
+    @cached_property
+    def works_queues(self) -> bool:
+        from workflows import selectors
+
+        return (selectors.is_manager(self.user)
+                or selectors.member_queues(user=self.user).exists())
+
+    @property
+    def may_approve(self) -> bool:
+        return bool(self.approvals) or self.works_queues
+
+
+@register.simple_tag
+def main_nav(user) -> MainNav:
+    return MainNav(user)
 
 
 @register.filter
