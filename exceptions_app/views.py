@@ -249,7 +249,8 @@ def _act(request, case, *, action: str, form, perform, success, next_url=None):
             raise Http404("No such case.") from error
         except escalation.ConsultsUnanswered as error:
             case.refresh_from_db()
-            return _case_page(request, case, status=409, consults_refusal=str(error))
+            return _case_page(request, case, bound={action: form}, status=409,
+                              consults_refusal=str(error))
         except CONFLICTS as error:
             case.refresh_from_db()
             return _case_page(request, case, status=409, conflict=Conflict(
@@ -294,7 +295,7 @@ def resolve(request, pk):
     # Blind review: back to the case, where the answer now shows beside the AI's.
     blind = case.queue.blind
     return _act(request, case, action="resolve", form=form, perform=perform, success=success,
-                next_url=None if blind else "home")
+                next_url=reverse("case", args=[case.pk]) + "#resolution" if blind else "home")
 
 
 def _reason_action(service, *, action: str, success: str, to_home: bool):

@@ -51,7 +51,7 @@ def test_an_answer_that_agrees_is_accepted_and_the_page_shows_the_comparison(
     response = client.post(reverse("case-resolve", args=[blind_case.pk]),
                            answer(blind_case), follow=True)
 
-    assert response.redirect_chain[-1][0] == reverse("case", args=[blind_case.pk])
+    assert response.redirect_chain[-1][0] == reverse("case", args=[blind_case.pk]) + "#resolution"
     page = response.content.decode()
     assert "Your answer is compared with the AI&#x27;s output below" in page
     assert "agrees with the AI's output in every field" in page
