@@ -193,6 +193,11 @@ SLA_NUDGES_ENABLED = env.bool("SLA_NUDGES_ENABLED", default=True)
 # empty, only this host (loopback) may read it (docs/PERFORMANCE.md, Dashboard).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
+# The outbox's e-mail channel. The embedded demo has no mail server: bin/demo selects
+# Django's file backend, which writes each message under var/mail/.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
+
 CELERY_BEAT_SCHEDULE = {
     "seal-audit-chain": {
         "task": "workflows.tasks.seal_audit_chain",

@@ -430,10 +430,10 @@ def seed_work(*, ai_system: AiSystem, users: dict, now: datetime) -> int:
     approves the large ones), except the last ones of the latest day, which nobody
     picks up: the SLA clock escalates them along the chain. Today: ``RECENT_DECISIONS``
     arrive over the last two hours and the reviewers are busy with some (one claimed,
-    one waiting for the vendor, one large invoice pending approval, one sent up to the
-    owner by hand). Between events the
-    engine's periodic jobs run at the instants they come due. Answers the decisions
-    posted.
+    one waiting for the vendor, one large invoice pending approval and, if the chain
+    has not yet moved it on, the forgotten case sent up to the owner by hand). Between
+    events the engine's periodic jobs run at the instants they come due. Answers the
+    decisions posted.
     """
     if Decision.objects.exists():
         return 0
