@@ -220,6 +220,13 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": SLA_SWEEP_INTERVAL.total_seconds()},
     },
 }
+if REDIS_URL:
+    # Only a shared cache lets the web workers read what the worker summarised.
+    CELERY_BEAT_SCHEDULE["warm-dashboard"] = {
+        "task": "workflows.tasks.warm_dashboard",
+        "schedule": 600.0,
+        "options": {"expires": 600.0},
+    }
 
 LOGGING = {
     "version": 1,

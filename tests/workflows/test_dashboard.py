@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.factories import CaseFactory, QueueFactory, UserFactory, make_manager
 from workflows import dashboard
 from workflows.models import Case, CaseState, Escalation, Process
+from workflows.tasks import warm_dashboard
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -669,3 +670,18 @@ def test_openmetrics_when_the_scraper_asks(client, world):
     response = client.get("/metrics", HTTP_ACCEPT="application/openmetrics-text; version=1.0.0")
     assert response["Content-Type"].startswith("application/openmetrics-text")
     assert response.content.decode().rstrip().endswith("# EOF")
+
+
+def test_the_warming_task_leaves_the_first_view_reading_only_recent_hours(world):
+    with CaptureQueriesContext(connection) as cold:
+        dashboard.dashboard(now=NOW, period="30d")
+    cache.clear()
+
+    with time_machine.travel(NOW, tick=False):
+        warm_dashboard()
+    with CaptureQueriesContext(connection) as first_view:
+        board = dashboard.dashboard(now=NOW, period="30d")
+
+    assert len(first_view.captured_queries) < len(cold.captured_queries)
+    assert {row.user.username: row.resolved for row in board.reviewers} == {
+        "alice": 3, "bob": 3}
