@@ -144,6 +144,8 @@ def _case_page(request, case, *, bound: dict | None = None, conflict=None,
         "consults": consults,
         "consults_blocking": [c for c in consults if c.required and c.answered_at is None],
         "consults_refusal": consults_refusal,
+        "asked_of_me": any(c.consultee_id == user.pk and c.answered_at is None
+                           for c in consults),
         "comparison": _comparison(decision, resolution, hidden=hide_suggestion,
                                   blind=case.queue.blind),
         "available": available,

@@ -84,6 +84,7 @@ def test_the_consulted_read_the_case_and_answer_on_its_page(client, breached):
     html = page.content.decode()
     assert consult.question.splitlines()[0] in html
     assert f'id="consult-answer-{consult.pk}"' in html and "Send answer" in html
+    assert 'href="#consults">Answer the consult' in html  # the way there on a phone
     assert "Take this case" not in html and "Your decision" not in html  # read-only
     assert "Nothing for you to do on this case now." in html
     assert api(chain.legal).get(f"/api/v1/cases/{case.pk}/").json()[
@@ -99,6 +100,7 @@ def test_the_consulted_read_the_case_and_answer_on_its_page(client, breached):
     html = answered.content.decode()
     assert "Thank you: your answer is on the case." in html
     assert "Legal sees no problem." in html and "Send answer" not in html
+    assert "Answer the consult" not in html
     consult.refresh_from_db()
     assert consult.answered_at is not None
 
