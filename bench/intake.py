@@ -14,7 +14,8 @@ What it does, in one run:
 3. From a separate load process (stdlib ``http.client``, one thread per client):
    single-decision POSTs at each concurrency level, to both baselines and to the
    intake, each for ``--duration`` seconds, with unique external_ids; then batch
-   POSTs of 100 and 1000 decisions.
+   POSTs of 100 and 1000 decisions. Before each load the tables intake writes are
+   ANALYZEd, as autovacuum would (it is off on some servers, this machine's included).
 4. Measures the floor after each batch round, under the same conditions: a bare
    multi-row INSERT (and, for reference, COPY) of the rows intake wrote for one of
    its 1000-decision batches (the decisions, their cases, the audit events of both)
@@ -197,9 +198,23 @@ def stop(server: subprocess.Popen) -> None:
 # --- The load process ---------------------------------------------------------------------------
 
 
+def analyze_tables() -> None:
+    """Refresh the planner's statistics of the tables intake writes, between loads.
+
+    Autovacuum does this on a production server; where it is off (as on the machine
+    these figures come from), the planner knows nothing of how many decisions an AI
+    system has and looks a batch's external_ids up by scanning all of them.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE exceptions_app_decision, workflows_case, workflows_auditevent")
+
+
 def run_load(*, port: int, key: str, kind: str, clients: int, duration: float,
              batch_size: int = 1, tag: str) -> dict:
     """Run one load in a separate process; its raw figures as a dict."""
+    analyze_tables()
     spec = {"port": port, "key": key, "kind": kind, "clients": clients, "duration": duration,
             "batch_size": batch_size, "tag": tag}
     done = subprocess.run([sys.executable, __file__, "load", json.dumps(spec)],

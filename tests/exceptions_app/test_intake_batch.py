@@ -7,8 +7,8 @@ from django.db import connection
 
 from exceptions_app.models import Decision
 from tests.exceptions_app.conftest import invoice, stored
-from tests.factories import PolicyVersionFactory, UseCaseFactory
-from workflows.models import AuditEvent, Case
+from tests.factories import PolicyVersionFactory, UseCaseFactory, UserFactory
+from workflows.models import AssignmentMode, AuditEvent, Case
 from workflows.services import audit
 
 URL = "/api/v1/decisions/batch/"
@@ -198,3 +198,20 @@ def test_what_a_batch_answers_is_what_was_stored_and_audited(ai_client):
     assert audit.seal() == 30 + 20  # a receipt per decision, an opening per case
     report = audit.verify()
     assert report.ok, report.problems
+
+
+@pytest.mark.django_db
+def test_a_push_queue_hands_out_a_batchs_cases_once_they_are_opened(ai_client, invoice_policy):
+    queue = invoice_policy.use_case.review_queue
+    queue.assignment_mode = AssignmentMode.ROUND_ROBIN
+    queue.save()
+    queue.members.add(*(UserFactory(username=name) for name in ("ann", "bob")))
+
+    results = post_batch(ai_client, [invoice(confidence=0.5) for _ in range(4)]).json()["results"]
+
+    cases = [result["decision"]["case"] for result in results]
+    assert [case["state"] for case in cases] == ["assigned"] * 4
+    for case in cases:
+        assert list(AuditEvent.objects.filter(case_id=case["id"]).order_by("id")
+                    .values_list("verb", flat=True)) == [
+            "case.opened", "decision.received", "case.assigned"]
