@@ -210,6 +210,7 @@ _EVENT_WORDS = {
     "case.sla_warning": "SLA warning",
     "case.sla_breached": "SLA breached",
     "decision.withdrawn": "Decision withdrawn by the AI system",
+    "case.consult_answered": "Consult answered",
 }
 
 # Data keys worth a word in the timeline; anything else stays in the admin's raw view.
@@ -223,7 +224,7 @@ PERSON_KEYS = ("assignee", "to_assignee", "from_assignee", "first_reviewer")
 # On a blind case these would give the AI's answer away (the verdict of a blind
 # answer says whether it matched the AI's).
 _SUGGESTION_KEYS = {"route", "confidence", "verdict"}
-_TEXT_KEYS = ("reason", "comment", "notes")
+_TEXT_KEYS = ("reason", "comment", "notes", "answer")
 _ROUTINE_REASONS = {"review", "qa-sample"}
 
 

@@ -149,4 +149,5 @@ def test_an_answered_consult_shows_on_the_case_page(client, breached):
     html = client.get(reverse("case", args=[case.pk])).content.decode()
 
     assert "Check the VAT id first." in html and "answered" in html
+    assert html.count("Check the VAT id first.") == 2  # in the panel and the timeline
     assert "cannot be resolved until" not in html
