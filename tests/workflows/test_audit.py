@@ -46,19 +46,29 @@ def fast_password_hashing(settings):
 
 @contextmanager
 def tampering():
-    """Raw SQL past the model guards and, on PostgreSQL, past the append-only trigger.
+    """Raw SQL past the model guards and the database's append-only triggers.
 
-    This is what an attacker with superuser rights would do; the replication role skips
-    ordinary triggers for this session only.
+    This is what an attacker with superuser rights (PostgreSQL: the replication role
+    skips ordinary triggers for this session only) or write access to the database file
+    (SQLite: drop the triggers, put them back afterwards) would do.
     """
     with connection.cursor() as cursor:
+        triggers = []
         if connection.vendor == "postgresql":
             cursor.execute("SET session_replication_role = replica")
+        else:
+            cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                           "AND tbl_name LIKE 'workflows_audit%'")
+            triggers = cursor.fetchall()
+            for name, _ in triggers:
+                cursor.execute(f'DROP TRIGGER "{name}"')
         try:
             yield cursor
         finally:
             if connection.vendor == "postgresql":
                 cursor.execute("SET session_replication_role = DEFAULT")
+            for _, sql in triggers:
+                cursor.execute(sql)
 
 
 def truncate_chain_from(cursor, seq: int) -> None:
@@ -392,10 +402,9 @@ def test_checkpoints_signed_with_a_rotated_key_still_verify(settings):
     assert audit.verify().ok
 
 
-# --- the database itself refuses changes (PostgreSQL) ------------------------------------
+# --- the database itself refuses changes (PostgreSQL and SQLite) ------------------------
 
 @pytest.mark.django_db
-@pytest.mark.postgres
 @pytest.mark.parametrize("statement", [
     "UPDATE workflows_auditevent SET verb = 'x'",
     "DELETE FROM workflows_auditevent",
