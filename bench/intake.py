@@ -21,7 +21,9 @@ What it does, in one run:
    its 1000-decision batches (the decisions, their cases, the audit events of both)
    straight into scratch copies of the tables.
 5. Prints the figures and the ratios to the targets, checks that every 201 is
-   stored exactly once, and stops gunicorn by its PID.
+   stored exactly once, and stops gunicorn by its PID. Beside each figure, the CPU a
+   decision cost gunicorn's processes, the bench database's PostgreSQL backends and
+   the load process (from /proc): steadier than throughput on a shared machine.
 """
 
 import argparse
@@ -195,6 +197,54 @@ def stop(server: subprocess.Popen) -> None:
         server.wait()
 
 
+class CpuProbe:
+    """CPU seconds used so far by gunicorn's processes and by the bench database's
+    PostgreSQL backends (other than the bench's own), read from /proc.
+
+    On a shared machine throughput follows the neighbours; the CPU a request or a
+    decision costs does not, and bounds what two cores could do.
+    """
+
+    def __init__(self, server_pid: int):
+        self.server_pid = server_pid
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def sample(self) -> dict[str, float]:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s "
+                           "AND pid <> pg_backend_pid()", [DATABASE])
+            backends = [pid for (pid,) in cursor.fetchall()]
+        workers = [self.server_pid] + [pid for pid, ppid in self._processes()
+                                       if ppid == self.server_pid]
+        return {"server": self._cpu(workers), "db": self._cpu(backends)}
+
+    def _processes(self):
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                stat = self._stat(entry.name)
+                if stat:
+                    yield int(entry.name), int(stat[1])
+
+    @staticmethod
+    def _stat(pid) -> list[str] | None:
+        try:  # the fields after "(command)": state, ppid, ... utime (12th), stime (13th)
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+
+    def _cpu(self, pids) -> float:
+        total = 0.0
+        for pid in pids:
+            if stat := self._stat(pid):
+                total += (int(stat[11]) + int(stat[12])) / self.tick
+        return total
+
+
+probe: CpuProbe | None = None
+
+
 # --- The load process ---------------------------------------------------------------------------
 
 
@@ -217,9 +267,15 @@ def run_load(*, port: int, key: str, kind: str, clients: int, duration: float,
     analyze_tables()
     spec = {"port": port, "key": key, "kind": kind, "clients": clients, "duration": duration,
             "batch_size": batch_size, "tag": tag}
+    before = probe.sample() if probe else None
     done = subprocess.run([sys.executable, __file__, "load", json.dumps(spec)],
                           capture_output=True, text=True, check=True)
-    return json.loads(done.stdout)
+    figures = json.loads(done.stdout)
+    if before is not None:
+        after = probe.sample()
+        figures["cpu"] = {"server": after["server"] - before["server"],
+                          "db": after["db"] - before["db"], "load": figures["load_cpu"]}
+    return figures
 
 
 def load_process(spec: dict) -> None:
@@ -263,6 +319,7 @@ def load_process(spec: dict) -> None:
                             items_by_status.get(result["status"], 0) + 1)
         connection.close()
 
+    cpu_at_start = time.process_time()
     threads = [threading.Thread(target=client, args=(n,)) for n in range(spec["clients"])]
     for thread in threads:
         thread.start()
@@ -270,6 +327,7 @@ def load_process(spec: dict) -> None:
         thread.join()
     print(json.dumps({
         "elapsed": time.monotonic() - start, "batch_size": spec["batch_size"],
+        "load_cpu": time.process_time() - cpu_at_start,
         "latencies": [latency for per_client in latencies for latency in per_client],
         "statuses": statuses, "items_by_status": items_by_status,
     }))
@@ -285,7 +343,11 @@ def summarize(runs: list[dict]) -> dict:
         for into, counts in ((statuses, run["statuses"]), (items, run["items_by_status"])):
             for status, count in counts.items():
                 into[status] = into.get(status, 0) + count
+    decisions = sum(len(run["latencies"]) * run["batch_size"] for run in runs)
+    cpu = {part: 1000 * sum(run["cpu"][part] for run in runs) / max(decisions, 1)
+           for part in ("server", "db", "load")} if all("cpu" in run for run in runs) else None
     return {
+        "cpu_ms": cpu,  # per decision: gunicorn, PostgreSQL, the load process
         "requests": len(every), "requests_per_s": len(every) / elapsed,
         "decisions_per_s": len(every) * runs[0]["batch_size"] / elapsed,
         "p50_ms": 1000 * statistics.median(every) if every else float("nan"),
@@ -409,6 +471,8 @@ def main() -> None:
     run = uuid.uuid4().hex[:8]
     var_dir = f"/tmp/bs-intakebench-{run}"
     server = start_gunicorn(port, var_dir)
+    global probe
+    probe = CpuProbe(server.pid)
     print(f"gunicorn pid {server.pid} on 127.0.0.1:{port}, 2 sync workers; "
           f"database {DATABASE}; {args.duration:g} s per level", flush=True)
     figures: dict = {"single": {}, "baseline": {}, "raw": {}, "batch": {}, "floor": {}}
@@ -457,9 +521,14 @@ def main() -> None:
 
 
 def _print_level(label: str, result: dict) -> None:
+    cpu = result["cpu_ms"]
     print(f"{label}: {result['requests_per_s']:8.1f} req/s  {result['decisions_per_s']:8.1f} "
           f"decisions/s  p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms  "
-          f"statuses {result['statuses']}", flush=True)
+          f"statuses {result['statuses']}"
+          + (f"\n    CPU per decision: gunicorn {cpu['server']:.3f} ms, PostgreSQL "
+             f"{cpu['db']:.3f} ms, load process {cpu['load']:.3f} ms: at most "
+             f"{2000 / sum(cpu.values()):,.0f} decisions/s on two idle cores" if cpu else ""),
+          flush=True)
 
 
 def _check_stored(figures: dict) -> None:
@@ -480,7 +549,8 @@ def _report(figures: dict, levels: list[int], batch_clients: list[int]) -> None:
         ratio = intake / figures["baseline"][clients]["requests_per_s"]
         raw = intake / figures["raw"][clients]["requests_per_s"]
         print(f"  single x{clients:<3} intake/bare DRF = {ratio:5.0%}  (target >= 50%) "
-              f"{'met' if ratio >= 0.5 else 'MISSED'}; intake/raw-insert DRF = {raw:4.0%}")
+              f"{'met' if ratio >= 0.5 else 'MISSED'}; intake/raw-insert DRF = {raw:4.0%}"
+              f"{_cpu_ratio(figures['single'][clients], figures['baseline'][clients])}")
     for clients in batch_clients:
         rate = figures["batch"][(1000, clients)]["decisions_per_s"]
         floor = figures["floor"][clients]
@@ -490,6 +560,18 @@ def _report(figures: dict, levels: list[int], batch_clients: list[int]) -> None:
               f"{ratio:.0%} of the bare INSERT (target >= 25%) "
               f"{'met' if ratio >= 0.25 else 'MISSED'}; "
               f"{rate / floor['copy_decisions_per_s']:.0%} of COPY")
+        if cpu := figures["batch"][(1000, clients)]["cpu_ms"]:
+            print(f"    {sum(cpu.values()):.3f} ms of CPU per decision in all: at most "
+                  f"{2000 / sum(cpu.values()):,.0f} decisions/s on two idle cores")
+
+
+def _cpu_ratio(intake: dict, baseline: dict) -> str:
+    """Throughput both would have on the same idle cores, from their CPU per request."""
+    if not (intake["cpu_ms"] and baseline["cpu_ms"]):
+        return ""
+    ratio = sum(baseline["cpu_ms"].values()) / sum(intake["cpu_ms"].values())
+    return (f"; by CPU per request ({sum(intake['cpu_ms'].values()):.2f} against "
+            f"{sum(baseline['cpu_ms'].values()):.2f} ms) {ratio:.0%}")
 
 
 if __name__ == "__main__":
