@@ -1,5 +1,7 @@
 """POST /api/v1/decisions/batch/: one answer per item, in order, in a fixed number of queries."""
 
+import io
+import json
 import math
 
 import pytest
@@ -146,6 +148,43 @@ def test_a_batch_without_a_list_of_decisions_is_a_400(ai_client, body):
     response = ai_client.post(URL, body, format="json")
 
     assert response.status_code == 400
+    assert stored() == (0, 0, 0)
+
+
+# --- 413: the body is over the limit, however small each decision -------------------------
+
+def post_raw(client, body: bytes, **extra):
+    return client.generic("POST", URL, body, content_type="application/json", **extra)
+
+
+@pytest.mark.django_db
+def test_an_oversize_batch_is_a_413_and_nothing_is_stored(ai_client, settings):
+    body = json.dumps({"decisions": [invoice() for _ in range(20)]}).encode()
+    settings.API_MAX_BODY_BYTES = len(body) - 1
+
+    response = post_raw(ai_client, body)
+
+    assert response.status_code == 413
+    detail = response.json()["detail"]
+    assert f"The body is {len(body)} bytes; the limit is {len(body) - 1} bytes" in detail
+    assert "a batch takes up to 1000 decisions" in detail
+    assert stored() == (0, 0, 0)
+    # One byte more of allowance and the same batch is taken.
+    settings.API_MAX_BODY_BYTES = len(body)
+    assert post_raw(ai_client, body).status_code == 200
+    assert Decision.objects.count() == 20
+
+
+@pytest.mark.django_db
+def test_an_oversize_chunked_batch_without_a_length_is_a_413(ai_client, settings):
+    body = json.dumps({"decisions": [invoice() for _ in range(20)]}).encode()
+    settings.API_MAX_BODY_BYTES = len(body) - 1
+
+    # As gunicorn hands a chunked upload to Django: no Content-Length, a terminated input.
+    response = post_raw(ai_client, body, CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked",
+                        **{"wsgi.input": io.BytesIO(body), "wsgi.input_terminated": True})
+
+    assert response.status_code == 413
     assert stored() == (0, 0, 0)
 
 
