@@ -50,6 +50,14 @@ def deliver_outbox_message(message_id: str) -> bool:
 
 @shared_task(acks_late=True, autoretry_for=(DatabaseError,), max_retries=3,
              retry_backoff=True)
+def deliver_outbox_messages(message_ids: list[str]) -> int:
+    """The nudge after a commit that wrote many: deliver those still due; answer how many
+    this call delivered."""
+    return sum(outbox.deliver(message_id=message_id) for message_id in message_ids)
+
+
+@shared_task(acks_late=True, autoretry_for=(DatabaseError,), max_retries=3,
+             retry_backoff=True)
 def relay_outbox(batch_size: int = 200) -> int:
     """Beat runs this every 10 s: whatever a lost nudge or a failed attempt left due."""
     return outbox.relay_due(batch_size=batch_size)

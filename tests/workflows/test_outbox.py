@@ -103,7 +103,7 @@ def flaky_receiver():
 def nudges(monkeypatch):
     """The message ids the relay task was nudged for (no broker in these tests)."""
     sent = []
-    monkeypatch.setattr(outbox, "_nudge", sent.append)
+    monkeypatch.setattr(outbox, "_nudge", sent.extend)
     return sent
 
 
@@ -175,23 +175,23 @@ def test_the_same_dedup_key_twice_writes_one_row(django_capture_on_commit_callba
 
 
 @pytest.mark.django_db
-def test_a_key_written_meanwhile_answers_that_row_and_keeps_the_callers_transaction(
-        monkeypatch, nudges):
+def test_a_key_written_before_answers_that_row_and_keeps_the_callers_transaction(nudges):
     with transaction.atomic():
         first = outbox.enqueue(channel=Channel.EMAIL, recipient="a@example.com",
                                dedup_key="dup", payload={"text": "one"})
-        # As if a concurrent writer committed it between our look-up and our insert.
-        lookups = iter([None])
-        real = outbox._written
-        monkeypatch.setattr(outbox, "_written", lambda key: next(lookups, None) or real(key))
 
-        again = outbox.enqueue(channel=Channel.EMAIL, recipient="a@example.com",
-                               dedup_key="dup", payload={"text": "two"})
+        # The insert itself finds the key taken (ON CONFLICT): no error to recover from.
+        again = outbox.write([
+            outbox.message(channel=Channel.IN_APP, recipient="7", dedup_key="new",
+                           payload={"text": "new"}),
+            outbox.message(channel=Channel.EMAIL, recipient="a@example.com",
+                           dedup_key="dup", payload={"text": "two"})])
 
         UserFactory(username="still-writable")  # the transaction is still usable
 
-    assert again.pk == first.pk and again.payload == {"text": "one"}
-    assert OutboxMessage.objects.count() == 1
+    assert again[1].pk == first.pk and again[1].payload == {"text": "one"}
+    assert again[0].dedup_key == "new" and again[0].payload == {"text": "new"}
+    assert OutboxMessage.objects.count() == 2
     assert nudges == []  # nothing committed in a TestCase; and never twice
 
 

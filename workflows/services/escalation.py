@@ -56,14 +56,15 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from workflows import hooks, selectors
 from workflows.models import (
     OPEN_STATES,
     Activity,
+    AuditEvent,
     Case,
     CaseState,
     ConsultRequest,
@@ -72,7 +73,9 @@ from workflows.models import (
     EscalationLevel,
     EscalationOutcome,
     EscalationTarget,
+    OutboxMessage,
     Process,
+    Queue,
     RaciRole,
     Resolution,
     Verdict,
@@ -104,65 +107,233 @@ class _Plan:
 
 
 def escalate(*, case_id: int, cause: str, expected_level: int, actor=None, reason: str = "",
-             now: datetime | None = None,
-             expected_version: int | None = None) -> Escalation | None:
+             now: datetime | None = None, expected_version: int | None = None,
+             chains: "ChainBook | None" = None, terms: sla.TermsBook | None = None,
+             writes: "Writes | None" = None) -> Escalation | None:
     """Hand the case up from ``expected_level`` to the next level; once (I2).
 
     Answers the new ``Escalation``, or ``None`` when the case is no longer open at
     ``expected_level`` (someone else escalated it, or it was closed): the caller has
     nothing to do. ``expected_version`` (the manual path) also refuses a case that
     changed since the person saw it. Runs in the caller's transaction if there is one.
+    ``chains`` and ``terms``: what a batch of escalations shares, read once (the
+    sweeper's); without them, this one reads its own. ``writes``: where a caller that
+    escalates many cases in one transaction collects the outbox messages and audit
+    events, to write them all at once; without it, they are written here.
     """
     if cause not in EscalationCause.values:
         raise ValueError(f"Unknown escalation cause {cause!r}; use one of "
                          f"{EscalationCause.values}.")
     now = now or timezone.now()
+    chains = chains or ChainBook()
     with transaction.atomic():
-        guard = Case.objects.filter(pk=case_id, escalation_level=expected_level,
-                                    state__in=OPEN_STATES)
-        if expected_version is not None:
-            guard = guard.filter(version=expected_version)
-        if guard.update(escalation_level=expected_level + 1, version=F("version") + 1) != 1:
+        case = _claim_level(case_id=case_id, expected_level=expected_level,
+                            expected_version=expected_version)
+        if case is None:
             return None
-        case = Case.objects.select_related("queue__process").get(pk=case_id)
+        case.queue = chains.queue(case.queue_id)
         missed = {EscalationCause.RESPONSE_BREACH: case.response_due_at,
                   EscalationCause.RESOLUTION_BREACH: case.due_at}.get(cause)
-        try:
-            with transaction.atomic():
-                escalation = Escalation.objects.create(
-                    case=case, level=case.escalation_level, cause=cause,
-                    reason=reason or "", actor=actor, due_at=missed, created_at=now)
-        except IntegrityError:
+        escalation = Escalation(case=case, level=case.escalation_level, cause=cause,
+                                reason=reason or "", actor=actor, due_at=missed,
+                                created_at=now)
+        if not _insert_escalation(escalation):
             # The level was written before although the case claims it was not: never
             # double it (I2); undo the claim above with the rest of this change.
             transaction.set_rollback(True)
             return None
-        _apply(case, escalation, now=now)
+        made = Writes()
+        _apply(case, escalation, chains=chains, terms=terms, writes=made, now=now)
+        if writes is None:
+            made.write()
+        else:
+            writes.add(made)
     return escalation
+
+
+@dataclass
+class Writes:
+    """Outbox messages and audit events to write together, one statement each, in the
+    transaction of the change that causes them (I5, I7)."""
+
+    messages: list[OutboxMessage] = field(default_factory=list)
+    events: list[AuditEvent] = field(default_factory=list)
+
+    def add(self, other: "Writes") -> None:
+        self.messages += other.messages
+        self.events += other.events
+
+    def write(self) -> None:
+        outbox.write(self.messages)
+        AuditEvent.objects.bulk_create(self.events)
+        self.messages, self.events = [], []
+
+
+def _claim_level(*, case_id: int, expected_level: int,
+                 expected_version: int | None) -> Case | None:
+    """The conditional UPDATE that decides (I2), answering the row it changed (RETURNING):
+    the case as it now is, without reading it again; None when it changed nothing."""
+    quote = connection.ops.quote_name
+    fields = Case._meta.concrete_fields
+    states = [str(state) for state in OPEN_STATES]
+    conditions = ["id = %s", "escalation_level = %s",
+                  f"state IN ({', '.join(['%s'] * len(states))})"]
+    params = [expected_level + 1, case_id, expected_level, *states]
+    if expected_version is not None:
+        conditions.append("version = %s")
+        params.append(expected_version)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(Case._meta.db_table)} SET escalation_level = %s, "
+            f"version = version + 1 WHERE {' AND '.join(conditions)} "
+            f"RETURNING {', '.join(quote(field.column) for field in fields)}", params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = []
+    for model_field, value in zip(fields, row, strict=True):
+        # The conversions a query would apply (SQLite hands back datetimes as text).
+        column = model_field.get_col(Case._meta.db_table)
+        for convert in (connection.ops.get_db_converters(column)
+                        + column.get_db_converters(connection)):
+            value = convert(value, column, connection)
+        values.append(value)
+    return Case.from_db(connection.alias, [f.attname for f in fields], values)
+
+
+def _insert_escalation(escalation: Escalation) -> bool:
+    """Insert the row unless its (case, level) is there (``ON CONFLICT DO NOTHING``:
+    no savepoint to pay for); answer whether it was inserted (its id set)."""
+    quote = connection.ops.quote_name
+    fields = [f for f in Escalation._meta.concrete_fields if not f.primary_key]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(Escalation._meta.db_table)} "
+            f"({', '.join(quote(f.column) for f in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) "
+            f"ON CONFLICT (case_id, level) DO NOTHING RETURNING id",
+            [f.get_db_prep_save(getattr(escalation, f.attname), connection) for f in fields])
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    escalation.pk = row[0]
+    escalation._state.adding, escalation._state.db = False, connection.alias
+    return True
+
+
+class ChainBook:
+    """Who and what a run of escalations shares, each read once: queues with their
+    processes, the chains' levels and who sends cases where, the RACI holders, the
+    managers, the queues' members.
+
+    The sweeper keeps one per batch, so a change to a chain or a matrix counts from the
+    next batch on; a single escalation reads its own. Loads (who holds how many cases)
+    are never kept: each pick reads them as they are.
+    """
+
+    def __init__(self):
+        self._queues: dict[int, Queue] = {}
+        self._processes: dict[int, Process] = {}
+        self._levels: dict[int, list[EscalationLevel]] = {}
+        self._senders: dict[tuple[int, int], Process | None] = {}
+        self._holders: dict[int, dict[tuple[str, str], list]] = {}
+        self._managers: list | None = None
+        self._queue_managers: dict[int, list] = {}
+        self._members: dict[int, list] = {}
+
+    def queue(self, queue_id: int) -> Queue:
+        if queue_id not in self._queues:
+            queue = Queue.objects.select_related("process").get(pk=queue_id)
+            self._queues[queue_id] = queue
+            if queue.process is not None:
+                self._processes.setdefault(queue.process_id, queue.process)
+        return self._queues[queue_id]
+
+    def levels(self, process: Process | None) -> list[EscalationLevel]:
+        if process is None:
+            return []
+        if process.pk not in self._levels:
+            self._levels[process.pk] = list(EscalationLevel.objects.filter(process=process)
+                                            .prefetch_related("users"))
+        return self._levels[process.pk]
+
+    def process_of(self, case: Case, level: int) -> Process | None:
+        """The process whose chain the case is on.
+
+        Usually its queue's. A case an earlier level re-queued into a shared queue (an
+        escalations desk, with another process or none) stays on the chain that sent it
+        there: the process of the highest level below this one that re-queues into the
+        case's queue, when that is one process.
+        """
+        key = (case.queue_id, level)
+        if key not in self._senders:
+            sender = None
+            senders = list(EscalationLevel.objects.filter(queue=case.queue_id, level__lt=level)
+                           .order_by("-level").values_list("level", "process_id"))
+            if senders:
+                top = senders[0][0]
+                processes = {process_id for number, process_id in senders if number == top}
+                if len(processes) == 1:
+                    process_id = processes.pop()
+                    if process_id not in self._processes:
+                        self._processes[process_id] = Process.objects.get(pk=process_id)
+                    sender = self._processes[process_id]
+            self._senders[key] = sender
+        return self._senders[key] or self.queue(case.queue_id).process
+
+    def holders(self, process: Process | None, *, activity: str, role: str) -> list:
+        if process is None:
+            return []
+        if process.pk not in self._holders:
+            self._holders[process.pk] = raci.all_holders(process=process)
+        return self._holders[process.pk].get((activity, role), [])
+
+    def holders_of(self, process: Process | None, *, role: str) -> list:
+        """Like ``raci.holders_of``: the ``escalation`` row first, else ``review``."""
+        return (self.holders(process, activity=Activity.ESCALATION, role=role)
+                or self.holders(process, activity=Activity.REVIEW, role=role))
+
+    def managers(self, queue: Queue) -> list:
+        """Active managers (``workflows.manage_cases``): those who work the queue, else
+        all of them."""
+        if self._managers is None:
+            self._managers = list(_all_managers())
+        if queue.pk not in self._queue_managers:
+            members = {person.pk for person in self.queue_members(queue)}
+            self._queue_managers[queue.pk] = (
+                [person for person in self._managers if person.pk in members]
+                or self._managers)
+        return self._queue_managers[queue.pk]
+
+    def queue_members(self, queue: Queue) -> list:
+        if queue.pk not in self._members:
+            self._members[queue.pk] = assignment.queue_members(queue=queue)
+        return self._members[queue.pk]
 
 
 # -- where the case goes ----------------------------------------------------------------
 
-def _apply(case: Case, escalation: Escalation, *, now: datetime) -> None:
+def _apply(case: Case, escalation: Escalation, *, chains: ChainBook,
+           terms: sla.TermsBook | None, writes: Writes, now: datetime) -> None:
     before = {"state": case.state, "queue": case.queue.slug, "assignee": case.assignee_id}
-    process = _process_of(case, escalation.level)
-    levels = list(EscalationLevel.objects.filter(process=process).prefetch_related("users")
-                  if process is not None else [])
+    process = chains.process_of(case, escalation.level)
+    levels = chains.levels(process)
     config = _level_config(levels, escalation.level)
     resolution = None
     if not levels:
-        plan = _no_chain(case, process, now=now)
+        plan = _no_chain(case, process, chains, now=now)
         time_limit = case.queue.resolution_target
     elif config is None:
-        plan, resolution = _past_last(case, process, levels[-1], now=now)
+        plan, resolution = _past_last(case, process, levels[-1], chains, now=now)
         time_limit = None
     else:
-        plan = _hand_up(case, process, config, now=now)
+        plan = _hand_up(case, process, config, chains, now=now)
         time_limit = config.time_limit
-    _restart_clock(case, time_limit=time_limit, now=now)
+    _restart_clock(case, time_limit=time_limit, terms=terms, now=now)
     _write(case)
-    consults = _ask_consulted(case, process, escalation, config, now=now)
-    informed = _tell(case, process, escalation, config, plan, consults, now=now)
+    consults = _ask_consulted(case, process, escalation, config, chains, now=now)
+    informed = _tell(case, process, escalation, config, plan, consults, chains, writes,
+                     now=now)
     event_data = {
         "from": before["state"], "to": case.state, "version": case.version,
         "reason": escalation.reason, "level": escalation.level, "cause": escalation.cause,
@@ -173,10 +344,11 @@ def _apply(case: Case, escalation: Escalation, *, now: datetime) -> None:
         "informed": informed, **plan.extra}
     if plan.note:
         event_data["note"] = plan.note
-    audit.record(actor=escalation.actor, verb="case.escalated", object_type="case",
-                 object_id=case.pk, case=case, now=now, data=event_data)
+    writes.events.append(audit.build(
+        actor=escalation.actor, verb="case.escalated", object_type="case", object_id=case.pk,
+        case=case, now=now, data=event_data))
     if resolution is not None:
-        _resolved(case, resolution, escalation, now=now)
+        _resolved(case, resolution, escalation, writes, now=now)
 
 
 def _level_config(levels: list[EscalationLevel], number: int) -> EscalationLevel | None:
@@ -187,36 +359,17 @@ def _level_config(levels: list[EscalationLevel], number: int) -> EscalationLevel
     return below[-1] if below else levels[0]
 
 
-def _process_of(case: Case, level: int) -> Process | None:
-    """The process whose chain the case is on.
-
-    Usually its queue's. A case an earlier level re-queued into a shared queue (an
-    escalations desk, with another process or none) stays on the chain that sent it
-    there: the process of the highest level below this one that re-queues into the
-    case's queue, when that is one process.
-    """
-    senders = list(EscalationLevel.objects.filter(queue=case.queue_id, level__lt=level)
-                   .order_by("-level").values_list("level", "process_id"))
-    if senders:
-        top = senders[0][0]
-        processes = {process_id for number, process_id in senders if number == top}
-        if len(processes) == 1:
-            return Process.objects.get(pk=processes.pop())
-    return case.queue.process
-
-
-def _target_people(process: Process | None, config: EscalationLevel) -> list:
+def _target_people(process: Process | None, config: EscalationLevel, chains: ChainBook) -> list:
     if config.target == EscalationTarget.RESPONSIBLE:
-        return raci.holders(process=process, activity=Activity.REVIEW,
-                            role=RaciRole.RESPONSIBLE)
+        return chains.holders(process, activity=Activity.REVIEW, role=RaciRole.RESPONSIBLE)
     if config.target == EscalationTarget.USERS:
         return [user for user in config.users.all() if user.is_active]
-    return _owners(process)
+    return _owners(process, chains)
 
 
-def _owners(process: Process | None) -> list:
+def _owners(process: Process | None, chains: ChainBook) -> list:
     """The Accountable: for escalation if the matrix names one there, else for review."""
-    return raci.holders_of(process=process, role=RaciRole.ACCOUNTABLE)
+    return chains.holders_of(process, role=RaciRole.ACCOUNTABLE)
 
 
 def _hand_up_state(case: Case, *, now: datetime) -> bool:
@@ -233,9 +386,9 @@ def _hand_up_state(case: Case, *, now: datetime) -> bool:
     return True
 
 
-def _hand_up(case: Case, process: Process | None, config: EscalationLevel, *,
-             now: datetime) -> _Plan:
-    targets = _target_people(process, config)
+def _hand_up(case: Case, process: Process | None, config: EscalationLevel,
+             chains: ChainBook, *, now: datetime) -> _Plan:
+    targets = _target_people(process, config, chains)
     plan = _Plan(targets=targets, extra={"target": config.target})
     previous = case.assignee_id
     if not _hand_up_state(case, now=now):
@@ -245,8 +398,8 @@ def _hand_up(case: Case, process: Process | None, config: EscalationLevel, *,
     if config.queue_id is not None:
         case.queue = config.queue
         plan.action = "requeued"
-        workers = {person.pk for person in assignment.queue_members(queue=config.queue)
-                   } if targets else set()
+        workers = ({person.pk for person in chains.queue_members(config.queue)}
+                   if targets else set())
         if targets and not any(person.pk in workers or selectors.is_manager(person)
                                for person in targets):
             # A configuration gap, said where a manager will read it; they are still told.
@@ -260,7 +413,7 @@ def _hand_up(case: Case, process: Process | None, config: EscalationLevel, *,
         plan.action = "waiting"
         plan.note = ("Nobody of the level's target is available: the case waits "
                      f"escalated in '{case.queue.name}'; managers are told.")
-        plan.targets = [*targets, *_managers(case)]
+        plan.targets = [*targets, *chains.managers(case.queue)]
         return plan
     case.reassign(to=person, until=now + case.queue.lease_time)
     _start_stint(case, now)
@@ -268,9 +421,10 @@ def _hand_up(case: Case, process: Process | None, config: EscalationLevel, *,
     return plan
 
 
-def _no_chain(case: Case, process: Process | None, *, now: datetime) -> _Plan:
-    owners = _owners(process)
-    plan = _Plan(targets=_unique([*owners, *_managers(case)]),
+def _no_chain(case: Case, process: Process | None, chains: ChainBook, *,
+              now: datetime) -> _Plan:
+    owners = _owners(process, chains)
+    plan = _Plan(targets=_unique([*owners, *chains.managers(case.queue)]),
                  note=("No escalation chain is configured for this queue's process: "
                        "escalated to the Accountable and the managers.")
                  if process is not None else
@@ -280,11 +434,11 @@ def _no_chain(case: Case, process: Process | None, *, now: datetime) -> _Plan:
     return plan
 
 
-def _past_last(case: Case, process: Process | None, last: EscalationLevel, *,
-               now: datetime):
+def _past_last(case: Case, process: Process | None, last: EscalationLevel,
+               chains: ChainBook, *, now: datetime):
     """The last level's time ran out too: its declared outcome. Answers (plan, resolution)."""
     outcome = last.outcome
-    owners = _owners(process)
+    owners = _owners(process, chains)
     owner = assignment.pick_least_loaded(owners) or (owners[0] if owners else None)
     plan = _Plan(targets=[owner] if owner else [], notify_owner=True,
                  extra={"outcome": outcome, "chain_ended": True})
@@ -292,7 +446,7 @@ def _past_last(case: Case, process: Process | None, last: EscalationLevel, *,
         plan.action = "waiting"
         plan.note = ("The chain has ended and its last level waits: the case stays where "
                      "it is; the owner and the Informed are told.")
-        plan.targets = owners or _managers(case)
+        plan.targets = owners or chains.managers(case.queue)
         return plan, None
     if outcome in (EscalationOutcome.REJECT, EscalationOutcome.FALLBACK):
         verdict = (Verdict.REJECTED if outcome == EscalationOutcome.REJECT
@@ -301,10 +455,10 @@ def _past_last(case: Case, process: Process | None, last: EscalationLevel, *,
         if refusal is None:
             return plan, _resolve_for_owner(case, owner, verdict, plan, now=now)
         plan.note = f"Could not resolve as {verdict}: {refusal} Held for the owner instead."
-    return _hold(case, owner, plan, now=now), None
+    return _hold(case, owner, plan, chains, now=now), None
 
 
-def _hold(case: Case, owner, plan: _Plan, *, now: datetime) -> _Plan:
+def _hold(case: Case, owner, plan: _Plan, chains: ChainBook, *, now: datetime) -> _Plan:
     if case.state == CaseState.PENDING_APPROVAL:
         plan.action = "pending_approval"
         plan.note = (plan.note + " " if plan.note else "") + (
@@ -313,7 +467,7 @@ def _hold(case: Case, owner, plan: _Plan, *, now: datetime) -> _Plan:
     if owner is None:
         _hand_up_state(case, now=now)
         plan.action = "waiting"
-        plan.targets = _managers(case)
+        plan.targets = chains.managers(case.queue)
         plan.note = (plan.note + " " if plan.note else "") + (
             "The process names no Accountable owner: the case waits escalated in its "
             "queue; managers are told.")
@@ -360,22 +514,23 @@ def _resolve_for_owner(case: Case, owner, verdict: str, plan: _Plan, *,
     return resolution
 
 
-def _resolved(case: Case, resolution: Resolution, escalation: Escalation, *,
-              now: datetime) -> None:
-    audit.record(actor=None, verb="case.resolved", object_type="case", object_id=case.pk,
-                 case=case, now=now,
-                 data={"from": CaseState.ASSIGNED, "to": case.state, "version": case.version,
-                       "verdict": resolution.verdict, "output": None,
-                       "reason_code": resolution.reason_code, "notes": resolution.notes,
-                       "on_behalf_of": resolution.resolved_by_id,
-                       "escalation": escalation.pk,
-                       "time_spent_seconds": case.time_spent_seconds})
+def _resolved(case: Case, resolution: Resolution, escalation: Escalation,
+              writes: Writes, *, now: datetime) -> None:
+    writes.events.append(audit.build(
+        actor=None, verb="case.resolved", object_type="case", object_id=case.pk, case=case,
+        now=now,
+        data={"from": CaseState.ASSIGNED, "to": case.state, "version": case.version,
+              "verdict": resolution.verdict, "output": None,
+              "reason_code": resolution.reason_code, "notes": resolution.notes,
+              "on_behalf_of": resolution.resolved_by_id, "escalation": escalation.pk,
+              "time_spent_seconds": case.time_spent_seconds}))
     hooks.case_resolved(case=case, resolution=resolution)
 
 
 # -- clocks, stints, the write ------------------------------------------------------------
 
-def _restart_clock(case: Case, *, time_limit: timedelta | None, now: datetime) -> None:
+def _restart_clock(case: Case, *, time_limit: timedelta | None,
+                   terms: sla.TermsBook | None, now: datetime) -> None:
     """The level's deadline becomes the case's, in business time on the case's SLA
     calendar (``sla.on_escalated``); ``None``: the chain ended, the clock stops."""
     if case.state not in OPEN_STATES or time_limit is None:
@@ -383,7 +538,14 @@ def _restart_clock(case: Case, *, time_limit: timedelta | None, now: datetime) -
         case.sla_remaining = None
         case.sla_next_check_at = None
         return
-    sla.on_escalated(case, time_limit=time_limit, now=now)
+    terms = terms or sla.TermsBook(now=now)
+    if case.queue_id not in terms.queues or (case.sla_policy_id is not None
+                                             and case.sla_policy_id not in terms.policies):
+        terms.load_cases([case], levels=False)
+    sla.on_escalated(case, time_limit=time_limit, now=now,
+                     rules=sla.Rules(terms=terms.terms(queue_id=case.queue_id,
+                                                       policy_id=case.sla_policy_id,
+                                                       priority=case.priority)))
 
 
 def _end_stint(case: Case, now: datetime) -> None:
@@ -412,10 +574,11 @@ def _write(case: Case) -> None:
 # -- the Consulted and the Informed ---------------------------------------------------------
 
 def _ask_consulted(case: Case, process: Process | None, escalation: Escalation,
-                   config: EscalationLevel | None, *, now: datetime) -> list[ConsultRequest]:
+                   config: EscalationLevel | None, chains: ChainBook, *,
+                   now: datetime) -> list[ConsultRequest]:
     if config is None or not config.consult or case.state not in OPEN_STATES:
         return []
-    consultees = raci.holders_of(process=process, role=RaciRole.CONSULTED)
+    consultees = chains.holders_of(process, role=RaciRole.CONSULTED)
     question = (f"Case {case.pk} ({case.title or 'untitled'}) was escalated to level "
                 f"{escalation.level}: {escalation.reason or escalation.get_cause_display()}. "
                 "What is your view?")
@@ -427,11 +590,12 @@ def _ask_consulted(case: Case, process: Process | None, escalation: Escalation,
 
 
 def _tell(case: Case, process: Process | None, escalation: Escalation,
-          config: EscalationLevel | None, plan: _Plan, consults: list[ConsultRequest], *,
-          now: datetime) -> list[int]:
-    """One notice per person and channel; answers the Informed's ids."""
+          config: EscalationLevel | None, plan: _Plan, consults: list[ConsultRequest],
+          chains: ChainBook, writes: Writes, *, now: datetime) -> list[int]:
+    """One notice per person and channel, all in one statement; answers the Informed's
+    ids."""
     notify_informed = config.notify_informed if config is not None else True
-    informed = (raci.holders_of(process=process, role=RaciRole.INFORMED)
+    informed = (chains.holders_of(process, role=RaciRole.INFORMED)
                 if notify_informed else [])
     asked = {consult.consultee_id for consult in consults}
     assignee = case.assignee if case.assignee_id else None
@@ -448,29 +612,27 @@ def _tell(case: Case, process: Process | None, escalation: Escalation,
         headline = (f"Case {case.pk}: the escalation chain ended; resolved as "
                     f"{plan.extra.get('verdict')} on behalf of the owner.")
     body = "\n\n".join(part for part in (headline, escalation.reason, plan.note) if part)
-    outbox.notify_users(users=told, text=body, dedup_prefix=prefix, case=case, now=now)
+    messages = outbox.notices(users=told, text=body, dedup_prefix=prefix, case=case, now=now)
     if consults:
         ask = (f"Your input is asked on case {case.pk}, escalated to level "
                f"{escalation.level}." + (" The case cannot be resolved before you answer."
                                         if consults[0].required else ""))
-        outbox.notify_users(users=[consult.consultee for consult in consults],
-                            text="\n\n".join([ask, consults[0].question]),
-                            dedup_prefix=prefix, case=case, now=now)
+        messages += outbox.notices(users=[consult.consultee for consult in consults],
+                                   text="\n\n".join([ask, consults[0].question]),
+                                   dedup_prefix=prefix, case=case, now=now)
+    writes.messages += messages
     return [person.pk for person in informed]
 
 
-def _managers(case: Case) -> list:
-    """Active managers (``workflows.manage_cases``): those who work the case's queue,
-    else all of them."""
+def _all_managers():
+    """Active managers (``workflows.manage_cases``, directly, through a group, or
+    superusers), by username. One query."""
     User = get_user_model()
     permission = Permission.objects.filter(codename="manage_cases",
-                                           content_type__app_label="workflows").first()
-    managers = User.objects.filter(is_active=True).filter(
-        Q(is_superuser=True) | Q(user_permissions=permission)
-        | Q(groups__permissions=permission)).distinct().order_by(User.USERNAME_FIELD)
-    queue = case.queue
-    members = managers.filter(Q(review_queues=queue) | Q(groups__review_queues=queue))
-    return list(members) or list(managers)
+                                           content_type__app_label="workflows")
+    return User.objects.filter(is_active=True).filter(
+        Q(is_superuser=True) | Q(user_permissions__in=permission)
+        | Q(groups__permissions__in=permission)).distinct().order_by(User.USERNAME_FIELD)
 
 
 def _unique(people) -> list:

@@ -28,7 +28,7 @@ import httpx
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from standardwebhooks import Webhook
@@ -54,34 +54,70 @@ def enqueue(*, channel: str, recipient: str, dedup_key: str, payload: dict,
     stored as JSON (datetimes and decimals become strings); for a webhook it is the
     body posted, for an e-mail or in-app message ``payload["text"]`` is the text.
     """
+    (written,) = write([message(channel=channel, recipient=recipient, dedup_key=dedup_key,
+                                payload=payload, subject=subject, case=case, now=now)])
+    return written
+
+
+def message(*, channel: str, recipient: str, dedup_key: str, payload: dict,
+            subject: str = "", case=None, now: datetime | None = None) -> OutboxMessage:
+    """An unsaved message, for ``write``."""
     if channel not in Channel.values:
         raise ValueError(f"Unknown outbox channel {channel!r}; use one of {Channel.values}.")
     if not recipient:
         raise ValueError(f"An outbox message needs a recipient (dedup key {dedup_key!r}).")
-    existing = _written(dedup_key)
-    if existing is not None:
-        return existing
     now = now or timezone.now()
-    message = OutboxMessage(
+    return OutboxMessage(
         channel=channel, recipient=str(recipient), dedup_key=dedup_key,
         subject=subject[:300], payload=_as_json(payload), case=case,
         next_attempt_at=now, created_at=now)
-    try:
-        # A savepoint: a concurrent writer of the same key (it committed first, or
-        # PostgreSQL made us wait for its commit) costs this insert only, never the
-        # caller's transaction.
-        with transaction.atomic():
-            message.save(force_insert=True)
-    except IntegrityError:
-        existing = _written(dedup_key)
-        if existing is None:
-            raise  # not a duplicate key: a real problem
-        return existing
-    message_id = message.pk
-    # The row is the truth; the nudge only makes delivery quick. ``robust``: a broker
-    # that is down must never turn a committed change into an error for its caller.
-    transaction.on_commit(lambda: _nudge(message_id), robust=True)
-    return message
+
+
+def write(messages: list[OutboxMessage]) -> list[OutboxMessage]:
+    """Write unsaved messages in the caller's transaction, in one statement; answer, in
+    order, each one's row: the new one, or the one already written under its key.
+
+    ``INSERT ... ON CONFLICT (dedup_key) DO NOTHING``: a key written before, or by a
+    concurrent writer (PostgreSQL makes the insert wait for that writer's commit), costs
+    nothing and never fails the caller's transaction; those rows are read back in one
+    more query. Only the new ones are nudged, after commit.
+    """
+    if not messages:
+        return []
+    inserted = _insert_new(messages)
+    missing = [m.dedup_key for m in messages if m.pk not in inserted]
+    existing = ({row.dedup_key: row for row in
+                 OutboxMessage.objects.filter(dedup_key__in=missing)} if missing else {})
+    answered = [m if m.pk in inserted else existing.get(m.dedup_key) for m in messages]
+    if any(row is None for row in answered):
+        # Neither inserted nor there: a concurrent writer of the key rolled back after
+        # making us wait (SQLite never gets here). Not a duplicate: write it again.
+        return write(messages)
+    for row in answered:
+        if row.pk in inserted:
+            row._state.adding, row._state.db = False, connection.alias
+    new_ids = [m.pk for m in messages if m.pk in inserted]
+    if new_ids:
+        # The row is the truth; the nudge only makes delivery quick. ``robust``: a broker
+        # that is down must never turn a committed change into an error for its caller.
+        transaction.on_commit(lambda: _nudge(new_ids), robust=True)
+    return answered
+
+
+def _insert_new(messages: list[OutboxMessage]):
+    """Insert what is not there yet; answer the ids inserted."""
+    fields = OutboxMessage._meta.concrete_fields
+    table = connection.ops.quote_name(OutboxMessage._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [field.get_db_prep_save(getattr(m, field.attname), connection)
+              for m in messages for field in fields]
+    key = OutboxMessage._meta.pk
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} ({columns}) VALUES "
+                       f"{', '.join([row] * len(messages))} "
+                       f"ON CONFLICT (dedup_key) DO NOTHING RETURNING {key.column}", params)
+        return {key.to_python(value) for (value,) in cursor.fetchall()}
 
 
 def notify_users(*, users: Iterable, text: str, dedup_prefix: str, case=None,
@@ -90,28 +126,33 @@ def notify_users(*, users: Iterable, text: str, dedup_prefix: str, case=None,
 
     Dedup keys are ``f"{dedup_prefix}:{channel}:{user.pk}"``, so the same notice to
     the same person is written once, however often the caller runs (a re-run sweep).
-    Inactive users are skipped.
+    Inactive users are skipped. One statement for them all.
     """
+    return write(notices(users=users, text=text, dedup_prefix=dedup_prefix, case=case,
+                         email=email, now=now))
+
+
+def notices(*, users: Iterable, text: str, dedup_prefix: str, case=None,
+            email: bool = True, now: datetime | None = None) -> list[OutboxMessage]:
+    """The unsaved messages ``notify_users`` writes, for a caller that writes many
+    notices at once (``write``)."""
     now = now or timezone.now()
     subject = _subject(text)
+    payload = {"text": text}
     messages = []
     for user in users:
         if not getattr(user, "is_active", True):
             continue
-        messages.append(enqueue(
+        messages.append(message(
             channel=Channel.IN_APP, recipient=str(user.pk),
             dedup_key=f"{dedup_prefix}:{Channel.IN_APP}:{user.pk}",
-            payload={"text": text}, subject=subject, case=case, now=now))
+            payload=payload, subject=subject, case=case, now=now))
         if email and user.email:
-            messages.append(enqueue(
+            messages.append(message(
                 channel=Channel.EMAIL, recipient=user.email,
                 dedup_key=f"{dedup_prefix}:{Channel.EMAIL}:{user.pk}",
-                payload={"text": text}, subject=subject, case=case, now=now))
+                payload=payload, subject=subject, case=case, now=now))
     return messages
-
-
-def _written(dedup_key: str) -> OutboxMessage | None:
-    return OutboxMessage.objects.filter(dedup_key=dedup_key).first()
 
 
 def _subject(text: str) -> str:
@@ -125,16 +166,27 @@ def _as_json(payload: dict) -> dict:
     return json.loads(json.dumps(payload or {}, cls=DjangoJSONEncoder))
 
 
-def _nudge(message_id) -> None:
-    """Ask a worker to deliver this message now (after commit; failures only logged)."""
-    try:
-        from workflows.tasks import deliver_outbox_message  # tasks import services
+# A write of many messages (a sweep's warnings) nudges them in groups of this many: one
+# task per group rather than per message, while a burst still spreads over the workers.
+NUDGE_GROUP = 50
 
+
+def _nudge(message_ids: list) -> None:
+    """Ask workers to deliver these messages now (after commit; failures only logged)."""
+    from workflows.tasks import deliver_outbox_message, deliver_outbox_messages
+
+    try:
         # retry=False: a broker that is down costs this nudge, never the request.
-        deliver_outbox_message.apply_async(args=[str(message_id)], retry=False)
+        if len(message_ids) == 1:
+            deliver_outbox_message.apply_async(args=[str(message_ids[0])], retry=False)
+            return
+        for start in range(0, len(message_ids), NUDGE_GROUP):
+            deliver_outbox_messages.apply_async(
+                args=[[str(pk) for pk in message_ids[start:start + NUDGE_GROUP]]],
+                retry=False)
     except Exception:
-        logger.warning("outbox: could not nudge delivery of %s; the relay sweep will "
-                       "deliver it", message_id, exc_info=True)
+        logger.warning("outbox: could not nudge delivery of %d messages; the relay sweep "
+                       "will deliver them", len(message_ids), exc_info=True)
 
 
 # --- Relaying ---------------------------------------------------------------------------

@@ -3,20 +3,24 @@
 The database is the truth: a case's ``sla_next_check_at`` says when it must next be
 looked at. ``sweep`` (beat, every ``SLA_SWEEP_INTERVAL``) reads the due ones through the
 partial index ``case_sla_check_idx`` in bounded batches; ``check_case`` (the short-ETA
-nudge) looks at one. Both take the same per-case step, in one transaction:
+nudge) looks at one. Both take the same step over a chunk of cases (``CHUNK`` of a
+batch, or the one), in one transaction:
 
-1. re-read and lock the case, if it is still open and due (PostgreSQL: ``FOR UPDATE SKIP
-   LOCKED``: a second sweeper skips the row rather than wait for it; SQLite serializes
-   writers anyway);
-2. a warning that has come due is an ``SlaWarning`` row inserted with ``ON CONFLICT DO
-   NOTHING`` on its unique ``(case, clock, level)``: only the inserter notifies, through
-   the outbox in the same transaction (I5);
-3. a deadline that has passed calls ``escalation.escalate`` with the level read: its
+1. re-read and lock the chunk's cases that are still open and due, in one query
+   (PostgreSQL: ``FOR UPDATE SKIP LOCKED``: a second sweeper skips those rows rather
+   than wait for them; SQLite serializes writers anyway);
+2. the warnings that have come due are ``SlaWarning`` rows inserted in one statement
+   with ``ON CONFLICT DO NOTHING`` on their unique ``(case, clock, level)``: only the
+   warnings this statement inserted are given, their notices written to the outbox in
+   one statement and their audit events in another, in the same transaction (I5);
+3. each deadline that has passed calls ``escalation.escalate`` with the level read: its
    conditional update and the unique ``(case, level)`` escalation row let exactly one
    caller win, and it sets the next level's clock (``sla.on_escalated``) in this same
-   transaction, so a crash can never leave a new level with the old deadline;
-4. ``sla_next_check_at`` moves to the next instant still ahead, by an UPDATE that holds
-   only while the version and level are still those read.
+   transaction, so a crash can never leave a new level with the old deadline. What the
+   escalations of a batch share (queues, chains, RACI holders, managers, SLA terms) is
+   read once per batch;
+4. the other cases' ``sla_next_check_at`` move to their next instant still ahead, in one
+   UPDATE that holds for each case only while its version and level are those read.
 
 So two sweeps at once, a sweep run twice, a redelivered nudge or a restarted broker give
 one warning and one escalation per (case, level). The sweeper does not bump the case's
@@ -24,9 +28,10 @@ version when it only moves the next check: a reviewer's save in between is not r
 (409) for it, and if that save writes back an older next check, the case is simply looked
 at again, which changes nothing.
 
-A poison row (one whose handling raises) is pushed ``POISON_DELAY`` ahead in its own
-transaction and logged, so that it cannot stop the others or crash-loop the sweeper.
-Database outages are not poison: they propagate, and the task retries.
+A poison row (one whose handling raises) rolls its chunk back; the chunk is then taken
+case by case, and the poison row is pushed ``POISON_DELAY`` ahead in its own transaction
+and logged, so that it cannot stop the others or crash-loop the sweeper. Database
+outages are not poison: they propagate, and the task retries.
 """
 
 from __future__ import annotations
@@ -35,13 +40,11 @@ import logging
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
-from django.contrib.auth import get_user_model
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from workflows.models import Case, EscalationCause, RaciRole, SlaClock, SlaWarning
-from workflows.services import audit, escalation, outbox, raci, sla
+from workflows.services import audit, escalation, outbox, sla
 from workflows.services.sla import RUNNING_STATES, TermsBook
 
 logger = logging.getLogger("backstop.sla")
@@ -51,6 +54,9 @@ POISON_DELAY = timedelta(minutes=5)
 # at the level read) is looked at again after this long, never dropped.
 RETRY_DELAY = timedelta(minutes=5)
 MAX_BATCHES = 20
+# Cases per transaction: the rows stay locked while their chunk is handled, so reviewers
+# never wait long for one of them, and each kind of write is one statement per chunk.
+CHUNK = 100
 
 
 @dataclass
@@ -81,10 +87,11 @@ def sweep(*, now: datetime | None = None, batch_size: int = 500,
           max_batches: int = MAX_BATCHES) -> SweepResult:
     """Act on every warning and breach due at ``now``, batch after batch (bounded).
 
-    A fixed number of queries per batch to read it and its terms, then a bounded number
-    per due case: the work grows with the cases due, never with the cases open.
+    A fixed number of queries per batch to read it and what its cases share, a fixed
+    number per chunk to lock it and write its warnings and next checks, and a handful
+    per escalation: the work grows with the cases due, never with the cases open.
     """
-    # Live (no ``now`` given), each case is acted on at its own moment, so that a long run
+    # Live (no ``now`` given), each chunk is acted on at its own moment, so that a long run
     # stamps its escalations with the time they happened; the run's start picks the cases.
     live = now is None
     now = now or timezone.now()
@@ -100,12 +107,14 @@ def sweep(*, now: datetime | None = None, batch_size: int = 500,
         if not rows:
             break
         result.batches += 1
-        book = TermsBook(now=now).load_cases(rows)
-        for row in rows:
-            outcome = _guarded(row[0], now=timezone.now() if live else now, book=book)
+        shared = Shared(terms=TermsBook(now=now).load_cases(rows),
+                        chains=escalation.ChainBook())
+        ids = [row[0] for row in rows]
+        for start in range(0, len(ids), CHUNK):
+            outcome, skipped = _guarded(ids[start:start + CHUNK],
+                                        now=timezone.now() if live else now, shared=shared)
             result.add(outcome)
-            if outcome.skipped:
-                passed_over.append(row[0])
+            passed_over += skipped
         if len(rows) < batch_size:
             break
     if result.checked or result.deferred:
@@ -116,76 +125,106 @@ def sweep(*, now: datetime | None = None, batch_size: int = 500,
 def check_case(*, case_id: int, now: datetime | None = None) -> SweepResult:
     """Look at one case now (the nudge); nothing when it is not due (any more)."""
     now = now or timezone.now()
-    result = SweepResult()
     row = (Case.objects.filter(pk=case_id)
            .values_list("id", "queue_id", "sla_policy_id", "escalation_level").first())
-    if row is not None:
-        result.add(_guarded(case_id, now=now, book=TermsBook(now=now).load_cases([row])))
-    return result
+    if row is None:
+        return SweepResult()
+    shared = Shared(terms=TermsBook(now=now).load_cases([row]), chains=escalation.ChainBook())
+    return _guarded([case_id], now=now, shared=shared)[0]
 
 
-# --- One case -------------------------------------------------------------------------------
+@dataclass
+class Shared:
+    """What the cases of a batch share, read once: SLA terms, chains and people."""
+
+    terms: TermsBook
+    chains: escalation.ChainBook
 
 
-def _guarded(case_id: int, *, now: datetime, book: TermsBook) -> SweepResult:
+# --- One chunk ------------------------------------------------------------------------------
+
+
+def _guarded(case_ids: list[int], *, now: datetime,
+             shared: Shared) -> tuple[SweepResult, list[int]]:
+    """Handle the cases; answer the outcome and the ids skipped (locked or not due)."""
     try:
-        return _check(case_id, now=now, book=book)
+        return _check(case_ids, now=now, shared=shared)
     except (OperationalError, InterfaceError):
         raise  # the database is away: not this row's fault; the task retries
     except Exception:
+        if len(case_ids) > 1:
+            # One row spoiled the chunk, rolled back whole: take its cases one by one.
+            result, skipped = SweepResult(), []
+            for case_id in case_ids:
+                outcome, passed = _guarded([case_id], now=now, shared=shared)
+                result.add(outcome)
+                skipped += passed
+            return result, skipped
         logger.exception("SLA check of case %s failed; it is looked at again in %s.",
-                         case_id, POISON_DELAY)
+                         case_ids[0], POISON_DELAY)
         with transaction.atomic():
-            Case.objects.filter(pk=case_id, sla_next_check_at__lte=now).update(
+            Case.objects.filter(pk=case_ids[0], sla_next_check_at__lte=now).update(
                 sla_next_check_at=now + POISON_DELAY)
-        return SweepResult(deferred=1)
+        return SweepResult(deferred=1), []
 
 
-def _check(case_id: int, *, now: datetime, book: TermsBook) -> SweepResult:
+def _check(case_ids: list[int], *, now: datetime,
+           shared: Shared) -> tuple[SweepResult, list[int]]:
     with transaction.atomic():
-        due = Case.objects.filter(pk=case_id, state__in=RUNNING_STATES,
-                                  sla_next_check_at__lte=now).select_related("queue")
+        due = (Case.objects.filter(pk__in=case_ids, state__in=RUNNING_STATES,
+                                   sla_next_check_at__lte=now)
+               .select_related("assignee").order_by("pk"))
         if sla.uses_row_locks():
             due = due.select_for_update(skip_locked=True, of=("self",))
-        case = due.first()
-        if case is None:
-            return SweepResult(skipped=1)
-        result = SweepResult(checked=1)
-        rules = book.rules(case)
+        cases = list(due)
+        found = {case.pk for case in cases}
+        skipped = [case_id for case_id in case_ids if case_id not in found]
+        result = SweepResult(checked=len(cases), skipped=len(skipped))
+        if not cases:
+            return result, skipped
+        book = shared.terms
+        # A case may have moved (queue, policy, level) since the batch was read.
+        changed = [case for case in cases if case.queue_id not in book.queues
+                   or (case.sla_policy_id is not None
+                       and case.sla_policy_id not in book.policies)]
+        if changed:
+            book.load_cases(changed)
 
-        if (sla.response_running(case) and case.response_warn_at is not None
-                and case.response_warn_at <= now < case.response_due_at):
-            result.warnings += _warn(case, SlaClock.RESPONSE, due=case.response_due_at,
-                                     now=now, book=book)
-        if (sla.warning_live(case, rules) and case.warn_at <= now
-                and not (sla.deadline_live(case, rules) and case.due_at <= now)):
-            result.warnings += _warn(case, SlaClock.RESOLUTION, due=case.due_at, now=now,
-                                     book=book)
+        warnings, breaches, moves = [], [], []
+        for case in cases:
+            rules = book.rules(case)
+            if (sla.response_running(case) and case.response_warn_at is not None
+                    and case.response_warn_at <= now < case.response_due_at):
+                warnings.append((case, SlaClock.RESPONSE, case.response_due_at))
+            if (sla.warning_live(case, rules) and case.warn_at <= now
+                    and not (sla.deadline_live(case, rules) and case.due_at <= now)):
+                warnings.append((case, SlaClock.RESOLUTION, case.due_at))
+            cause, missed = _breach(case, rules, now=now)
+            if cause is None:
+                moves.append((case, sla.next_check_at(case, rules, now=now, handled=True)))
+            else:
+                breaches.append((case, rules, cause, missed))
 
-        cause, missed = _breach(case, rules, now=now)
-        if cause is not None:
+        writes = escalation.Writes()
+        result.warnings = _warn(warnings, now=now, chains=shared.chains, writes=writes)
+        for case, rules, cause, missed in breaches:
             won = escalation.escalate(case_id=case.pk, cause=cause,
                                       expected_level=case.escalation_level, now=now,
-                                      reason=_breach_reason(cause, missed))
+                                      reason=_breach_reason(cause, missed),
+                                      chains=shared.chains, terms=book, writes=writes)
             if won is not None:
                 # ``escalate`` set the level's clock in the same transaction
                 # (``sla.on_escalated``): nothing is left to move here.
-                result.escalations = 1
-                return result
-
-        next_at = sla.next_check_at(case, rules, now=now, handled=True)
-        if cause is not None:
+                result.escalations += 1
+                continue
             # Declined: the deadline stays passed; look again rather than forget it.
             logger.warning("Escalation of case %s at level %s was declined; looking again "
                            "in %s.", case.pk, case.escalation_level, RETRY_DELAY)
-            next_at = min(next_at or now + RETRY_DELAY, now + RETRY_DELAY)
-        advanced = (Case.objects.filter(pk=case.pk, version=case.version,
-                                        escalation_level=case.escalation_level)
-                    .update(sla_next_check_at=next_at))
-        if advanced:
-            case.sla_next_check_at = next_at
-            sla.nudge([case], now=now)
-        return result
+            next_at = sla.next_check_at(case, rules, now=now, handled=True)
+            moves.append((case, min(next_at or now + RETRY_DELAY, now + RETRY_DELAY)))
+        _move_next_checks(moves, now=now)
+        writes.write()
+        return result, skipped
 
 
 def _breach(case: Case, rules: sla.Rules, *, now: datetime):
@@ -203,52 +242,85 @@ def _breach_reason(cause: str, missed: datetime) -> str:
     return f"{what} was due {missed.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC."
 
 
+def _move_next_checks(moves: list[tuple[Case, datetime | None]], *, now: datetime) -> None:
+    """One UPDATE: each case's next check, only while its version and level are those
+    read (a case changed meanwhile keeps what its change set)."""
+    if not moves:
+        return
+    table = connection.ops.quote_name(Case._meta.db_table)
+    # A NULL (no clock runs any more) needs its type on PostgreSQL.
+    typed = "CAST(%s AS timestamp with time zone)" if connection.vendor == "postgresql" else "%s"
+    params = [value for case, next_at in moves
+              for value in (case.pk, case.version, case.escalation_level,
+                            connection.ops.adapt_datetimefield_value(next_at))]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH moves (case_id, case_version, case_level, next_at) AS (VALUES "
+            f"{', '.join([f'(%s, %s, %s, {typed})'] * len(moves))}) "
+            f"UPDATE {table} SET sla_next_check_at = moves.next_at FROM moves "
+            f"WHERE {table}.id = moves.case_id AND {table}.version = moves.case_version "
+            f"AND {table}.escalation_level = moves.case_level", params)
+    for case, next_at in moves:
+        case.sla_next_check_at = next_at
+    sla.nudge([case for case, _ in moves], now=now)
+
+
 # --- Warnings -------------------------------------------------------------------------------
 
 
-def _warn(case: Case, clock: str, *, due: datetime, now: datetime, book: TermsBook) -> int:
-    """Give the warning once (answer 1), or find it given (answer 0)."""
-    warning_id = _insert_warning(case_id=case.pk, clock=clock, level=case.escalation_level,
-                                 now=now)
-    if warning_id is None:
+def _warn(due: list[tuple[Case, str, datetime]], *, now: datetime,
+          chains: escalation.ChainBook, writes: escalation.Writes) -> int:
+    """Give the warnings not given before; answer how many this call gave.
+
+    One statement whatever their number; their notices and events go to ``writes``.
+    """
+    if not due:
         return 0
-    what = "first response" if clock == SlaClock.RESPONSE else "resolution"
-    text = (f"Case {case.pk}{f' ({case.title})' if case.title else ''}: its {what} is due "
-            f"{due.astimezone(UTC):%Y-%m-%d %H:%M} UTC.")
-    outbox.notify_users(users=_warning_recipients(case, book), text=text,
-                        dedup_prefix=f"sla-warning:{warning_id}", case=case, now=now)
-    audit.record(actor_label="system", verb="case.sla_warning", object_type="case",
-                 object_id=case.pk, case=case, now=now,
-                 data={"clock": clock, "level": case.escalation_level, "due_at": due,
-                       "warning": warning_id})
-    return 1
+    given = _insert_warnings([(case.pk, clock, case.escalation_level) for case, clock, _ in due],
+                             now=now)
+    given_now = 0
+    for case, clock, due_at in due:
+        warning_id = given.get((case.pk, str(clock), case.escalation_level))
+        if warning_id is None:
+            continue  # given before (a re-run, another sweeper): nothing to tell again
+        what = "first response" if clock == SlaClock.RESPONSE else "resolution"
+        text = (f"Case {case.pk}{f' ({case.title})' if case.title else ''}: its {what} is "
+                f"due {due_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC.")
+        given_now += 1
+        writes.messages += outbox.notices(users=_warning_recipients(case, chains), text=text,
+                                  dedup_prefix=f"sla-warning:{warning_id}", case=case,
+                                  now=now)
+        writes.events.append(audit.build(
+            actor_label="system", verb="case.sla_warning", object_type="case",
+            object_id=case.pk, case=case, now=now,
+            data={"clock": clock, "level": case.escalation_level, "due_at": due_at,
+                  "warning": warning_id}))
+    return given_now
 
 
-def _insert_warning(*, case_id: int, clock: str, level: int, now: datetime) -> int | None:
-    """The new warning's id, or None when it was given before (one statement, I2)."""
+def _insert_warnings(keys: list[tuple[int, str, int]], *,
+                     now: datetime) -> dict[tuple[int, str, int], int]:
+    """Insert the warnings not given before, in one statement (I2); answer the new ones'
+    ids by (case, clock, level)."""
     table = connection.ops.quote_name(SlaWarning._meta.db_table)
+    created_at = connection.ops.adapt_datetimefield_value(now)
+    params = [value for case_id, clock, level in keys
+              for value in (case_id, str(clock), level, created_at)]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (case_id, clock, level, created_at) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (case_id, clock, level) DO NOTHING RETURNING id",
-            [case_id, str(clock), level, connection.ops.adapt_datetimefield_value(now)])
-        row = cursor.fetchone()
-    return row[0] if row else None
+            f"INSERT INTO {table} (case_id, clock, level, created_at) VALUES "
+            f"{', '.join(['(%s, %s, %s, %s)'] * len(keys))} "
+            "ON CONFLICT (case_id, clock, level) DO NOTHING "
+            "RETURNING id, case_id, clock, level", params)
+        return {(case_id, clock, level): warning_id
+                for warning_id, case_id, clock, level in cursor.fetchall()}
 
 
-def _warning_recipients(case: Case, book: TermsBook) -> list:
+def _warning_recipients(case: Case, chains: escalation.ChainBook) -> list:
     """The assignee; an unassigned case's queue members; a queue without members, its
     process's Accountable. Looked up once per queue and batch."""
     if case.assignee_id is not None:
         return [case.assignee]
-    cache = book.extras.setdefault("warning_recipients", {})
-    if case.queue_id not in cache:
-        User = get_user_model()
-        people = list(User.objects.filter(is_active=True)
-                      .filter(Q(review_queues=case.queue_id)
-                              | Q(groups__review_queues=case.queue_id))
-                      .distinct().order_by(User.USERNAME_FIELD))
-        if not people and case.queue.process_id is not None:
-            people = raci.holders_of(process=case.queue.process, role=RaciRole.ACCOUNTABLE)
-        cache[case.queue_id] = people
-    return cache[case.queue_id]
+    queue = chains.queue(case.queue_id)
+    return (chains.queue_members(queue)
+            or chains.holders_of(queue.process, role=RaciRole.ACCOUNTABLE))
