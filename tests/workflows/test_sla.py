@@ -5,9 +5,11 @@ re-applied to open cases only when a manager says so. ``now`` is injected everyw
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from tests.factories import QueueFactory
 from tests.workflows.sla_support import (
@@ -18,7 +20,7 @@ from tests.workflows.sla_support import (
     utc,
 )
 from workflows.models import AuditEvent, Case, CaseState
-from workflows.services import claiming, sla, transitions
+from workflows.services import claiming, sla, sweeper, transitions
 from workflows.services.cases import NewCase, forget_current_terms, open_cases
 
 HOUR = timedelta(hours=1)
@@ -392,3 +394,90 @@ def test_only_a_manager_publishes_or_reapplies_a_policy(queue, member):
     with pytest.raises(PermissionDenied):
         sla.reapply_policy(queue=queue, actor=member, now=T)
     assert queue.sla_policies.count() == 1
+
+
+# -- a closure added or removed moves the running clocks ------------------------------------
+
+MONDAY_NOON = berlin(2026, 3, 2, 12, 0)
+TUESDAY = (berlin(2026, 3, 3, 0, 0), berlin(2026, 3, 4, 0, 0))
+
+
+@pytest.mark.django_db
+def test_a_closure_moves_a_deadline_inside_it_keeping_the_business_time_left(queue, manager):
+    calendar = office_calendar()
+    publish(queue, response=HOUR, resolution=8 * HOUR, calendar=calendar)
+    with time_machine.travel(MONDAY_NOON, tick=False):
+        case = open_case(queue, now=timezone.now())
+        elsewhere = open_case(QueueFactory(slug="elsewhere"), now=timezone.now())  # 24x7
+    assert case.due_at == berlin(2026, 3, 3, 12, 0)  # tomorrow 12:00
+
+    with time_machine.travel(berlin(2026, 3, 2, 12, 30), tick=False):
+        closure = sla.add_closure(calendar=calendar, starts_at=TUESDAY[0], ends_at=TUESDAY[1],
+                                  reason="Strike", actor=manager, now=timezone.now())
+
+    case.refresh_from_db()
+    # Tuesday closed: the 3.5 business hours left on Tuesday morning come on Wednesday.
+    assert case.due_at == berlin(2026, 3, 4, 12, 0)
+    assert case.warn_at == berlin(2026, 3, 4, 10, 0)
+    # The response clock ends today, before the closure: it stays.
+    assert (case.response_warn_at, case.response_due_at) == (
+        berlin(2026, 3, 2, 12, 45), berlin(2026, 3, 2, 13, 0))
+    assert case.sla_next_check_at == berlin(2026, 3, 2, 12, 45)
+    assert Case.objects.get(pk=elsewhere.pk).due_at == elsewhere.due_at
+    event = AuditEvent.objects.get(verb="case.sla_calendar_changed")
+    assert (event.case_id, event.actor, event.data["change"]) == (case.pk, manager, "added")
+    assert event.data["before"]["due_at"] == "2026-03-03T11:00:00Z"  # 12:00 in Berlin
+    assert event.data["after"]["due_at"] == "2026-03-04T11:00:00Z"
+    assert AuditEvent.objects.get(verb="calendar.clocks_moved").data["cases"] == 1
+
+    with time_machine.travel(berlin(2026, 3, 2, 14, 0), tick=False):
+        sla.remove_closure(calendar=calendar, closure_id=closure.pk, actor=manager,
+                           now=timezone.now())
+
+    case.refresh_from_db()
+    assert case.due_at == berlin(2026, 3, 3, 12, 0)  # Tuesday is a working day again
+    assert AuditEvent.objects.filter(verb="case.sla_calendar_changed").count() == 2
+
+
+@pytest.mark.django_db
+def test_a_waiting_case_keeps_its_paused_time_and_takes_the_closure_when_it_resumes(
+        queue, member, manager):
+    calendar = office_calendar()
+    publish(queue, resolution=8 * HOUR, calendar=calendar)
+    case = open_case(queue, now=MONDAY_NOON)  # due Tuesday 12:00
+    claiming.claim(case_id=case.pk, user=member, now=MONDAY_NOON)
+    transitions.request_info(case_id=case.pk, user=member, reason="Scan",
+                             now=berlin(2026, 3, 2, 13, 0))
+    case.refresh_from_db()
+    assert case.sla_remaining == 7 * HOUR  # 4 h today, 3 h tomorrow
+
+    with time_machine.travel(berlin(2026, 3, 2, 13, 30), tick=False):
+        sla.add_closure(calendar=calendar, starts_at=TUESDAY[0], ends_at=TUESDAY[1],
+                        actor=manager, now=timezone.now())
+
+    waiting = Case.objects.get(pk=case.pk)
+    assert (waiting.sla_remaining, waiting.sla_next_check_at) == (7 * HOUR, None)
+    assert not AuditEvent.objects.filter(verb="case.sla_calendar_changed").exists()
+
+    transitions.resume(case_id=case.pk, user=member, now=berlin(2026, 3, 2, 14, 0))
+
+    # 3 h today, Tuesday closed, 4 h on Wednesday.
+    assert Case.objects.get(pk=case.pk).due_at == berlin(2026, 3, 4, 13, 0)
+
+
+@pytest.mark.django_db
+def test_a_case_already_breached_stays_breached_when_a_closure_is_added(queue, manager):
+    calendar = office_calendar()
+    publish(queue, resolution=8 * HOUR, calendar=calendar)
+    breached = open_case(queue, now=berlin(2026, 2, 27, 9, 0))  # due Friday 17:00
+    now = berlin(2026, 3, 2, 12, 30)  # Monday: the sweeper has not looked yet
+
+    with time_machine.travel(now, tick=False):
+        # Closed from now to Wednesday: its deadline passed before; nothing to keep.
+        sla.add_closure(calendar=calendar, starts_at=now, ends_at=TUESDAY[1],
+                        actor=manager, now=timezone.now())
+
+    breached.refresh_from_db()
+    assert breached.due_at == berlin(2026, 2, 27, 17, 0)
+    assert breached.sla_next_check_at <= now
+    assert sweeper.sweep(now=now).escalations == 1

@@ -236,10 +236,11 @@ def test_people_read_the_calendars_their_queues_use(queue, member, outsider, man
 
 
 @pytest.mark.django_db
-def test_a_manager_closes_a_day_and_new_clocks_skip_it(queue, manager, frozen):
+def test_a_manager_closes_a_day_and_the_clocks_skip_it(queue, manager, frozen):
     calendar = office_calendar()
     publish(queue, calendar=calendar, resolution=8 * HOUR, now=T)
     url = f"/api/v1/calendars/{calendar.pk}/closures/"
+    already_open = open_case(queue, now=T)  # due Tuesday 11:00
 
     response = client_for(manager).post(url, {
         "starts_at": "2026-03-03T00:00:00+01:00", "ends_at": "2026-03-04T00:00:00+01:00",
@@ -252,6 +253,8 @@ def test_a_manager_closes_a_day_and_new_clocks_skip_it(queue, manager, frozen):
     assert added.actor == manager and added.data["closure"] == closure.pk
     # Monday 11:00 + 8 business hours: 6 on Monday, Tuesday closed, 2 on Wednesday.
     assert open_case(queue, now=T).due_at == berlin(2026, 3, 4, 11, 0)
+    # The case already open keeps its business time left: due Wednesday too.
+    assert Case.objects.get(pk=already_open.pk).due_at == berlin(2026, 3, 4, 11, 0)
 
     removed = client_for(manager).delete(f"{url}{closure.pk}/")
 
@@ -259,6 +262,7 @@ def test_a_manager_closes_a_day_and_new_clocks_skip_it(queue, manager, frozen):
     assert not CalendarClosure.objects.exists()
     assert events("calendar.closure_removed").get().data["reason"] == "Strike"
     assert open_case(queue, now=T).due_at == berlin(2026, 3, 3, 11, 0)
+    assert Case.objects.get(pk=already_open.pk).due_at == berlin(2026, 3, 3, 11, 0)
     assert client_for(manager).delete(f"{url}{closure.pk}/").status_code == 404
     assert events("calendar.closure_removed").count() == 1
 
