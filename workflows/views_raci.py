@@ -180,7 +180,8 @@ class AnswerForm(forms.Form):
 def my_consults(request):
     consults = (ConsultRequest.objects.filter(consultee=request.user.pk)
                 .select_related("case", "escalation").order_by("-created_at"))
-    waiting = [c for c in consults if c.answered_at is None]
+    # A case closed without the answer no longer waits for it.
+    waiting = [c for c in consults if c.answered_at is None and c.case.is_open]
     answered = [c for c in consults if c.answered_at is not None][:50]
     return render(request, "workflows/raci/consults.html",
                   {"nav": "consults", "waiting": waiting, "answered": answered})

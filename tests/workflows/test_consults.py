@@ -151,3 +151,19 @@ def test_an_answered_consult_shows_on_the_case_page(client, breached):
     assert "Check the VAT id first." in html and "answered" in html
     assert html.count("Check the VAT id first.") == 2  # in the panel and the timeline
     assert "cannot be resolved until" not in html
+
+
+def test_a_consult_whose_case_closed_no_longer_waits_for_an_answer(client, invoice_use_case,
+                                                                   queue, member):
+    chain = make_chain(queue, consult_required=False)
+    decision = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member)
+    escalation.escalate(case_id=decision.case_id, cause=BREACH, expected_level=0)
+    client.force_login(chain.legal)
+    assert "Send answer" in client.get(reverse("my-consults")).content.decode()
+
+    # The answer was optional: the owner resolved without it.
+    transitions.resolve(case_id=decision.case_id, user=chain.owner, verdict="accepted",
+                        output=None, reason_code="")
+
+    page = client.get(reverse("my-consults")).content.decode()
+    assert "Send answer" not in page and "Nobody is waiting for your input." in page
