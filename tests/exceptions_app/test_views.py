@@ -129,6 +129,8 @@ def test_case_page_shows_input_suggestion_reasons_policy_and_timeline(client, be
     assert '<option value="wrong-amount">The amount was extracted wrongly</option>' in page
     assert 'name="resolve-output__1"' in page and 'value="4180.0"' in page  # prefilled
     assert "Reassign" not in page  # managers only
+    use_case = case.decision.use_case
+    assert f'<a href="{reverse("use-case", args=[use_case.slug])}">{use_case.name}</a>' in page
 
 
 def test_blind_case_hides_the_ai_output_until_resolved(client, bench):
