@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -17,7 +18,7 @@ from workflows.models import (
     Resolution,
     ReviewerStatus,
 )
-from workflows.services import assignment
+from workflows.services import assignment, raci
 
 
 @admin.register(Queue)
@@ -111,22 +112,51 @@ class NotificationAdmin(ReadOnlyAdmin):
 # --- Who owns the work: processes, RACI, escalation chains, availability -----------------
 
 
+class RaciFormSet(BaseInlineFormSet):
+    def clean(self):
+        # The service refuses a deactivated account in any cell it rewrites: say so at
+        # the row, before anything is saved.
+        super().clean()
+
+        def deleting(form) -> bool:
+            return self.can_delete and self._should_delete_form(form)
+
+        touched = set()
+        for form in self.forms:
+            if form.instance.pk and (form.has_changed() or deleting(form)):
+                touched.add((form.initial.get("activity"), form.initial.get("role")))
+            if form.cleaned_data and form.has_changed() and not deleting(form):
+                touched.add((form.cleaned_data.get("activity"), form.cleaned_data.get("role")))
+        for form in self.forms:
+            if not form.cleaned_data or deleting(form):
+                continue
+            user = form.cleaned_data.get("user")
+            cell = (form.cleaned_data.get("activity"), form.cleaned_data.get("role"))
+            if cell in touched and user is not None and not user.is_active:
+                form.add_error("user", f"{user.get_username()} cannot hold a role: the "
+                                       "account is deactivated. Remove this row.")
+
+
 class RaciAssignmentInline(admin.TabularInline):
-    """Read-only here: the matrix page edits it through the service, so that every change
-    is audited with before and after (I7)."""
+    """Managers edit the matrix here; ``ProcessAdmin.save_formset`` hands the rows to
+    ``raci.edit_entries``, so every cell that changes is audited with before and after
+    (I7), as on the matrix page and through the API."""
 
     model = RaciAssignment
+    formset = RaciFormSet
     fields = ["activity", "role", "user", "group"]
-    readonly_fields = fields
+    autocomplete_fields = ["user", "group"]
     extra = 0
-    can_delete = False
-    verbose_name_plural = "RACI matrix (edit it on the matrix page: every change is audited)"
+    verbose_name_plural = "RACI matrix (every change is audited)"
 
     def has_add_permission(self, request, obj=None):
-        return False
+        return raci.may_edit(request.user)
 
     def has_change_permission(self, request, obj=None):
-        return False
+        return raci.may_edit(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return raci.may_edit(request.user)
 
 
 class EscalationLevelInline(admin.StackedInline):
@@ -147,6 +177,41 @@ class ProcessAdmin(admin.ModelAdmin):
     def matrix_link(self, obj):
         return format_html('<a href="{}">Edit who owns what</a>',
                            reverse("raci-matrix", args=[obj.slug]))
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting a process empties its matrix, which only managers may change.
+        return super().has_delete_permission(request, obj) and raci.may_edit(request.user)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not RaciAssignment:
+            return super().save_formset(request, form, formset, change)
+        # Never formset.save(): the service replaces each touched cell and audits it.
+        entry_fields = ["activity", "role", "user", "group"]
+        deleted = [f for f in formset.deleted_forms if f.instance.pk]
+        edited = [f for f in formset.forms
+                  if f.has_changed() and not formset._should_delete_form(f)]
+        added = [f for f in edited if f.instance.pk is None]
+        changed = [f for f in edited if f.instance.pk is not None]
+        if added or changed or deleted:
+            raci.edit_entries(
+                process=form.instance, actor=request.user,
+                added=[tuple(f.cleaned_data[name] for name in entry_fields) for f in added],
+                changed={f.instance.pk: tuple(f.cleaned_data[name] for name in entry_fields)
+                         for f in changed},
+                removed=[f.instance.pk for f in deleted])
+        # What the admin's own change message (LogEntry) reads.
+        formset.new_objects = [f.instance for f in added]
+        formset.changed_objects = [(f.instance, f.changed_data) for f in changed]
+        formset.deleted_objects = [f.instance for f in deleted]
+
+    def delete_model(self, request, obj):
+        raci.edit_entries(process=obj, removed=list(obj.raci.values_list("pk", flat=True)),
+                          actor=request.user)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for process in queryset:
+            self.delete_model(request, process)
 
 
 @admin.register(ReviewerStatus)

@@ -201,7 +201,7 @@ def test_who_owns_this_decision_reads_the_matrix(queue, member):
 
 
 @pytest.mark.django_db
-def test_the_admin_shows_the_process_with_its_matrix_read_only(client, queue, member):
+def test_the_admin_shows_the_process_with_its_matrix(client, queue, member):
     chain = make_chain(queue)
     admin = UserFactory(username="admin", is_staff=True, is_superuser=True)
     client.force_login(admin)

@@ -10,7 +10,7 @@ after (I7). Managers (``workflows.manage_cases``) edit; everybody who may see a 
 case may read its matrix.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
@@ -175,6 +175,56 @@ def set_assignments(*, process: Process, activity: str, role: str, users: Iterab
                      object_id=process.pk, now=now,
                      data={"process": process.slug, "activity": activity, "role": role,
                            "before": before, "after": after})
+
+
+def edit_entries(*, process: Process, added: Iterable[tuple] = (),
+                 changed: Mapping[int, tuple] | None = None, removed: Iterable[int] = (),
+                 actor, now: datetime | None = None) -> None:
+    """Edits of single entries (the admin's rows), applied cell by cell.
+
+    An entry is ``(activity, role, user, group)`` with one of ``user`` or ``group``;
+    ``changed`` and ``removed`` name existing entries by id (one already gone meanwhile
+    is not taken out again). Every cell the edits touch is replaced once through ``set_assignments``,
+    so each cell that ends up different writes one audit event with before and after.
+    """
+    now = now or timezone.now()
+    if actor is not None and not may_edit(actor):
+        raise PermissionDenied("Only managers may change who owns a process's decisions.")
+    with transaction.atomic():
+        Process.objects.select_for_update().filter(pk=process.pk).first()
+        rows = {row.pk: row for row in RaciAssignment.objects.filter(process=process)
+                .select_related("user", "group")}
+        holders_by_cell: dict[tuple[str, str], list] = {}
+        for row in rows.values():
+            holders_by_cell.setdefault((row.activity, row.role), []).append(
+                row.user or row.group)
+        touched: set[tuple[str, str]] = set()
+
+        def take_out(pk: int) -> None:
+            row = rows.pop(pk, None)
+            if row is not None:
+                holders_by_cell[(row.activity, row.role)].remove(row.user or row.group)
+                touched.add((row.activity, row.role))
+
+        def put_in(entry: tuple) -> None:
+            activity, role, user, group = entry
+            if (user is None) == (group is None):
+                raise ValidationError("A RACI entry names either a user or a group.")
+            holders_by_cell.setdefault((activity, role), []).append(user or group)
+            touched.add((activity, role))
+
+        for pk in removed:
+            take_out(pk)
+        for pk, entry in (changed or {}).items():
+            take_out(pk)
+            put_in(entry)
+        for entry in added:
+            put_in(entry)
+        for activity, role in sorted(touched):
+            holders = holders_by_cell.get((activity, role), [])
+            set_assignments(process=process, activity=activity, role=role, actor=actor,
+                            users=[h for h in holders if not isinstance(h, Group)],
+                            groups=[h for h in holders if isinstance(h, Group)], now=now)
 
 
 def _unique(items: Iterable) -> list:
