@@ -1,8 +1,8 @@
 """Prometheus metrics for operators, read from the database on each scrape (``/metrics``).
 
-A custom collector runs the dashboard's cheap queries (``workflows.dashboard``) when
-Prometheus scrapes, so every web process answers the same figures and nothing is kept
-in memory between scrapes:
+A custom collector runs cheap, bounded queries when Prometheus scrapes, so every web
+process answers the same figures; nothing but the escalation totals' cached base
+(below) outlives a scrape:
 
 ``backstop_queue_open_cases{queue, process}`` (gauge)
     Open cases per queue (queue depth).
@@ -11,17 +11,20 @@ in memory between scrapes:
 ``backstop_queue_breached_cases{queue, process}`` (gauge)
     Open cases past their deadline.
 ``backstop_escalations_total{level}`` (counter)
-    Every escalation ever written, by level. Escalation rows are never deleted (I2), so
-    the count only grows: ``increase(backstop_escalations_total[1h])`` is the last
-    hour's escalations. One grouped count over the escalation table per scrape.
-``backstop_decisions_received{use_case}`` (gauge)
-    Items received in the last ``INTAKE_WINDOW`` (5 minutes) per use case: the intake
-    rate is the value divided by 300 per second. The domain registers what to count
-    (``register_intake_source``), so this module never imports it.
+    Every escalation ever written, by level: ``rate(backstop_escalations_total[1h])``.
+``backstop_sla_breaches_total{clock}`` (counter)
+    Escalations the SLA sweeper wrote for a missed deadline, by clock (``response``,
+    ``resolution``); escalations by hand are not breaches.
+``backstop_decisions_received_total`` (counter)
+    Decisions stored since the start: the highest decision id (see ``IntakeSource``).
+``backstop_decisions_received_last_5m{use_case}`` (gauge)
+    Items received in the last ``INTAKE_WINDOW`` (5 minutes) per use case. The domain
+    registers what to count (``register_intake_source``), so this module never imports it.
 ``backstop_metrics_scrape_seconds`` (gauge)
     How long the collector's queries took.
 
-Access is checked by the view (``views_dashboard.prometheus_metrics``).
+Neither counter reads the history on each scrape: see ``escalation_totals`` and
+``IntakeSource``. Access is checked by the view (``views_dashboard.prometheus_metrics``).
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Count, Model
+from django.core.cache import cache
+from django.db.models import Count, Max, Model, Q
 from django.utils import timezone
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -38,9 +42,19 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from workflows import dashboard
-from workflows.models import Escalation, Queue
+from workflows.models import Escalation, EscalationCause, Queue
 
 INTAKE_WINDOW = timedelta(minutes=5)
+# Escalation rows created longer ago than this are final: the transaction that wrote one
+# has committed (a sweep commits each chunk of 100 cases seconds after dating its rows;
+# the margin is for a transaction that stalls).
+FINAL_AFTER = timedelta(minutes=15)
+# The cached base is counted afresh this often, so that one kept from another database,
+# or rows imported with a past creation time, come right within a day.
+RECOUNT_EVERY = timedelta(days=1)
+_TOTALS_KEY = "backstop:metrics:escalation-totals"
+BREACH_CLOCKS = {EscalationCause.RESPONSE_BREACH: "response",
+                 EscalationCause.RESOLUTION_BREACH: "resolution"}
 
 
 @dataclass(frozen=True)
@@ -49,7 +63,12 @@ class IntakeSource:
 
     ``model.<group_field>`` is a foreign key whose target's ``label_field`` names the
     label value; ``time_field`` is when the row arrived. An index on
-    (``group_field``, ``time_field``) keeps the count a short range scan per group.
+    (``group_field``, ``time_field``) keeps the recent count a short range scan per group.
+
+    The running total is the highest id: one step down the primary key, however many
+    rows. These rows are never deleted, so it only grows; it counts every row stored,
+    plus the ids a rolled-back transaction took on PostgreSQL (sequences do not roll
+    back: a failed batch, the loser of two concurrent posts of one ``external_id``).
     """
 
     model: type[Model]
@@ -58,7 +77,8 @@ class IntakeSource:
     time_field: str
     label: str = "use_case"
     name: str = "backstop_decisions_received"
-    documentation: str = "Decisions received in the last 5 minutes, per use case."
+    documentation: str = "Decisions received and stored since the start."
+    recent_documentation: str = "Decisions received in the last 5 minutes, per use case."
 
 
 _intake_sources: list[IntakeSource] = []
@@ -90,6 +110,38 @@ def _intake_counts(source: IntakeSource, *, since) -> dict[str, int]:
     return counts
 
 
+def escalation_totals(*, now) -> dict[tuple[int, str], int]:
+    """Every escalation row ever written, counted by (level, cause): one query that reads
+    only the rows of the last ``FINAL_AFTER`` and those since the previous scrape.
+
+    Escalation rows are never changed or deleted (I2), so the count of the final ones
+    (created before ``now - FINAL_AFTER``) only grows. It is kept in Django's cache with
+    the instant it runs to; each scrape adds the rows that became final since then and
+    counts the newer ones live, over ``escalation_created_idx``. A process whose cache
+    has no base yet (after a start with the per-process cache, a flush, or once a day:
+    ``RECOUNT_EVERY``) counts the whole table once. Two scrapes at once write bases that
+    are each exact, so either may stay.
+    """
+    frontier = now - FINAL_AFTER
+    counted_at, since, final = cache.get(_TOTALS_KEY) or (now, None, {})
+    if since is not None and now - counted_at > RECOUNT_EVERY:
+        counted_at, since, final = now, None, {}
+    rows = Escalation.objects.all()
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+        frontier = max(frontier, since)
+    final, live = dict(final), {}
+    for row in (rows.values("level", "cause").order_by()
+                .annotate(final=Count("id", filter=Q(created_at__lt=frontier)),
+                          live=Count("id", filter=Q(created_at__gte=frontier)))):
+        key = (row["level"], row["cause"])
+        final[key] = final.get(key, 0) + row["final"]
+        live[key] = row["live"]
+    if frontier != since:
+        cache.set(_TOTALS_KEY, (counted_at, frontier, final), timeout=None)
+    return {key: final.get(key, 0) + live.get(key, 0) for key in final.keys() | live.keys()}
+
+
 class BackstopCollector(Collector):
     """Reads the figures on each scrape."""
 
@@ -113,16 +165,28 @@ class BackstopCollector(Collector):
             breached.add_metric(values, figures.breached)
         yield from (open_cases, at_risk, breached)
 
+        by_level: dict[int, int] = {}
+        by_clock = dict.fromkeys(BREACH_CLOCKS.values(), 0)
+        for (level, cause), count in escalation_totals(now=now).items():
+            by_level[level] = by_level.get(level, 0) + count
+            if cause in BREACH_CLOCKS:
+                by_clock[BREACH_CLOCKS[cause]] += count
         escalations = CounterMetricFamily("backstop_escalations",
                                           "Escalations written since the start, by level.",
                                           labels=["level"])
-        for row in (Escalation.objects.values("level").annotate(n=Count("id"))
-                    .order_by("level")):
-            escalations.add_metric([str(row["level"])], row["n"])
-        yield escalations
+        for level, count in sorted(by_level.items()):
+            escalations.add_metric([str(level)], count)
+        breaches = CounterMetricFamily(
+            "backstop_sla_breaches", "Missed SLA deadlines escalated by the sweeper since "
+            "the start, by clock.", labels=["clock"])
+        for clock, count in by_clock.items():
+            breaches.add_metric([clock], count)
+        yield from (escalations, breaches)
 
         for source in _intake_sources:
-            family = GaugeMetricFamily(source.name, source.documentation,
+            newest = source.model._default_manager.aggregate(newest=Max("pk"))["newest"]
+            yield CounterMetricFamily(source.name, source.documentation, value=newest or 0)
+            family = GaugeMetricFamily(f"{source.name}_last_5m", source.recent_documentation,
                                        labels=[source.label])
             for label, count in sorted(_intake_counts(source, since=now - INTAKE_WINDOW)
                                        .items()):

@@ -16,10 +16,13 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories import CaseFactory, QueueFactory, UserFactory, make_manager
-from workflows import dashboard
+from workflows import dashboard, metrics
 from workflows.models import Case, CaseState, Escalation, Process
 from workflows.tasks import warm_dashboard
 
@@ -612,7 +615,53 @@ def test_metrics_parse_and_carry_the_dashboard_figures(client, world, frozen):
     assert families["backstop_escalations"].type == "counter"
     assert samples(families, "backstop_escalations") == {
         (("level", "1"),): 4, (("level", "2"),): 1}
+    assert families["backstop_sla_breaches"].type == "counter"
+    assert samples(families, "backstop_sla_breaches") == {
+        (("clock", "resolution"),): 1, (("clock", "response"),): 1}
+    assert families["backstop_decisions_received"].type == "counter"
+    assert samples(families, "backstop_decisions_received") == {(): 0}
     assert families["backstop_metrics_scrape_seconds"].samples[0].value >= 0
+
+
+def test_escalation_counters_grow_and_read_only_recent_rows(client, world):
+    with time_machine.travel(NOW, tick=False):
+        _, first = scrape(client)
+    # Written after that scrape: one escalation just now, and one dated long ago, as an
+    # import would (a sweep's rows are never older than FINAL_AFTER when they commit).
+    escalation(world.cases["c10"], 2, "resolution_breach", -M)
+    escalation(world.cases["r6"], 1, "response_breach", -20 * D)
+
+    with time_machine.travel(NOW, tick=False):
+        _, second = scrape(client)
+    with time_machine.travel(NOW + 2 * metrics.FINAL_AFTER, tick=False):
+        _, later = scrape(client)  # the new row is final now: in the cached base
+
+    level = {name: samples(scraped, "backstop_escalations")
+             for name, scraped in (("first", first), ("second", second), ("later", later))}
+    assert level["first"] == {(("level", "1"),): 4, (("level", "2"),): 1}
+    # The old row is not seen: the scrape reads only rows since its cached base.
+    assert level["second"] == level["later"] == {(("level", "1"),): 4, (("level", "2"),): 2}
+    assert samples(later, "backstop_sla_breaches") == {
+        (("clock", "resolution"),): 2, (("clock", "response"),): 1}
+    # The daily recount (or a fresh cache) counts the whole table again.
+    with time_machine.travel(NOW + metrics.RECOUNT_EVERY + H, tick=False):
+        _, recounted = scrape(client)
+    assert samples(recounted, "backstop_escalations") == {
+        (("level", "1"),): 5, (("level", "2"),): 2}
+    assert samples(recounted, "backstop_sla_breaches") == {
+        (("clock", "resolution"),): 2, (("clock", "response"),): 2}
+
+
+def test_a_warm_scrape_reads_escalations_since_its_last_base_only(client, world):
+    with time_machine.travel(NOW, tick=False):
+        scrape(client)
+    with time_machine.travel(NOW + 30 * M, tick=False), \
+            CaptureQueriesContext(connection) as warm:
+        scrape(client)
+
+    [query] = [q["sql"] for q in warm.captured_queries if "workflows_escalation" in q["sql"]]
+    since = (NOW - metrics.FINAL_AFTER).strftime("%Y-%m-%d %H:%M:%S")
+    assert '"created_at" >=' in query and since in query
 
 
 def test_metrics_count_decisions_of_the_last_five_minutes_per_use_case(client, ai_client):
@@ -626,12 +675,30 @@ def test_metrics_count_decisions_of_the_last_five_minutes_per_use_case(client, a
                               format="json").status_code == 201
 
     _, families = scrape(client)
-    assert samples(families, "backstop_decisions_received") == {
+    assert samples(families, "backstop_decisions_received_last_5m") == {
         (("use_case", "claims-triage"),): 0, (("use_case", "invoice-approval"),): 3}
     with time_machine.travel(timedelta(minutes=6)):
         _, later = scrape(client)
-    assert samples(later, "backstop_decisions_received")[
+    assert samples(later, "backstop_decisions_received_last_5m")[
         (("use_case", "invoice-approval"),)] == 0
+
+
+def test_metrics_count_every_decision_received_since_the_start(client, ai_client):
+    body = {"use_case": "invoice-approval", "model_version": "m1", "confidence": 0.5,
+            "input": {"po_amount": 10.0}, "output": {"amount": 10.0}}
+    ai_client.post("/api/v1/decisions/", {**body, "external_id": "d0"}, format="json")
+    _, before = scrape(client)
+    for n in range(1, 4):
+        assert ai_client.post("/api/v1/decisions/", {**body, "external_id": f"d{n}"},
+                              format="json").status_code == 201
+    ai_client.post("/api/v1/decisions/", {**body, "external_id": "d1"}, format="json")  # replay
+
+    with time_machine.travel(timedelta(hours=2)):
+        _, later = scrape(client)
+
+    [total_before] = samples(before, "backstop_decisions_received").values()
+    assert samples(later, "backstop_decisions_received") == {(): total_before + 3}
+    assert later["backstop_decisions_received"].type == "counter"
 
 
 def test_metrics_without_a_token_answer_this_host_only(client, world, settings):
@@ -669,7 +736,12 @@ def test_metrics_do_a_fixed_number_of_queries(client, world, django_assert_max_n
 def test_openmetrics_when_the_scraper_asks(client, world):
     response = client.get("/metrics", HTTP_ACCEPT="application/openmetrics-text; version=1.0.0")
     assert response["Content-Type"].startswith("application/openmetrics-text")
-    assert response.content.decode().rstrip().endswith("# EOF")
+    # The strict parser refuses, among others, two families of one name.
+    families = {family.name: family.type for family in
+                openmetrics_families(response.content.decode())}
+    assert {name: kind for name, kind in families.items() if kind == "counter"} == {
+        "backstop_escalations": "counter", "backstop_sla_breaches": "counter",
+        "backstop_decisions_received": "counter"}
 
 
 def test_the_warming_task_leaves_the_first_view_reading_only_recent_hours(world):
