@@ -209,7 +209,7 @@ class CpuProbe:
         self.server_pid = server_pid
         self.tick = os.sysconf("SC_CLK_TCK")
 
-    def sample(self) -> dict[str, float]:
+    def sample(self) -> dict[str, dict[int, float]]:
         from django.db import connection
 
         with connection.cursor() as cursor:
@@ -219,6 +219,12 @@ class CpuProbe:
         workers = [self.server_pid] + [pid for pid, ppid in self._processes()
                                        if ppid == self.server_pid]
         return {"server": self._cpu(workers), "db": self._cpu(backends)}
+
+    @staticmethod
+    def used(before: dict[int, float], after: dict[int, float]) -> float:
+        """CPU seconds used between two samples by the processes alive at the second (a
+        backend that reconnected meanwhile counts from its start; one that ended is lost)."""
+        return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
     def _processes(self):
         for entry in Path("/proc").iterdir():
@@ -234,12 +240,9 @@ class CpuProbe:
         except OSError:
             return None
 
-    def _cpu(self, pids) -> float:
-        total = 0.0
-        for pid in pids:
-            if stat := self._stat(pid):
-                total += (int(stat[11]) + int(stat[12])) / self.tick
-        return total
+    def _cpu(self, pids) -> dict[int, float]:
+        return {pid: (int(stat[11]) + int(stat[12])) / self.tick
+                for pid in pids if (stat := self._stat(pid))}
 
 
 probe: CpuProbe | None = None
@@ -273,8 +276,9 @@ def run_load(*, port: int, key: str, kind: str, clients: int, duration: float,
     figures = json.loads(done.stdout)
     if before is not None:
         after = probe.sample()
-        figures["cpu"] = {"server": after["server"] - before["server"],
-                          "db": after["db"] - before["db"], "load": figures["load_cpu"]}
+        figures["cpu"] = {"server": probe.used(before["server"], after["server"]),
+                          "db": probe.used(before["db"], after["db"]),
+                          "load": figures["load_cpu"]}
     return figures
 
 

@@ -398,12 +398,13 @@ _DECISION_RELATIONS = [field for field in _DECISION_FIELDS if field.is_relation]
 def _stored_decision(pk: int, fields: dict) -> Decision:
     """The decision ``fields`` describe, stored under ``pk``: built the way Django builds
     one it reads (positional values), at a third of the cost of ``Decision(**fields)``."""
-    values = {"id": pk, "withdrawn_at": None, **fields}
+    values = {"id": pk, **fields}
     decision = Decision.from_db(connection.alias, None, [
-        getattr(values[field.name], "pk", None) if field.is_relation else values[field.name]
+        (getattr(values.get(field.name), "pk", None) if field.is_relation
+         else values.get(field.name, field.get_default()))
         for field in _DECISION_FIELDS])
     for field in _DECISION_RELATIONS:
-        if values[field.name] is not None:
+        if values.get(field.name) is not None:
             field.set_cached_value(decision, values[field.name])
     return decision
 
