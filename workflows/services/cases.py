@@ -65,15 +65,8 @@ def new_cases(*, specs: Sequence[NewCase], now: datetime) -> list[Case]:
                   requires_four_eyes=spec.requires_four_eyes, created_at=now)
              for spec in specs]
     if cases:
-        books = _current_terms.books(queues={spec.queue.pk: spec.queue for spec in specs},
-                                     now=now)
-        for case in cases:
-            book = books[case.queue.pk]
-            policy = book.current_policy[case.queue.pk]
-            # What sla.start_clocks does, with the queues' terms from the cache.
-            sla._start(case, book.terms(queue_id=case.queue.pk,
-                                        policy_id=policy.pk if policy else None,
-                                        priority=case.priority), now=now)
+        sla.start_clocks(cases, now=now, books=_current_terms.books(
+            queues={spec.queue.pk: spec.queue for spec in specs}, now=now))
     return cases
 
 

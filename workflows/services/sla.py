@@ -421,18 +421,16 @@ def _resume_from_remaining(case: Case, rules: Rules, *, now: datetime) -> None:
 # --- Services: the clock follows the case -------------------------------------------------
 
 
-def start_clocks(cases: Sequence[Case], *, now: datetime) -> None:
+def start_clocks(cases: Sequence[Case], *, now: datetime,
+                 books: Mapping[int, TermsBook]) -> None:
     """Set the clocks of new, unsaved cases from their queues' current policies.
 
-    A fixed number of queries for the whole batch (the current policies of its queues,
-    their targets and calendars' closures), and the business-time arithmetic once per
-    (queue, priority): intake of a thousand cases computes a handful of due times.
+    ``books``: a ``TermsBook`` holding the current terms of each case's queue, by queue
+    id (``cases.new_cases`` keeps them cached). Terms are built once per (queue,
+    priority); each case's due times are added to its opening time under them.
     """
-    if not cases:
-        return
-    book = TermsBook(now=now).load_queues({case.queue.pk: case.queue for case in cases}
-                                          .values())
     for case in cases:
+        book = books[case.queue.pk]
         policy = book.current_policy[case.queue.pk]
         terms = book.terms(queue_id=case.queue.pk, policy_id=policy.pk if policy else None,
                            priority=case.priority)
