@@ -1,6 +1,7 @@
 """Thin Celery wrappers: they call services and do nothing clever themselves."""
 
 from celery import shared_task
+from django.conf import settings
 from django.db import DatabaseError
 
 from workflows import dashboard
@@ -69,8 +70,17 @@ def relay_outbox(batch_size: int = 200) -> int:
 
 @shared_task(acks_late=True, autoretry_for=(DatabaseError,), max_retries=3,
              retry_backoff=True)
-def sweep_sla_clocks(batch_size: int = 500) -> dict:
-    """Beat runs this every SLA_SWEEP_INTERVAL: every warning and breach come due."""
+def sweep_sla_clocks(batch_size: int = 500, share: bool = True) -> dict:
+    """Beat runs this every SLA_SWEEP_INTERVAL: every warning and breach come due.
+
+    ``share``: more than a batch due (a burst), it first asks helper sweeps, so that
+    several worker processes take the chunks; they expire like the beat's own run.
+    """
+    if share:
+        for _ in range(sweeper.helpers_wanted(batch_size=batch_size)):
+            sweep_sla_clocks.apply_async(
+                kwargs={"batch_size": batch_size, "share": False},
+                expires=settings.SLA_SWEEP_INTERVAL.total_seconds())
     return sweeper.sweep(batch_size=batch_size).as_dict()
 
 

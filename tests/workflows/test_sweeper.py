@@ -275,6 +275,37 @@ def test_a_sweep_reads_batch_after_batch_until_nothing_is_due(queue, short_polic
 
 
 @pytest.mark.django_db
+def test_a_nudge_takes_the_cases_due_with_it_and_their_own_nudges_find_them_done(
+        queue, short_policy):
+    burst = [open_case(queue, now=T) for _ in range(4)]
+
+    first = sweeper.check_case(case_id=burst[0].pk, now=RESPONSE_DUE)
+    later = [sweeper.check_case(case_id=case.pk, now=RESPONSE_DUE) for case in burst[1:]]
+
+    assert first.escalations == 4
+    assert [(result.checked, result.escalations) for result in later] == [(0, 0)] * 3
+    assert Escalation.objects.count() == 4
+
+
+@pytest.mark.django_db
+def test_a_beat_sweep_with_more_than_a_batch_due_asks_helpers_to_share_it(
+        queue, short_policy, monkeypatch):
+    for _ in range(5):
+        open_case(queue, now=T)
+    asked = []
+    monkeypatch.setattr(tasks.sweep_sla_clocks, "apply_async",
+                        lambda **options: asked.append(options["kwargs"]))
+
+    result = tasks.sweep_sla_clocks(batch_size=2)
+
+    # Five due in batches of two: two more sweeps would share them; they do not ask again.
+    assert asked == [{"batch_size": 2, "share": False}] * 2
+    assert result["escalations"] == 5
+    assert tasks.sweep_sla_clocks(batch_size=2, share=False)["checked"] == 0
+    assert sweeper.helpers_wanted(batch_size=2) == 0
+
+
+@pytest.mark.django_db
 def test_a_sweep_stops_at_its_batch_limit_and_says_more_is_due(queue, short_policy):
     for _ in range(5):
         open_case(queue, now=T)

@@ -3,8 +3,11 @@
 The database is the truth: a case's ``sla_next_check_at`` says when it must next be
 looked at. ``sweep`` (beat, every ``SLA_SWEEP_INTERVAL``) reads the due ones through the
 partial index ``case_sla_check_idx`` in bounded batches; ``check_case`` (the short-ETA
-nudge) looks at one. Both take the same step over a chunk of cases (``CHUNK`` of a
-batch, or the one), in one transaction:
+nudge) looks at one, and when it was due, at one batch of the others due with it. A
+burst (many cases due at one moment) is so shared by several workers: by the first
+nudges, or by the helper sweeps a beat sweep asks for (``helpers_wanted``), each taking
+the chunks the others have not locked. All take the same step over a chunk of cases
+(``CHUNK`` of a batch, or the one), in one transaction:
 
 1. re-read and lock the chunk's cases that are still open and due, in one query
    (PostgreSQL: ``FOR UPDATE SKIP LOCKED``: a second sweeper skips those rows rather
@@ -54,6 +57,9 @@ POISON_DELAY = timedelta(minutes=5)
 # at the level read) is looked at again after this long, never dropped.
 RETRY_DELAY = timedelta(minutes=5)
 MAX_BATCHES = 20
+# A beat sweep that finds more than a batch due asks up to this many more sweeps (tasks)
+# to share it: each takes the chunks the others have not locked.
+MAX_HELPERS = 3
 # Cases per transaction: the rows stay locked while their chunk is handled, so reviewers
 # never wait long for one of them, and each kind of write is one statement per chunk.
 CHUNK = 100
@@ -122,15 +128,32 @@ def sweep(*, now: datetime | None = None, batch_size: int = 500,
     return result
 
 
-def check_case(*, case_id: int, now: datetime | None = None) -> SweepResult:
-    """Look at one case now (the nudge); nothing when it is not due (any more)."""
+def check_case(*, case_id: int, now: datetime | None = None,
+               batch_size: int = 500) -> SweepResult:
+    """Look at one case now (the nudge); nothing when it is not due (any more).
+
+    When it was due, one batch of the other cases due by now is taken with it: a burst
+    of cases due at one moment is then swept in chunks by its first nudges (several
+    workers share it, ``SKIP LOCKED``), and the later nudges find their cases done, in
+    one query each.
+    """
     now = now or timezone.now()
-    row = (Case.objects.filter(pk=case_id)
+    row = (due_cases(now=now).filter(pk=case_id)
            .values_list("id", "queue_id", "sla_policy_id", "escalation_level").first())
     if row is None:
-        return SweepResult()
+        return SweepResult(skipped=1)  # done meanwhile, or gone
     shared = Shared(terms=TermsBook(now=now).load_cases([row]), chains=escalation.ChainBook())
-    return _guarded([case_id], now=now, shared=shared)[0]
+    result = _guarded([case_id], now=now, shared=shared)[0]
+    if result.checked:
+        result.add(sweep(now=now, batch_size=batch_size, max_batches=1))
+    return result
+
+
+def helpers_wanted(*, batch_size: int = 500, now: datetime | None = None) -> int:
+    """How many more sweeps would share what is due now: one per further batch, at most
+    ``MAX_HELPERS`` (one bounded index range read)."""
+    due = due_cases(now=now or timezone.now()).values("id")[:batch_size * (MAX_HELPERS + 1)]
+    return min(MAX_HELPERS, max(0, (due.count() - 1) // batch_size))
 
 
 @dataclass
