@@ -18,6 +18,6 @@ class ExceptionsAppConfig(AppConfig):
         hooks.register_resolved_handler(callbacks.send_resolution)
         outbox.register_webhook_secret_provider(callbacks.webhook_secret)
         hooks.register_content_provider(resolutions.case_content)
-        # The intake rate operators scrape at /metrics (backstop_decisions_received).
+        # The intake rate operators scrape at /metrics (backstop_decisions_received_*).
         metrics.register_intake_source(model=self.get_model("Decision"), group_field="use_case",
                                        label_field="slug", time_field="received_at")

@@ -380,7 +380,7 @@ class AuditEvent(AppendOnlyModel):
     Writers insert events with their own ``row_hash`` and take no lock, so intake
     never serializes on the chain. ``services.audit.seal`` later links committed
     events into one hash chain (``AuditSeal``) and signs the head
-    (``AuditCheckpoint``). On PostgreSQL a trigger refuses UPDATE and DELETE.
+    (``AuditCheckpoint``). A trigger refuses UPDATE and DELETE (migrations 0002, 0007).
     """
 
     occurred_at = models.DateTimeField()

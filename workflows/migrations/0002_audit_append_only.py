@@ -1,6 +1,6 @@
 """I7: the database itself refuses UPDATE and DELETE of audit rows (PostgreSQL).
 
-SQLite (the laptop demo) relies on the model and queryset guards instead.
+SQLite (the laptop demo) gets its own triggers in 0007_audit_append_only_sqlite.
 """
 
 from django.db import migrations
