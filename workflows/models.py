@@ -470,9 +470,11 @@ class RaciAssignment(models.Model):
     process = models.ForeignKey(Process, on_delete=models.CASCADE, related_name="raci")
     activity = models.CharField(max_length=20, choices=Activity.choices)
     role = models.CharField(max_length=1, choices=RaciRole.choices)
+    # Deleting a holder would change the matrix without an audit event: hand their
+    # roles over (raci service) or deactivate the account instead.
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                             on_delete=models.CASCADE, related_name="raci_assignments")
-    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE,
+                             on_delete=models.PROTECT, related_name="raci_assignments")
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.PROTECT,
                               related_name="raci_assignments")
 
     class Meta:

@@ -1,6 +1,7 @@
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import ProtectedError
 from django.template.loader import render_to_string
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -211,3 +212,19 @@ def test_the_admin_shows_the_process_with_its_matrix(client, queue, member):
     assert page.status_code == 200
     assert b"every change is audited" in page.content and b"Escalation levels" in page.content
     assert client.get(reverse("admin:workflows_process_changelist")).status_code == 200
+
+
+def test_a_person_or_group_holding_a_role_cannot_be_deleted_behind_the_audit(process, manager):
+    holder, team = UserFactory(), Group.objects.create(name="ap-team")
+    raci.set_assignments(process=process, activity=Activity.INCIDENT, role=RaciRole.INFORMED,
+                         users=[holder], groups=[team], actor=manager)
+
+    with pytest.raises(ProtectedError):
+        holder.delete()
+    with pytest.raises(ProtectedError):
+        team.delete()
+
+    raci.set_assignments(process=process, activity=Activity.INCIDENT, role=RaciRole.INFORMED,
+                         actor=manager)  # handed over, audited: now they may go
+    holder.delete()
+    team.delete()

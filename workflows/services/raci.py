@@ -184,8 +184,9 @@ def edit_entries(*, process: Process, added: Iterable[tuple] = (),
 
     An entry is ``(activity, role, user, group)`` with one of ``user`` or ``group``;
     ``changed`` and ``removed`` name existing entries by id (one already gone meanwhile
-    is not taken out again). Every cell the edits touch is replaced once through ``set_assignments``,
-    so each cell that ends up different writes one audit event with before and after.
+    is not taken out again). Every cell the edits touch is replaced once through
+    ``set_assignments``, so each cell that ends up different writes one audit event with
+    before and after.
     """
     now = now or timezone.now()
     if actor is not None and not may_edit(actor):
