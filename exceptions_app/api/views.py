@@ -60,8 +60,15 @@ class DecisionCreateView(AiSystemView):
 class DecisionBatchView(AiSystemView):
     parser_classes = [IntakeJSONParser]
 
-    @extend_schema(operation_id="decisions_batch", request=BatchInSerializer,
-                   responses={200: BatchOutSerializer})
+    @extend_schema(
+        operation_id="decisions_batch", request=BatchInSerializer,
+        responses={200: OpenApiResponse(BatchOutSerializer,
+                                        "One result per item, in order, each with its own "
+                                        "status (201, 200, 400, 403 or 422)."),
+                   400: OpenApiResponse(description="Not a batch: `decisions` missing, empty "
+                                                    "or over 1000 items; nothing was stored."),
+                   401: OpenApiResponse(description="Missing, unknown or revoked key."),
+                   413: OpenApiResponse(description="The body is over the size limit.")})
     def post(self, request):
         """Post up to 1000 decisions; each gets the answer it would get alone, in order."""
         batch = BatchInSerializer(data=request.data)
