@@ -286,6 +286,11 @@ def test_a_nudge_takes_the_cases_due_with_it_and_their_own_nudges_find_them_done
     assert [(result.checked, result.escalations) for result in later] == [(0, 0)] * 3
     assert Escalation.objects.count() == 4
 
+    # A nudge whose own case is done still takes what came due since.
+    for _ in range(2):
+        open_case(queue, now=T)
+    assert sweeper.check_case(case_id=burst[0].pk, now=RESPONSE_DUE).escalations == 2
+
 
 @pytest.mark.django_db
 def test_a_beat_sweep_with_more_than_a_batch_due_asks_helpers_to_share_it(

@@ -3,11 +3,11 @@
 The database is the truth: a case's ``sla_next_check_at`` says when it must next be
 looked at. ``sweep`` (beat, every ``SLA_SWEEP_INTERVAL``) reads the due ones through the
 partial index ``case_sla_check_idx`` in bounded batches; ``check_case`` (the short-ETA
-nudge) looks at one, and when it was due, at one batch of the others due with it. A
-burst (many cases due at one moment) is so shared by several workers: by the first
-nudges, or by the helper sweeps a beat sweep asks for (``helpers_wanted``), each taking
-the chunks the others have not locked. All take the same step over a chunk of cases
-(``CHUNK`` of a batch, or the one), in one transaction:
+nudge) looks at one, then at one batch of the others due by then. A burst (many cases
+due at one moment) is so shared by several workers: by the first nudges, or by the
+helper sweeps a beat sweep asks for (``helpers_wanted``), each taking the chunks the
+others have not locked. All take the same step over a chunk of cases (``CHUNK`` of a
+batch, or the one), in one transaction:
 
 1. re-read and lock the chunk's cases that are still open and due, in one query
    (PostgreSQL: ``FOR UPDATE SKIP LOCKED``: a second sweeper skips those rows rather
@@ -130,22 +130,23 @@ def sweep(*, now: datetime | None = None, batch_size: int = 500,
 
 def check_case(*, case_id: int, now: datetime | None = None,
                batch_size: int = 500) -> SweepResult:
-    """Look at one case now (the nudge); nothing when it is not due (any more).
+    """Look at one case now (the nudge), then at one batch of the other cases due by now.
 
-    When it was due, one batch of the other cases due by now is taken with it: a burst
-    of cases due at one moment is then swept in chunks by its first nudges (several
-    workers share it, ``SKIP LOCKED``), and the later nudges find their cases done, in
-    one query each.
+    A burst of cases due at one moment is so swept in chunks by whichever nudges run
+    first (several workers share it, ``SKIP LOCKED``), while the burst's other nudges
+    wait in the queue; once it is done, each of those costs two queries (its case, and
+    the empty range of the index).
     """
     now = now or timezone.now()
     row = (due_cases(now=now).filter(pk=case_id)
            .values_list("id", "queue_id", "sla_policy_id", "escalation_level").first())
     if row is None:
-        return SweepResult(skipped=1)  # done meanwhile, or gone
-    shared = Shared(terms=TermsBook(now=now).load_cases([row]), chains=escalation.ChainBook())
-    result = _guarded([case_id], now=now, shared=shared)[0]
-    if result.checked:
-        result.add(sweep(now=now, batch_size=batch_size, max_batches=1))
+        result = SweepResult(skipped=1)  # done meanwhile, or gone
+    else:
+        shared = Shared(terms=TermsBook(now=now).load_cases([row]),
+                        chains=escalation.ChainBook())
+        result = _guarded([case_id], now=now, shared=shared)[0]
+    result.add(sweep(now=now, batch_size=batch_size, max_batches=1))
     return result
 
 
