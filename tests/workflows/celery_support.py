@@ -138,9 +138,11 @@ class CeleryProcess:
             self.process.wait(timeout=timeout)
         self.kill9()  # the pool's children too, if the parent left any behind
 
-    def logs(self) -> str:
-        return "\n".join(path.read_text(errors="replace")[-4000:]
-                         for path in sorted(self.workdir.glob(f"{self.name}-*.log")))
+    def logs(self, *, tail: int | None = 4000) -> str:
+        """Each run's output, its last ``tail`` characters (None: all of it)."""
+        texts = [path.read_text(errors="replace")
+                 for path in sorted(self.workdir.glob(f"{self.name}-*.log"))]
+        return "\n".join(text[-tail:] if tail else text for text in texts)
 
 
 def worker_database_url() -> str:
@@ -202,7 +204,8 @@ def celery_stack(workdir: Path, *, sweep_interval: float):
                                 name=name).start()
         started.append(process)
         if kind == "worker":
-            wait_until(lambda: " ready." in process.logs() or not process.running,
+            # The whole log: a worker started with tasks queued logs them past any tail.
+            wait_until(lambda: " ready." in process.logs(tail=None) or not process.running,
                        timeout=60, what="the worker to be ready")
             assert process.running, process.logs()
         return process
