@@ -3,7 +3,8 @@
     .venv/bin/python bench/sla_sweep.py [--open 1000000] [--due 10000] [--breach-share 0.2]
                                         [--steps 100000,300000,1000000] [--step-due 2000]
                                         [--history 200000] [--lag-seconds 90] [--lag-rate 5]
-                                        [--sweep-interval 15] [--reseed] [--skip-lag]
+                                        [--burst 2000] [--sweep-interval 15] [--reseed]
+                                        [--skip-sweep] [--skip-lag]
 
 What it does, in one run:
 
@@ -22,8 +23,10 @@ What it does, in one run:
 4. Lag under a running worker: its own ``redis-server`` on a free port, a Celery worker
    (2 processes) and beat (``--sweep-interval``) against this database; cases opened at
    ``--lag-rate`` a second for ``--lag-seconds`` with a 20 s response target, through the
-   intake path (``open_cases``, nudges after commit). Escalation lag from the missed
-   deadline, p50/p99, twice: with the nudges, and with every nudge lost (the sweep alone;
+   intake path (``open_cases``, nudges after commit) (the trickle); then ``--burst``
+   cases opened at one instant, so that all their warnings and then all their deadlines
+   come due at the same moment (the burst). Escalation lag from the missed deadline,
+   p50/p99, for each, twice: with the nudges, and with every nudge lost (the sweep alone;
    target p99 under the sweep interval + 5 s).
 
 Armed cases are used up (warned or escalated); later runs arm others. ``--reseed`` starts
@@ -233,7 +236,26 @@ def full(open_count: int, due: int, breach_share: float) -> None:
 
 # -- lag under a running worker ------------------------------------------------------------------
 
-def lag(*, seconds: int, rate: float, sweep_interval: float) -> None:
+def _lags(ids: list[int]) -> tuple[float, float, float, float]:
+    """min, p50, p99 and max of the escalations' lag from the deadline they missed."""
+    from workflows.models import Escalation
+
+    lags = sorted((escalation.created_at - escalation.due_at).total_seconds()
+                  for escalation in Escalation.objects.filter(case_id__in=ids, level=1))
+    return (lags[0], statistics.median(lags),
+            lags[min(len(lags) - 1, round(0.99 * (len(lags) - 1)))], lags[-1])
+
+
+def _wait_escalated(ids: list[int], *, timeout: float) -> None:
+    from tests.workflows.celery_support import wait_until
+    from workflows.models import Escalation
+
+    wait_until(lambda: Escalation.objects.filter(case_id__in=ids).count() >= len(ids),
+               timeout=timeout, interval=0.5, what="every case escalated")
+
+
+def lag(*, seconds: int, rate: float, burst: int, sweep_interval: float) -> None:
+    from django.conf import settings
     from django.db import connection, transaction
     from django.utils import timezone
 
@@ -244,7 +266,7 @@ def lag(*, seconds: int, rate: float, sweep_interval: float) -> None:
         publishing_to,
         wait_until,
     )
-    from workflows.models import Escalation, Queue
+    from workflows.models import Queue
     from workflows.services import sla
     from workflows.services.cases import NewCase, open_cases
 
@@ -255,9 +277,10 @@ def lag(*, seconds: int, rate: float, sweep_interval: float) -> None:
         queue=queue, calendar=None, warning_fraction=0.5, actor=None, now=timezone.now(),
         targets=[{"min_priority": 0, "response_target": timedelta(seconds=20),
                   "resolution_target": timedelta(hours=8)}])
-    from django.conf import settings
+    target = f"(target p99 < {sweep_interval + 5:.0f} s)"
 
     for nudges in (True, False):
+        label = "nudges on" if nudges else "nudges lost, sweep alone"
         workdir = Path(tempfile.mkdtemp(prefix="slabench-"))
         server = RedisServer(workdir).start()
         env = process_env(redis_url=server.url, workdir=workdir, sweep_interval=sweep_interval)
@@ -267,26 +290,43 @@ def lag(*, seconds: int, rate: float, sweep_interval: float) -> None:
         try:
             wait_until(lambda w=worker: " ready." in w.logs(), timeout=60, what="the worker")
             settings.SLA_NUDGES_ENABLED = nudges
-            opened = []
-            started = time.monotonic()
             with publishing_to(server.url):
-                for tick in range(int(seconds * rate)):
-                    time.sleep(max(0.0, started + tick / rate - time.monotonic()))
-                    with transaction.atomic():
-                        opened += open_cases(specs=[NewCase(queue=queue, title="lag")],
-                                             actor_label="bench", now=timezone.now())
-            ids = [case.pk for case in opened]
-            wait_until(lambda ids=ids: Escalation.objects.filter(case_id__in=ids).count()
-                       >= len(ids),
-                       timeout=20 + 3 * sweep_interval + seconds, interval=0.5,
-                       what="every lag case escalated")
-            lags = sorted((escalation.created_at - escalation.due_at).total_seconds()
-                          for escalation in Escalation.objects.filter(case_id__in=ids))
-            p99 = lags[min(len(lags) - 1, round(0.99 * (len(lags) - 1)))]
-            label = "nudges on" if nudges else "nudges lost, sweep alone"
-            print(f"  {label:<26} {len(ids):>4} escalations  lag p50 "
-                  f"{statistics.median(lags):5.2f} s  p99 {p99:5.2f} s  max {lags[-1]:5.2f} s "
-                  f"(target p99 < {sweep_interval + 5:.0f} s)")
+                if seconds:
+                    # A trickle: cases opened one by one, each due 20 s later.
+                    opened = []
+                    started = time.monotonic()
+                    for tick in range(int(seconds * rate)):
+                        time.sleep(max(0.0, started + tick / rate - time.monotonic()))
+                        with transaction.atomic():
+                            opened += open_cases(specs=[NewCase(queue=queue, title="lag")],
+                                                 actor_label="bench", now=timezone.now())
+                    ids = [case.pk for case in opened]
+                    _wait_escalated(ids, timeout=20 + 3 * sweep_interval + seconds)
+                    _, p50, p99, worst = _lags(ids)
+                    print(f"  trickle, {label:<24} {len(ids):>5} escalations  lag p50 "
+                          f"{p50:5.2f} s  p99 {p99:5.2f} s  max {worst:5.2f} s {target}",
+                          flush=True)
+                if burst:
+                    # A burst: ``burst`` cases opened at one instant, so that their
+                    # warnings (10 s) and their deadlines (20 s) all come due at once.
+                    opened_at = timezone.now()
+                    opened = []
+                    for start in range(0, burst, 500):
+                        with transaction.atomic():
+                            opened += open_cases(
+                                specs=[NewCase(queue=queue, title="burst")
+                                       for _ in range(min(500, burst - start))],
+                                actor_label="bench", now=opened_at)
+                    took = (timezone.now() - opened_at).total_seconds()
+                    ids = [case.pk for case in opened]
+                    _wait_escalated(ids, timeout=120 + 3 * sweep_interval + burst / 10)
+                    first, p50, p99, worst = _lags(ids)
+                    # The first escalation waits for a sweep (or its nudge); the spread
+                    # after it is how long the burst took to drain.
+                    print(f"  burst,   {label:<24} {len(ids):>5} escalations  lag p50 "
+                          f"{p50:5.2f} s  p99 {p99:5.2f} s  max {worst:5.2f} s {target}; "
+                          f"first {first:.2f} s, drained in {worst - first:.1f} s "
+                          f"(opened in {took:.1f} s)", flush=True)
         finally:
             settings.SLA_NUDGES_ENABLED = False
             beat.stop()
@@ -305,6 +345,8 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=200_000)
     parser.add_argument("--lag-seconds", type=int, default=90)
     parser.add_argument("--lag-rate", type=float, default=5.0)
+    parser.add_argument("--burst", type=int, default=2000)
+    parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--sweep-interval", type=float, default=15.0)
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--skip-lag", action="store_true")
@@ -320,13 +362,16 @@ def main() -> None:
     print(f"SLA sweep bench: PostgreSQL {version}, {os.cpu_count()} cores, load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     prepare(history=options.history)
-    growth([int(step) for step in options.steps.split(",")], options.step_due)
-    full(options.open, options.due, options.breach_share)
+    if not options.skip_sweep:
+        growth([int(step) for step in options.steps.split(",")], options.step_due)
+        full(options.open, options.due, options.breach_share)
     if not options.skip_lag:
+        grow_to(options.open)
         print(f"\n== Escalation lag under a running worker (2 processes, beat every "
-              f"{options.sweep_interval:.0f} s), {options.lag_rate:g} cases/s for "
-              f"{options.lag_seconds} s, over {options.open:,} open cases")
-        lag(seconds=options.lag_seconds, rate=options.lag_rate,
+              f"{options.sweep_interval:.0f} s) over {options.open:,} open cases: "
+              f"{options.lag_rate:g} cases/s for {options.lag_seconds} s (trickle), then "
+              f"{options.burst:,} due at one instant (burst)")
+        lag(seconds=options.lag_seconds, rate=options.lag_rate, burst=options.burst,
             sweep_interval=options.sweep_interval)
     print(f"\nload average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
