@@ -223,8 +223,9 @@ class CalendarDetailView(_PeopleAPIView):
 
 class CalendarClosureListView(_PeopleAPIView):
     @extend_schema(summary="Managers: close the calendar for a period (a shutdown, an "
-                           "offsite). Clocks computed from now on skip it; due times "
-                           "already set stay. Audited.",
+                           "offsite). Clocks computed from now on skip it, and the open "
+                           "cases' deadlines still ahead move, keeping their business "
+                           "time left. Audited.",
                    request=ClosureSerializer,
                    responses={201: ClosureSerializer, 400: FIELD_ERRORS, 403: MANAGERS_ONLY,
                               404: NO_CALENDAR})
@@ -239,7 +240,8 @@ class CalendarClosureListView(_PeopleAPIView):
 
 
 class CalendarClosureDetailView(_PeopleAPIView):
-    @extend_schema(summary="Managers: remove a custom closure. Audited.",
+    @extend_schema(summary="Managers: remove a custom closure; the open cases' deadlines "
+                           "still ahead move back. Audited.",
                    responses={204: OpenApiResponse(description="Removed."),
                               403: MANAGERS_ONLY,
                               404: OpenApiResponse(description="No such closure of this "
