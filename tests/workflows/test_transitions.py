@@ -380,11 +380,14 @@ def _race(actions):
 def test_racing_transitions_on_one_case_give_one_winner_and_409s(queue, member, manager):
     case = make_case(queue, state=S.ASSIGNED, assignee=member)
 
+    # Each client acts on the version its page showed: without it, release then cancel
+    # would both be right, one after the other.
     def call(path, user, body):
         def action():
             client = APIClient()
             client.force_authenticate(user)
-            return client.post(f"/api/v1/cases/{case.pk}/{path}/", body, format="json")
+            return client.post(f"/api/v1/cases/{case.pk}/{path}/",
+                               {**body, "version": case.version}, format="json")
         return action
 
     responses = _race([
