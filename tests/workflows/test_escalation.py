@@ -256,6 +256,19 @@ def test_the_consulted_are_asked_and_a_required_answer_comes_before_resolving(qu
 
 
 @pytest.mark.django_db
+def test_the_consult_question_names_the_case_and_why_in_one_sentence(queue, member):
+    chain = make_chain(queue)
+    case = _case(chain, member)
+
+    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0,
+                        reason="The vendor disputes the amount.")
+
+    question = ConsultRequest.objects.get(case=case).question
+    assert question == (f"Case {case.pk} ({case.title}) was escalated to level 1: "
+                        "The vendor disputes the amount. What is your view?")
+
+
+@pytest.mark.django_db
 def test_an_optional_consult_does_not_block_resolving(queue, member):
     chain = make_chain(queue, consult_required=False)
     case = _case(chain, member)

@@ -579,9 +579,9 @@ def _ask_consulted(case: Case, process: Process | None, escalation: Escalation,
     if config is None or not config.consult or case.state not in OPEN_STATES:
         return []
     consultees = chains.holders_of(process, role=RaciRole.CONSULTED)
+    why = (escalation.reason or escalation.get_cause_display()).rstrip(". ")
     question = (f"Case {case.pk} ({case.title or 'untitled'}) was escalated to level "
-                f"{escalation.level}: {escalation.reason or escalation.get_cause_display()}. "
-                "What is your view?")
+                f"{escalation.level}: {why}. What is your view?")
     consults = [ConsultRequest(case=case, consultee=person, question=question,
                                required=config.consult_required, created_at=now,
                                escalation=escalation)
