@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from exceptions_app.models import Decision, Route
 from tests.factories import (
@@ -114,3 +115,10 @@ def make_decision_case(use_case, *, queue=None, external_id="inv-1", confidence=
                   "text": "Confidence under 0.9: a person checks the extraction"}],
         case=case)
     return decision
+
+
+def client_for(user) -> APIClient:
+    """An API client signed in as ``user``."""
+    client = APIClient()
+    client.force_authenticate(user)
+    return client

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from rest_framework.test import APIClient
 
-from tests.workflows.conftest import make_case
+from tests.workflows.conftest import client_for, make_case
 from tests.workflows.sla_support import open_case, publish, utc
 from workflows.models import AuditEvent, Case, CaseState, ReviewerStatus
 from workflows.services import assignment, claiming
@@ -17,12 +17,6 @@ S = CaseState
 ME = "/api/v1/me/availability/"
 HOUR = timedelta(hours=1)
 T = utc(2026, 3, 2, 10, 0)
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def reviewer_url(user) -> str:

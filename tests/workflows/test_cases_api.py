@@ -10,17 +10,11 @@ from rest_framework.test import APIClient
 
 from exceptions_app.api import withdrawal
 from tests.factories import AiSystemFactory, QueueFactory, issue_key
-from tests.workflows.conftest import make_case, make_decision_case
+from tests.workflows.conftest import client_for, make_case, make_decision_case
 from workflows.models import AuditEvent, Case, CaseState
 
 S = CaseState
 CASES = "/api/v1/cases/"
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def ids(response) -> set[int]:

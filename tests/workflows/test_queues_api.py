@@ -2,20 +2,14 @@
 manager switches a queue between pull and push assignment."""
 
 import pytest
-from rest_framework.test import APIClient
 
 from tests.factories import QueueFactory
+from tests.workflows.conftest import client_for
 from tests.workflows.sla_support import open_case, publish, utc
 from workflows.models import AssignmentMode, AuditEvent, CaseState, Queue
 
 QUEUES = "/api/v1/queues/"
 T = utc(2026, 3, 2, 10, 0)
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def assignment_url(queue) -> str:

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
 from tests.workflows.chain import make_chain
+from tests.workflows.conftest import client_for
 from workflows.models import Activity, AuditEvent, Process, RaciAssignment, RaciRole
 from workflows.services import raci
 
@@ -91,12 +92,6 @@ def test_the_matrix_lists_every_cell_by_name(queue, member):
 
 # -- the API -------------------------------------------------------------------------------
 
-def _client(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
 @pytest.mark.django_db
 def test_the_matrix_is_read_by_those_who_work_the_process(process, member, manager, outsider):
     raci.set_assignments(process=process, activity=REVIEW, role=R, users=[member],
@@ -104,10 +99,10 @@ def test_the_matrix_is_read_by_those_who_work_the_process(process, member, manag
     url = "/api/v1/processes/invoices/raci/"
 
     for reader in (manager, member):
-        response = _client(reader).get(url)
+        response = client_for(reader).get(url)
         assert response.status_code == 200
         assert response.json()["cells"]["review"]["R"] == {"users": ["member"], "groups": []}
-    assert _client(outsider).get(url).status_code == 404
+    assert client_for(outsider).get(url).status_code == 404
     assert APIClient().get(url).status_code in (401, 403)
 
 
@@ -119,9 +114,9 @@ def test_managers_put_cells_and_each_change_is_audited(process, member, manager,
     body = {"cells": {"review": {"R": {"users": ["member"]},
                                  "A": {"users": ["owner"], "groups": ["finance"]}}}}
 
-    assert _client(outsider).put(url, body, format="json").status_code == 404
-    assert _client(member).put(url, body, format="json").status_code == 403
-    response = _client(manager).put(url, body, format="json")
+    assert client_for(outsider).put(url, body, format="json").status_code == 404
+    assert client_for(member).put(url, body, format="json").status_code == 403
+    response = client_for(manager).put(url, body, format="json")
 
     assert response.status_code == 200, response.content
     cells = response.json()["cells"]["review"]
@@ -135,11 +130,11 @@ def test_an_unknown_name_changes_nothing(process, manager):
     url = "/api/v1/processes/invoices/raci/"
     body = {"cells": {"review": {"R": {"users": ["manager"]}, "A": {"users": ["nobody"]}}}}
 
-    response = _client(manager).put(url, body, format="json")
+    response = client_for(manager).put(url, body, format="json")
 
     assert response.status_code == 400 and "nobody" in str(response.json())
     assert not RaciAssignment.objects.exists()
-    bad = _client(manager).put(url, {"cells": {"lunch": {}}}, format="json")
+    bad = client_for(manager).put(url, {"cells": {"lunch": {}}}, format="json")
     assert bad.status_code == 400
 
 
