@@ -92,7 +92,7 @@ class _Target:
     policy: PolicyVersion
     compiled: CompiledPolicy
     routing: UseCaseRouting
-    contracts: tuple  # (field, validator) for input and output, where there is a schema
+    contracts: tuple  # (field, Contract) for input and output, where there is a schema
 
 
 def _load_targets(*, ai_system: AiSystem, slugs: set[str]) -> dict[str, _Target | ItemResult]:
@@ -114,9 +114,9 @@ def _load_targets(*, ai_system: AiSystem, slugs: set[str]) -> dict[str, _Target 
                 review_queue_id=use_case.review_queue_id, qa_queue_id=use_case.qa_queue_id,
                 automate_qa_rate=use_case.automate_qa_rate,
                 optimize_qa_rate=use_case.optimize_qa_rate),
-            contracts=tuple((field, validator) for field, validator in (
+            contracts=tuple((field, contract) for field, contract in (
                 ("input", contract_validator(use_case.input_schema)),
-                ("output", contract_validator(use_case.output_schema))) if validator))
+                ("output", contract_validator(use_case.output_schema))) if contract))
 
     missing = slugs - set(entries)
     for slug in missing:
@@ -219,8 +219,8 @@ def _refusal(item: dict, entries: dict[str, _Target | ItemResult]) -> ItemResult
     if isinstance(entry, ItemResult):
         return entry
     errors = {}
-    for field, validator in entry.contracts:
-        if problems := contract_errors(validator, item[field]):
+    for field, contract in entry.contracts:
+        if problems := contract_errors(contract, item[field]):
             errors[field] = problems
     return ItemResult(400, errors=errors) if errors else None
 
