@@ -21,6 +21,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -385,9 +386,9 @@ def _write_by_copy(*, cases: list[Case], decisions: list[dict], actor_label: str
               for fields, pk in zip(decisions, decision_ids, strict=True)]
     _copy(Case, cases)
     _copy(Decision, _in_insert_order(stored))
-    _copy_rows(AuditEvent._meta.db_table, audit.ROW_COLUMNS, [
+    _copy_rows(AuditEvent._meta.db_table, audit.ROW_COLUMNS, (
         audit.row(**event, actor_label=actor_label, now=now)
-        for event in _events(cases=cases, decisions=stored, case_reasons=case_reasons)])
+        for event in _events(cases=cases, decisions=stored, case_reasons=case_reasons)))
     return stored
 
 
@@ -444,31 +445,37 @@ def _reserve_ids(*wanted: tuple[type, int]) -> list[list[int]]:
 
 def _copy(model, objs: list) -> None:
     """``objs`` of ``model``, ids included, by one COPY."""
+    if not objs:
+        return
     fields = model._meta.concrete_fields
     json_fields = [(n, field.encoder) for n, field in enumerate(fields)
                    if isinstance(field, JSONField)]
-    rows = []
-    for obj in objs:
-        values = [getattr(obj, field.attname) for field in fields]
-        for n, encoder in json_fields:
-            values[n] = json.dumps(values[n], cls=encoder)
-        rows.append(values)
-    _copy_rows(model._meta.db_table, [field.column for field in fields], rows)
+
+    def rows():
+        for obj in objs:
+            values = [getattr(obj, field.attname) for field in fields]
+            for n, encoder in json_fields:
+                values[n] = json.dumps(values[n], cls=encoder)
+            yield values
+
+    _copy_rows(model._meta.db_table, [field.column for field in fields], rows())
 
 
-def _copy_rows(table: str, columns, rows: list) -> None:
-    if not rows:
-        return
+def _copy_rows(table: str, columns, rows: Iterable) -> None:
+    """One COPY of ``rows`` (at least one). They are built as they are sent: psycopg
+    sends every 32 KiB, so PostgreSQL stores the first rows while the next are built."""
     quote = connection.ops.quote_name
     sql = f"COPY {quote(table)} ({', '.join(map(quote, columns))}) FROM STDIN"
     started = time.monotonic()
+    count = 0
     # Errors become Django's (a clash on I1's constraint is an IntegrityError).
     with (connection.cursor() as cursor, connection.wrap_database_errors,
           cursor.cursor.copy(sql) as copy):
         for values in rows:
             copy.write_row(values)
+            count += 1
     if connection.queries_logged:  # counted and shown like any other statement
-        connection.queries_log.append({"sql": f"{sql} -- {len(rows)} rows",
+        connection.queries_log.append({"sql": f"{sql} -- {count} rows",
                                        "time": f"{time.monotonic() - started:.3f}"})
 
 
