@@ -2,6 +2,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import include, path
 from django.utils import timezone
 from drf_spectacular.drainage import GENERATOR_STATS
@@ -10,8 +12,10 @@ from rest_framework.test import APIClient
 
 from exceptions_app.api import withdrawal
 from tests.factories import AiSystemFactory, QueueFactory, issue_key
+from tests.workflows.chain import make_chain
 from tests.workflows.conftest import client_for, make_case, make_decision_case
-from workflows.models import AuditEvent, Case, CaseState
+from workflows.models import AuditEvent, Case, CaseState, ConsultRequest
+from workflows.services import escalation
 
 S = CaseState
 CASES = "/api/v1/cases/"
@@ -370,3 +374,50 @@ def test_the_case_api_is_documented_without_warnings():
     assert {"queue", "state", "assignee", "priority", "due_before", "cursor"} <= list_params
     assert not GENERATOR_STATS, (dict(GENERATOR_STATS._warn_cache),
                                  dict(GENERATOR_STATS._error_cache))
+
+
+# -- consults on the case detail ------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_case_detail_lists_its_consults_and_their_answers(invoice_use_case, queue, member):
+    chain = make_chain(queue)
+    decision = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member)
+    escalation.escalate(case_id=decision.case_id, cause="resolution_breach",
+                        expected_level=0)
+    url = f"{CASES}{decision.case_id}/"
+
+    asked = client_for(chain.owner).get(url).json()["consults"]
+
+    assert [(c["consultee"], c["required"], c["level"], c["answer"], c["answered_at"])
+            for c in asked] == [("legal", True, 1, "", None)]
+    assert asked[0]["question"] and asked[0]["created_at"]
+
+    escalation.answer_consult(consult_id=asked[0]["id"], user=chain.legal,
+                              answer="Fine by us.")
+    answered = client_for(chain.owner).get(url).json()["consults"]
+
+    assert [(c["consultee"], c["answer"]) for c in answered] == [("legal", "Fine by us.")]
+    assert answered[0]["answered_at"] is not None
+
+
+@pytest.mark.django_db
+def test_case_detail_costs_the_same_queries_for_1_or_4_consults(invoice_use_case, queue,
+                                                                 member):
+    chain = make_chain(queue)
+    decision = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member)
+    escalation.escalate(case_id=decision.case_id, cause="resolution_breach",
+                        expected_level=0)
+    client = client_for(chain.owner)
+    url = f"{CASES}{decision.case_id}/"
+    client.get(url)  # warm what a first request caches (content types, permissions)
+
+    with CaptureQueriesContext(connection) as one:
+        client.get(url)
+    for person in (chain.watcher, chain.director, member):
+        ConsultRequest.objects.create(case_id=decision.case_id, consultee=person,
+                                      question="Your view?", created_at=timezone.now())
+    with CaptureQueriesContext(connection) as four:
+        body = client.get(url).json()
+
+    assert len(body["consults"]) == 4
+    assert len(four) == len(one)

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from workflows import selectors
-from workflows.api.serializers import ProblemSerializer
+from workflows.api.serializers import ConsultSerializer, ProblemSerializer
 from workflows.models import Activity, ConsultRequest, Process, Queue, RaciAssignment, RaciRole
 from workflows.services import escalation, raci
 
@@ -65,18 +65,6 @@ class MatrixSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 f"Unknown activities {', '.join(unknown)}; use {', '.join(Activity.values)}.")
         return cells
-
-
-class ConsultSerializer(serializers.ModelSerializer):
-    consultee = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    level = serializers.IntegerField(source="escalation.level", read_only=True,
-                                     allow_null=True, default=None)
-
-    class Meta:
-        model = ConsultRequest
-        fields = ["id", "case", "consultee", "question", "required", "answer", "answered_at",
-                  "created_at", "level"]
-        read_only_fields = fields
 
 
 class AnswerSerializer(serializers.Serializer):

@@ -3,7 +3,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from workflows import hooks, selectors
-from workflows.models import Case, CaseState, Resolution, Verdict
+from workflows.models import Case, CaseState, ConsultRequest, Resolution, Verdict
 from workflows.services.transitions import available_transitions, differing_fields
 
 
@@ -24,6 +24,21 @@ class ResolutionSerializer(serializers.ModelSerializer):
         fields = ["verdict", "output", "differing_fields", "reason_code", "notes",
                   "resolved_by", "approved_by", "time_spent_seconds", "created_at",
                   "approved_at"]
+        read_only_fields = fields
+
+
+class ConsultSerializer(serializers.ModelSerializer):
+    """A question put to a Consulted person on a case, and their answer once given."""
+
+    consultee = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    level = serializers.IntegerField(
+        source="escalation.level", read_only=True, allow_null=True, default=None,
+        help_text="The escalation level that asked; null when asked outside escalation.")
+
+    class Meta:
+        model = ConsultRequest
+        fields = ["id", "case", "consultee", "question", "required", "answer", "answered_at",
+                  "created_at", "level"]
         read_only_fields = fields
 
 
@@ -59,11 +74,15 @@ class CaseDetailSerializer(CaseSerializer):
     reason_codes = serializers.SerializerMethodField()
     output_schema = serializers.SerializerMethodField()
     available_transitions = serializers.SerializerMethodField()
+    consults = ConsultSerializer(
+        many=True, read_only=True,
+        help_text="Questions put to the Consulted on this case, oldest first, with their "
+                  "answers once given.")
 
     class Meta(CaseSerializer.Meta):
         fields = [*CaseSerializer.Meta.fields, "first_reviewer", "blind", "resolution",
                   "subject", "suggestion", "reason_codes", "output_schema",
-                  "available_transitions"]
+                  "available_transitions", "consults"]
         read_only_fields = fields
 
     def _content(self, case) -> hooks.CaseContent:

@@ -7,6 +7,7 @@ with the current state, 403, 404 (out of scope, I8) or 400 with field errors.
 
 import django_filters
 from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -28,7 +29,7 @@ from workflows.api.serializers import (
     ResolveSerializer,
     VersionSerializer,
 )
-from workflows.models import Case, CaseState
+from workflows.models import Case, CaseState, ConsultRequest
 from workflows.services import claiming, transitions
 
 
@@ -96,8 +97,10 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         cases = selectors.visible_cases(user=self.request.user).select_related(
             "queue", "assignee")
         if self.action != "list":
-            cases = cases.select_related("first_reviewer", "resolution__resolved_by",
-                                         "resolution__approved_by")
+            cases = cases.select_related(
+                "first_reviewer", "resolution__resolved_by", "resolution__approved_by",
+            ).prefetch_related(Prefetch("consults", queryset=ConsultRequest.objects
+                                        .select_related("consultee", "escalation")))
         return cases
 
     def get_serializer_class(self):
