@@ -13,10 +13,18 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
 from workflows import selectors
-from workflows.models import Activity, ConsultRequest, Process, RaciAssignment, RaciRole
+from workflows.models import (
+    Activity,
+    ConsultRequest,
+    Process,
+    RaciAssignment,
+    RaciRole,
+    ReviewerStatus,
+)
 from workflows.services import assignment, escalation, raci
 from workflows.services.errors import CaseConflict
 from workflows.templatetags.raci_tags import matrix_rows
@@ -133,41 +141,88 @@ class AwayForm(forms.Form):
                            help_text="Leave empty to give your claimed cases back to "
                                      "their queues.")
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, user, own: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         User = get_user_model()
         self.fields["delegate"].queryset = (User.objects.filter(is_active=True)
                                             .exclude(pk=user.pk).order_by(User.USERNAME_FIELD))
+        if not own:
+            self.fields["delegate"].label = f"Who takes over {_person_label(user)}'s open cases?"
+            self.fields["delegate"].help_text = ("Leave empty to give their claimed cases "
+                                                 "back to their queues.")
+
+
+class PersonPickForm(forms.Form):
+    """Managers: whose availability the page shows and changes (``?user=<username>``)."""
+
+    user = PersonField(queryset=get_user_model().objects.none(), label="Person",
+                       to_field_name=get_user_model().USERNAME_FIELD)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        User = get_user_model()
+        self.fields["user"].queryset = User.objects.filter(is_active=True).order_by(
+            User.USERNAME_FIELD)
+
+
+def _availability_subject(request):
+    """The person whose availability the page is about: the signed-in user, or for
+    managers whoever ``?user=`` names (others asking for someone else: 403, as the API)."""
+    username = request.GET.get("user")
+    if not username or username == request.user.get_username():
+        return request.user
+    if not selectors.is_manager(request.user):
+        raise PermissionDenied("Only managers see and set someone else's availability.")
+    User = get_user_model()
+    return get_object_or_404(User, **{User.USERNAME_FIELD: username})
+
+
+def _plural_cases(count: int) -> str:
+    return f"{count} open case{'' if count == 1 else 's'}"
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def availability(request):
-    """A reviewer marks themself away (with a delegate) or back."""
-    user = request.user
-    form = AwayForm(request.POST if request.method == "POST" else None, user=user)
+    """A reviewer marks themself away (with a delegate) or back; a manager can do the same
+    for anyone, through the same service and audit trail as the API."""
+    subject = _availability_subject(request)
+    own = subject.pk == request.user.pk
+    here = reverse("availability") + (
+        "" if own else "?" + urlencode({"user": subject.get_username()}))
+    who = "You are" if own else f"{_person_label(subject)} is"
+    form = AwayForm(request.POST if request.method == "POST" else None, user=subject, own=own)
     if request.method == "POST":
         if request.POST.get("action") == "available":
-            assignment.set_available(user=user, actor=user)
-            messages.success(request, "Welcome back: new cases can be given to you again.")
-            return redirect("availability")
+            assignment.set_available(user=subject, actor=request.user)
+            messages.success(request, "Welcome back: new cases can be given to you again."
+                             if own else f"{who} available again: new cases can be given "
+                                         f"to them.")
+            return redirect(here)
         if form.is_valid():
+            delegate = form.cleaned_data["delegate"]
             try:
-                moved = assignment.set_away(user=user, delegate=form.cleaned_data["delegate"],
-                                            actor=user)
+                moved = assignment.set_away(user=subject, delegate=delegate,
+                                            actor=request.user)
             except ValidationError as exc:
-                form.add_error("delegate" if hasattr(exc, "error_dict") else None, exc)
+                form.add_error(None, exc)  # a dict of errors lands on its fields
             else:
-                delegate = form.cleaned_data["delegate"]
                 where = (f"to {_person_label(delegate)}" if delegate
                          else "back to their queues")
-                messages.success(request, f"You are away. {moved} open case"
-                                          f"{'' if moved == 1 else 's'} moved {where}.")
-                return redirect("availability")
-    status = assignment.statuses([user.pk]).get(user.pk)
-    return render(request, "workflows/raci/availability.html",
-                  {"nav": "availability", "form": form, "status": status,
-                   "available": status is None or status.available})
+                messages.success(request, f"{who} away. {_plural_cases(moved)} moved "
+                                          f"{where}.")
+                return redirect(here)
+    status = assignment.statuses([subject.pk]).get(subject.pk)
+    context = {"nav": "availability", "form": form, "status": status,
+               "available": status is None or status.available, "subject": subject,
+               "own": own}
+    if selectors.is_manager(request.user):
+        context["pick"] = PersonPickForm(initial={"user": subject})
+        context["away"] = (ReviewerStatus.objects.filter(available=False)
+                           .select_related("user", "delegate")
+                           .order_by("away_since"))
+    status_code = 400 if request.method == "POST" else 200
+    return render(request, "workflows/raci/availability.html", context, status=status_code)
 
 
 # -- consults -------------------------------------------------------------------------------
