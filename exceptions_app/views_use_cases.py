@@ -41,7 +41,9 @@ def use_case_detail(request, slug: str):
     use_case = page.use_case
     return render(request, "exceptions_app/use_case.html", {
         "nav": "use-cases", "use_case": use_case, "policy": page.policy,
-        "rules": page.rules, "earlier": page.earlier, "more_earlier": page.more_earlier,
+        "rules": page.rules, "more_earlier": page.more_earlier,
+        # The active version first, then the others, newest first.
+        "versions": ([page.policy] if page.policy else []) + page.earlier,
         "queues": page.queues, "stages": _stages(use_case.stage),
         "stage_name": use_case.get_stage_display().partition(": ")[0],
         "is_manager": is_manager(request.user),
