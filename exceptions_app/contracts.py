@@ -72,8 +72,6 @@ def _compilable(schema) -> bool:
         if keyword in _SUBSCHEMA_MAPS and not (
                 isinstance(value, dict) and all(map(_compilable, value.values()))):
             return False
-        if keyword == "items" and not isinstance(value, dict | bool):
-            return False
     # Python's equality takes 1 for True and 1.0 for 1; JSON Schema's only the latter.
     constants = [*schema.get("enum", []), *([schema["const"]] if "const" in schema else [])]
     return all(isinstance(value, str) or value is None for value in constants)
