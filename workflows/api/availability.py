@@ -12,14 +12,11 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from workflows import selectors
-from workflows.api.queues import FIELD_ERRORS
+from workflows.api.queues import FIELD_ERRORS, PeopleAPIView
 from workflows.api.serializers import ProblemSerializer
 from workflows.services import assignment
 
@@ -80,15 +77,10 @@ def _change(request, user) -> Response:
     return Response(_body(user, moved=moved))
 
 
-class _PeopleAPIView(APIView):
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
-    permission_classes = [IsAuthenticated]
-
-
 PUT_RESPONSES = {200: AvailabilityChangeSerializer, 400: FIELD_ERRORS}
 
 
-class MyAvailabilityView(_PeopleAPIView):
+class MyAvailabilityView(PeopleAPIView):
     @extend_schema(summary="Your availability for push assignment.",
                    responses={200: AvailabilitySerializer})
     def get(self, request):
@@ -107,7 +99,7 @@ REVIEWER_REFUSALS = {
 }
 
 
-class ReviewerAvailabilityView(_PeopleAPIView):
+class ReviewerAvailabilityView(PeopleAPIView):
     def _reviewer(self, request, username):
         if request.user.get_username() != username and not selectors.is_manager(request.user):
             raise PermissionDenied("Only managers see and set someone else's availability.")

@@ -17,6 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from workflows import selectors
 from workflows.api.serializers import ProblemSerializer
@@ -34,6 +35,13 @@ def visible_queues(*, user):
     return (selectors.member_queues(user=user)
             .annotate(current_sla_version=Subquery(current.values("version")[:1]))
             .order_by("name"))
+
+
+class PeopleAPIView(APIView):
+    """The people's API (not the integration's): a token or a session, signed in."""
+
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [IsAuthenticated]
 
 
 def require_manager(user, what: str) -> None:

@@ -12,13 +12,11 @@ from django.db import transaction
 from django.db.models import Q
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from workflows import selectors
+from workflows.api.queues import PeopleAPIView
 from workflows.api.serializers import ConsultSerializer, ProblemSerializer
 from workflows.models import Activity, ConsultRequest, Process, Queue, RaciAssignment, RaciRole
 from workflows.services import escalation, raci
@@ -71,16 +69,11 @@ class AnswerSerializer(serializers.Serializer):
     answer = serializers.CharField(allow_blank=True, trim_whitespace=True)
 
 
-class _PeopleAPIView(APIView):
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
-    permission_classes = [IsAuthenticated]
-
-
 def _matrix_body(process: Process) -> dict:
     return {"process": process.slug, "name": process.name, "cells": raci.cells(process=process)}
 
 
-class ProcessRaciView(_PeopleAPIView):
+class ProcessRaciView(PeopleAPIView):
     def _process(self, request, slug) -> Process:
         return visible_processes(user=request.user).get(slug=slug)
 
@@ -119,7 +112,7 @@ class ProcessRaciView(_PeopleAPIView):
         return Response(_matrix_body(process))
 
 
-class ConsultAnswerView(_PeopleAPIView):
+class ConsultAnswerView(PeopleAPIView):
     @extend_schema(summary="Answer a consult you were asked on this case (once).",
                    request=AnswerSerializer,
                    responses={200: ConsultSerializer,

@@ -20,13 +20,16 @@ from django.db.models import Prefetch
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from workflows import selectors
-from workflows.api.queues import FIELD_ERRORS, MANAGERS_ONLY, NOT_YOURS, require_manager
+from workflows.api.queues import (
+    FIELD_ERRORS,
+    MANAGERS_ONLY,
+    NOT_YOURS,
+    PeopleAPIView,
+    require_manager,
+)
 from workflows.api.serializers import ProblemSerializer
 from workflows.models import Calendar, CalendarClosure, Queue, SlaPolicy, SlaTarget
 from workflows.services import sla
@@ -142,12 +145,7 @@ class CalendarSerializer(serializers.ModelSerializer):
 
 # -- views ----------------------------------------------------------------------------------
 
-class _PeopleAPIView(APIView):
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
-    permission_classes = [IsAuthenticated]
-
-
-class SlaPolicyListView(_PeopleAPIView):
+class SlaPolicyListView(PeopleAPIView):
     @extend_schema(summary="The queue's SLA policy versions, newest first, with their "
                            "calendars and per-priority targets.",
                    responses={200: SlaPolicySerializer(many=True), 404: NOT_YOURS})
@@ -171,7 +169,7 @@ class SlaPolicyListView(_PeopleAPIView):
                         status=status.HTTP_201_CREATED)
 
 
-class SlaPolicyDetailView(_PeopleAPIView):
+class SlaPolicyDetailView(PeopleAPIView):
     @extend_schema(summary="One version of the queue's SLA policy.",
                    responses={200: SlaPolicySerializer,
                               404: OpenApiResponse(description="No such version, or not a "
@@ -181,7 +179,7 @@ class SlaPolicyDetailView(_PeopleAPIView):
         return Response(SlaPolicySerializer(policy).data)
 
 
-class SlaPolicyReapplyView(_PeopleAPIView):
+class SlaPolicyReapplyView(PeopleAPIView):
     @extend_schema(
         summary="Managers: move the queue's open cases to its current SLA policy version "
                 "and recompute their due times (business time already used stays used). "
@@ -203,7 +201,7 @@ class SlaPolicyReapplyView(_PeopleAPIView):
                          "recomputed": recomputed})
 
 
-class CalendarListView(_PeopleAPIView):
+class CalendarListView(PeopleAPIView):
     @extend_schema(summary="Business calendars your queues' SLA policies use (managers: "
                            "all), with their custom closures.",
                    responses={200: CalendarSerializer(many=True)})
@@ -212,7 +210,7 @@ class CalendarListView(_PeopleAPIView):
         return Response(CalendarSerializer(calendars.order_by("name"), many=True).data)
 
 
-class CalendarDetailView(_PeopleAPIView):
+class CalendarDetailView(PeopleAPIView):
     @extend_schema(summary="One business calendar: time zone, working hours, holidays and "
                            "custom closures.",
                    responses={200: CalendarSerializer, 404: NO_CALENDAR})
@@ -221,7 +219,7 @@ class CalendarDetailView(_PeopleAPIView):
         return Response(CalendarSerializer(calendar).data)
 
 
-class CalendarClosureListView(_PeopleAPIView):
+class CalendarClosureListView(PeopleAPIView):
     @extend_schema(summary="Managers: close the calendar for a period (a shutdown, an "
                            "offsite). Clocks computed from now on skip it, and the open "
                            "cases' deadlines still ahead move, keeping their business "
@@ -239,7 +237,7 @@ class CalendarClosureListView(_PeopleAPIView):
         return Response(ClosureSerializer(closure).data, status=status.HTTP_201_CREATED)
 
 
-class CalendarClosureDetailView(_PeopleAPIView):
+class CalendarClosureDetailView(PeopleAPIView):
     @extend_schema(summary="Managers: remove a custom closure; the open cases' deadlines "
                            "still ahead move back. Audited.",
                    responses={204: OpenApiResponse(description="Removed."),
