@@ -49,6 +49,14 @@ def require_manager(user, what: str) -> None:
         raise PermissionDenied(f"Only managers may {what}.")
 
 
+def managers_input(request, serializer_class, what: str) -> dict:
+    """A manager's request body, validated: 403 for anyone else, then 400 field errors."""
+    require_manager(request.user, what)
+    data = serializer_class(data=request.data)
+    data.is_valid(raise_exception=True)
+    return data.validated_data
+
+
 class QueueSerializer(serializers.ModelSerializer):
     assignment_mode = serializers.ChoiceField(choices=AssignmentMode.choices, read_only=True)
     sla_policy_version = serializers.IntegerField(
@@ -115,11 +123,10 @@ class QueueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def assignment(self, request, slug=None):
         queue = self.get_object()
         if request.method == "PUT":
-            require_manager(request.user, "change how a queue assigns its cases")
-            data = AssignmentSerializer(data=request.data)
-            data.is_valid(raise_exception=True)
+            data = managers_input(request, AssignmentSerializer,
+                                  "change how a queue assigns its cases")
             queue = assignment.set_assignment_mode(
-                queue=queue, assignment_mode=data.validated_data["assignment_mode"],
-                max_open_per_reviewer=data.validated_data.get("max_open_per_reviewer"),
+                queue=queue, assignment_mode=data["assignment_mode"],
+                max_open_per_reviewer=data.get("max_open_per_reviewer"),
                 actor=request.user)
         return Response(AssignmentSerializer(queue).data)

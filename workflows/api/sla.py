@@ -28,6 +28,7 @@ from workflows.api.queues import (
     MANAGERS_ONLY,
     NOT_YOURS,
     PeopleAPIView,
+    managers_input,
     require_manager,
 )
 from workflows.api.serializers import ProblemSerializer
@@ -160,11 +161,9 @@ class SlaPolicyListView(PeopleAPIView):
                               403: MANAGERS_ONLY, 404: NOT_YOURS})
     def post(self, request, slug):
         queue = _queue(request, slug)
-        require_manager(request.user, "publish an SLA policy")
-        data = PublishSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = managers_input(request, PublishSerializer, "publish an SLA policy")
         policy = sla.publish_sla_policy(queue=queue, actor=request.user, now=timezone.now(),
-                                        **data.validated_data)
+                                        **data)
         return Response(SlaPolicySerializer(_policies(queue).get(pk=policy.pk)).data,
                         status=status.HTTP_201_CREATED)
 
@@ -191,11 +190,10 @@ class SlaPolicyReapplyView(PeopleAPIView):
                                         "its current version is not the one you sent.")})
     def post(self, request, slug):
         queue = _queue(request, slug)
-        require_manager(request.user, "re-apply an SLA policy to open cases")
-        data = ReapplySerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = managers_input(request, ReapplySerializer,
+                              "re-apply an SLA policy to open cases")
         recomputed = sla.reapply_policy(queue=queue, actor=request.user, now=timezone.now(),
-                                        expected_version=data.validated_data.get("version"))
+                                        expected_version=data.get("version"))
         current = SlaPolicy.objects.get(queue=queue, is_current=True)
         return Response({"queue": queue.slug, "version": current.version,
                          "recomputed": recomputed})
@@ -229,11 +227,9 @@ class CalendarClosureListView(PeopleAPIView):
                               404: NO_CALENDAR})
     def post(self, request, pk):
         calendar = visible_calendars(user=request.user).get(pk=pk)
-        require_manager(request.user, "change a business calendar")
-        data = ClosureSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = managers_input(request, ClosureSerializer, "change a business calendar")
         closure = sla.add_closure(calendar=calendar, actor=request.user, now=timezone.now(),
-                                  **data.validated_data)
+                                  **data)
         return Response(ClosureSerializer(closure).data, status=status.HTTP_201_CREATED)
 
 
