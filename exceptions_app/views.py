@@ -25,7 +25,7 @@ from exceptions_app.forms import (
     ResolveForm,
 )
 from exceptions_app.models import Decision
-from exceptions_app.templatetags.backstop import field_label, people_in
+from exceptions_app.templatetags.backstop import output_changes, people_in
 from workflows import selectors
 from workflows.models import Case, CaseState
 from workflows.services import claiming, escalation, transitions
@@ -205,13 +205,12 @@ class Comparison:
 def _comparison(decision, resolution, *, hidden: bool, blind: bool) -> Comparison | None:
     if decision is None or resolution is None or resolution.output is None:
         return None
-    ai, human = decision.output or {}, resolution.output
-    differing = transitions.differing_fields(suggested=ai, answer=human)
-    keys = list(ai) + [key for key in human if key not in ai]
-    rows = [{"label": field_label(key), "ai": ai.get(key), "human": human.get(key),
-             "changed": key in differing and not hidden} for key in keys]
-    return Comparison(rows=rows, differing=[field_label(key) for key in differing],
-                      blind=blind, hidden=hidden)
+    rows = output_changes(decision.output, resolution.output)
+    differing = [row["label"] for row in rows if row["changed"]]
+    if hidden:  # which fields differ would give the AI's answer away
+        for row in rows:
+            row["changed"] = False
+    return Comparison(rows=rows, differing=differing, blind=blind, hidden=hidden)
 
 
 def _hides_suggestion(case) -> bool:

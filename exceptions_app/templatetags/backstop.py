@@ -274,13 +274,16 @@ def people_in(events) -> set:
 
 @register.simple_tag
 def output_changes(ai_output, human_output, changed_only=False) -> list[dict]:
-    """Field by field: what the AI said and what the person decided."""
+    """Field by field: what the AI said and what the person decided; ``changed`` as the
+    engine compares them (``transitions.differing_fields``: 4094 and 4094.0 agree)."""
+    from workflows.services.transitions import differing_fields
+
     ai_output = ai_output if isinstance(ai_output, dict) else {}
     human_output = human_output if isinstance(human_output, dict) else {}
+    differing = set(differing_fields(suggested=ai_output, answer=human_output))
     keys = list(ai_output) + [key for key in human_output if key not in ai_output]
     rows = [{"label": field_label(key), "ai": ai_output.get(key),
-             "human": human_output.get(key),
-             "changed": ai_output.get(key) != human_output.get(key)}
+             "human": human_output.get(key), "changed": key in differing}
             for key in keys]
     return [row for row in rows if row["changed"]] if changed_only else rows
 
