@@ -538,10 +538,8 @@ def _restart_clock(case: Case, *, time_limit: timedelta | None,
         case.sla_remaining = None
         case.sla_next_check_at = None
         return
-    terms = terms or sla.TermsBook(now=now)
-    if case.queue_id not in terms.queues or (case.sla_policy_id is not None
-                                             and case.sla_policy_id not in terms.policies):
-        terms.load_cases([case], levels=False)
+    # Loads only what the book lacks (a queue the level re-queued into): no query else.
+    terms = (terms or sla.TermsBook(now=now)).load_cases([case], levels=False)
     sla.on_escalated(case, time_limit=time_limit, now=now,
                      rules=sla.Rules(terms=terms.terms(queue_id=case.queue_id,
                                                        policy_id=case.sla_policy_id,
