@@ -18,17 +18,13 @@ back, and the next attempt answers that item as a replay.
 
 import hashlib
 import json
-import logging
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, JSONField, OuterRef
-from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
 from exceptions_app.contracts import contract_errors, contract_validator
@@ -43,10 +39,9 @@ from exceptions_app.models import (
 from exceptions_app.policy import CompiledPolicy, compile_policy, evaluate, evaluation_context
 from exceptions_app.routing import RoutingResult, UseCaseRouting, route_decision
 from workflows.models import AuditEvent, Case, Queue
+from workflows.process_cache import ProcessCache
 from workflows.services import audit
 from workflows.services.cases import NewCase, hand_out, new_cases, opened_events
-
-logger = logging.getLogger(__name__)
 
 DECISION_FIELDS = ("use_case", "external_id", "model_version", "confidence", "input",
                    "output", "explanation", "meta")
@@ -138,80 +133,22 @@ def _load_targets(*, ai_system: AiSystem, slugs: set[str]) -> dict[str, _Target 
     return entries
 
 
-class _Catalogue:
-    """What ``_load_targets`` answered, per (AI system, use case), kept briefly per process.
-
-    Every request would otherwise spend a query (and more CPU compiling it than
-    judging the decision) on rows that change a few times a year. Correctness:
-
-    - a write through the ORM to a use case, policy version, rule, queue or AI
-      system (or to which use cases a system may post to) clears this process's
-      entries at once and again when its transaction commits, and bumps a token
-      in Django's cache: with Redis, every process drops its entries on its next
-      request;
-    - anything else (``QuerySet.update``, SQL, a process without a shared cache)
-      is seen after at most ``TTL`` seconds.
-    """
-
-    TTL = 2.0
-    GENERATION_KEY = "backstop:intake-catalogue"
-
-    def __init__(self, clock=time.monotonic):
-        self.clock = clock
-        self.entries: dict[tuple[int, str], tuple[float, _Target | ItemResult]] = {}
-        self.generation = None
-
-    def lookup(self, *, ai_system: AiSystem, slugs: set[str]) -> dict[str, _Target | ItemResult]:
-        now = self.clock()
-        generation = _shared_cache("get", self.GENERATION_KEY)
-        if generation != self.generation:
-            self.entries = {}
-            self.generation = generation
-        found, missing = {}, set()
-        for slug in slugs:
-            entry = self.entries.get((ai_system.pk, slug))
-            if entry is not None and entry[0] > now:
-                found[slug] = entry[1]
-            else:
-                missing.add(slug)
-        if missing:
-            loaded = _load_targets(ai_system=ai_system, slugs=missing)
-            for slug, answer in loaded.items():
-                self.entries[(ai_system.pk, slug)] = (now + self.TTL, answer)
-            found.update(loaded)
-        return found
-
-    def clear(self) -> None:
-        self.entries = {}
-        _shared_cache("set", self.GENERATION_KEY, uuid.uuid4().hex, None)
+# What ``_load_targets`` answered, per (AI system, use case slug): rows that change a
+# few times a year, read for every decision (``workflows.process_cache``).
+_catalogue = ProcessCache("intake-catalogue")
+_catalogue.watch(UseCase, PolicyVersion, Rule, Queue, AiSystem,
+                 through=[AiSystem.use_cases.through])
 
 
-def _shared_cache(operation: str, *args):
-    # An unreachable cache must not fail a write to a use case: the TTL still bounds
-    # how long other processes keep what they have.
-    try:
-        return getattr(cache, operation)(*args)
-    except Exception:
-        logger.warning("The cache is unreachable; intake's use case cache relies on its TTL.",
-                       exc_info=True)
-        return None
-
-
-_catalogue = _Catalogue()
-
-
-def forget_catalogue(**kwargs) -> None:
-    """Drop the cached targets now and once the writing transaction commits."""
-    _catalogue.clear()
-    transaction.on_commit(_catalogue.clear)
-
-
-for _model in (UseCase, PolicyVersion, Rule, Queue, AiSystem):
-    post_save.connect(forget_catalogue, sender=_model, dispatch_uid=f"intake-{_model.__name__}")
-    post_delete.connect(forget_catalogue, sender=_model,
-                        dispatch_uid=f"intake-delete-{_model.__name__}")
-m2m_changed.connect(forget_catalogue, sender=AiSystem.use_cases.through,
-                    dispatch_uid="intake-ai-system-use-cases")
+def _targets(*, ai_system: AiSystem, slugs: set[str]) -> dict[str, _Target | ItemResult]:
+    found = {slug: entry for (_, slug), entry
+             in _catalogue.lookup((ai_system.pk, slug) for slug in slugs).items()}
+    if missing := slugs - found.keys():
+        loaded = _load_targets(ai_system=ai_system, slugs=missing)
+        for slug, answer in loaded.items():
+            _catalogue.store((ai_system.pk, slug), answer)
+        found.update(loaded)
+    return found
 
 
 def _refusal(item: dict, entries: dict[str, _Target | ItemResult]) -> ItemResult | None:
@@ -236,7 +173,7 @@ def submit_decisions(*, ai_system: AiSystem, items: list[dict],
     not this system's, or the decision breaks its data contract.
     """
     now = now or timezone.now()
-    entries = _catalogue.lookup(ai_system=ai_system, slugs={item["use_case"] for item in items})
+    entries = _targets(ai_system=ai_system, slugs={item["use_case"] for item in items})
     targets = {slug: entry for slug, entry in entries.items() if isinstance(entry, _Target)}
     hashes = [body_hash(item) for item in items]
     judged = [_refusal(item, entries) for item in items]

@@ -540,7 +540,7 @@ def test_an_sla_change_nobody_announces_is_seen_within_the_ttl(ai_client, invoic
     Queue.objects.filter(pk=queue.pk).update(resolution_target=timedelta(hours=3))  # no signal
 
     before_ttl = _review_case(ai_client)
-    now[0] += max(cases._CurrentTerms.TTL, intake._Catalogue.TTL)
+    now[0] += max(cases._current_terms.TTL, intake._catalogue.TTL)
     after_ttl = _review_case(ai_client)
 
     assert before_ttl.due_at - before_ttl.created_at == queue.resolution_target
@@ -573,7 +573,7 @@ def test_a_withdrawn_permission_is_seen_by_the_next_decision(ai_client, invoice_
 def test_a_change_another_process_announces_is_seen_at_once(ai_client, invoice_policy):
     ai_client.post(URL, invoice(), format="json")
     UseCase.objects.filter(pk=invoice_policy.use_case_id).update(stage="audit")  # no signal
-    cache.set(intake._Catalogue.GENERATION_KEY, "bumped by another process", None)
+    cache.set(intake._catalogue.generation_key, "bumped by another process", None)
 
     assert ai_client.post(URL, invoice(), format="json").json()["route"] == "review"
 
@@ -587,7 +587,7 @@ def test_a_change_nobody_announces_is_seen_within_the_ttl(ai_client, invoice_pol
     UseCase.objects.filter(pk=invoice_policy.use_case_id).update(stage="audit")  # no signal
 
     before_ttl = ai_client.post(URL, invoice(), format="json").json()["route"]
-    now[0] += intake._Catalogue.TTL
+    now[0] += intake._catalogue.TTL
     after_ttl = ai_client.post(URL, invoice(), format="json").json()["route"]
 
     assert (before_ttl, after_ttl) == ("auto", "review")

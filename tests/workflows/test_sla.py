@@ -21,7 +21,7 @@ from tests.workflows.sla_support import (
 )
 from workflows.models import AuditEvent, Case, CaseState
 from workflows.services import claiming, sla, sweeper, transitions
-from workflows.services.cases import NewCase, forget_current_terms, open_cases
+from workflows.services.cases import NewCase, _current_terms, open_cases
 
 HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
@@ -109,7 +109,7 @@ def test_opening_a_batch_takes_the_same_queries_whatever_its_size(queue):
     def reads_for(size: int) -> list[str]:
         specs = [NewCase(queue=(queue, other)[n % 2], title=f"case {n}", priority=n % 100)
                  for n in range(size)]
-        forget_current_terms()  # read the terms, not the cache
+        _current_terms.clear()  # read the terms, not the cache
         with CaptureQueriesContext(connection) as captured:
             open_cases(specs=specs, actor_label="test", now=T)
         # SQLite splits bulk inserts into chunks of 999 parameters; the rest is fixed.

@@ -1,0 +1,81 @@
+"""Rows that change a few times a year, kept briefly in each process.
+
+Intake reads a use case's policy and queues, and each queue's SLA terms, for every
+decision; a query for them would cost more than judging the decision. Correctness:
+
+- a write through the ORM to a model the cache watches clears this process's entries
+  at once and again when its transaction commits, and bumps a token in Django's
+  cache: with Redis, every process drops its entries on its next use;
+- anything else (``QuerySet.update``, SQL, a process without a shared cache) is seen
+  after at most ``TTL`` seconds.
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import Hashable, Iterable
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+logger = logging.getLogger(__name__)
+
+
+class ProcessCache:
+    TTL = 2.0
+
+    def __init__(self, name: str, *, clock=time.monotonic):
+        self.name = name
+        self.generation_key = f"backstop:{name}"
+        self.clock = clock
+        self.entries: dict[Hashable, tuple[float, object]] = {}
+        self.generation = None
+
+    def lookup(self, keys: Iterable[Hashable]) -> dict:
+        """The entries of ``keys`` still fresh here and not dropped by another process."""
+        generation = _shared_cache("get", self.generation_key)
+        if generation != self.generation:
+            self.entries = {}
+            self.generation = generation
+        now = self.clock()
+        found = {}
+        for key in keys:
+            entry = self.entries.get(key)
+            if entry is not None and entry[0] > now:
+                found[key] = entry[1]
+        return found
+
+    def store(self, key: Hashable, value) -> None:
+        self.entries[key] = (self.clock() + self.TTL, value)
+
+    def clear(self) -> None:
+        self.entries = {}
+        _shared_cache("set", self.generation_key, uuid.uuid4().hex, None)
+
+    def forget(self, **kwargs) -> None:
+        """Drop every entry now and once the writing transaction commits."""
+        self.clear()
+        transaction.on_commit(self.clear)
+
+    def watch(self, *models, through: Iterable = ()) -> None:
+        """Forget on every ORM write to ``models`` and to the m2m tables ``through``."""
+        for model in models:
+            post_save.connect(self.forget, sender=model, weak=False,
+                              dispatch_uid=f"{self.name}-save-{model.__name__}")
+            post_delete.connect(self.forget, sender=model, weak=False,
+                                dispatch_uid=f"{self.name}-delete-{model.__name__}")
+        for table in through:
+            m2m_changed.connect(self.forget, sender=table, weak=False,
+                                dispatch_uid=f"{self.name}-m2m-{table.__name__}")
+
+
+def _shared_cache(operation: str, *args):
+    # An unreachable cache must not fail a write: the TTL still bounds how long other
+    # processes keep what they have.
+    try:
+        return getattr(cache, operation)(*args)
+    except Exception:
+        logger.warning("The cache is unreachable; process caches rely on their TTL.",
+                       exc_info=True)
+        return None
