@@ -261,7 +261,7 @@ def seed_demo(*, now: datetime | None = None) -> DemoSeed:
     with transaction.atomic():
         users = seed_people()
         queues = seed_queues(users=users)
-        use_case = seed_use_case(owner=users["manager"], queues=queues)
+        use_case = seed_use_case(owner=users["manager"], queues=queues, now=now)
         process = seed_process(use_case=use_case, queues=queues, users=users, now=now)
         seed_sla_policies(queues=queues, calendar=seed_calendar(), actor=users["manager"],
                           now=now)
@@ -308,7 +308,7 @@ def seed_queues(*, users: dict) -> dict:
     return queues
 
 
-def seed_use_case(*, owner, queues: dict) -> UseCase:
+def seed_use_case(*, owner, queues: dict, now: datetime) -> UseCase:
     use_case = UseCase.objects.filter(slug=USE_CASE_SLUG).first()
     if use_case is not None:
         return use_case
@@ -320,7 +320,7 @@ def seed_use_case(*, owner, queues: dict) -> UseCase:
     use_case.full_clean()
     use_case.save()
     audit.record(verb="use_case.created", object_type="use_case", object_id=use_case.pk,
-                 actor=owner, data={"slug": use_case.slug, "stage": use_case.stage})
+                 actor=owner, now=now, data={"slug": use_case.slug, "stage": use_case.stage})
     return use_case
 
 
