@@ -39,12 +39,13 @@ def use_case_detail(request, slug: str):
     if page is None:
         raise Http404("No such use case for you.")
     use_case = page.use_case
+    stages = _stages(use_case.stage)
     return render(request, "exceptions_app/use_case.html", {
         "nav": "use-cases", "use_case": use_case, "policy": page.policy,
         "rules": page.rules, "more_earlier": page.more_earlier,
         # The active version first, then the others, newest first.
         "versions": ([page.policy] if page.policy else []) + page.earlier,
-        "queues": page.queues, "stages": _stages(use_case.stage),
-        "stage_name": use_case.get_stage_display().partition(": ")[0],
+        "queues": page.queues, "stages": stages,
+        "stage_name": next(stage["name"] for stage in stages if stage["current"]),
         "is_manager": is_manager(request.user),
     })
