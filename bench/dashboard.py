@@ -101,7 +101,7 @@ def _case_insert_sql(*, closed: bool, spacing: float) -> str:
             f"FROM generate_series(1::bigint, %s::bigint) AS n, "
             f"(SELECT array_agg(id ORDER BY id) AS ids FROM workflows_queue "
             f" WHERE slug LIKE '{QUEUE_PREFIX}%%') AS q, "
-            f"(SELECT array_agg(id ORDER BY id) AS ids FROM auth_user "
+            f"(SELECT array_agg(id ORDER BY id) AS ids FROM workflows_user "
             f" WHERE username LIKE 'dash-reviewer%%') AS r")
 
 

@@ -78,7 +78,7 @@ class ReassignForm(CaseActionForm):
         super().__init__(*args, **kwargs)
         self.fields["to_user"].queryset = candidates
         self.fields["to_user"].label_from_instance = (
-            lambda user: user.get_full_name() or user.get_username())
+            lambda user: user.display_name)
 
 
 # Output fields: one input per field of the AI output, typed after the output schema

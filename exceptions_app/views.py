@@ -181,12 +181,12 @@ def _label(case) -> str:
 
 
 def _person(user) -> str:
-    return (user.get_full_name() or user.get_username()) if user else ""
+    return user.display_name if user else ""
 
 
 def _names(user_ids) -> dict[int, str]:
     users = get_user_model().objects.filter(pk__in=user_ids) if user_ids else []
-    return {user.pk: user.get_full_name() or user.get_username() for user in users}
+    return {user.pk: user.display_name for user in users}
 
 
 @dataclass

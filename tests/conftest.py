@@ -27,7 +27,7 @@ def pytest_collection_modifyitems(config, items):
 def sqlite_flush_past_triggers():
     """A transactional test ends by flushing every table. PostgreSQL's TRUNCATE fires no
     row triggers; SQLite's DELETE FROM would meet the audit tables' append-only triggers
-    (migration 0007), so the flush lifts the triggers and puts them back in its transaction.
+    (migration 0002), so the flush lifts the triggers and puts them back in its transaction.
     """
     if connection.vendor != "sqlite":
         yield

@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
@@ -17,8 +18,11 @@ from workflows.models import (
     RaciAssignment,
     Resolution,
     ReviewerStatus,
+    User,
 )
 from workflows.services import assignment, raci
+
+admin.site.register(User, UserAdmin)
 
 
 @admin.register(Queue)

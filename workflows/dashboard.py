@@ -811,7 +811,7 @@ def dashboard(*, process: str = "", queue: str = "", period: str = DEFAULT_PERIO
             (people[user_id] for user_id in members.get(row.case.queue_id, ())
              if user_id in people and people[user_id].is_active
              and user_id != row.case.assignee_id),
-            key=lambda user: (user.get_full_name() or user.get_username()).casefold())
+            key=lambda user: user.display_name.casefold())
 
     return Dashboard(now=now, period=period, start=start, process=chosen_process,
                      queue=chosen_queue, queues=queues, all_queues=all_queues,

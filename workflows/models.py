@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import AbstractUser, Group
 from django.db import models
 from django.db.models import Q
 from django_fsm import (
@@ -18,6 +18,24 @@ from django_fsm import (
     FSMModelMixin,
     transition,
 )
+
+
+class User(AbstractUser):
+    """A person who works, owns or audits cases. Django's user, with one home for how a
+    person is named on pages, in e-mails and in audit wording."""
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.get_username()
+
+    @property
+    def picker_label(self) -> str:
+        """Name and username, for choosing among people who may share a name."""
+        full = self.get_full_name()
+        return f"{full} ({self.get_username()})" if full else self.get_username()
 
 
 class AssignmentMode(models.TextChoices):
@@ -380,7 +398,7 @@ class AuditEvent(AppendOnlyModel):
     Writers insert events with their own ``row_hash`` and take no lock, so intake
     never serializes on the chain. ``services.audit.seal`` later links committed
     events into one hash chain (``AuditSeal``) and signs the head
-    (``AuditCheckpoint``). A trigger refuses UPDATE and DELETE (migrations 0002, 0007).
+    (``AuditCheckpoint``). A trigger refuses UPDATE and DELETE (migration 0002).
     """
 
     occurred_at = models.DateTimeField()

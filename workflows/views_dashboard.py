@@ -60,10 +60,6 @@ def _back(request):
     return redirect(reverse("sla-dashboard"))
 
 
-def _name(user) -> str:
-    return user.get_full_name() or user.get_username()
-
-
 @require_POST
 @login_required
 @permission_required("workflows.manage_cases", raise_exception=True)
@@ -92,7 +88,7 @@ def reassign(request, pk: int):
         messages.error(request, f"{label} was not reassigned: {exc} The dashboard below "
                                 "shows it as it is now.")
     else:
-        messages.success(request, f"{case.title or label} is now with {_name(to_user)}.")
+        messages.success(request, f"{case.title or label} is now with {to_user.display_name}.")
     return _back(request)
 
 

@@ -36,14 +36,9 @@ def _require_manager(user) -> None:
                                "decisions.")
 
 
-def _person_label(user) -> str:
-    full = user.get_full_name()
-    return f"{full} ({user.get_username()})" if full else user.get_username()
-
-
 class PeopleField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj):
-        return _person_label(obj)
+        return obj.picker_label
 
 
 class CellForm(forms.Form):
@@ -67,7 +62,7 @@ def _cell(process: Process, activity: str, role: str) -> dict:
     rows = (RaciAssignment.objects.filter(process=process, activity=activity, role=role)
             .select_related("user", "group"))
     holders = sorted(
-        [row.user.get_full_name() or row.user.get_username() if row.user_id
+        [row.user.display_name if row.user_id
          else f"{row.group.name} (group)" for row in rows], key=str.casefold)
     return {"process": process, "activity": activity, "role": role,
             "activity_label": Activity(activity).label, "role_label": RaciRole(role).label,
@@ -132,7 +127,7 @@ def raci_cell(request, slug: str, activity: str, role: str):
 
 class PersonField(forms.ModelChoiceField):
     def label_from_instance(self, obj):
-        return _person_label(obj)
+        return obj.picker_label
 
 
 class AwayForm(forms.Form):
@@ -147,7 +142,7 @@ class AwayForm(forms.Form):
         self.fields["delegate"].queryset = (User.objects.filter(is_active=True)
                                             .exclude(pk=user.pk).order_by(User.USERNAME_FIELD))
         if not own:
-            self.fields["delegate"].label = f"Who takes over {_person_label(user)}'s open cases?"
+            self.fields["delegate"].label = f"Who takes over {user.picker_label}'s open cases?"
             self.fields["delegate"].help_text = ("Leave empty to give their claimed cases "
                                                  "back to their queues.")
 
@@ -190,7 +185,7 @@ def availability(request):
     own = subject.pk == request.user.pk
     here = reverse("availability") + (
         "" if own else "?" + urlencode({"user": subject.get_username()}))
-    who = "You are" if own else f"{_person_label(subject)} is"
+    who = "You are" if own else f"{subject.picker_label} is"
     form = AwayForm(request.POST if request.method == "POST" else None, user=subject, own=own)
     if request.method == "POST":
         if request.POST.get("action") == "available":
@@ -207,7 +202,7 @@ def availability(request):
             except ValidationError as exc:
                 form.add_error(None, exc)  # a dict of errors lands on its fields
             else:
-                where = (f"to {_person_label(delegate)}" if delegate
+                where = (f"to {delegate.picker_label}" if delegate
                          else "back to their queues")
                 messages.success(request, f"{who} away. {_plural_cases(moved)} moved "
                                           f"{where}.")

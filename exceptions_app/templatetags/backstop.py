@@ -179,7 +179,7 @@ def due(moment: datetime | None, label: str = "", soon_minutes: int = 60):
 
 @register.filter
 def initials(user) -> str:
-    name = (user.get_full_name() or user.get_username()).strip()
+    name = user.display_name.strip()
     parts = name.split()
     return "".join(part[0] for part in parts[:2]) if len(parts) > 1 else name[:2]
 
@@ -188,7 +188,7 @@ def initials(user) -> str:
 def display_name(user) -> str:
     if user is None:
         return "nobody"
-    return user.get_full_name() or user.get_username()
+    return user.display_name
 
 
 # What each audit verb means to a person reading the case's history.

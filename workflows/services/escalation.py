@@ -656,7 +656,7 @@ def require_consults_answered(*, case, action: str) -> None:
     """Required consults come first: resolving or approving waits for their answers."""
     waiting = list(unanswered_required_consults(case=case).select_related("consultee"))
     if waiting:
-        names = ", ".join(sorted({c.consultee.get_full_name() or c.consultee.get_username()
+        names = ", ".join(sorted({c.consultee.display_name
                                   for c in waiting}))
         raise ConsultsUnanswered(
             f"This case cannot {action} yet: {names} must answer the consult first "

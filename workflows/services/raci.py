@@ -112,7 +112,7 @@ def cells(*, process: Process) -> dict:
 
 def _label(row: RaciAssignment) -> str:
     if row.user_id:
-        return row.user.get_full_name() or row.user.get_username()
+        return row.user.display_name
     return f"{row.group.name} (group)"
 
 
