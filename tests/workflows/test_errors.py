@@ -1,0 +1,84 @@
+"""Failures answer in the caller's language, and a lost database answers 503 to retry."""
+
+import psycopg
+import pytest
+from django.db import close_old_connections, connection
+from django.test import Client
+
+from tests.factories import UserFactory
+from workflows.models import Case
+
+
+def _terminate_this_connection():
+    """What a database restart or an idle-connection reaper does to a kept connection."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    params = connection.get_connection_params()
+    with psycopg.connect(**{key: params[key] for key in ("dbname", "user", "host", "port")
+                            if params.get(key)}, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+@pytest.fixture
+def lost_connection():
+    """The test terminates the connection; the next test gets a new one."""
+    yield
+    connection.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_the_server_dropped_is_replaced_at_the_next_request(lost_connection):
+    _terminate_this_connection()
+    close_old_connections()  # what Django does as each request starts
+
+    assert Case.objects.count() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_api_answers_503_json_with_retry_after_when_the_database_is_lost(lost_connection):
+    user = UserFactory()
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    _terminate_this_connection()
+
+    response = client.get("/api/v1/cases/")
+
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/json"
+    assert response["Retry-After"] == "5"
+    assert "try again" in response.json()["detail"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_page_answers_503_with_what_to_do_when_the_database_is_lost(lost_connection):
+    user = UserFactory()
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    _terminate_this_connection()
+
+    response = client.get("/")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert b"The database cannot be reached right now" in response.content
+
+
+@pytest.mark.django_db
+def test_an_api_failure_answers_json_not_a_html_page(monkeypatch):
+    client = Client(raise_request_exception=False)
+    client.force_login(UserFactory())
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("workflows.api.views.CaseViewSet.list", fail)
+    response = client.get("/api/v1/cases/")
+
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json"
+    assert "logged the error" in response.json()["detail"]
+    assert "a bug" not in response.content.decode()
