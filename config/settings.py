@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("BACKSTOP_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -182,6 +183,39 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Webhooks go to customers' endpoints, which can be slow or hostile: they have a queue
+# and workers of their own, so the periodic jobs (audit sealing, SLA sweeps, lease
+# expiry, the relay of e-mail and in-app messages) never wait behind one. Start
+# workers with ``-Q celery`` and ``-Q webhooks`` (or ``-Q celery,webhooks`` on one host).
+WEBHOOK_QUEUE = "webhooks"
+CELERY_TASK_ROUTES = {
+    "workflows.tasks.deliver_webhook": {"queue": WEBHOOK_QUEUE},
+    "workflows.tasks.deliver_webhooks": {"queue": WEBHOOK_QUEUE},
+    "workflows.tasks.relay_webhooks": {"queue": WEBHOOK_QUEUE},
+}
+
+# One webhook attempt, all told (connect, send, headers and body): past this deadline
+# it is cut off and counted as failed (timed out); the receiver's answer is read up to
+# WEBHOOK_RESPONSE_LIMIT_BYTES, never more.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_RESPONSE_LIMIT_BYTES = env.int("WEBHOOK_RESPONSE_LIMIT_BYTES", default=64 * 1024)
+# While a worker delivers a message it holds it this long; no other worker sends it
+# meanwhile. It must outlive the attempt's deadline with room to record the outcome,
+# or a slow receiver gets the same message again while the first attempt runs.
+OUTBOX_DELIVERY_LEASE_MARGIN = timedelta(seconds=30)
+OUTBOX_DELIVERY_LEASE = timedelta(seconds=env.float(
+    "OUTBOX_DELIVERY_LEASE_SECONDS",
+    default=max(120.0, 2 * WEBHOOK_TIMEOUT_SECONDS + OUTBOX_DELIVERY_LEASE_MARGIN.seconds)))
+if WEBHOOK_TIMEOUT_SECONDS <= 0 or WEBHOOK_RESPONSE_LIMIT_BYTES <= 0:
+    raise ImproperlyConfigured("WEBHOOK_TIMEOUT_SECONDS and WEBHOOK_RESPONSE_LIMIT_BYTES "
+                               "must be positive.")
+_shortest_lease = timedelta(seconds=WEBHOOK_TIMEOUT_SECONDS) + OUTBOX_DELIVERY_LEASE_MARGIN
+if _shortest_lease > OUTBOX_DELIVERY_LEASE:
+    raise ImproperlyConfigured(
+        f"OUTBOX_DELIVERY_LEASE_SECONDS ({OUTBOX_DELIVERY_LEASE.total_seconds():g}) must "
+        f"exceed WEBHOOK_TIMEOUT_SECONDS ({WEBHOOK_TIMEOUT_SECONDS:g}) by at least "
+        f"{OUTBOX_DELIVERY_LEASE_MARGIN.seconds} s, or a slow receiver gets the same "
+        "message twice at once; raise it, or leave it unset to derive it.")
 
 # Audit events are sealed into the hash chain by a periodic job; this key signs each seal.
 AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default=SECRET_KEY)
@@ -213,10 +247,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workflows.tasks.expire_claim_leases",
         "schedule": 30.0,
     },
-    # The outbox relay (I5): messages a lost nudge or a failed attempt left due.
+    # The outbox relay (I5): messages a lost nudge or a failed attempt left due; the
+    # webhooks' own relay runs on their queue. A run nobody took in time expires.
     "relay-outbox": {
         "task": "workflows.tasks.relay_outbox",
         "schedule": 10.0,
+        "options": {"expires": 10.0},
+    },
+    "relay-webhooks": {
+        "task": "workflows.tasks.relay_webhooks",
+        "schedule": 10.0,
+        "options": {"expires": 10.0},
     },
     # SLA clocks (I6): what lost nudges missed. A run a stopped worker never took
     # expires instead of piling up; the next one does the same work.

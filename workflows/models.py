@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractUser, Group
 from django.db import models
 from django.db.models import Q
 from django_fsm import (
+    RETURN_VALUE,
     ConcurrentTransition,
     ConcurrentTransitionMixin,
     FSMField,
@@ -328,6 +329,20 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     def reassign(self, *, to, until):
         self.assignee = to
         self.lease_expires_at = until
+
+    @transition(field=state, source=[CaseState.ASSIGNED, CaseState.WAITING],
+                target=RETURN_VALUE(CaseState.ASSIGNED, CaseState.WAITING),
+                permission=_system_only)
+    def hand_over(self, *, to, until):
+        """The holder is away: their delegate takes the case as it stands (a claimed
+        case with a fresh lease; a waiting one still waiting for its information).
+
+        Never offered as an action on the case: going away runs it
+        (``transitions.hand_over``), which checks who may do that."""
+        self.assignee = to
+        if self.state == CaseState.ASSIGNED:
+            self.lease_expires_at = until
+        return self.state
 
     @transition(field=state, source=OPEN_STATES, target=CaseState.CANCELLED,
                 permission=_can_manage)

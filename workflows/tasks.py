@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from workflows import dashboard
+from workflows.models import Channel
 from workflows.services import audit, claiming, outbox, sweeper
 
 
@@ -38,9 +39,11 @@ def warm_dashboard() -> None:
         dashboard.dashboard(period=period)
 
 
-# Outbox relaying (I5). Both are idempotent: a message is claimed by a conditional
+# Outbox relaying (I5). All are idempotent: a message is claimed by a conditional
 # update before it is sent, so a redelivered or doubled task sends nothing twice.
 # Only database trouble is retried here; a failed send is the outbox's own retry.
+# The webhook tasks are routed to their own queue (settings.CELERY_TASK_ROUTES): a
+# customer's slow endpoint holds only webhook workers, never the periodic jobs here.
 
 @shared_task(acks_late=True, autoretry_for=(DatabaseError,), max_retries=3,
              retry_backoff=True)
@@ -60,8 +63,30 @@ def deliver_outbox_messages(message_ids: list[str]) -> int:
 @shared_task(acks_late=True, autoretry_for=(DatabaseError,), max_retries=3,
              retry_backoff=True)
 def relay_outbox(batch_size: int = 200) -> int:
-    """Beat runs this every 10 s: whatever a lost nudge or a failed attempt left due."""
-    return outbox.relay_due(batch_size=batch_size)
+    """Beat runs this every 10 s: whatever a lost nudge or a failed attempt left due,
+    except webhooks (``relay_webhooks``, on their queue)."""
+    return outbox.relay_due(batch_size=batch_size, channels=outbox.NOT_WEBHOOKS)
+
+
+@shared_task(acks_late=True, autoretry_for=(DatabaseError,), max_retries=3,
+             retry_backoff=True)
+def deliver_webhook(message_id: str) -> bool:
+    """The nudge after commit for a webhook (on the webhooks queue)."""
+    return outbox.deliver(message_id=message_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(DatabaseError,), max_retries=3,
+             retry_backoff=True)
+def deliver_webhooks(message_ids: list[str]) -> int:
+    """The nudge after a commit that wrote many webhooks (on the webhooks queue)."""
+    return sum(outbox.deliver(message_id=message_id) for message_id in message_ids)
+
+
+@shared_task(acks_late=True, autoretry_for=(DatabaseError,), max_retries=3,
+             retry_backoff=True)
+def relay_webhooks(batch_size: int = 50) -> int:
+    """Beat runs this every 10 s on the webhooks queue: webhooks left due."""
+    return outbox.relay_due(batch_size=batch_size, channels=[Channel.WEBHOOK])
 
 
 # SLA clocks (I6): a case's ``sla_next_check_at`` is the truth; these only look at it.

@@ -139,8 +139,10 @@ class AwayForm(forms.Form):
     def __init__(self, *args, user, own: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         User = get_user_model()
-        self.fields["delegate"].queryset = (User.objects.filter(is_active=True)
-                                            .exclude(pk=user.pk).order_by(User.USERNAME_FIELD))
+        # Only people who may work one of their queues (the service refuses others).
+        choices = [person.pk for person in assignment.delegate_choices(user=user)]
+        self.fields["delegate"].queryset = (User.objects.filter(pk__in=choices)
+                                            .order_by(User.USERNAME_FIELD))
         if not own:
             self.fields["delegate"].label = f"Who takes over {user.picker_label}'s open cases?"
             self.fields["delegate"].help_text = ("Leave empty to give their claimed cases "

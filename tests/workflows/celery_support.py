@@ -96,8 +96,10 @@ class RedisServer:
 class CeleryProcess:
     """``celery worker`` or ``celery beat`` in its own process group."""
 
-    def __init__(self, kind: str, *, env: dict, workdir: Path, name: str):
+    def __init__(self, kind: str, *, env: dict, workdir: Path, name: str,
+                 queues: str = "celery,webhooks"):
         self.kind, self.env, self.workdir, self.name = kind, env, workdir, name
+        self.queues = queues  # a worker consumes these (production splits them)
         self.process: subprocess.Popen | None = None
         self.starts = 0
 
@@ -105,7 +107,7 @@ class CeleryProcess:
         if self.kind == "worker":
             return [CELERY, "-A", "config", "worker", "--loglevel=INFO", "--concurrency=3",
                     "--without-gossip", "--without-mingle", "--without-heartbeat",
-                    "-n", f"{self.name}@%h"]
+                    "-Q", self.queues, "-n", f"{self.name}@%h"]
         return [CELERY, "-A", "config", "beat", "--loglevel=INFO",
                 "-s", str(self.workdir / f"{self.name}-schedule")]
 

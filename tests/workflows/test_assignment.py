@@ -1,9 +1,10 @@
 from collections import Counter
 
 import pytest
-from django.contrib.auth.models import Permission
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -20,7 +21,7 @@ from workflows.models import (
     RaciRole,
     ReviewerStatus,
 )
-from workflows.services import assignment, raci
+from workflows.services import assignment, raci, transitions
 from workflows.services.cases import NewCase, open_cases
 
 S = CaseState
@@ -166,6 +167,115 @@ def test_only_the_reviewer_or_a_manager_changes_availability(queue, member, seco
     with pytest.raises(ValidationError, match="away too"):
         assignment.set_away(user=member, delegate=second_member, actor=member)
     assert not ReviewerStatus.objects.filter(user=member).exists()
+
+
+@pytest.fixture
+def refunds(member):
+    """A second queue the member works, which ``second`` does not."""
+    queue = QueueFactory(slug="refunds", name="Refunds")
+    queue.members.add(member)
+    return queue
+
+
+@pytest.mark.django_db
+def test_a_delegate_takes_only_the_cases_of_queues_they_work(queue, refunds, member,
+                                                             second_member):
+    theirs = make_case(queue, state=S.ASSIGNED, assignee=member)
+    waiting_theirs = make_case(queue, state=S.WAITING, assignee=member)
+    not_theirs = make_case(refunds, state=S.ASSIGNED, assignee=member)
+    waiting_not_theirs = make_case(refunds, state=S.WAITING, assignee=member)
+
+    moved = assignment.set_away(user=member, delegate=second_member, actor=member)
+
+    assert moved == 3
+    cases = {c.pk: c for c in Case.objects.all()}
+    assert (cases[theirs.pk].state, cases[theirs.pk].assignee) == (S.ASSIGNED, second_member)
+    assert (cases[waiting_theirs.pk].state, cases[waiting_theirs.pk].assignee) == (
+        S.WAITING, second_member)
+    assert (cases[not_theirs.pk].state, cases[not_theirs.pk].assignee) == (S.OPEN, None)
+    # A waiting case cannot go back to a queue: it stays with its holder, as without a
+    # delegate, and the away event lists it.
+    assert cases[waiting_not_theirs.pk].assignee == member
+    away = AuditEvent.objects.get(verb="reviewer.away")
+    assert sorted(away.data["moved"]) == sorted([theirs.pk, waiting_theirs.pk, not_theirs.pk])
+    assert (away.data["returned"], away.data["kept"]) == ([not_theirs.pk],
+                                                          [waiting_not_theirs.pk])
+    released = AuditEvent.objects.get(verb="case.released", case=not_theirs)
+    assert (released.actor, released.data["reason"]) == (member, "member is away")
+    assert set(AuditEvent.objects.filter(verb="case.delegated")
+               .values_list("case", flat=True)) == {theirs.pk, waiting_theirs.pk}
+
+
+@pytest.mark.django_db
+def test_a_delegate_who_works_none_of_the_queues_is_refused_and_gets_nothing(
+        queue, member, outsider):
+    case = make_case(queue, state=S.ASSIGNED, assignee=member)
+
+    with pytest.raises(ValidationError) as refused:
+        assignment.set_away(user=member, delegate=outsider, actor=member)
+
+    assert "delegate" in refused.value.message_dict
+    assert "works none of member's queues" in refused.value.message_dict["delegate"][0]
+    assert Case.objects.get(pk=case.pk).assignee == member
+    assert not ReviewerStatus.objects.filter(user=member).exists()
+    assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_hand_over_refuses_someone_outside_the_queue_like_a_reassignment(queue, member,
+                                                                           outsider):
+    case = make_case(queue, state=S.ASSIGNED, assignee=member)
+
+    with pytest.raises(ValidationError) as refused:
+        transitions.hand_over(case_id=case.pk, user=member, holder=member, to_user=outsider,
+                              reason="member is away")
+
+    assert "does not work the queue 'Invoices'" in refused.value.message_dict["delegate"][0]
+    assert Case.objects.get(pk=case.pk).assignee == member
+    assert "hand_over" not in transitions.available_transitions(case=case, user=member)
+
+
+@pytest.mark.django_db
+def test_delegates_through_a_group_or_managers_take_the_cases_over(queue, member, manager):
+    colleague = UserFactory(username="colleague")
+    team = Group.objects.create(name="invoice-team")
+    colleague.groups.add(team)
+    queue.member_groups.add(team)
+    first = make_case(queue, state=S.ASSIGNED, assignee=member)
+
+    assert assignment.set_away(user=member, delegate=colleague, actor=member) == 1
+    assert Case.objects.get(pk=first.pk).assignee == colleague
+
+    assignment.set_available(user=member, actor=member)
+    second = make_case(queue, state=S.ASSIGNED, assignee=member)
+    assert assignment.set_away(user=member, delegate=manager, actor=member) == 1
+    assert Case.objects.get(pk=second.pk).assignee == manager
+
+
+@pytest.mark.django_db
+def test_the_delegate_choices_are_exactly_who_the_service_accepts(queue, refunds, member,
+                                                                  second_member, outsider,
+                                                                  manager):
+    colleague = UserFactory(username="colleague")
+    team = Group.objects.create(name="refund-team")
+    colleague.groups.add(team)
+    refunds.member_groups.add(team)
+    UserFactory(username="retired", is_active=False).review_queues.add(queue)
+    make_case(refunds, state=S.ASSIGNED, assignee=member)
+
+    choices = assignment.delegate_choices(user=member)
+
+    assert [p.username for p in choices] == ["colleague", "manager", "second"]
+    for person in get_user_model().objects.exclude(pk=member.pk):
+        try:
+            with transaction.atomic():
+                assignment.set_away(user=member, delegate=person, actor=member)
+                transaction.set_rollback(True)
+            accepted = True
+        except ValidationError:
+            accepted = False
+        assert accepted == (person in choices), person.username
+    assert [p.username for p in assignment.delegate_choices(user=outsider)] == ["manager"]
 
 
 @pytest.mark.django_db

@@ -8,6 +8,7 @@ import pytest
 import time_machine
 from rest_framework.test import APIClient
 
+from tests.factories import QueueFactory, make_manager
 from tests.workflows.conftest import client_for, make_case
 from tests.workflows.sla_support import open_case, publish, utc
 from workflows.models import AuditEvent, Case, CaseState, ReviewerStatus
@@ -155,3 +156,46 @@ def test_only_managers_see_or_set_someone_elses_availability(queue, member, seco
     assert client_for(outsider).get("/api/v1/reviewers/nobody/availability/").status_code == 403
     assert Case.objects.get(pk=case.pk).assignee == member
     assert not events("reviewer.away").exists()
+
+
+@pytest.mark.django_db
+def test_a_delegate_from_another_queue_gets_no_case_and_cannot_read_or_resolve_them(
+        queue, member, outsider):
+    case = make_case(queue, state=S.ASSIGNED, assignee=member)
+
+    response = client_for(member).put(ME, {"available": False, "delegate": "outsider"},
+                                      format="json")
+
+    assert response.status_code == 400
+    assert "works none of member's queues" in response.json()["delegate"][0]
+    assert Case.objects.get(pk=case.pk).assignee == member
+    assert assignment.is_available(member)
+    assert not events("case.delegated").exists()
+    outsider_client = client_for(outsider)
+    assert outsider_client.get(f"/api/v1/cases/{case.pk}/").status_code == 404
+    assert outsider_client.post(f"/api/v1/cases/{case.pk}/resolve/",
+                                {"verdict": "rejected"}, format="json").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_mixed_set_splits_between_the_delegate_and_the_queues(queue, member,
+                                                                second_member):
+    refunds = QueueFactory(slug="refunds", name="Refunds")
+    refunds.members.add(member)
+    theirs = make_case(queue, state=S.ASSIGNED, assignee=member)
+    not_theirs = make_case(refunds, state=S.ASSIGNED, assignee=member)
+
+    boss = make_manager(username="boss")
+
+    response = client_for(boss).put(reviewer_url(member),
+                                    {"available": False, "delegate": "second"}, format="json")
+
+    assert response.status_code == 200 and response.json()["moved_cases"] == 2
+    theirs, not_theirs = (Case.objects.get(pk=c.pk) for c in (theirs, not_theirs))
+    assert (theirs.state, theirs.assignee) == (S.ASSIGNED, second_member)
+    assert (not_theirs.state, not_theirs.assignee) == (S.OPEN, None)
+    assert events("case.released").get().case_id == not_theirs.pk
+    assert events("case.delegated").get().actor == boss
+    delegate = client_for(second_member)
+    assert delegate.get(f"/api/v1/cases/{theirs.pk}/").status_code == 200
+    assert delegate.get(f"/api/v1/cases/{not_theirs.pk}/").status_code == 404

@@ -100,3 +100,20 @@ def test_a_reviewer_cannot_set_someone_elses_availability(client, queue, member,
     assert assignment.is_available(second_member)
     assert Case.objects.get(pk=case.pk).assignee == second_member
     assert not AuditEvent.objects.filter(verb__startswith="reviewer.").exists()
+
+
+def test_the_delegate_picker_offers_only_people_who_work_the_reviewers_queues(
+        client, member, second_member, outsider, manager):
+    client.force_login(member)
+
+    page = client.get(reverse("availability")).content.decode()
+    offered = page.split('name="delegate"')[1].split("</select>")[0]
+
+    assert f'value="{second_member.pk}"' in offered
+    assert f'value="{manager.pk}"' in offered  # managers work every queue
+    assert f'value="{outsider.pk}"' not in offered
+    assert f'value="{member.pk}"' not in offered
+    refused = client.post(reverse("availability"), {"action": "away",
+                                                    "delegate": outsider.pk})
+    assert refused.status_code == 400
+    assert assignment.is_available(member)

@@ -20,7 +20,7 @@ from workflows.services import notifications, outbox
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
-    monkeypatch.setattr(outbox, "_nudge", lambda message_ids: None)
+    monkeypatch.setattr(outbox, "_nudge", lambda message_ids, webhooks=False: None)
 
 
 def notify(users, text, *, key, case=None, now=None, email=False):

@@ -5,8 +5,13 @@ fail its first requests; it verifies each signature the way an AI system would,
 with the ``standardwebhooks`` package.
 """
 
+import contextlib
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
@@ -38,7 +43,7 @@ from workflows.models import (
     Verdict,
 )
 from workflows.services import claiming, outbox, transitions
-from workflows.tasks import deliver_outbox_message
+from workflows.tasks import deliver_outbox_message, relay_outbox, relay_webhooks
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -103,7 +108,7 @@ def flaky_receiver():
 def nudges(monkeypatch):
     """The message ids the relay task was nudged for (no broker in these tests)."""
     sent = []
-    monkeypatch.setattr(outbox, "_nudge", sent.extend)
+    monkeypatch.setattr(outbox, "_nudge", lambda ids, webhooks=False: sent.extend(ids))
     return sent
 
 
@@ -243,7 +248,7 @@ def test_in_app_delivery_creates_exactly_one_notification(nudges):
     # A worker that died after creating it and before recording: once its lease is
     # over, the retry finds the notification already there.
     OutboxMessage.objects.filter(pk=message.pk).update(status=OutboxStatus.PENDING)
-    assert outbox.deliver(message_id=message.pk, now=now + outbox.DELIVERY_LEASE) is True
+    assert outbox.deliver(message_id=message.pk, now=now + outbox.delivery_lease()) is True
 
     notification = Notification.objects.get()
     assert (notification.user, notification.message_id, notification.text) == (
@@ -311,7 +316,9 @@ def test_a_failing_webhook_is_retried_with_backoff_and_every_attempt_is_recorded
     attempts = list(message.delivery_attempts.order_by("attempted_at"))
     assert [(a.attempted_at, a.succeeded, a.status_code) for a in attempts] == [
         (t0, False, 500), (t1, False, 500), (t2, True, 200)]
-    assert "down for maintenance" in attempts[0].error
+    # The log says what happened, never echoes what the receiver said.
+    assert attempts[0].error.startswith("HTTP 500")
+    assert "down for maintenance" not in attempts[0].error
     # The receiver saw the same id each time, every one signed: it keeps one.
     assert {r["headers"]["webhook-id"] for r in flaky_receiver.requests} == {str(message.pk)}
     assert all(r["verified"] for r in flaky_receiver.requests)
@@ -364,7 +371,7 @@ def test_a_message_whose_worker_died_comes_back_after_its_lease(nudges):
     assert outbox._claim(message_id=message.pk, now=now) is not None  # and then it died
 
     assert outbox.relay_due(now=now + timedelta(seconds=30)) == 0
-    assert outbox.relay_due(now=now + outbox.DELIVERY_LEASE) == 1
+    assert outbox.relay_due(now=now + outbox.delivery_lease()) == 1
     message.refresh_from_db()
     assert (message.status, message.attempts) == (OutboxStatus.DELIVERED, 2)
     assert len(mail.outbox) == 1
@@ -568,6 +575,231 @@ def test_no_webhook_without_a_callback_url(invoice_use_case, member, nudges):
     _resolve(decision.case, member, verdict=Verdict.ACCEPTED, output=None, reason_code="")
 
     assert not OutboxMessage.objects.exists()
+
+
+# --- Slow and greedy receivers: a deadline per attempt, a cap on the answer ---------------------
+
+class SlowReceiver:
+    """A receiver in a thread that answers badly, one of three ways (``mode``):
+
+    - ``drip_body``: the status and headers at once, then a byte of body every ``pace`` s;
+    - ``drip_headers``: the status line, then a byte of headers every ``pace`` s;
+    - ``huge``: ``status`` and a body of ``size`` bytes, as fast as the socket takes it.
+
+    Once ``mend()`` is called it answers 200 at once. Counts the bytes it managed to send.
+    """
+
+    def __init__(self, *, mode: str, pace: float = 0.5, size: int = 50 * 1024 * 1024,
+                 status: int = 200):
+        self.mode, self.pace, self.size, self.status = mode, pace, size, status
+        self.requests: list[dict] = []
+        self.sent = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers["content-length"]))
+                with receiver.lock:
+                    receiver.requests.append(
+                        {name.lower(): value for name, value in self.headers.items()})
+                    mode = receiver.mode
+                with contextlib.suppress(OSError):  # the client hung up, as it should
+                    getattr(self, f"answer_{mode}")()
+                self.close_connection = True
+
+            def answer_mended(self):
+                self.send_response(200)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def answer_drip_body(self):
+                self.send_response(200)
+                self.send_header("content-length", "1000")
+                self.end_headers()
+                self.wfile.flush()
+                for _ in range(1000):
+                    time.sleep(receiver.pace)
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+
+            def answer_drip_headers(self):
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                self.wfile.flush()
+                for _ in range(1000):
+                    time.sleep(receiver.pace)
+                    self.wfile.write(b"x-slow: y\r\n"[:1])
+                    self.wfile.flush()
+
+            def answer_huge(self):
+                self.send_response(receiver.status)
+                self.send_header("content-length", str(receiver.size))
+                self.end_headers()
+                chunk = b"<html>" + b"x" * 65530
+                while receiver.sent < receiver.size:
+                    self.wfile.write(chunk)
+                    receiver.sent += len(chunk)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/backstop"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def mend(self):
+        with self.lock:
+            self.mode = "mended"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("mode", ["drip_body", "drip_headers"])
+def test_a_receiver_that_drips_its_answer_is_cut_off_at_the_deadline_and_retried(
+        mode, settings, secret_for_tests, nudges):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1.5
+    with SlowReceiver(mode=mode, pace=0.5) as slow:
+        t0 = timezone.now()
+        message = webhook(slow.url, now=t0)
+
+        started = time.monotonic()
+        assert outbox.deliver(message_id=message.pk, now=t0) is False
+        took = time.monotonic() - started
+
+        # A byte every 0.5 s never trips a per-read timeout: only the total deadline ends it.
+        assert 1.4 <= took < 3.0
+        message.refresh_from_db()
+        assert (message.status, message.attempts) == (OutboxStatus.PENDING, 1)
+        assert message.next_attempt_at > t0 + timedelta(seconds=10)  # backoff, then again
+        [attempt] = message.delivery_attempts.all()
+        assert attempt.succeeded is False
+        assert attempt.error.startswith("Timeout: no complete answer within 1.5 s")
+        assert 1400 <= attempt.duration_ms < 3000
+
+        slow.mend()
+        assert outbox.relay_due(now=message.next_attempt_at) == 1
+
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (OutboxStatus.DELIVERED, 2)
+    assert [r["webhook-id"] for r in slow.requests] == [str(message.pk)] * 2
+
+
+@pytest.mark.django_db
+def test_a_huge_answer_is_read_only_up_to_the_cap(settings, secret_for_tests, nudges):
+    settings.WEBHOOK_RESPONSE_LIMIT_BYTES = 64 * 1024
+    with SlowReceiver(mode="huge") as huge:
+        message = webhook(huge.url)
+
+        assert outbox.deliver(message_id=message.pk) is True
+        outcome = outbox.post_webhook(url=huge.url, body=b"{}", headers={})
+
+    assert (outcome.delivered, outcome.status_code) == (True, 200)
+    assert outcome.response_bytes == 64 * 1024
+    assert huge.sent < huge.size  # the rest was never read (the server was cut off)
+    attempt = DeliveryAttempt.objects.get()
+    assert (attempt.succeeded, attempt.status_code, attempt.error) == (True, 200, "")
+
+
+@pytest.mark.django_db
+def test_an_error_page_is_summarised_never_echoed(settings, secret_for_tests, nudges):
+    settings.WEBHOOK_RESPONSE_LIMIT_BYTES = 64 * 1024
+    with SlowReceiver(mode="huge", status=502) as huge:
+        message = webhook(huge.url)
+
+        assert outbox.deliver(message_id=message.pk) is False
+
+    attempt = DeliveryAttempt.objects.get()
+    assert attempt.status_code == 502
+    assert attempt.error == "HTTP 502 (65536 bytes of answer, not kept)."
+    assert "<html>" not in OutboxMessage.objects.get().last_error
+
+
+@pytest.mark.django_db
+def test_the_delivery_lease_outlives_the_deadline(settings, nudges):
+    assert outbox.delivery_lease() >= (timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS)
+                                       + timedelta(seconds=30))
+    message = outbox.enqueue(channel=Channel.EMAIL, recipient="a@example.com", dedup_key="k",
+                             payload={"text": "hi"})
+    now = timezone.now()
+    outbox._claim(message_id=message.pk, now=now)
+    message.refresh_from_db()
+    assert message.next_attempt_at == now + outbox.delivery_lease()
+
+
+def _settings_with(**env) -> subprocess.CompletedProcess:
+    environment = {**os.environ, **env}
+    return subprocess.run(
+        [sys.executable, "-c", "import config.settings as s; "
+                               "print(s.OUTBOX_DELIVERY_LEASE.total_seconds())"],
+        env=environment, capture_output=True, text=True, timeout=60)
+
+
+def test_a_lease_shorter_than_the_deadline_is_refused_at_start_up():
+    derived = _settings_with(WEBHOOK_TIMEOUT_SECONDS="100")
+    assert derived.returncode == 0, derived.stderr
+    assert float(derived.stdout) == 230.0  # twice the deadline and a margin
+
+    refused = _settings_with(WEBHOOK_TIMEOUT_SECONDS="100", OUTBOX_DELIVERY_LEASE_SECONDS="60")
+    assert refused.returncode != 0
+    assert "ImproperlyConfigured" in refused.stderr
+    assert "OUTBOX_DELIVERY_LEASE_SECONDS (60) must exceed WEBHOOK_TIMEOUT_SECONDS" in (
+        refused.stderr)
+
+
+def _queue_of(task_name: str) -> str:
+    from config.celery import app
+
+    route = app.amqp.router.route({}, task_name, (), {})
+    return route["queue"].name if "queue" in route else app.conf.task_default_queue
+
+
+def test_webhook_deliveries_run_on_their_own_queue_and_the_periodic_jobs_do_not():
+    for name in ("deliver_webhook", "deliver_webhooks", "relay_webhooks"):
+        assert _queue_of(f"workflows.tasks.{name}") == "webhooks"
+    for name in ("seal_audit_chain", "sweep_sla_clocks", "check_case_clock",
+                 "expire_claim_leases", "relay_outbox", "deliver_outbox_message",
+                 "deliver_outbox_messages", "warm_dashboard"):
+        assert _queue_of(f"workflows.tasks.{name}") == "celery"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_webhooks_are_nudged_apart_from_the_other_channels(monkeypatch):
+    nudged = []
+    monkeypatch.setattr(outbox, "_nudge",
+                        lambda ids, webhooks=False: nudged.append((webhooks, ids)))
+    with transaction.atomic():
+        written = outbox.write([
+            outbox.message(channel=Channel.EMAIL, recipient="a@example.com", dedup_key="e",
+                           payload={"text": "hi"}),
+            outbox.message(channel=Channel.WEBHOOK, recipient="https://ai.example.com/h",
+                           dedup_key="w", payload={"type": "ping"})])
+
+    assert sorted(nudged) == [(False, [written[0].pk]), (True, [written[1].pk])]
+
+
+@pytest.mark.django_db
+def test_the_default_relay_leaves_webhooks_to_their_queue(receiver, secret_for_tests,
+                                                          nudges):
+    message = webhook(receiver.url)
+    notice = outbox.enqueue(channel=Channel.EMAIL, recipient="a@example.com",
+                            dedup_key="mail", payload={"text": "hi"})
+
+    assert relay_outbox() == 1
+    assert receiver.requests == []
+    assert OutboxMessage.objects.get(pk=notice.pk).status == OutboxStatus.DELIVERED
+    assert relay_webhooks() == 1
+    assert OutboxMessage.objects.get(pk=message.pk).status == OutboxStatus.DELIVERED
 
 
 # --- Through a real Celery worker (Redis + PostgreSQL, not eager) ------------------------------

@@ -5,7 +5,9 @@
   403, except for themselves; an unknown username: 404).
 
 Going away hands the reviewer's open assignments to the delegate, or back to their
-queues (``assignment.set_away``): each case moved is audited, and so is the change.
+queues (``assignment.set_away``): each case moved is audited, and so is the change. A
+delegate who works none of the reviewer's queues is refused (400 naming ``delegate``);
+one who works some takes only those queues' cases.
 """
 
 from django.contrib.auth import get_user_model
@@ -28,8 +30,9 @@ class AvailabilitySerializer(serializers.Serializer):
     away_since = serializers.DateTimeField(read_only=True, allow_null=True)
     delegate = serializers.CharField(
         required=False, allow_null=True, default=None,
-        help_text="Away only: the username of who takes over the open cases; null gives "
-                  "claimed cases back to their queues.")
+        help_text="Away only: the username of who takes over the open cases; they must "
+                  "work at least one of the reviewer's queues, and take only the cases "
+                  "of queues they work (the others go back to their queues, as with null).")
 
     def validate(self, data):
         if data["available"] and data.get("delegate"):

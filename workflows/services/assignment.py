@@ -27,7 +27,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
-from django_fsm import ConcurrentTransition
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from workflows import selectors
 from workflows.models import (
@@ -40,7 +40,8 @@ from workflows.models import (
     RaciRole,
     ReviewerStatus,
 )
-from workflows.services import audit, raci, sla
+from workflows.services import audit, raci, transitions
+from workflows.services.errors import CaseConflict
 
 PUSH_MODES = (AssignmentMode.ROUND_ROBIN, AssignmentMode.LEAST_LOADED)
 # A reviewer's open assignments: the work in their hands.
@@ -258,28 +259,62 @@ def _may_change_status(*, user, actor) -> None:
                                "their availability.")
 
 
+def delegate_choices(*, user) -> list:
+    """Who may take over ``user``'s open work: the active people, other than them, who
+    may work at least one of their queues (the queues they work and those of the cases
+    they hold); by username. Managers work every queue, as for reassignment."""
+    User = get_user_model()
+    queues = Queue.objects.filter(pk__in=_queue_ids_of(user)).order_by("pk")
+    people = [person for queue in queues for person in queue_members(queue=queue)]
+    if queues:
+        people += User.objects.with_perm("workflows.manage_cases", is_active=True)
+    people = [person for person in _unique(people) if person.pk != user.pk]
+    return sorted(people, key=lambda person: person.get_username())
+
+
+def _queue_ids_of(user) -> set[int]:
+    held = Case.objects.filter(assignee=user, state__in=HELD_STATES).values_list(
+        "queue_id", flat=True)
+    return (set(selectors.member_queues(user=user).values_list("pk", flat=True))
+            | set(held))
+
+
+def _check_delegate(*, user, delegate) -> None:
+    if delegate.pk == user.pk:
+        raise ValidationError({"delegate": ["Choose someone else to take over."]})
+    if not delegate.is_active:
+        raise ValidationError({"delegate": [
+            f"{delegate.get_username()} is deactivated; choose an active colleague."]})
+    # The same rule as reassignment (I8): a delegate who works none of the person's
+    # queues would be handed cases they may not even see.
+    if not selectors.member_queues(user=delegate).filter(pk__in=_queue_ids_of(user)).exists():
+        raise ValidationError({"delegate": [
+            f"{delegate.get_username()} works none of {user.get_username()}'s queues; "
+            "choose a colleague from the same queue."]})
+    if not is_available(delegate):
+        raise ValidationError({"delegate": [
+            f"{delegate.get_username()} is away too; choose someone available."]})
+
+
 def set_away(*, user, delegate=None, actor, now: datetime | None = None) -> int:
     """Mark the reviewer away; hand their open work to ``delegate`` or back to the queue.
 
-    Assigned cases go to the delegate (a fresh lease) or back to their queue. Cases
-    waiting for information go to the delegate, still waiting; without a delegate they
-    stay with their holder (a waiting case cannot return to a queue; a manager can
-    reassign it) and the audit event lists them. Answers how many cases moved; each
-    move is audited, and so is the status change. Away again with the same delegate and
-    nothing left to hand over changes nothing and records nothing.
+    The delegate must work at least one of the reviewer's queues (``delegate_choices``).
+    Each case goes to them only if they may work its queue, through the same checks
+    as a manager's reassignment (``transitions.hand_over``): a claimed case with a fresh
+    lease, a waiting one still waiting. Otherwise a claimed case goes back to its queue
+    (``transitions.release``), and a waiting one stays with its holder (it cannot
+    return to a queue; a manager can reassign it) and the audit event lists it as kept.
+    Answers how many cases moved; each move is audited, and so is the status change.
+    Away again with the same delegate and nothing left to hand over changes nothing and
+    records nothing.
     """
     now = now or timezone.now()
     _may_change_status(user=user, actor=actor)
     if delegate is not None:
-        if delegate.pk == user.pk:
-            raise ValidationError({"delegate": ["Choose someone else to take over."]})
-        if not delegate.is_active:
-            raise ValidationError({"delegate": [
-                f"{delegate.get_username()} is deactivated; choose an active colleague."]})
-        if not is_available(delegate):
-            raise ValidationError({"delegate": [
-                f"{delegate.get_username()} is away too; choose someone available."]})
-    moved, kept = [], []
+        _check_delegate(user=user, delegate=delegate)
+    moved, returned, kept = [], [], []
+    reason = f"{user.get_username()} is away"
     with transaction.atomic():
         status, _ = ReviewerStatus.objects.select_for_update().get_or_create(user=user)
         before = {"available": status.available, "delegate": status.delegate_id}
@@ -289,52 +324,31 @@ def set_away(*, user, delegate=None, actor, now: datetime | None = None) -> int:
         status.away_since = status.away_since or now
         status.delegate = delegate
         status.save()
-        held = (Case.objects.filter(assignee=user, state__in=HELD_STATES)
-                .select_related("queue").order_by("pk"))
-        for case in held:
+        takes = (set() if delegate is None else
+                 set(selectors.member_queues(user=delegate).values_list("pk", flat=True)))
+        held = Case.objects.filter(assignee=user, state__in=HELD_STATES).order_by("pk")
+        for case_id, queue_id, state in held.values_list("pk", "queue_id", "state"):
             try:
-                with transaction.atomic():
-                    if _hand_over(case, user=user, delegate=delegate, actor=actor, now=now):
-                        moved.append(case.pk)
-                    else:
-                        kept.append(case.pk)
-            except ConcurrentTransition:
+                if queue_id in takes:
+                    transitions.hand_over(case_id=case_id, user=actor, holder=user,
+                                          to_user=delegate, reason=reason, now=now)
+                elif state == CaseState.ASSIGNED:
+                    transitions.release(case_id=case_id, user=actor, reason=reason, now=now)
+                    returned.append(case_id)
+                else:
+                    kept.append(case_id)
+                    continue
+            except (CaseConflict, TransitionNotAllowed, Case.DoesNotExist):
                 continue  # resolved, released or reassigned meanwhile: no longer theirs
+            moved.append(case_id)
         if unchanged and not moved:
             return 0  # away already, nothing handed over: no change to record
         audit.record(actor=actor, verb="reviewer.away", object_type="user",
                      object_id=user.pk, now=now,
                      data={"user": user.get_username(), "before": before,
                            "delegate": delegate.pk if delegate else None,
-                           "moved": moved, "kept": kept})
+                           "moved": moved, "returned": returned, "kept": kept})
     return len(moved)
-
-
-def _hand_over(case: Case, *, user, delegate, actor, now: datetime) -> bool:
-    before = case.state
-    if case.work_started_at is not None:
-        case.time_spent_seconds += max(0, int((now - case.work_started_at).total_seconds()))
-        case.work_started_at = None
-    if delegate is not None:
-        if case.state == CaseState.ASSIGNED:
-            case.reassign(to=delegate, until=now + case.queue.lease_time)
-            case.work_started_at = now
-            sla.on_reassign(case, now=now)  # restarts the clock where the policy says so
-        else:  # waiting: the delegate resumes it when the information arrives
-            case.assignee = delegate
-        case.save()
-        verb = "case.delegated"
-    elif case.state == CaseState.ASSIGNED:
-        case.release()
-        case.save()
-        verb = "case.released"
-    else:
-        return False
-    audit.record(actor=actor, verb=verb, object_type="case", object_id=case.pk, case=case,
-                 now=now, data={"from": before, "to": case.state, "version": case.version,
-                                "assignee": user.pk, "to_assignee": case.assignee_id,
-                                "reason": f"{user.get_username()} is away"})
-    return True
 
 
 def set_available(*, user, actor, now: datetime | None = None) -> ReviewerStatus:

@@ -15,10 +15,13 @@ header, the e-mail's ``Message-ID``); in-app notifications are exactly once, sin
 """
 
 import base64
+import contextlib
 import json
 import logging
 import random
 import secrets
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -96,11 +99,16 @@ def write(messages: list[OutboxMessage]) -> list[OutboxMessage]:
     for row in answered:
         if row.pk in inserted:
             row._state.adding, row._state.db = False, connection.alias
-    new_ids = [m.pk for m in messages if m.pk in inserted]
-    if new_ids:
-        # The row is the truth; the nudge only makes delivery quick. ``robust``: a broker
-        # that is down must never turn a committed change into an error for its caller.
-        transaction.on_commit(lambda: _nudge(new_ids), robust=True)
+    new = [m for m in messages if m.pk in inserted]
+    # The row is the truth; the nudge only makes delivery quick. ``robust``: a broker
+    # that is down must never turn a committed change into an error for its caller.
+    # Webhooks are nudged on their own queue (a slow receiver delays only webhooks).
+    other_ids = [m.pk for m in new if m.channel != Channel.WEBHOOK]
+    webhook_ids = [m.pk for m in new if m.channel == Channel.WEBHOOK]
+    if other_ids:
+        transaction.on_commit(lambda: _nudge(other_ids), robust=True)
+    if webhook_ids:
+        transaction.on_commit(lambda: _nudge(webhook_ids, webhooks=True), robust=True)
     return answered
 
 
@@ -171,17 +179,22 @@ def _as_json(payload: dict) -> dict:
 NUDGE_GROUP = 50
 
 
-def _nudge(message_ids: list) -> None:
-    """Ask workers to deliver these messages now (after commit; failures only logged)."""
-    from workflows.tasks import deliver_outbox_message, deliver_outbox_messages
+def _nudge(message_ids: list, *, webhooks: bool = False) -> None:
+    """Ask workers to deliver these messages now (after commit; failures only logged).
 
+    ``webhooks``: they are all webhooks, for the tasks routed to the webhooks queue.
+    """
+    from workflows import tasks
+
+    one, many = ((tasks.deliver_webhook, tasks.deliver_webhooks) if webhooks else
+                 (tasks.deliver_outbox_message, tasks.deliver_outbox_messages))
     try:
         # retry=False: a broker that is down costs this nudge, never the request.
         if len(message_ids) == 1:
-            deliver_outbox_message.apply_async(args=[str(message_ids[0])], retry=False)
+            one.apply_async(args=[str(message_ids[0])], retry=False)
             return
         for start in range(0, len(message_ids), NUDGE_GROUP):
-            deliver_outbox_messages.apply_async(
+            many.apply_async(
                 args=[[str(pk) for pk in message_ids[start:start + NUDGE_GROUP]]],
                 retry=False)
     except Exception:
@@ -201,13 +214,16 @@ MAX_ATTEMPTS = 8
 # Up to this fraction is added to each delay, so that messages which failed together
 # (a receiver's outage) do not all come back in the same second.
 JITTER = 0.25
-# While one worker delivers, the message is leased to it: its ``next_attempt_at``
-# moves this far ahead, so no other worker (or sweep) takes it meanwhile. Far longer
-# than a webhook's timeout; if the worker dies, the message comes back after it.
-DELIVERY_LEASE = timedelta(minutes=2)
-WEBHOOK_TIMEOUT = httpx.Timeout(5.0)
-# What of a failure is kept (the receiver's answer can be a whole HTML page).
+# What of a failure is kept.
 ERROR_LIMIT = 2000
+
+
+def delivery_lease() -> timedelta:
+    """While one worker delivers, the message is leased to it: its ``next_attempt_at``
+    moves this far ahead, so no other worker (or sweep) takes it meanwhile. Longer than
+    a webhook attempt's deadline (``settings.OUTBOX_DELIVERY_LEASE``, checked at
+    start-up); if the worker dies, the message comes back after it."""
+    return settings.OUTBOX_DELIVERY_LEASE
 
 
 @dataclass(frozen=True)
@@ -215,6 +231,8 @@ class Outcome:
     delivered: bool
     status_code: int | None = None
     error: str = ""
+    # Bytes of the receiver's answer read (at most WEBHOOK_RESPONSE_LIMIT_BYTES).
+    response_bytes: int = 0
 
 
 def backoff_delay(attempts: int, *, rng: random.Random | None = None) -> timedelta:
@@ -253,22 +271,30 @@ def deliver(*, message_id, now: datetime | None = None) -> bool:
     return outcome.delivered
 
 
-def relay_due(*, now: datetime | None = None, batch_size: int = 200) -> int:
+def relay_due(*, now: datetime | None = None, batch_size: int = 200,
+              channels: Iterable[str] | None = None) -> int:
     """The sweep: deliver pending messages that are due, oldest due first; answer how
     many were delivered.
 
     Reads one bounded batch by ``outbox_pending_idx``. A message that fails is pushed
     to its next attempt (and one that crashes its sender is leased away), so one bad
-    message never blocks the others, nor this sweep on its next run.
+    message never blocks the others, nor this sweep on its next run. ``channels``:
+    only these (the webhooks are relayed on their own queue, ``relay_webhooks``).
     """
     now = now or timezone.now()
-    due = list(OutboxMessage.objects
-               .filter(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
-               .order_by("next_attempt_at").values_list("pk", flat=True)[:batch_size])
+    due = OutboxMessage.objects.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
+    if channels is not None:
+        due = due.filter(channel__in=list(channels))
+    due = list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:batch_size])
+    started = time.monotonic()
     delivered = 0
     for message_id in due:
+        # Each claim's lease counts from when it is taken (to the second), not from the
+        # sweep's start: slow receivers earlier in the batch must not shorten the later
+        # ones' leases until another worker sends them again meanwhile.
+        at = now + timedelta(seconds=int(time.monotonic() - started))
         try:
-            delivered += deliver(message_id=message_id, now=now)
+            delivered += deliver(message_id=message_id, now=at)
         except Exception:
             logger.exception("outbox: relaying %s failed; it is retried later", message_id)
     return delivered
@@ -288,7 +314,7 @@ def _claim(*, message_id, now: datetime) -> OutboxMessage | None:
     """
     won = (OutboxMessage.objects
            .filter(pk=message_id, status=OutboxStatus.PENDING, next_attempt_at__lte=now)
-           .update(next_attempt_at=now + DELIVERY_LEASE, attempts=F("attempts") + 1))
+           .update(next_attempt_at=now + delivery_lease(), attempts=F("attempts") + 1))
     if won != 1:
         return None
     return OutboxMessage.objects.get(pk=message_id)
@@ -339,15 +365,97 @@ def _send_webhook(message: OutboxMessage) -> Outcome:
     headers = {"content-type": "application/json",
                "user-agent": "Backstop-Webhooks/1.0",
                **webhook_headers(message_id=str(message.pk), body=body, secret=secret)}
+    return post_webhook(url=message.recipient, body=body.encode(), headers=headers)
+
+
+def post_webhook(*, url: str, body: bytes, headers: dict[str, str],
+                 timeout: float | None = None, limit: int | None = None) -> Outcome:
+    """POST once, within a total deadline, reading at most ``limit`` bytes of the answer.
+
+    httpx's timeouts are per operation (a receiver that sends a byte every few seconds
+    never trips a read timeout), so a watchdog shuts the connection down at the
+    deadline, whatever phase the request is in: one slow receiver costs a worker
+    ``WEBHOOK_TIMEOUT_SECONDS`` at most. Delivered means a 2xx status and the answer
+    read (up to the limit) before the deadline. The answer is never kept: the log
+    holds the status, the size read and the error's class, not what the receiver said.
+    """
+    timeout = settings.WEBHOOK_TIMEOUT_SECONDS if timeout is None else timeout
+    limit = settings.WEBHOOK_RESPONSE_LIMIT_BYTES if limit is None else limit
+    deadline = _Deadline(timeout)
+    status, received = None, 0
     try:
-        response = httpx.post(message.recipient, content=body.encode(), headers=headers,
-                              timeout=WEBHOOK_TIMEOUT, follow_redirects=False)
-    except httpx.HTTPError as exc:
-        return Outcome(False, error=f"{type(exc).__name__}: {exc}")
-    if response.is_success:
-        return Outcome(True, status_code=response.status_code)
-    return Outcome(False, status_code=response.status_code,
-                   error=f"HTTP {response.status_code}: {response.text[:500]}")
+        with deadline, httpx.Client(timeout=httpx.Timeout(timeout),
+                                    follow_redirects=False) as client:
+            request = client.build_request("POST", url, content=body, headers=headers,
+                                           extensions={"trace": deadline.trace})
+            response = client.send(request, stream=True)
+            try:
+                status = response.status_code
+                for chunk in response.iter_raw():
+                    received += len(chunk)
+                    if received >= limit or deadline.expired:
+                        break  # enough to know it answered; the rest is not read
+            finally:
+                response.close()
+    except (httpx.HTTPError, OSError) as exc:
+        if not deadline.expired:
+            return Outcome(False, status_code=status, response_bytes=received,
+                           error=f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT])
+    received = min(received, limit)
+    if deadline.expired:
+        return Outcome(False, status_code=status, response_bytes=received,
+                       error=f"Timeout: no complete answer within {timeout:g} s "
+                             f"(status {status or 'not received'}, {received} bytes read).")
+    if 200 <= status < 300:
+        return Outcome(True, status_code=status, response_bytes=received)
+    return Outcome(False, status_code=status, response_bytes=received,
+                   error=f"HTTP {status} ({received} bytes of answer, not kept).")
+
+
+class _Deadline:
+    """Shuts the request's connection down when its time is up (see ``post_webhook``).
+
+    httpcore's ``trace`` extension hands over each socket as it is connected; a
+    ``shutdown`` from the timer thread wakes a read or write blocked on it at once.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._timer.cancel()
+        return False
+
+    def trace(self, event: str, info: dict) -> None:
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            sock = info["return_value"].get_extra_info("socket")
+            with self._lock:
+                if sock is not None:
+                    self._sockets.append(sock)
+                late = self.expired
+            if late:
+                self._shutdown()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):  # already closed
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def _send_in_app(message: OutboxMessage) -> Outcome:
@@ -363,6 +471,8 @@ def _send_in_app(message: OutboxMessage) -> Outcome:
 
 SENDERS = {Channel.EMAIL: _send_email, Channel.WEBHOOK: _send_webhook,
            Channel.IN_APP: _send_in_app}
+# What the default queue's relay sends; webhooks have a queue of their own.
+NOT_WEBHOOKS = tuple(channel for channel in Channel.values if channel != Channel.WEBHOOK)
 
 
 # --- Standard Webhooks -------------------------------------------------------------------

@@ -96,6 +96,17 @@ def _record(*, case: Case, user, verb: str, before: str, now: datetime, **data) 
                                 **data})
 
 
+def require_works_queue(case: Case, person, *, field: str) -> None:
+    """Only someone who may work the case's queue is given it (I8): a manager
+    reassigning and a reviewer's delegate taking over alike."""
+    if person is None or not getattr(person, "is_active", False):
+        raise ValidationError({field: ["Choose an active user to give the case to."]})
+    if not selectors.member_queues(user=person).filter(pk=case.queue_id).exists():
+        raise ValidationError({field: [
+            f"{person.get_username()} does not work the queue '{case.queue.name}'; "
+            "add them to it first."]})
+
+
 def _required_text(value: str, *, field: str, what: str) -> str:
     value = (value or "").strip()
     if not value:
@@ -105,9 +116,9 @@ def _required_text(value: str, *, field: str, what: str) -> str:
 
 # -- the verbs ---------------------------------------------------------------------------
 
-def release(*, case_id: int, user, expected_version: int | None = None,
+def release(*, case_id: int, user, expected_version: int | None = None, reason: str = "",
             now: datetime | None = None) -> Case:
-    """Give a claimed case back to its queue."""
+    """Give a claimed case back to its queue (``reason``, when given, is audited)."""
     now = now or timezone.now()
     with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
         require(case, case.release, user, action="be released")
@@ -116,7 +127,7 @@ def release(*, case_id: int, user, expected_version: int | None = None,
         case.release()
         case.save()
         _record(case=case, user=user, verb="case.released", before=before, now=now,
-                assignee=holder)
+                assignee=holder, **({"reason": reason} if reason else {}))
     return case
 
 
@@ -339,12 +350,7 @@ def reassign(*, case_id: int, user, to_user, expected_version: int | None = None
     now = now or timezone.now()
     with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
         require(case, case.reassign, user, action="be reassigned")
-        if to_user is None or not getattr(to_user, "is_active", False):
-            raise ValidationError({"to_user": ["Choose an active user to give the case to."]})
-        if not selectors.member_queues(user=to_user).filter(pk=case.queue_id).exists():
-            raise ValidationError({"to_user": [
-                f"{to_user.get_username()} does not work the queue '{case.queue.name}'; "
-                "add them to it first."]})
+        require_works_queue(case, to_user, field="to_user")
         before, holder = case.state, case.assignee_id
         end_stint(case, now)
         case.reassign(to=to_user, until=now + case.queue.lease_time)
@@ -354,6 +360,35 @@ def reassign(*, case_id: int, user, to_user, expected_version: int | None = None
         case.save()
         _record(case=case, user=user, verb="case.reassigned", before=before, now=now,
                 from_assignee=holder, to_assignee=to_user.pk)
+    return case
+
+
+def hand_over(*, case_id: int, user, holder, to_user, reason: str,
+              now: datetime | None = None) -> Case:
+    """``holder`` is away: their delegate takes the case over (``user`` is the holder
+    themself or a manager). Like a reassignment, only to someone who works the case's
+    queue; a waiting case stays waiting, now for the delegate."""
+    now = now or timezone.now()
+    with changing(case_id=case_id, user=user) as case:
+        if case.assignee_id != holder.pk:
+            raise CaseConflict(STALE_MESSAGE, case=case)  # released or reassigned meanwhile
+        if not can_proceed(case.hand_over):
+            raise TransitionNotAllowed(
+                f"This case is {case.get_state_display().lower()}: it cannot be handed "
+                "over now.", object=case, method=case.hand_over)
+        if user.pk != holder.pk and not selectors.is_manager(user):
+            raise PermissionDenied("Only the reviewer themself or a manager can hand "
+                                   "their cases over.")
+        require_works_queue(case, to_user, field="delegate")
+        before = case.state
+        end_stint(case, now)
+        case.hand_over(to=to_user, until=now + case.queue.lease_time)
+        if case.state == CaseState.ASSIGNED:
+            start_stint(case, now)
+            sla.on_reassign(case, now=now)  # restarts the clock where the policy says so
+        case.save()
+        _record(case=case, user=user, verb="case.delegated", before=before, now=now,
+                assignee=holder.pk, to_assignee=to_user.pk, reason=reason)
     return case
 
 
