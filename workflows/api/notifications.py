@@ -10,10 +10,10 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from workflows import selectors
+from workflows.api.pagination import NewestFirstPagination
 from workflows.models import Notification
 from workflows.services import notifications
 
@@ -39,11 +39,6 @@ class NotificationFilter(django_filters.FilterSet):
         fields = ["unread"]
 
 
-class NotificationPagination(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
 
 
 NOT_YOURS = OpenApiResponse(description="No such notification of yours.")
@@ -59,7 +54,7 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     authentication_classes = [TokenAuthentication, SessionAuthentication]
     serializer_class = NotificationSerializer
     filterset_class = NotificationFilter
-    pagination_class = NotificationPagination
+    pagination_class = NewestFirstPagination
     lookup_value_regex = r"\d+"
     queryset = Notification.objects.none()  # scoped per user in get_queryset
 

@@ -6,10 +6,10 @@ import django_filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 
 from workflows import selectors
+from workflows.api.pagination import NewestFirstPagination
 from workflows.models import Channel, DeliveryAttempt, OutboxMessage, OutboxStatus
 
 
@@ -50,11 +50,6 @@ class OutboxFilter(django_filters.FilterSet):
         fields = ["status", "channel", "case"]
 
 
-class OutboxPagination(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
 
 
 @extend_schema_view(
@@ -73,7 +68,7 @@ class OutboxMessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     permission_classes = [IsAuthenticated, IsManager]
     serializer_class = OutboxMessageSerializer
     filterset_class = OutboxFilter
-    pagination_class = OutboxPagination
+    pagination_class = NewestFirstPagination
     queryset = OutboxMessage.objects.none()
 
     def get_queryset(self):

@@ -5,6 +5,8 @@ new ``state`` and ``version``). Refusals come out of ``workflows.api.errors``: 4
 with the current state, 403, 404 (out of scope, I8) or 400 with field errors.
 """
 
+from datetime import UTC
+
 import django_filters
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
@@ -13,10 +15,10 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from workflows import selectors
+from workflows.api.pagination import NewestFirstPagination
 from workflows.api.serializers import (
     CaseDetailSerializer,
     CaseSerializer,
@@ -42,12 +44,16 @@ class CaseFilter(django_filters.FilterSet):
     priority = django_filters.NumberFilter(help_text="Exactly this priority.")
     priority_min = django_filters.NumberFilter(field_name="priority", lookup_expr="gte",
                                                help_text="This priority or more urgent.")
-    due_before = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt",
+    due_before = django_filters.IsoDateTimeFilter(method="filter_due_before",
                                                   help_text="Due before this time (ISO 8601).")
 
     class Meta:
         model = Case
         fields = ["queue", "state", "assignee", "priority", "priority_min", "due_before"]
+
+    def filter_due_before(self, queryset, name, value):
+        # ISO 8601 allows offsets PostgreSQL refuses (-16:00); the instant is what counts.
+        return queryset.filter(due_at__lt=value.astimezone(UTC))
 
     def filter_assignee(self, queryset, name, value):
         if value == "me":
@@ -55,11 +61,9 @@ class CaseFilter(django_filters.FilterSet):
         return queryset.filter(assignee__username=value)
 
 
-class CasePagination(CursorPagination):
+
+class CasePagination(NewestFirstPagination):
     ordering = "-id"  # newest first; unique, so the cursor never skips or repeats
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
 
 
 REFUSALS = {
