@@ -31,7 +31,12 @@ class DecisionWithdrawView(AiSystemView):
                                         "People already resolved its case; nothing changed.")})
     def post(self, request, pk):
         """Withdraw one of your decisions: its open case is cancelled. Repeats are harmless."""
-        serializer = WithdrawInSerializer(data=request.data)
+        # An empty body is an object without a reason; JSON null, a list or a string is not.
+        body = request.data if request.body else {}
+        if not isinstance(body, dict):
+            raise serializers.ValidationError({"non_field_errors": [
+                'The body must be a JSON object, such as {"reason": "Duplicate invoice"}.']})
+        serializer = WithdrawInSerializer(data=body)
         serializer.is_valid(raise_exception=True)
         decision = withdraw_decision(ai_system=request.user.ai_system, decision_id=pk,
                                      reason=serializer.validated_data["reason"])

@@ -300,6 +300,19 @@ def test_withdrawing_twice_answers_the_first_withdrawal(use_case, bot):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("body", ["[]", '["Duplicate invoice"]', '"Duplicate invoice"', "null"])
+def test_a_withdrawal_whose_body_is_not_an_object_is_refused(use_case, bot, body):
+    decision = make_decision_case(use_case, ai_system=bot.ai_system)
+
+    response = bot.post(f"/api/v1/decisions/{decision.pk}/withdraw/", body,
+                        content_type="application/json")
+
+    assert response.status_code == 400
+    assert "The body must be a JSON object" in response.json()["non_field_errors"][0]
+    assert Decision.objects.get(pk=decision.pk).withdrawn_at is None
+
+
+@pytest.mark.django_db
 def test_a_resolved_decision_cannot_be_withdrawn(use_case, reviewer, bot):
     decision = make_decision_case(use_case, ai_system=bot.ai_system, state=S.ASSIGNED,
                                   assignee=reviewer)
