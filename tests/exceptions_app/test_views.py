@@ -222,6 +222,24 @@ def test_an_invalid_correction_shows_the_error_next_to_its_field(client, bench):
     assert case.state == CaseState.ASSIGNED
 
 
+def test_a_correction_identical_to_the_ai_output_is_refused_at_the_form(client, bench):
+    client = logged_in(client, bench.reviewer)
+    case = claim(client, bench, ORDINARY)
+    ai_output = bench.case(ORDINARY).decision.output
+    fields = {f"output__{n}": str(value) for n, value in enumerate(ai_output.values())}
+
+    response = client.post(reverse("case-resolve", args=[case.pk]), resolve_data(
+        case, verdict="corrected", reason_code="wrong-amount", **fields))
+
+    assert response.status_code == 400
+    form = response.context["forms"]["resolve"]
+    assert form.non_field_errors() == [
+        "Nothing differs from the AI's output: accept it, or change a field."]
+    assert "Nothing differs from the AI&#x27;s output" in response.content.decode()
+    case.refresh_from_db()
+    assert case.state == CaseState.ASSIGNED
+
+
 def test_a_number_that_is_not_one_is_refused_by_the_form(client, bench):
     client = logged_in(client, bench.reviewer)
     case = claim(client, bench, ORDINARY)

@@ -35,6 +35,7 @@ from workflows.models import Case, CaseState, Resolution, Verdict
 from workflows.services import audit, escalation, sla
 from workflows.services.errors import CaseConflict
 
+NOTHING_DIFFERS = "Nothing differs from the AI's output: accept it, or change a field."
 STALE_MESSAGE = ("Someone else changed this case meanwhile; reload it to see its "
                  "current state, then try again.")
 
@@ -133,7 +134,9 @@ def resolve(*, case_id: int, user, verdict: str, output: dict | None, reason_cod
     Blind review: the reviewer answers (``corrected`` with their output) without
     having seen the suggestion; the answer is compared with it here, after
     submission, and the verdict is ``accepted`` when they agree, ``corrected`` when
-    they differ; the audit event names the fields that differ. A required consult
+    they differ; the audit event names the fields that differ. Outside blind review a
+    correction must change something (compared as values, as blind answers are):
+    one equal to the suggestion is refused on ``output``. A required consult
     still unanswered refuses the resolution (``CaseConflict``, 409).
     """
     now = now or timezone.now()
@@ -193,11 +196,20 @@ def _clean_resolution(case: Case, user, verdict, output, reason_code) -> CleanRe
     else:
         output = None
     differing = None
-    if blind and verdict == Verdict.CORRECTED:
+    if verdict == Verdict.CORRECTED:
         suggested = hooks.case_content(case=case).suggestion.get("output")
         if isinstance(suggested, dict):
             differing = differing_fields(suggested=suggested, answer=output)
-            verdict = Verdict.CORRECTED if differing else Verdict.ACCEPTED
+            if blind:
+                # Compared only now, after submission: agreeing is an acceptance.
+                verdict = Verdict.CORRECTED if differing else Verdict.ACCEPTED
+            elif not differing:
+                # A "correction" that changes nothing would label the AI's output both
+                # right (same value) and wrong (verdict corrected).
+                raise ValidationError({"output": [
+                    ValidationError(NOTHING_DIFFERS, code="unchanged")]})
+            else:
+                differing = None  # only a blind answer's audit event names them
     reason_code = (reason_code or "").strip()
     hooks.validate_resolution(case=case, verdict=verdict, output=output,
                               reason_code=reason_code)
