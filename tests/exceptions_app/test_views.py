@@ -1,13 +1,17 @@
 """The reviewer's pages through Django's test client: what renders, who is refused,
 and how refusals and errors come back to the person."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from exceptions_app.templatetags.backstop import markdown, render_data
 from tests.browser.workbench import build_workbench
 from tests.factories import CaseFactory
 from workflows.models import CaseState
+from workflows.services import claiming, escalation
 
 pytestmark = pytest.mark.django_db
 
@@ -151,6 +155,31 @@ def test_blind_case_hides_the_ai_output_until_resolved(client, bench):
                              output__1="880", output__2="EUR", reason_code="policy"))
     page = client.get(reverse("case", args=[case.pk])).content.decode()
     assert "98%" in page and "AI suggestion hidden" not in page
+
+
+def test_an_escalation_for_a_late_first_response_shows_it_late_on_page_and_api(
+        client, bench):
+    case = bench.case(ORDINARY)
+    escalation.escalate(case_id=case.pk, cause="response_breach", expected_level=0,
+                        now=case.response_due_at)
+    api = APIClient()
+    api.force_authenticate(bench.manager)
+
+    page = logged_in(client, bench.manager).get(reverse("case", args=[case.pk]))
+    body = api.get(f"/api/v1/cases/{case.pk}/").json()
+
+    sla = page.content.decode().split('id="sla"')[1].split("</section>")[0]
+    assert "On time" not in sla
+    assert "Late" in sla and "escalated before anyone responded" in sla
+    assert body["escalation_level"] == 1 and body["first_claimed_at"] is None
+
+    # The reviewer takes it later: their claim is the (late) first response.
+    claiming.claim(case_id=case.pk, user=bench.reviewer,
+                   now=case.response_due_at + timedelta(minutes=10))
+    sla = client.get(reverse("case", args=[case.pk])).content.decode().split(
+        'id="sla"')[1].split("</section>")[0]
+    assert "Late" in sla and "responded" in sla
+    assert api.get(f"/api/v1/cases/{case.pk}/").json()["first_claimed_at"] is not None
 
 
 def test_manager_sees_reassign_and_cancel(client, bench):

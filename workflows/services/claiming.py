@@ -19,7 +19,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from workflows import selectors
 from workflows.models import CLAIMABLE_STATES, AuditEvent, Case, CaseState, Queue
 from workflows.services import audit
-from workflows.services.transitions import changing, require, start_stint
+from workflows.services.transitions import changing, require, responded, start_stint
 
 # How many of the most urgent cases claim-next reads per queue: more than the
 # reviewers who can hold a row lock at the same moment, so the first free one is
@@ -84,6 +84,7 @@ def _take(case: Case, *, user, now: datetime) -> None:
     before = case.state
     case.claim(by=user, until=now + case.queue.lease_time)
     start_stint(case, now)
+    responded(case, now)
     case.save()
     audit.record(actor=user, verb="case.claimed", object_type="case", object_id=case.pk,
                  case=case, now=now,

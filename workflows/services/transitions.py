@@ -87,6 +87,14 @@ def end_stint(case: Case, now: datetime) -> None:
 
 def start_stint(case: Case, now: datetime) -> None:
     case.work_started_at = now
+
+
+def responded(case: Case, now: datetime) -> None:
+    """A person acted on the case themselves: the first time is its first response
+    (``first_claimed_at``, which stops the response clock). Only their own claim or
+    transition counts; a hand-off to them does not (escalation, push assignment,
+    delegation, a manager's reassignment), or a case escalated because nobody
+    responded would show a response at the very moment it was missed."""
     if case.first_claimed_at is None:
         case.first_claimed_at = now
 
@@ -114,6 +122,7 @@ def release(*, case_id: int, user, expected_version: int | None = None,
         require(case, case.release, user, action="be released")
         before, holder = case.state, case.assignee_id
         end_stint(case, now)
+        responded(case, now)
         case.release()
         case.save()
         _record(case=case, user=user, verb="case.released", before=before, now=now,
@@ -147,6 +156,7 @@ def resolve(*, case_id: int, user, verdict: str, output: dict | None, reason_cod
         clean = _clean_resolution(case, user, verdict, output, reason_code)
         before = case.state
         end_stint(case, now)
+        responded(case, now)
         method(by=user)
         if case.state == CaseState.RESOLVED:
             case.closed_at = now
@@ -258,6 +268,7 @@ def request_info(*, case_id: int, user, reason: str, expected_version: int | Non
         reason = _required_text(reason, field="reason", what="what information is missing")
         before = case.state
         end_stint(case, now)
+        responded(case, now)
         case.request_info()
         case.waiting_since = now
         sla.pause(case, now=now)
@@ -277,6 +288,7 @@ def resume(*, case_id: int, user, expected_version: int | None = None,
         case.resume(until=now + case.queue.lease_time)
         case.waiting_since = None
         start_stint(case, now)
+        responded(case, now)
         sla.resume(case, now=now)
         case.save()
         _record(case=case, user=user, verb="case.resumed", before=before, now=now,
