@@ -236,7 +236,11 @@ def _reassign_candidates(case):
 @require_GET
 @login_required
 def case_detail(request, pk):
-    return _case_page(request, _visible_case(request, pk))
+    case = _visible_case(request, pk)
+    # The holder has the case open (this GET, or its SLA panel's poll): their claim is
+    # not "untouched", so its lease renews. Anyone else's view changes nothing.
+    claiming.extend_lease(case=case, user=request.user)
+    return _case_page(request, case)
 
 
 def _act(request, case, *, action: str, form, perform, success, next_url=None):

@@ -5,12 +5,13 @@ from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from exceptions_app.templatetags.backstop import markdown, render_data
 from tests.browser.workbench import build_workbench
 from tests.factories import CaseFactory
-from workflows.models import CaseState
+from workflows.models import Case, CaseState
 from workflows.services import claiming, escalation
 
 pytestmark = pytest.mark.django_db
@@ -486,6 +487,40 @@ def test_htmx_refreshes_the_queue_counts_and_the_sla_as_fragments(client, bench)
     assert queues.content.decode().lstrip().startswith('<div id="queues"')
     assert "<html" not in queues.content.decode()
     assert 'id="sla"' in sla.content.decode() and "<html" not in sla.content.decode()
+
+
+def test_the_case_page_shows_when_the_claim_lapses(client, bench):
+    client = logged_in(client, bench.reviewer)
+    case = claim(client, bench, ORDINARY)
+
+    page = client.get(reverse("case", args=[case.pk])).content.decode()
+
+    case.refresh_from_db()
+    assert f'<time datetime="{case.lease_expires_at.isoformat()}">' in page
+    assert "Claim held until" in page
+
+
+def test_the_holder_keeps_the_claim_alive_by_having_the_page_open(client, bench):
+    client = logged_in(client, bench.reviewer)
+    case = claim(client, bench, ORDINARY)
+    soon = timezone.now() + timedelta(minutes=2)
+    Case.objects.filter(pk=case.pk).update(lease_expires_at=soon)  # taken a while ago
+
+    client.get(reverse("case", args=[case.pk]) + "?fragment=sla", HTTP_HX_REQUEST="true")
+
+    renewed = Case.objects.get(pk=case.pk)
+    assert renewed.lease_expires_at >= soon + case.queue.lease_time - timedelta(minutes=3)
+    assert renewed.version == case.version  # the holder's open forms are still current
+
+
+def test_another_persons_view_does_not_renew_the_claim(client, bench):
+    case = claim(logged_in(client, bench.reviewer), bench, ORDINARY)
+    soon = timezone.now() + timedelta(minutes=2)
+    Case.objects.filter(pk=case.pk).update(lease_expires_at=soon)
+
+    logged_in(client, bench.manager).get(reverse("case", args=[case.pk]))
+
+    assert Case.objects.get(pk=case.pk).lease_expires_at == soon
 
 
 def test_the_case_page_does_a_bounded_number_of_queries(
