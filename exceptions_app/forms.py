@@ -181,7 +181,11 @@ class ResolveForm(CaseActionForm):
         """Schema problems of the output name their field ("amount: ..."): show them there."""
         if hasattr(error, "error_dict") and "output" in error.error_dict:
             rest = []
-            for message in error.message_dict["output"]:
+            for item in error.error_dict["output"]:
+                if item.code == "unchanged":  # about the whole output: the form's own error
+                    self.add_error(None, item)
+                    continue
+                message = " ".join(item.messages)
                 key, _, problem = message.partition(": ")
                 field = self.output_fields.get(key.split("/")[0]) if problem else None
                 if field:

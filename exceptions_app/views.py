@@ -116,13 +116,13 @@ def _case_page(request, case, *, bound: dict | None = None, conflict=None,
     available = {ACTION_FOR_TRANSITION[transition.name]
                  for transition in case.get_available_user_state_transitions(user)
                  if transition.name in ACTION_FOR_TRANSITION}
-    hide_suggestion = _hides_suggestion(case)
+    hide_suggestion = selectors.hides_suggestion(case=case, user=user)
 
     timeline = list(selectors.case_timeline(case=case))
 
     forms = {}
     if "resolve" in available and decision is not None:
-        forms["resolve"] = bound.get("resolve") or _resolve_form(case, decision)
+        forms["resolve"] = bound.get("resolve") or _resolve_form(case, decision, user=user)
     for action in ("escalate", "request_info", "cancel"):
         if action in available:
             forms[action] = bound.get(action) or _reason_form(case, action)
@@ -213,16 +213,11 @@ def _comparison(decision, resolution, *, hidden: bool, blind: bool) -> Compariso
     return Comparison(rows=rows, differing=differing, blind=blind, hidden=hidden)
 
 
-def _hides_suggestion(case) -> bool:
-    # Blind review: the reviewer decides from the input alone until the case is closed.
-    return case.queue.blind and case.is_open
-
-
-def _resolve_form(case, decision, *, data=None):
+def _resolve_form(case, decision, *, user, data=None):
     use_case = decision.use_case
     return ResolveForm(data, case=case, prefix="resolve", output=decision.output,
-                       reason_codes=use_case.reason_codes,
-                       output_schema=use_case.output_schema, blind=_hides_suggestion(case))
+                       reason_codes=use_case.reason_codes, output_schema=use_case.output_schema,
+                       blind=selectors.hides_suggestion(case=case, user=user))
 
 
 def _reassign_candidates(case):
@@ -236,7 +231,11 @@ def _reassign_candidates(case):
 @require_GET
 @login_required
 def case_detail(request, pk):
-    return _case_page(request, _visible_case(request, pk))
+    case = _visible_case(request, pk)
+    # The holder has the case open (this GET, or its SLA panel's poll): their claim is
+    # not "untouched", so its lease renews. Anyone else's view changes nothing.
+    claiming.extend_lease(case=case, user=request.user)
+    return _case_page(request, case)
 
 
 def _act(request, case, *, action: str, form, perform, success, next_url=None):
@@ -276,7 +275,7 @@ def resolve(request, pk):
     decision = _decision(case)
     if decision is None:
         return redirect("case", pk=case.pk)
-    form = _resolve_form(case, decision, data=request.POST)
+    form = _resolve_form(case, decision, user=request.user, data=request.POST)
 
     def perform(data):
         return transitions.resolve(
@@ -379,7 +378,8 @@ def reassign(request, pk):
 def approvals(request):
     cases = selectors.pending_approvals(user=request.user).select_related(
         "resolution__resolved_by", "decision__use_case")
-    rows = [{"case": case, "hide_suggestion": _hides_suggestion(case),
+    rows = [{"case": case, "hide_suggestion": selectors.hides_suggestion(case=case,
+                                                                        user=request.user),
              "approve": CaseActionForm(case=case, prefix="approve"),
              "send_back": CommentForm(case=case, prefix="send_back",
                                       auto_id=f"id_case{case.pk}_%s")}

@@ -89,13 +89,25 @@ def workable_cases(*, user, queue: Queue | None = None) -> QuerySet[Case]:
 
 
 def hides_suggestion(*, case: Case, user) -> bool:
-    """Blind review: while the case is open, reviewers do not see the machine's proposal.
+    """Blind review: whoever may answer an open case does not see the machine's proposal.
 
-    Pages and the API ask this one question, for the suggestion itself and for
-    anything that repeats it (the timeline's ``decision.received`` event carries the
-    confidence and the reasons). Managers always see it; everyone once it is closed.
+    The point of a blind queue is that the answer is not anchored on the AI's. So,
+    while the case is open, the suggestion is hidden from:
+
+    - every non-manager (a reviewer may claim it, or approve the answer, at any time);
+    - a manager who holds the case (they are the one answering);
+    - anyone while an answer waits for four-eyes approval (the approval is an answer
+      too: whether the answer matched would give the suggestion away).
+
+    A manager who is not answering may see it; everyone may once the case is closed.
+    The case page, the approvals page, the API and the resolve service all ask this one
+    question, for the suggestion itself and for anything that repeats it (the timeline's
+    ``decision.received`` event carries the confidence and the reasons).
     """
-    return case.queue.blind and case.is_open and not is_manager(user)
+    if not (case.queue.blind and case.is_open):
+        return False
+    return (not is_manager(user) or case.assignee_id == user.pk
+            or case.state == CaseState.PENDING_APPROVAL)
 
 
 def queue_page(*, user, queue: Queue, limit: int = 50) -> list[Case]:

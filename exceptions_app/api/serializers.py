@@ -45,11 +45,37 @@ class JsonObjectField(serializers.Field):
         return value
 
 
+def _json_kind(value) -> str:
+    """How a JSON value reads to the developer who sent it."""
+    if value is None:
+        return "null"
+    if type(value) is bool:
+        return f"the boolean {'true' if value else 'false'}"
+    if isinstance(value, str):
+        return f"the string {json.dumps(value[:40])}"
+    return {dict: "an object", list: "an array"}.get(type(value), type(value).__name__)
+
+
+class JsonNumberField(serializers.FloatField):
+    """A JSON number, and only that: DRF's FloatField would also take ``true`` (as 1.0)
+    and ``"0.95"``, which a client sending them almost certainly did not mean."""
+
+    default_error_messages = {
+        "not_a_number": "Must be a JSON number from 0 to 1, such as 0.82, not {kind}.",
+        "null": "Must be a JSON number from 0 to 1, such as 0.82, not null.",
+    }
+
+    def to_internal_value(self, data):
+        if type(data) is bool or not isinstance(data, int | float):
+            self.fail("not_a_number", kind=_json_kind(data))
+        return super().to_internal_value(data)
+
+
 class DecisionInSerializer(serializers.Serializer):
     use_case = serializers.SlugField(max_length=50)
     external_id = serializers.CharField(max_length=200)
     model_version = serializers.CharField(max_length=200)
-    confidence = serializers.FloatField(min_value=0.0, max_value=1.0)
+    confidence = JsonNumberField(min_value=0.0, max_value=1.0)
     input = JsonObjectField()
     output = JsonObjectField()
     explanation = serializers.CharField(required=False, allow_blank=True, default="")

@@ -170,3 +170,32 @@ def test_in_a_blind_four_eyes_case_the_verdict_waits_for_the_approval(client):
     approved = api(second_member).post(f"{url}approve/").json()
     assert approved["resolution"]["verdict"] == "accepted"
     assert LabelledExample.objects.get(decision=decision).approver == second_member
+
+
+# -- one rule for who sees the suggestion, on the page and in the API -------------------------
+
+def _sees_suggestion(client, user, case) -> tuple[bool, bool]:
+    """(on the page, in the API): whether ``user`` sees the AI's suggestion of ``case``."""
+    client.force_login(user)
+    page = client.get(reverse("case", args=[case.pk])).content.decode()
+    body = api(user).get(f"/api/v1/cases/{case.pk}/").json()
+    return "AI suggestion hidden" not in page, body["suggestion"] is not None
+
+
+def test_only_the_person_answering_a_blind_case_is_kept_from_its_suggestion(client, bench):
+    case = bench.case(QA_SAMPLE)
+    api(bench.reviewer).post(f"/api/v1/cases/{case.pk}/claim/")
+
+    # Reviewers may answer it (the holder now, the others if it comes back): hidden.
+    assert _sees_suggestion(client, bench.reviewer, case) == (False, False)
+    assert _sees_suggestion(client, bench.second_reviewer, case) == (False, False)
+    # A manager who is not answering it may look, on both surfaces.
+    assert _sees_suggestion(client, bench.manager, case) == (True, True)
+
+    # A manager who takes the case to answer it answers blind like anyone else.
+    api(bench.reviewer).post(f"/api/v1/cases/{case.pk}/release/")
+    api(bench.manager).post(f"/api/v1/cases/{case.pk}/claim/")
+    assert _sees_suggestion(client, bench.manager, case) == (False, False)
+    refused = api(bench.manager).post(f"/api/v1/cases/{case.pk}/resolve/",
+                                      {"verdict": "accepted"}, format="json")
+    assert refused.status_code == 400 and "blind review" in refused.json()["verdict"][0]

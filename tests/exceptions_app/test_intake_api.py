@@ -591,3 +591,15 @@ def test_a_change_nobody_announces_is_seen_within_the_ttl(ai_client, invoice_pol
     after_ttl = ai_client.post(URL, invoice(), format="json").json()["route"]
 
     assert (before_ttl, after_ttl) == ("auto", "review")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("confidence", [True, False, "0.95", "1", None, [0.9], {"value": 0.9}])
+def test_confidence_that_is_not_a_json_number_is_refused_and_nothing_stored(ai_client,
+                                                                            confidence):
+    response = ai_client.post(URL, invoice("inv-1", confidence=confidence), format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["confidence"]
+    assert "number" in response.json()["confidence"][0]
+    assert stored() == (0, 0, 0)

@@ -254,3 +254,17 @@ def test_a_push_queue_hands_out_a_batchs_cases_once_they_are_opened(ai_client, i
         assert list(AuditEvent.objects.filter(case_id=case["id"]).order_by("id")
                     .values_list("verb", flat=True)) == [
             "case.opened", "decision.received", "case.assigned"]
+
+
+@pytest.mark.django_db
+def test_a_batch_item_whose_confidence_is_not_a_number_fails_alone(ai_client):
+    items = [invoice("inv-1"), invoice("inv-2", confidence=True),
+             invoice("inv-3", confidence="0.95"), invoice("inv-4", confidence=0.5)]
+
+    results = post_batch(ai_client, items).json()["results"]
+
+    assert [result["status"] for result in results] == [201, 400, 400, 201]
+    assert list(results[1]["errors"]) == ["confidence"]
+    assert list(results[2]["errors"]) == ["confidence"]
+    assert "number" in results[1]["errors"]["confidence"][0]
+    assert set(Decision.objects.values_list("external_id", flat=True)) == {"inv-1", "inv-4"}

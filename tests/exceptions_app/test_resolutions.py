@@ -222,6 +222,26 @@ def test_the_example_and_the_resolution_commit_together(use_case, reviewer):
     assert not AuditEvent.objects.filter(case=case).exists()
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("output", [
+    {"action": "approve", "amount": 4180.0},
+    {"action": "approve", "amount": 4180},  # the same number, written as a whole one
+])
+def test_a_correction_identical_to_the_ai_output_is_refused(use_case, reviewer, output):
+    decision = make_decision_case(use_case, state=S.ASSIGNED, assignee=reviewer)
+
+    with pytest.raises(ValidationError) as refused:
+        transitions.resolve(case_id=decision.case_id, user=reviewer, verdict="corrected",
+                            output=output, reason_code="wrong-amount")
+
+    assert refused.value.message_dict["output"] == [
+        "Nothing differs from the AI's output: accept it, or change a field."]
+    case = Case.objects.get(pk=decision.case_id)
+    assert case.state == S.ASSIGNED and case.version == decision.case.version
+    assert not Resolution.objects.filter(case=case).exists()
+    assert not LabelledExample.objects.exists()
+
+
 # -- the domain's checks on a resolution ----------------------------------------------------
 
 @pytest.mark.django_db

@@ -1,13 +1,18 @@
 """The reviewer's pages through Django's test client: what renders, who is refused,
 and how refusals and errors come back to the person."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
+from rest_framework.test import APIClient
 
 from exceptions_app.templatetags.backstop import markdown, render_data
 from tests.browser.workbench import build_workbench
 from tests.factories import CaseFactory
-from workflows.models import CaseState
+from workflows.models import Case, CaseState
+from workflows.services import claiming, escalation
 
 pytestmark = pytest.mark.django_db
 
@@ -153,6 +158,31 @@ def test_blind_case_hides_the_ai_output_until_resolved(client, bench):
     assert "98%" in page and "AI suggestion hidden" not in page
 
 
+def test_an_escalation_for_a_late_first_response_shows_it_late_on_page_and_api(
+        client, bench):
+    case = bench.case(ORDINARY)
+    escalation.escalate(case_id=case.pk, cause="response_breach", expected_level=0,
+                        now=case.response_due_at)
+    api = APIClient()
+    api.force_authenticate(bench.manager)
+
+    page = logged_in(client, bench.manager).get(reverse("case", args=[case.pk]))
+    body = api.get(f"/api/v1/cases/{case.pk}/").json()
+
+    sla = page.content.decode().split('id="sla"')[1].split("</section>")[0]
+    assert "On time" not in sla
+    assert "Late" in sla and "escalated before anyone responded" in sla
+    assert body["escalation_level"] == 1 and body["first_claimed_at"] is None
+
+    # The reviewer takes it later: their claim is the (late) first response.
+    claiming.claim(case_id=case.pk, user=bench.reviewer,
+                   now=case.response_due_at + timedelta(minutes=10))
+    sla = client.get(reverse("case", args=[case.pk])).content.decode().split(
+        'id="sla"')[1].split("</section>")[0]
+    assert "Late" in sla and "responded" in sla
+    assert api.get(f"/api/v1/cases/{case.pk}/").json()["first_claimed_at"] is not None
+
+
 def test_manager_sees_reassign_and_cancel(client, bench):
     case = bench.case(ORDINARY)
     page = logged_in(client, bench.manager).get(reverse("case", args=[case.pk])).content
@@ -218,6 +248,24 @@ def test_an_invalid_correction_shows_the_error_next_to_its_field(client, bench):
     page = response.content.decode()
     assert 'id="id_resolve-output__1_error"' in page
     assert 'aria-invalid="true"' in page
+    case.refresh_from_db()
+    assert case.state == CaseState.ASSIGNED
+
+
+def test_a_correction_identical_to_the_ai_output_is_refused_at_the_form(client, bench):
+    client = logged_in(client, bench.reviewer)
+    case = claim(client, bench, ORDINARY)
+    ai_output = bench.case(ORDINARY).decision.output
+    fields = {f"output__{n}": str(value) for n, value in enumerate(ai_output.values())}
+
+    response = client.post(reverse("case-resolve", args=[case.pk]), resolve_data(
+        case, verdict="corrected", reason_code="wrong-amount", **fields))
+
+    assert response.status_code == 400
+    form = response.context["forms"]["resolve"]
+    assert form.non_field_errors() == [
+        "Nothing differs from the AI's output: accept it, or change a field."]
+    assert "Nothing differs from the AI&#x27;s output" in response.content.decode()
     case.refresh_from_db()
     assert case.state == CaseState.ASSIGNED
 
@@ -439,6 +487,40 @@ def test_htmx_refreshes_the_queue_counts_and_the_sla_as_fragments(client, bench)
     assert queues.content.decode().lstrip().startswith('<div id="queues"')
     assert "<html" not in queues.content.decode()
     assert 'id="sla"' in sla.content.decode() and "<html" not in sla.content.decode()
+
+
+def test_the_case_page_shows_when_the_claim_lapses(client, bench):
+    client = logged_in(client, bench.reviewer)
+    case = claim(client, bench, ORDINARY)
+
+    page = client.get(reverse("case", args=[case.pk])).content.decode()
+
+    case.refresh_from_db()
+    assert f'<time datetime="{case.lease_expires_at.isoformat()}">' in page
+    assert "Claim held until" in page
+
+
+def test_the_holder_keeps_the_claim_alive_by_having_the_page_open(client, bench):
+    client = logged_in(client, bench.reviewer)
+    case = claim(client, bench, ORDINARY)
+    soon = timezone.now() + timedelta(minutes=2)
+    Case.objects.filter(pk=case.pk).update(lease_expires_at=soon)  # taken a while ago
+
+    client.get(reverse("case", args=[case.pk]) + "?fragment=sla", HTTP_HX_REQUEST="true")
+
+    renewed = Case.objects.get(pk=case.pk)
+    assert renewed.lease_expires_at >= soon + case.queue.lease_time - timedelta(minutes=3)
+    assert renewed.version == case.version  # the holder's open forms are still current
+
+
+def test_another_persons_view_does_not_renew_the_claim(client, bench):
+    case = claim(logged_in(client, bench.reviewer), bench, ORDINARY)
+    soon = timezone.now() + timedelta(minutes=2)
+    Case.objects.filter(pk=case.pk).update(lease_expires_at=soon)
+
+    logged_in(client, bench.manager).get(reverse("case", args=[case.pk]))
+
+    assert Case.objects.get(pk=case.pk).lease_expires_at == soon
 
 
 def test_the_case_page_does_a_bounded_number_of_queries(

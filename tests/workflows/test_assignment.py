@@ -1,4 +1,5 @@
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -59,6 +60,17 @@ def test_round_robin_gives_each_member_a_case_in_turn(push_queue):
     assert _holders(_open(push_queue, 1)) == ["cyd"]  # the turn carries over
     events = AuditEvent.objects.filter(verb="case.assigned")
     assert events.count() == 6 and {e.data["strategy"] for e in events} == {"round_robin"}
+
+
+@pytest.mark.django_db
+def test_pushed_work_is_not_a_first_response_until_the_reviewer_acts(push_queue):
+    [case] = _open(push_queue, 1)
+
+    case = Case.objects.get(pk=case.pk)
+    assert case.state == S.ASSIGNED and case.first_claimed_at is None
+    later = timezone.now() + timedelta(minutes=3)
+    transitions.release(case_id=case.pk, user=case.assignee, now=later)
+    assert Case.objects.get(pk=case.pk).first_claimed_at == later
 
 
 @pytest.mark.django_db
@@ -137,6 +149,17 @@ def test_away_with_a_delegate_moves_the_work_to_them(queue, member, second_membe
     assert away.actor == member and away.data["delegate"] == second_member.pk
     status = ReviewerStatus.objects.get(user=member)
     assert (status.available, status.delegate) == (False, second_member)
+
+
+@pytest.mark.django_db
+def test_delegated_work_is_not_the_delegates_first_response(queue, member, second_member):
+    pushed = make_case(queue, state=S.ASSIGNED, assignee=member)
+    Case.objects.filter(pk=pushed.pk).update(first_claimed_at=None)  # pushed, untouched
+
+    assignment.set_away(user=member, delegate=second_member, actor=member)
+
+    pushed = Case.objects.get(pk=pushed.pk)
+    assert pushed.assignee == second_member and pushed.first_claimed_at is None
 
 
 @pytest.mark.django_db

@@ -310,6 +310,22 @@ def test_resolve_checks_a_corrected_output_against_the_output_schema(invoice_use
 
 
 @pytest.mark.django_db
+def test_resolve_refuses_a_correction_identical_to_the_ai_output(invoice_use_case, member):
+    decision = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member)
+
+    response = client_for(member).post(
+        f"{CASES}{decision.case_id}/resolve/",
+        {"verdict": "corrected", "reason_code": "wrong-amount",
+         "output": {"action": "approve", "amount": 4180}}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"output": [
+        "Nothing differs from the AI's output: accept it, or change a field."]}
+    assert Case.objects.get(pk=decision.case_id).state == S.ASSIGNED
+    assert not AuditEvent.objects.filter(case=decision.case_id).exists()
+
+
+@pytest.mark.django_db
 def test_a_corrected_verdict_without_output_is_a_field_error(queue, member):
     case = make_case(queue, state=S.ASSIGNED, assignee=member)
 

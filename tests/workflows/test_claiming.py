@@ -134,6 +134,42 @@ def test_the_holder_renews_the_lease(queue, member, second_member):
 
 
 @pytest.mark.django_db
+def test_renewing_a_lease_keeps_the_version_and_is_not_audited(queue, member):
+    now = timezone.now()
+    case = make_case(queue, state=S.ASSIGNED, assignee=member, now=now)
+
+    claiming.renew_lease(case_id=case.pk, user=member, now=now + timedelta(minutes=9))
+
+    stored = Case.objects.get(pk=case.pk)
+    assert stored.lease_expires_at == now + timedelta(minutes=9) + queue.lease_time
+    # The holder's open forms stay valid; a renewal every minute is not history.
+    assert stored.version == case.version
+    assert not AuditEvent.objects.filter(case=case).exists()
+
+
+@pytest.mark.django_db
+def test_a_lapsed_lease_is_not_revived(queue, member):
+    now = timezone.now()
+    case = make_case(queue, state=S.ASSIGNED, assignee=member, now=now)
+    lapsed = now + queue.lease_time + timedelta(seconds=1)
+
+    with pytest.raises(TransitionNotAllowed, match="lapsed"):
+        claiming.renew_lease(case_id=case.pk, user=member, now=lapsed)
+
+    assert Case.objects.get(pk=case.pk).lease_expires_at == now + queue.lease_time
+    assert claiming.expire_leases(now=lapsed) == 1
+
+
+@pytest.mark.django_db
+def test_a_case_held_without_a_lease_stays_without_one(queue, member):
+    case = make_case(queue, state=S.ASSIGNED, assignee=member)
+    Case.objects.filter(pk=case.pk).update(lease_expires_at=None)  # held for its owner
+
+    assert claiming.extend_lease(case=Case.objects.get(pk=case.pk), user=member) is False
+    assert Case.objects.get(pk=case.pk).lease_expires_at is None
+
+
+@pytest.mark.django_db
 def test_without_row_locks_a_claimer_who_loses_the_race_takes_the_next_case(
         queue, member, second_member, monkeypatch):
     if connection.features.has_select_for_update_skip_locked:
@@ -206,10 +242,12 @@ def test_the_beat_task_expires_leases(queue, member):
 @pytest.mark.django_db
 def test_a_renewed_lease_does_not_expire(queue, member):
     now = timezone.now()
-    case = make_case(queue, state=S.ASSIGNED, assignee=member, now=now - timedelta(hours=1))
+    taken = now - queue.lease_time / 2
+    case = make_case(queue, state=S.ASSIGNED, assignee=member, now=taken)
     claiming.renew_lease(case_id=case.pk, user=member, now=now)
 
-    assert claiming.expire_leases(now=now + timedelta(seconds=1)) == 0
+    # Past the first lease's end, within the renewed one.
+    assert claiming.expire_leases(now=taken + queue.lease_time + timedelta(seconds=1)) == 0
 
 
 # -- concurrency on PostgreSQL ------------------------------------------------------------

@@ -141,6 +141,36 @@ def test_the_chain_hands_the_case_from_responsible_to_accountable_to_the_next_le
 
 
 @pytest.mark.django_db
+def test_an_escalation_hand_off_is_not_a_first_response(queue, member):
+    chain = make_chain(queue, outcome=EscalationOutcome.HOLD_FOR_OWNER)
+    now = timezone.now()
+    case = make_case(chain.queue, now=now)  # open: nobody has taken it
+    late = now + timedelta(hours=1)
+
+    escalation.escalate(case_id=case.pk, cause="response_breach", expected_level=0, now=late)
+
+    case = _reload(case)
+    assert (case.state, case.assignee) == (S.ASSIGNED, chain.owner)  # handed to the owner
+    assert case.first_claimed_at is None  # ... who has not responded yet
+    # The owner's own first action is the first response.
+    transitions.request_info(case_id=case.pk, user=chain.owner, reason="Which PO?",
+                             now=late + timedelta(minutes=7))
+    assert _reload(case).first_claimed_at == late + timedelta(minutes=7)
+
+
+@pytest.mark.django_db
+def test_escalating_by_hand_is_the_escalating_persons_response(queue, member):
+    chain = make_chain(queue, outcome=EscalationOutcome.HOLD_FOR_OWNER)
+    now = timezone.now()
+    case = make_case(chain.queue, state=S.ASSIGNED, assignee=member, now=now)
+    Case.objects.filter(pk=case.pk).update(first_claimed_at=None)  # pushed, untouched
+
+    transitions.escalate(case_id=case.pk, user=member, reason="Not mine", now=now)
+
+    assert _reload(case).first_claimed_at == now
+
+
+@pytest.mark.django_db
 def test_a_responsible_level_hands_the_case_to_another_responsible(queue, member,
                                                                    second_member):
     chain = make_chain(queue)

@@ -61,9 +61,10 @@ class CaseSerializer(serializers.ModelSerializer):
 class CaseDetailSerializer(CaseSerializer):
     """One case with what a reviewer decides from.
 
-    Blind review: while the case is open, people other than managers get
+    Blind review: while the case is open, whoever may answer it gets
     ``suggestion: null`` (no AI output, confidence, explanation or reasons), so the
-    verdict measures the AI instead of echoing it. Once closed, everyone sees it.
+    verdict measures the AI instead of echoing it (``selectors.hides_suggestion``: a
+    manager who is not answering sees it). Once closed, everyone sees it.
     """
 
     first_reviewer = serializers.SlugRelatedField(slug_field="username", read_only=True)

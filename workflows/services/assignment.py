@@ -145,8 +145,7 @@ def _push_queue(queue: Queue, cases: list[Case], *, now: datetime) -> list[Audit
         case.queue = queue
         before = case.state
         case.claim(by=person, until=now + queue.lease_time)
-        case.work_started_at = now
-        case.first_claimed_at = case.first_claimed_at or now
+        case.work_started_at = now  # not a first response: the person has not acted yet
         try:
             with transaction.atomic():
                 case.save()

@@ -19,7 +19,13 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from workflows import selectors
 from workflows.models import CLAIMABLE_STATES, AuditEvent, Case, CaseState, Queue
 from workflows.services import audit
-from workflows.services.transitions import changing, require, start_stint
+from workflows.services.transitions import (
+    changing,
+    load_case,
+    require,
+    responded,
+    start_stint,
+)
 
 # How many of the most urgent cases claim-next reads per queue: more than the
 # reviewers who can hold a row lock at the same moment, so the first free one is
@@ -84,6 +90,7 @@ def _take(case: Case, *, user, now: datetime) -> None:
     before = case.state
     case.claim(by=user, until=now + case.queue.lease_time)
     start_stint(case, now)
+    responded(case, now)
     case.save()
     audit.record(actor=user, verb="case.claimed", object_type="case", object_id=case.pk,
                  case=case, now=now,
@@ -106,21 +113,52 @@ def claim(*, case_id: int, user, expected_version: int | None = None,
 
 
 def renew_lease(*, case_id: int, user, now: datetime | None = None) -> Case:
-    """Keep a claim alive while its holder works on it ("untouched" leases expire).
+    """Keep a claim alive while its holder works on it: a lease lapses only when
+    untouched for the queue's time limit. The case page renews it when the holder opens
+    it and while it stays open (its SLA panel polls); a transition by the holder either
+    ends the claim or gives a fresh lease.
 
-    Not a transition, so not audited; it still bumps the version like every write.
+    Refused when the case is not assigned (``TransitionNotAllowed``), is someone else's
+    (``PermissionDenied``), or its lease already lapsed (``TransitionNotAllowed``: the
+    sweeper gives it back to the queue; claim it again).
     """
     now = now or timezone.now()
-    with changing(case_id=case_id, user=user) as case:
-        if case.state != CaseState.ASSIGNED:
-            raise TransitionNotAllowed(
-                f"This case is {case.get_state_display().lower()}; there is no claim to "
-                "renew.", object=case)
-        if case.assignee_id != user.pk:
-            raise PermissionDenied("Only the person holding the claim can renew it.")
-        case.lease_expires_at = now + case.queue.lease_time
-        case.save(update_fields=["lease_expires_at"])
+    case = load_case(case_id=case_id, user=user)
+    if case.state != CaseState.ASSIGNED:
+        raise TransitionNotAllowed(
+            f"This case is {case.get_state_display().lower()}; there is no claim to "
+            "renew.", object=case)
+    if case.assignee_id != user.pk:
+        raise PermissionDenied("Only the person holding the claim can renew it.")
+    if not extend_lease(case=case, user=user, now=now):
+        raise TransitionNotAllowed(
+            "Your claim lapsed: the case goes back to its queue. Claim it again to go on.",
+            object=case)
     return case
+
+
+def extend_lease(*, case: Case, user, now: datetime | None = None) -> bool:
+    """Renew ``case``'s lease if ``user`` holds it and it is still live; answer whether
+    it did. One conditional UPDATE, cheap enough for every view of the case page.
+
+    Not a transition and not a change to what anyone decides from: not audited (the
+    claim and the expiry are), and the version stays, so the holder's open forms do
+    not go stale. A lapsed lease is not revived, and a case held without a lease (an
+    escalation's owner) gets none.
+    """
+    now = now or timezone.now()
+    if (case.state != CaseState.ASSIGNED or case.assignee_id != getattr(user, "pk", None)
+            or case.lease_expires_at is None or case.lease_expires_at <= now):
+        return False
+    until = now + case.queue.lease_time
+    # The same conditions in the WHERE: a sweeper or a transition that got there first
+    # wins (case_lease_idx's sweep locks the row it expires).
+    renewed = Case.objects.filter(
+        pk=case.pk, state=CaseState.ASSIGNED, assignee=user.pk,
+        lease_expires_at__gt=now).update(lease_expires_at=until)
+    if renewed:
+        case.lease_expires_at = until
+    return bool(renewed)
 
 
 def expire_leases(*, now: datetime | None = None, batch_size: int = 500) -> int:

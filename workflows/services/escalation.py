@@ -142,6 +142,8 @@ def escalate(*, case_id: int, cause: str, expected_level: int, actor=None, reaso
             # double it (I2); undo the claim above with the rest of this change.
             transaction.set_rollback(True)
             return None
+        if actor is not None and case.first_claimed_at is None:
+            case.first_claimed_at = now  # escalating by hand is the person's response
         made = Writes()
         _apply(case, escalation, chains=chains, terms=terms, writes=made, now=now)
         if writes is None:
@@ -553,9 +555,8 @@ def _end_stint(case: Case, now: datetime) -> None:
 
 
 def _start_stint(case: Case, now: datetime) -> None:
+    # A hand-off is not the new holder's first response (``transitions.responded``).
     case.work_started_at = now
-    if case.first_claimed_at is None:
-        case.first_claimed_at = now
 
 
 def _write(case: Case) -> None:

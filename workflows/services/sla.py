@@ -316,7 +316,8 @@ def _add(calendar: BusinessCalendar, start: datetime, duration: timedelta) -> da
 
 
 def response_running(case: Case) -> bool:
-    """The response clock stops at the first claim, and belongs to level 0 only."""
+    """The response clock stops at the first response (a person's own claim or transition,
+    ``transitions.responded``), and belongs to level 0 only."""
     return (case.escalation_level == 0 and case.first_claimed_at is None
             and case.response_due_at is not None)
 

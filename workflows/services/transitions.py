@@ -35,6 +35,7 @@ from workflows.models import Case, CaseState, Resolution, Verdict
 from workflows.services import audit, escalation, sla
 from workflows.services.errors import CaseConflict
 
+NOTHING_DIFFERS = "Nothing differs from the AI's output: accept it, or change a field."
 STALE_MESSAGE = ("Someone else changed this case meanwhile; reload it to see its "
                  "current state, then try again.")
 
@@ -86,6 +87,14 @@ def end_stint(case: Case, now: datetime) -> None:
 
 def start_stint(case: Case, now: datetime) -> None:
     case.work_started_at = now
+
+
+def responded(case: Case, now: datetime) -> None:
+    """A person acted on the case themselves: the first time is its first response
+    (``first_claimed_at``, which stops the response clock). Only their own claim or
+    transition counts; a hand-off to them does not (escalation, push assignment,
+    delegation, a manager's reassignment), or a case escalated because nobody
+    responded would show a response at the very moment it was missed."""
     if case.first_claimed_at is None:
         case.first_claimed_at = now
 
@@ -124,6 +133,7 @@ def release(*, case_id: int, user, expected_version: int | None = None, reason: 
         require(case, case.release, user, action="be released")
         before, holder = case.state, case.assignee_id
         end_stint(case, now)
+        responded(case, now)
         case.release()
         case.save()
         _record(case=case, user=user, verb="case.released", before=before, now=now,
@@ -144,7 +154,9 @@ def resolve(*, case_id: int, user, verdict: str, output: dict | None, reason_cod
     Blind review: the reviewer answers (``corrected`` with their output) without
     having seen the suggestion; the answer is compared with it here, after
     submission, and the verdict is ``accepted`` when they agree, ``corrected`` when
-    they differ; the audit event names the fields that differ. A required consult
+    they differ; the audit event names the fields that differ. Outside blind review a
+    correction must change something (compared as values, as blind answers are):
+    one equal to the suggestion is refused on ``output``. A required consult
     still unanswered refuses the resolution (``CaseConflict``, 409).
     """
     now = now or timezone.now()
@@ -155,6 +167,7 @@ def resolve(*, case_id: int, user, verdict: str, output: dict | None, reason_cod
         clean = _clean_resolution(case, user, verdict, output, reason_code)
         before = case.state
         end_stint(case, now)
+        responded(case, now)
         method(by=user)
         if case.state == CaseState.RESOLVED:
             case.closed_at = now
@@ -204,11 +217,20 @@ def _clean_resolution(case: Case, user, verdict, output, reason_code) -> CleanRe
     else:
         output = None
     differing = None
-    if blind and verdict == Verdict.CORRECTED:
+    if verdict == Verdict.CORRECTED:
         suggested = hooks.case_content(case=case).suggestion.get("output")
         if isinstance(suggested, dict):
             differing = differing_fields(suggested=suggested, answer=output)
-            verdict = Verdict.CORRECTED if differing else Verdict.ACCEPTED
+            if blind:
+                # Compared only now, after submission: agreeing is an acceptance.
+                verdict = Verdict.CORRECTED if differing else Verdict.ACCEPTED
+            elif not differing:
+                # A "correction" that changes nothing would label the AI's output both
+                # right (same value) and wrong (verdict corrected).
+                raise ValidationError({"output": [
+                    ValidationError(NOTHING_DIFFERS, code="unchanged")]})
+            else:
+                differing = None  # only a blind answer's audit event names them
     reason_code = (reason_code or "").strip()
     hooks.validate_resolution(case=case, verdict=verdict, output=output,
                               reason_code=reason_code)
@@ -257,6 +279,7 @@ def request_info(*, case_id: int, user, reason: str, expected_version: int | Non
         reason = _required_text(reason, field="reason", what="what information is missing")
         before = case.state
         end_stint(case, now)
+        responded(case, now)
         case.request_info()
         case.waiting_since = now
         sla.pause(case, now=now)
@@ -276,6 +299,7 @@ def resume(*, case_id: int, user, expected_version: int | None = None,
         case.resume(until=now + case.queue.lease_time)
         case.waiting_since = None
         start_stint(case, now)
+        responded(case, now)
         sla.resume(case, now=now)
         case.save()
         _record(case=case, user=user, verb="case.resumed", before=before, now=now,
