@@ -10,7 +10,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from exceptions_app.models import Decision
-from tests.exceptions_app.conftest import invoice
+from tests.exceptions_app.intake_support import invoice
 from tests.factories import issue_key
 from workflows.models import AuditEvent, Case
 

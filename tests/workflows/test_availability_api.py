@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from rest_framework.test import APIClient
 
-from tests.workflows.conftest import client_for, make_case
+from tests.factories import client_for, make_case
 from tests.workflows.sla_support import open_case, publish, utc
 from workflows.models import AuditEvent, Case, CaseState, ReviewerStatus
 from workflows.services import assignment, claiming

@@ -11,9 +11,15 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from exceptions_app.api import withdrawal
-from tests.factories import AiSystemFactory, QueueFactory, issue_key
+from tests.factories import (
+    AiSystemFactory,
+    QueueFactory,
+    client_for,
+    issue_key,
+    make_case,
+    make_decision_case,
+)
 from tests.workflows.chain import make_chain
-from tests.workflows.conftest import client_for, make_case, make_decision_case
 from workflows.models import AuditEvent, Case, CaseState, ConsultRequest
 from workflows.services import escalation
 

@@ -9,8 +9,7 @@ from django.db import connection
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
-from tests.factories import QueueFactory, UserFactory
-from tests.workflows.conftest import make_case
+from tests.factories import QueueFactory, UserFactory, make_case
 from workflows import tasks
 from workflows.models import AuditEvent, Case, CaseState
 from workflows.services import claiming

@@ -8,9 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from tests.factories import UserFactory
+from tests.factories import UserFactory, make_case
 from tests.workflows.chain import make_chain
-from tests.workflows.conftest import make_case
 from workflows.models import (
     AuditEvent,
     Case,

@@ -19,7 +19,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from exceptions_app.models import AiSystem
-from tests.factories import UserFactory
+from tests.factories import UserFactory, make_decision_case
 from tests.workflows.celery_support import (
     CeleryProcess,
     RedisServer,
@@ -28,7 +28,6 @@ from tests.workflows.celery_support import (
     require_redis_server,
     wait_until,
 )
-from tests.workflows.conftest import make_decision_case
 from workflows.models import (
     Channel,
     DeliveryAttempt,

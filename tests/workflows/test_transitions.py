@@ -8,8 +8,7 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from rest_framework.test import APIClient
 
-from tests.factories import UseCaseFactory, issue_key
-from tests.workflows.conftest import make_case, make_decision_case
+from tests.factories import UseCaseFactory, issue_key, make_case, make_decision_case
 from workflows.models import AuditEvent, Case, CaseState, Resolution
 from workflows.services import claiming, transitions
 from workflows.services.errors import CaseConflict
