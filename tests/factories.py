@@ -185,3 +185,49 @@ def client_for(user) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
     return client
+
+
+def case_in_state(state: str, *, queue: Queue | None = None, assignee=None, manager=None,
+                  four_eyes: bool | None = None, priority: int = 50, title: str = "",
+                  verdict: str = "accepted", now=None) -> Case:
+    """A case brought to ``state`` the way a real one gets there: opened by the service,
+    then moved by the transitions' services, so its clocks, version, stints, resolution
+    and audit events are what the product writes (unlike ``make_case``, which writes the
+    row straight into the state).
+
+    ``assignee`` (a member of ``queue``, made one if needed) claims it for every state past
+    ``open``; ``manager`` cancels. Both are made when not given. A ``pending_approval``
+    case requires four eyes unless told otherwise.
+    """
+    from workflows.services import cases, claiming, transitions
+
+    now = now or timezone.now()
+    queue = queue or QueueFactory()
+    if four_eyes is None:
+        four_eyes = state == CaseState.PENDING_APPROVAL
+    [case] = cases.open_cases(
+        specs=[cases.NewCase(queue=queue, title=title or f"Case in {state}",
+                             priority=priority, requires_four_eyes=four_eyes)],
+        actor_label="tests", now=now)
+    if state == CaseState.OPEN:
+        return case
+    if state == CaseState.CANCELLED:
+        return transitions.cancel(case_id=case.pk, user=manager or make_manager(),
+                                  reason="Opened by mistake", now=now)
+    if assignee is None:
+        assignee = UserFactory()
+    queue.members.add(assignee)
+    case = claiming.claim(case_id=case.pk, user=assignee, now=now)
+    if state == CaseState.WAITING:
+        case = transitions.request_info(case_id=case.pk, user=assignee,
+                                        reason="Which purchase order?", now=now)
+    elif state == CaseState.ESCALATED:
+        case = transitions.escalate(case_id=case.pk, user=assignee,
+                                    reason="Needs someone senior", now=now)
+    elif state in (CaseState.PENDING_APPROVAL, CaseState.RESOLVED):
+        case = transitions.resolve(case_id=case.pk, user=assignee, verdict=verdict,
+                                   output=None, reason_code="", now=now)
+    if case.state != state:
+        raise ValueError(f"case_in_state: the transitions left the case {case.state}, "
+                         f"not {state} (four_eyes={four_eyes}).")
+    return case

@@ -8,7 +8,13 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from rest_framework.test import APIClient
 
 from tests.concurrency import run_concurrently
-from tests.factories import UseCaseFactory, issue_key, make_case, make_decision_case
+from tests.factories import (
+    UseCaseFactory,
+    case_in_state,
+    issue_key,
+    make_case,
+    make_decision_case,
+)
 from workflows.models import AuditEvent, Case, CaseState, Resolution
 from workflows.services import claiming, transitions
 from workflows.services.errors import CaseConflict
@@ -206,7 +212,7 @@ def test_sent_back_case_reopens_for_its_first_reviewer(queue, member, second_mem
 
 @pytest.mark.django_db
 def test_send_back_needs_a_comment(queue, member, second_member):
-    case = make_case(queue, state=S.PENDING_APPROVAL, first_reviewer=member, four_eyes=True)
+    case = case_in_state(S.PENDING_APPROVAL, queue=queue, assignee=member)
 
     with pytest.raises(ValidationError) as refused:
         transitions.send_back(case_id=case.pk, user=second_member, comment="  ")
@@ -334,7 +340,7 @@ def test_an_outsider_does_not_find_the_case(queue, member, outsider):
 
 @pytest.mark.django_db
 def test_a_closed_case_refuses_every_transition(queue, member, manager):
-    case = make_case(queue, state=S.CANCELLED)
+    case = case_in_state(S.CANCELLED, queue=queue, manager=manager)
 
     with pytest.raises(TransitionNotAllowed, match="cancelled"):
         transitions.escalate(case_id=case.pk, user=manager, reason="Too late")
@@ -390,7 +396,7 @@ def test_racing_transitions_on_one_case_give_one_winner_and_409s(queue, member, 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_approvers_at_once_approve_once(queue, member, second_member, manager):
-    case = make_case(queue, state=S.PENDING_APPROVAL, first_reviewer=member, four_eyes=True)
+    case = case_in_state(S.PENDING_APPROVAL, queue=queue, assignee=member)
 
     outcomes = run_concurrently(lambda: transitions.approve(case_id=case.pk, user=second_member),
                                 lambda: transitions.approve(case_id=case.pk, user=manager),
