@@ -51,19 +51,21 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def process_isolation(tmp_path_factory, worker_id):
+def process_isolation(request, tmp_path_factory):
     """What the test processes of one run would otherwise share: each has its own cache
     keys in Redis (``tests.cache``), and an existing, empty ``STATIC_ROOT`` so that
     WhiteNoise does not warn about a missing ``collectstatic`` output in every request
     (the pages' files come from ``static/`` through the finders, as in the demo)."""
     from django.conf import settings
 
+    # pytest-xdist names its processes gw0, gw1...; without it there is one process.
+    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
     overrides = {"STATIC_ROOT": str(tmp_path_factory.mktemp("staticfiles"))}
     default = settings.CACHES["default"]
     if default["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
         overrides["CACHES"] = {"default": {
             **default, "BACKEND": "tests.cache.ProcessRedisCache",
-            "KEY_PREFIX": f"tests-{worker_id}"}}
+            "KEY_PREFIX": f"tests-{worker}"}}
     with override_settings(**overrides):
         yield
 
