@@ -3,7 +3,7 @@
 
 help:
 	@echo "make demo   run Backstop on this machine (SQLite, no services); PORT=8001 to move it"
-	@echo "make test   install from requirements.lock, then ruff and the whole pytest suite"
+	@echo "make test   install from requirements.lock, then ruff, lint-imports and the whole pytest suite (fast tier in parallel, then the slow tier)"
 	@echo "make install   only create/update .venv from requirements.lock"
 
 demo:

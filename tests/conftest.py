@@ -1,5 +1,6 @@
 import pytest
 from django.db import connection, transaction
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from tests.factories import (
@@ -10,17 +11,63 @@ from tests.factories import (
     issue_key,
 )
 
+# The slow tier: what starts processes or browsers, or commits for real (threads racing on
+# PostgreSQL, live servers). Everything else is the fast tier, run under pytest-xdist.
+SLOW_MARKERS = ("browser", "celery_worker", "chaos")
+SLOW_FIXTURES = ("transactional_db", "live_server")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--tier", choices=("fast", "slow", "all"), default="all",
+                     help="run only the fast tier (xdist-safe), only the slow one, or all")
+
+
+def is_slow(item) -> bool:
+    database = item.get_closest_marker("django_db")
+    return (any(item.get_closest_marker(name) for name in SLOW_MARKERS)
+            or bool(database and database.kwargs.get("transaction"))
+            or any(name in item.fixturenames for name in SLOW_FIXTURES))
+
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``postgres`` need PostgreSQL; on SQLite they are skipped, not faked."""
+    """Mark the slow tier and select ``--tier``; tests marked ``postgres`` need PostgreSQL:
+    on SQLite they are skipped, not faked."""
     from django.conf import settings
 
+    for item in items:
+        if is_slow(item):
+            item.add_marker(pytest.mark.slow)
+    tier = config.getoption("--tier")
+    if tier != "all":
+        keep = [item for item in items if is_slow(item) == (tier == "slow")]
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
     if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def process_isolation(request, tmp_path_factory):
+    """What the test processes of one run would otherwise share: each has its own cache
+    keys in Redis (``tests.cache``), and an existing, empty ``STATIC_ROOT`` so that
+    WhiteNoise does not warn about a missing ``collectstatic`` output in every request
+    (the pages' files come from ``static/`` through the finders, as in the demo)."""
+    from django.conf import settings
+
+    # pytest-xdist names its processes gw0, gw1...; without it there is one process.
+    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
+    overrides = {"STATIC_ROOT": str(tmp_path_factory.mktemp("staticfiles"))}
+    default = settings.CACHES["default"]
+    if default["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+        overrides["CACHES"] = {"default": {
+            **default, "BACKEND": "tests.cache.ProcessRedisCache",
+            "KEY_PREFIX": f"tests-{worker}"}}
+    with override_settings(**overrides):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)

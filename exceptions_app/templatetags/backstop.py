@@ -48,7 +48,7 @@ def field_label(key) -> str:
 
 def _scalar(value):
     if value is None:
-        return format_html('<span class="value--null">empty</span>')
+        return format_html('<span class="value--null">{}</span>', "empty")
     if isinstance(value, bool):
         return format_html('<span class="value--bool">{}</span>', "Yes" if value else "No")
     if isinstance(value, int | float):
@@ -83,7 +83,7 @@ def _render(value, depth: int):
         return format_html('<dl class="data">{}</dl>', rows)
     if isinstance(value, list):
         if not value:
-            return format_html('<span class="value--null">no items</span>')
+            return format_html('<span class="value--null">{}</span>', "no items")
         if _is_table(value):
             return _table(value)
         items = format_html_join("", "<li>{}</li>", ((_nested(item, depth + 1),)

@@ -5,20 +5,14 @@ Skipped, not failed, where /usr/bin/chromium is absent (``apt-get install -y chr
 """
 
 import os
-from pathlib import Path
 
 import pytest
 
-from tests.browser.workbench import PASSWORD, build_workbench
+from tests.browser.workbench import CHROMIUM, PASSWORD, WIDE, build_workbench
 
 # Playwright's sync API runs an event loop in this thread; the live server's database
 # work from the test thread is still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-WIDE = {"width": 1280, "height": 900}
-NARROW = {"width": 390, "height": 844}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -19,8 +19,7 @@ import time_machine
 from django.core.cache import cache
 from playwright.sync_api import expect
 
-from tests.browser.conftest import SCREENSHOTS
-from tests.browser.workbench import build_workbench
+from tests.browser.workbench import SCREENSHOTS, build_workbench
 from tests.factories import QueueFactory, UserFactory
 from workflows.models import Case, CaseState, Escalation, Process, RaciAssignment
 

@@ -8,7 +8,7 @@ import os
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import SCREENSHOTS
+from tests.browser.workbench import SCREENSHOTS
 from tests.factories import UserFactory, make_manager
 from workflows.models import Activity, AuditEvent, Process, RaciRole
 from workflows.services import raci

@@ -6,8 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from exceptions_app.services.intake import submit_decisions
-from tests.browser.conftest import NARROW
-from tests.browser.workbench import invoice
+from tests.browser.workbench import NARROW, invoice
 from workflows.models import CaseState
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -13,7 +13,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import NARROW, SCREENSHOTS, WIDE
+from tests.browser.workbench import NARROW, SCREENSHOTS, WIDE
 
 pytestmark = [
     pytest.mark.browser,

@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import NARROW, SCREENSHOTS
+from tests.browser.workbench import NARROW, SCREENSHOTS
 from workflows.models import Activity, Process, RaciRole
 from workflows.services import raci
 

@@ -2,6 +2,7 @@
 and decisions posted through the intake service, as an AI system would post them."""
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from exceptions_app.models import AiSystem, Decision, PolicyVersion, UseCase
 from exceptions_app.services.intake import submit_decisions
@@ -17,6 +18,13 @@ from tests.factories import (
 from workflows.models import Case, Queue
 
 PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
+
+# Debian's chromium (playwright install cannot download browsers here), where the
+# screenshots go, and the two viewports the pages are checked at.
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+WIDE = {"width": 1280, "height": 900}
+NARROW = {"width": 390, "height": 844}
 
 POLICY_TEXT = """\
 # Invoice approval policy

@@ -7,8 +7,13 @@ from rest_framework.test import APIClient
 
 from exceptions_app.models import LabelledExample
 from tests.browser.workbench import build_workbench
-from tests.factories import QueueFactory, UseCaseFactory, UserFactory
-from tests.workflows.conftest import INVOICE_OUTPUT_SCHEMA, make_decision_case
+from tests.factories import (
+    INVOICE_OUTPUT_SCHEMA,
+    QueueFactory,
+    UseCaseFactory,
+    UserFactory,
+    make_decision_case,
+)
 from workflows.models import AuditEvent, CaseState
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from jsonschema.validators import validator_for
 
 from exceptions_app.api.serializers import DecisionInSerializer, validate_decisions
 from exceptions_app.contracts import contract_errors, contract_validator
-from tests.exceptions_app.conftest import invoice
+from tests.exceptions_app.intake_support import invoice
 
 INVOICE_INPUT = {
     "type": "object", "required": ["vendor", "po_amount", "currency"],

@@ -12,7 +12,7 @@ from django.utils import timezone
 from exceptions_app.api.serializers import DecisionOutSerializer
 from exceptions_app.models import AiSystemAPIKey, Decision, UseCase
 from exceptions_app.services import intake
-from tests.exceptions_app.conftest import client_for, invoice, stored
+from tests.exceptions_app.intake_support import client_for, invoice, stored
 from tests.factories import AiSystemFactory, PolicyVersionFactory, UseCaseFactory, UserFactory
 from workflows.models import AuditEvent, Case, Queue
 from workflows.services import cases

@@ -1,42 +1,19 @@
 """I1 under real concurrency: threads posting the same external_ids at once, on PostgreSQL."""
 
 import random
-import threading
 from collections import defaultdict
-from collections.abc import Callable
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from exceptions_app.models import Decision
-from tests.exceptions_app.conftest import invoice
+from tests.concurrency import run_concurrently
+from tests.exceptions_app.intake_support import invoice
 from tests.factories import issue_key
 from workflows.models import AuditEvent, Case
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-
-def all_at_once(calls: list[Callable[[], object]]) -> list:
-    """Run every call in its own thread, released together; answers in the calls' order."""
-    barrier = threading.Barrier(len(calls))
-    answers: list = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait()
-            answers[index] = call()
-        except Exception as exc:  # reported by the assertions on the answers
-            answers[index] = exc
-        finally:
-            connection.close()  # each thread has its own connection
-
-    threads = [threading.Thread(target=run, args=(n, call)) for n, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return answers
 
 
 def clients_with_keys(system, count: int) -> list[APIClient]:
@@ -55,10 +32,10 @@ def test_concurrent_duplicates_store_one_decision_and_all_get_its_id(ai_client):
     for round_ in range(5):
         body = invoice(f"inv-race-{round_}", confidence=0.5)
 
-        responses = all_at_once([
+        responses = run_concurrently(*[
             lambda client=client, body=body: client.post("/api/v1/decisions/", body,
                                                          format="json")
-            for client in clients])
+            for client in clients], return_exceptions=True)
 
         statuses = sorted(response.status_code for response in responses)
         assert statuses == [200] * 11 + [201], statuses
@@ -75,9 +52,9 @@ def test_concurrent_different_bodies_for_one_external_id_store_the_winner_only(a
     clients = clients_with_keys(ai_client.ai_system, 8)
     bodies = [invoice("inv-contested", amount=4100.0 + n) for n in range(8)]
 
-    responses = all_at_once([
+    responses = run_concurrently(*[
         lambda client=client, body=body: client.post("/api/v1/decisions/", body, format="json")
-        for client, body in zip(clients, bodies, strict=True)])
+        for client, body in zip(clients, bodies, strict=True)], return_exceptions=True)
 
     statuses = sorted(response.status_code for response in responses)
     assert statuses == [201] + [422] * 7
@@ -97,10 +74,10 @@ def test_overlapping_batches_lose_nothing_and_duplicate_nothing(ai_client):
         random.Random(100 + n).shuffle(chosen)
         batches.append([body_of[external_id] for external_id in chosen])
 
-    responses = all_at_once([
+    responses = run_concurrently(*[
         lambda client=client, batch=batch: client.post(
             "/api/v1/decisions/batch/", {"decisions": batch}, format="json")
-        for client, batch in zip(clients, batches, strict=True)])
+        for client, batch in zip(clients, batches, strict=True)], return_exceptions=True)
 
     assert [response.status_code for response in responses] == [200] * 6
     answers = defaultdict(list)  # external_id -> [(status, decision id)]

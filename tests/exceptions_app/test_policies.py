@@ -13,7 +13,7 @@ from exceptions_app.services.policies import (
     policy_propose,
     policy_update_draft,
 )
-from tests.exceptions_app.conftest import client_for, invoice
+from tests.exceptions_app.intake_support import client_for, invoice
 from tests.factories import AiSystemFactory, UseCaseFactory, UserFactory
 from workflows.models import AuditEvent
 

@@ -8,8 +8,15 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from exceptions_app.models import Decision, LabelledExample
-from tests.factories import AiSystemFactory, QueueFactory, UseCaseFactory, UserFactory, issue_key
-from tests.workflows.conftest import INVOICE_OUTPUT_SCHEMA, make_decision_case
+from tests.factories import (
+    INVOICE_OUTPUT_SCHEMA,
+    AiSystemFactory,
+    QueueFactory,
+    UseCaseFactory,
+    UserFactory,
+    issue_key,
+    make_decision_case,
+)
 from workflows.models import AuditEvent, Case, CaseState, Resolution
 from workflows.services import claiming, transitions
 

@@ -11,7 +11,7 @@ from exceptions_app.policy import (
     evaluation_context,
 )
 from exceptions_app.routing import CaseSpec, UseCaseRouting, in_qa_sample, route_decision
-from tests.exceptions_app.conftest import invoice
+from tests.exceptions_app.intake_support import invoice
 from workflows.models import Case
 
 REVIEW_QUEUE, QA_QUEUE, SENIOR_QUEUE = 1, 2, 3

@@ -60,12 +60,13 @@ class RedisServer:
         self.restarts = 0
 
     def start(self) -> RedisServer:
-        log = open(self.workdir / f"redis-{self.restarts}.log", "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--daemonize", "no",
-             "--dir", str(self.workdir)],
-            stdout=log, stderr=subprocess.STDOUT)
+        # The child keeps its own copy of the log's descriptor; ours is closed at once.
+        with open(self.workdir / f"redis-{self.restarts}.log", "wb") as log:
+            self.process = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                 "--save", "", "--appendonly", "no", "--daemonize", "no",
+                 "--dir", str(self.workdir)],
+                stdout=log, stderr=subprocess.STDOUT)
         wait_until(self.ping, timeout=10, what=f"redis-server on port {self.port}")
         return self
 
@@ -114,9 +115,10 @@ class CeleryProcess:
     def start(self) -> CeleryProcess:
         self.starts += 1
         number = next(_LOG_NUMBERS)
-        log = open(self.workdir / f"{self.name}-{number:02d}.log", "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.env, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        with open(self.workdir / f"{self.name}-{number:02d}.log", "wb") as log:
+            self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.env,
+                                            stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
         return self
 
     @property

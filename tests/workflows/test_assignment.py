@@ -10,8 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.factories import QueueFactory, UserFactory
-from tests.workflows.conftest import make_case
+from tests.factories import QueueFactory, UserFactory, make_case
 from workflows.models import (
     Activity,
     AssignmentMode,

@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from tests.concurrency import run_concurrently
 from tests.factories import CaseFactory, UserFactory
 from workflows.models import AuditCheckpoint, AuditEvent, AuditSeal
 from workflows.services import audit
@@ -470,27 +471,6 @@ def test_verify_command_refuses_a_malformed_expected_head():
 
 # --- concurrency (PostgreSQL, real threads) ----------------------------------------------
 
-def run_in_threads(*targets) -> None:
-    errors = []
-    start = threading.Barrier(len(targets))
-
-    def run(target):
-        try:
-            start.wait()
-            target()
-        except Exception as error:  # surfaced in the test thread below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(target,)) for target in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.postgres
 def test_two_sealers_and_concurrent_writers_make_one_contiguous_chain():
@@ -515,7 +495,7 @@ def test_two_sealers_and_concurrent_writers_make_one_contiguous_chain():
             writing.acquire()
         writers_done.set()
 
-    run_in_threads(writer("ai:one"), writer("ai:two"), writer("ai:three"), sealer, sealer,
+    run_concurrently(writer("ai:one"), writer("ai:two"), writer("ai:three"), sealer, sealer,
                    wait_for_writers)
     audit.seal()
 

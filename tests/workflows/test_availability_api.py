@@ -8,8 +8,7 @@ import pytest
 import time_machine
 from rest_framework.test import APIClient
 
-from tests.factories import QueueFactory, make_manager
-from tests.workflows.conftest import client_for, make_case
+from tests.factories import QueueFactory, client_for, make_case, make_manager
 from tests.workflows.sla_support import open_case, publish, utc
 from workflows.models import AuditEvent, Case, CaseState, ReviewerStatus
 from workflows.services import assignment, claiming

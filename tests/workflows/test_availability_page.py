@@ -5,7 +5,7 @@ service and audit trail as ``PUT /api/v1/reviewers/{username}/availability/``.""
 import pytest
 from django.urls import reverse
 
-from tests.workflows.conftest import make_case
+from tests.factories import make_case
 from workflows.models import AuditEvent, Case, CaseState
 from workflows.services import assignment
 

@@ -11,9 +11,16 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from exceptions_app.api import withdrawal
-from tests.factories import AiSystemFactory, QueueFactory, issue_key
+from tests.factories import (
+    AiSystemFactory,
+    QueueFactory,
+    case_in_state,
+    client_for,
+    issue_key,
+    make_case,
+    make_decision_case,
+)
 from tests.workflows.chain import make_chain
-from tests.workflows.conftest import client_for, make_case, make_decision_case
 from workflows.models import AuditEvent, Case, CaseState, ConsultRequest
 from workflows.services import escalation
 
@@ -48,7 +55,7 @@ def test_a_case_out_of_scope_is_not_found(queue, member, outsider):
 
 @pytest.mark.django_db
 def test_cases_a_member_resolved_stay_visible_after_they_leave_the_queue(queue, member):
-    case = make_case(queue, state=S.PENDING_APPROVAL, first_reviewer=member)
+    case = case_in_state(S.PENDING_APPROVAL, queue=queue, assignee=member)
     queue.members.remove(member)
 
     assert client_for(member).get(f"{CASES}{case.pk}/").status_code == 200
@@ -143,7 +150,7 @@ def test_the_approvals_list_costs_the_same_queries(count, queue, member, second_
     from workflows import selectors
 
     for _ in range(count):
-        make_case(queue, state=S.PENDING_APPROVAL, first_reviewer=member, four_eyes=True)
+        case_in_state(S.PENDING_APPROVAL, queue=queue, assignee=member)
 
     with django_assert_max_num_queries(3):
         rows = [(case.pk, case.first_reviewer.username, case.resolution.verdict,

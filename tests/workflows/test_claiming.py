@@ -1,4 +1,3 @@
-import threading
 from collections import Counter
 from datetime import timedelta
 
@@ -9,8 +8,8 @@ from django.db import connection
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
-from tests.factories import QueueFactory, UserFactory
-from tests.workflows.conftest import make_case
+from tests.concurrency import run_concurrently
+from tests.factories import QueueFactory, UserFactory, make_case
 from workflows import tasks
 from workflows.models import AuditEvent, Case, CaseState
 from workflows.services import claiming
@@ -252,28 +251,6 @@ def test_a_renewed_lease_does_not_expire(queue, member):
 
 # -- concurrency on PostgreSQL ------------------------------------------------------------
 
-def _run_together(count, work):
-    barrier = threading.Barrier(count)
-    results, errors = [None] * count, []
-
-    def run(index):
-        try:
-            barrier.wait()
-            results[index] = work(index)
-        except Exception as exc:  # collected and asserted on below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
-    return results
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_twenty_claimers_claim_a_thousand_cases_each_exactly_once(queue):
@@ -291,7 +268,7 @@ def test_twenty_claimers_claim_a_thousand_cases_each_exactly_once(queue):
             mine.append(case.pk)
         return mine
 
-    claims = _run_together(20, claim_until_empty)
+    claims = run_concurrently(claim_until_empty, times=20)
 
     everything = [pk for mine in claims for pk in mine]
     assert len(everything) == 1000
@@ -325,7 +302,7 @@ def test_claimers_across_several_queues_never_share_a_case(queue):
             mine.append(case.pk)
         return mine
 
-    everything = [pk for mine in _run_together(8, claim_until_empty) for pk in mine]
+    everything = [pk for mine in run_concurrently(claim_until_empty, times=8) for pk in mine]
     assert len(everything) == len(set(everything)) == 150
 
 
@@ -336,7 +313,7 @@ def test_two_sweepers_expire_a_lease_exactly_once(queue, member):
     cases = [make_case(queue, state=S.ASSIGNED, assignee=member, now=now - timedelta(hours=1))
              for _ in range(30)]
 
-    expired = _run_together(2, lambda index: claiming.expire_leases(now=now))
+    expired = run_concurrently(*[lambda: claiming.expire_leases(now=now)] * 2)
 
     assert sum(expired) == 30
     assert Case.objects.filter(state=S.OPEN).count() == 30
@@ -361,7 +338,7 @@ def test_expiry_racing_the_holders_release_happens_once(queue, member):
             return type(exc).__name__
         return "released"
 
-    outcome = _run_together(2, either)
+    outcome = run_concurrently(either, times=2)
 
     case.refresh_from_db()
     assert case.state == S.OPEN and case.version == 2

@@ -5,8 +5,8 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from tests.factories import make_decision_case
 from tests.workflows.chain import make_chain
-from tests.workflows.conftest import make_decision_case
 from workflows.models import AuditEvent, Case, CaseState, ConsultRequest, Resolution
 from workflows.services import escalation, transitions
 

@@ -1,16 +1,14 @@
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from tests.factories import UserFactory
+from tests.concurrency import run_concurrently
+from tests.factories import UserFactory, make_case
 from tests.workflows.chain import make_chain
-from tests.workflows.conftest import make_case
 from workflows.models import (
     AuditEvent,
     Case,
@@ -70,22 +68,8 @@ def test_a_closed_case_is_not_escalated(queue, member):
 def test_concurrent_escalations_write_exactly_one(queue, member, racers):
     chain = make_chain(queue)
     case = _case(chain, member)
-    start = threading.Barrier(racers)
-    outcomes = []
-
-    def racer():
-        try:
-            start.wait()
-            outcomes.append(escalation.escalate(case_id=case.pk, cause=BREACH,
-                                                expected_level=0))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=racer) for _ in range(racers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = run_concurrently(
+        *[lambda: escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0)] * racers)
 
     assert len([o for o in outcomes if o is not None]) == 1
     assert outcomes.count(None) == racers - 1

@@ -12,8 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.factories import UserFactory
-from tests.workflows.conftest import make_case
+from tests.factories import UserFactory, make_case
 from workflows.models import Channel, Notification, OutboxMessage, OutboxStatus
 from workflows.services import notifications, outbox
 

@@ -19,12 +19,13 @@ from types import SimpleNamespace
 import pytest
 from django.core import mail
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
 from exceptions_app.models import AiSystem
-from tests.factories import UserFactory
+from tests.concurrency import run_concurrently
+from tests.factories import UserFactory, make_decision_case
 from tests.workflows.celery_support import (
     CeleryProcess,
     RedisServer,
@@ -33,7 +34,6 @@ from tests.workflows.celery_support import (
     require_redis_server,
     wait_until,
 )
-from tests.workflows.conftest import make_decision_case
 from workflows.models import (
     Channel,
     DeliveryAttempt,
@@ -423,29 +423,6 @@ def test_the_sweep_reads_the_pending_index_only(nudges, django_assert_max_num_qu
 
 # --- Concurrency (PostgreSQL, real threads) ---------------------------------------------------
 
-def _run_concurrently(count: int, target) -> list:
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-    errors: list = []
-
-    def run(index):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = target()
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert errors == []
-    return results
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("workers", [2, 5])
@@ -453,7 +430,7 @@ def test_the_delivery_task_run_concurrently_delivers_once(workers, receiver, sec
                                                           nudges):
     message = webhook(receiver.url)
 
-    results = _run_concurrently(workers, lambda: deliver_outbox_message(str(message.pk)))
+    results = run_concurrently(*[lambda: deliver_outbox_message(str(message.pk))] * workers)
 
     assert sorted(results) == [False] * (workers - 1) + [True]
     assert len(receiver.requests) == 1
@@ -468,7 +445,7 @@ def test_concurrent_in_app_deliveries_make_one_notification(nudges):
     user = UserFactory()
     [message] = outbox.notify_users(users=[user], text="hello", dedup_prefix="p", email=False)
 
-    results = _run_concurrently(4, lambda: deliver_outbox_message(str(message.pk)))
+    results = run_concurrently(*[lambda: deliver_outbox_message(str(message.pk))] * 4)
 
     assert results.count(True) == 1
     assert Notification.objects.filter(user=user).count() == 1
@@ -483,7 +460,7 @@ def test_concurrent_writers_of_one_key_write_one_row(nudges):
             return outbox.enqueue(channel=Channel.EMAIL, recipient="a@example.com",
                                   dedup_key="same", payload={"text": "hi"}).pk
 
-    results = _run_concurrently(5, write)
+    results = run_concurrently(*[write] * 5)
 
     assert len(set(results)) == 1
     assert OutboxMessage.objects.count() == 1
@@ -496,7 +473,7 @@ def test_concurrent_sweeps_deliver_each_message_once(nudges):
         outbox.enqueue(channel=Channel.EMAIL, recipient=f"u{n}@example.com",
                        dedup_key=f"k{n}", payload={"text": str(n)})
 
-    results = _run_concurrently(3, lambda: outbox.relay_due())
+    results = run_concurrently(*[outbox.relay_due] * 3)
 
     assert sum(results) == 30
     assert len(mail.outbox) == 30

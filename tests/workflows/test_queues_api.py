@@ -3,8 +3,7 @@ manager switches a queue between pull and push assignment."""
 
 import pytest
 
-from tests.factories import QueueFactory
-from tests.workflows.conftest import client_for
+from tests.factories import QueueFactory, client_for
 from tests.workflows.sla_support import open_case, publish, utc
 from workflows.models import AssignmentMode, AuditEvent, CaseState, Queue
 

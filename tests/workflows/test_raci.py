@@ -6,9 +6,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from tests.factories import UserFactory
+from tests.factories import UserFactory, client_for
 from tests.workflows.chain import make_chain
-from tests.workflows.conftest import client_for
 from workflows.models import Activity, AuditEvent, Process, RaciAssignment, RaciRole
 from workflows.services import raci
 

@@ -11,7 +11,7 @@ from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from tests.workflows.conftest import client_for, make_case
+from tests.factories import client_for, make_case
 from tests.workflows.sla_support import berlin, office_calendar, open_case, publish, utc
 from workflows.models import AuditEvent, CalendarClosure, Case, CaseState, SlaPolicy
 from workflows.services import claiming

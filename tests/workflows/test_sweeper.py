@@ -4,7 +4,6 @@ many sweepers look (I2), poison rows set aside, work bounded by the cases due.""
 
 import contextlib
 import logging
-import threading
 from collections import Counter
 from datetime import timedelta
 
@@ -13,6 +12,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from tests.concurrency import run_concurrently
 from tests.factories import QueueFactory
 from tests.workflows.sla_support import berlin, office_calendar, open_case, publish, utc
 from workflows import tasks
@@ -363,28 +363,6 @@ def test_the_sweep_reads_the_partial_index():
 # -- concurrency (PostgreSQL) -----------------------------------------------------------------
 
 
-def _run_together(count: int, work):
-    barrier = threading.Barrier(count)
-    results, errors = [None] * count, []
-
-    def run(index):
-        try:
-            barrier.wait()
-            results[index] = work(index)
-        except Exception as error:  # reported below, in the test's own thread
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    return results
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_four_sweeps_at_once_give_one_warning_and_one_escalation_per_case_and_level(
@@ -393,7 +371,7 @@ def test_four_sweeps_at_once_give_one_warning_and_one_escalation_per_case_and_le
     breaching = [open_case(queue, now=T) for _ in range(40)]
     warning = [open_case(queue, now=T + 5 * MINUTE) for _ in range(40)]
 
-    results = _run_together(4, lambda index: sweeper.sweep(now=RESPONSE_DUE, batch_size=16))
+    results = run_concurrently(*[lambda: sweeper.sweep(now=RESPONSE_DUE, batch_size=16)] * 4)
 
     assert sum(result.escalations for result in results) == 40
     assert sum(result.warnings for result in results) == 40
@@ -410,8 +388,8 @@ def test_four_sweeps_at_once_give_one_warning_and_one_escalation_per_case_and_le
 def test_a_nudge_delivered_five_times_at_once_escalates_once(queue, member, short_policy):
     case = open_case(queue, now=T)
 
-    results = _run_together(5, lambda index: sweeper.check_case(case_id=case.pk,
-                                                                now=RESPONSE_DUE))
+    results = run_concurrently(
+        *[lambda: sweeper.check_case(case_id=case.pk, now=RESPONSE_DUE)] * 5)
 
     assert sum(result.escalations for result in results) == 1
     assert Escalation.objects.filter(case=case).count() == 1
@@ -429,7 +407,7 @@ def test_the_nudge_task_redelivered_at_once_warns_and_escalates_once(queue, memb
     breached = open_case(queue, now=now - 11 * MINUTE)  # its response deadline passed
 
     for case in (warned, breached):
-        _run_together(deliveries, lambda index, case=case: tasks.check_case_clock(case.pk))
+        run_concurrently(*[lambda case=case: tasks.check_case_clock(case.pk)] * deliveries)
 
     assert SlaWarning.objects.filter(case=warned).count() == 1
     assert OutboxMessage.objects.filter(dedup_key__startswith="sla-warning:").count() == 2
@@ -455,7 +433,7 @@ def test_a_sweep_racing_a_resolution_never_escalates_a_resolved_case(queue, memb
                                     output=None, reason_code="", now=DUE)
         return None
 
-    _run_together(2, work)
+    run_concurrently(work, times=2)
 
     outcomes = Counter()
     for case in Case.objects.filter(pk__in=[c.pk for c in cases]):

@@ -1,15 +1,20 @@
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from rest_framework.test import APIClient
 
-from tests.factories import UseCaseFactory, issue_key
-from tests.workflows.conftest import make_case, make_decision_case
+from tests.concurrency import run_concurrently
+from tests.factories import (
+    UseCaseFactory,
+    case_in_state,
+    issue_key,
+    make_case,
+    make_decision_case,
+)
 from workflows.models import AuditEvent, Case, CaseState, Resolution
 from workflows.services import claiming, transitions
 from workflows.services.errors import CaseConflict
@@ -207,7 +212,7 @@ def test_sent_back_case_reopens_for_its_first_reviewer(queue, member, second_mem
 
 @pytest.mark.django_db
 def test_send_back_needs_a_comment(queue, member, second_member):
-    case = make_case(queue, state=S.PENDING_APPROVAL, first_reviewer=member, four_eyes=True)
+    case = case_in_state(S.PENDING_APPROVAL, queue=queue, assignee=member)
 
     with pytest.raises(ValidationError) as refused:
         transitions.send_back(case_id=case.pk, user=second_member, comment="  ")
@@ -335,7 +340,7 @@ def test_an_outsider_does_not_find_the_case(queue, member, outsider):
 
 @pytest.mark.django_db
 def test_a_closed_case_refuses_every_transition(queue, member, manager):
-    case = make_case(queue, state=S.CANCELLED)
+    case = case_in_state(S.CANCELLED, queue=queue, manager=manager)
 
     with pytest.raises(TransitionNotAllowed, match="cancelled"):
         transitions.escalate(case_id=case.pk, user=manager, reason="Too late")
@@ -353,28 +358,6 @@ def test_available_transitions_follow_state_and_role(queue, member, manager):
 
 # -- races on PostgreSQL --------------------------------------------------------------------
 
-def _race(actions):
-    """Run the actions at the same moment, each on its own connection; their outcomes."""
-    barrier = threading.Barrier(len(actions))
-    outcomes = [None] * len(actions)
-
-    def run(index, action):
-        try:
-            barrier.wait()
-            outcomes[index] = action()
-        except Exception as exc:  # the outcome under test
-            outcomes[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(n, a)) for n, a in enumerate(actions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_racing_transitions_on_one_case_give_one_winner_and_409s(queue, member, manager):
@@ -390,14 +373,14 @@ def test_racing_transitions_on_one_case_give_one_winner_and_409s(queue, member, 
                                {**body, "version": case.version}, format="json")
         return action
 
-    responses = _race([
+    responses = run_concurrently(
         call("resolve", member, {"verdict": "accepted"}),
         call("release", member, {}),
         call("request-info", member, {"reason": "Need the PO"}),
         call("escalate", member, {"reason": "Unsure"}),
         call("cancel", manager, {"reason": "Duplicate"}),
         call("resolve", manager, {"verdict": "rejected", "reason_code": "policy"}),
-    ])
+        return_exceptions=True)
 
     codes = sorted(response.status_code for response in responses)
     assert codes == [200, 409, 409, 409, 409, 409], codes
@@ -413,10 +396,11 @@ def test_racing_transitions_on_one_case_give_one_winner_and_409s(queue, member, 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_approvers_at_once_approve_once(queue, member, second_member, manager):
-    case = make_case(queue, state=S.PENDING_APPROVAL, first_reviewer=member, four_eyes=True)
+    case = case_in_state(S.PENDING_APPROVAL, queue=queue, assignee=member)
 
-    outcomes = _race([lambda: transitions.approve(case_id=case.pk, user=second_member),
-                      lambda: transitions.approve(case_id=case.pk, user=manager)])
+    outcomes = run_concurrently(lambda: transitions.approve(case_id=case.pk, user=second_member),
+                                lambda: transitions.approve(case_id=case.pk, user=manager),
+                                return_exceptions=True)
 
     winners = [o for o in outcomes if isinstance(o, Case)]
     losers = [o for o in outcomes if isinstance(o, CaseConflict | TransitionNotAllowed)]
