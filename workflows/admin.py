@@ -18,15 +18,57 @@ from workflows.models import (
     Resolution,
     ReviewerStatus,
 )
-from workflows.services import assignment, raci
+from workflows.services import assignment, queues, raci
+
+
+class ServiceAdmin(admin.ModelAdmin):
+    """An admin whose saves go through the audited service, as the pages' and the API's
+    do (I7): never ``obj.save()`` or ``form.save_m2m()`` here.
+
+    ``create``/``update`` get the form's values by field name (on a change, only those
+    that changed) and answer the saved object. Deleting goes nowhere: rows other rows
+    point at are retired through their service, not removed.
+    """
+
+    def create(self, request, values: dict):
+        raise NotImplementedError
+
+    def update(self, request, obj, changes: dict):
+        raise NotImplementedError
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            self.update(request, obj, {name: form.cleaned_data[name]
+                                       for name in form.changed_data})
+            return
+        saved = self.create(request, dict(form.cleaned_data))
+        # The admin goes on with ``obj`` (its change message, the redirect).
+        obj.pk, obj._state.adding, obj._state.db = saved.pk, False, saved._state.db
+
+    def save_related(self, request, form, formsets, change):
+        # The service set the many-to-many fields already; the inlines save their way.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Queue)
-class QueueAdmin(admin.ModelAdmin):
+class QueueAdmin(ServiceAdmin):
+    """Through ``queues.queue_create`` / ``queue_update``: audited before and after."""
+
     list_display = ["name", "slug", "blind", "lease_seconds", "response_target",
                     "resolution_target"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["members", "member_groups"]
+    fields = list(queues.EDITABLE)
+
+    def create(self, request, values):
+        return queues.queue_create(actor=request.user, **values)
+
+    def update(self, request, obj, changes):
+        return queues.queue_update(queue=obj, actor=request.user, **changes)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -90,6 +90,27 @@ def record(**kwargs) -> AuditEvent:
     return event
 
 
+def snapshot(obj, fields) -> dict:
+    """``fields`` of ``obj`` as an audit event keeps them: a foreign key as its id, a
+    many-to-many as its sorted ids (an unsaved object has none yet), the rest as is."""
+    values = {}
+    for name in fields:
+        field = obj._meta.get_field(name)
+        if field.many_to_many:
+            values[name] = (sorted(getattr(obj, name).values_list("pk", flat=True))
+                            if obj.pk else [])
+        else:
+            values[name] = getattr(obj, field.attname)
+    return json.loads(_canonical(values))
+
+
+def changes(before: dict, after: dict) -> dict:
+    """``{"before": ..., "after": ...}`` of the fields that differ, for an edit's event."""
+    changed = [name for name in after if before.get(name) != after[name]]
+    return {"before": {name: before.get(name) for name in changed},
+            "after": {name: after[name] for name in changed}}
+
+
 # --- Sealing: one chain over committed events -----------------------------------------
 
 logger = logging.getLogger("backstop.audit")
