@@ -15,7 +15,7 @@ from workflows.admin import ReadOnlyAdmin
 
 @admin.register(UseCase)
 class UseCaseAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "owner", "stage", "review_queue", "qa_queue"]
+    list_display = ["slug", "name", "stage", "review_queue", "qa_queue"]
     prepopulated_fields = {"slug": ["name"]}
     # Stage moves need evidence and sign-off: they are not a field to flip here.
     readonly_fields = ["stage"]

@@ -55,9 +55,8 @@ class UseCase(models.Model):
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    # Accountable business owner (RACI "A").
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                              related_name="owned_use_cases")
+    # Its business owner is not kept here: the process's RACI matrix names the
+    # Accountable ("A"), once (``raci.accountable``).
     input_schema = models.JSONField(null=True, blank=True)
     output_schema = models.JSONField(null=True, blank=True)
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.AUDIT)

@@ -24,7 +24,7 @@ def owned_bench(bench):
     bench.use_case.description = ("Supplier invoices read by the extractor: paid when they "
                                   "match their purchase order, checked by people otherwise.")
     bench.use_case.save()
-    owner = bench.use_case.owner
+    owner = bench.owner
     for activity, role, people in [
             (Activity.REVIEW, RaciRole.RESPONSIBLE, [bench.reviewer, bench.second_reviewer]),
             (Activity.REVIEW, RaciRole.ACCOUNTABLE, [owner]),

@@ -49,7 +49,7 @@ def bench():
     use_case.save()
     bench.queue.process = process
     bench.queue.save()
-    owner = use_case.owner
+    owner = bench.owner
     raci.set_assignments(process=process, activity=Activity.REVIEW,
                          role=RaciRole.RESPONSIBLE,
                          users=[bench.reviewer, bench.second_reviewer], actor=None)
