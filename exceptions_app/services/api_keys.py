@@ -30,3 +30,16 @@ def issue_api_key(*, ai_system: AiSystem, name: str, actor=None, actor_label: st
                      object_id=api_key.prefix, actor=actor, actor_label=actor_label, now=now,
                      data={"ai_system": ai_system.slug, "name": name})
     return key
+
+
+def revoke_api_key(*, api_key: AiSystemAPIKey, actor, now: datetime | None = None) -> None:
+    """Refuse the key from the next request on; audited ``api_key.revoked``. A key is
+    never un-revoked: issue a new one."""
+    with transaction.atomic():
+        revoked = (AiSystemAPIKey.objects.filter(pk=api_key.pk, revoked=False)
+                   .update(revoked=True))
+        if revoked:
+            audit.record(verb="api_key.revoked", object_type="ai_system_api_key",
+                         object_id=api_key.prefix, actor=actor, now=now,
+                         data={"ai_system": api_key.ai_system.slug, "name": api_key.name,
+                               "before": {"revoked": False}, "after": {"revoked": True}})
