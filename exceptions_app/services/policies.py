@@ -20,6 +20,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from exceptions_app.models import PolicyStatus, PolicyVersion, Rule, RuleAction, UseCase
+from workflows import actors
 from workflows.models import Activity, Queue
 from workflows.services import audit, raci
 
@@ -75,6 +76,7 @@ def policy_update_draft(*, policy: PolicyVersion, actor, text: str | None = None
                         default_priority: int | None = None,
                         now: datetime | None = None) -> PolicyVersion:
     """Change a draft's text, default or rules (given rules replace all of them)."""
+    actors.require(actor)
     policy = _locked(policy)
     if policy.status != PolicyStatus.DRAFT:
         raise PolicyConflict(
@@ -101,6 +103,7 @@ def policy_update_draft(*, policy: PolicyVersion, actor, text: str | None = None
 @transaction.atomic(durable=True)
 def policy_propose(*, policy: PolicyVersion, actor, now: datetime | None = None) -> PolicyVersion:
     """Submit a draft for the Accountable owner's approval."""
+    actors.require(actor)
     policy = _locked(policy)
     _expect(policy, PolicyStatus.DRAFT, "propose")
     if not policy.rules.exists() and policy.default_action == RuleAction.AUTO:
@@ -184,6 +187,7 @@ def _expect(policy: PolicyVersion, statuses, step: str) -> None:
 
 
 def _check_accountable(policy: PolicyVersion, actor, step: str) -> None:
+    actors.require(actor)
     # The RACI matrix's Accountable for policy changes (else for review) signs off.
     owners = raci.accountable(process=policy.use_case.process, activity=Activity.POLICY_CHANGE)
     if not (actor.is_superuser or actor.pk in {owner.pk for owner in owners}):

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import NARROW, SCREENSHOTS
+from workflows.actors import SYSTEM
 from workflows.models import Activity, Process, RaciRole
 from workflows.services import raci
 
@@ -33,7 +34,7 @@ def owned_bench(bench):
             (Activity.POLICY_CHANGE, RaciRole.ACCOUNTABLE, [owner]),
             (Activity.POLICY_CHANGE, RaciRole.CONSULTED, [bench.manager])]:
         raci.set_assignments(process=process, activity=activity, role=role, users=people,
-                             actor=None)
+                             actor=SYSTEM)
     return bench
 
 

@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 
 from tests.factories import CaseFactory, UserFactory
+from workflows.actors import SYSTEM
 from workflows.models import AuditEvent, Case
 from workflows.services import audit
 
@@ -39,7 +40,7 @@ def test_a_case_cannot_be_changed_or_deleted_in_the_admin(admin_client):
 
 @pytest.mark.django_db
 def test_an_audit_event_cannot_be_changed_or_deleted_in_the_admin(admin_client):
-    event = audit.record(verb="case.created", object_type="case", object_id=1)
+    event = audit.record(actor=SYSTEM, verb="case.created", object_type="case", object_id=1)
 
     changed = admin_client.post(reverse("admin:workflows_auditevent_change", args=[event.pk]),
                                 {"verb": "forged"})

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from workflows import selectors
+from workflows import actors, selectors
 from workflows.models import Queue
 from workflows.services import audit
 
@@ -23,7 +23,9 @@ EDITABLE = SETTINGS + MEMBERSHIP
 
 
 def require_manager(actor, what: str) -> None:
-    if not selectors.is_manager(actor):
+    """A manager, or the system itself (seeding); a missing actor is a bug (TypeError)."""
+    actors.require(actor)
+    if not actors.is_system(actor) and not selectors.is_manager(actor):
         raise PermissionDenied(f"Only managers may {what}.")
 
 

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from workflows import selectors
+from workflows import actors, selectors
 from workflows.models import Activity, Process, RaciAssignment, RaciRole
 from workflows.services import audit
 
@@ -174,12 +174,13 @@ def set_assignments(*, process: Process, activity: str, role: str, users: Iterab
                     groups: Iterable = (), actor, now: datetime | None = None) -> None:
     """Replace one cell with exactly ``users`` and ``groups``; audited with before/after.
 
-    ``actor`` must be a manager (``PermissionDenied`` otherwise); ``actor=None`` is
-    the system itself (seeding, migrations of data) and is audited as such. A cell
+    ``actor`` must be a manager (``PermissionDenied`` otherwise) or ``SYSTEM`` (seeding,
+    migrations of data), audited as such; ``None`` is refused (``TypeError``). A cell
     set to what it already holds writes nothing.
     """
     now = now or timezone.now()
-    if actor is not None and not may_edit(actor):
+    actors.require(actor)
+    if not actors.is_system(actor) and not may_edit(actor):
         raise PermissionDenied("Only managers may change who owns a process's decisions.")
     errors = {}
     if activity not in Activity.values:
@@ -227,7 +228,8 @@ def edit_entries(*, process: Process, added: Iterable[tuple] = (),
     before and after.
     """
     now = now or timezone.now()
-    if actor is not None and not may_edit(actor):
+    actors.require(actor)
+    if not actors.is_system(actor) and not may_edit(actor):
         raise PermissionDenied("Only managers may change who owns a process's decisions.")
     with transaction.atomic():
         Process.objects.select_for_update().filter(pk=process.pk).first()
