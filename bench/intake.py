@@ -117,7 +117,7 @@ def _seed() -> str:
     review = Queue.objects.create(slug="invoice-review", name="Invoice review")
     qa = Queue.objects.create(slug="invoice-qa", name="Invoice QA", blind=True)
     use_case = UseCase.objects.create(
-        slug=USE_CASE, name="Invoice approval", owner=owner, stage=Stage.ASSIST,
+        slug=USE_CASE, name="Invoice approval", stage=Stage.ASSIST,
         review_queue=review, qa_queue=qa,
         input_schema={"type": "object",
                       "required": ["vendor", "po_amount", "currency"],

@@ -266,6 +266,7 @@ def lag(*, seconds: int, rate: float, burst: int, sweep_interval: float) -> None
         publishing_to,
         wait_until,
     )
+    from workflows.actors import SYSTEM
     from workflows.models import Queue
     from workflows.services import sla
     from workflows.services.cases import NewCase, open_cases
@@ -274,7 +275,7 @@ def lag(*, seconds: int, rate: float, burst: int, sweep_interval: float) -> None
         slug=f"{QUEUE_PREFIX}lag").exists() else Queue.objects.create(
         slug=f"{QUEUE_PREFIX}lag", name="SLA bench lag")
     sla.publish_sla_policy(
-        queue=queue, calendar=None, warning_fraction=0.5, actor=None, now=timezone.now(),
+        queue=queue, calendar=None, warning_fraction=0.5, actor=SYSTEM, now=timezone.now(),
         targets=[{"min_priority": 0, "response_target": timedelta(seconds=20),
                   "resolution_target": timedelta(hours=8)}])
     target = f"(target p99 < {sweep_interval + 5:.0f} s)"

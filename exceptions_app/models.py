@@ -22,18 +22,47 @@ class Route(models.TextChoices):
     REJECT = "reject", "Rejected by policy"
 
 
+def validate_reason_codes(value) -> None:
+    """A use case's reason codes: a list of ``{"code": ..., "label": ...}`` objects.
+
+    The one check of their shape, run wherever they are written (the admin's form,
+    ``full_clean`` in the services): a plain list of strings once got through and made
+    every resolution and case page of the use case fail.
+    """
+    expected = ('reason_codes must be a list of objects like {"code": "po-mismatch", '
+                '"label": "Amount does not match the PO"}')
+    if not isinstance(value, list):
+        raise ValidationError(f"{expected}; got {type(value).__name__}.", code="reason_codes_shape")
+    # Not code "invalid": JSONField would swap the message for its own "valid JSON" one.
+    seen = set()
+    for index, item in enumerate(value):
+        code = item.get("code") if isinstance(item, dict) else None
+        if not isinstance(code, str) or not code.strip():
+            raise ValidationError(
+                f"{expected}; item {index + 1} ({item!r}) has no non-empty \"code\".",
+                code="reason_codes_shape")
+        label = item.get("label", "")
+        if not isinstance(label, str):
+            raise ValidationError(f"{expected}; item {index + 1}'s \"label\" must be text.",
+                                  code="reason_codes_shape")
+        if code in seen:
+            raise ValidationError(f"reason_codes: the code '{code}' is listed twice.",
+                                  code="reason_codes_shape")
+        seen.add(code)
+
+
 class UseCase(models.Model):
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    # Accountable business owner (RACI "A").
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                              related_name="owned_use_cases")
+    # Its business owner is not kept here: the process's RACI matrix names the
+    # Accountable ("A"), once (``raci.accountable``).
     input_schema = models.JSONField(null=True, blank=True)
     output_schema = models.JSONField(null=True, blank=True)
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.AUDIT)
     # [{"code": "po-mismatch", "label": "Amount does not match the PO"}, ...]
-    reason_codes = models.JSONField(default=list, blank=True)
+    reason_codes = models.JSONField(default=list, blank=True,
+                                    validators=[validate_reason_codes])
     # The engine's process for this use case: its RACI matrix and escalation chain.
     process = models.OneToOneField(Process, null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="use_case")

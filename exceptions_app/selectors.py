@@ -13,7 +13,8 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from exceptions_app.models import PolicyStatus, PolicyVersion, Rule, UseCase
 from workflows import selectors as work
-from workflows.models import EscalationLevel, Queue
+from workflows.models import Activity, EscalationLevel, Queue
+from workflows.services import raci
 
 # Earlier policy versions listed on the page; older ones stay in the admin.
 EARLIER_VERSIONS_SHOWN = 20
@@ -34,12 +35,23 @@ def visible_use_cases(*, user) -> QuerySet[UseCase]:
             .values("policy__use_case")))
 
 
-def use_case_list(*, user) -> QuerySet[UseCase]:
-    """The use cases the user may see with their owner, review queue and active version."""
+def use_case_list(*, user) -> list[UseCase]:
+    """The use cases the user may see with their owners (``owners``: the RACI matrix's
+    Accountable), review queue and active version."""
     active = PolicyVersion.objects.filter(use_case=OuterRef("pk"), status=PolicyStatus.ACTIVE)
-    return (visible_use_cases(user=user).select_related("owner", "review_queue")
-            .annotate(active_version=Subquery(active.values("number")[:1]))
-            .order_by("name", "slug"))
+    use_cases = list(visible_use_cases(user=user).select_related("review_queue")
+                     .annotate(active_version=Subquery(active.values("number")[:1]))
+                     .order_by("name", "slug"))
+    owners = raci.accountable_by_process(process_ids={u.process_id for u in use_cases})
+    for use_case in use_cases:
+        use_case.owners = owners.get(use_case.process_id, [])
+    return use_cases
+
+
+def use_case_owners(*, use_case: UseCase, activity: str = Activity.REVIEW) -> list:
+    """Who is Accountable for the use case's ``activity`` (its business owner for
+    ``review``): its process's RACI matrix says, and nothing else."""
+    return raci.accountable(process=use_case.process, activity=activity)
 
 
 @dataclass
@@ -60,13 +72,14 @@ class UseCasePage:
     earlier: list[PolicyVersion]  # the other versions, newest first
     more_earlier: bool  # there are versions beyond ``earlier``
     queues: list[UseCaseQueue]
+    owners: list = field(default_factory=list)  # the Accountable, from the RACI matrix
 
 
 def use_case_page(*, user, slug: str) -> UseCasePage | None:
     """Everything the use case page shows, in a fixed number of queries; None if the use
     case does not exist or is out of the user's scope."""
     use_case = (visible_use_cases(user=user)
-                .select_related("owner", "process", "review_queue", "qa_queue")
+                .select_related("process", "review_queue", "qa_queue")
                 .filter(slug=slug).first())
     if use_case is None:
         return None
@@ -80,7 +93,8 @@ def use_case_page(*, user, slug: str) -> UseCasePage | None:
     return UseCasePage(use_case=use_case, policy=policy, rules=rules,
                        earlier=earlier[:EARLIER_VERSIONS_SHOWN],
                        more_earlier=len(earlier) > EARLIER_VERSIONS_SHOWN,
-                       queues=_queues(user=user, use_case=use_case, rules=rules))
+                       queues=_queues(user=user, use_case=use_case, rules=rules),
+                       owners=use_case_owners(use_case=use_case))
 
 
 def _queues(*, user, use_case: UseCase, rules: list[Rule]) -> list[UseCaseQueue]:

@@ -45,7 +45,7 @@ def use_case_detail(request, slug: str):
         "rules": page.rules, "more_earlier": page.more_earlier,
         # The active version first, then the others, newest first.
         "versions": ([page.policy] if page.policy else []) + page.earlier,
-        "queues": page.queues, "stages": stages,
+        "queues": page.queues, "stages": stages, "owners": page.owners,
         "stage_name": next(stage["name"] for stage in stages if stage["current"]),
         "is_manager": is_manager(request.user),
     })

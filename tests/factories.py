@@ -23,7 +23,16 @@ from exceptions_app.models import (
     Stage,
     UseCase,
 )
-from workflows.models import Case, CaseState, Queue, Resolution
+from workflows.models import (
+    Activity,
+    Case,
+    CaseState,
+    Process,
+    Queue,
+    RaciAssignment,
+    RaciRole,
+    Resolution,
+)
 
 INVOICE_OUTPUT_SCHEMA = {
     "type": "object",
@@ -62,15 +71,29 @@ class UseCaseFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = UseCase
         django_get_or_create = ("slug",)
+        skip_postgeneration_save = True
 
     slug = factory.Sequence(lambda n: f"use-case-{n}")
     name = factory.LazyAttribute(lambda use_case: use_case.slug.replace("-", " ").title())
-    owner = factory.SubFactory(UserFactory)
     stage = Stage.ASSIST
     review_queue = factory.SubFactory(QueueFactory)
     qa_queue = factory.SubFactory(QueueFactory, blind=True)
     reason_codes = [{"code": "wrong-amount", "label": "The amount is wrong"},
                     {"code": "policy", "label": "Against policy"}]
+
+    @factory.post_generation
+    def owner(use_case, create, extracted, **kwargs):
+        """``owner=person``: a process whose RACI matrix names them Accountable for
+        review (the business owner) and for policy changes."""
+        if not create or extracted is None:
+            return
+        if use_case.process is None:
+            use_case.process, _ = Process.objects.get_or_create(
+                slug=use_case.slug, defaults={"name": use_case.name})
+            use_case.save(update_fields=["process"])
+        for activity in (Activity.REVIEW, Activity.POLICY_CHANGE):
+            RaciAssignment.objects.get_or_create(process=use_case.process, activity=activity,
+                                                 role=RaciRole.ACCOUNTABLE, user=extracted)
 
 
 class PolicyVersionFactory(factory.django.DjangoModelFactory):
@@ -82,7 +105,7 @@ class PolicyVersionFactory(factory.django.DjangoModelFactory):
     text = "Approve confident decisions; people check the rest."
     status = PolicyStatus.ACTIVE
     default_action = RuleAction.AUTO
-    created_by = factory.SelfAttribute("use_case.owner")
+    created_by = factory.SubFactory(UserFactory)
     activated_at = factory.LazyFunction(timezone.now)
 
 

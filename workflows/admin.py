@@ -20,17 +20,59 @@ from workflows.models import (
     ReviewerStatus,
     User,
 )
-from workflows.services import assignment, raci
+from workflows.services import assignment, processes, queues, raci
+
+
+class ServiceAdmin(admin.ModelAdmin):
+    """An admin whose saves go through the audited service, as the pages' and the API's
+    do (I7): never ``obj.save()`` or ``form.save_m2m()`` here.
+
+    ``create``/``update`` get the form's values by field name (on a change, only those
+    that changed) and answer the saved object. Deleting goes nowhere: rows other rows
+    point at are retired through their service, not removed.
+    """
+
+    def create(self, request, values: dict):
+        raise NotImplementedError
+
+    def update(self, request, obj, changes: dict):
+        raise NotImplementedError
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            self.update(request, obj, {name: form.cleaned_data[name]
+                                       for name in form.changed_data})
+            return
+        saved = self.create(request, dict(form.cleaned_data))
+        # The admin goes on with ``obj`` (its change message, the redirect).
+        obj.pk, obj._state.adding, obj._state.db = saved.pk, False, saved._state.db
+
+    def save_related(self, request, form, formsets, change):
+        # The service set the many-to-many fields already; the inlines save their way.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 admin.site.register(User, UserAdmin)
 
 
 @admin.register(Queue)
-class QueueAdmin(admin.ModelAdmin):
+class QueueAdmin(ServiceAdmin):
+    """Through ``queues.queue_create`` / ``queue_update``: audited before and after."""
+
     list_display = ["name", "slug", "blind", "lease_seconds", "response_target",
                     "resolution_target"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["members", "member_groups"]
+    fields = list(queues.EDITABLE)
+
+    def create(self, request, values):
+        return queues.queue_create(actor=request.user, **values)
+
+    def update(self, request, obj, changes):
+        return queues.queue_update(queue=obj, actor=request.user, **changes)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -164,17 +206,34 @@ class RaciAssignmentInline(admin.TabularInline):
 
 
 class EscalationLevelInline(admin.StackedInline):
+    """Saved by ``ProcessAdmin.save_formset`` through ``processes.escalation_chain_edit``:
+    one audit event with the chain before and after."""
+
     model = EscalationLevel
     extra = 0
     filter_horizontal = ["users"]
     fields = [("level", "target", "time_limit"), "users", "queue",
               ("notify_informed", "consult", "consult_required"), "outcome"]
 
+    def has_add_permission(self, request, obj=None):
+        return raci.may_edit(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return raci.may_edit(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return raci.may_edit(request.user)
+
 
 @admin.register(Process)
 class ProcessAdmin(admin.ModelAdmin):
+    """Every write goes through a service and is audited (I7): the process itself through
+    ``processes.process_create`` / ``process_update`` / ``process_delete``, the matrix
+    through ``raci.edit_entries``, the chain through ``processes.escalation_chain_edit``."""
+
     list_display = ["name", "slug", "matrix_link"]
     prepopulated_fields = {"slug": ["name"]}
+    fields = list(processes.PROCESS_SETTINGS)
     inlines = [RaciAssignmentInline, EscalationLevelInline]
 
     @admin.display(description="RACI matrix")
@@ -186,21 +245,45 @@ class ProcessAdmin(admin.ModelAdmin):
         # Deleting a process empties its matrix, which only managers may change.
         return super().has_delete_permission(request, obj) and raci.may_edit(request.user)
 
+    def save_model(self, request, obj, form, change):
+        if change:
+            if form.changed_data:
+                processes.process_update(process=obj, actor=request.user,
+                                         **{name: form.cleaned_data[name]
+                                            for name in form.changed_data})
+            return
+        saved = processes.process_create(actor=request.user, **form.cleaned_data)
+        obj.pk, obj._state.adding, obj._state.db = saved.pk, False, saved._state.db
+
+    def save_related(self, request, form, formsets, change):
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
     def save_formset(self, request, form, formset, change):
-        if formset.model is not RaciAssignment:
-            return super().save_formset(request, form, formset, change)
-        # Never formset.save(): the service replaces each touched cell and audits it.
-        entry_fields = ["activity", "role", "user", "group"]
+        # Never formset.save(): the services write the rows and audit them.
         deleted = [f for f in formset.deleted_forms if f.instance.pk]
         edited = [f for f in formset.forms
                   if f.has_changed() and not formset._should_delete_form(f)]
         added = [f for f in edited if f.instance.pk is None]
         changed = [f for f in edited if f.instance.pk is not None]
-        if added or changed or deleted:
-            raci.edit_entries(
+        if formset.model is RaciAssignment:
+            entry_fields = ["activity", "role", "user", "group"]
+            if added or changed or deleted:
+                raci.edit_entries(
+                    process=form.instance, actor=request.user,
+                    added=[tuple(f.cleaned_data[name] for name in entry_fields)
+                           for f in added],
+                    changed={f.instance.pk: tuple(f.cleaned_data[name]
+                                                  for name in entry_fields)
+                             for f in changed},
+                    removed=[f.instance.pk for f in deleted])
+        elif added or changed or deleted:
+            processes.escalation_chain_edit(
                 process=form.instance, actor=request.user,
-                added=[tuple(f.cleaned_data[name] for name in entry_fields) for f in added],
-                changed={f.instance.pk: tuple(f.cleaned_data[name] for name in entry_fields)
+                added=[{name: f.cleaned_data[name] for name in processes.LEVEL_EDITABLE}
+                       for f in added],
+                changed={f.instance.pk: {name: f.cleaned_data[name]
+                                         for name in f.changed_data}
                          for f in changed},
                 removed=[f.instance.pk for f in deleted])
         # What the admin's own change message (LogEntry) reads.
@@ -209,9 +292,7 @@ class ProcessAdmin(admin.ModelAdmin):
         formset.deleted_objects = [f.instance for f in deleted]
 
     def delete_model(self, request, obj):
-        raci.edit_entries(process=obj, removed=list(obj.raci.values_list("pk", flat=True)),
-                          actor=request.user)
-        super().delete_model(request, obj)
+        processes.process_delete(process=obj, actor=request.user)
 
     def delete_queryset(self, request, queryset):
         for process in queryset:

@@ -261,14 +261,13 @@ def seed_demo(*, now: datetime | None = None) -> DemoSeed:
     with transaction.atomic():
         users = seed_people()
         queues = seed_queues(users=users)
-        use_case = seed_use_case(owner=users["manager"], queues=queues, now=now)
+        use_case = seed_use_case(actor=users["manager"], queues=queues, now=now)
         process = seed_process(use_case=use_case, queues=queues, users=users, now=now)
         seed_sla_policies(queues=queues, calendar=seed_calendar(), actor=users["manager"],
                           now=now)
         ai_system = seed_ai_system(use_case=use_case, owner=users["manager"], now=now)
     # The policy services own their transactions (durable): they run one after another.
-    policy = seed_policy(use_case=use_case, author=users["reviewer2"],
-                         owner=users["manager"], now=now)
+    policy = seed_policy(use_case=use_case, author=users["reviewer2"], now=now)
     posted = seed_work(ai_system=ai_system, users=users, now=now)
     return DemoSeed(use_case=use_case, policy=policy, ai_system=ai_system, process=process,
                     decisions_posted=posted)
@@ -308,26 +307,29 @@ def seed_queues(*, users: dict) -> dict:
     return queues
 
 
-def seed_use_case(*, owner, queues: dict, now: datetime) -> UseCase:
+def seed_use_case(*, actor, queues: dict, now: datetime) -> UseCase:
+    """The invoice use case; its owner is the Accountable of its RACI matrix
+    (``seed_process``)."""
     use_case = UseCase.objects.filter(slug=USE_CASE_SLUG).first()
     if use_case is not None:
         return use_case
     use_case = UseCase(
-        slug=USE_CASE_SLUG, name="Invoice approval", owner=owner, stage=Stage.ASSIST,
+        slug=USE_CASE_SLUG, name="Invoice approval", stage=Stage.ASSIST,
         description="Supplier invoices read by the invoice extractor: approve, hold or reject.",
         input_schema=INPUT_SCHEMA, output_schema=OUTPUT_SCHEMA, reason_codes=REASON_CODES,
         review_queue=queues["invoice-review"], qa_queue=queues["invoice-qa"])
     use_case.full_clean()
     use_case.save()
     audit.record(verb="use_case.created", object_type="use_case", object_id=use_case.pk,
-                 actor=owner, now=now, data={"slug": use_case.slug, "stage": use_case.stage})
+                 actor=actor, now=now, data={"slug": use_case.slug, "stage": use_case.stage})
     return use_case
 
 
-def seed_policy(*, use_case: UseCase, author, owner, now: datetime) -> PolicyVersion:
+def seed_policy(*, use_case: UseCase, author, now: datetime) -> PolicyVersion:
     """Version 1 through its whole life: drafted and proposed by ``author``, approved and
     activated by the owner. A version 1 that exists is taken on from where it stands
     (and left alone once it is past approval and another version is active)."""
+    owner = raci.accountable(process=use_case.process, activity=Activity.POLICY_CHANGE)[0]
     policy = PolicyVersion.objects.filter(use_case=use_case, number=1).first()
     if policy is None:
         policy = policies.policy_create_draft(

@@ -5,9 +5,9 @@ every decision can be traced to the exact rules that judged it (and the compiled
 rules are cached by id). Exactly one version per use case is active: activating
 one retires the one before, and a rollback is re-activating an earlier version.
 
-Approving and activating are the Accountable owner's (the use case's owner) or a
-superuser's; nobody approves a version they drafted (four eyes). Every step is
-audited in its own transaction.
+Approving and activating are the Accountable owner's (the use case's process's RACI
+matrix, ``policy_change`` row, else ``review``) or a superuser's; nobody approves a
+version they drafted (four eyes). Every step is audited in its own transaction.
 """
 
 from collections.abc import Sequence
@@ -20,8 +20,9 @@ from django.db.models import Max
 from django.utils import timezone
 
 from exceptions_app.models import PolicyStatus, PolicyVersion, Rule, RuleAction, UseCase
-from workflows.models import Queue
-from workflows.services import audit
+from workflows import actors
+from workflows.models import Activity, Queue
+from workflows.services import audit, raci
 
 
 class PolicyConflict(Exception):
@@ -75,6 +76,7 @@ def policy_update_draft(*, policy: PolicyVersion, actor, text: str | None = None
                         default_priority: int | None = None,
                         now: datetime | None = None) -> PolicyVersion:
     """Change a draft's text, default or rules (given rules replace all of them)."""
+    actors.require(actor)
     policy = _locked(policy)
     if policy.status != PolicyStatus.DRAFT:
         raise PolicyConflict(
@@ -101,6 +103,7 @@ def policy_update_draft(*, policy: PolicyVersion, actor, text: str | None = None
 @transaction.atomic(durable=True)
 def policy_propose(*, policy: PolicyVersion, actor, now: datetime | None = None) -> PolicyVersion:
     """Submit a draft for the Accountable owner's approval."""
+    actors.require(actor)
     policy = _locked(policy)
     _expect(policy, PolicyStatus.DRAFT, "propose")
     if not policy.rules.exists() and policy.default_action == RuleAction.AUTO:
@@ -184,9 +187,14 @@ def _expect(policy: PolicyVersion, statuses, step: str) -> None:
 
 
 def _check_accountable(policy: PolicyVersion, actor, step: str) -> None:
-    if not (actor.is_superuser or actor.pk == policy.use_case.owner_id):
+    actors.require(actor)
+    # The RACI matrix's Accountable for policy changes (else for review) signs off.
+    owners = raci.accountable(process=policy.use_case.process, activity=Activity.POLICY_CHANGE)
+    if not (actor.is_superuser or actor.pk in {owner.pk for owner in owners}):
+        named = ", ".join(owner.get_username() for owner in owners) or (
+            "nobody yet: name one in its RACI matrix")
         raise PermissionDenied(
-            f"Only the use case's owner ({policy.use_case.owner}) can {step} {policy}.")
+            f"Only the use case's Accountable owner ({named}) can {step} {policy}.")
 
 
 def _build_rules(specs: Sequence[RuleSpec]) -> list[Rule]:

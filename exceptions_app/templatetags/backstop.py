@@ -191,6 +191,12 @@ def display_name(user) -> str:
     return user.display_name
 
 
+@register.filter
+def display_names(users) -> str:
+    """People by name, "nobody" when there are none (an empty RACI cell)."""
+    return ", ".join(display_name(user) for user in users) if users else "nobody"
+
+
 # What each audit verb means to a person reading the case's history.
 _EVENT_WORDS = {
     "decision.received": "Decision received",

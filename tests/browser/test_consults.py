@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.workflows.chain import make_chain
+from workflows.actors import SYSTEM
 from workflows.models import CaseState
 from workflows.services import claiming, escalation
 
@@ -23,7 +24,7 @@ def test_the_consulted_answer_on_the_case_page_and_then_it_can_resolve(
     case = bench.case(ORDINARY)
     claiming.claim(case_id=case.pk, user=bench.reviewer)
     # The SLA breached: the owner holds the case now and legal's answer is required.
-    escalation.escalate(case_id=case.pk, cause="resolution_breach", expected_level=0)
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause="resolution_breach", expected_level=0)
     url = f"{live_server.url}/cases/{case.pk}/"
 
     owner = sign_in(page, chain.owner)

@@ -86,7 +86,7 @@ def build_dashboard_world():
     people = {"invoice-review": [bench.reviewer, bench.second_reviewer, carol],
               "invoice-qa": [bench.reviewer, bench.second_reviewer],
               "claims-review": [carol, dev], "kyc-review": [dev, bench.second_reviewer]}
-    owner = bench.use_case.owner
+    owner = bench.owner
     for activity, role, user in (
             ("review", "R", bench.reviewer), ("review", "R", bench.second_reviewer),
             ("review", "A", owner), ("review", "I", bench.manager),

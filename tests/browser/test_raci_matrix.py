@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from tests.browser.workbench import SCREENSHOTS
 from tests.factories import UserFactory, make_manager
+from workflows.actors import SYSTEM
 from workflows.models import Activity, AuditEvent, Process, RaciRole
 from workflows.services import raci
 
@@ -31,7 +32,7 @@ def process(transactional_db):
              (Activity.POLICY_CHANGE, RaciRole.ACCOUNTABLE, ["Olivia"])]
     for activity, role, names in cells:
         raci.set_assignments(process=process, activity=activity, role=role,
-                             users=[people[name] for name in names], actor=None)
+                             users=[people[name] for name in names], actor=SYSTEM)
     return process
 
 

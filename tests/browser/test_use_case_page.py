@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.workbench import NARROW, SCREENSHOTS
+from workflows.actors import SYSTEM
 from workflows.models import Activity, Process, RaciRole
 from workflows.services import raci
 
@@ -24,7 +25,7 @@ def owned_bench(bench):
     bench.use_case.description = ("Supplier invoices read by the extractor: paid when they "
                                   "match their purchase order, checked by people otherwise.")
     bench.use_case.save()
-    owner = bench.use_case.owner
+    owner = bench.owner
     for activity, role, people in [
             (Activity.REVIEW, RaciRole.RESPONSIBLE, [bench.reviewer, bench.second_reviewer]),
             (Activity.REVIEW, RaciRole.ACCOUNTABLE, [owner]),
@@ -33,7 +34,7 @@ def owned_bench(bench):
             (Activity.POLICY_CHANGE, RaciRole.ACCOUNTABLE, [owner]),
             (Activity.POLICY_CHANGE, RaciRole.CONSULTED, [bench.manager])]:
         raci.set_assignments(process=process, activity=activity, role=role, users=people,
-                             actor=None)
+                             actor=SYSTEM)
     return bench
 
 

@@ -72,6 +72,8 @@ class Workbench:
     policy: PolicyVersion
     ai_system: AiSystem
     decisions: dict = field(default_factory=dict)
+    # The use case's business owner, once a test names them in its RACI matrix.
+    owner: object = None
 
     def case(self, external_id: str) -> Case:
         return Case.objects.get(decision__external_id=external_id)
@@ -122,7 +124,7 @@ def build_workbench(*, extra_open_cases: int = 0) -> Workbench:
     other_queue.members.add(outsider)
 
     # Automate stage: review rules open cases, passed decisions are all QA-sampled.
-    use_case = UseCaseFactory(slug="invoice-approval", name="Invoice approval", owner=owner,
+    use_case = UseCaseFactory(slug="invoice-approval", name="Invoice approval",
                               stage="automate", automate_qa_rate=1.0, review_queue=queue,
                               qa_queue=qa_queue, output_schema=OUTPUT_SCHEMA,
                               reason_codes=REASON_CODES)
@@ -162,7 +164,7 @@ def build_workbench(*, extra_open_cases: int = 0) -> Workbench:
     assert all(result.status == 201 for result in results), [r.errors for r in results]
     return Workbench(reviewer=reviewer, second_reviewer=second, manager=manager,
                      outsider=outsider, queue=queue, qa_queue=qa_queue, use_case=use_case,
-                     policy=policy, ai_system=ai_system, decisions=decisions)
+                     policy=policy, ai_system=ai_system, decisions=decisions, owner=owner)
 
 
 def decision(external_id: str) -> Decision:

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from exceptions_app.models import AiSystemAPIKey
 from exceptions_app.services.api_keys import default_key_name, issue_api_key
 from tests.factories import AiSystemFactory, UserFactory
+from workflows.actors import SYSTEM
 from workflows.models import AuditEvent
 
 
@@ -33,9 +34,10 @@ def test_an_issued_key_authenticates_its_system_and_only_its_hash_is_kept(invoic
 def test_each_key_is_new_and_a_name_must_fit():
     system = AiSystemFactory(slug="billing-bot")
 
-    assert issue_api_key(ai_system=system, name="a") != issue_api_key(ai_system=system, name="b")
+    assert (issue_api_key(ai_system=system, name="a", actor=SYSTEM)
+            != issue_api_key(ai_system=system, name="b", actor=SYSTEM))
     with pytest.raises(ValueError, match="1 to 50 characters"):
-        issue_api_key(ai_system=system, name="x" * 51)
+        issue_api_key(ai_system=system, name="x" * 51, actor=SYSTEM)
     assert AiSystemAPIKey.objects.count() == 2
 
 

@@ -37,7 +37,7 @@ def seeded_state() -> dict:
                        .values_list("slug", "name", "blind", "resolution_target")),
         "members": sorted(Queue.members.through.objects
                           .values_list("queue__slug", "user__username")),
-        "use_cases": list(UseCase.objects.values_list("slug", "stage", "owner__username",
+        "use_cases": list(UseCase.objects.values_list("slug", "stage", "process__slug",
                                                       "review_queue__slug", "qa_queue__slug")),
         "policies": list(PolicyVersion.objects.values_list("use_case__slug", "number", "status",
                                                            "text")),

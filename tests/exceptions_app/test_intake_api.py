@@ -14,6 +14,7 @@ from exceptions_app.models import AiSystemAPIKey, Decision, UseCase
 from exceptions_app.services import intake
 from tests.exceptions_app.intake_support import client_for, invoice, stored
 from tests.factories import AiSystemFactory, PolicyVersionFactory, UseCaseFactory, UserFactory
+from workflows.actors import SYSTEM
 from workflows.models import AuditEvent, Case, Queue
 from workflows.services import cases
 from workflows.services.sla import publish_sla_policy
@@ -517,7 +518,7 @@ def test_a_published_sla_policy_times_the_next_case(ai_client, invoice_policy):
     queue = invoice_policy.use_case.review_queue
     before = _review_case(ai_client)
 
-    publish_sla_policy(queue=queue, calendar=None, warning_fraction=0.5, actor=None,
+    publish_sla_policy(queue=queue, calendar=None, warning_fraction=0.5, actor=SYSTEM,
                        now=timezone.now(),
                        targets=[{"min_priority": 0, "response_target": timedelta(minutes=30),
                                  "resolution_target": timedelta(hours=2)}])

@@ -15,7 +15,8 @@ from exceptions_app.services.policies import (
 )
 from tests.exceptions_app.intake_support import client_for, invoice
 from tests.factories import AiSystemFactory, UseCaseFactory, UserFactory
-from workflows.models import AuditEvent
+from workflows.models import Activity, AuditEvent, RaciRole
+from workflows.services import raci
 
 RULES = [
     RuleSpec(name="huge-amount", description="Over 50,000: rejected",
@@ -136,13 +137,29 @@ def test_a_refused_edit_changes_nothing(use_case, analyst):
 
 
 @pytest.mark.django_db
+def test_the_raci_matrix_decides_who_approves_for_the_use_case(use_case, analyst, owner):
+    successor = UserFactory(username="successor")
+    raci.set_assignments(process=use_case.process, activity=Activity.POLICY_CHANGE,
+                         role=RaciRole.ACCOUNTABLE, users=[successor],
+                         actor=UserFactory(username="root", is_superuser=True))
+    policy = draft(use_case, analyst)
+    policy_propose(policy=policy, actor=analyst)
+
+    with pytest.raises(PermissionDenied, match=r"Accountable owner \(successor\)"):
+        policy_approve(policy=policy, actor=owner)
+    policy_approve(policy=policy, actor=successor)
+
+    assert PolicyVersion.objects.get(pk=policy.pk).approved_by == successor
+
+
+@pytest.mark.django_db
 def test_approval_is_the_owners_and_never_the_authors(use_case, analyst, owner):
     policy = draft(use_case, analyst)
     policy_propose(policy=policy, actor=analyst)
 
-    with pytest.raises(PermissionDenied, match="Only the use case's owner"):
+    with pytest.raises(PermissionDenied, match="Only the use case's Accountable owner"):
         policy_approve(policy=policy, actor=analyst)
-    with pytest.raises(PermissionDenied, match="Only the use case's owner"):
+    with pytest.raises(PermissionDenied, match="Only the use case's Accountable owner"):
         policy_approve(policy=policy, actor=UserFactory(username="outsider"))
     policy_approve(policy=policy, actor=owner)
 

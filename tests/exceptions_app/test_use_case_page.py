@@ -19,6 +19,7 @@ from tests.factories import (
     UseCaseFactory,
     UserFactory,
 )
+from workflows.actors import SYSTEM
 from workflows.models import Activity, EscalationLevel, Process, RaciRole
 from workflows.services import raci
 
@@ -49,15 +50,15 @@ def bench():
     use_case.save()
     bench.queue.process = process
     bench.queue.save()
-    owner = use_case.owner
+    owner = bench.owner
     raci.set_assignments(process=process, activity=Activity.REVIEW,
                          role=RaciRole.RESPONSIBLE,
-                         users=[bench.reviewer, bench.second_reviewer], actor=None)
+                         users=[bench.reviewer, bench.second_reviewer], actor=SYSTEM)
     raci.set_assignments(process=process, activity=Activity.REVIEW,
-                         role=RaciRole.ACCOUNTABLE, users=[owner], actor=None)
+                         role=RaciRole.ACCOUNTABLE, users=[owner], actor=SYSTEM)
     raci.set_assignments(process=process, activity=Activity.ESCALATION,
                          role=RaciRole.INFORMED, groups=[Group.objects.create(name="AP leads")],
-                         actor=None)
+                         actor=SYSTEM)
     long_ago = timezone.now() - timedelta(days=90)
     PolicyVersionFactory(use_case=use_case, number=1, status=PolicyStatus.RETIRED,
                          text="The first policy.", approved_at=long_ago,
@@ -310,7 +311,7 @@ def test_the_page_does_a_fixed_number_of_queries(client, bench, django_assert_ma
     raci.set_assignments(process=bench.use_case.process, activity=Activity.INCIDENT,
                          role=RaciRole.CONSULTED,
                          users=[UserFactory(username=f"person{n}") for n in range(20)],
-                         actor=None)
+                         actor=SYSTEM)
 
     with django_assert_max_num_queries(small):
         response = client.get(url)

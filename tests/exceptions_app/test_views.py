@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from exceptions_app.templatetags.backstop import markdown, render_data
 from tests.browser.workbench import build_workbench
 from tests.factories import CaseFactory
+from workflows.actors import SYSTEM
 from workflows.models import Case, CaseState
 from workflows.services import claiming, escalation
 
@@ -161,7 +162,7 @@ def test_blind_case_hides_the_ai_output_until_resolved(client, bench):
 def test_an_escalation_for_a_late_first_response_shows_it_late_on_page_and_api(
         client, bench):
     case = bench.case(ORDINARY)
-    escalation.escalate(case_id=case.pk, cause="response_breach", expected_level=0,
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause="response_breach", expected_level=0,
                         now=case.response_due_at)
     api = APIClient()
     api.force_authenticate(bench.manager)

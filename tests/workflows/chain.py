@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.contrib.auth.models import Group
 
 from tests.factories import QueueFactory, UserFactory
+from workflows.actors import SYSTEM
 from workflows.models import (
     Activity,
     EscalationLevel,
@@ -50,14 +51,14 @@ def make_chain(queue, *, outcome=EscalationOutcome.REJECT, consult_required=True
     watcher.groups.add(finance)
     responsible = list(queue.members.order_by("pk"))
     raci.set_assignments(process=process, activity=Activity.REVIEW,
-                         role=RaciRole.RESPONSIBLE, users=responsible, actor=None)
+                         role=RaciRole.RESPONSIBLE, users=responsible, actor=SYSTEM)
     raci.set_assignments(process=process, activity=Activity.ESCALATION,
-                         role=RaciRole.ACCOUNTABLE, users=[owner], actor=None)
+                         role=RaciRole.ACCOUNTABLE, users=[owner], actor=SYSTEM)
     raci.set_assignments(process=process, activity=Activity.ESCALATION,
-                         role=RaciRole.CONSULTED, users=[legal], actor=None)
+                         role=RaciRole.CONSULTED, users=[legal], actor=SYSTEM)
     raci.set_assignments(process=process, activity=Activity.ESCALATION,
                          role=RaciRole.INFORMED, users=[watcher], groups=[finance],
-                         actor=None)
+                         actor=SYSTEM)
     EscalationLevel.objects.create(process=process, level=1,
                                    target=EscalationTarget.ACCOUNTABLE,
                                    time_limit=timedelta(hours=2), consult=True,

@@ -4,6 +4,7 @@ own path (``open_cases``), so that their clocks start as in production."""
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from workflows.actors import SYSTEM
 from workflows.models import Calendar, CalendarClosure, Case
 from workflows.services import sla
 from workflows.services.cases import NewCase, open_cases
@@ -41,7 +42,7 @@ def targets(response, resolution, *more) -> list[dict]:
 
 
 def publish(queue, *, response=timedelta(hours=1), resolution=timedelta(hours=8), more=(),
-            calendar=None, fraction=0.75, restart_on_reassign=False, actor=None, now=None):
+            calendar=None, fraction=0.75, restart_on_reassign=False, actor=SYSTEM, now=None):
     return sla.publish_sla_policy(
         queue=queue, targets=targets(response, resolution, *more), calendar=calendar,
         warning_fraction=fraction, actor=actor, now=now or datetime.now(UTC),

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.factories import QueueFactory, UserFactory, make_case
+from workflows.actors import SYSTEM
 from workflows.models import (
     Activity,
     AssignmentMode,
@@ -109,7 +110,7 @@ def test_only_the_responsible_for_review_are_pushed_work(push_queue):
     push_queue.process = process
     push_queue.save()
     raci.set_assignments(process=process, activity=Activity.REVIEW,
-                         role=RaciRole.RESPONSIBLE, users=[bob], actor=None)
+                         role=RaciRole.RESPONSIBLE, users=[bob], actor=SYSTEM)
 
     assert set(_holders(_open(push_queue, 3))) == {"bob"}
 

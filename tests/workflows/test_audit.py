@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from tests.concurrency import run_concurrently
 from tests.factories import CaseFactory, UserFactory
+from workflows.actors import SYSTEM
 from workflows.models import AuditCheckpoint, AuditEvent, AuditSeal
 from workflows.services import audit
 
@@ -25,7 +26,7 @@ def record_events(count: int, **kwargs) -> list[AuditEvent]:
          "object_id": case.pk, "case": case},
         {"actor_label": "ai:invoice-bot", "verb": "decision.received",
          "object_type": "decision", "object_id": "inv-1", "data": {"confidence": 0.82}},
-        {"verb": "case.escalated", "object_type": "case", "object_id": case.pk,
+        {"actor": SYSTEM, "verb": "case.escalated", "object_type": "case", "object_id": case.pk,
          "case_id": case.pk, "data": {"level": 1, "before": {"state": "open"}}},
     ]
     return [audit.record(**{**writers[i % len(writers)], **kwargs}) for i in range(count)]
@@ -33,7 +34,7 @@ def record_events(count: int, **kwargs) -> list[AuditEvent]:
 
 def with_id(event_id: int, verb: str = "case.opened") -> AuditEvent:
     """An event inserted under a chosen id, as a writer that took it earlier would."""
-    event = audit.build(verb=verb, object_type="case", object_id=event_id)
+    event = audit.build(actor=SYSTEM, verb=verb, object_type="case", object_id=event_id)
     event.id = event_id
     event.save()
     return event
@@ -180,7 +181,7 @@ def test_unsealed_event_below_the_window_is_reported_and_sealed_with_a_wider_win
     with_id(20_000_000)
     audit.seal()
     # A straggler far below the sealed frontier, as after a very long transaction.
-    straggler = audit.build(verb="case.opened", object_type="case", object_id=1,
+    straggler = audit.build(actor=SYSTEM, verb="case.opened", object_type="case", object_id=1,
                             now=timezone.now() - timedelta(hours=1))
     straggler.id = 19_000_000
     straggler.save()

@@ -21,6 +21,7 @@ from tests.factories import (
     make_decision_case,
 )
 from tests.workflows.chain import make_chain
+from workflows.actors import SYSTEM
 from workflows.models import AuditEvent, Case, CaseState, ConsultRequest
 from workflows.services import escalation
 
@@ -405,7 +406,7 @@ def test_the_case_api_is_documented_without_warnings():
 def test_case_detail_lists_its_consults_and_their_answers(invoice_use_case, queue, member):
     chain = make_chain(queue)
     decision = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member)
-    escalation.escalate(case_id=decision.case_id, cause="resolution_breach",
+    escalation.escalate(actor=SYSTEM, case_id=decision.case_id, cause="resolution_breach",
                         expected_level=0)
     url = f"{CASES}{decision.case_id}/"
 
@@ -428,7 +429,7 @@ def test_case_detail_costs_the_same_queries_for_1_or_4_consults(invoice_use_case
                                                                  member):
     chain = make_chain(queue)
     decision = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member)
-    escalation.escalate(case_id=decision.case_id, cause="resolution_breach",
+    escalation.escalate(actor=SYSTEM, case_id=decision.case_id, cause="resolution_breach",
                         expected_level=0)
     client = client_for(chain.owner)
     url = f"{CASES}{decision.case_id}/"

@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from tests.factories import make_decision_case
 from tests.workflows.chain import make_chain
+from workflows.actors import SYSTEM
 from workflows.models import AuditEvent, Case, CaseState, ConsultRequest, Resolution
 from workflows.services import escalation, transitions
 
@@ -28,7 +29,7 @@ def breached(invoice_use_case, queue, member):
     (Consulted) was asked, their answer required before it can resolve."""
     chain = make_chain(queue)
     decision = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member)
-    escalation.escalate(case_id=decision.case_id, cause=BREACH, expected_level=0)
+    escalation.escalate(actor=SYSTEM, case_id=decision.case_id, cause=BREACH, expected_level=0)
     case = Case.objects.get(pk=decision.case_id)
     assert (case.state, case.assignee) == (S.ASSIGNED, chain.owner)
     return chain, case, ConsultRequest.objects.get(case=case)
@@ -61,7 +62,7 @@ def test_approving_before_the_required_answer_is_409(invoice_use_case, queue, me
     transitions.resolve(case_id=decision.case_id, user=member, verdict="rejected",
                         output=None, reason_code="wrong-amount")
     # The approval is late: the chain escalates it and asks legal, whose answer counts.
-    escalation.escalate(case_id=decision.case_id, cause=BREACH, expected_level=0)
+    escalation.escalate(actor=SYSTEM, case_id=decision.case_id, cause=BREACH, expected_level=0)
     consult = ConsultRequest.objects.get(case=decision.case_id)
 
     with pytest.raises(escalation.ConsultsUnanswered, match="cannot be approved yet"):
@@ -157,7 +158,7 @@ def test_a_consult_whose_case_closed_no_longer_waits_for_an_answer(client, invoi
                                                                    queue, member):
     chain = make_chain(queue, consult_required=False)
     decision = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member)
-    escalation.escalate(case_id=decision.case_id, cause=BREACH, expected_level=0)
+    escalation.escalate(actor=SYSTEM, case_id=decision.case_id, cause=BREACH, expected_level=0)
     client.force_login(chain.legal)
     assert "Send answer" in client.get(reverse("my-consults")).content.decode()
 

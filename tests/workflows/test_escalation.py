@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 from tests.concurrency import run_concurrently
 from tests.factories import UserFactory, make_case
 from tests.workflows.chain import make_chain
+from workflows.actors import SYSTEM
 from workflows.models import (
     AuditEvent,
     Case,
@@ -43,8 +44,8 @@ def test_escalating_twice_at_the_same_level_writes_one_escalation(queue, member)
     chain = make_chain(queue)
     case = _case(chain, member)
 
-    first = escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0)
-    again = escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0)
+    first = escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0)
+    again = escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0)
 
     assert first is not None and first.level == 1
     assert again is None
@@ -58,7 +59,8 @@ def test_a_closed_case_is_not_escalated(queue, member):
     chain = make_chain(queue)
     case = make_case(chain.queue, state=S.RESOLVED, assignee=member)
 
-    assert escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0) is None
+    assert escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH,
+                               expected_level=0) is None
     assert not Escalation.objects.filter(case=case).exists()
 
 
@@ -69,7 +71,8 @@ def test_concurrent_escalations_write_exactly_one(queue, member, racers):
     chain = make_chain(queue)
     case = _case(chain, member)
     outcomes = run_concurrently(
-        *[lambda: escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0)] * racers)
+        *[lambda: escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH,
+                                      expected_level=0)] * racers)
 
     assert len([o for o in outcomes if o is not None]) == 1
     assert outcomes.count(None) == racers - 1
@@ -91,7 +94,7 @@ def test_the_chain_hands_the_case_from_responsible_to_accountable_to_the_next_le
     case = _case(chain, member, now=now)
 
     # Level 1: the Accountable owner gets the case, with two hours.
-    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0, now=now)
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0, now=now)
     case = _reload(case)
     assert (case.state, case.assignee, case.queue) == (S.ASSIGNED, chain.owner, chain.queue)
     assert case.due_at == now + timedelta(hours=2)
@@ -100,7 +103,7 @@ def test_the_chain_hands_the_case_from_responsible_to_accountable_to_the_next_le
 
     # Level 2: re-queued into the escalations queue for the director to claim.
     later = now + timedelta(hours=2, minutes=1)
-    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=1, now=later)
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=1, now=later)
     case = _reload(case)
     assert (case.state, case.assignee, case.queue) == (S.ESCALATED, None, chain.escalations)
     assert case.escalation_level == 2
@@ -114,7 +117,7 @@ def test_the_chain_hands_the_case_from_responsible_to_accountable_to_the_next_le
 
     # Past the last level: its outcome (hold for the owner), and the clock stops.
     last = later + timedelta(hours=4, minutes=1)
-    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=2, now=last)
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=2, now=last)
     case = _reload(case)
     assert (case.state, case.assignee) == (S.ASSIGNED, chain.owner)
     assert case.lease_expires_at is None and case.sla_next_check_at is None
@@ -131,7 +134,8 @@ def test_an_escalation_hand_off_is_not_a_first_response(queue, member):
     case = make_case(chain.queue, now=now)  # open: nobody has taken it
     late = now + timedelta(hours=1)
 
-    escalation.escalate(case_id=case.pk, cause="response_breach", expected_level=0, now=late)
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause="response_breach", expected_level=0,
+                        now=late)
 
     case = _reload(case)
     assert (case.state, case.assignee) == (S.ASSIGNED, chain.owner)  # handed to the owner
@@ -161,7 +165,7 @@ def test_a_responsible_level_hands_the_case_to_another_responsible(queue, member
     chain.process.escalation_levels.filter(level=1).update(target="R")
     case = _case(chain, member)
 
-    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0)
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0)
 
     assert _reload(case).assignee == second_member
 
@@ -174,7 +178,7 @@ def test_a_case_sent_to_a_shared_desk_stays_on_its_chain(queue, member):
     case = _case(chain, member)
 
     for level in (0, 1, 2):
-        escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=level)
+        escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=level)
 
     second = Escalation.objects.get(case=case, level=2)
     assert OutboxMessage.objects.filter(dedup_key__startswith=f"escalation:{second.pk}:",
@@ -190,7 +194,7 @@ def test_an_away_owner_is_replaced_by_their_delegate(queue, member):
     ReviewerStatus.objects.create(user=chain.owner, available=False, delegate=stand_in)
     case = _case(chain, member)
 
-    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0)
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0)
 
     assert _reload(case).assignee == stand_in
 
@@ -200,7 +204,8 @@ def test_a_missed_deadline_is_kept_on_the_escalation(queue, member):
     chain = make_chain(queue)
     case = _case(chain, member)
 
-    row = escalation.escalate(case_id=case.pk, cause="response_breach", expected_level=0)
+    row = escalation.escalate(actor=SYSTEM, case_id=case.pk, cause="response_breach",
+                              expected_level=0)
 
     assert row.due_at == case.response_due_at and row.cause == "response_breach"
 
@@ -212,8 +217,9 @@ def test_the_informed_hear_exactly_once_per_channel(queue, member):
     chain = make_chain(queue)
     case = _case(chain, member)
 
-    row = escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0)
-    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0)  # a re-run sweep
+    row = escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0)
+    # A re-run sweep.
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0)
 
     # The watcher is Informed twice over (by name and through a group): told once.
     to_watcher = OutboxMessage.objects.filter(
@@ -235,7 +241,7 @@ def test_a_level_that_does_not_notify_tells_only_the_target(queue, member):
                                                            consult=False)
     case = _case(chain, member)
 
-    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0)
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0)
 
     recipients = set(OutboxMessage.objects.filter(case=case, channel=Channel.IN_APP)
                      .values_list("recipient", flat=True))
@@ -246,7 +252,7 @@ def test_a_level_that_does_not_notify_tells_only_the_target(queue, member):
 def test_the_consulted_are_asked_and_a_required_answer_comes_before_resolving(queue, member):
     chain = make_chain(queue)
     case = _case(chain, member)
-    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0)
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0)
     consult = ConsultRequest.objects.get(case=case)
     assert (consult.consultee, consult.required) == (chain.legal, True)
     assert OutboxMessage.objects.filter(case=case, recipient=str(chain.legal.pk)).count() == 1
@@ -274,7 +280,7 @@ def test_the_consult_question_names_the_case_and_why_in_one_sentence(queue, memb
     chain = make_chain(queue)
     case = _case(chain, member)
 
-    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0,
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0,
                         reason="The vendor disputes the amount.")
 
     question = ConsultRequest.objects.get(case=case).question
@@ -286,7 +292,7 @@ def test_the_consult_question_names_the_case_and_why_in_one_sentence(queue, memb
 def test_an_optional_consult_does_not_block_resolving(queue, member):
     chain = make_chain(queue, consult_required=False)
     case = _case(chain, member)
-    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0)
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0)
 
     transitions.resolve(case_id=case.pk, user=chain.owner, verdict="accepted", output=None,
                         reason_code="")
@@ -298,7 +304,7 @@ def test_an_optional_consult_does_not_block_resolving(queue, member):
 def test_only_the_consulted_answer_and_only_once(queue, member):
     chain = make_chain(queue)
     case = _case(chain, member)
-    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0)
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0)
     consult = ConsultRequest.objects.get(case=case)
 
     with pytest.raises(ConsultRequest.DoesNotExist):
@@ -317,7 +323,7 @@ def test_only_the_consulted_answer_and_only_once(queue, member):
 def test_the_consult_answer_endpoint(queue, member, outsider):
     chain = make_chain(queue)
     case = _case(chain, member)
-    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0)
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0)
     consult = ConsultRequest.objects.get(case=case)
     url = f"/api/v1/cases/{case.pk}/consults/{consult.pk}/answer/"
     client = APIClient()
@@ -339,7 +345,7 @@ def test_the_consult_answer_endpoint(queue, member, outsider):
 
 def _to_the_end(chain, case):
     for level in (0, 1, 2):
-        escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=level)
+        escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=level)
     return _reload(case)
 
 
@@ -403,7 +409,7 @@ def test_without_a_chain_the_managers_hear_and_the_audit_says_so(queue, member, 
     now = timezone.now()
     case = make_case(queue, state=S.ASSIGNED, assignee=member, now=now)
 
-    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0, now=now)
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0, now=now)
 
     case = _reload(case)
     assert (case.state, case.assignee, case.queue) == (S.ESCALATED, None, queue)
@@ -420,7 +426,7 @@ def test_a_case_pending_approval_keeps_its_resolution(queue, member):
     case = make_case(chain.queue, state=S.PENDING_APPROVAL, first_reviewer=member,
                      four_eyes=True)
 
-    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0)
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0)
 
     case = _reload(case)
     assert case.state == S.PENDING_APPROVAL and case.escalation_level == 1
@@ -463,7 +469,7 @@ def test_escalating_by_hand_from_a_stale_page_is_a_conflict(queue, member):
 def test_the_consulted_answer_on_their_consults_page(client, queue, member):
     chain = make_chain(queue)
     case = _case(chain, member)
-    escalation.escalate(case_id=case.pk, cause=BREACH, expected_level=0)
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0)
     consult = ConsultRequest.objects.get(case=case)
     client.force_login(chain.legal)
 

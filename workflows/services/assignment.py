@@ -30,6 +30,7 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from workflows import selectors
+from workflows.actors import SYSTEM
 from workflows.models import (
     Activity,
     AssignmentMode,
@@ -155,7 +156,7 @@ def _push_queue(queue: Queue, cases: list[Case], *, now: datetime) -> list[Audit
         last_pushed = person.pk
         events.append(audit.build(
             verb="case.assigned", object_type="case", object_id=case.pk, case=case,
-            actor_label="system", now=now,
+            actor=SYSTEM, now=now,
             data={"from": before, "to": case.state, "version": case.version,
                   "assignee": person.pk, "strategy": queue.assignment_mode,
                   "load": loads[person.pk], "lease_expires_at": case.lease_expires_at}))

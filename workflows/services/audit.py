@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, Max, OuterRef
 from django.utils import timezone
 
+from workflows.actors import is_system
 from workflows.models import AuditCheckpoint, AuditEvent, AuditSeal
 
 
@@ -44,9 +45,19 @@ def event_hash(event: AuditEvent) -> str:
 def build(*, verb: str, object_type: str, object_id, actor=None, actor_label: str = "",
           case=None, case_id: int | None = None, data: dict | None = None,
           now: datetime | None = None) -> AuditEvent:
-    """An unsaved event with its hash, for ``bulk_create`` in a batch."""
-    if not actor_label:
-        actor_label = actor.get_username() if actor is not None else "system"
+    """An unsaved event with its hash, for ``bulk_create`` in a batch.
+
+    Who acted is said, never assumed: a person (``actor``), the system
+    (``actor=SYSTEM``, or a ``SystemActor`` with a command's label), or an
+    ``actor_label`` alone for an actor that is no user (an AI system, ``ai:<slug>``).
+    """
+    if is_system(actor):
+        actor_label, actor = actor_label or actor.label, None
+    elif actor is not None:
+        actor_label = actor_label or actor.get_username()
+    elif not actor_label:
+        raise TypeError("Say who acted: a person, workflows.actors.SYSTEM, or an "
+                        "actor_label for an actor that is no user (an AI system).")
     # A JSON round trip makes the hashed data exactly what the database will return.
     data = json.loads(_canonical(data or {}))
     event = AuditEvent(occurred_at=now or timezone.now(), actor=actor, actor_label=actor_label,
@@ -88,6 +99,27 @@ def record(**kwargs) -> AuditEvent:
     event = build(**kwargs)
     event.save()
     return event
+
+
+def snapshot(obj, fields) -> dict:
+    """``fields`` of ``obj`` as an audit event keeps them: a foreign key as its id, a
+    many-to-many as its sorted ids (an unsaved object has none yet), the rest as is."""
+    values = {}
+    for name in fields:
+        field = obj._meta.get_field(name)
+        if field.many_to_many:
+            values[name] = (sorted(getattr(obj, name).values_list("pk", flat=True))
+                            if obj.pk else [])
+        else:
+            values[name] = getattr(obj, field.attname)
+    return json.loads(_canonical(values))
+
+
+def changes(before: dict, after: dict) -> dict:
+    """``{"before": ..., "after": ...}`` of the fields that differ, for an edit's event."""
+    changed = [name for name in after if before.get(name) != after[name]]
+    return {"before": {name: before.get(name) for name in changed},
+            "after": {name: after[name] for name in changed}}
 
 
 # --- Sealing: one chain over committed events -----------------------------------------

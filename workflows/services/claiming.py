@@ -17,6 +17,7 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from workflows import selectors
+from workflows.actors import SYSTEM
 from workflows.models import CLAIMABLE_STATES, AuditEvent, Case, CaseState, Queue
 from workflows.services import audit
 from workflows.services.transitions import (
@@ -186,7 +187,7 @@ def expire_leases(*, now: datetime | None = None, batch_size: int = 500) -> int:
                 continue  # released, resolved or expired by someone else meanwhile
             events.append(audit.build(
                 verb="case.lease_expired", object_type="case", object_id=case.pk,
-                case=case, actor_label="system", now=now,
+                case=case, actor=SYSTEM, now=now,
                 data={"from": CaseState.ASSIGNED, "to": case.state, "version": case.version,
                       "assignee": holder, "lease_expires_at": lease}))
         AuditEvent.objects.bulk_create(events)

@@ -60,7 +60,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from workflows import hooks, selectors
+from workflows import actors, hooks, selectors
 from workflows.models import (
     OPEN_STATES,
     Activity,
@@ -80,7 +80,7 @@ from workflows.models import (
     Resolution,
     Verdict,
 )
-from workflows.services import assignment, audit, outbox, raci, sla
+from workflows.services import assignment, audit, outbox, raci, resolving, sla
 from workflows.services.errors import CaseConflict
 
 # The reason code of a resolution the chain's last level decided, not a person.
@@ -106,7 +106,7 @@ class _Plan:
     extra: dict = field(default_factory=dict)
 
 
-def escalate(*, case_id: int, cause: str, expected_level: int, actor=None, reason: str = "",
+def escalate(*, case_id: int, cause: str, expected_level: int, actor, reason: str = "",
              now: datetime | None = None, expected_version: int | None = None,
              chains: "ChainBook | None" = None, terms: sla.TermsBook | None = None,
              writes: "Writes | None" = None) -> Escalation | None:
@@ -121,6 +121,7 @@ def escalate(*, case_id: int, cause: str, expected_level: int, actor=None, reaso
     escalates many cases in one transaction collects the outbox messages and audit
     events, to write them all at once; without it, they are written here.
     """
+    actors.require(actor)
     if cause not in EscalationCause.values:
         raise ValueError(f"Unknown escalation cause {cause!r}; use one of "
                          f"{EscalationCause.values}.")
@@ -135,7 +136,8 @@ def escalate(*, case_id: int, cause: str, expected_level: int, actor=None, reaso
         missed = {EscalationCause.RESPONSE_BREACH: case.response_due_at,
                   EscalationCause.RESOLUTION_BREACH: case.due_at}.get(cause)
         escalation = Escalation(case=case, level=case.escalation_level, cause=cause,
-                                reason=reason or "", actor=actor, due_at=missed,
+                                reason=reason or "", due_at=missed,
+                                actor=actors.person(actor),
                                 created_at=now)
         if not _insert_escalation(escalation):
             # The level was written before although the case claims it was not: never
@@ -347,8 +349,8 @@ def _apply(case: Case, escalation: Escalation, *, chains: ChainBook,
     if plan.note:
         event_data["note"] = plan.note
     writes.events.append(audit.build(
-        actor=escalation.actor, verb="case.escalated", object_type="case", object_id=case.pk,
-        case=case, now=now, data=event_data))
+        actor=escalation.actor or actors.SYSTEM, verb="case.escalated", object_type="case",
+        object_id=case.pk, case=case, now=now, data=event_data))
     if resolution is not None:
         _resolved(case, resolution, escalation, writes, now=now)
 
@@ -507,25 +509,17 @@ def _resolve_for_owner(case: Case, owner, verdict: str, plan: _Plan, *,
     plan.extra["verdict"] = verdict
     plan.note = (f"The chain has ended: resolved as {verdict} by the process's declared "
                  "outcome, on behalf of the Accountable owner. No person decided.")
-    resolution, _ = Resolution.objects.update_or_create(
-        case=case, defaults={
-            "verdict": verdict, "output": None, "reason_code": CHAIN_EXHAUSTED,
-            "notes": plan.note, "resolved_by": owner,
-            "time_spent_seconds": case.time_spent_seconds, "created_at": now,
-            "approved_by": None, "approved_at": None})
-    return resolution
+    return resolving.store_resolution(case=case, verdict=verdict, output=None,
+                                      reason_code=CHAIN_EXHAUSTED, notes=plan.note,
+                                      resolved_by=owner, now=now)
 
 
 def _resolved(case: Case, resolution: Resolution, escalation: Escalation,
               writes: Writes, *, now: datetime) -> None:
-    writes.events.append(audit.build(
-        actor=None, verb="case.resolved", object_type="case", object_id=case.pk, case=case,
-        now=now,
-        data={"from": CaseState.ASSIGNED, "to": case.state, "version": case.version,
-              "verdict": resolution.verdict, "output": None,
-              "reason_code": resolution.reason_code, "notes": resolution.notes,
-              "on_behalf_of": resolution.resolved_by_id, "escalation": escalation.pk,
-              "time_spent_seconds": case.time_spent_seconds}))
+    # The system decided, on the owner's behalf: the same event as a person's resolution.
+    writes.events.append(resolving.resolution_event(
+        case=case, resolution=resolution, actor=actors.SYSTEM, before=CaseState.ASSIGNED,
+        now=now, on_behalf_of=resolution.resolved_by_id, escalation=escalation.pk))
     hooks.case_resolved(case=case, resolution=resolution)
 
 

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from workflows import selectors
+from workflows import actors, selectors
 from workflows.models import Activity, Process, RaciAssignment, RaciRole
 from workflows.services import audit
 
@@ -61,6 +61,44 @@ def holders_of(*, process: Process | None, role: str,
         if people:
             return people
     return []
+
+
+def accountable(*, process: Process | None, activity: str = Activity.REVIEW) -> list:
+    """The Accountable ("A") for ``activity``: its row of the matrix, else ``review``'s
+    (the business owner). The one answer to "who is accountable"; nothing else keeps one."""
+    activities = (activity,) if activity == Activity.REVIEW else (activity, Activity.REVIEW)
+    return holders_of(process=process, role=RaciRole.ACCOUNTABLE, activities=activities)
+
+
+def accountable_by_process(*, process_ids: Iterable[int]) -> dict[int, list]:
+    """The business owners (``review``'s Accountable) of many processes: ``{process_id:
+    [people]}``, by username; three queries whatever their number (for list pages)."""
+    process_ids = [pk for pk in process_ids if pk is not None]
+    if not process_ids:
+        return {}
+    cells = list(RaciAssignment.objects.filter(process__in=process_ids,
+                                               activity=Activity.REVIEW,
+                                               role=RaciRole.ACCOUNTABLE)
+                 .values_list("process_id", "user_id", "group_id"))
+    User = get_user_model()
+    group_ids = {group_id for _, _, group_id in cells if group_id is not None}
+    members: dict[int, set[int]] = {}
+    if group_ids:
+        for group_id, user_id in (User.groups.through.objects.filter(group_id__in=group_ids)
+                                  .values_list("group_id", "user_id")):
+            members.setdefault(group_id, set()).add(user_id)
+    wanted: dict[int, set[int]] = {}
+    for process_id, user_id, group_id in cells:
+        ids = wanted.setdefault(process_id, set())
+        if user_id is not None:
+            ids.add(user_id)
+        else:
+            ids.update(members.get(group_id, ()))
+    everyone = set().union(*wanted.values()) if wanted else set()
+    people = (list(User.objects.filter(is_active=True, pk__in=everyone)
+                   .order_by(User.USERNAME_FIELD)) if everyone else [])
+    return {process_id: [person for person in people if person.pk in ids]
+            for process_id, ids in wanted.items()}
 
 
 def all_holders(*, process: Process) -> dict[tuple[str, str], list]:
@@ -136,12 +174,13 @@ def set_assignments(*, process: Process, activity: str, role: str, users: Iterab
                     groups: Iterable = (), actor, now: datetime | None = None) -> None:
     """Replace one cell with exactly ``users`` and ``groups``; audited with before/after.
 
-    ``actor`` must be a manager (``PermissionDenied`` otherwise); ``actor=None`` is
-    the system itself (seeding, migrations of data) and is audited as such. A cell
+    ``actor`` must be a manager (``PermissionDenied`` otherwise) or ``SYSTEM`` (seeding,
+    migrations of data), audited as such; ``None`` is refused (``TypeError``). A cell
     set to what it already holds writes nothing.
     """
     now = now or timezone.now()
-    if actor is not None and not may_edit(actor):
+    actors.require(actor)
+    if not actors.is_system(actor) and not may_edit(actor):
         raise PermissionDenied("Only managers may change who owns a process's decisions.")
     errors = {}
     if activity not in Activity.values:
@@ -189,7 +228,8 @@ def edit_entries(*, process: Process, added: Iterable[tuple] = (),
     before and after.
     """
     now = now or timezone.now()
-    if actor is not None and not may_edit(actor):
+    actors.require(actor)
+    if not actors.is_system(actor) and not may_edit(actor):
         raise PermissionDenied("Only managers may change who owns a process's decisions.")
     with transaction.atomic():
         Process.objects.select_for_update().filter(pk=process.pk).first()

@@ -42,7 +42,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Max, Prefetch
 
-from workflows import selectors
+from workflows import actors, selectors
 from workflows.business_time import BusinessCalendar, add_business_time, business_time_between
 from workflows.models import (
     OPEN_STATES,
@@ -555,7 +555,7 @@ def publish_sla_policy(*, queue: Queue, targets: Sequence[Mapping], calendar: Ca
         policy = SlaPolicy.objects.create(
             queue=queue, version=(previous or 0) + 1, is_current=True, calendar=calendar,
             warning_fraction=warning_fraction, restart_on_reassign=restart_on_reassign,
-            created_by=actor)
+            created_by=actors.person(actor))
         SlaTarget.objects.bulk_create(SlaTarget(policy=policy, **target) for target in cleaned)
         audit.record(actor=actor, verb="sla_policy.published", object_type="sla_policy",
                      object_id=policy.pk, now=now,
@@ -572,7 +572,8 @@ def publish_sla_policy(*, queue: Queue, targets: Sequence[Mapping], calendar: Ca
 
 
 def _require_manager(actor, action: str) -> None:
-    if actor is not None and not selectors.is_manager(actor):
+    actors.require(actor)
+    if not actors.is_system(actor) and not selectors.is_manager(actor):
         raise PermissionDenied(f"Only managers may {action}.")
 
 

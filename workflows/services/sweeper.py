@@ -46,6 +46,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from workflows.actors import SYSTEM
 from workflows.models import Case, EscalationCause, RaciRole, SlaClock, SlaWarning
 from workflows.services import audit, escalation, outbox, sla
 from workflows.services.sla import RUNNING_STATES, TermsBook
@@ -232,7 +233,7 @@ def _check(case_ids: list[int], *, now: datetime,
         writes = escalation.Writes()
         result.warnings = _warn(warnings, now=now, chains=shared.chains, writes=writes)
         for case, rules, cause, missed in breaches:
-            won = escalation.escalate(case_id=case.pk, cause=cause,
+            won = escalation.escalate(case_id=case.pk, cause=cause, actor=SYSTEM,
                                       expected_level=case.escalation_level, now=now,
                                       reason=_breach_reason(cause, missed),
                                       chains=shared.chains, terms=book, writes=writes)
@@ -315,7 +316,7 @@ def _warn(due: list[tuple[Case, str, datetime]], *, now: datetime,
                                   dedup_prefix=f"sla-warning:{warning_id}", case=case,
                                   now=now)
         writes.events.append(audit.build(
-            actor_label="system", verb="case.sla_warning", object_type="case",
+            actor=SYSTEM, verb="case.sla_warning", object_type="case",
             object_id=case.pk, case=case, now=now,
             data={"clock": clock, "level": case.escalation_level, "due_at": due_at,
                   "warning": warning_id}))

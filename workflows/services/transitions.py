@@ -32,7 +32,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed, 
 
 from workflows import hooks, selectors
 from workflows.models import Case, CaseState, Resolution, Verdict
-from workflows.services import audit, escalation, sla
+from workflows.services import audit, escalation, resolving, sla
 from workflows.services.errors import CaseConflict
 
 NOTHING_DIFFERS = "Nothing differs from the AI's output: accept it, or change a field."
@@ -172,19 +172,13 @@ def resolve(*, case_id: int, user, verdict: str, output: dict | None, reason_cod
         if case.state == CaseState.RESOLVED:
             case.closed_at = now
         case.save()
-        resolution, _ = Resolution.objects.update_or_create(
-            case=case, defaults={
-                "verdict": clean.verdict, "output": clean.output,
-                "reason_code": clean.reason_code, "notes": notes or "", "resolved_by": user,
-                "time_spent_seconds": case.time_spent_seconds, "created_at": now,
-                "approved_by": None, "approved_at": None})
-        verb = ("case.resolved" if case.state == CaseState.RESOLVED
-                else "case.submitted_for_approval")
+        resolution = resolving.store_resolution(
+            case=case, verdict=clean.verdict, output=clean.output,
+            reason_code=clean.reason_code, notes=notes, resolved_by=user, now=now)
         blind = ({"blind_answer": {"differing_fields": clean.differing_fields}}
                  if clean.differing_fields is not None else {})
-        _record(case=case, user=user, verb=verb, before=before, now=now,
-                verdict=clean.verdict, output=clean.output, reason_code=clean.reason_code,
-                notes=notes or "", time_spent_seconds=case.time_spent_seconds, **blind)
+        resolving.resolution_event(case=case, resolution=resolution, actor=user,
+                                   before=before, now=now, **blind).save()
         if case.state == CaseState.RESOLVED:
             hooks.case_resolved(case=case, resolution=resolution)
     return case

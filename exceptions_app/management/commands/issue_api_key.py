@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from exceptions_app.models import AiSystem
 from exceptions_app.services.api_keys import MAX_NAME_LENGTH, default_key_name, issue_api_key
+from workflows.actors import SystemActor
 
 
 class Command(BaseCommand):
@@ -27,7 +28,8 @@ class Command(BaseCommand):
         name = options["name"] or default_key_name(ai_system=ai_system)
         if len(name) > MAX_NAME_LENGTH:
             raise CommandError(f"--name is at most {MAX_NAME_LENGTH} characters.")
-        key = issue_api_key(ai_system=ai_system, name=name, actor_label="cli:issue_api_key")
+        key = issue_api_key(ai_system=ai_system, name=name,
+                            actor=SystemActor(label="cli:issue_api_key"))
         if not ai_system.is_active:
             self.stderr.write(self.style.WARNING(
                 f"'{slug}' is deactivated: this key will be refused until it is reactivated."))

@@ -1,8 +1,14 @@
 """Print an API token for a person: ``Authorization: Token <token>``."""
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from rest_framework.authtoken.models import Token
+
+from workflows.actors import SystemActor
+from workflows.services.tokens import issue_user_token
+
+# What the audit trail names as the actor: whoever runs the command runs it as the system.
+ACTOR = SystemActor(label="cli:issue_user_token")
 
 
 class Command(BaseCommand):
@@ -19,9 +25,8 @@ class Command(BaseCommand):
             user = User.objects.get(**{User.USERNAME_FIELD: username})
         except User.DoesNotExist as exc:
             raise CommandError(f"There is no user '{username}'.") from exc
-        if not user.is_active:
-            raise CommandError(f"'{username}' is deactivated; reactivate them first.")
-        if rotate:
-            Token.objects.filter(user=user).delete()
-        token, _ = Token.objects.get_or_create(user=user)
+        try:
+            token = issue_user_token(user=user, actor=ACTOR, rotate=rotate)
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
         self.stdout.write(token.key)

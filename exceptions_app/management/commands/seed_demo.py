@@ -11,6 +11,7 @@ from django.db.models import Count
 
 from exceptions_app.services.api_keys import issue_api_key
 from exceptions_app.services.demo import DEMO_USERS, seed_demo
+from workflows.actors import SystemActor
 from workflows.models import Case, CaseState, EscalationLevel, SlaPolicy
 
 
@@ -31,7 +32,7 @@ class Command(BaseCommand):
             logging.getLogger("kombu.connection").setLevel(logging.ERROR)
         seeded = seed_demo()
         key = None if options["no_key"] else issue_api_key(
-            ai_system=seeded.ai_system, name="demo key", actor_label="cli:seed_demo")
+            ai_system=seeded.ai_system, name="demo key", actor=SystemActor(label="cli:seed_demo"))
 
         if options["verbosity"] == 0:
             if key:

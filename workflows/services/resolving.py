@@ -1,0 +1,42 @@
+"""The one writer of a case's resolution and its audit event.
+
+A person resolving (``transitions.resolve``) and the escalation chain's last level
+deciding (``escalation``: reject or fall back, on behalf of the Accountable) store the
+same ``Resolution`` row and audit the same verb with the same data, so the timeline, the
+labelled data and the audit trail read both alike. Only the context differs: who acted
+(a person, or ``SYSTEM`` on behalf of the owner) and what the caller adds (a blind
+answer's differing fields; the escalation and the person it acted for).
+"""
+
+from datetime import datetime
+
+from workflows.models import AuditEvent, Case, CaseState, Resolution
+from workflows.services import audit
+
+
+def store_resolution(*, case: Case, verdict: str, output: dict | None, reason_code: str,
+                     notes: str, resolved_by, now: datetime) -> Resolution:
+    """The case's resolution, written over any earlier one (a four-eyes case sent back
+    and resolved again); approval starts empty."""
+    resolution, _ = Resolution.objects.update_or_create(
+        case=case, defaults={
+            "verdict": verdict, "output": output, "reason_code": reason_code,
+            "notes": notes or "", "resolved_by": resolved_by,
+            "time_spent_seconds": case.time_spent_seconds, "created_at": now,
+            "approved_by": None, "approved_at": None})
+    return resolution
+
+
+def resolution_event(*, case: Case, resolution: Resolution, actor, before: str,
+                     now: datetime, **context) -> AuditEvent:
+    """The unsaved audit event of a resolution: ``case.resolved``, or
+    ``case.submitted_for_approval`` while a second person must confirm it (I7)."""
+    verb = ("case.resolved" if case.state == CaseState.RESOLVED
+            else "case.submitted_for_approval")
+    return audit.build(
+        actor=actor, verb=verb, object_type="case", object_id=case.pk, case=case, now=now,
+        data={"from": before, "to": case.state, "version": case.version,
+              "verdict": resolution.verdict, "output": resolution.output,
+              "reason_code": resolution.reason_code, "notes": resolution.notes,
+              "resolved_by": resolution.resolved_by_id,
+              "time_spent_seconds": resolution.time_spent_seconds, **context})
