@@ -74,7 +74,9 @@ from django.db.models.functions import Cast, Ceil, Greatest, Ln, TruncDay, Trunc
 from django.utils import timezone
 
 from workflows.models import (
+    HELD_STATES,
     OPEN_STATES,
+    RUNNING_STATES,
     Case,
     CaseState,
     Escalation,
@@ -106,11 +108,6 @@ STATUS_LABELS = {ON_TRACK: "On track", AT_RISK: "At risk", BREACHED: "Breached"}
 
 URGENT_LIMIT = 25
 BREACH_CAUSES = (EscalationCause.RESPONSE_BREACH, EscalationCause.RESOLUTION_BREACH)
-# The open states whose SLA clocks run (``waiting`` is paused).
-_RUNNING = (CaseState.OPEN, CaseState.ASSIGNED, CaseState.PENDING_APPROVAL,
-            CaseState.ESCALATED)
-# Open cases held by a person: a reviewer's load.
-_HELD = (CaseState.ASSIGNED, CaseState.WAITING)
 
 # Latency sketches: a duration of x seconds falls in bucket ceil(log(x) / log(gamma));
 # the bucket's middle value is within SKETCH_ACCURACY of every duration in it.
@@ -133,7 +130,7 @@ def open_cases() -> QuerySet[Case]:
 
 def sla_status(now: datetime) -> SqlCase:
     """``BREACHED``, ``AT_RISK`` or ``ON_TRACK`` for an open case, in SQL (first match wins)."""
-    running, waiting = Q(state__in=_RUNNING), Q(state=CaseState.WAITING)
+    running, waiting = Q(state__in=RUNNING_STATES), Q(state=CaseState.WAITING)
     paused_at = F("waiting_since")
     return SqlCase(
         When(running & Q(due_at__lt=now), then=Value(BREACHED)),
@@ -439,7 +436,7 @@ def live_by_queue(*, queue_ids: Sequence[int] | None, now: datetime
         live = per_queue[row["queue_id"]]
         live.add(Live(open=row["n"], at_risk=row["at_risk"], breached=row["breached"],
                       ages={key: row[f"age_{key}"] for key, *_ in AGE_BUCKETS}))
-        if row["assignee_id"] is not None and row["state"] in _HELD:
+        if row["assignee_id"] is not None and row["state"] in HELD_STATES:
             load[row["assignee_id"]] += row["n"]
     return dict(per_queue), dict(load)
 

@@ -72,9 +72,22 @@ class CaseState(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# The case-state groups, each written once and imported wherever it is asked, the
+# partial indexes' conditions included (``Case.Meta.indexes``). Tuples, not sets: an
+# index condition built from one must render the same SQL in every process.
+# Not closed: work still to do (``case_open_idx``).
 OPEN_STATES = (CaseState.OPEN, CaseState.ASSIGNED, CaseState.WAITING,
                CaseState.PENDING_APPROVAL, CaseState.ESCALATED)
+# Waiting in a queue for anyone to claim (``case_claimable_idx``, ``case_waiting_age_idx``).
 CLAIMABLE_STATES = (CaseState.OPEN, CaseState.ESCALATED)
+# Open with a running SLA clock; ``waiting`` is paused (``case_sla_check_idx``).
+RUNNING_STATES = (CaseState.OPEN, CaseState.ASSIGNED, CaseState.PENDING_APPROVAL,
+                  CaseState.ESCALATED)
+# Held by a person: a reviewer's load, their own work in hand.
+HELD_STATES = (CaseState.ASSIGNED, CaseState.WAITING)
+# What ``Case.escalate`` hands up from and ``Case.reassign`` reassigns from; a case
+# pending approval keeps its state.
+HAND_UP_STATES = (CaseState.OPEN, CaseState.ASSIGNED, CaseState.WAITING, CaseState.ESCALATED)
 CLOSED_STATES = (CaseState.RESOLVED, CaseState.CANCELLED)
 
 
@@ -169,26 +182,24 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         indexes = [
             # claim-next and the queue page: open work of a queue by urgency.
             models.Index(fields=["queue", "-priority", "due_at", "id"],
-                         condition=Q(state__in=["open", "escalated"]),
+                         condition=Q(state__in=list(CLAIMABLE_STATES)),
                          name="case_claimable_idx"),
             # the home page's oldest waiting case per queue (selectors.queue_summaries).
             models.Index(fields=["queue", "created_at"],
-                         condition=Q(state__in=["open", "escalated"]),
+                         condition=Q(state__in=list(CLAIMABLE_STATES)),
                          name="case_waiting_age_idx"),
             # lease expiry sweep (expire_claim_leases).
-            models.Index(fields=["lease_expires_at"], condition=Q(state="assigned"),
+            models.Index(fields=["lease_expires_at"], condition=Q(state=CaseState.ASSIGNED),
                          name="case_lease_idx"),
             # the reviewer's own work on the home page.
             models.Index(fields=["assignee", "state"], name="case_assignee_idx"),
             # the SLA sweep (sweep_sla_clocks): open cases whose next check is due.
             models.Index(fields=["sla_next_check_at"],
-                         condition=Q(state__in=["open", "assigned", "pending_approval",
-                                                "escalated"]),
+                         condition=Q(state__in=list(RUNNING_STATES)),
                          name="case_sla_check_idx"),
             # the SLA dashboard and /metrics: open work by queue, whatever the history.
             models.Index(fields=["queue", "due_at"],
-                         condition=Q(state__in=["open", "assigned", "waiting",
-                                                "pending_approval", "escalated"]),
+                         condition=Q(state__in=list(OPEN_STATES)),
                          name="case_open_idx"),
             # the dashboard's closed-case figures over a period.
             models.Index(fields=["queue", "closed_at"], condition=Q(closed_at__isnull=False),
@@ -295,18 +306,14 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         self.lease_expires_at = until
 
     @transition(field=state,
-                source=[CaseState.OPEN, CaseState.ASSIGNED, CaseState.WAITING,
-                        CaseState.ESCALATED],
-                target=CaseState.ESCALATED, permission=_can_work)
+                source=HAND_UP_STATES, target=CaseState.ESCALATED, permission=_can_work)
     def escalate(self):
         self.escalation_level += 1
         self.assignee = None
         self.lease_expires_at = None
 
     @transition(field=state,
-                source=[CaseState.OPEN, CaseState.ASSIGNED, CaseState.ESCALATED,
-                        CaseState.WAITING],
-                target=CaseState.ASSIGNED, permission=_can_manage)
+                source=HAND_UP_STATES, target=CaseState.ASSIGNED, permission=_can_manage)
     def reassign(self, *, to, until):
         self.assignee = to
         self.lease_expires_at = until

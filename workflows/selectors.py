@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from workflows.models import (
     CLAIMABLE_STATES,
+    HELD_STATES,
     OPEN_STATES,
     AuditEvent,
     Case,
@@ -113,7 +114,7 @@ def my_cases(*, user) -> QuerySet[Case]:
     if not (user and user.is_authenticated):
         return Case.objects.none()
     return (Case.objects.filter(assignee=user.pk,
-                                state__in=[CaseState.ASSIGNED, CaseState.WAITING])
+                                state__in=HELD_STATES)
             .select_related("queue").order_by(*URGENCY_ORDER))
 
 

@@ -31,6 +31,7 @@ from django_fsm import ConcurrentTransition
 
 from workflows import selectors
 from workflows.models import (
+    HELD_STATES,
     Activity,
     AssignmentMode,
     AuditEvent,
@@ -43,8 +44,6 @@ from workflows.models import (
 from workflows.services import audit, raci, sla
 
 PUSH_MODES = (AssignmentMode.ROUND_ROBIN, AssignmentMode.LEAST_LOADED)
-# A reviewer's open assignments: the work in their hands.
-HELD_STATES = (CaseState.ASSIGNED, CaseState.WAITING)
 
 
 # -- load and availability ------------------------------------------------------------------

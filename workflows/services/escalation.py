@@ -62,6 +62,7 @@ from django.utils import timezone
 
 from workflows import hooks, selectors
 from workflows.models import (
+    HAND_UP_STATES,
     OPEN_STATES,
     Activity,
     AuditEvent,
@@ -85,9 +86,6 @@ from workflows.services.errors import CaseConflict
 
 # The reason code of a resolution the chain's last level decided, not a person.
 CHAIN_EXHAUSTED = "escalation-exhausted"
-
-# The states ``Case.escalate`` hands up from; a case pending approval keeps its state.
-HAND_UP_STATES = (CaseState.OPEN, CaseState.ASSIGNED, CaseState.WAITING, CaseState.ESCALATED)
 
 # The case fields an escalation may change, written in one UPDATE after the claim.
 _WRITTEN = ("state", "queue", "assignee", "lease_expires_at", "waiting_since",

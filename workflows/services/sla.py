@@ -46,6 +46,7 @@ from workflows import selectors
 from workflows.business_time import BusinessCalendar, add_business_time, business_time_between
 from workflows.models import (
     OPEN_STATES,
+    RUNNING_STATES,
     AuditEvent,
     Calendar,
     CalendarClosure,
@@ -63,9 +64,6 @@ from workflows.services.errors import CaseConflict
 logger = logging.getLogger("backstop.sla")
 
 DEFAULT_WARNING_FRACTION = 0.75
-# The states whose clocks run: those ``case_sla_check_idx`` covers (waiting is paused).
-RUNNING_STATES = (CaseState.OPEN, CaseState.ASSIGNED, CaseState.PENDING_APPROVAL,
-                  CaseState.ESCALATED)
 # Closures that ended longer ago than this cannot affect a clock that is still running.
 CLOSURE_LOOKBACK = timedelta(days=366)
 # A nudge's ETA lies a little after the check, so that the task never finds it not due.

@@ -46,9 +46,16 @@ from datetime import UTC, datetime, timedelta
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from workflows.models import Case, EscalationCause, RaciRole, SlaClock, SlaWarning
+from workflows.models import (
+    RUNNING_STATES,
+    Case,
+    EscalationCause,
+    RaciRole,
+    SlaClock,
+    SlaWarning,
+)
 from workflows.services import audit, escalation, outbox, sla
-from workflows.services.sla import RUNNING_STATES, TermsBook
+from workflows.services.sla import TermsBook
 
 logger = logging.getLogger("backstop.sla")
 
