@@ -73,6 +73,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Ceil, Greatest, Ln, TruncDay, TruncHour
 from django.utils import timezone
 
+from workflows import selectors
 from workflows.models import (
     HELD_STATES,
     OPEN_STATES,
@@ -455,21 +456,6 @@ def urgent_cases(*, queue_ids: Sequence[int] | None, now: datetime,
     return [UrgentCase(case=case, status=case.sla, deadline=case.deadline) for case in rows]
 
 
-def queue_members(queue_ids: Iterable[int]) -> dict[int, set[int]]:
-    """Who works each queue, directly or through a group: one query."""
-    queue_ids = list(queue_ids)
-    if not queue_ids:
-        return {}
-    direct = Queue.members.through.objects.filter(queue_id__in=queue_ids).values_list(
-        "queue_id", "user_id")
-    via_groups = Queue.member_groups.through.objects.filter(
-        queue_id__in=queue_ids, group__user__isnull=False).values_list("queue_id", "group__user")
-    members: dict[int, set[int]] = defaultdict(set)
-    for queue_id, user_id in direct.union(via_groups):
-        members[queue_id].add(user_id)
-    return members
-
-
 # --- Closed cases: summaries per complete hour and day, cached ---------------------------------
 
 
@@ -750,7 +736,7 @@ def dashboard(*, process: str = "", queue: str = "", period: str = DEFAULT_PERIO
                                 detail=period, now=now)
         escalations = escalations_by_level(queue_ids=scoped, start=start, now=now)
         urgent = urgent_cases(queue_ids=scoped, now=now, limit=urgent_limit)
-        members = queue_members({row.case.queue_id for row in urgent})
+        members = selectors.queue_worker_ids({row.case.queue_id for row in urgent})
     else:
         live, load, escalations, urgent, members = {}, {}, [], [], {}
         closed = {key: {} for key in PERIODS}

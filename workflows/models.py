@@ -97,12 +97,18 @@ class Verdict(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
-def _is_manager(user) -> bool:
-    return bool(user and user.is_authenticated and user.has_perm("workflows.manage_cases"))
+# Who is a manager: the one permission pages, API, services and transitions ask about.
+MANAGE_CASES = "workflows.manage_cases"
+
+
+def is_manager(user) -> bool:
+    """A manager (``MANAGE_CASES``: directly, through a group, or a superuser) sees and
+    manages every case."""
+    return bool(user and user.is_authenticated and user.has_perm(MANAGE_CASES))
 
 
 def _can_manage(case, user) -> bool:
-    return _is_manager(user)
+    return is_manager(user)
 
 
 def _is_assignee(case, user) -> bool:
@@ -111,25 +117,24 @@ def _is_assignee(case, user) -> bool:
 
 def _is_member(case, user) -> bool:
     """A member of the case's queue, directly or through a group (I8)."""
-    if not (user and user.is_authenticated and user.pk):
-        return False
-    return Queue.objects.filter(
-        Q(members=user) | Q(member_groups__user=user), pk=case.queue_id).exists()
+    from workflows.selectors import works_queue  # selectors read these models
+
+    return works_queue(user=user, queue_id=case.queue_id)
 
 
 def _can_work(case, user) -> bool:
-    return _is_assignee(case, user) or _is_manager(user)
+    return _is_assignee(case, user) or is_manager(user)
 
 
 def _can_claim(case, user) -> bool:
-    return _is_manager(user) or _is_member(case, user)
+    return is_manager(user) or _is_member(case, user)
 
 
 def _can_approve(case, user) -> bool:
     # Four eyes: the approver is never the person who resolved first.
     if not (user and user.is_authenticated) or user.pk == case.first_reviewer_id:
         return False
-    return _is_manager(user) or _is_member(case, user)
+    return is_manager(user) or _is_member(case, user)
 
 
 def _system_only(case, user) -> bool:

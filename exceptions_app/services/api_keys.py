@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from exceptions_app.models import AiSystem, AiSystemAPIKey
+from exceptions_app.verbs import DomainVerb
 from workflows.services import audit
 
 MAX_NAME_LENGTH = AiSystemAPIKey._meta.get_field("name").max_length
@@ -26,7 +27,7 @@ def issue_api_key(*, ai_system: AiSystem, name: str, actor=None, actor_label: st
     with transaction.atomic():
         api_key, key = AiSystemAPIKey.objects.create_key(name=name, ai_system=ai_system)
         # The key's primary key embeds its hash; the public prefix names it well enough.
-        audit.record(verb="api_key.issued", object_type="ai_system_api_key",
+        audit.record(verb=DomainVerb.API_KEY_ISSUED, object_type="ai_system_api_key",
                      object_id=api_key.prefix, actor=actor, actor_label=actor_label, now=now,
                      data={"ai_system": ai_system.slug, "name": name})
     return key

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from exceptions_app.contracts import contract_errors
 from exceptions_app.models import AiSystem, Decision, LabelledExample
+from exceptions_app.verbs import DomainVerb
 from workflows.hooks import CaseContent
 from workflows.models import Verdict
 from workflows.services import audit, transitions
@@ -120,7 +121,7 @@ def withdraw_decision(*, ai_system: AiSystem, decision_id: int, reason: str = ""
             if decision.case_id is not None:
                 transitions.withdraw(case_id=decision.case_id,
                                      actor_label=ai_system.actor_label, reason=reason, now=now)
-            audit.record(verb="decision.withdrawn", object_type="decision",
+            audit.record(verb=DomainVerb.DECISION_WITHDRAWN, object_type="decision",
                          object_id=decision.pk, case_id=decision.case_id,
                          actor_label=ai_system.actor_label, now=now,
                          data={"external_id": decision.external_id, "reason": reason})

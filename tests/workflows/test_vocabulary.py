@@ -1,7 +1,13 @@
 """Each rule of the engine's vocabulary is written once; these tests tie the copies together."""
 
+import re
+from pathlib import Path
+
+import pytest
+from django.db import models
 from django.db.models import Q
 
+from workflows import verbs
 from workflows.models import (
     CLAIMABLE_STATES,
     CLOSED_STATES,
@@ -50,3 +56,81 @@ def test_escalate_and_reassign_start_from_the_hand_up_states():
     transitions = list(Case._meta.get_field("state").get_all_transitions(Case))
     for name in ("escalate", "reassign"):
         assert {t.source for t in transitions if t.name == name} == set(HAND_UP_STATES), name
+
+
+# -- audit verbs ------------------------------------------------------------------------------
+
+APPS = [Path(__file__).resolve().parents[2] / app for app in ("workflows", "exceptions_app")]
+BARE_VERB = re.compile(r"""(\bverb\s*=\s*\(?\s*|["']verb["']\s*:\s*)["'][a-z_]+\.[a-z_]+["']""")
+
+
+def test_every_verb_has_its_own_wording():
+    for vocabulary in verbs._vocabularies:
+        for member in vocabulary:
+            assert re.fullmatch(r"[a-z_]+\.[a-z_]+", member.value), member
+            # TextChoices makes a label from the name when none is given: not wording.
+            assert member.label != member.name.replace("_", " ").title(), member
+
+
+def test_no_call_site_writes_a_bare_verb_string():
+    offenders = [f"{path}:{number}" for app in APPS for path in app.rglob("*.py")
+                 if "migrations" not in path.parts
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if BARE_VERB.search(line)]
+    assert offenders == []
+
+
+def test_a_verb_defined_twice_is_refused():
+    class Again(models.TextChoices):
+        CLAIMED = "case.claimed", "Claimed again"
+
+    with pytest.raises(ValueError, match=r"case\.claimed"):
+        verbs.register(Again)
+    assert verbs.wording("case.claimed") == "Claimed"
+
+
+def test_an_unknown_verb_from_an_old_row_is_spelt_out():
+    assert verbs.wording("case.long_gone") == "Long gone"
+
+
+# -- who works a queue, who is a manager --------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_every_question_about_queue_membership_gets_the_same_answer():
+    from django.contrib.auth.models import Group
+
+    from tests.factories import CaseFactory, QueueFactory, UserFactory, make_manager
+    from workflows import selectors
+    from workflows.models import Queue
+
+    queue, other = QueueFactory(), QueueFactory()
+    direct, via_group, outsider, inactive = UserFactory(), UserFactory(), UserFactory(), \
+        UserFactory(is_active=False)
+    group = Group.objects.create(name="reviewers")
+    group.user_set.add(via_group, inactive)
+    queue.members.add(direct)
+    queue.member_groups.add(group)
+    other.members.add(outsider)
+    case = CaseFactory(queue=queue)
+
+    workers = {direct.pk, via_group.pk}
+    assert set(selectors.queue_workers(queue_id=queue.pk).values_list("pk", flat=True)) == workers
+    assert selectors.queue_worker_ids([queue.pk, other.pk]) == {
+        queue.pk: {*workers, inactive.pk}, other.pk: {outsider.pk}}
+    for person in (direct, via_group, outsider):
+        works = person.pk in workers
+        assert selectors.works_queue(user=person, queue_id=queue.pk) is works
+        assert Queue.objects.filter(pk=queue.pk,
+                                    pk__in=selectors.member_queue_ids(person)).exists() is works
+        assert selectors.visible_cases(user=person).filter(pk=case.pk).exists() is works
+    # A manager is not a member, but may do what members may.
+    manager = make_manager()
+    assert not selectors.works_queue(user=manager, queue_id=queue.pk)
+    assert selectors.is_manager(manager) and not selectors.is_manager(direct)
+
+
+def test_the_manager_rule_is_one_function():
+    from workflows import models, selectors
+
+    assert selectors.is_manager is models.is_manager

@@ -22,10 +22,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
@@ -42,6 +41,7 @@ from workflows.models import (
     ReviewerStatus,
 )
 from workflows.services import audit, raci, sla
+from workflows.verbs import AuditVerb
 
 PUSH_MODES = (AssignmentMode.ROUND_ROBIN, AssignmentMode.LEAST_LOADED)
 
@@ -153,7 +153,7 @@ def _push_queue(queue: Queue, cases: list[Case], *, now: datetime) -> list[Audit
         loads[person.pk] += 1
         last_pushed = person.pk
         events.append(audit.build(
-            verb="case.assigned", object_type="case", object_id=case.pk, case=case,
+            verb=AuditVerb.CASE_ASSIGNED, object_type="case", object_id=case.pk, case=case,
             actor_label="system", now=now,
             data={"from": before, "to": case.state, "version": case.version,
                   "assignee": person.pk, "strategy": queue.assignment_mode,
@@ -166,13 +166,7 @@ def _push_queue(queue: Queue, cases: list[Case], *, now: datetime) -> list[Audit
 
 def queue_members(*, queue: Queue) -> list:
     """The active people who work the queue, directly or through a group; by id."""
-    User = get_user_model()
-    return list(User.objects.filter(is_active=True).filter(
-        Q(pk__in=Queue.members.through.objects.filter(queue=queue).values("user_id"))
-        | Q(pk__in=User.groups.through.objects.filter(
-            group_id__in=Queue.member_groups.through.objects.filter(queue=queue)
-            .values("group_id")).values("user_id")))
-        .order_by("pk"))
+    return list(selectors.queue_workers(queue_id=queue.pk).order_by("pk"))
 
 
 def push_candidates(*, queue: Queue) -> list:
@@ -241,7 +235,7 @@ def set_assignment_mode(*, queue: Queue, assignment_mode: str,
         queue.assignment_mode = after["mode"]
         queue.max_open_per_reviewer = after["max_open_per_reviewer"]
         queue.save(update_fields=["assignment_mode", "max_open_per_reviewer"])
-        audit.record(actor=actor, verb="queue.assignment_changed", object_type="queue",
+        audit.record(actor=actor, verb=AuditVerb.QUEUE_ASSIGNMENT_CHANGED, object_type="queue",
                      object_id=queue.pk, now=now,
                      data={"queue": queue.slug, "before": before, "after": after})
     return queue
@@ -301,7 +295,7 @@ def set_away(*, user, delegate=None, actor, now: datetime | None = None) -> int:
                 continue  # resolved, released or reassigned meanwhile: no longer theirs
         if unchanged and not moved:
             return 0  # away already, nothing handed over: no change to record
-        audit.record(actor=actor, verb="reviewer.away", object_type="user",
+        audit.record(actor=actor, verb=AuditVerb.REVIEWER_AWAY, object_type="user",
                      object_id=user.pk, now=now,
                      data={"user": user.get_username(), "before": before,
                            "delegate": delegate.pk if delegate else None,
@@ -322,11 +316,11 @@ def _hand_over(case: Case, *, user, delegate, actor, now: datetime) -> bool:
         else:  # waiting: the delegate resumes it when the information arrives
             case.assignee = delegate
         case.save()
-        verb = "case.delegated"
+        verb = AuditVerb.CASE_DELEGATED
     elif case.state == CaseState.ASSIGNED:
         case.release()
         case.save()
-        verb = "case.released"
+        verb = AuditVerb.CASE_RELEASED
     else:
         return False
     audit.record(actor=actor, verb=verb, object_type="case", object_id=case.pk, case=case,
@@ -348,7 +342,7 @@ def set_available(*, user, actor, now: datetime | None = None) -> ReviewerStatus
                   "away_since": status.away_since}
         status.available, status.away_since, status.delegate = True, None, None
         status.save()
-        audit.record(actor=actor, verb="reviewer.available", object_type="user",
+        audit.record(actor=actor, verb=AuditVerb.REVIEWER_AVAILABLE, object_type="user",
                      object_id=user.pk, now=now,
                      data={"user": user.get_username(), "before": before})
     return status

@@ -47,6 +47,7 @@ def build(*, verb: str, object_type: str, object_id, actor=None, actor_label: st
     """An unsaved event with its hash, for ``bulk_create`` in a batch."""
     if not actor_label:
         actor_label = actor.get_username() if actor is not None else "system"
+    verb = str(verb)  # an ``AuditVerb`` (or a domain's) member stores as its plain value
     # A JSON round trip makes the hashed data exactly what the database will return.
     data = json.loads(_canonical(data or {}))
     event = AuditEvent(occurred_at=now or timezone.now(), actor=actor, actor_label=actor_label,
@@ -73,6 +74,7 @@ def row(*, verb: str, object_type: str, object_id, actor_label: str, now: dateti
     """
     data_json = _canonical(data or {})
     object_id = str(object_id)
+    verb = str(verb)
     occurred_at = now.astimezone(UTC).isoformat()
     # event_hash's canonical JSON, its keys in sorted order.
     content = (f'{{"actor":null,"actor_label":{json.dumps(actor_label)},'

@@ -63,6 +63,7 @@ from django.utils import timezone
 from workflows import hooks, selectors
 from workflows.models import (
     HAND_UP_STATES,
+    MANAGE_CASES,
     OPEN_STATES,
     Activity,
     AuditEvent,
@@ -83,6 +84,7 @@ from workflows.models import (
 )
 from workflows.services import assignment, audit, outbox, raci, sla
 from workflows.services.errors import CaseConflict
+from workflows.verbs import AuditVerb
 
 # The reason code of a resolution the chain's last level decided, not a person.
 CHAIN_EXHAUSTED = "escalation-exhausted"
@@ -343,8 +345,8 @@ def _apply(case: Case, escalation: Escalation, *, chains: ChainBook,
     if plan.note:
         event_data["note"] = plan.note
     writes.events.append(audit.build(
-        actor=escalation.actor, verb="case.escalated", object_type="case", object_id=case.pk,
-        case=case, now=now, data=event_data))
+        actor=escalation.actor, verb=AuditVerb.CASE_ESCALATED, object_type="case",
+        object_id=case.pk, case=case, now=now, data=event_data))
     if resolution is not None:
         _resolved(case, resolution, escalation, writes, now=now)
 
@@ -515,7 +517,7 @@ def _resolve_for_owner(case: Case, owner, verdict: str, plan: _Plan, *,
 def _resolved(case: Case, resolution: Resolution, escalation: Escalation,
               writes: Writes, *, now: datetime) -> None:
     writes.events.append(audit.build(
-        actor=None, verb="case.resolved", object_type="case", object_id=case.pk, case=case,
+        actor=None, verb=AuditVerb.CASE_RESOLVED, object_type="case", object_id=case.pk, case=case,
         now=now,
         data={"from": CaseState.ASSIGNED, "to": case.state, "version": case.version,
               "verdict": resolution.verdict, "output": None,
@@ -624,8 +626,9 @@ def _all_managers():
     """Active managers (``workflows.manage_cases``, directly, through a group, or
     superusers), by username. One query."""
     User = get_user_model()
-    permission = Permission.objects.filter(codename="manage_cases",
-                                           content_type__app_label="workflows")
+    app_label, codename = MANAGE_CASES.split(".")
+    permission = Permission.objects.filter(codename=codename,
+                                           content_type__app_label=app_label)
     return User.objects.filter(is_active=True).filter(
         Q(is_superuser=True) | Q(user_permissions__in=permission)
         | Q(groups__permissions__in=permission)).distinct().order_by(User.USERNAME_FIELD)
@@ -687,7 +690,7 @@ def answer_consult(*, consult_id: int, user, answer: str,
         if answered != 1:
             raise CaseConflict("You have already answered this consult.", case=case)
         consult.answer, consult.answered_at = answer, now
-        audit.record(actor=user, verb="case.consult_answered", object_type="consult",
+        audit.record(actor=user, verb=AuditVerb.CASE_CONSULT_ANSWERED, object_type="consult",
                      object_id=consult.pk, case=case, now=now,
                      data={"consult": consult.pk, "required": consult.required,
                            "escalation": consult.escalation_id, "answer": answer})

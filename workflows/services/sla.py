@@ -60,6 +60,7 @@ from workflows.models import (
 )
 from workflows.services import audit
 from workflows.services.errors import CaseConflict
+from workflows.verbs import AuditVerb
 
 logger = logging.getLogger("backstop.sla")
 
@@ -554,7 +555,7 @@ def publish_sla_policy(*, queue: Queue, targets: Sequence[Mapping], calendar: Ca
             warning_fraction=warning_fraction, restart_on_reassign=restart_on_reassign,
             created_by=actor)
         SlaTarget.objects.bulk_create(SlaTarget(policy=policy, **target) for target in cleaned)
-        audit.record(actor=actor, verb="sla_policy.published", object_type="sla_policy",
+        audit.record(actor=actor, verb=AuditVerb.SLA_POLICY_PUBLISHED, object_type="sla_policy",
                      object_id=policy.pk, now=now,
                      data={"queue": queue.slug, "version": policy.version,
                            "previous_version": previous,
@@ -626,7 +627,7 @@ def reapply_policy(*, queue: Queue, actor, now: datetime,
                 break
             last_id = chunk[-1].pk
             moved += _reapply_chunk(chunk, policy=policy, actor=actor, now=now)
-    audit.record(actor=actor, verb="sla_policy.reapplied", object_type="sla_policy",
+    audit.record(actor=actor, verb=AuditVerb.SLA_POLICY_REAPPLIED, object_type="sla_policy",
                  object_id=policy.pk, now=now,
                  data={"queue": queue.slug, "version": policy.version, "cases": moved})
     return moved
@@ -652,7 +653,7 @@ def _reapply_chunk(chunk: list[Case], *, policy: SlaPolicy, actor, now: datetime
             case.sla_next_check_at = next_check_at(case, rules, now=now)
         case.version += 1  # the rows are locked: nobody else writes them meanwhile
         events.append(audit.build(
-            verb="case.sla_reapplied", object_type="case", object_id=case.pk, case=case,
+            verb=AuditVerb.CASE_SLA_REAPPLIED, object_type="case", object_id=case.pk, case=case,
             actor=actor, now=now,
             data={"before": before,
                   "after": {"policy_version": policy.version,
@@ -690,7 +691,7 @@ def add_closure(*, calendar: Calendar, starts_at: datetime, ends_at: datetime,
         before = _closures_of(calendar, now=now)
         closure = CalendarClosure.objects.create(calendar=calendar, starts_at=starts_at,
                                                  ends_at=ends_at, reason=reason or "")
-        audit.record(actor=actor, verb="calendar.closure_added", object_type="calendar",
+        audit.record(actor=actor, verb=AuditVerb.CALENDAR_CLOSURE_ADDED, object_type="calendar",
                      object_id=calendar.pk, now=now,
                      data={"calendar": calendar.name, "closure": closure.pk,
                            "starts_at": starts_at, "ends_at": ends_at,
@@ -709,7 +710,7 @@ def remove_closure(*, calendar: Calendar, closure_id: int, actor, now: datetime)
         closure = CalendarClosure.objects.select_for_update().get(pk=closure_id,
                                                                    calendar=calendar)
         before = _closures_of(calendar, now=now)
-        audit.record(actor=actor, verb="calendar.closure_removed", object_type="calendar",
+        audit.record(actor=actor, verb=AuditVerb.CALENDAR_CLOSURE_REMOVED, object_type="calendar",
                      object_id=calendar.pk, now=now,
                      data={"calendar": calendar.name, "closure": closure.pk,
                            "starts_at": closure.starts_at, "ends_at": closure.ends_at,
@@ -750,7 +751,7 @@ def _move_clocks(calendar: Calendar, closure: CalendarClosure, *, change: str,
             last_id = chunk[-1].pk
             moved += _move_chunk(chunk, old=old, new=new, closure=closure, change=change,
                                  actor=actor, now=now)
-    audit.record(actor=actor, verb="calendar.clocks_moved", object_type="calendar",
+    audit.record(actor=actor, verb=AuditVerb.CALENDAR_CLOCKS_MOVED, object_type="calendar",
                  object_id=calendar.pk, now=now,
                  data={"calendar": calendar.name, "closure": closure.pk, "change": change,
                        "cases": moved})
@@ -776,7 +777,7 @@ def _move_chunk(chunk: list[Case], *, old: BusinessCalendar, new: BusinessCalend
         case.version += 1  # the rows are locked: nobody else writes them meanwhile
         changed.append(case)
         events.append(audit.build(
-            verb="case.sla_calendar_changed", object_type="case", object_id=case.pk,
+            verb=AuditVerb.CASE_SLA_CALENDAR_CHANGED, object_type="case", object_id=case.pk,
             case=case, actor=actor, now=now,
             data={"closure": closure.pk, "change": change, "version": case.version,
                   "before": before, "after": after}))

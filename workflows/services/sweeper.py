@@ -56,6 +56,7 @@ from workflows.models import (
 )
 from workflows.services import audit, escalation, outbox, sla
 from workflows.services.sla import TermsBook
+from workflows.verbs import AuditVerb
 
 logger = logging.getLogger("backstop.sla")
 
@@ -322,7 +323,7 @@ def _warn(due: list[tuple[Case, str, datetime]], *, now: datetime,
                                   dedup_prefix=f"sla-warning:{warning_id}", case=case,
                                   now=now)
         writes.events.append(audit.build(
-            actor_label="system", verb="case.sla_warning", object_type="case",
+            actor_label="system", verb=AuditVerb.CASE_SLA_WARNING, object_type="case",
             object_id=case.pk, case=case, now=now,
             data={"clock": clock, "level": case.escalation_level, "due_at": due_at,
                   "warning": warning_id}))

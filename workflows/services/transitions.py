@@ -34,6 +34,7 @@ from workflows import hooks, selectors
 from workflows.models import Case, CaseState, Resolution, Verdict
 from workflows.services import audit, escalation, sla
 from workflows.services.errors import CaseConflict
+from workflows.verbs import AuditVerb
 
 STALE_MESSAGE = ("Someone else changed this case meanwhile; reload it to see its "
                  "current state, then try again.")
@@ -90,7 +91,7 @@ def start_stint(case: Case, now: datetime) -> None:
         case.first_claimed_at = now
 
 
-def _record(*, case: Case, user, verb: str, before: str, now: datetime, **data) -> None:
+def _record(*, case: Case, user, verb: AuditVerb, before: str, now: datetime, **data) -> None:
     audit.record(actor=user, verb=verb, object_type="case", object_id=case.pk, case=case,
                  now=now, data={"from": before, "to": case.state, "version": case.version,
                                 **data})
@@ -115,7 +116,7 @@ def release(*, case_id: int, user, expected_version: int | None = None,
         end_stint(case, now)
         case.release()
         case.save()
-        _record(case=case, user=user, verb="case.released", before=before, now=now,
+        _record(case=case, user=user, verb=AuditVerb.CASE_RELEASED, before=before, now=now,
                 assignee=holder)
     return case
 
@@ -154,8 +155,8 @@ def resolve(*, case_id: int, user, verdict: str, output: dict | None, reason_cod
                 "reason_code": clean.reason_code, "notes": notes or "", "resolved_by": user,
                 "time_spent_seconds": case.time_spent_seconds, "created_at": now,
                 "approved_by": None, "approved_at": None})
-        verb = ("case.resolved" if case.state == CaseState.RESOLVED
-                else "case.submitted_for_approval")
+        verb = (AuditVerb.CASE_RESOLVED if case.state == CaseState.RESOLVED
+                else AuditVerb.CASE_SUBMITTED_FOR_APPROVAL)
         blind = ({"blind_answer": {"differing_fields": clean.differing_fields}}
                  if clean.differing_fields is not None else {})
         _record(case=case, user=user, verb=verb, before=before, now=now,
@@ -250,7 +251,7 @@ def request_info(*, case_id: int, user, reason: str, expected_version: int | Non
         case.waiting_since = now
         sla.pause(case, now=now)
         case.save()
-        _record(case=case, user=user, verb="case.info_requested", before=before, now=now,
+        _record(case=case, user=user, verb=AuditVerb.CASE_INFO_REQUESTED, before=before, now=now,
                 reason=reason)
     return case
 
@@ -267,7 +268,7 @@ def resume(*, case_id: int, user, expected_version: int | None = None,
         start_stint(case, now)
         sla.resume(case, now=now)
         case.save()
-        _record(case=case, user=user, verb="case.resumed", before=before, now=now,
+        _record(case=case, user=user, verb=AuditVerb.CASE_RESUMED, before=before, now=now,
                 waited_seconds=int((now - waited_since).total_seconds()) if waited_since
                 else None)
     return case
@@ -311,7 +312,7 @@ def approve(*, case_id: int, user, expected_version: int | None = None,
         resolution.approved_by = user
         resolution.approved_at = now
         resolution.save(update_fields=["approved_by", "approved_at"])
-        _record(case=case, user=user, verb="case.approved", before=before, now=now,
+        _record(case=case, user=user, verb=AuditVerb.CASE_APPROVED, before=before, now=now,
                 first_reviewer=case.first_reviewer_id, verdict=resolution.verdict)
         hooks.case_resolved(case=case, resolution=resolution)
     return case
@@ -328,7 +329,7 @@ def send_back(*, case_id: int, user, comment: str, expected_version: int | None 
         case.send_back(until=now + case.queue.lease_time)
         start_stint(case, now)
         case.save()
-        _record(case=case, user=user, verb="case.sent_back", before=before, now=now,
+        _record(case=case, user=user, verb=AuditVerb.CASE_SENT_BACK, before=before, now=now,
                 comment=comment, assignee=case.assignee_id)
     return case
 
@@ -352,7 +353,7 @@ def reassign(*, case_id: int, user, to_user, expected_version: int | None = None
         start_stint(case, now)
         sla.on_reassign(case, now=now, resumed=before == CaseState.WAITING)
         case.save()
-        _record(case=case, user=user, verb="case.reassigned", before=before, now=now,
+        _record(case=case, user=user, verb=AuditVerb.CASE_REASSIGNED, before=before, now=now,
                 from_assignee=holder, to_assignee=to_user.pk)
     return case
 
@@ -375,7 +376,7 @@ def change_priority(*, case_id: int, user, priority: int,
         case.priority = priority
         sla.on_priority_change(case, old_priority=old, now=now)
         case.save()
-        _record(case=case, user=user, verb="case.priority_changed", before=case.state,
+        _record(case=case, user=user, verb=AuditVerb.CASE_PRIORITY_CHANGED, before=case.state,
                 now=now, priority_from=old, priority_to=priority, due_at=case.due_at)
     return case
 
@@ -393,7 +394,7 @@ def cancel(*, case_id: int, user, reason: str, expected_version: int | None = No
         case.closed_at = now
         case.waiting_since = None
         case.save()
-        _record(case=case, user=user, verb="case.cancelled", before=before, now=now,
+        _record(case=case, user=user, verb=AuditVerb.CASE_CANCELLED, before=before, now=now,
                 reason=reason)
     return case
 
@@ -419,7 +420,7 @@ def withdraw(*, case_id: int, actor_label: str, reason: str = "",
             case.closed_at = now
             case.waiting_since = None
             case.save()
-            audit.record(actor_label=actor_label, verb="case.withdrawn", object_type="case",
+            audit.record(actor_label=actor_label, verb=AuditVerb.CASE_WITHDRAWN, object_type="case",
                          object_id=case.pk, case=case, now=now,
                          data={"from": before, "to": case.state, "version": case.version,
                                "reason": reason})
