@@ -60,7 +60,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from workflows import hooks, selectors
+from workflows import db, hooks, selectors
 from workflows.models import (
     HAND_UP_STATES,
     MANAGE_CASES,
@@ -204,19 +204,14 @@ def _claim_level(*, case_id: int, expected_level: int,
 def _insert_escalation(escalation: Escalation) -> bool:
     """Insert the row unless its (case, level) is there (``ON CONFLICT DO NOTHING``:
     no savepoint to pay for); answer whether it was inserted (its id set)."""
-    quote = connection.ops.quote_name
     fields = [f for f in Escalation._meta.concrete_fields if not f.primary_key]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(Escalation._meta.db_table)} "
-            f"({', '.join(quote(f.column) for f in fields)}) "
-            f"VALUES ({', '.join(['%s'] * len(fields))}) "
-            f"ON CONFLICT (case_id, level) DO NOTHING RETURNING id",
-            [f.get_db_prep_save(getattr(escalation, f.attname), connection) for f in fields])
-        row = cursor.fetchone()
-    if row is None:
+    inserted = db.insert_new(
+        Escalation, columns=[f.column for f in fields],
+        rows=[[f.get_db_prep_save(getattr(escalation, f.attname), connection) for f in fields]],
+        conflict=("case_id", "level"), returning=("id",))
+    if not inserted:
         return False
-    escalation.pk = row[0]
+    escalation.pk = inserted[0][0]
     escalation._state.adding, escalation._state.db = False, connection.alias
     return True
 

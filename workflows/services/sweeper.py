@@ -46,6 +46,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from workflows import db
 from workflows.models import (
     RUNNING_STATES,
     Case,
@@ -334,18 +335,13 @@ def _insert_warnings(keys: list[tuple[int, str, int]], *,
                      now: datetime) -> dict[tuple[int, str, int], int]:
     """Insert the warnings not given before, in one statement (I2); answer the new ones'
     ids by (case, clock, level)."""
-    table = connection.ops.quote_name(SlaWarning._meta.db_table)
     created_at = connection.ops.adapt_datetimefield_value(now)
-    params = [value for case_id, clock, level in keys
-              for value in (case_id, str(clock), level, created_at)]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (case_id, clock, level, created_at) VALUES "
-            f"{', '.join(['(%s, %s, %s, %s)'] * len(keys))} "
-            "ON CONFLICT (case_id, clock, level) DO NOTHING "
-            "RETURNING id, case_id, clock, level", params)
-        return {(case_id, clock, level): warning_id
-                for warning_id, case_id, clock, level in cursor.fetchall()}
+    inserted = db.insert_new(
+        SlaWarning, columns=("case_id", "clock", "level", "created_at"),
+        rows=[(case_id, str(clock), level, created_at) for case_id, clock, level in keys],
+        conflict=("case_id", "clock", "level"), returning=("id", "case_id", "clock", "level"))
+    return {(case_id, clock, level): warning_id
+            for warning_id, case_id, clock, level in inserted}
 
 
 def _warning_recipients(case: Case, chains: escalation.ChainBook) -> list:
