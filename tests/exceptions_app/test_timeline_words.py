@@ -21,3 +21,4 @@ def test_the_timeline_describes_each_verb_in_its_own_words(verb):
 
 def test_the_timeline_has_no_words_for_a_verb_nothing_emits():
     assert "case.sla_breached" not in verbs.known()
+

@@ -40,7 +40,7 @@ from workflows.models import (
     RaciRole,
     ReviewerStatus,
 )
-from workflows.services import audit, raci, sla
+from workflows.services import audit, raci, sla, work_time
 from workflows.verbs import AuditVerb
 
 PUSH_MODES = (AssignmentMode.ROUND_ROBIN, AssignmentMode.LEAST_LOADED)
@@ -143,8 +143,7 @@ def _push_queue(queue: Queue, cases: list[Case], *, now: datetime) -> list[Audit
         case.queue = queue
         before = case.state
         case.claim(by=person, until=now + queue.lease_time)
-        case.work_started_at = now
-        case.first_claimed_at = case.first_claimed_at or now
+        work_time.start_stint(case, now)
         try:
             with transaction.atomic():
                 case.save()
@@ -305,13 +304,11 @@ def set_away(*, user, delegate=None, actor, now: datetime | None = None) -> int:
 
 def _hand_over(case: Case, *, user, delegate, actor, now: datetime) -> bool:
     before = case.state
-    if case.work_started_at is not None:
-        case.time_spent_seconds += max(0, int((now - case.work_started_at).total_seconds()))
-        case.work_started_at = None
+    work_time.end_stint(case, now)
     if delegate is not None:
         if case.state == CaseState.ASSIGNED:
             case.reassign(to=delegate, until=now + case.queue.lease_time)
-            case.work_started_at = now
+            work_time.start_stint(case, now)
             sla.on_reassign(case, now=now)  # restarts the clock where the policy says so
         else:  # waiting: the delegate resumes it when the information arrives
             case.assignee = delegate

@@ -19,7 +19,8 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from workflows import selectors
 from workflows.models import CLAIMABLE_STATES, AuditEvent, Case, CaseState, Queue
 from workflows.services import audit
-from workflows.services.transitions import changing, require, start_stint
+from workflows.services.transitions import changing, require
+from workflows.services.work_time import drop_stint, start_stint
 from workflows.verbs import AuditVerb
 
 # How many of the most urgent cases claim-next reads per queue: more than the
@@ -141,7 +142,7 @@ def expire_leases(*, now: datetime | None = None, batch_size: int = 500) -> int:
         for case in due:
             holder, lease = case.assignee_id, case.lease_expires_at
             case.expire_lease()
-            case.work_started_at = None
+            drop_stint(case)
             try:
                 with transaction.atomic():
                     case.save()

@@ -82,7 +82,7 @@ from workflows.models import (
     Resolution,
     Verdict,
 )
-from workflows.services import assignment, audit, outbox, raci, sla
+from workflows.services import assignment, audit, outbox, raci, sla, work_time
 from workflows.services.errors import CaseConflict
 from workflows.verbs import AuditVerb
 
@@ -371,7 +371,7 @@ def _hand_up_state(case: Case, *, now: datetime) -> bool:
     """``escalated``, nobody's (the model's transition); False if pending approval."""
     if case.state not in HAND_UP_STATES:
         return False
-    _end_stint(case, now)
+    work_time.end_stint(case, now)
     level = case.escalation_level
     case.escalate()
     # The conditional update already claimed this level; the transition's own
@@ -411,7 +411,7 @@ def _hand_up(case: Case, process: Process | None, config: EscalationLevel,
         plan.targets = [*targets, *chains.managers(case.queue)]
         return plan
     case.reassign(to=person, until=now + case.queue.lease_time)
-    _start_stint(case, now)
+    work_time.start_stint(case, now)
     plan.action = "assigned"
     return plan
 
@@ -467,11 +467,11 @@ def _hold(case: Case, owner, plan: _Plan, chains: ChainBook, *, now: datetime) -
             "The process names no Accountable owner: the case waits escalated in its "
             "queue; managers are told.")
         return plan
-    _end_stint(case, now)
+    work_time.end_stint(case, now)
     # Held, not leased: the owner keeps it until they act (no lease expiry).
     case.reassign(to=owner, until=None)
     case.waiting_since = None
-    _start_stint(case, now)
+    work_time.start_stint(case, now)
     plan.action = "held"
     return plan
 
@@ -490,7 +490,7 @@ def _cannot_resolve(case: Case, owner) -> str | None:
 
 def _resolve_for_owner(case: Case, owner, verdict: str, plan: _Plan, *,
                        now: datetime) -> Resolution:
-    _end_stint(case, now)
+    work_time.end_stint(case, now)
     if case.state != CaseState.ASSIGNED or case.assignee_id != owner.pk:
         case.reassign(to=owner, until=None)
     case.waiting_since = None
@@ -541,16 +541,6 @@ def _restart_clock(case: Case, *, time_limit: timedelta | None,
                                                        priority=case.priority)))
 
 
-def _end_stint(case: Case, now: datetime) -> None:
-    if case.work_started_at is not None:
-        case.time_spent_seconds += max(0, int((now - case.work_started_at).total_seconds()))
-        case.work_started_at = None
-
-
-def _start_stint(case: Case, now: datetime) -> None:
-    case.work_started_at = now
-    if case.first_claimed_at is None:
-        case.first_claimed_at = now
 
 
 def _write(case: Case) -> None:

@@ -34,6 +34,7 @@ from workflows import hooks, selectors
 from workflows.models import Case, CaseState, Resolution, Verdict
 from workflows.services import audit, escalation, sla
 from workflows.services.errors import CaseConflict
+from workflows.services.work_time import end_stint, start_stint
 from workflows.verbs import AuditVerb
 
 STALE_MESSAGE = ("Someone else changed this case meanwhile; reload it to see its "
@@ -76,19 +77,6 @@ def require(case: Case, method, user, *, action: str) -> None:
         raise PermissionDenied(
             f"You may not ask for this case to {action}: it is someone else's work, or it "
             "needs a manager (an approval needs a second person).")
-
-
-def end_stint(case: Case, now: datetime) -> None:
-    """Add the current assignee's working time to the case (time spent is recorded)."""
-    if case.work_started_at is not None:
-        case.time_spent_seconds += max(0, int((now - case.work_started_at).total_seconds()))
-        case.work_started_at = None
-
-
-def start_stint(case: Case, now: datetime) -> None:
-    case.work_started_at = now
-    if case.first_claimed_at is None:
-        case.first_claimed_at = now
 
 
 def _record(*, case: Case, user, verb: AuditVerb, before: str, now: datetime, **data) -> None:
