@@ -154,3 +154,109 @@ def test_a_stint_adds_its_length_once_and_a_dropped_one_nothing():
     work_time.start_stint(case, start + timedelta(hours=1))
     work_time.drop_stint(case)
     assert (case.time_spent_seconds, case.first_claimed_at) == (130, start)
+
+
+# -- the version counter and partial writes ----------------------------------------------------
+
+# A field none of these write paths touches; each test has the path change it on the way,
+# as a new field would be, and checks it is stored along with one version bump.
+RARE = "title"
+
+
+def _touching(monkeypatch, module, name):
+    step = getattr(module, name)
+
+    def touched(case, *args, **kwargs):
+        case.title = f"changed by {module.__name__}.{name}"
+        return step(case, *args, **kwargs)
+
+    monkeypatch.setattr(module, name, touched)
+    return f"changed by {module.__name__}.{name}"
+
+
+def _stored(case):
+    return Case.objects.values_list(RARE, "version").get(pk=case.pk)
+
+
+@pytest.mark.django_db
+def test_a_field_an_escalation_changes_is_stored_with_one_version_bump(queue, member,
+                                                                       monkeypatch):
+    from tests.workflows.chain import make_chain
+    from tests.workflows.conftest import make_case
+    from workflows.services import escalation
+
+    case = make_case(make_chain(queue).queue, state=CaseState.ASSIGNED, assignee=member)
+    title = _touching(monkeypatch, escalation, "_restart_clock")
+
+    escalation.escalate(case_id=case.pk, cause="resolution_breach", expected_level=0)
+
+    assert _stored(case) == (title, case.version + 1)
+
+
+@pytest.mark.django_db
+def test_a_field_a_claim_changes_is_stored_with_one_version_bump(queue, member, monkeypatch):
+    from tests.workflows.conftest import make_case
+    from workflows.services import claiming
+
+    case = make_case(queue)
+    title = _touching(monkeypatch, claiming, "start_stint")
+
+    claiming.claim_next(user=member, queue=queue)
+
+    assert _stored(case) == (title, case.version + 1)
+
+
+@pytest.mark.django_db
+def test_a_field_a_transition_changes_is_stored_with_one_version_bump(queue, member,
+                                                                      monkeypatch):
+    from tests.workflows.conftest import make_case
+    from workflows.services import transitions
+
+    case = make_case(queue, state=CaseState.ASSIGNED, assignee=member)
+    title = _touching(monkeypatch, transitions, "end_stint")
+
+    transitions.release(case_id=case.pk, user=member)
+
+    assert _stored(case) == (title, case.version + 1)
+
+
+@pytest.mark.django_db
+def test_a_field_a_push_assignment_changes_is_stored_with_one_version_bump(queue, member,
+                                                                           monkeypatch):
+    from tests.workflows.conftest import make_case
+    from workflows.models import AssignmentMode
+    from workflows.services import assignment, work_time
+
+    queue.assignment_mode = AssignmentMode.ROUND_ROBIN
+    queue.save()
+    case = make_case(queue)
+    title = _touching(monkeypatch, work_time, "start_stint")
+
+    assignment.push_assign(case_ids=[case.pk])
+
+    assert _stored(case) == (title, case.version + 1)
+
+
+@pytest.mark.django_db
+def test_a_field_a_lease_sweep_changes_is_stored_with_one_version_bump(queue, member,
+                                                                       monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.workflows.conftest import make_case
+    from workflows.services import claiming
+
+    case = make_case(queue, state=CaseState.ASSIGNED, assignee=member)
+    title = _touching(monkeypatch, claiming, "drop_stint")
+
+    claiming.expire_leases(now=timezone.now() + timedelta(days=1))
+
+    assert _stored(case) == (title, case.version + 1)
+
+
+def test_a_partial_write_names_every_changed_field():
+    case = Case(pk=1, title="before", priority=50)
+    values = case.field_values()
+    case.title, case.priority = "after", 80
+    assert sorted(case.changed_since(values)) == ["priority", "title"]

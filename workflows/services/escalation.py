@@ -89,10 +89,6 @@ from workflows.verbs import AuditVerb
 # The reason code of a resolution the chain's last level decided, not a person.
 CHAIN_EXHAUSTED = "escalation-exhausted"
 
-# The case fields an escalation may change, written in one UPDATE after the claim.
-_WRITTEN = ("state", "queue", "assignee", "lease_expires_at", "waiting_since",
-            "work_started_at", "time_spent_seconds", "first_claimed_at", "first_reviewer",
-            "closed_at", "due_at", "warn_at", "sla_remaining", "sla_next_check_at")
 
 
 @dataclass
@@ -311,6 +307,7 @@ class ChainBook:
 def _apply(case: Case, escalation: Escalation, *, chains: ChainBook,
            terms: sla.TermsBook | None, writes: Writes, now: datetime) -> None:
     before = {"state": case.state, "queue": case.queue.slug, "assignee": case.assignee_id}
+    claimed = case.field_values()
     process = chains.process_of(case, escalation.level)
     levels = chains.levels(process)
     config = _level_config(levels, escalation.level)
@@ -325,7 +322,7 @@ def _apply(case: Case, escalation: Escalation, *, chains: ChainBook,
         plan = _hand_up(case, process, config, chains, now=now)
         time_limit = config.time_limit
     _restart_clock(case, time_limit=time_limit, terms=terms, now=now)
-    _write(case)
+    _write(case, since=claimed)
     consults = _ask_consulted(case, process, escalation, config, chains, now=now)
     informed = _tell(case, process, escalation, config, plan, consults, chains, writes,
                      now=now)
@@ -543,15 +540,15 @@ def _restart_clock(case: Case, *, time_limit: timedelta | None,
 
 
 
-def _write(case: Case) -> None:
-    """Store the changes on the row the guard claimed (and, on PostgreSQL, locked).
+def _write(case: Case, *, since: dict) -> None:
+    """Store, in one UPDATE, every field changed since the guard claimed (and, on
+    PostgreSQL, locked) the row: whatever field an escalation comes to change is saved.
 
     The guard's UPDATE already bumped the version: an escalation is one change.
     """
-    Case.objects.filter(pk=case.pk).update(**{
-        name: getattr(case, f"{name}_id" if name in ("queue", "assignee", "first_reviewer")
-                      else name)
-        for name in _WRITTEN})
+    changed = [name for name in case.changed_since(since) if name != "version"]
+    if changed:
+        Case.objects.filter(pk=case.pk).update(**{name: getattr(case, name) for name in changed})
 
 
 # -- the Consulted and the Informed ---------------------------------------------------------

@@ -651,7 +651,7 @@ def _reapply_chunk(chunk: list[Case], *, policy: SlaPolicy, actor, now: datetime
             _retarget(case, old=old, new=rules.terms, now=now)
         if case.state in RUNNING_STATES:
             case.sla_next_check_at = next_check_at(case, rules, now=now)
-        case.version += 1  # the rows are locked: nobody else writes them meanwhile
+        case.bump_version()  # the rows are locked: nobody else writes them meanwhile
         events.append(audit.build(
             verb=AuditVerb.CASE_SLA_REAPPLIED, object_type="case", object_id=case.pk, case=case,
             actor=actor, now=now,
@@ -774,7 +774,7 @@ def _move_chunk(chunk: list[Case], *, old: BusinessCalendar, new: BusinessCalend
         for name, instant in after.items():
             setattr(case, name, instant)
         case.sla_next_check_at = next_check_at(case, book.rules(case), now=now)
-        case.version += 1  # the rows are locked: nobody else writes them meanwhile
+        case.bump_version()  # the rows are locked: nobody else writes them meanwhile
         changed.append(case)
         events.append(audit.build(
             verb=AuditVerb.CASE_SLA_CALENDAR_CHANGED, object_type="case", object_id=case.pk,
