@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -222,10 +221,7 @@ def _resolve_form(case, decision, *, user, data=None):
 
 def _reassign_candidates(case):
     """People who work the case's queue, directly or through a group."""
-    return (get_user_model().objects
-            .filter(Q(review_queues=case.queue_id) | Q(groups__review_queues=case.queue_id),
-                    is_active=True)
-            .distinct().order_by("username"))
+    return selectors.queue_workers(queue_id=case.queue_id).order_by("username")
 
 
 @require_GET

@@ -139,3 +139,25 @@ def ai_client(invoice_policy):
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture(autouse=True)
+def every_emitted_audit_verb_has_wording(monkeypatch):
+    """Whatever a test does, each audit event it writes carries a verb of the vocabulary
+    (``workflows.verbs``), so the case timeline has words for everything emitted."""
+    from workflows import verbs
+    from workflows.services import audit
+
+    emitted = set()
+
+    def spying_on(write):
+        def spy(*args, **kwargs):
+            emitted.add(str(kwargs.get("verb")))
+            return write(*args, **kwargs)
+        return spy
+
+    monkeypatch.setattr(audit, "build", spying_on(audit.build))
+    monkeypatch.setattr(audit, "row", spying_on(audit.row))
+    yield
+    unknown = emitted - set(verbs.known())
+    assert not unknown, f"audit verbs with no wording in workflows.verbs: {sorted(unknown)}"

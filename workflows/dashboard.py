@@ -73,8 +73,11 @@ from django.db.models import (
 from django.db.models.functions import Cast, Ceil, Greatest, Ln, TruncDay, TruncHour
 from django.utils import timezone
 
+from workflows import selectors
 from workflows.models import (
+    HELD_STATES,
     OPEN_STATES,
+    RUNNING_STATES,
     Case,
     CaseState,
     Escalation,
@@ -106,11 +109,6 @@ STATUS_LABELS = {ON_TRACK: "On track", AT_RISK: "At risk", BREACHED: "Breached"}
 
 URGENT_LIMIT = 25
 BREACH_CAUSES = (EscalationCause.RESPONSE_BREACH, EscalationCause.RESOLUTION_BREACH)
-# The open states whose SLA clocks run (``waiting`` is paused).
-_RUNNING = (CaseState.OPEN, CaseState.ASSIGNED, CaseState.PENDING_APPROVAL,
-            CaseState.ESCALATED)
-# Open cases held by a person: a reviewer's load.
-_HELD = (CaseState.ASSIGNED, CaseState.WAITING)
 
 # Latency sketches: a duration of x seconds falls in bucket ceil(log(x) / log(gamma));
 # the bucket's middle value is within SKETCH_ACCURACY of every duration in it.
@@ -133,7 +131,7 @@ def open_cases() -> QuerySet[Case]:
 
 def sla_status(now: datetime) -> SqlCase:
     """``BREACHED``, ``AT_RISK`` or ``ON_TRACK`` for an open case, in SQL (first match wins)."""
-    running, waiting = Q(state__in=_RUNNING), Q(state=CaseState.WAITING)
+    running, waiting = Q(state__in=RUNNING_STATES), Q(state=CaseState.WAITING)
     paused_at = F("waiting_since")
     return SqlCase(
         When(running & Q(due_at__lt=now), then=Value(BREACHED)),
@@ -439,7 +437,7 @@ def live_by_queue(*, queue_ids: Sequence[int] | None, now: datetime
         live = per_queue[row["queue_id"]]
         live.add(Live(open=row["n"], at_risk=row["at_risk"], breached=row["breached"],
                       ages={key: row[f"age_{key}"] for key, *_ in AGE_BUCKETS}))
-        if row["assignee_id"] is not None and row["state"] in _HELD:
+        if row["assignee_id"] is not None and row["state"] in HELD_STATES:
             load[row["assignee_id"]] += row["n"]
     return dict(per_queue), dict(load)
 
@@ -456,21 +454,6 @@ def urgent_cases(*, queue_ids: Sequence[int] | None, now: datetime,
             .filter(sla__in=[AT_RISK, BREACHED])
             .order_by("-sla", F("deadline").asc(nulls_last=True), "-priority", "id")[:limit])
     return [UrgentCase(case=case, status=case.sla, deadline=case.deadline) for case in rows]
-
-
-def queue_members(queue_ids: Iterable[int]) -> dict[int, set[int]]:
-    """Who works each queue, directly or through a group: one query."""
-    queue_ids = list(queue_ids)
-    if not queue_ids:
-        return {}
-    direct = Queue.members.through.objects.filter(queue_id__in=queue_ids).values_list(
-        "queue_id", "user_id")
-    via_groups = Queue.member_groups.through.objects.filter(
-        queue_id__in=queue_ids, group__user__isnull=False).values_list("queue_id", "group__user")
-    members: dict[int, set[int]] = defaultdict(set)
-    for queue_id, user_id in direct.union(via_groups):
-        members[queue_id].add(user_id)
-    return members
 
 
 # --- Closed cases: summaries per complete hour and day, cached ---------------------------------
@@ -753,7 +736,7 @@ def dashboard(*, process: str = "", queue: str = "", period: str = DEFAULT_PERIO
                                 detail=period, now=now)
         escalations = escalations_by_level(queue_ids=scoped, start=start, now=now)
         urgent = urgent_cases(queue_ids=scoped, now=now, limit=urgent_limit)
-        members = queue_members({row.case.queue_id for row in urgent})
+        members = selectors.queue_worker_ids({row.case.queue_id for row in urgent})
     else:
         live, load, escalations, urgent, members = {}, {}, [], [], {}
         closed = {key: {} for key in PERIODS}

@@ -91,9 +91,22 @@ class CaseState(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# The case-state groups, each written once and imported wherever it is asked, the
+# partial indexes' conditions included (``Case.Meta.indexes``). Tuples, not sets: an
+# index condition built from one must render the same SQL in every process.
+# Not closed: work still to do (``case_open_idx``).
 OPEN_STATES = (CaseState.OPEN, CaseState.ASSIGNED, CaseState.WAITING,
                CaseState.PENDING_APPROVAL, CaseState.ESCALATED)
+# Waiting in a queue for anyone to claim (``case_claimable_idx``, ``case_waiting_age_idx``).
 CLAIMABLE_STATES = (CaseState.OPEN, CaseState.ESCALATED)
+# Open with a running SLA clock; ``waiting`` is paused (``case_sla_check_idx``).
+RUNNING_STATES = (CaseState.OPEN, CaseState.ASSIGNED, CaseState.PENDING_APPROVAL,
+                  CaseState.ESCALATED)
+# Held by a person: a reviewer's load, their own work in hand.
+HELD_STATES = (CaseState.ASSIGNED, CaseState.WAITING)
+# What ``Case.escalate`` hands up from and ``Case.reassign`` reassigns from; a case
+# pending approval keeps its state.
+HAND_UP_STATES = (CaseState.OPEN, CaseState.ASSIGNED, CaseState.WAITING, CaseState.ESCALATED)
 CLOSED_STATES = (CaseState.RESOLVED, CaseState.CANCELLED)
 
 
@@ -103,12 +116,18 @@ class Verdict(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
-def _is_manager(user) -> bool:
-    return bool(user and user.is_authenticated and user.has_perm("workflows.manage_cases"))
+# Who is a manager: the one permission pages, API, services and transitions ask about.
+MANAGE_CASES = "workflows.manage_cases"
+
+
+def is_manager(user) -> bool:
+    """A manager (``MANAGE_CASES``: directly, through a group, or a superuser) sees and
+    manages every case."""
+    return bool(user and user.is_authenticated and user.has_perm(MANAGE_CASES))
 
 
 def _can_manage(case, user) -> bool:
-    return _is_manager(user)
+    return is_manager(user)
 
 
 def _is_assignee(case, user) -> bool:
@@ -117,25 +136,24 @@ def _is_assignee(case, user) -> bool:
 
 def _is_member(case, user) -> bool:
     """A member of the case's queue, directly or through a group (I8)."""
-    if not (user and user.is_authenticated and user.pk):
-        return False
-    return Queue.objects.filter(
-        Q(members=user) | Q(member_groups__user=user), pk=case.queue_id).exists()
+    from workflows.selectors import works_queue  # selectors read these models
+
+    return works_queue(user=user, queue_id=case.queue_id)
 
 
 def _can_work(case, user) -> bool:
-    return _is_assignee(case, user) or _is_manager(user)
+    return _is_assignee(case, user) or is_manager(user)
 
 
 def _can_claim(case, user) -> bool:
-    return _is_manager(user) or _is_member(case, user)
+    return is_manager(user) or _is_member(case, user)
 
 
 def _can_approve(case, user) -> bool:
     # Four eyes: the approver is never the person who resolved first.
     if not (user and user.is_authenticated) or user.pk == case.first_reviewer_id:
         return False
-    return _is_manager(user) or _is_member(case, user)
+    return is_manager(user) or _is_member(case, user)
 
 
 def _system_only(case, user) -> bool:
@@ -188,26 +206,24 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         indexes = [
             # claim-next and the queue page: open work of a queue by urgency.
             models.Index(fields=["queue", "-priority", "due_at", "id"],
-                         condition=Q(state__in=["open", "escalated"]),
+                         condition=Q(state__in=list(CLAIMABLE_STATES)),
                          name="case_claimable_idx"),
             # the home page's oldest waiting case per queue (selectors.queue_summaries).
             models.Index(fields=["queue", "created_at"],
-                         condition=Q(state__in=["open", "escalated"]),
+                         condition=Q(state__in=list(CLAIMABLE_STATES)),
                          name="case_waiting_age_idx"),
             # lease expiry sweep (expire_claim_leases).
-            models.Index(fields=["lease_expires_at"], condition=Q(state="assigned"),
+            models.Index(fields=["lease_expires_at"], condition=Q(state=CaseState.ASSIGNED),
                          name="case_lease_idx"),
             # the reviewer's own work on the home page.
             models.Index(fields=["assignee", "state"], name="case_assignee_idx"),
             # the SLA sweep (sweep_sla_clocks): open cases whose next check is due.
             models.Index(fields=["sla_next_check_at"],
-                         condition=Q(state__in=["open", "assigned", "pending_approval",
-                                                "escalated"]),
+                         condition=Q(state__in=list(RUNNING_STATES)),
                          name="case_sla_check_idx"),
             # the SLA dashboard and /metrics: open work by queue, whatever the history.
             models.Index(fields=["queue", "due_at"],
-                         condition=Q(state__in=["open", "assigned", "waiting",
-                                                "pending_approval", "escalated"]),
+                         condition=Q(state__in=list(OPEN_STATES)),
                          name="case_open_idx"),
             # the dashboard's closed-case figures over a period.
             models.Index(fields=["queue", "closed_at"], condition=Q(closed_at__isnull=False),
@@ -236,7 +252,7 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         if update_fields is not None:
             kwargs["update_fields"] = {*update_fields, "version"}
         self._version_read = self.version
-        self.version += 1
+        self.bump_version()
         try:
             super().save(*args, **kwargs)
         except BaseException:
@@ -256,6 +272,22 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
             raise ConcurrentTransition(
                 "Cannot save the case: it was changed since it was fetched from the database.")
         return updated
+
+    def bump_version(self) -> None:
+        """Every write moves the version on by one (I4), whoever writes: ``save`` calls
+        this, and so does a bulk write of rows it holds locked before ``bulk_update``.
+        (The escalation guard's conditional UPDATE bumps it in SQL, as ``version + 1``.)"""
+        self.version += 1
+
+    def field_values(self) -> dict:
+        """Every column's value as it stands, by attribute name (``queue_id``...)."""
+        return {field.attname: getattr(self, field.attname)
+                for field in self._meta.concrete_fields}
+
+    def changed_since(self, values: dict) -> list[str]:
+        """The columns changed since ``field_values`` answered ``values``: what a partial
+        write must store, so that no field, however new, is silently left out."""
+        return [name for name, value in self.field_values().items() if values[name] != value]
 
     @property
     def is_open(self) -> bool:
@@ -314,18 +346,14 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         self.lease_expires_at = until
 
     @transition(field=state,
-                source=[CaseState.OPEN, CaseState.ASSIGNED, CaseState.WAITING,
-                        CaseState.ESCALATED],
-                target=CaseState.ESCALATED, permission=_can_work)
+                source=HAND_UP_STATES, target=CaseState.ESCALATED, permission=_can_work)
     def escalate(self):
         self.escalation_level += 1
         self.assignee = None
         self.lease_expires_at = None
 
     @transition(field=state,
-                source=[CaseState.OPEN, CaseState.ASSIGNED, CaseState.ESCALATED,
-                        CaseState.WAITING],
-                target=CaseState.ASSIGNED, permission=_can_manage)
+                source=HAND_UP_STATES, target=CaseState.ASSIGNED, permission=_can_manage)
     def reassign(self, *, to, until):
         self.assignee = to
         self.lease_expires_at = until

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from workflows.models import (
     CLAIMABLE_STATES,
+    HELD_STATES,
     OPEN_STATES,
     AuditEvent,
     Case,
@@ -26,33 +28,73 @@ from workflows.models import (
     Notification,
     OutboxMessage,
     Queue,
+    is_manager,
 )
 
 # The order work is taken in; ``case_claimable_idx`` serves it per queue.
 URGENCY_ORDER = ("-priority", "due_at", "id")
 
 
-def is_manager(user) -> bool:
-    return bool(user and user.is_authenticated and user.has_perm("workflows.manage_cases"))
+# -- who works a queue: a member directly or through a group ---------------------------
+# Written once, as SQL over the two membership tables; every question about it (the
+# queues a person works, the people who work a queue, does this person work that queue)
+# is one of the functions below. Plain SQL rather than the ORM's two ``through``
+# subqueries: the fragment sits in every scoped query, claim-next's included, and
+# compiling it costs next to nothing.
 
 
-def _member_queue_ids(user) -> RawSQL:
-    """Ids of the queues the user is a member of, directly or through a group.
-
-    Plain SQL rather than the ORM's two ``through`` subqueries: this fragment sits in
-    every scoped query, claim-next's included, and compiling it costs next to nothing.
-    """
+def _memberships(*, select: str, where: str) -> str:
+    """``SELECT <select> ... WHERE <where>`` over every membership, direct or through a
+    group; ``{queue}`` and ``{user}`` in both stand for the membership's columns. Each
+    parameter of ``where`` is passed twice: once per branch of the UNION."""
     direct = Queue.members.through._meta
     by_group = Queue.member_groups.through._meta
     user_groups = get_user_model().groups.through._meta
-    return RawSQL(
-        f"SELECT m.{direct.get_field('queue').column} FROM {direct.db_table} m"
-        f" WHERE m.{direct.get_field('user').column} = %s"
-        f" UNION SELECT g.{by_group.get_field('queue').column} FROM {by_group.db_table} g"
-        f" JOIN {user_groups.db_table} ug"
-        f" ON ug.{user_groups.get_field('group').column} = g.{by_group.get_field('group').column}"
-        f" WHERE ug.{user_groups.get_field('user').column} = %s",
-        (user.pk, user.pk))
+    branches = (
+        (f"m.{direct.get_field('queue').column}", f"m.{direct.get_field('user').column}",
+         f"{direct.db_table} m"),
+        (f"g.{by_group.get_field('queue').column}", f"ug.{user_groups.get_field('user').column}",
+         f"{by_group.db_table} g JOIN {user_groups.db_table} ug"
+         f" ON ug.{user_groups.get_field('group').column}"
+         f" = g.{by_group.get_field('group').column}"),
+    )
+    return " UNION ".join(
+        f"SELECT {select.format(queue=queue, user=user)} FROM {tables}"
+        f" WHERE {where.format(queue=queue, user=user)}"
+        for queue, user, tables in branches)
+
+
+def member_queue_ids(user) -> RawSQL:
+    """Ids of the queues the user works, directly or through a group."""
+    return RawSQL(_memberships(select="{queue}", where="{user} = %s"), (user.pk, user.pk))
+
+
+def works_queue(*, user, queue_id: int) -> bool:
+    """Does the user work this queue, directly or through a group? One query."""
+    if not (user and user.is_authenticated and user.pk):
+        return False
+    return Queue.objects.filter(pk=queue_id, pk__in=member_queue_ids(user)).exists()
+
+
+def queue_workers(*, queue_id: int) -> QuerySet:
+    """The active people who work the queue, directly or through a group."""
+    return get_user_model().objects.filter(is_active=True, pk__in=RawSQL(
+        _memberships(select="{user}", where="{queue} = %s"), (queue_id, queue_id)))
+
+
+def queue_worker_ids(queue_ids: Iterable[int]) -> dict[int, set[int]]:
+    """Who works each queue, directly or through a group, active or not: one query."""
+    queue_ids = list(queue_ids)
+    if not queue_ids:
+        return {}
+    placeholders = ", ".join(["%s"] * len(queue_ids))
+    sql = _memberships(select="{queue}, {user}", where=f"{{queue}} IN ({placeholders})")
+    workers: dict[int, set[int]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*queue_ids, *queue_ids])
+        for queue_id, user_id in cursor.fetchall():
+            workers.setdefault(queue_id, set()).add(user_id)
+    return workers
 
 
 def member_queues(*, user) -> QuerySet[Queue]:
@@ -61,7 +103,7 @@ def member_queues(*, user) -> QuerySet[Queue]:
         return Queue.objects.none()
     if is_manager(user):
         return Queue.objects.all()
-    return Queue.objects.filter(pk__in=_member_queue_ids(user))
+    return Queue.objects.filter(pk__in=member_queue_ids(user))
 
 
 def visible_cases(*, user) -> QuerySet[Case]:
@@ -72,7 +114,7 @@ def visible_cases(*, user) -> QuerySet[Case]:
         return Case.objects.all()
     consulted_on = ConsultRequest.objects.filter(consultee=user.pk).values("case")
     return Case.objects.filter(
-        Q(queue__in=_member_queue_ids(user)) | Q(assignee=user.pk)
+        Q(queue__in=member_queue_ids(user)) | Q(assignee=user.pk)
         | Q(first_reviewer=user.pk) | Q(pk__in=consulted_on, state__in=OPEN_STATES))
 
 
@@ -84,7 +126,7 @@ def workable_cases(*, user, queue: Queue | None = None) -> QuerySet[Case]:
     if not (user and user.is_authenticated):
         return Case.objects.none()
     if not is_manager(user):
-        cases = cases.filter(queue__in=_member_queue_ids(user))
+        cases = cases.filter(queue__in=member_queue_ids(user))
     return cases.order_by(*URGENCY_ORDER)
 
 
@@ -125,7 +167,7 @@ def my_cases(*, user) -> QuerySet[Case]:
     if not (user and user.is_authenticated):
         return Case.objects.none()
     return (Case.objects.filter(assignee=user.pk,
-                                state__in=[CaseState.ASSIGNED, CaseState.WAITING])
+                                state__in=HELD_STATES)
             .select_related("queue").order_by(*URGENCY_ORDER))
 
 

@@ -12,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from workflows import selectors
-from workflows.models import Channel, Notification, OutboxStatus
+from workflows.models import MANAGE_CASES, Channel, Notification, OutboxStatus
 from workflows.services import notifications
 
 PAGE_SIZE = 50
@@ -63,7 +63,7 @@ def notifications_read_all(request):
 
 @require_GET
 @login_required
-@permission_required("workflows.manage_cases", raise_exception=True)
+@permission_required(MANAGE_CASES, raise_exception=True)
 def delivery_log(request):
     status = request.GET.get("status", "")
     channel = request.GET.get("channel", "")

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from workflows import dashboard, metrics
-from workflows.models import Case
+from workflows.models import MANAGE_CASES, Case
 from workflows.services import transitions
 from workflows.services.errors import CaseConflict
 
@@ -31,7 +31,7 @@ LOOPBACK = {"127.0.0.1", "::1"}
 
 @require_GET
 @login_required
-@permission_required("workflows.manage_cases", raise_exception=True)
+@permission_required(MANAGE_CASES, raise_exception=True)
 def sla_dashboard(request):
     board = dashboard.dashboard(process=request.GET.get("process", ""),
                                 queue=request.GET.get("queue", ""),
@@ -62,7 +62,7 @@ def _back(request):
 
 @require_POST
 @login_required
-@permission_required("workflows.manage_cases", raise_exception=True)
+@permission_required(MANAGE_CASES, raise_exception=True)
 def reassign(request, pk: int):
     """Give an at-risk case to someone else: ``transitions.reassign`` does the work."""
     form = ReassignForm(request.POST)

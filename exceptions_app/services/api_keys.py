@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from exceptions_app.models import AiSystem, AiSystemAPIKey
+from exceptions_app.verbs import DomainVerb
 from workflows import actors
 from workflows.services import audit
 
@@ -29,7 +30,7 @@ def issue_api_key(*, ai_system: AiSystem, name: str, actor,
     with transaction.atomic():
         api_key, key = AiSystemAPIKey.objects.create_key(name=name, ai_system=ai_system)
         # The key's primary key embeds its hash; the public prefix names it well enough.
-        audit.record(verb="api_key.issued", object_type="ai_system_api_key",
+        audit.record(verb=DomainVerb.API_KEY_ISSUED, object_type="ai_system_api_key",
                      object_id=api_key.prefix, actor=actor, now=now,
                      data={"ai_system": ai_system.slug, "name": name})
     return key
@@ -42,7 +43,7 @@ def revoke_api_key(*, api_key: AiSystemAPIKey, actor, now: datetime | None = Non
         revoked = (AiSystemAPIKey.objects.filter(pk=api_key.pk, revoked=False)
                    .update(revoked=True))
         if revoked:
-            audit.record(verb="api_key.revoked", object_type="ai_system_api_key",
+            audit.record(verb=DomainVerb.API_KEY_REVOKED, object_type="ai_system_api_key",
                          object_id=api_key.prefix, actor=actor, now=now,
                          data={"ai_system": api_key.ai_system.slug, "name": api_key.name,
                                "before": {"revoked": False}, "after": {"revoked": True}})

@@ -14,7 +14,8 @@ a ``whsec_<base64>`` secret as Standard Webhooks defines it (make one with
 """
 
 from exceptions_app.models import Decision
-from workflows.models import Channel, OutboxMessage, Verdict
+from exceptions_app.services import resolutions
+from workflows.models import Channel, OutboxMessage
 from workflows.services import outbox
 
 RESOLVED_EVENT = "decision.resolved"
@@ -30,12 +31,7 @@ def send_resolution(*, case, resolution) -> OutboxMessage | None:
                 .filter(case=case.pk).first())
     if decision is None or not decision.ai_system.callback_url:
         return None
-    if resolution.verdict == Verdict.CORRECTED:
-        final_output = resolution.output
-    elif resolution.verdict == Verdict.ACCEPTED:
-        final_output = decision.output  # the reviewer confirmed the AI's output
-    else:
-        final_output = None
+    final_output = resolutions.final_output(resolution, decision)
     resolved_at = case.closed_at or resolution.approved_at or resolution.created_at
     approver = resolution.approved_by
     payload = {

@@ -48,6 +48,7 @@ from exceptions_app.services import policies
 from exceptions_app.services.intake import submit_decisions
 from exceptions_app.services.policies import RuleSpec
 from exceptions_app.services.simulation import SyntheticDecision, synthetic_decision
+from exceptions_app.verbs import DomainVerb
 from workflows.business_time import is_open
 from workflows.models import (
     Activity,
@@ -320,7 +321,7 @@ def seed_use_case(*, actor, queues: dict, now: datetime) -> UseCase:
         review_queue=queues["invoice-review"], qa_queue=queues["invoice-qa"])
     use_case.full_clean()
     use_case.save()
-    audit.record(verb="use_case.created", object_type="use_case", object_id=use_case.pk,
+    audit.record(verb=DomainVerb.USE_CASE_CREATED, object_type="use_case", object_id=use_case.pk,
                  actor=actor, now=now, data={"slug": use_case.slug, "stage": use_case.stage})
     return use_case
 
@@ -351,8 +352,8 @@ def seed_ai_system(*, use_case: UseCase, owner, now: datetime) -> AiSystem:
         "name": "Demo invoice extractor", "owner": owner})
     ai_system.use_cases.add(use_case)
     if created:
-        audit.record(verb="ai_system.created", object_type="ai_system", object_id=ai_system.pk,
-                     actor=owner, now=now,
+        audit.record(verb=DomainVerb.AI_SYSTEM_CREATED, object_type="ai_system",
+                     object_id=ai_system.pk, actor=owner, now=now,
                      data={"slug": ai_system.slug, "use_cases": [use_case.slug]})
     return ai_system
 
@@ -391,7 +392,7 @@ def seed_process(*, use_case: UseCase, queues: dict, users: dict, now: datetime)
                 process=process, level=level, target=target,
                 queue=queues[queue] if queue else None, time_limit=time_limit,
                 notify_informed=True, consult=consult, outcome=outcome)
-        audit.record(verb="escalation_chain.created", object_type="process",
+        audit.record(verb=DomainVerb.ESCALATION_CHAIN_CREATED, object_type="process",
                      object_id=process.pk, actor=users["manager"], now=now,
                      data={"process": process.slug, "levels": [
                          {"level": level, "target": target, "queue": queue,

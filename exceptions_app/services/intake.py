@@ -38,6 +38,7 @@ from exceptions_app.models import (
 )
 from exceptions_app.policy import CompiledPolicy, compile_policy, evaluate, evaluation_context
 from exceptions_app.routing import RoutingResult, UseCaseRouting, route_decision
+from exceptions_app.verbs import DomainVerb
 from workflows.models import AuditEvent, Case, Queue
 from workflows.process_cache import ProcessCache
 from workflows.services import audit
@@ -358,7 +359,7 @@ def _events(*, cases: list[Case], decisions: list[Decision], case_reasons: list[
     yield from opened_events(cases=cases, audit_data=[{"reason": reason}
                                                       for reason in case_reasons])
     for decision in decisions:
-        yield {"verb": "decision.received", "object_type": "decision",
+        yield {"verb": DomainVerb.DECISION_RECEIVED, "object_type": "decision",
                "object_id": decision.pk, "case_id": decision.case_id,
                "data": {"use_case": decision.use_case.slug,
                         "external_id": decision.external_id,

@@ -20,6 +20,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from exceptions_app.models import PolicyStatus, PolicyVersion, Rule, RuleAction, UseCase
+from exceptions_app.verbs import DomainVerb
 from workflows import actors
 from workflows.models import Activity, Queue
 from workflows.services import audit, raci
@@ -64,7 +65,7 @@ def policy_create_draft(*, use_case: UseCase, text: str, rules: Sequence[RuleSpe
     built = _build_rules(rules)
     policy.save()
     _save_rules(policy, built)
-    audit.record(verb="policy.drafted", object_type="policy_version", object_id=policy.pk,
+    audit.record(verb=DomainVerb.POLICY_DRAFTED, object_type="policy_version", object_id=policy.pk,
                  actor=author, now=now, data={"use_case": use_case.slug, **_snapshot(policy)})
     return policy
 
@@ -94,7 +95,7 @@ def policy_update_draft(*, policy: PolicyVersion, actor, text: str | None = None
     if built is not None:
         policy.rules.all().delete()
         _save_rules(policy, built)
-    audit.record(verb="policy.edited", object_type="policy_version", object_id=policy.pk,
+    audit.record(verb=DomainVerb.POLICY_EDITED, object_type="policy_version", object_id=policy.pk,
                  actor=actor, now=now, data={"use_case": policy.use_case.slug,
                                              "before": before, "after": _snapshot(policy)})
     return policy
@@ -112,7 +113,7 @@ def policy_propose(*, policy: PolicyVersion, actor, now: datetime | None = None)
             "decision through unseen; add rules or change the default action."]})
     policy.status = PolicyStatus.PROPOSED
     policy.save(update_fields=["status"])
-    audit.record(verb="policy.proposed", object_type="policy_version", object_id=policy.pk,
+    audit.record(verb=DomainVerb.POLICY_PROPOSED, object_type="policy_version", object_id=policy.pk,
                  actor=actor, now=now, data={"use_case": policy.use_case.slug,
                                              "number": policy.number})
     return policy
@@ -132,7 +133,7 @@ def policy_approve(*, policy: PolicyVersion, actor, now: datetime | None = None)
     policy.approved_by = actor
     policy.approved_at = now
     policy.save(update_fields=["status", "approved_by", "approved_at"])
-    audit.record(verb="policy.approved", object_type="policy_version", object_id=policy.pk,
+    audit.record(verb=DomainVerb.POLICY_APPROVED, object_type="policy_version", object_id=policy.pk,
                  actor=actor, now=now, data={"use_case": policy.use_case.slug,
                                              **_snapshot(policy)})
     return policy
@@ -155,7 +156,7 @@ def policy_activate(*, policy: PolicyVersion, actor, now: datetime | None = None
         # Retire first: the database allows one active version per use case.
         previous.status = PolicyStatus.RETIRED
         previous.save(update_fields=["status"])
-        audit.record(verb="policy.retired", object_type="policy_version",
+        audit.record(verb=DomainVerb.POLICY_RETIRED, object_type="policy_version",
                      object_id=previous.pk, actor=actor, now=now,
                      data={"use_case": use_case.slug, "number": previous.number,
                            "replaced_by": policy.number})
@@ -163,8 +164,8 @@ def policy_activate(*, policy: PolicyVersion, actor, now: datetime | None = None
     policy.status = PolicyStatus.ACTIVE
     policy.activated_at = now
     policy.save(update_fields=["status", "activated_at"])
-    audit.record(verb="policy.activated", object_type="policy_version", object_id=policy.pk,
-                 actor=actor, now=now,
+    audit.record(verb=DomainVerb.POLICY_ACTIVATED, object_type="policy_version",
+                 object_id=policy.pk, actor=actor, now=now,
                  data={"use_case": use_case.slug, "number": policy.number,
                        "previous": previous.number if previous else None,
                        "rollback": rollback})

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from exceptions_app.contracts import contract_errors
 from exceptions_app.models import AiSystem, Decision, LabelledExample
+from exceptions_app.verbs import DomainVerb
 from workflows.hooks import CaseContent
 from workflows.models import Verdict
 from workflows.services import audit, transitions
@@ -57,6 +58,16 @@ def validate_resolution(*, case, verdict: str, output: dict | None, reason_code:
         raise ValidationError(errors)
 
 
+def final_output(resolution, decision: Decision) -> dict | None:
+    """The output the people settled on: the correction, the AI's output they accepted,
+    or none for a rejection. The labelled example and the webhook both carry it."""
+    if resolution.verdict == Verdict.CORRECTED:
+        return resolution.output
+    if resolution.verdict == Verdict.ACCEPTED:
+        return decision.output  # the reviewer confirmed the AI's output
+    return None
+
+
 def record_labelled_example(*, case, resolution) -> LabelledExample | None:
     """The final resolution as training and evaluation data (one per decision).
 
@@ -66,15 +77,10 @@ def record_labelled_example(*, case, resolution) -> LabelledExample | None:
     decision = _decision_of(case)
     if decision is None:
         return None
-    if resolution.verdict == Verdict.CORRECTED:
-        human_output = resolution.output
-    elif resolution.verdict == Verdict.ACCEPTED:
-        human_output = decision.output  # the reviewer confirmed the AI's output
-    else:
-        human_output = None
     return LabelledExample.objects.create(
         decision=decision, use_case=decision.use_case, input=decision.input,
-        ai_output=decision.output, human_output=human_output, verdict=resolution.verdict,
+        ai_output=decision.output, human_output=final_output(resolution, decision),
+        verdict=resolution.verdict,
         reason_code=resolution.reason_code, notes=resolution.notes,
         model_version=decision.model_version, policy_version=decision.policy_version,
         ai_confidence=decision.confidence, blind=case.queue.blind,
@@ -120,7 +126,7 @@ def withdraw_decision(*, ai_system: AiSystem, decision_id: int, reason: str = ""
             if decision.case_id is not None:
                 transitions.withdraw(case_id=decision.case_id,
                                      actor_label=ai_system.actor_label, reason=reason, now=now)
-            audit.record(verb="decision.withdrawn", object_type="decision",
+            audit.record(verb=DomainVerb.DECISION_WITHDRAWN, object_type="decision",
                          object_id=decision.pk, case_id=decision.case_id,
                          actor_label=ai_system.actor_label, now=now,
                          data={"external_id": decision.external_id, "reason": reason})

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from exceptions_app.models import AiSystem, UseCase
+from exceptions_app.verbs import DomainVerb
 from workflows.services import audit, outbox
 from workflows.services.queues import require_manager
 
@@ -43,7 +44,7 @@ def use_case_create(*, actor, now: datetime | None = None, **values) -> UseCase:
     use_case = UseCase(**values)
     use_case.full_clean()  # the reason codes' shape and the schemas among the rest
     use_case.save()
-    audit.record(actor=actor, verb="use_case.created", object_type="use_case",
+    audit.record(actor=actor, verb=DomainVerb.USE_CASE_CREATED, object_type="use_case",
                  object_id=use_case.pk, now=now,
                  data={"slug": use_case.slug, "stage": use_case.stage, "before": None,
                        "after": audit.snapshot(use_case, USE_CASE_SETTINGS)})
@@ -64,7 +65,7 @@ def use_case_update(*, use_case: UseCase, actor, now: datetime | None = None,
     use_case.save()
     diff = audit.changes(before, audit.snapshot(use_case, USE_CASE_SETTINGS))
     if diff["after"]:
-        audit.record(actor=actor, verb="use_case.changed", object_type="use_case",
+        audit.record(actor=actor, verb=DomainVerb.USE_CASE_CHANGED, object_type="use_case",
                      object_id=use_case.pk, now=now, data={"slug": use_case.slug, **diff})
     return use_case
 
@@ -87,7 +88,7 @@ def ai_system_create(*, actor, use_cases=(), now: datetime | None = None,
     ai_system.full_clean()
     ai_system.save()
     ai_system.use_cases.set(use_cases)
-    audit.record(actor=actor, verb="ai_system.created", object_type="ai_system",
+    audit.record(actor=actor, verb=DomainVerb.AI_SYSTEM_CREATED, object_type="ai_system",
                  object_id=ai_system.pk, now=now,
                  data={"slug": ai_system.slug, "use_cases": sorted(u.slug for u in use_cases),
                        "before": None, "after": _ai_system_snapshot(ai_system)})
@@ -110,7 +111,7 @@ def ai_system_update(*, ai_system: AiSystem, actor, now: datetime | None = None,
         ai_system.use_cases.set(changes["use_cases"])
     diff = audit.changes(before, _ai_system_snapshot(ai_system))
     if diff["after"]:
-        audit.record(actor=actor, verb="ai_system.changed", object_type="ai_system",
+        audit.record(actor=actor, verb=DomainVerb.AI_SYSTEM_CHANGED, object_type="ai_system",
                      object_id=ai_system.pk, now=now, data={"slug": ai_system.slug, **diff})
     return ai_system
 
@@ -126,7 +127,7 @@ def ai_system_rotate_secret(*, ai_system: AiSystem, actor,
     had_secret = bool(ai_system.signing_secret)
     ai_system.signing_secret = outbox.generate_signing_secret()
     ai_system.save(update_fields=["signing_secret"])
-    audit.record(actor=actor, verb="ai_system.secret_rotated", object_type="ai_system",
+    audit.record(actor=actor, verb=DomainVerb.AI_SYSTEM_SECRET_ROTATED, object_type="ai_system",
                  object_id=ai_system.pk, now=now,
                  data={"slug": ai_system.slug, "before": {"signing_secret": had_secret},
                        "after": {"signing_secret": True}})

@@ -16,6 +16,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 
+from workflows import verbs
+
 register = template.Library()
 
 # Markdown in policy texts may carry links, tables and lists, never scripts or styles.
@@ -197,28 +199,6 @@ def display_names(users) -> str:
     return ", ".join(display_name(user) for user in users) if users else "nobody"
 
 
-# What each audit verb means to a person reading the case's history.
-_EVENT_WORDS = {
-    "decision.received": "Decision received",
-    "case.opened": "Case opened",
-    "case.claimed": "Claimed",
-    "case.released": "Released back to the queue",
-    "case.lease_expired": "Claim expired: back to the queue",
-    "case.resolved": "Resolved",
-    "case.submitted_for_approval": "Submitted for four-eyes approval",
-    "case.approved": "Approved",
-    "case.sent_back": "Sent back to the first reviewer",
-    "case.info_requested": "Information requested",
-    "case.resumed": "Resumed",
-    "case.escalated": "Escalated",
-    "case.reassigned": "Reassigned",
-    "case.cancelled": "Cancelled",
-    "case.sla_warning": "SLA warning",
-    "case.sla_breached": "SLA breached",
-    "decision.withdrawn": "Decision withdrawn by the AI system",
-    "case.consult_answered": "Consult answered",
-}
-
 # Data keys worth a word in the timeline; anything else stays in the admin's raw view.
 _DETAIL_KEYS = (
     ("queue", "queue {}"), ("priority", "priority {}"), ("verdict", "{}"),
@@ -239,8 +219,7 @@ def describe_event(event, people=None, hide_suggestion: bool = False) -> dict:
     """``{"what", "details", "text"}`` for one audit event, in a reviewer's words."""
     data = event.data if isinstance(event.data, dict) else {}
     people = people or {}
-    what = _EVENT_WORDS.get(event.verb) or capfirst(
-        event.verb.split(".")[-1].replace("_", " "))
+    what = verbs.wording(event.verb)
     details = []
     for key, words in _DETAIL_KEYS:
         value = data.get(key)
@@ -253,7 +232,7 @@ def describe_event(event, people=None, hide_suggestion: bool = False) -> dict:
             continue
         if key == "first_reviewer":
             details.append(f"first reviewer {name}")
-        elif key == "to_assignee" or event.verb == "case.sent_back":
+        elif key == "to_assignee" or event.verb == verbs.AuditVerb.CASE_SENT_BACK:
             details.append(f"to {name}")
         else:
             details.append(f"from {name}")

@@ -369,3 +369,14 @@ def test_people_cannot_withdraw_decisions(use_case, reviewer):
     client.force_authenticate(reviewer)
 
     assert withdraw(client, decision).status_code == 403
+
+
+@pytest.mark.parametrize(("verdict", "expected"), [
+    ("accepted", {"ai": 1}), ("corrected", {"human": 2}), ("rejected", None)])
+def test_the_final_output_follows_the_verdict(verdict, expected):
+    from types import SimpleNamespace
+
+    from exceptions_app.services.resolutions import final_output
+
+    resolution = SimpleNamespace(verdict=verdict, output={"human": 2})
+    assert final_output(resolution, SimpleNamespace(output={"ai": 1})) == expected

@@ -25,13 +25,15 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from workflows import selectors
 from workflows.actors import SYSTEM
 from workflows.models import (
+    HELD_STATES,
+    MANAGE_CASES,
     Activity,
     AssignmentMode,
     AuditEvent,
@@ -41,12 +43,11 @@ from workflows.models import (
     RaciRole,
     ReviewerStatus,
 )
-from workflows.services import audit, raci, transitions
+from workflows.services import audit, raci, transitions, work_time
 from workflows.services.errors import CaseConflict
+from workflows.verbs import AuditVerb
 
 PUSH_MODES = (AssignmentMode.ROUND_ROBIN, AssignmentMode.LEAST_LOADED)
-# A reviewer's open assignments: the work in their hands.
-HELD_STATES = (CaseState.ASSIGNED, CaseState.WAITING)
 
 
 # -- load and availability ------------------------------------------------------------------
@@ -146,7 +147,7 @@ def _push_queue(queue: Queue, cases: list[Case], *, now: datetime) -> list[Audit
         case.queue = queue
         before = case.state
         case.claim(by=person, until=now + queue.lease_time)
-        case.work_started_at = now  # not a first response: the person has not acted yet
+        work_time.start_stint(case, now)  # not a first response: the person has not acted yet
         try:
             with transaction.atomic():
                 case.save()
@@ -155,7 +156,7 @@ def _push_queue(queue: Queue, cases: list[Case], *, now: datetime) -> list[Audit
         loads[person.pk] += 1
         last_pushed = person.pk
         events.append(audit.build(
-            verb="case.assigned", object_type="case", object_id=case.pk, case=case,
+            verb=AuditVerb.CASE_ASSIGNED, object_type="case", object_id=case.pk, case=case,
             actor=SYSTEM, now=now,
             data={"from": before, "to": case.state, "version": case.version,
                   "assignee": person.pk, "strategy": queue.assignment_mode,
@@ -168,13 +169,7 @@ def _push_queue(queue: Queue, cases: list[Case], *, now: datetime) -> list[Audit
 
 def queue_members(*, queue: Queue) -> list:
     """The active people who work the queue, directly or through a group; by id."""
-    User = get_user_model()
-    return list(User.objects.filter(is_active=True).filter(
-        Q(pk__in=Queue.members.through.objects.filter(queue=queue).values("user_id"))
-        | Q(pk__in=User.groups.through.objects.filter(
-            group_id__in=Queue.member_groups.through.objects.filter(queue=queue)
-            .values("group_id")).values("user_id")))
-        .order_by("pk"))
+    return list(selectors.queue_workers(queue_id=queue.pk).order_by("pk"))
 
 
 def push_candidates(*, queue: Queue) -> list:
@@ -243,7 +238,7 @@ def set_assignment_mode(*, queue: Queue, assignment_mode: str,
         queue.assignment_mode = after["mode"]
         queue.max_open_per_reviewer = after["max_open_per_reviewer"]
         queue.save(update_fields=["assignment_mode", "max_open_per_reviewer"])
-        audit.record(actor=actor, verb="queue.assignment_changed", object_type="queue",
+        audit.record(actor=actor, verb=AuditVerb.QUEUE_ASSIGNMENT_CHANGED, object_type="queue",
                      object_id=queue.pk, now=now,
                      data={"queue": queue.slug, "before": before, "after": after})
     return queue
@@ -267,7 +262,7 @@ def delegate_choices(*, user) -> list:
     queues = Queue.objects.filter(pk__in=_queue_ids_of(user)).order_by("pk")
     people = [person for queue in queues for person in queue_members(queue=queue)]
     if queues:
-        people += User.objects.with_perm("workflows.manage_cases", is_active=True)
+        people += User.objects.with_perm(MANAGE_CASES, is_active=True)
     people = [person for person in _unique(people) if person.pk != user.pk]
     return sorted(people, key=lambda person: person.get_username())
 
@@ -343,7 +338,7 @@ def set_away(*, user, delegate=None, actor, now: datetime | None = None) -> int:
             moved.append(case_id)
         if unchanged and not moved:
             return 0  # away already, nothing handed over: no change to record
-        audit.record(actor=actor, verb="reviewer.away", object_type="user",
+        audit.record(actor=actor, verb=AuditVerb.REVIEWER_AWAY, object_type="user",
                      object_id=user.pk, now=now,
                      data={"user": user.get_username(), "before": before,
                            "delegate": delegate.pk if delegate else None,
@@ -363,7 +358,7 @@ def set_available(*, user, actor, now: datetime | None = None) -> ReviewerStatus
                   "away_since": status.away_since}
         status.available, status.away_since, status.delegate = True, None, None
         status.save()
-        audit.record(actor=actor, verb="reviewer.available", object_type="user",
+        audit.record(actor=actor, verb=AuditVerb.REVIEWER_AVAILABLE, object_type="user",
                      object_id=user.pk, now=now,
                      data={"user": user.get_username(), "before": before})
     return status

@@ -58,6 +58,7 @@ def build(*, verb: str, object_type: str, object_id, actor=None, actor_label: st
     elif not actor_label:
         raise TypeError("Say who acted: a person, workflows.actors.SYSTEM, or an "
                         "actor_label for an actor that is no user (an AI system).")
+    verb = str(verb)  # an ``AuditVerb`` (or a domain's) member stores as its plain value
     # A JSON round trip makes the hashed data exactly what the database will return.
     data = json.loads(_canonical(data or {}))
     event = AuditEvent(occurred_at=now or timezone.now(), actor=actor, actor_label=actor_label,
@@ -84,6 +85,7 @@ def row(*, verb: str, object_type: str, object_id, actor_label: str, now: dateti
     """
     data_json = _canonical(data or {})
     object_id = str(object_id)
+    verb = str(verb)
     occurred_at = now.astimezone(UTC).isoformat()
     # event_hash's canonical JSON, its keys in sorted order.
     content = (f'{{"actor":null,"actor_label":{json.dumps(actor_label)},'

@@ -21,6 +21,7 @@ from workflows.models import (
 )
 from workflows.process_cache import ProcessCache
 from workflows.services import assignment, audit, sla
+from workflows.verbs import AuditVerb
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def opened_events(*, cases: Sequence[Case],
     """What each stored case's ``case.opened`` event says: keyword arguments for
     ``audit.build`` (or ``audit.row``), which add the actor and the time."""
     return [
-        {"verb": "case.opened", "object_type": "case", "object_id": case.pk,
+        {"verb": AuditVerb.CASE_OPENED, "object_type": "case", "object_id": case.pk,
          "case_id": case.pk,
          "data": {"queue": case.queue.slug, "priority": case.priority,
                   "four_eyes": case.requires_four_eyes, "state": case.state, **(extra or {})}}

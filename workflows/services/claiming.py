@@ -20,13 +20,9 @@ from workflows import selectors
 from workflows.actors import SYSTEM
 from workflows.models import CLAIMABLE_STATES, AuditEvent, Case, CaseState, Queue
 from workflows.services import audit
-from workflows.services.transitions import (
-    changing,
-    load_case,
-    require,
-    responded,
-    start_stint,
-)
+from workflows.services.transitions import changing, load_case, require, responded
+from workflows.services.work_time import drop_stint, start_stint
+from workflows.verbs import AuditVerb
 
 # How many of the most urgent cases claim-next reads per queue: more than the
 # reviewers who can hold a row lock at the same moment, so the first free one is
@@ -93,7 +89,7 @@ def _take(case: Case, *, user, now: datetime) -> None:
     start_stint(case, now)
     responded(case, now)
     case.save()
-    audit.record(actor=user, verb="case.claimed", object_type="case", object_id=case.pk,
+    audit.record(actor=user, verb=AuditVerb.CASE_CLAIMED, object_type="case", object_id=case.pk,
                  case=case, now=now,
                  data={"from": before, "to": case.state, "version": case.version,
                        "lease_expires_at": case.lease_expires_at})
@@ -179,14 +175,14 @@ def expire_leases(*, now: datetime | None = None, batch_size: int = 500) -> int:
         for case in due:
             holder, lease = case.assignee_id, case.lease_expires_at
             case.expire_lease()
-            case.work_started_at = None
+            drop_stint(case)
             try:
                 with transaction.atomic():
                     case.save()
             except ConcurrentTransition:
                 continue  # released, resolved or expired by someone else meanwhile
             events.append(audit.build(
-                verb="case.lease_expired", object_type="case", object_id=case.pk,
+                verb=AuditVerb.CASE_LEASE_EXPIRED, object_type="case", object_id=case.pk,
                 case=case, actor=SYSTEM, now=now,
                 data={"from": CaseState.ASSIGNED, "to": case.state, "version": case.version,
                       "assignee": holder, "lease_expires_at": lease}))

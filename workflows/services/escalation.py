@@ -60,8 +60,10 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from workflows import actors, hooks, selectors
+from workflows import actors, db, hooks, selectors
 from workflows.models import (
+    HAND_UP_STATES,
+    MANAGE_CASES,
     OPEN_STATES,
     Activity,
     AuditEvent,
@@ -80,19 +82,13 @@ from workflows.models import (
     Resolution,
     Verdict,
 )
-from workflows.services import assignment, audit, outbox, raci, resolving, sla
+from workflows.services import assignment, audit, outbox, raci, resolving, sla, work_time
 from workflows.services.errors import CaseConflict
+from workflows.verbs import AuditVerb
 
 # The reason code of a resolution the chain's last level decided, not a person.
 CHAIN_EXHAUSTED = "escalation-exhausted"
 
-# The states ``Case.escalate`` hands up from; a case pending approval keeps its state.
-HAND_UP_STATES = (CaseState.OPEN, CaseState.ASSIGNED, CaseState.WAITING, CaseState.ESCALATED)
-
-# The case fields an escalation may change, written in one UPDATE after the claim.
-_WRITTEN = ("state", "queue", "assignee", "lease_expires_at", "waiting_since",
-            "work_started_at", "time_spent_seconds", "first_claimed_at", "first_reviewer",
-            "closed_at", "due_at", "warn_at", "sla_remaining", "sla_next_check_at")
 
 
 @dataclass
@@ -208,19 +204,14 @@ def _claim_level(*, case_id: int, expected_level: int,
 def _insert_escalation(escalation: Escalation) -> bool:
     """Insert the row unless its (case, level) is there (``ON CONFLICT DO NOTHING``:
     no savepoint to pay for); answer whether it was inserted (its id set)."""
-    quote = connection.ops.quote_name
     fields = [f for f in Escalation._meta.concrete_fields if not f.primary_key]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(Escalation._meta.db_table)} "
-            f"({', '.join(quote(f.column) for f in fields)}) "
-            f"VALUES ({', '.join(['%s'] * len(fields))}) "
-            f"ON CONFLICT (case_id, level) DO NOTHING RETURNING id",
-            [f.get_db_prep_save(getattr(escalation, f.attname), connection) for f in fields])
-        row = cursor.fetchone()
-    if row is None:
+    inserted = db.insert_new(
+        Escalation, columns=[f.column for f in fields],
+        rows=[[f.get_db_prep_save(getattr(escalation, f.attname), connection) for f in fields]],
+        conflict=("case_id", "level"), returning=("id",))
+    if not inserted:
         return False
-    escalation.pk = row[0]
+    escalation.pk = inserted[0][0]
     escalation._state.adding, escalation._state.db = False, connection.alias
     return True
 
@@ -320,6 +311,7 @@ class ChainBook:
 def _apply(case: Case, escalation: Escalation, *, chains: ChainBook,
            terms: sla.TermsBook | None, writes: Writes, now: datetime) -> None:
     before = {"state": case.state, "queue": case.queue.slug, "assignee": case.assignee_id}
+    claimed = case.field_values()
     process = chains.process_of(case, escalation.level)
     levels = chains.levels(process)
     config = _level_config(levels, escalation.level)
@@ -334,7 +326,7 @@ def _apply(case: Case, escalation: Escalation, *, chains: ChainBook,
         plan = _hand_up(case, process, config, chains, now=now)
         time_limit = config.time_limit
     _restart_clock(case, time_limit=time_limit, terms=terms, now=now)
-    _write(case)
+    _write(case, since=claimed)
     consults = _ask_consulted(case, process, escalation, config, chains, now=now)
     informed = _tell(case, process, escalation, config, plan, consults, chains, writes,
                      now=now)
@@ -349,7 +341,7 @@ def _apply(case: Case, escalation: Escalation, *, chains: ChainBook,
     if plan.note:
         event_data["note"] = plan.note
     writes.events.append(audit.build(
-        actor=escalation.actor or actors.SYSTEM, verb="case.escalated", object_type="case",
+        actor=escalation.actor or actors.SYSTEM, verb=AuditVerb.CASE_ESCALATED, object_type="case",
         object_id=case.pk, case=case, now=now, data=event_data))
     if resolution is not None:
         _resolved(case, resolution, escalation, writes, now=now)
@@ -380,7 +372,7 @@ def _hand_up_state(case: Case, *, now: datetime) -> bool:
     """``escalated``, nobody's (the model's transition); False if pending approval."""
     if case.state not in HAND_UP_STATES:
         return False
-    _end_stint(case, now)
+    work_time.end_stint(case, now)
     level = case.escalation_level
     case.escalate()
     # The conditional update already claimed this level; the transition's own
@@ -420,7 +412,7 @@ def _hand_up(case: Case, process: Process | None, config: EscalationLevel,
         plan.targets = [*targets, *chains.managers(case.queue)]
         return plan
     case.reassign(to=person, until=now + case.queue.lease_time)
-    _start_stint(case, now)
+    work_time.start_stint(case, now)
     plan.action = "assigned"
     return plan
 
@@ -476,11 +468,11 @@ def _hold(case: Case, owner, plan: _Plan, chains: ChainBook, *, now: datetime) -
             "The process names no Accountable owner: the case waits escalated in its "
             "queue; managers are told.")
         return plan
-    _end_stint(case, now)
+    work_time.end_stint(case, now)
     # Held, not leased: the owner keeps it until they act (no lease expiry).
     case.reassign(to=owner, until=None)
     case.waiting_since = None
-    _start_stint(case, now)
+    work_time.start_stint(case, now)
     plan.action = "held"
     return plan
 
@@ -499,7 +491,7 @@ def _cannot_resolve(case: Case, owner) -> str | None:
 
 def _resolve_for_owner(case: Case, owner, verdict: str, plan: _Plan, *,
                        now: datetime) -> Resolution:
-    _end_stint(case, now)
+    work_time.end_stint(case, now)
     if case.state != CaseState.ASSIGNED or case.assignee_id != owner.pk:
         case.reassign(to=owner, until=None)
     case.waiting_since = None
@@ -542,26 +534,17 @@ def _restart_clock(case: Case, *, time_limit: timedelta | None,
                                                        priority=case.priority)))
 
 
-def _end_stint(case: Case, now: datetime) -> None:
-    if case.work_started_at is not None:
-        case.time_spent_seconds += max(0, int((now - case.work_started_at).total_seconds()))
-        case.work_started_at = None
 
 
-def _start_stint(case: Case, now: datetime) -> None:
-    # A hand-off is not the new holder's first response (``transitions.responded``).
-    case.work_started_at = now
-
-
-def _write(case: Case) -> None:
-    """Store the changes on the row the guard claimed (and, on PostgreSQL, locked).
+def _write(case: Case, *, since: dict) -> None:
+    """Store, in one UPDATE, every field changed since the guard claimed (and, on
+    PostgreSQL, locked) the row: whatever field an escalation comes to change is saved.
 
     The guard's UPDATE already bumped the version: an escalation is one change.
     """
-    Case.objects.filter(pk=case.pk).update(**{
-        name: getattr(case, f"{name}_id" if name in ("queue", "assignee", "first_reviewer")
-                      else name)
-        for name in _WRITTEN})
+    changed = [name for name in case.changed_since(since) if name != "version"]
+    if changed:
+        Case.objects.filter(pk=case.pk).update(**{name: getattr(case, name) for name in changed})
 
 
 # -- the Consulted and the Informed ---------------------------------------------------------
@@ -621,8 +604,9 @@ def _all_managers():
     """Active managers (``workflows.manage_cases``, directly, through a group, or
     superusers), by username. One query."""
     User = get_user_model()
-    permission = Permission.objects.filter(codename="manage_cases",
-                                           content_type__app_label="workflows")
+    app_label, codename = MANAGE_CASES.split(".")
+    permission = Permission.objects.filter(codename=codename,
+                                           content_type__app_label=app_label)
     return User.objects.filter(is_active=True).filter(
         Q(is_superuser=True) | Q(user_permissions__in=permission)
         | Q(groups__permissions__in=permission)).distinct().order_by(User.USERNAME_FIELD)
@@ -684,7 +668,7 @@ def answer_consult(*, consult_id: int, user, answer: str,
         if answered != 1:
             raise CaseConflict("You have already answered this consult.", case=case)
         consult.answer, consult.answered_at = answer, now
-        audit.record(actor=user, verb="case.consult_answered", object_type="consult",
+        audit.record(actor=user, verb=AuditVerb.CASE_CONSULT_ANSWERED, object_type="consult",
                      object_id=consult.pk, case=case, now=now,
                      data={"consult": consult.pk, "required": consult.required,
                            "escalation": consult.escalation_id, "answer": answer})

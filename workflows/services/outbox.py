@@ -36,6 +36,7 @@ from django.db.models import F
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from workflows import db
 from workflows.models import (
     Channel,
     DeliveryAttempt,
@@ -115,17 +116,13 @@ def write(messages: list[OutboxMessage]) -> list[OutboxMessage]:
 def _insert_new(messages: list[OutboxMessage]):
     """Insert what is not there yet; answer the ids inserted."""
     fields = OutboxMessage._meta.concrete_fields
-    table = connection.ops.quote_name(OutboxMessage._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params = [field.get_db_prep_save(getattr(m, field.attname), connection)
-              for m in messages for field in fields]
     key = OutboxMessage._meta.pk
-    with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} ({columns}) VALUES "
-                       f"{', '.join([row] * len(messages))} "
-                       f"ON CONFLICT (dedup_key) DO NOTHING RETURNING {key.column}", params)
-        return {key.to_python(value) for (value,) in cursor.fetchall()}
+    inserted = db.insert_new(
+        OutboxMessage, columns=[field.column for field in fields],
+        rows=[[field.get_db_prep_save(getattr(m, field.attname), connection) for field in fields]
+              for m in messages],
+        conflict=("dedup_key",), returning=(key.column,))
+    return {key.to_python(value) for (value,) in inserted}
 
 
 def notify_users(*, users: Iterable, text: str, dedup_prefix: str, case=None,

@@ -13,6 +13,7 @@ from django.utils import timezone
 from workflows.models import EscalationLevel, Process, RaciAssignment
 from workflows.services import audit, raci
 from workflows.services.queues import require_manager
+from workflows.verbs import AuditVerb
 
 PROCESS_SETTINGS = ("slug", "name")
 LEVEL_SETTINGS = ("level", "target", "time_limit", "queue", "notify_informed", "consult",
@@ -26,7 +27,7 @@ def process_create(*, actor, slug: str, name: str, now: datetime | None = None) 
     process = Process(slug=slug, name=name)
     process.full_clean()
     process.save()
-    audit.record(actor=actor, verb="process.created", object_type="process",
+    audit.record(actor=actor, verb=AuditVerb.PROCESS_CREATED, object_type="process",
                  object_id=process.pk, now=now,
                  data={"before": None, "after": audit.snapshot(process, PROCESS_SETTINGS)})
     return process
@@ -48,7 +49,7 @@ def process_update(*, process: Process, actor, now: datetime | None = None,
     process.save()
     diff = audit.changes(before, audit.snapshot(process, PROCESS_SETTINGS))
     if diff["after"]:
-        audit.record(actor=actor, verb="process.changed", object_type="process",
+        audit.record(actor=actor, verb=AuditVerb.PROCESS_CHANGED, object_type="process",
                      object_id=process.pk, now=now, data={"process": process.slug, **diff})
     return process
 
@@ -93,7 +94,7 @@ def escalation_chain_edit(*, process: Process, actor, added: Iterable[Mapping] =
         _set(EscalationLevel(process=process), values)
     after = _chain(process)
     if before != after:
-        audit.record(actor=actor, verb="escalation_chain.changed", object_type="process",
+        audit.record(actor=actor, verb=AuditVerb.ESCALATION_CHAIN_CHANGED, object_type="process",
                      object_id=process.pk, now=now,
                      data={"process": process.slug, "before": before, "after": after})
     return list(levels.order_by("level"))
@@ -112,5 +113,5 @@ def process_delete(*, process: Process, actor, now: datetime | None = None) -> N
                        "escalation_chain": _chain(process)}, "after": None}
     process_id = process.pk
     process.delete()
-    audit.record(actor=actor, verb="process.deleted", object_type="process",
+    audit.record(actor=actor, verb=AuditVerb.PROCESS_DELETED, object_type="process",
                  object_id=process_id, now=now, data=data)

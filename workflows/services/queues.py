@@ -14,6 +14,7 @@ from django.utils import timezone
 from workflows import actors, selectors
 from workflows.models import Queue
 from workflows.services import audit
+from workflows.verbs import AuditVerb
 
 # What a manager may set on a queue.
 SETTINGS = ("slug", "name", "description", "lease_seconds", "blind", "response_target",
@@ -46,7 +47,7 @@ def queue_create(*, actor, now: datetime | None = None, **values) -> Queue:
         for name in MEMBERSHIP:
             if name in values:
                 getattr(queue, name).set(values[name])
-        audit.record(actor=actor, verb="queue.created", object_type="queue",
+        audit.record(actor=actor, verb=AuditVerb.QUEUE_CREATED, object_type="queue",
                      object_id=queue.pk, now=now,
                      data={"before": None, "after": audit.snapshot(queue, EDITABLE)})
     return queue
@@ -71,6 +72,6 @@ def queue_update(*, queue: Queue, actor, now: datetime | None = None, **changes)
                 getattr(queue, name).set(changes[name])
         diff = audit.changes(before, audit.snapshot(queue, EDITABLE))
         if diff["after"]:
-            audit.record(actor=actor, verb="queue.changed", object_type="queue",
+            audit.record(actor=actor, verb=AuditVerb.QUEUE_CHANGED, object_type="queue",
                          object_id=queue.pk, now=now, data={"queue": queue.slug, **diff})
     return queue

@@ -23,6 +23,7 @@ from django.utils import timezone
 from workflows import actors, selectors
 from workflows.models import Activity, Process, RaciAssignment, RaciRole
 from workflows.services import audit
+from workflows.verbs import AuditVerb
 
 ROLES = [RaciRole.RESPONSIBLE, RaciRole.ACCOUNTABLE, RaciRole.CONSULTED, RaciRole.INFORMED]
 
@@ -210,7 +211,7 @@ def set_assignments(*, process: Process, activity: str, role: str, users: Iterab
              for user in users]
             + [RaciAssignment(process=process, activity=activity, role=role, group=group)
                for group in groups])
-        audit.record(actor=actor, verb="raci.changed", object_type="process",
+        audit.record(actor=actor, verb=AuditVerb.RACI_CHANGED, object_type="process",
                      object_id=process.pk, now=now,
                      data={"process": process.slug, "activity": activity, "role": role,
                            "before": before, "after": after})

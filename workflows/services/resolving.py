@@ -12,6 +12,7 @@ from datetime import datetime
 
 from workflows.models import AuditEvent, Case, CaseState, Resolution
 from workflows.services import audit
+from workflows.verbs import AuditVerb
 
 
 def store_resolution(*, case: Case, verdict: str, output: dict | None, reason_code: str,
@@ -31,8 +32,8 @@ def resolution_event(*, case: Case, resolution: Resolution, actor, before: str,
                      now: datetime, **context) -> AuditEvent:
     """The unsaved audit event of a resolution: ``case.resolved``, or
     ``case.submitted_for_approval`` while a second person must confirm it (I7)."""
-    verb = ("case.resolved" if case.state == CaseState.RESOLVED
-            else "case.submitted_for_approval")
+    verb = (AuditVerb.CASE_RESOLVED if case.state == CaseState.RESOLVED
+            else AuditVerb.CASE_SUBMITTED_FOR_APPROVAL)
     return audit.build(
         actor=actor, verb=verb, object_type="case", object_id=case.pk, case=case, now=now,
         data={"from": before, "to": case.state, "version": case.version,

@@ -46,6 +46,7 @@ from workflows import actors, selectors
 from workflows.business_time import BusinessCalendar, add_business_time, business_time_between
 from workflows.models import (
     OPEN_STATES,
+    RUNNING_STATES,
     AuditEvent,
     Calendar,
     CalendarClosure,
@@ -59,13 +60,11 @@ from workflows.models import (
 )
 from workflows.services import audit
 from workflows.services.errors import CaseConflict
+from workflows.verbs import AuditVerb
 
 logger = logging.getLogger("backstop.sla")
 
 DEFAULT_WARNING_FRACTION = 0.75
-# The states whose clocks run: those ``case_sla_check_idx`` covers (waiting is paused).
-RUNNING_STATES = (CaseState.OPEN, CaseState.ASSIGNED, CaseState.PENDING_APPROVAL,
-                  CaseState.ESCALATED)
 # Closures that ended longer ago than this cannot affect a clock that is still running.
 CLOSURE_LOOKBACK = timedelta(days=366)
 # A nudge's ETA lies a little after the check, so that the task never finds it not due.
@@ -557,7 +556,7 @@ def publish_sla_policy(*, queue: Queue, targets: Sequence[Mapping], calendar: Ca
             warning_fraction=warning_fraction, restart_on_reassign=restart_on_reassign,
             created_by=actors.person(actor))
         SlaTarget.objects.bulk_create(SlaTarget(policy=policy, **target) for target in cleaned)
-        audit.record(actor=actor, verb="sla_policy.published", object_type="sla_policy",
+        audit.record(actor=actor, verb=AuditVerb.SLA_POLICY_PUBLISHED, object_type="sla_policy",
                      object_id=policy.pk, now=now,
                      data={"queue": queue.slug, "version": policy.version,
                            "previous_version": previous,
@@ -630,7 +629,7 @@ def reapply_policy(*, queue: Queue, actor, now: datetime,
                 break
             last_id = chunk[-1].pk
             moved += _reapply_chunk(chunk, policy=policy, actor=actor, now=now)
-    audit.record(actor=actor, verb="sla_policy.reapplied", object_type="sla_policy",
+    audit.record(actor=actor, verb=AuditVerb.SLA_POLICY_REAPPLIED, object_type="sla_policy",
                  object_id=policy.pk, now=now,
                  data={"queue": queue.slug, "version": policy.version, "cases": moved})
     return moved
@@ -654,9 +653,9 @@ def _reapply_chunk(chunk: list[Case], *, policy: SlaPolicy, actor, now: datetime
             _retarget(case, old=old, new=rules.terms, now=now)
         if case.state in RUNNING_STATES:
             case.sla_next_check_at = next_check_at(case, rules, now=now)
-        case.version += 1  # the rows are locked: nobody else writes them meanwhile
+        case.bump_version()  # the rows are locked: nobody else writes them meanwhile
         events.append(audit.build(
-            verb="case.sla_reapplied", object_type="case", object_id=case.pk, case=case,
+            verb=AuditVerb.CASE_SLA_REAPPLIED, object_type="case", object_id=case.pk, case=case,
             actor=actor, now=now,
             data={"before": before,
                   "after": {"policy_version": policy.version,
@@ -694,7 +693,7 @@ def add_closure(*, calendar: Calendar, starts_at: datetime, ends_at: datetime,
         before = _closures_of(calendar, now=now)
         closure = CalendarClosure.objects.create(calendar=calendar, starts_at=starts_at,
                                                  ends_at=ends_at, reason=reason or "")
-        audit.record(actor=actor, verb="calendar.closure_added", object_type="calendar",
+        audit.record(actor=actor, verb=AuditVerb.CALENDAR_CLOSURE_ADDED, object_type="calendar",
                      object_id=calendar.pk, now=now,
                      data={"calendar": calendar.name, "closure": closure.pk,
                            "starts_at": starts_at, "ends_at": ends_at,
@@ -713,7 +712,7 @@ def remove_closure(*, calendar: Calendar, closure_id: int, actor, now: datetime)
         closure = CalendarClosure.objects.select_for_update().get(pk=closure_id,
                                                                    calendar=calendar)
         before = _closures_of(calendar, now=now)
-        audit.record(actor=actor, verb="calendar.closure_removed", object_type="calendar",
+        audit.record(actor=actor, verb=AuditVerb.CALENDAR_CLOSURE_REMOVED, object_type="calendar",
                      object_id=calendar.pk, now=now,
                      data={"calendar": calendar.name, "closure": closure.pk,
                            "starts_at": closure.starts_at, "ends_at": closure.ends_at,
@@ -754,7 +753,7 @@ def _move_clocks(calendar: Calendar, closure: CalendarClosure, *, change: str,
             last_id = chunk[-1].pk
             moved += _move_chunk(chunk, old=old, new=new, closure=closure, change=change,
                                  actor=actor, now=now)
-    audit.record(actor=actor, verb="calendar.clocks_moved", object_type="calendar",
+    audit.record(actor=actor, verb=AuditVerb.CALENDAR_CLOCKS_MOVED, object_type="calendar",
                  object_id=calendar.pk, now=now,
                  data={"calendar": calendar.name, "closure": closure.pk, "change": change,
                        "cases": moved})
@@ -777,10 +776,10 @@ def _move_chunk(chunk: list[Case], *, old: BusinessCalendar, new: BusinessCalend
         for name, instant in after.items():
             setattr(case, name, instant)
         case.sla_next_check_at = next_check_at(case, book.rules(case), now=now)
-        case.version += 1  # the rows are locked: nobody else writes them meanwhile
+        case.bump_version()  # the rows are locked: nobody else writes them meanwhile
         changed.append(case)
         events.append(audit.build(
-            verb="case.sla_calendar_changed", object_type="case", object_id=case.pk,
+            verb=AuditVerb.CASE_SLA_CALENDAR_CHANGED, object_type="case", object_id=case.pk,
             case=case, actor=actor, now=now,
             data={"closure": closure.pk, "change": change, "version": case.version,
                   "before": before, "after": after}))

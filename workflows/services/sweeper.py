@@ -46,10 +46,19 @@ from datetime import UTC, datetime, timedelta
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from workflows import db
 from workflows.actors import SYSTEM
-from workflows.models import Case, EscalationCause, RaciRole, SlaClock, SlaWarning
+from workflows.models import (
+    RUNNING_STATES,
+    Case,
+    EscalationCause,
+    RaciRole,
+    SlaClock,
+    SlaWarning,
+)
 from workflows.services import audit, escalation, outbox, sla
-from workflows.services.sla import RUNNING_STATES, TermsBook
+from workflows.services.sla import TermsBook
+from workflows.verbs import AuditVerb
 
 logger = logging.getLogger("backstop.sla")
 
@@ -316,7 +325,7 @@ def _warn(due: list[tuple[Case, str, datetime]], *, now: datetime,
                                   dedup_prefix=f"sla-warning:{warning_id}", case=case,
                                   now=now)
         writes.events.append(audit.build(
-            actor=SYSTEM, verb="case.sla_warning", object_type="case",
+            actor=SYSTEM, verb=AuditVerb.CASE_SLA_WARNING, object_type="case",
             object_id=case.pk, case=case, now=now,
             data={"clock": clock, "level": case.escalation_level, "due_at": due_at,
                   "warning": warning_id}))
@@ -327,18 +336,13 @@ def _insert_warnings(keys: list[tuple[int, str, int]], *,
                      now: datetime) -> dict[tuple[int, str, int], int]:
     """Insert the warnings not given before, in one statement (I2); answer the new ones'
     ids by (case, clock, level)."""
-    table = connection.ops.quote_name(SlaWarning._meta.db_table)
     created_at = connection.ops.adapt_datetimefield_value(now)
-    params = [value for case_id, clock, level in keys
-              for value in (case_id, str(clock), level, created_at)]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (case_id, clock, level, created_at) VALUES "
-            f"{', '.join(['(%s, %s, %s, %s)'] * len(keys))} "
-            "ON CONFLICT (case_id, clock, level) DO NOTHING "
-            "RETURNING id, case_id, clock, level", params)
-        return {(case_id, clock, level): warning_id
-                for warning_id, case_id, clock, level in cursor.fetchall()}
+    inserted = db.insert_new(
+        SlaWarning, columns=("case_id", "clock", "level", "created_at"),
+        rows=[(case_id, str(clock), level, created_at) for case_id, clock, level in keys],
+        conflict=("case_id", "clock", "level"), returning=("id", "case_id", "clock", "level"))
+    return {(case_id, clock, level): warning_id
+            for warning_id, case_id, clock, level in inserted}
 
 
 def _warning_recipients(case: Case, chains: escalation.ChainBook) -> list:

@@ -11,6 +11,7 @@ from rest_framework.authtoken.models import Token
 
 from workflows import actors
 from workflows.services import audit
+from workflows.verbs import AuditVerb
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,6 @@ def issue_user_token(*, user, actor, rotate: bool = False,
     replaced = Token.objects.filter(user=user).delete()[0] > 0 if rotate else False
     token, created = Token.objects.get_or_create(user=user)
     outcome = "rotated" if replaced else "issued" if created else "shown"
-    audit.record(actor=actor, verb=f"user_token.{outcome}", object_type="user",
+    audit.record(actor=actor, verb=AuditVerb(f"user_token.{outcome}"), object_type="user",
                  object_id=user.pk, now=now, data={"user": user.get_username()})
     return IssuedToken(key=token.key, outcome=outcome)

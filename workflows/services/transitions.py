@@ -34,6 +34,8 @@ from workflows import hooks, selectors
 from workflows.models import Case, CaseState, Resolution, Verdict
 from workflows.services import audit, escalation, resolving, sla
 from workflows.services.errors import CaseConflict
+from workflows.services.work_time import end_stint, start_stint
+from workflows.verbs import AuditVerb
 
 NOTHING_DIFFERS = "Nothing differs from the AI's output: accept it, or change a field."
 STALE_MESSAGE = ("Someone else changed this case meanwhile; reload it to see its "
@@ -78,17 +80,6 @@ def require(case: Case, method, user, *, action: str) -> None:
             "needs a manager (an approval needs a second person).")
 
 
-def end_stint(case: Case, now: datetime) -> None:
-    """Add the current assignee's working time to the case (time spent is recorded)."""
-    if case.work_started_at is not None:
-        case.time_spent_seconds += max(0, int((now - case.work_started_at).total_seconds()))
-        case.work_started_at = None
-
-
-def start_stint(case: Case, now: datetime) -> None:
-    case.work_started_at = now
-
-
 def responded(case: Case, now: datetime) -> None:
     """A person acted on the case themselves: the first time is its first response
     (``first_claimed_at``, which stops the response clock). Only their own claim or
@@ -99,7 +90,7 @@ def responded(case: Case, now: datetime) -> None:
         case.first_claimed_at = now
 
 
-def _record(*, case: Case, user, verb: str, before: str, now: datetime, **data) -> None:
+def _record(*, case: Case, user, verb: AuditVerb, before: str, now: datetime, **data) -> None:
     audit.record(actor=user, verb=verb, object_type="case", object_id=case.pk, case=case,
                  now=now, data={"from": before, "to": case.state, "version": case.version,
                                 **data})
@@ -136,7 +127,7 @@ def release(*, case_id: int, user, expected_version: int | None = None, reason: 
         responded(case, now)
         case.release()
         case.save()
-        _record(case=case, user=user, verb="case.released", before=before, now=now,
+        _record(case=case, user=user, verb=AuditVerb.CASE_RELEASED, before=before, now=now,
                 assignee=holder, **({"reason": reason} if reason else {}))
     return case
 
@@ -278,7 +269,7 @@ def request_info(*, case_id: int, user, reason: str, expected_version: int | Non
         case.waiting_since = now
         sla.pause(case, now=now)
         case.save()
-        _record(case=case, user=user, verb="case.info_requested", before=before, now=now,
+        _record(case=case, user=user, verb=AuditVerb.CASE_INFO_REQUESTED, before=before, now=now,
                 reason=reason)
     return case
 
@@ -296,7 +287,7 @@ def resume(*, case_id: int, user, expected_version: int | None = None,
         responded(case, now)
         sla.resume(case, now=now)
         case.save()
-        _record(case=case, user=user, verb="case.resumed", before=before, now=now,
+        _record(case=case, user=user, verb=AuditVerb.CASE_RESUMED, before=before, now=now,
                 waited_seconds=int((now - waited_since).total_seconds()) if waited_since
                 else None)
     return case
@@ -340,7 +331,7 @@ def approve(*, case_id: int, user, expected_version: int | None = None,
         resolution.approved_by = user
         resolution.approved_at = now
         resolution.save(update_fields=["approved_by", "approved_at"])
-        _record(case=case, user=user, verb="case.approved", before=before, now=now,
+        _record(case=case, user=user, verb=AuditVerb.CASE_APPROVED, before=before, now=now,
                 first_reviewer=case.first_reviewer_id, verdict=resolution.verdict)
         hooks.case_resolved(case=case, resolution=resolution)
     return case
@@ -357,7 +348,7 @@ def send_back(*, case_id: int, user, comment: str, expected_version: int | None 
         case.send_back(until=now + case.queue.lease_time)
         start_stint(case, now)
         case.save()
-        _record(case=case, user=user, verb="case.sent_back", before=before, now=now,
+        _record(case=case, user=user, verb=AuditVerb.CASE_SENT_BACK, before=before, now=now,
                 comment=comment, assignee=case.assignee_id)
     return case
 
@@ -376,7 +367,7 @@ def reassign(*, case_id: int, user, to_user, expected_version: int | None = None
         start_stint(case, now)
         sla.on_reassign(case, now=now, resumed=before == CaseState.WAITING)
         case.save()
-        _record(case=case, user=user, verb="case.reassigned", before=before, now=now,
+        _record(case=case, user=user, verb=AuditVerb.CASE_REASSIGNED, before=before, now=now,
                 from_assignee=holder, to_assignee=to_user.pk)
     return case
 
@@ -405,7 +396,7 @@ def hand_over(*, case_id: int, user, holder, to_user, reason: str,
             start_stint(case, now)
             sla.on_reassign(case, now=now)  # restarts the clock where the policy says so
         case.save()
-        _record(case=case, user=user, verb="case.delegated", before=before, now=now,
+        _record(case=case, user=user, verb=AuditVerb.CASE_DELEGATED, before=before, now=now,
                 assignee=holder.pk, to_assignee=to_user.pk, reason=reason)
     return case
 
@@ -428,7 +419,7 @@ def change_priority(*, case_id: int, user, priority: int,
         case.priority = priority
         sla.on_priority_change(case, old_priority=old, now=now)
         case.save()
-        _record(case=case, user=user, verb="case.priority_changed", before=case.state,
+        _record(case=case, user=user, verb=AuditVerb.CASE_PRIORITY_CHANGED, before=case.state,
                 now=now, priority_from=old, priority_to=priority, due_at=case.due_at)
     return case
 
@@ -446,7 +437,7 @@ def cancel(*, case_id: int, user, reason: str, expected_version: int | None = No
         case.closed_at = now
         case.waiting_since = None
         case.save()
-        _record(case=case, user=user, verb="case.cancelled", before=before, now=now,
+        _record(case=case, user=user, verb=AuditVerb.CASE_CANCELLED, before=before, now=now,
                 reason=reason)
     return case
 
@@ -472,7 +463,7 @@ def withdraw(*, case_id: int, actor_label: str, reason: str = "",
             case.closed_at = now
             case.waiting_since = None
             case.save()
-            audit.record(actor_label=actor_label, verb="case.withdrawn", object_type="case",
+            audit.record(actor_label=actor_label, verb=AuditVerb.CASE_WITHDRAWN, object_type="case",
                          object_id=case.pk, case=case, now=now,
                          data={"from": before, "to": case.state, "version": case.version,
                                "reason": reason})

@@ -1,0 +1,22 @@
+"""The domain's audit verbs, registered with the engine's vocabulary (``workflows.verbs``)."""
+
+from django.db import models
+
+
+class DomainVerb(models.TextChoices):
+    DECISION_RECEIVED = "decision.received", "Decision received"
+    DECISION_WITHDRAWN = "decision.withdrawn", "Decision withdrawn by the AI system"
+    POLICY_DRAFTED = "policy.drafted", "Policy drafted"
+    POLICY_EDITED = "policy.edited", "Policy edited"
+    POLICY_PROPOSED = "policy.proposed", "Policy proposed for approval"
+    POLICY_APPROVED = "policy.approved", "Policy approved"
+    POLICY_ACTIVATED = "policy.activated", "Policy activated"
+    POLICY_RETIRED = "policy.retired", "Policy retired"
+    USE_CASE_CREATED = "use_case.created", "Use case created"
+    USE_CASE_CHANGED = "use_case.changed", "Use case changed"
+    AI_SYSTEM_CREATED = "ai_system.created", "AI system created"
+    AI_SYSTEM_CHANGED = "ai_system.changed", "AI system changed"
+    AI_SYSTEM_SECRET_ROTATED = "ai_system.secret_rotated", "AI system's signing secret rotated"
+    ESCALATION_CHAIN_CREATED = "escalation_chain.created", "Escalation chain created"
+    API_KEY_ISSUED = "api_key.issued", "API key issued"
+    API_KEY_REVOKED = "api_key.revoked", "API key revoked"
