@@ -90,6 +90,7 @@ def setup_database() -> str:
 def _django() -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.baseline_settings"
     os.environ["DATABASE_URL"] = DATABASE_URL
+    os.environ.setdefault("BACKSTOP_DEMO", "1")  # the demo's keys; nothing here is exposed
     sys.path.insert(0, str(ROOT))
     import django
 

@@ -32,6 +32,7 @@ def setup_django(name: str) -> None:
     os.environ["DATABASE_URL"] = database_url(name)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("BACKSTOP_DEMO", "1")  # the demo's keys; nothing here is exposed
     import django
 
     django.setup()

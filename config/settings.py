@@ -19,10 +19,37 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-# The demo default is only for a laptop; production sets SECRET_KEY.
-SECRET_KEY = env.str("SECRET_KEY", default="backstop-insecure-demo-key-change-me-in-production")
+# The embedded demo and the test suite (BACKSTOP_DEMO=1: bin/demo and pytest set it) run
+# on public keys and plain HTTP. Anything else must be given its secrets or will not
+# start: a public key would sign sessions and the audit chain's seals.
+DEMO = env.bool("BACKSTOP_DEMO", default=False)
+_DEMO_KEY = "backstop-insecure-demo-key-change-me-in-production"
+
+
+def _secret(name: str) -> str:
+    value = env.str(name, default=_DEMO_KEY if DEMO else "")
+    if not value:
+        raise ImproperlyConfigured(
+            f"Set {name} in the environment (a long random string, e.g. from "
+            "'python -c \"import secrets; print(secrets.token_urlsafe(50))\"'), or "
+            "BACKSTOP_DEMO=1 for a laptop demo on public keys.")
+    return value
+
+
+SECRET_KEY = _secret("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# HTTPS, on by default outside the demo: behind a proxy that terminates TLS, set
+# SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO (the proxy must set that header itself).
+HTTPS = env.bool("HTTPS", default=not DEMO)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+if env.str("SECURE_PROXY_SSL_HEADER", default=""):
+    SECURE_PROXY_SSL_HEADER = (env.str("SECURE_PROXY_SSL_HEADER"), "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -218,7 +245,7 @@ if _shortest_lease > OUTBOX_DELIVERY_LEASE:
         "message twice at once; raise it, or leave it unset to derive it.")
 
 # Audit events are sealed into the hash chain by a periodic job; this key signs each seal.
-AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default=SECRET_KEY)
+AUDIT_SIGNING_KEY = _secret("AUDIT_SIGNING_KEY")
 AUDIT_SEAL_INTERVAL = timedelta(seconds=env.int("AUDIT_SEAL_INTERVAL_SECONDS", default=5))
 
 # SLA clocks (I6): how often the sweep looks for warnings and breaches come due, and how

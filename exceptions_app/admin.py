@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import models
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from exceptions_app.models import (
@@ -112,6 +113,8 @@ class AiSystemAdmin(ServiceAdmin):
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["use_cases"]
     fields = list(use_cases.AI_SYSTEM_EDITABLE)
+    # A callback URL typed without a scheme is read as https (Django 6's default).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["rotate_signing_secret"]
 
     def create(self, request, values):

@@ -12,7 +12,6 @@ from django.contrib.auth.models import AbstractUser, Group
 from django.db import models
 from django.db.models import Q
 from django_fsm import (
-    RETURN_VALUE,
     ConcurrentTransition,
     ConcurrentTransitionMixin,
     FSMField,
@@ -358,8 +357,8 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         self.assignee = to
         self.lease_expires_at = until
 
-    @transition(field=state, source=[CaseState.ASSIGNED, CaseState.WAITING],
-                target=RETURN_VALUE(CaseState.ASSIGNED, CaseState.WAITING),
+    # target=None: the case keeps its state (django-fsm leaves it unchanged).
+    @transition(field=state, source=[CaseState.ASSIGNED, CaseState.WAITING], target=None,
                 permission=_system_only)
     def hand_over(self, *, to, until):
         """The holder is away: their delegate takes the case as it stands (a claimed
@@ -370,7 +369,6 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         self.assignee = to
         if self.state == CaseState.ASSIGNED:
             self.lease_expires_at = until
-        return self.state
 
     @transition(field=state, source=OPEN_STATES, target=CaseState.CANCELLED,
                 permission=_can_manage)

@@ -67,6 +67,16 @@ def invoice(external_id, *, confidence=0.96, amount=4094.0, po_amount=4100.0,
 
 
 @pytest.mark.django_db
+def test_seed_demo_refuses_to_create_known_passwords_outside_the_demo(settings):
+    settings.DEMO = False
+
+    with pytest.raises(CommandError, match="only in the laptop demo"):
+        run("seed_demo")
+
+    assert not get_user_model().objects.filter(username="manager").exists()
+
+
+@pytest.mark.django_db
 def test_seed_demo_run_twice_changes_nothing():
     run("seed_demo")
     first = seeded_state()

@@ -8,6 +8,7 @@ from tests.factories import CaseFactory, UserFactory
 from workflows.actors import SYSTEM
 from workflows.models import AuditEvent, Case
 from workflows.services import audit
+from workflows.verbs import AuditVerb
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def test_a_case_cannot_be_changed_or_deleted_in_the_admin(admin_client):
 
 @pytest.mark.django_db
 def test_an_audit_event_cannot_be_changed_or_deleted_in_the_admin(admin_client):
-    event = audit.record(actor=SYSTEM, verb="case.created", object_type="case", object_id=1)
+    event = audit.record(actor=SYSTEM, verb=AuditVerb.CASE_OPENED, object_type="case", object_id=1)
 
     changed = admin_client.post(reverse("admin:workflows_auditevent_change", args=[event.pk]),
                                 {"verb": "forged"})
@@ -48,4 +49,4 @@ def test_an_audit_event_cannot_be_changed_or_deleted_in_the_admin(admin_client):
                                 {"post": "yes"})
 
     assert changed.status_code == 403 and deleted.status_code == 403
-    assert AuditEvent.objects.get(pk=event.pk).verb == "case.created"
+    assert AuditEvent.objects.get(pk=event.pk).verb == AuditVerb.CASE_OPENED

@@ -140,10 +140,12 @@ def escalate(*, case_id: int, cause: str, expected_level: int, actor, reason: st
             # double it (I2); undo the claim above with the rest of this change.
             transaction.set_rollback(True)
             return None
-        if actor is not None and case.first_claimed_at is None:
+        claimed = case.field_values()  # what the guard read: every change after it is written
+        if actors.person(actor) is not None and case.first_claimed_at is None:
             case.first_claimed_at = now  # escalating by hand is the person's response
         made = Writes()
-        _apply(case, escalation, chains=chains, terms=terms, writes=made, now=now)
+        _apply(case, escalation, claimed=claimed, chains=chains, terms=terms, writes=made,
+               now=now)
         if writes is None:
             made.write()
         else:
@@ -308,10 +310,9 @@ class ChainBook:
 
 # -- where the case goes ----------------------------------------------------------------
 
-def _apply(case: Case, escalation: Escalation, *, chains: ChainBook,
+def _apply(case: Case, escalation: Escalation, *, claimed: dict, chains: ChainBook,
            terms: sla.TermsBook | None, writes: Writes, now: datetime) -> None:
     before = {"state": case.state, "queue": case.queue.slug, "assignee": case.assignee_id}
-    claimed = case.field_values()
     process = chains.process_of(case, escalation.level)
     levels = chains.levels(process)
     config = _level_config(levels, escalation.level)

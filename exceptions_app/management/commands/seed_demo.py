@@ -6,7 +6,8 @@ unless ``--no-key``). ``-v 0`` prints only the key, for scripts (``bin/demo``).
 
 import logging
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
 from exceptions_app.services.api_keys import issue_api_key
@@ -25,6 +26,10 @@ class Command(BaseCommand):
                             help="do not issue a new API key for demo-ai")
 
     def handle(self, *args, **options):
+        if not settings.DEMO:
+            raise CommandError(
+                "seed_demo creates people with the README's published passwords: it runs only "
+                "in the laptop demo (BACKSTOP_DEMO=1, as make demo sets), never in production.")
         if options["verbosity"] < 2:
             # The seed runs the SLA sweep over its history: one log line per sweep would
             # bury what the demo prints; so would kombu's note on the embedded broker.

@@ -17,7 +17,8 @@ def case_state_graph() -> str:
     for transition in field.get_all_transitions(Case):
         sources = CaseState.values if transition.source in ("*", "+") else [transition.source]
         for source in sources:
-            edges[(source, transition.target)].append(transition.name)
+            # No target: the transition keeps the state (a loop on its source).
+            edges[(source, transition.target or source)].append(transition.name)
     leaving = {source for source, _ in edges}
     lines = ["stateDiagram-v2", f"    [*] --> {field.default}"]
     for (source, target), names in sorted(
