@@ -15,13 +15,16 @@ PRODUCTION = {
     "SECURE_HSTS_PRELOAD": "true",
 }
 
+# What the test suite sets for itself (the demo flag; the browser tests' async switch).
+SUITE_ONLY = {"BACKSTOP_DEMO", "DJANGO_ALLOW_ASYNC_UNSAFE", "DJANGO_SETTINGS_MODULE",
+              "SECRET_KEY", "AUDIT_SIGNING_KEY", "HTTPS"}
+
 
 def django(code: str, **env: str) -> subprocess.CompletedProcess:
     """Run ``code`` after django.setup() in a fresh process with exactly this environment
     on top of the machine's (less what the test suite sets for the demo)."""
     clean = {key: value for key, value in os.environ.items()
-             if key not in {"BACKSTOP_DEMO", "SECRET_KEY", "AUDIT_SIGNING_KEY", "HTTPS",
-                            "DJANGO_SETTINGS_MODULE"}}
+             if key not in SUITE_ONLY}
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); " + code],
         env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
@@ -50,8 +53,8 @@ def test_the_demo_runs_on_public_keys_over_plain_http():
 def test_production_settings_pass_djangos_deploy_checks():
     checked = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        env={**{key: value for key, value in os.environ.items()
-                if key not in {"BACKSTOP_DEMO", "DJANGO_SETTINGS_MODULE"}}, **PRODUCTION},
+        env={**{key: value for key, value in os.environ.items() if key not in SUITE_ONLY},
+             **PRODUCTION},
         cwd=ROOT, capture_output=True, text=True, timeout=120)
 
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 
 from workflows import verbs
+from workflows.actors import SYSTEM
 from workflows.models import (
     CLAIMABLE_STATES,
     CLOSED_STATES,
@@ -147,13 +148,13 @@ def test_a_stint_adds_its_length_once_and_a_dropped_one_nothing():
     start = datetime(2026, 12, 1, 9, tzinfo=UTC)
     case = Case(time_spent_seconds=10)
     work_time.start_stint(case, start)
-    assert case.first_claimed_at == start
+    assert case.first_claimed_at is None  # a stint is no response: hand-offs start one too
     work_time.end_stint(case, start + timedelta(minutes=2))
     work_time.end_stint(case, start + timedelta(minutes=5))  # no stint open: nothing
     assert (case.time_spent_seconds, case.work_started_at) == (130, None)
     work_time.start_stint(case, start + timedelta(hours=1))
     work_time.drop_stint(case)
-    assert (case.time_spent_seconds, case.first_claimed_at) == (130, start)
+    assert (case.time_spent_seconds, case.work_started_at) == (130, None)
 
 
 # -- the version counter and partial writes ----------------------------------------------------
@@ -188,7 +189,8 @@ def test_a_field_an_escalation_changes_is_stored_with_one_version_bump(queue, me
     case = make_case(make_chain(queue).queue, state=CaseState.ASSIGNED, assignee=member)
     title = _touching(monkeypatch, escalation, "_restart_clock")
 
-    escalation.escalate(case_id=case.pk, cause="resolution_breach", expected_level=0)
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause="resolution_breach",
+                        expected_level=0)
 
     assert _stored(case) == (title, case.version + 1)
 
