@@ -60,8 +60,21 @@ def sign_in(live_server):
     return sign_in
 
 
+class PolicyViolations(list):
+    """The Content-Security-Policy refusals a page reported on its console."""
+
+    def watch(self, page) -> None:
+        page.on("console", lambda message: self.append(f"{page.url}: {message.text}")
+                if "Content Security Policy" in message.text else None)
+
+
 @pytest.fixture
-def new_page(browser, live_server):
+def csp_violations():
+    return PolicyViolations()
+
+
+@pytest.fixture
+def new_page(browser, live_server, csp_violations):
     """A second person's browser: its own context, so its own session cookie."""
     contexts = []
 
@@ -69,7 +82,9 @@ def new_page(browser, live_server):
         context = browser.new_context(viewport=viewport, locale="en-GB", timezone_id="UTC")
         context.set_default_timeout(10_000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        csp_violations.watch(page)
+        return page
 
     yield new_page
     for context in contexts:
@@ -77,6 +92,12 @@ def new_page(browser, live_server):
 
 
 @pytest.fixture(autouse=True)
-def _short_timeouts(request):
+def _short_timeouts_and_no_blocked_content(request, csp_violations):
+    """Every page a browser test opens keeps to its Content-Security-Policy: a script,
+    style or image the policy blocked fails the test."""
     if "page" in request.fixturenames:
-        request.getfixturevalue("page").set_default_timeout(10_000)
+        page = request.getfixturevalue("page")
+        page.set_default_timeout(10_000)
+        csp_violations.watch(page)
+    yield
+    assert not csp_violations, "\n".join(csp_violations)
