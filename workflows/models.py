@@ -440,6 +440,7 @@ class AuditEvent(AppendOnlyModel):
     never serializes on the chain. ``services.audit.seal`` later links committed
     events into one hash chain (``AuditSeal``) and signs the head
     (``AuditCheckpoint``). A trigger refuses UPDATE and DELETE (migration 0002).
+    Each row carries a keyed MAC and a database-assigned ``recorded_at`` (docs/AUDIT.md).
     """
 
     occurred_at = models.DateTimeField()
@@ -453,6 +454,16 @@ class AuditEvent(AppendOnlyModel):
                              related_name="audit_events", db_constraint=False)
     data = models.JSONField(default=dict, blank=True)  # before/after and context
     row_hash = models.CharField(max_length=64)
+    # HMAC-SHA256 of row_hash with AUDIT_SIGNING_KEY: a row written without the key
+    # (a plain INSERT, however correct its row_hash) does not verify.
+    row_mac = models.CharField(max_length=64, blank=True, default="")
+    # Set by the database at insert, never by the application (a trigger refuses any
+    # other value, migration 0003): verification compares it with occurred_at, so an
+    # event cannot be backdated.
+    recorded_at = models.DateTimeField(db_default=models.functions.Now(), editable=False)
+    # occurred_at was set in the past on purpose (the demo seed replays days of history);
+    # verification accepts such events only when asked to. Covered by row_hash.
+    backfilled = models.BooleanField(default=False)
 
     class Meta:
         indexes = [

@@ -3,9 +3,11 @@
 import io
 import json
 import math
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from exceptions_app.models import Decision
 from tests.exceptions_app.intake_support import invoice, stored
@@ -237,6 +239,23 @@ def test_what_a_batch_answers_is_what_was_stored_and_audited(ai_client):
     assert audit.seal() == 30 + 20  # a receipt per decision, an opening per case
     report = audit.verify()
     assert report.ok, report.problems
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("size", [1, 30])  # by INSERT, and (on PostgreSQL) by COPY
+def test_a_batchs_audit_events_are_signed_and_stamped_by_the_database(ai_client, size):
+    started = timezone.now()
+
+    post_batch(ai_client, [invoice(confidence=0.5) for _ in range(size)])
+
+    events = list(AuditEvent.objects.all())
+    assert len(events) == 2 * size  # a receipt and an opening each
+    for event in events:
+        assert event.row_mac == audit.row_mac(event.row_hash)
+        assert not event.backfilled
+        assert abs(event.recorded_at - started) < timedelta(minutes=1)
+    audit.seal()
+    assert audit.verify().ok
 
 
 @pytest.mark.django_db

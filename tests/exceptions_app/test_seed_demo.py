@@ -27,7 +27,7 @@ from workflows.models import (
     SlaTarget,
     SlaWarning,
 )
-from workflows.services import raci
+from workflows.services import audit, raci
 
 # A Wednesday, 11:00 in Berlin: the office is open, the last business days are
 # Friday 20, Monday 23 and Tuesday 24 November.
@@ -52,6 +52,21 @@ def test_a_second_run_changes_nothing():
     seed_demo(now=NOW + timedelta(hours=3))
 
     assert everything() == first
+
+
+@pytest.mark.django_db
+def test_the_seeds_dated_history_verifies_as_backfilled_and_only_when_accepted():
+    seed_demo(now=NOW)
+    audit.seal()
+
+    assert AuditEvent.objects.filter(backfilled=False).count() == 0
+    refused = audit.verify()
+    assert [problem.split(":")[0] for problem in refused.problems] == [
+        f"{AuditEvent.objects.count()} events marked backfilled (occurred_at set in the past "
+        f"on purpose, as the demo seed does)"]
+    accepted = audit.verify(accept_backfilled=True)
+    assert accepted.ok, accepted.problems
+    assert accepted.backfilled == AuditEvent.objects.count()
 
 
 @pytest.mark.django_db

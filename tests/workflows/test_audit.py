@@ -1,6 +1,8 @@
 """The audit chain (I7): sealing, verification, tamper detection and the commands."""
 
+import contextlib
 import logging
+import re
 import threading
 from contextlib import contextmanager
 from datetime import timedelta
@@ -71,6 +73,25 @@ def tampering():
                 cursor.execute("SET session_replication_role = DEFAULT")
             for _, sql in triggers:
                 cursor.execute(sql)
+
+
+def insert_by_sql(cursor, *, occurred_at, row_mac: str = "", recorded_at=None,
+                  object_id: str = "inv-forged", data: dict | None = None) -> int:
+    """A plain INSERT, as anyone with write access to the database can make: every column
+    right (a row_hash computed exactly as Backstop does), the MAC as the caller has it."""
+    values = dict(zip(audit.ROW_COLUMNS, audit.row(
+        verb="decision.received", object_type="decision", object_id=object_id,
+        actor_label="ai:invoice-bot", now=occurred_at, data=data or {"route": "auto"}),
+        strict=True))
+    values.update(row_mac=row_mac,
+                  occurred_at=connection.ops.adapt_datetimefield_value(occurred_at))
+    if recorded_at is not None:
+        values["recorded_at"] = connection.ops.adapt_datetimefield_value(recorded_at)
+    json_cast = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    placeholders = ", ".join(json_cast if column == "data" else "%s" for column in values)
+    cursor.execute(f"INSERT INTO workflows_auditevent ({', '.join(values)}) "
+                   f"VALUES ({placeholders})", list(values.values()))
+    return AuditEvent.objects.get(object_id=object_id).pk
 
 
 def truncate_chain_from(cursor, seq: int) -> None:
@@ -181,14 +202,11 @@ def test_unsealed_event_below_the_window_is_reported_and_sealed_with_a_wider_win
     with_id(20_000_000)
     audit.seal()
     # A straggler far below the sealed frontier, as after a very long transaction.
-    straggler = audit.build(actor=SYSTEM, verb="case.opened", object_type="case", object_id=1,
-                            now=timezone.now() - timedelta(hours=1))
-    straggler.id = 19_000_000
-    straggler.save()
+    with_id(19_000_000)
     with_id(20_000_100)
 
     assert audit.seal(window=50) == 1  # the bounded scan never reaches the straggler
-    report = audit.verify()
+    report = audit.verify(now=timezone.now() + timedelta(hours=1))
     assert not report.ok
     assert report.unsealed == 1
     assert report.problems[0].startswith("1 event older than 0:05:00 never sealed (or their "
@@ -253,8 +271,11 @@ def test_edited_event_with_recomputed_row_hash_breaks_the_chain():
 
     report = audit.verify()
     assert not report.ok
-    assert report.problems == [f"seq #2, event {edited.id}: chain_hash does not follow from #1 "
-                               f"(row_hash or chain rewritten)"]
+    assert report.problems == [
+        f"seq #2, event {edited.id}: row_mac is not valid (forged row, or signed with a key "
+        f"missing from AUDIT_SIGNING_KEY_FALLBACKS)",
+        f"seq #2, event {edited.id}: chain_hash does not follow from #1 (row_hash or chain "
+        f"rewritten)"]
 
 
 @pytest.mark.django_db
@@ -370,8 +391,10 @@ def test_rewritten_chain_with_recomputed_hashes_is_detected_by_the_checkpoint_si
 
     report = audit.verify()
     assert not report.ok
-    assert report.problems == ["checkpoint #5: signature is not valid (forged or altered "
-                               "checkpoint)"]
+    assert report.problems == [
+        f"seq #2, event {edited.id}: row_mac is not valid (forged row, or signed with a key "
+        f"missing from AUDIT_SIGNING_KEY_FALLBACKS)",
+        "checkpoint #5: signature is not valid (forged or altered checkpoint)"]
 
 
 @pytest.mark.django_db
@@ -388,8 +411,10 @@ def test_rewritten_chain_without_touching_checkpoints_is_detected_at_the_checkpo
                                          audit.event_hash(edited))])
 
     report = audit.verify()
-    assert report.problems == [f"checkpoint #3: chain_hash differs from seq #3, event "
-                               f"{edited.id} (chain rewritten)"]
+    assert report.problems == [
+        f"seq #3, event {edited.id}: row_mac is not valid (forged row, or signed with a key "
+        f"missing from AUDIT_SIGNING_KEY_FALLBACKS)",
+        f"checkpoint #3: chain_hash differs from seq #3, event {edited.id} (chain rewritten)"]
 
 
 @pytest.mark.django_db
@@ -402,6 +427,182 @@ def test_checkpoints_signed_with_a_rotated_key_still_verify(settings):
     assert not audit.verify().ok
     settings.AUDIT_SIGNING_KEY_FALLBACKS = [old_key]
     assert audit.verify().ok
+
+
+# --- forged rows: a MAC per row and the database's own insert time ----------------------
+
+@pytest.mark.django_db
+def test_backdated_row_inserted_by_sql_with_a_correct_row_hash_is_detected():
+    # The finding: a plain INSERT with a correct row_hash, dated three days back, used to
+    # be sealed like any other event and verify OK.
+    record_events(2)
+    with connection.cursor() as cursor:  # no trigger stands in the way of an INSERT
+        forged = insert_by_sql(cursor, occurred_at=timezone.now() - timedelta(days=3))
+    record_events(1)
+
+    assert audit.seal() == 4  # the sealer cannot tell; verification can
+    report = audit.verify()
+    assert not report.ok
+    assert report.problems == [f"seq #3, event {forged}: no row_mac (written without the "
+                               f"signing key)"]
+
+
+@pytest.mark.django_db
+def test_row_with_a_made_up_or_foreign_key_mac_is_detected(settings):
+    with connection.cursor() as cursor:
+        made_up = insert_by_sql(cursor, occurred_at=timezone.now(), object_id="made-up",
+                                row_mac="0" * 64)
+        signed_elsewhere = insert_by_sql(
+            cursor, occurred_at=timezone.now(), object_id="elsewhere",
+            row_mac=audit.row_mac(audit.row(
+                verb="decision.received", object_type="decision", object_id="elsewhere",
+                actor_label="ai:invoice-bot", now=timezone.now(),
+                data={"route": "auto"})[8], key="a key Backstop never had"))
+    audit.seal()
+
+    problems = audit.verify().problems
+    assert problems == [
+        f"seq #{n}, event {pk}: row_mac is not valid (forged row, or signed with a key "
+        f"missing from AUDIT_SIGNING_KEY_FALLBACKS)"
+        for n, pk in ((1, made_up), (2, signed_elsewhere))]
+
+
+@pytest.mark.django_db
+def test_forged_rows_are_reported_before_they_are_sealed():
+    with connection.cursor() as cursor:
+        forged = insert_by_sql(cursor, occurred_at=timezone.now())
+
+    report = audit.verify()
+    assert report.problems == [f"unsealed event {forged}: no row_mac (written without the "
+                               f"signing key)"]
+    assert report.unsealed == 1
+
+
+@pytest.mark.django_db
+def test_backdated_row_written_with_the_key_is_detected_by_the_time_the_database_recorded_it(
+        settings):
+    # Whoever holds the key (a compromised application server) can sign a row, but the
+    # database stamps when it arrived.
+    three_days_ago = timezone.now() - timedelta(days=3)
+    backdated = audit.record(verb="decision.received", object_type="decision",
+                             object_id="inv-7", actor_label="ai:invoice-bot",
+                             now=three_days_ago)
+    audit.seal()
+
+    backdated.refresh_from_db()
+    [problem] = audit.verify().problems
+    # About three days (SQLite's clock counts milliseconds only).
+    assert re.fullmatch(
+        rf"seq #1, event {backdated.pk}: occurred_at {re.escape(three_days_ago.isoformat())} "
+        rf"is (3 days, 0:00:0|2 days, 23:59:59)[\d.]* before the database recorded it at "
+        rf"{re.escape(backdated.recorded_at.isoformat())} \(backdated row\?\)", problem)
+
+
+@pytest.mark.django_db
+def test_event_a_few_minutes_off_the_database_clock_still_verifies():
+    audit.record(actor=SYSTEM, verb="case.opened", object_type="case", object_id=1,
+                 now=timezone.now() - audit.RECORDED_WITHIN + timedelta(seconds=30))
+    audit.record(actor=SYSTEM, verb="case.opened", object_type="case", object_id=2,
+                 now=timezone.now() + timedelta(minutes=1))
+    audit.seal()
+
+    assert audit.verify().ok
+
+
+@pytest.mark.django_db
+def test_database_assigns_recorded_at_and_refuses_one_chosen_by_the_writer():
+    event = record_events(1)[0]
+    event.refresh_from_db()
+    assert abs(event.recorded_at - timezone.now()) < timedelta(minutes=1)
+
+    with pytest.raises(DatabaseError, match="recorded by the database"), \
+            transaction.atomic(), connection.cursor() as cursor:
+        insert_by_sql(cursor, occurred_at=timezone.now() - timedelta(days=3),
+                      recorded_at=timezone.now() - timedelta(days=3))
+    with pytest.raises(DatabaseError, match="recorded by the database"), transaction.atomic():
+        backdated = audit.build(actor=SYSTEM, verb="case.opened", object_type="case",
+                                object_id=1, now=timezone.now() - timedelta(days=3))
+        backdated.recorded_at = backdated.occurred_at
+        backdated.save()
+
+
+@pytest.mark.django_db
+def test_every_writer_path_signs_its_rows():
+    events = record_events(3)
+    AuditEvent.objects.bulk_create([
+        audit.build(verb="decision.received", object_type="decision", object_id="b-1",
+                    actor_label="ai:batch-bot")])
+
+    for event in AuditEvent.objects.all():
+        assert event.row_mac == audit.row_mac(event.row_hash)
+    assert events[0].row_mac == audit.row_mac(events[0].row_hash)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("backfill", [False, True])
+def test_a_copy_row_is_the_event_build_makes(backfill):
+    # intake writes big batches by COPY from ``row``; the model path goes through ``build``.
+    at = timezone.now().replace(microsecond=123456)
+    fields = {"verb": "decision.received", "object_type": "decision", "object_id": 41,
+              "actor_label": "ai:invoice-bot", "case_id": 7, "now": at,
+              "data": {"route": "review", "reasons": ["low-confidence"], "é": 0.5}}
+    with audit.backfilling() if backfill else contextlib.nullcontext():
+        built, copied = audit.build(**fields), audit.row(**fields)
+
+    as_row = dict(zip(audit.ROW_COLUMNS, copied, strict=True))
+    assert as_row["row_hash"] == built.row_hash == audit.event_hash(built)
+    assert as_row["row_mac"] == built.row_mac == audit.row_mac(built.row_hash)
+    assert as_row["backfilled"] is built.backfilled is backfill
+
+
+@pytest.mark.django_db
+def test_rows_signed_with_a_rotated_key_still_verify(settings):
+    record_events(2)
+    audit.seal()
+    old_key = settings.AUDIT_SIGNING_KEY
+
+    settings.AUDIT_SIGNING_KEY = "a-new-key"
+    record_events(1)  # signed with the new key
+    audit.seal()
+    problems = audit.verify().problems
+    assert [problem for problem in problems if "row_mac" in problem] == [
+        f"seq #{seq}, event {AuditSeal.objects.get(seq=seq).event_id}: row_mac is not valid "
+        f"(forged row, or signed with a key missing from AUDIT_SIGNING_KEY_FALLBACKS)"
+        for seq in (1, 2)]
+
+    settings.AUDIT_SIGNING_KEY_FALLBACKS = [old_key]
+    assert audit.verify().ok
+
+
+@pytest.mark.django_db
+def test_backfilled_events_verify_only_when_accepted():
+    with audit.backfilling():
+        seeded = audit.record(actor=SYSTEM, verb="case.opened", object_type="case",
+                              object_id=1, now=timezone.now() - timedelta(days=3))
+    audit.seal()
+
+    report = audit.verify()
+    assert report.problems == [
+        f"1 event marked backfilled (occurred_at set in the past on purpose, as the demo "
+        f"seed does): event {seeded.pk}; in production this is a forged history, on a demo "
+        f"database accept it with --accept-backfilled"]
+    assert report.backfilled == 1
+    accepted = audit.verify(accept_backfilled=True)
+    assert accepted.ok and accepted.backfilled == 1
+
+
+@pytest.mark.django_db
+def test_the_backfilled_mark_cannot_be_added_afterwards():
+    event = audit.record(actor=SYSTEM, verb="case.opened", object_type="case", object_id=1)
+    audit.seal()
+
+    with tampering() as cursor:
+        cursor.execute("UPDATE workflows_auditevent SET backfilled = %s WHERE id = %s",
+                       [True, event.pk])
+
+    assert audit.verify(accept_backfilled=True).problems == [
+        f"seq #1, event {event.pk}: the event's content does not match its row_hash "
+        f"(row edited)"]
 
 
 # --- the database itself refuses changes (PostgreSQL and SQLite) ------------------------
@@ -462,6 +663,24 @@ def test_verify_command_lists_each_problem_and_fails(capsys):
     err = capsys.readouterr().err
     assert f"PROBLEM: seq #1, event {events[0].id}: the event's content" in err
     assert "PROBLEM: checkpoint #3: signature is not valid" in err
+
+
+@pytest.mark.django_db
+def test_verify_command_accepts_backfilled_events_only_when_asked(capsys):
+    with audit.backfilling():
+        record_events(2, now=timezone.now() - timedelta(days=2))
+    audit.seal()
+
+    with pytest.raises(CommandError, match="1 problem"):
+        call_command("verify_audit_chain")
+    assert "2 backfilled (dated in the past on purpose, not checked against the time they " \
+        "were recorded): not accepted." in capsys.readouterr().out
+
+    call_command("verify_audit_chain", "--accept-backfilled")
+    out = capsys.readouterr().out
+    assert "2 backfilled (dated in the past on purpose, not checked against the time they " \
+        "were recorded)." in out
+    assert "Audit chain OK." in out
 
 
 @pytest.mark.django_db

@@ -3,6 +3,9 @@
 Writers only insert an event carrying its own ``row_hash`` and take no lock, so
 concurrent intake never waits on the chain. ``seal`` links committed events into
 the chain in a single sealing process and signs the head; ``verify`` checks it.
+Each event also carries a keyed MAC of its ``row_hash`` (so a row written without the
+signing key does not verify) and a ``recorded_at`` the database assigns (so it cannot
+be backdated).
 """
 
 import hashlib
@@ -10,6 +13,8 @@ import hmac
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -28,7 +33,8 @@ def _canonical(value) -> str:
 
 
 def event_hash(event: AuditEvent) -> str:
-    """What the chain vouches for: every field of the event but its id."""
+    """What the chain vouches for: every field of the event but its id and what is
+    derived or assigned at insert (``row_mac``, ``recorded_at``)."""
     content = {
         "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
         "actor": event.actor_id,
@@ -39,7 +45,41 @@ def event_hash(event: AuditEvent) -> str:
         "case": event.case_id,
         "data": event.data,
     }
+    if event.backfilled:  # only then, so that the hashes of ordinary events stay as they were
+        content["backfilled"] = True
     return hashlib.sha256(_canonical(content).encode()).hexdigest()
+
+
+def row_mac(row_hash: str, *, key: str | None = None) -> str:
+    """HMAC-SHA256 of an event's ``row_hash`` with the audit signing key.
+
+    Over the hash, not the content again: one more compression of 64 bytes, however large
+    the event. The prefix keeps it apart from the checkpoints' ``"{seq}:{chain_hash}"``.
+    """
+    key = settings.AUDIT_SIGNING_KEY if key is None else key
+    return hmac.digest(key.encode(), b"row:" + row_hash.encode(), "sha256").hex()
+
+
+def _row_mac_is_valid(event: AuditEvent) -> bool:
+    return bool(event.row_mac) and any(
+        hmac.compare_digest(row_mac(event.row_hash, key=key), event.row_mac)
+        for key in _signing_keys())
+
+
+_backfilling: ContextVar[bool] = ContextVar("audit_backfilling", default=False)
+
+
+@contextmanager
+def backfilling():
+    """Events built inside are marked ``backfilled``: their ``occurred_at`` is set in the
+    past on purpose (the demo seed replays days of history), so it will not match the
+    time the database recorded them. Verification refuses such events unless told to
+    accept them; production code never enters this."""
+    token = _backfilling.set(True)
+    try:
+        yield
+    finally:
+        _backfilling.reset(token)
 
 
 def build(*, verb: str, object_type: str, object_id, actor=None, actor_label: str = "",
@@ -63,16 +103,18 @@ def build(*, verb: str, object_type: str, object_id, actor=None, actor_label: st
     data = json.loads(_canonical(data or {}))
     event = AuditEvent(occurred_at=now or timezone.now(), actor=actor, actor_label=actor_label,
                        verb=verb, object_type=object_type, object_id=str(object_id),
-                       case=case, data=data)
+                       case=case, data=data, backfilled=_backfilling.get())
     if case is None and case_id is not None:
         event.case_id = case_id
     event.row_hash = event_hash(event)
+    event.row_mac = row_mac(event.row_hash)
     return event
 
 
-# The columns of the values ``row`` answers, in its order.
+# The columns of the values ``row`` answers, in its order; ``recorded_at`` is left to
+# the database.
 ROW_COLUMNS = ("occurred_at", "actor_id", "actor_label", "verb", "object_type", "object_id",
-               "case_id", "data", "row_hash")
+               "case_id", "data", "row_hash", "row_mac", "backfilled")
 
 
 def row(*, verb: str, object_type: str, object_id, actor_label: str, now: datetime,
@@ -80,20 +122,24 @@ def row(*, verb: str, object_type: str, object_id, actor_label: str, now: dateti
     """An event of no user (an AI system, the system) as the values of ``ROW_COLUMNS``,
     ``data`` as JSON text: for a batch written by ``COPY``.
 
-    The same event and ``row_hash`` as ``build`` makes, without a model instance or a
-    second JSON round trip: ``data``'s canonical text is already what the hash covers.
+    The same event, ``row_hash`` and ``row_mac`` as ``build`` makes, without a model
+    instance or a second JSON round trip: ``data``'s canonical text is already what the
+    hash covers.
     """
     data_json = _canonical(data or {})
     object_id = str(object_id)
     verb = str(verb)
     occurred_at = now.astimezone(UTC).isoformat()
+    backfilled = _backfilling.get()
+    marker = '"backfilled":true,' if backfilled else ""
     # event_hash's canonical JSON, its keys in sorted order.
-    content = (f'{{"actor":null,"actor_label":{json.dumps(actor_label)},'
+    content = (f'{{"actor":null,"actor_label":{json.dumps(actor_label)},{marker}'
                f'"case":{json.dumps(case_id)},"data":{data_json},'
                f'"object_id":{json.dumps(object_id)},"object_type":{json.dumps(object_type)},'
                f'"occurred_at":{json.dumps(occurred_at)},"verb":{json.dumps(verb)}}}')
+    row_hash = hashlib.sha256(content.encode()).hexdigest()
     return (now, None, actor_label, verb, object_type, object_id, case_id, data_json,
-            hashlib.sha256(content.encode()).hexdigest())
+            row_hash, row_mac(row_hash), backfilled)
 
 
 def record(**kwargs) -> AuditEvent:
@@ -137,8 +183,12 @@ SEAL_LOCK_ID = int.from_bytes(b"Backstop", "big")
 # window must cover the ids other writers take meanwhile. Events that fall below it are
 # reported by ``verify`` as never sealed and picked up with a wider ``window``.
 DEFAULT_SEAL_WINDOW = 100_000
-# An event still unsealed this long after it occurred is a problem, not a lag.
+# An event still unsealed this long after it was recorded is a problem, not a lag.
 NEVER_SEALED_AFTER = timedelta(minutes=5)
+# How far an event's occurred_at may lie from the database's recorded_at: the writer's
+# clock against the database's, and a transaction's start (PostgreSQL's now()) against
+# the moment its writer stamped the event. Farther is a backdated (or future-dated) row.
+RECORDED_WITHIN = timedelta(minutes=5)
 # Rows per query when verifying, so memory stays bounded whatever the history.
 VERIFY_CHUNK = 2000
 # Past this many, problems are counted rather than listed (a wrong key fails every one).
@@ -260,6 +310,7 @@ class VerificationReport:
     unsealed: int
     head: tuple[int, str] | None = None  # (seq, chain_hash) of the newest seal
     problem_count: int = 0  # all problems, including those past MAX_LISTED_PROBLEMS
+    backfilled: int = 0  # events marked backfilled (accepted or not)
 
 
 class _Problems:
@@ -302,15 +353,74 @@ def _sealed_events(*, upto: int, chunk: int) -> Iterator[AuditEvent]:
                     .order_by("seal__seq"))
 
 
+class _Backfilled:
+    """Events marked backfilled: counted, and one problem for all unless accepted."""
+
+    def __init__(self, *, accepted: bool):
+        self.accepted = accepted
+        self.count = 0
+        self.ids: list[int] = []
+
+    def add(self, event: AuditEvent) -> None:
+        self.count += 1
+        if len(self.ids) < 20:
+            self.ids.append(event.id)
+
+    def report(self, problems: _Problems) -> None:
+        if self.count and not self.accepted:
+            shown = ", ".join(map(str, self.ids)) + (", ..." if self.count > len(self.ids)
+                                                     else "")
+            plural = "s" if self.count != 1 else ""
+            problems.add(f"{self.count} event{plural} marked backfilled (occurred_at set in "
+                         f"the past on purpose, as the demo seed does): event{plural} {shown}; "
+                         f"in production this is a forged history, on a demo database "
+                         f"accept it with --accept-backfilled")
+
+
+def _check_event(event: AuditEvent, where: str, problems: _Problems,
+                 backfilled: _Backfilled) -> None:
+    """The row's own guarantees, before the chain is trusted with it: its MAC (written
+    with the key) and its occurred_at against the time the database recorded it."""
+    if not event.row_mac:
+        problems.add(f"{where}: no row_mac (written without the signing key)")
+        return
+    if not _row_mac_is_valid(event):
+        problems.add(f"{where}: row_mac is not valid (forged row, or signed with a key "
+                     f"missing from AUDIT_SIGNING_KEY_FALLBACKS)")
+        return
+    if event.backfilled:
+        backfilled.add(event)
+        return
+    drift = event.occurred_at - event.recorded_at
+    if abs(drift) > RECORDED_WITHIN:
+        side = "before" if drift < timedelta(0) else "after"
+        problems.add(f"{where}: occurred_at {event.occurred_at.astimezone(UTC).isoformat()} "
+                     f"is {abs(drift)} {side} the database recorded it at "
+                     f"{event.recorded_at.astimezone(UTC).isoformat()} (backdated row?)")
+
+
+def _unsealed_events(*, chunk: int) -> Iterator[AuditEvent]:
+    after = 0
+    while True:
+        page = list(AuditEvent.objects.filter(seal__isnull=True, id__gt=after)
+                    .order_by("id")[:chunk])
+        yield from page
+        if len(page) < chunk:
+            return
+        after = page[-1].id
+
+
 def verify(*, expected_head: tuple[int, str] | None = None, now: datetime | None = None,
-           chunk_size: int = VERIFY_CHUNK) -> VerificationReport:
+           chunk_size: int = VERIFY_CHUNK, accept_backfilled: bool = False) -> VerificationReport:
     """Walk the whole chain and its checkpoints and say what, if anything, is wrong.
 
     ``expected_head`` is a (seq, chain_hash) kept outside the database (a shipped
-    checkpoint); it catches a tail truncated together with its checkpoints.
+    checkpoint); it catches a tail truncated together with its checkpoints. Events marked
+    backfilled (the demo seed's history) are a problem unless ``accept_backfilled``.
     """
     now = now or timezone.now()
     problems = _Problems()
+    backfilled = _Backfilled(accepted=accept_backfilled)
     # Bound the walk to what exists now so that a sealer running meanwhile cannot make
     # its fresh seals look unvouched. The checkpoint is read first: seals commit with
     # their checkpoint, so an honest head is never below it, and a truncated one is.
@@ -332,6 +442,7 @@ def verify(*, expected_head: tuple[int, str] | None = None, now: datetime | None
                        else f"#{previous_seq + 1}..#{event.seq - 1}")
             problems.add(f"seq {missing} missing: the chain jumps from #{previous_seq} to "
                          f"#{event.seq} (rows deleted)")
+        _check_event(event, f"seq #{event.seq}, event {event.id}", problems, backfilled)
         if event_hash(event) != event.row_hash:
             problems.add(f"seq #{event.seq}, event {event.id}: the event's content does not "
                          f"match its row_hash (row edited)")
@@ -365,10 +476,17 @@ def verify(*, expected_head: tuple[int, str] | None = None, now: datetime | None
         problems.add(f"expected head #{expected_head[0]} is not in the chain, which ends at "
                      f"#{previous_seq} (tail truncated)")
 
-    unsealed = AuditEvent.objects.filter(seal__isnull=True).count()
+    unsealed = 0
+    for event in _unsealed_events(chunk=chunk_size):
+        unsealed += 1
+        _check_event(event, f"unsealed event {event.id}", problems, backfilled)
+        if event_hash(event) != event.row_hash:
+            problems.add(f"unsealed event {event.id}: the event's content does not match its "
+                         f"row_hash (row edited)")
+    backfilled.report(problems)
     if unsealed:
         late = AuditEvent.objects.filter(seal__isnull=True,
-                                         occurred_at__lt=now - NEVER_SEALED_AFTER)
+                                         recorded_at__lt=now - NEVER_SEALED_AFTER)
         late_count = late.count()
         if late_count:
             ids = list(late.order_by("id").values_list("id", flat=True)[:20])
@@ -382,7 +500,7 @@ def verify(*, expected_head: tuple[int, str] | None = None, now: datetime | None
     head = (previous_seq, previous_hash) if sealed else None
     return VerificationReport(ok=problems.count == 0, problems=problems.as_list(),
                               sealed=sealed, unsealed=unsealed, head=head,
-                              problem_count=problems.count)
+                              problem_count=problems.count, backfilled=backfilled.count)
 
 
 def _check_checkpoint(checkpoint: AuditCheckpoint, event: AuditEvent | None,
