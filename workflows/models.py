@@ -458,7 +458,7 @@ class AuditEvent(AppendOnlyModel):
     # (a plain INSERT, however correct its row_hash) does not verify.
     row_mac = models.CharField(max_length=64, blank=True, default="")
     # Set by the database at insert, never by the application (a trigger refuses any
-    # other value, migration 0003): verification compares it with occurred_at, so an
+    # other value, migration 0002): verification compares it with occurred_at, so an
     # event cannot be backdated.
     recorded_at = models.DateTimeField(db_default=models.functions.Now(), editable=False)
     # occurred_at was set in the past on purpose (the demo seed replays days of history);

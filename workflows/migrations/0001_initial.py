@@ -4,6 +4,7 @@ import datetime
 import django.contrib.auth.models
 import django.contrib.auth.validators
 import django.db.models.deletion
+import django.db.models.functions.datetime
 import django.utils.timezone
 import django_fsm
 import uuid
@@ -99,6 +100,9 @@ class Migration(migrations.Migration):
                 ('object_id', models.CharField(max_length=100)),
                 ('data', models.JSONField(blank=True, default=dict)),
                 ('row_hash', models.CharField(max_length=64)),
+                ('row_mac', models.CharField(blank=True, default='', max_length=64)),
+                ('recorded_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), editable=False)),
+                ('backfilled', models.BooleanField(default=False)),
                 ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
         ),
