@@ -267,6 +267,8 @@ if _shortest_lease > OUTBOX_DELIVERY_LEASE:
 
 # Audit events are sealed into the hash chain by a periodic job; this key signs each seal.
 AUDIT_SIGNING_KEY = _secret("AUDIT_SIGNING_KEY")
+# Keys retired by a rotation: rows and checkpoints they signed still verify.
+AUDIT_SIGNING_KEY_FALLBACKS = env.list("AUDIT_SIGNING_KEY_FALLBACKS", default=[])
 AUDIT_SEAL_INTERVAL = timedelta(seconds=env.int("AUDIT_SEAL_INTERVAL_SECONDS", default=5))
 
 # SLA clocks (I6): how often the sweep looks for warnings and breaches come due, and how

@@ -205,7 +205,7 @@ def chain_hash(previous: str, row_hash: str) -> str:
 
 def _signing_keys() -> list[str]:
     # Fallbacks let an operator rotate the key and still verify older checkpoints.
-    return [settings.AUDIT_SIGNING_KEY, *getattr(settings, "AUDIT_SIGNING_KEY_FALLBACKS", [])]
+    return [settings.AUDIT_SIGNING_KEY, *settings.AUDIT_SIGNING_KEY_FALLBACKS]
 
 
 def checkpoint_signature(*, seq: int, chain_hash: str, key: str | None = None) -> str:
