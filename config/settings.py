@@ -159,7 +159,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The schema maps every endpoint: for signed-in people unless API_DOCS_PUBLIC.
+    "SERVE_PERMISSIONS": ["config.api_docs.MayReadApiDocs"],
 }
+# The API docs (/api/v1/schema/, /docs/, /redoc/) for anyone; else signed-in people only.
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
 
 # Celery: Redis when configured, else kombu's filesystem transport (single host, demo only).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
@@ -230,8 +234,11 @@ SLA_NUDGE_HORIZON = timedelta(seconds=env.int("SLA_NUDGE_HORIZON_SECONDS", defau
 SLA_NUDGES_ENABLED = env.bool("SLA_NUDGES_ENABLED", default=True)
 
 # Prometheus scrape at /metrics: set, scrapers send "Authorization: Bearer <token>";
-# empty, only this host (loopback) may read it (docs/PERFORMANCE.md, Dashboard).
+# empty, nobody may read it, unless METRICS_ALLOW_LOOPBACK lets this host (loopback) in:
+# only where no reverse proxy runs on the host, since through one every request is local
+# (docs/PERFORMANCE.md, Dashboard). The demo allows it.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOW_LOOPBACK = env.bool("METRICS_ALLOW_LOOPBACK", default=False)
 
 # The outbox's e-mail channel. The embedded demo has no mail server: bin/demo selects
 # Django's file backend, which writes each message under var/mail/.
