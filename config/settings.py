@@ -216,6 +216,12 @@ WEBHOOK_RESPONSE_LIMIT_BYTES = env.int("WEBHOOK_RESPONSE_LIMIT_BYTES", default=6
 # While a worker delivers a message it holds it this long; no other worker sends it
 # meanwhile. It must outlive the attempt's deadline with room to record the outcome,
 # or a slow receiver gets the same message again while the first attempt runs.
+# Where webhooks may go (workflows/webhook_addresses.py): https to public addresses only,
+# checked when a callback URL is saved and again at each connection. Plain http is for
+# development; private addresses (this host, the LAN, cloud metadata) only for a local
+# test receiver: never in production.
+ALLOW_HTTP_CALLBACKS = env.bool("ALLOW_HTTP_CALLBACKS", default=False)
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
 OUTBOX_DELIVERY_LEASE_MARGIN = timedelta(seconds=30)
 OUTBOX_DELIVERY_LEASE = timedelta(seconds=env.float(
     "OUTBOX_DELIVERY_LEASE_SECONDS",
