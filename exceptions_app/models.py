@@ -215,10 +215,10 @@ class Rule(models.Model):
         return f"{self.name}: {self.expression}"
 
     def clean(self):
-        from exceptions_app.policy import check_expression
+        from exceptions_app.policy import check_rule
 
         try:
-            check_expression(self.expression)
+            check_rule(self.expression)
         except ValueError as exc:
             raise ValidationError({"expression": str(exc)}) from exc
 
