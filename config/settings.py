@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "workflows.middleware.SignInThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -137,6 +138,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LOGIN_URL = "login"
+# Password guessing (workflows/sign_in_throttle.py): this many failed sign-ins within the
+# window pause signing in for the person (however the name is spelt), or from the address
+# (higher: people behind one office NAT share it), until the window has passed; the same
+# for bad API tokens and keys per address (then 429 instead of 401).
+SIGN_IN_FAILURE_WINDOW_SECONDS = env.int("SIGN_IN_FAILURE_WINDOW_SECONDS", default=15 * 60)
+SIGN_IN_FAILURES_PER_PERSON = env.int("SIGN_IN_FAILURES_PER_PERSON", default=10)
+SIGN_IN_FAILURES_PER_ADDRESS = env.int("SIGN_IN_FAILURES_PER_ADDRESS", default=100)
+API_AUTH_FAILURES_PER_ADDRESS = env.int("API_AUTH_FAILURES_PER_ADDRESS", default=100)
+SIGN_IN_THROTTLED_VIEWS = ("login", "admin:login")
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -183,7 +193,7 @@ BATCH_MAX_DECISIONS = 1000
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "workflows.api.authentication.ThrottledTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -207,7 +217,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The schema maps every endpoint: for signed-in people unless API_DOCS_PUBLIC.
+    "SERVE_PERMISSIONS": ["config.api_docs.MayReadApiDocs"],
 }
+# The API docs (/api/v1/schema/, /docs/, /redoc/) for anyone; else signed-in people only.
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=DEMO)
 
 # Celery: Redis when configured, else kombu's filesystem transport (single host, demo only).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
@@ -250,6 +264,12 @@ WEBHOOK_RESPONSE_LIMIT_BYTES = env.int("WEBHOOK_RESPONSE_LIMIT_BYTES", default=6
 # While a worker delivers a message it holds it this long; no other worker sends it
 # meanwhile. It must outlive the attempt's deadline with room to record the outcome,
 # or a slow receiver gets the same message again while the first attempt runs.
+# Where webhooks may go (workflows/webhook_addresses.py): https to public addresses only,
+# checked when a callback URL is saved and again at each connection. Plain http is for
+# development; private addresses (this host, the LAN, cloud metadata) only for a local
+# test receiver: never in production.
+ALLOW_HTTP_CALLBACKS = env.bool("ALLOW_HTTP_CALLBACKS", default=DEMO)
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
 OUTBOX_DELIVERY_LEASE_MARGIN = timedelta(seconds=30)
 OUTBOX_DELIVERY_LEASE = timedelta(seconds=env.float(
     "OUTBOX_DELIVERY_LEASE_SECONDS",
@@ -280,8 +300,11 @@ SLA_NUDGE_HORIZON = timedelta(seconds=env.int("SLA_NUDGE_HORIZON_SECONDS", defau
 SLA_NUDGES_ENABLED = env.bool("SLA_NUDGES_ENABLED", default=True)
 
 # Prometheus scrape at /metrics: set, scrapers send "Authorization: Bearer <token>";
-# empty, only this host (loopback) may read it (docs/PERFORMANCE.md, Dashboard).
+# empty, nobody may read it, unless METRICS_ALLOW_LOOPBACK lets this host (loopback) in:
+# only where no reverse proxy runs on the host, since through one every request is local
+# (docs/PERFORMANCE.md, Dashboard). The demo allows it.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOW_LOOPBACK = env.bool("METRICS_ALLOW_LOOPBACK", default=DEMO)
 
 # The outbox's e-mail channel. The embedded demo has no mail server: bin/demo selects
 # Django's file backend, which writes each message under var/mail/.

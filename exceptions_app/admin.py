@@ -110,6 +110,8 @@ class AiSystemAdmin(ServiceAdmin):
     secret is never a form field: the action rotates it and shows the new one once."""
 
     list_display = ["slug", "name", "owner", "is_active", "callback_url"]
+    # A callback URL typed without a scheme means https: webhooks go over https only.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["use_cases"]
     fields = list(use_cases.AI_SYSTEM_EDITABLE)

@@ -1,6 +1,7 @@
 """Data contracts: a use case's optional JSON Schemas for input and output."""
 
 import json
+import re
 from functools import lru_cache
 
 import fastjsonschema
@@ -123,6 +124,12 @@ def contract_errors(schema_or_contract, value) -> list[str]:
 # characters and non-finite numbers, and the CEL rules see every number as a double.
 MAX_JSON_DEPTH = 32
 _LARGEST_DOUBLE = 1.7976931348623157e308
+# JSON may escape half of a UTF-16 pair alone ("\\ud800"); Python keeps it as a code
+# point of its own, but it is no character: PostgreSQL refuses the text, so one such
+# string would fail the whole write. (A pair the decoder joined is one code point.)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_PROBLEM = ("text may not contain a lone UTF-16 surrogate "
+                      "(an invalid character such as \\ud800)")
 
 
 def json_value_problem(value) -> str | None:
@@ -138,10 +145,14 @@ def json_value_problem(value) -> str | None:
         if isinstance(item, str):
             if "\x00" in item:
                 return _at(where, "text may not contain the NUL character (\\u0000)")
+            if not item.isascii() and _LONE_SURROGATE.search(item):
+                return _at(where, _SURROGATE_PROBLEM)
         elif isinstance(item, dict):
             for key, child in item.items():
                 if "\x00" in key:
                     return _at(where, "a key may not contain the NUL character (\\u0000)")
+                if not key.isascii() and _LONE_SURROGATE.search(key):
+                    return _at(where, f"a key: {_SURROGATE_PROBLEM}")
                 stack.append((child, f"{where}/{key}" if where else key, depth + 1))
         elif isinstance(item, list):
             stack.extend((child, f"{where}/{n}" if where else str(n), depth + 1)

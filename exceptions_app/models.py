@@ -7,6 +7,7 @@ from django.db.models import Q
 from rest_framework_api_key.models import AbstractAPIKey
 
 from workflows.models import Case, Process, Queue, Verdict
+from workflows.webhook_addresses import validate_callback_url
 
 
 class Stage(models.TextChoices):
@@ -106,7 +107,7 @@ class AiSystem(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                               related_name="owned_ai_systems")
     use_cases = models.ManyToManyField(UseCase, blank=True, related_name="ai_systems")
-    callback_url = models.URLField(blank=True)
+    callback_url = models.URLField(blank=True, validators=[validate_callback_url])
     signing_secret = models.CharField(max_length=200, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -214,10 +215,10 @@ class Rule(models.Model):
         return f"{self.name}: {self.expression}"
 
     def clean(self):
-        from exceptions_app.policy import check_expression
+        from exceptions_app.policy import check_rule
 
         try:
-            check_expression(self.expression)
+            check_rule(self.expression)
         except ValueError as exc:
             raise ValidationError({"expression": str(exc)}) from exc
 

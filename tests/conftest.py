@@ -161,3 +161,15 @@ def every_emitted_audit_verb_has_wording(monkeypatch):
     yield
     unknown = emitted - set(verbs.known())
     assert not unknown, f"audit verbs with no wording in workflows.verbs: {sorted(unknown)}"
+
+
+@pytest.fixture(autouse=True)
+def failed_sign_ins_start_at_zero(monkeypatch):
+    """Each test counts failed sign-ins and bad API keys in a namespace of its own
+    (``workflows.sign_in_throttle``): the cache outlives a test, and refusals from one
+    test must not pile up into another's throttle."""
+    import uuid
+
+    from workflows import sign_in_throttle
+
+    monkeypatch.setattr(sign_in_throttle, "KEY_PREFIX", f"sign-in-failures-{uuid.uuid4().hex}")

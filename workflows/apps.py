@@ -1,4 +1,6 @@
 from django.apps import AppConfig
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.management.base import CommandError
 from django.db.models.signals import pre_migrate
 
@@ -22,6 +24,29 @@ def refuse_database_from_before_the_squash(sender, *, using, **kwargs):
             "stop it, delete var/ (or the folder BACKSTOP_VAR_DIR names) and run make demo.")
 
 
+def count_failed_sign_in(sender, *, credentials, request=None, **kwargs):
+    """A failed sign-in through a web form counts against its person and its address
+    (``workflows.sign_in_throttle``); one without a request (a command) does not."""
+    from workflows import sign_in_throttle
+
+    if request is None:
+        return
+    username = credentials.get(get_user_model().USERNAME_FIELD) or ""
+    if username:
+        sign_in_throttle.record_failure(sign_in_throttle.per_person(),
+                                        sign_in_throttle.person_ident(username))
+    sign_in_throttle.record_failure(sign_in_throttle.per_address(),
+                                    sign_in_throttle.client_address(request))
+
+
+def forget_failed_sign_ins(sender, *, request, user, **kwargs):
+    """The person got in: their earlier failures were theirs, not a guesser's."""
+    from workflows import sign_in_throttle
+
+    sign_in_throttle.forget(sign_in_throttle.per_person(),
+                            sign_in_throttle.person_ident(user.get_username()))
+
+
 class WorkflowsConfig(AppConfig):
     name = "workflows"
     verbose_name = "Workflows"
@@ -29,3 +54,7 @@ class WorkflowsConfig(AppConfig):
     def ready(self):
         pre_migrate.connect(refuse_database_from_before_the_squash, sender=self,
                             dispatch_uid="workflows.refuse_database_from_before_the_squash")
+        user_login_failed.connect(count_failed_sign_in,
+                                  dispatch_uid="workflows.count_failed_sign_in")
+        user_logged_in.connect(forget_failed_sign_ins,
+                               dispatch_uid="workflows.forget_failed_sign_ins")

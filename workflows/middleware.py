@@ -1,8 +1,13 @@
 from io import BytesIO
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.handlers.wsgi import LimitedStream
 from django.http import JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from workflows import sign_in_throttle
 
 
 class BodySizeLimitMiddleware:
@@ -50,3 +55,40 @@ def _too_large(what: str) -> JsonResponse:
         {"detail": f"{what}; the limit is {limit} bytes. Split it into smaller requests "
                    f"(a batch takes up to {settings.BATCH_MAX_DECISIONS} decisions)."},
         status=413)
+
+
+class SignInThrottleMiddleware:
+    """Refuse a sign-in (429) while its person or its address has failed too often.
+
+    Checked before the form, so the right password is refused too until the window
+    has passed: otherwise a guesser would learn which guess was right. The failures
+    are counted by ``workflows.apps`` (Django's ``user_login_failed`` signal).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        match = request.resolver_match
+        if (request.method != "POST" or match is None
+                or match.view_name not in settings.SIGN_IN_THROTTLED_VIEWS):
+            return None
+        now = timezone.now()
+        username = request.POST.get(get_user_model().USERNAME_FIELD, "")
+        until = max(filter(None, (
+            username and sign_in_throttle.blocked_until(
+                sign_in_throttle.per_person(), sign_in_throttle.person_ident(username), now=now),
+            sign_in_throttle.blocked_until(
+                sign_in_throttle.per_address(), sign_in_throttle.client_address(request),
+                now=now))), default=None)
+        if until is None:
+            return None
+        wait = sign_in_throttle.seconds_until(until, now=now)
+        response = render(request, "registration/sign_in_refused.html",
+                          {"until": until, "minutes": max(1, round(wait / 60)),
+                           "back": request.get_full_path()}, status=429)
+        response["Retry-After"] = str(wait)
+        return response

@@ -93,28 +93,33 @@ def reassign(request, pk: int):
 
 
 def _metrics_allowed(request) -> bool:
-    """``METRICS_TOKEN`` set: the scraper must send it as a bearer token. Unset: only a
-    scraper on this host (loopback) may read; see docs/PERFORMANCE.md, Dashboard."""
+    """``METRICS_TOKEN`` set: the scraper must send it as a bearer token. Unset: nobody,
+    unless ``METRICS_ALLOW_LOOPBACK`` lets a scraper on this host (loopback) read; behind
+    a reverse proxy on the same host every request comes from loopback, so loopback is
+    no identity by default. See docs/PERFORMANCE.md, Dashboard."""
     token = getattr(settings, "METRICS_TOKEN", "")
     if token:
         header = request.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
                                                                   token.encode())
-    return request.META.get("REMOTE_ADDR", "") in LOOPBACK
+    return (getattr(settings, "METRICS_ALLOW_LOOPBACK", False)
+            and request.META.get("REMOTE_ADDR", "") in LOOPBACK)
 
 
 @never_cache
 @require_GET
 def prometheus_metrics(request):
     if not _metrics_allowed(request):
+        token = getattr(settings, "METRICS_TOKEN", "")
         response = HttpResponse("Metrics need the bearer token set in METRICS_TOKEN.\n"
-                                if getattr(settings, "METRICS_TOKEN", "") else
-                                "Metrics are served to this host only; set METRICS_TOKEN "
-                                "to scrape them from elsewhere.\n",
-                                status=401 if getattr(settings, "METRICS_TOKEN", "") else 403,
+                                if token else
+                                "Metrics are closed: set METRICS_TOKEN and scrape with "
+                                "'Authorization: Bearer <token>' (or, on a host with no "
+                                "proxy in front, METRICS_ALLOW_LOOPBACK=True).\n",
+                                status=401 if token else 403,
                                 content_type="text/plain; charset=utf-8")
-        if getattr(settings, "METRICS_TOKEN", ""):
+        if token:
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
     body, content_type = metrics.exposition(accept=request.headers.get("Accept", ""))

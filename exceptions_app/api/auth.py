@@ -6,6 +6,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from exceptions_app.models import AiSystem, AiSystemAPIKey
+from workflows.api.authentication import count_failure, refuse_while_guessing
 
 
 class AiSystemPrincipal:
@@ -35,6 +36,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         scheme, _, key = header.partition(" ")
         if scheme != self.keyword:
             return None
+        # An address guessing keys gets 429 until its window has passed, good key or not.
+        refuse_while_guessing(request)
         key = key.strip()
         prefix, _, _ = key.partition(".")
         # Not cached: a revoked key is refused from the next request on. No ORDER BY:
@@ -42,6 +45,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         api_key = next(iter(AiSystemAPIKey.objects.select_related("ai_system")
                             .filter(prefix=prefix, revoked=False).order_by()[:1]), None)
         if api_key is None or api_key.has_expired or not api_key.is_valid(key):
+            count_failure(request)
             raise exceptions.AuthenticationFailed("The API key is unknown, revoked or expired.")
         if not api_key.ai_system.is_active:
             raise exceptions.AuthenticationFailed("This AI system is deactivated.")

@@ -2,6 +2,7 @@
 
 import django.db.models.deletion
 import exceptions_app.models
+import workflows.webhook_addresses
 from django.conf import settings
 from django.db import migrations, models
 
@@ -11,7 +12,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('workflows', '0001_initial'),
+        ('workflows', '0002_audit_append_only'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -22,7 +23,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('slug', models.SlugField(unique=True)),
                 ('name', models.CharField(max_length=200)),
-                ('callback_url', models.URLField(blank=True)),
+                ('callback_url', models.URLField(blank=True, validators=[workflows.webhook_addresses.validate_callback_url])),
                 ('signing_secret', models.CharField(blank=True, max_length=200)),
                 ('is_active', models.BooleanField(default=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),

@@ -588,6 +588,12 @@ def test_reassign_goes_back_only_to_our_own_pages(client, world, frozen):
 # --- /metrics ------------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def metrics_open_to_this_host(settings):
+    """The scrapes below come from loopback, as on the demo's host."""
+    settings.METRICS_ALLOW_LOOPBACK = True
+
+
 def scrape(client, **headers):
     response = client.get("/metrics", **headers)
     families = ({family.name: family for family in
@@ -701,12 +707,25 @@ def test_metrics_count_every_decision_received_since_the_start(client, ai_client
     assert later["backstop_decisions_received"].type == "counter"
 
 
-def test_metrics_without_a_token_answer_this_host_only(client, world, settings):
+def test_metrics_without_a_token_are_refused_even_to_this_host(client, world, settings):
+    # Behind a reverse proxy on this host every request comes from loopback: it is no
+    # identity, so without a token nobody reads the metrics unless told otherwise.
     settings.METRICS_TOKEN = ""
+    settings.METRICS_ALLOW_LOOPBACK = False
+
+    for address in ("127.0.0.1", "::1", "10.1.2.3"):
+        refused, _ = scrape(client, REMOTE_ADDR=address)
+        assert refused.status_code == 403
+        assert "set METRICS_TOKEN" in refused.content.decode()
+
+
+def test_metrics_without_a_token_answer_this_host_when_allowed(client, world, settings):
+    settings.METRICS_TOKEN = ""
+    settings.METRICS_ALLOW_LOOPBACK = True
+
     assert scrape(client)[0].status_code == 200
     refused, _ = scrape(client, REMOTE_ADDR="10.1.2.3")
     assert refused.status_code == 403
-    assert "set METRICS_TOKEN" in refused.content.decode()
 
 
 def test_metrics_with_a_token_need_it_from_everywhere(client, world, settings):

@@ -8,11 +8,12 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import mixins, serializers, viewsets
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from workflows import selectors
+from workflows.api.authentication import ThrottledTokenAuthentication
 from workflows.api.pagination import NewestFirstPagination
 from workflows.models import Notification
 from workflows.services import notifications
@@ -51,7 +52,7 @@ NOT_YOURS = OpenApiResponse(description="No such notification of yours.")
 )
 class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                           viewsets.GenericViewSet):
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [ThrottledTokenAuthentication, SessionAuthentication]
     serializer_class = NotificationSerializer
     filterset_class = NotificationFilter
     pagination_class = NewestFirstPagination

@@ -5,10 +5,11 @@ each of its delivery attempts. Read only: the relay is the only writer.
 import django_filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import BasePermission, IsAuthenticated
 
 from workflows import selectors
+from workflows.api.authentication import ThrottledTokenAuthentication
 from workflows.api.pagination import NewestFirstPagination
 from workflows.models import Channel, DeliveryAttempt, OutboxMessage, OutboxStatus
 
@@ -64,7 +65,7 @@ class OutboxFilter(django_filters.FilterSet):
 )
 class OutboxMessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
                            viewsets.GenericViewSet):
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [ThrottledTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated, IsManager]
     serializer_class = OutboxMessageSerializer
     filterset_class = OutboxFilter

@@ -12,7 +12,7 @@
 from django.db.models import OuterRef, Subquery
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from workflows import selectors
+from workflows.api.authentication import ThrottledTokenAuthentication
 from workflows.api.serializers import ProblemSerializer
 from workflows.models import AssignmentMode, Queue, SlaPolicy
 from workflows.services import assignment
@@ -40,7 +41,7 @@ def visible_queues(*, user):
 class PeopleAPIView(APIView):
     """The people's API (not the integration's): a token or a session, signed in."""
 
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [ThrottledTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated]
 
 
@@ -96,7 +97,7 @@ class AssignmentSerializer(serializers.Serializer):
                            responses={200: QueueSerializer, 404: NOT_YOURS}),
 )
 class QueueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [ThrottledTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated]
     serializer_class = QueueSerializer
     pagination_class = None  # a handful of queues: the whole list at once

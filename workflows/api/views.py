@@ -13,11 +13,12 @@ from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from workflows import selectors
+from workflows.api.authentication import ThrottledTokenAuthentication
 from workflows.api.pagination import NewestFirstPagination
 from workflows.api.serializers import (
     CaseDetailSerializer,
@@ -89,7 +90,7 @@ def _transition_schema(request, summary: str):
 )
 class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     # Token first: an unauthenticated call answers 401 with the Token challenge.
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [ThrottledTokenAuthentication, SessionAuthentication]
     filterset_class = CaseFilter
     pagination_class = CasePagination
     lookup_value_regex = r"\d+"

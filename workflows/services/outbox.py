@@ -36,7 +36,7 @@ from django.db.models import F
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from workflows import db
+from workflows import db, webhook_addresses
 from workflows.models import (
     Channel,
     DeliveryAttempt,
@@ -378,11 +378,16 @@ def post_webhook(*, url: str, body: bytes, headers: dict[str, str],
     """
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS if timeout is None else timeout
     limit = settings.WEBHOOK_RESPONSE_LIMIT_BYTES if limit is None else limit
+    # SSRF: the URL is checked again here, and the connection goes only to an address
+    # checked at this moment (webhook_addresses); no proxy from the environment.
+    if problem := webhook_addresses.scheme_problem(url):
+        return Outcome(False, error=f"Refused, nothing sent: {problem}")
     deadline = _Deadline(timeout)
     status, received = None, 0
     try:
-        with deadline, httpx.Client(timeout=httpx.Timeout(timeout),
-                                    follow_redirects=False) as client:
+        with deadline, httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False,
+                                    transport=webhook_addresses.CheckedTransport(),
+                                    trust_env=False) as client:
             request = client.build_request("POST", url, content=body, headers=headers,
                                            extensions={"trace": deadline.trace})
             response = client.send(request, stream=True)
@@ -394,6 +399,8 @@ def post_webhook(*, url: str, body: bytes, headers: dict[str, str],
                         break  # enough to know it answered; the rest is not read
             finally:
                 response.close()
+    except webhook_addresses.AddressRefused as exc:
+        return Outcome(False, error=f"Refused, nothing sent: {exc}"[:ERROR_LIMIT])
     except (httpx.HTTPError, OSError) as exc:
         if not deadline.expired:
             return Outcome(False, status_code=status, response_bytes=received,

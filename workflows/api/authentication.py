@@ -1,0 +1,40 @@
+"""People's API tokens, with password guessing slowed: an address that sent too many bad
+tokens or keys within the window (``workflows.sign_in_throttle``) gets 429 instead of
+another 401 until the window has passed, even with a good one."""
+
+from rest_framework import exceptions
+from rest_framework.authentication import TokenAuthentication
+
+from workflows import sign_in_throttle
+
+
+def refuse_while_guessing(request) -> None:
+    """Raise 429 (with Retry-After) if the caller's address has failed too often."""
+    until = sign_in_throttle.blocked_until(sign_in_throttle.api_per_address(),
+                                           sign_in_throttle.client_address(request))
+    if until is not None:
+        wait = sign_in_throttle.seconds_until(until)
+        raise exceptions.Throttled(wait=wait, detail=(
+            f"Too many failed authentications from this address: try again in {wait} s "
+            f"with a valid key or token."))
+
+
+def count_failure(request) -> None:
+    sign_in_throttle.record_failure(sign_in_throttle.api_per_address(),
+                                    sign_in_throttle.client_address(request))
+
+
+class ThrottledTokenAuthentication(TokenAuthentication):
+    def authenticate(self, request):
+        if not self.sends_credentials(request):
+            return None
+        refuse_while_guessing(request)
+        try:
+            return super().authenticate(request)
+        except exceptions.AuthenticationFailed:
+            count_failure(request)
+            raise
+
+    def sends_credentials(self, request) -> bool:
+        auth = request.META.get("HTTP_AUTHORIZATION", "").split()
+        return bool(auth) and auth[0].lower() == self.keyword.lower()
