@@ -5,11 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from workflows.business_time import BusinessCalendar, add_business_time, business_time_between
-from workflows.models import (
-    RUNNING_STATES,
-    Case,
-    CaseState,
-)
+from workflows.models import RUNNING_STATES, Case, CaseState
 from workflows.services.sla.terms import _ZERO, Rules, SlaTerms
 
 

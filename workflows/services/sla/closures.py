@@ -8,13 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from workflows.business_time import BusinessCalendar, add_business_time, business_time_between
-from workflows.models import (
-    RUNNING_STATES,
-    AuditEvent,
-    Calendar,
-    CalendarClosure,
-    Case,
-)
+from workflows.models import RUNNING_STATES, AuditEvent, Calendar, CalendarClosure, Case
 from workflows.services import audit
 from workflows.services.sla.clocks import next_check_at
 from workflows.services.sla.nudges import nudge

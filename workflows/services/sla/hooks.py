@@ -10,9 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from workflows.business_time import business_time_between
-from workflows.models import (
-    Case,
-)
+from workflows.models import Case
 from workflows.services.sla.clocks import (
     _add,
     _resume_from_remaining,

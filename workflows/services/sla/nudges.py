@@ -9,9 +9,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 
-from workflows.models import (
-    Case,
-)
+from workflows.models import Case
 
 logger = logging.getLogger("backstop.sla")
 
