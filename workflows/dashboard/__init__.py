@@ -3,9 +3,11 @@
 What the figures mean:
 
 - **open**: cases in an open state (open, assigned, waiting, pending approval, escalated).
-- **breached**: the resolution deadline in force has passed (``due_at < now``). A case
-  waiting for information has its clock stopped: it counts as breached only if its
-  deadline had passed when it paused (``due_at <= waiting_since``).
+- **breached**: the resolution deadline in force is reached (``due_at <= now``: a
+  deadline is reached at its instant). A case waiting for information has its clock
+  stopped: it counts as breached only if its deadline was reached when it paused
+  (``due_at <= waiting_since``). The rule is ``workflows.services.sla.status``, the same
+  one the case page and the sweeper use.
 - **at risk**: not breached, but a warning is reached: the resolution warning
   (``warn_at <= now``), or, while nobody has claimed the case yet, the first-response
   warning (``response_warn_at <= now``). A missed first response is escalated by the

@@ -25,7 +25,7 @@ AGE_BUCKETS: tuple[tuple[str, str, timedelta, timedelta | None], ...] = (
     ("1d_3d", "1\u20133 days", timedelta(hours=24), timedelta(days=3)),
     ("over_3d", "Over 3 days", timedelta(days=3), None),
 )
-STATUS_LABELS = {ON_TRACK: "On track", AT_RISK: "At risk", BREACHED: "Breached"}
+STATUS_LABELS = {status: status.label for status in (ON_TRACK, AT_RISK, BREACHED)}
 
 
 @dataclass
@@ -172,6 +172,7 @@ class UrgentCase:
     case: Case
     status: int
     deadline: datetime | None
+    overdue: bool = False  # the deadline is reached (``sla.reached``: at its instant)
     candidates: list = field(default_factory=list)  # who may take it over
 
     @property

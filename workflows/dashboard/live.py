@@ -11,6 +11,7 @@ from django.db.models import Count, F, Q
 from workflows.dashboard.figures import AGE_BUCKETS, Live, UrgentCase
 from workflows.dashboard.queries import AT_RISK, BREACHED, next_deadline, open_cases, sla_status
 from workflows.models import HELD_STATES
+from workflows.services.sla.status import reached
 
 URGENT_LIMIT = 25
 
@@ -58,4 +59,5 @@ def urgent_cases(*, queue_ids: Sequence[int] | None, now: datetime,
     rows = (rows.annotate(sla=sla_status(now), deadline=next_deadline())
             .filter(sla__in=[AT_RISK, BREACHED])
             .order_by("-sla", F("deadline").asc(nulls_last=True), "-priority", "id")[:limit])
-    return [UrgentCase(case=case, status=case.sla, deadline=case.deadline) for case in rows]
+    return [UrgentCase(case=case, status=case.sla, deadline=case.deadline,
+                       overdue=reached(case.deadline, now)) for case in rows]

@@ -11,25 +11,23 @@ from django.db.models import (
     F,
     FloatField,
     Func,
-    IntegerField,
     OuterRef,
     Q,
     QuerySet,
-    Value,
     When,
 )
 
 from workflows.models import (
     OPEN_STATES,
-    RUNNING_STATES,
     Case,
-    CaseState,
     Escalation,
     EscalationCause,
 )
+from workflows.services.sla.status import SlaStatus, status_expression
 
-# SLA status of an open case, as ``sla_status`` annotates it (higher is worse).
-ON_TRACK, AT_RISK, BREACHED = 0, 1, 2
+# SLA status of an open case, as ``sla_status`` annotates it (higher is worse): the one
+# definition in ``workflows.services.sla.status``.
+ON_TRACK, AT_RISK, BREACHED = SlaStatus.ON_TRACK, SlaStatus.AT_RISK, SlaStatus.BREACHED
 
 BREACH_CAUSES = (EscalationCause.RESPONSE_BREACH, EscalationCause.RESOLUTION_BREACH)
 
@@ -40,17 +38,9 @@ def open_cases() -> QuerySet[Case]:
 
 
 def sla_status(now: datetime) -> SqlCase:
-    """``BREACHED``, ``AT_RISK`` or ``ON_TRACK`` for an open case, in SQL (first match wins)."""
-    running, waiting = Q(state__in=RUNNING_STATES), Q(state=CaseState.WAITING)
-    paused_at = F("waiting_since")
-    return SqlCase(
-        When(running & Q(due_at__lt=now), then=Value(BREACHED)),
-        When(waiting & Q(due_at__lte=paused_at), then=Value(BREACHED)),
-        When(running & Q(warn_at__lte=now), then=Value(AT_RISK)),
-        When(running & Q(first_claimed_at__isnull=True, escalation_level=0,
-                         response_warn_at__lte=now), then=Value(AT_RISK)),
-        When(waiting & Q(warn_at__lte=paused_at), then=Value(AT_RISK)),
-        default=Value(ON_TRACK), output_field=IntegerField())
+    """``BREACHED``, ``AT_RISK`` or ``ON_TRACK`` for an open case, in SQL (first match wins):
+    ``sla.status_expression``, the SQL form of the rule the case page and sweeper use."""
+    return status_expression(now)
 
 
 def next_deadline() -> SqlCase:

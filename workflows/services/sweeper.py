@@ -227,11 +227,12 @@ def _check(case_ids: list[int], *, now: datetime,
         warnings, breaches, moves = [], [], []
         for case in cases:
             rules = book.rules(case)
-            if (sla.response_running(case) and case.response_warn_at is not None
-                    and case.response_warn_at <= now < case.response_due_at):
+            # Reached at their instants (``sla.reached``), as the dashboard and page count.
+            if (sla.response_running(case) and sla.reached(case.response_warn_at, now)
+                    and not sla.reached(case.response_due_at, now)):
                 warnings.append((case, SlaClock.RESPONSE, case.response_due_at))
-            if (sla.warning_live(case, rules) and case.warn_at <= now
-                    and not (sla.deadline_live(case, rules) and case.due_at <= now)):
+            if (sla.warning_live(case, rules) and sla.reached(case.warn_at, now)
+                    and not (sla.deadline_live(case, rules) and sla.reached(case.due_at, now))):
                 warnings.append((case, SlaClock.RESOLUTION, case.due_at))
             cause, missed = _breach(case, rules, now=now)
             if cause is None:
@@ -263,9 +264,9 @@ def _check(case_ids: list[int], *, now: datetime,
 
 def _breach(case: Case, rules: sla.Rules, *, now: datetime):
     """The clock whose deadline has passed, if any: (cause, the deadline missed)."""
-    if sla.response_running(case) and case.response_due_at <= now:
+    if sla.response_running(case) and sla.reached(case.response_due_at, now):
         return EscalationCause.RESPONSE_BREACH, case.response_due_at
-    if sla.deadline_live(case, rules) and case.due_at <= now:
+    if sla.deadline_live(case, rules) and sla.reached(case.due_at, now):
         return EscalationCause.RESOLUTION_BREACH, case.due_at
     return None, None
 

@@ -32,7 +32,8 @@ its transaction. ``now`` is always injectable.
 The package, one module per seam: ``terms`` (which targets and calendar apply),
 ``clocks`` (pure arithmetic on a case's fields), ``hooks`` (what the case services call
 as the case changes), ``policies`` (publish and re-apply), ``closures`` (calendar
-closures and the clocks they move), ``nudges`` (short-ETA tasks after commit).
+closures and the clocks they move), ``nudges`` (short-ETA tasks after commit),
+``status`` (on track, at risk, breached: the one definition, in Python and SQL).
 Callers use the names re-exported here: ``from workflows.services import sla``.
 """
 
@@ -60,6 +61,13 @@ from workflows.services.sla.nudges import (
     uses_row_locks,
 )
 from workflows.services.sla.policies import REAPPLY_CHUNK, publish_sla_policy, reapply_policy
+from workflows.services.sla.status import (
+    SlaStatus,
+    case_status,
+    reached,
+    reached_q,
+    status_expression,
+)
 from workflows.services.sla.terms import (
     CLOSURE_LOOKBACK,
     DEFAULT_WARNING_FRACTION,
@@ -71,10 +79,37 @@ from workflows.services.sla.terms import (
 )
 
 __all__ = [
-    "CLOSURE_LOOKBACK", "DEFAULT_WARNING_FRACTION", "NUDGE_MARGIN", "REAPPLY_CHUNK", "Rules",
-    "SlaTerms", "TermsBook", "add_closure", "business_calendar", "deadline_live",
-    "next_check_at", "nudge", "nudge_horizon", "on_escalated", "on_priority_change",
-    "on_reassign", "pause", "publish_sla_policy", "reapply_policy", "remove_closure",
-    "resolution_target", "response_running", "resume", "rules_for", "send_nudges",
-    "start_clocks", "uses_row_locks", "warning_live",
+    "CLOSURE_LOOKBACK",
+    "DEFAULT_WARNING_FRACTION",
+    "NUDGE_MARGIN",
+    "REAPPLY_CHUNK",
+    "Rules",
+    "SlaStatus",
+    "SlaTerms",
+    "TermsBook",
+    "add_closure",
+    "business_calendar",
+    "case_status",
+    "deadline_live",
+    "next_check_at",
+    "nudge",
+    "nudge_horizon",
+    "on_escalated",
+    "on_priority_change",
+    "on_reassign",
+    "pause",
+    "publish_sla_policy",
+    "reached",
+    "reached_q",
+    "reapply_policy",
+    "remove_closure",
+    "resolution_target",
+    "response_running",
+    "resume",
+    "rules_for",
+    "send_nudges",
+    "start_clocks",
+    "status_expression",
+    "uses_row_locks",
+    "warning_live",
 ]
