@@ -55,7 +55,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -180,32 +180,8 @@ def _claim_level(*, case_id: int, expected_level: int,
                  expected_version: int | None) -> Case | None:
     """The conditional UPDATE that decides (I2), answering the row it changed (RETURNING):
     the case as it now is, without reading it again; None when it changed nothing."""
-    quote = connection.ops.quote_name
-    fields = Case._meta.concrete_fields
-    states = [str(state) for state in OPEN_STATES]
-    conditions = ["id = %s", "escalation_level = %s",
-                  f"state IN ({', '.join(['%s'] * len(states))})"]
-    params = [expected_level + 1, case_id, expected_level, *states]
-    if expected_version is not None:
-        conditions.append("version = %s")
-        params.append(expected_version)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(Case._meta.db_table)} SET escalation_level = %s, "
-            f"version = version + 1 WHERE {' AND '.join(conditions)} "
-            f"RETURNING {', '.join(quote(field.column) for field in fields)}", params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = []
-    for model_field, value in zip(fields, row, strict=True):
-        # The conversions a query would apply (SQLite hands back datetimes as text).
-        column = model_field.get_col(Case._meta.db_table)
-        for convert in (connection.ops.get_db_converters(column)
-                        + column.get_db_converters(connection)):
-            value = convert(value, column, connection)
-        values.append(value)
-    return Case.from_db(connection.alias, [f.attname for f in fields], values)
+    return db.claim_case_level(case_id=case_id, expected_level=expected_level,
+                               states=OPEN_STATES, expected_version=expected_version)
 
 
 def _insert_escalation(escalation: Escalation) -> bool:
@@ -214,12 +190,11 @@ def _insert_escalation(escalation: Escalation) -> bool:
     fields = [f for f in Escalation._meta.concrete_fields if not f.primary_key]
     inserted = db.insert_new(
         Escalation, columns=[f.column for f in fields],
-        rows=[[f.get_db_prep_save(getattr(escalation, f.attname), connection) for f in fields]],
-        conflict=("case_id", "level"), returning=("id",))
+        rows=[db.db_values(escalation, fields)], conflict=("case_id", "level"),
+        returning=("id",))
     if not inserted:
         return False
-    escalation.pk = inserted[0][0]
-    escalation._state.adding, escalation._state.db = False, connection.alias
+    db.mark_saved(escalation, pk=inserted[0][0])
     return True
 
 

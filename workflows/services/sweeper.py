@@ -282,19 +282,8 @@ def _move_next_checks(moves: list[tuple[Case, datetime | None]], *, now: datetim
     read (a case changed meanwhile keeps what its change set)."""
     if not moves:
         return
-    table = connection.ops.quote_name(Case._meta.db_table)
-    # A NULL (no clock runs any more) needs its type on PostgreSQL.
-    typed = "CAST(%s AS timestamp with time zone)" if connection.vendor == "postgresql" else "%s"
-    params = [value for case, next_at in moves
-              for value in (case.pk, case.version, case.escalation_level,
-                            connection.ops.adapt_datetimefield_value(next_at))]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH moves (case_id, case_version, case_level, next_at) AS (VALUES "
-            f"{', '.join([f'(%s, %s, %s, {typed})'] * len(moves))}) "
-            f"UPDATE {table} SET sla_next_check_at = moves.next_at FROM moves "
-            f"WHERE {table}.id = moves.case_id AND {table}.version = moves.case_version "
-            f"AND {table}.escalation_level = moves.case_level", params)
+    db.set_next_checks([(case.pk, case.version, case.escalation_level, next_at)
+                        for case, next_at in moves])
     for case, next_at in moves:
         case.sla_next_check_at = next_at
     sla.nudge([case for case, _ in moves], now=now)
