@@ -17,6 +17,7 @@ from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 
 from workflows import verbs
+from workflows.services import sla
 
 register = template.Library()
 
@@ -171,10 +172,12 @@ def due(moment: datetime | None, label: str = "", soon_minutes: int = 60):
     """A due time as a countdown: ``in 42 min``, ``overdue by 1h 05m``."""
     if moment is None:
         return {"moment": None, "label": label}
-    remaining = moment - timezone.now()
-    overdue = remaining.total_seconds() < 0
+    now = timezone.now()
+    remaining = moment - now
+    overdue = sla.reached(moment, now)  # overdue at the deadline's instant, as everywhere
     soon = not overdue and remaining <= timedelta(minutes=soon_minutes)
-    text = f"overdue by {_span(remaining)}" if overdue else f"in {_span(remaining)}"
+    text = ("due now" if not remaining else f"overdue by {_span(remaining)}" if overdue
+            else f"in {_span(remaining)}")
     return {"moment": moment, "label": label, "text": text,
             "css": "due--overdue" if overdue else "due--soon" if soon else ""}
 

@@ -1,12 +1,12 @@
-"""The demo seed (``exceptions_app.services.demo``): the whole product, set up once."""
+"""The demo seed (``exceptions_app.demo``): the whole product, set up once."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 
+from exceptions_app.demo.setup import seed_demo
 from exceptions_app.models import AiSystem, Decision, PolicyStatus, PolicyVersion, UseCase
-from exceptions_app.services.demo import seed_demo
 from workflows.models import (
     OPEN_STATES,
     Activity,

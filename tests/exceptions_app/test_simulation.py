@@ -1,12 +1,13 @@
-"""The synthetic upstream AI (``exceptions_app.services.simulation``)."""
+"""The synthetic upstream AI (``exceptions_app.demo.simulation``)."""
 
 import random
 
 import pytest
 
 from exceptions_app.contracts import contract_errors
-from exceptions_app.services.demo import INPUT_SCHEMA, OUTPUT_SCHEMA, seed_demo
-from exceptions_app.services.simulation import (
+from exceptions_app.demo.data import INPUT_SCHEMA, OUTPUT_SCHEMA
+from exceptions_app.demo.setup import seed_demo
+from exceptions_app.demo.simulation import (
     SimulationError,
     post_decisions,
     synthetic_decision,

@@ -23,7 +23,7 @@ from tests.factories import (
 from tests.workflows.chain import make_chain
 from workflows.actors import SYSTEM
 from workflows.models import AuditEvent, Case, CaseState, ConsultRequest
-from workflows.services import escalation
+from workflows.services import consults, escalation
 
 S = CaseState
 CASES = "/api/v1/cases/"
@@ -416,7 +416,7 @@ def test_case_detail_lists_its_consults_and_their_answers(invoice_use_case, queu
             for c in asked] == [("legal", True, 1, "", None)]
     assert asked[0]["question"] and asked[0]["created_at"]
 
-    escalation.answer_consult(consult_id=asked[0]["id"], user=chain.legal,
+    consults.answer_consult(consult_id=asked[0]["id"], user=chain.legal,
                               answer="Fine by us.")
     answered = client_for(chain.owner).get(url).json()["consults"]
 

@@ -9,7 +9,7 @@ from tests.factories import make_decision_case
 from tests.workflows.chain import make_chain
 from workflows.actors import SYSTEM
 from workflows.models import AuditEvent, Case, CaseState, ConsultRequest, Resolution
-from workflows.services import escalation, transitions
+from workflows.services import consults, escalation, transitions
 
 S = CaseState
 BREACH = "resolution_breach"
@@ -48,7 +48,7 @@ def test_resolving_before_the_required_answer_is_409_and_stores_nothing(breached
     assert not Resolution.objects.filter(case=case).exists()
     assert not AuditEvent.objects.filter(case=case, verb="case.resolved").exists()
 
-    escalation.answer_consult(consult_id=consult.pk, user=chain.legal, answer="Fine by us.")
+    consults.answer_consult(consult_id=consult.pk, user=chain.legal, answer="Fine by us.")
     resolved = api(chain.owner).post(f"/api/v1/cases/{case.pk}/resolve/",
                                      {"verdict": "accepted"}, format="json")
     assert resolved.status_code == 200 and resolved.json()["state"] == "resolved"
@@ -65,12 +65,12 @@ def test_approving_before_the_required_answer_is_409(invoice_use_case, queue, me
     escalation.escalate(actor=SYSTEM, case_id=decision.case_id, cause=BREACH, expected_level=0)
     consult = ConsultRequest.objects.get(case=decision.case_id)
 
-    with pytest.raises(escalation.ConsultsUnanswered, match="cannot be approved yet"):
+    with pytest.raises(consults.ConsultsUnanswered, match="cannot be approved yet"):
         transitions.approve(case_id=decision.case_id, user=second_member)
     refused = api(second_member).post(f"/api/v1/cases/{decision.case_id}/approve/")
     assert refused.status_code == 409 and refused.json()["state"] == "pending_approval"
 
-    escalation.answer_consult(consult_id=consult.pk, user=chain.legal, answer="Reject it.")
+    consults.answer_consult(consult_id=consult.pk, user=chain.legal, answer="Reject it.")
     approved = api(second_member).post(f"/api/v1/cases/{decision.case_id}/approve/")
     assert approved.status_code == 200 and approved.json()["state"] == "resolved"
 
@@ -111,7 +111,7 @@ def test_the_consulted_see_the_case_only_while_it_is_open(client, breached, outs
     client.force_login(outsider)
     assert client.get(reverse("case", args=[case.pk])).status_code == 404
 
-    escalation.answer_consult(consult_id=consult.pk, user=chain.legal, answer="Agreed.")
+    consults.answer_consult(consult_id=consult.pk, user=chain.legal, answer="Agreed.")
     transitions.resolve(case_id=case.pk, user=chain.owner, verdict="accepted", output=None,
                         reason_code="")
 
@@ -143,7 +143,7 @@ def test_the_holder_is_told_why_the_case_cannot_resolve_yet(client, breached):
 
 def test_an_answered_consult_shows_on_the_case_page(client, breached):
     chain, case, consult = breached
-    escalation.answer_consult(consult_id=consult.pk, user=chain.legal,
+    consults.answer_consult(consult_id=consult.pk, user=chain.legal,
                               answer="Check the VAT id first.")
     client.force_login(chain.owner)
 

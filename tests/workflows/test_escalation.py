@@ -22,7 +22,7 @@ from workflows.models import (
     Resolution,
     ReviewerStatus,
 )
-from workflows.services import escalation, transitions
+from workflows.services import consults, escalation, transitions
 from workflows.services.errors import CaseConflict
 
 S = CaseState
@@ -257,13 +257,13 @@ def test_the_consulted_are_asked_and_a_required_answer_comes_before_resolving(qu
     assert (consult.consultee, consult.required) == (chain.legal, True)
     assert OutboxMessage.objects.filter(case=case, recipient=str(chain.legal.pk)).count() == 1
 
-    with pytest.raises(escalation.ConsultsUnanswered, match="legal must answer"):
+    with pytest.raises(consults.ConsultsUnanswered, match="legal must answer"):
         transitions.resolve(case_id=case.pk, user=chain.owner, verdict="accepted",
                             output=None, reason_code="")
     assert _reload(case).state == S.ASSIGNED
     assert not Resolution.objects.filter(case=case).exists()
 
-    escalation.answer_consult(consult_id=consult.pk, user=chain.legal,
+    consults.answer_consult(consult_id=consult.pk, user=chain.legal,
                               answer="Fine by legal.")
     transitions.resolve(case_id=case.pk, user=chain.owner, verdict="accepted", output=None,
                         reason_code="")
@@ -308,12 +308,12 @@ def test_only_the_consulted_answer_and_only_once(queue, member):
     consult = ConsultRequest.objects.get(case=case)
 
     with pytest.raises(ConsultRequest.DoesNotExist):
-        escalation.answer_consult(consult_id=consult.pk, user=chain.owner, answer="Me?")
+        consults.answer_consult(consult_id=consult.pk, user=chain.owner, answer="Me?")
     with pytest.raises(ValidationError):
-        escalation.answer_consult(consult_id=consult.pk, user=chain.legal, answer="  ")
-    escalation.answer_consult(consult_id=consult.pk, user=chain.legal, answer="Yes.")
+        consults.answer_consult(consult_id=consult.pk, user=chain.legal, answer="  ")
+    consults.answer_consult(consult_id=consult.pk, user=chain.legal, answer="Yes.")
     with pytest.raises(CaseConflict, match="already answered"):
-        escalation.answer_consult(consult_id=consult.pk, user=chain.legal, answer="No.")
+        consults.answer_consult(consult_id=consult.pk, user=chain.legal, answer="No.")
 
     consult.refresh_from_db()
     assert consult.answer == "Yes." and consult.answered_at is not None

@@ -19,7 +19,7 @@ from workflows import selectors
 from workflows.api.queues import PeopleAPIView
 from workflows.api.serializers import ConsultSerializer, ProblemSerializer
 from workflows.models import Activity, ConsultRequest, Process, Queue, RaciAssignment, RaciRole
-from workflows.services import escalation, raci
+from workflows.services import consults, raci
 
 
 def visible_processes(*, user):
@@ -125,6 +125,6 @@ class ConsultAnswerView(PeopleAPIView):
         ConsultRequest.objects.get(pk=consult_id, case=case_id, consultee=request.user.pk)
         data = AnswerSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        consult = escalation.answer_consult(consult_id=consult_id, user=request.user,
+        consult = consults.answer_consult(consult_id=consult_id, user=request.user,
                                             answer=data.validated_data["answer"])
         return Response(ConsultSerializer(consult).data, status=status.HTTP_200_OK)

@@ -55,8 +55,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -82,8 +81,16 @@ from workflows.models import (
     Resolution,
     Verdict,
 )
-from workflows.services import assignment, audit, outbox, raci, resolving, sla, work_time
-from workflows.services.errors import CaseConflict
+from workflows.services import (
+    assignment,
+    audit,
+    consults,
+    outbox,
+    raci,
+    resolving,
+    sla,
+    work_time,
+)
 from workflows.verbs import AuditVerb
 
 # The reason code of a resolution the chain's last level decided, not a person.
@@ -175,32 +182,8 @@ def _claim_level(*, case_id: int, expected_level: int,
                  expected_version: int | None) -> Case | None:
     """The conditional UPDATE that decides (I2), answering the row it changed (RETURNING):
     the case as it now is, without reading it again; None when it changed nothing."""
-    quote = connection.ops.quote_name
-    fields = Case._meta.concrete_fields
-    states = [str(state) for state in OPEN_STATES]
-    conditions = ["id = %s", "escalation_level = %s",
-                  f"state IN ({', '.join(['%s'] * len(states))})"]
-    params = [expected_level + 1, case_id, expected_level, *states]
-    if expected_version is not None:
-        conditions.append("version = %s")
-        params.append(expected_version)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(Case._meta.db_table)} SET escalation_level = %s, "
-            f"version = version + 1 WHERE {' AND '.join(conditions)} "
-            f"RETURNING {', '.join(quote(field.column) for field in fields)}", params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = []
-    for model_field, value in zip(fields, row, strict=True):
-        # The conversions a query would apply (SQLite hands back datetimes as text).
-        column = model_field.get_col(Case._meta.db_table)
-        for convert in (connection.ops.get_db_converters(column)
-                        + column.get_db_converters(connection)):
-            value = convert(value, column, connection)
-        values.append(value)
-    return Case.from_db(connection.alias, [f.attname for f in fields], values)
+    return db.claim_case_level(case_id=case_id, expected_level=expected_level,
+                               states=OPEN_STATES, expected_version=expected_version)
 
 
 def _insert_escalation(escalation: Escalation) -> bool:
@@ -209,12 +192,11 @@ def _insert_escalation(escalation: Escalation) -> bool:
     fields = [f for f in Escalation._meta.concrete_fields if not f.primary_key]
     inserted = db.insert_new(
         Escalation, columns=[f.column for f in fields],
-        rows=[[f.get_db_prep_save(getattr(escalation, f.attname), connection) for f in fields]],
-        conflict=("case_id", "level"), returning=("id",))
+        rows=[db.db_values(escalation, fields)], conflict=("case_id", "level"),
+        returning=("id",))
     if not inserted:
         return False
-    escalation.pk = inserted[0][0]
-    escalation._state.adding, escalation._state.db = False, connection.alias
+    db.mark_saved(escalation, pk=inserted[0][0])
     return True
 
 
@@ -328,16 +310,19 @@ def _apply(case: Case, escalation: Escalation, *, claimed: dict, chains: ChainBo
         time_limit = config.time_limit
     _restart_clock(case, time_limit=time_limit, terms=terms, now=now)
     _write(case, since=claimed)
-    consults = _ask_consulted(case, process, escalation, config, chains, now=now)
-    informed = _tell(case, process, escalation, config, plan, consults, chains, writes,
-                     now=now)
+    asked = []
+    if config is not None and config.consult and case.state in OPEN_STATES:
+        asked = consults.ask(case=case, escalation=escalation, required=config.consult_required,
+                             consultees=chains.holders_of(process, role=RaciRole.CONSULTED),
+                             now=now)
+    informed = _tell(case, process, escalation, config, plan, asked, chains, writes, now=now)
     event_data = {
         "from": before["state"], "to": case.state, "version": case.version,
         "reason": escalation.reason, "level": escalation.level, "cause": escalation.cause,
         "escalation": escalation.pk, "assignee": before["assignee"],
         "action": plan.action, "to_assignee": case.assignee_id,
         "from_queue": before["queue"], "to_queue": case.queue.slug,
-        "due_at": case.due_at, "consulted": [c.consultee_id for c in consults],
+        "due_at": case.due_at, "consulted": [c.consultee_id for c in asked],
         "informed": informed, **plan.extra}
     if plan.note:
         event_data["note"] = plan.note
@@ -485,7 +470,7 @@ def _cannot_resolve(case: Case, owner) -> str | None:
         return "a resolution already waits for approval."
     if case.requires_four_eyes:
         return "the case needs four eyes, and no person has looked at it."
-    if unanswered_required_consults(case=case).exists():
+    if consults.unanswered_required(case=case).exists():
         return "a required consult is still unanswered."
     return None
 
@@ -550,31 +535,15 @@ def _write(case: Case, *, since: dict) -> None:
 
 # -- the Consulted and the Informed ---------------------------------------------------------
 
-def _ask_consulted(case: Case, process: Process | None, escalation: Escalation,
-                   config: EscalationLevel | None, chains: ChainBook, *,
-                   now: datetime) -> list[ConsultRequest]:
-    if config is None or not config.consult or case.state not in OPEN_STATES:
-        return []
-    consultees = chains.holders_of(process, role=RaciRole.CONSULTED)
-    why = (escalation.reason or escalation.get_cause_display()).rstrip(". ")
-    question = (f"Case {case.pk} ({case.title or 'untitled'}) was escalated to level "
-                f"{escalation.level}: {why}. What is your view?")
-    consults = [ConsultRequest(case=case, consultee=person, question=question,
-                               required=config.consult_required, created_at=now,
-                               escalation=escalation)
-                for person in consultees]
-    return ConsultRequest.objects.bulk_create(consults)
-
-
 def _tell(case: Case, process: Process | None, escalation: Escalation,
-          config: EscalationLevel | None, plan: _Plan, consults: list[ConsultRequest],
+          config: EscalationLevel | None, plan: _Plan, requests: list[ConsultRequest],
           chains: ChainBook, writes: Writes, *, now: datetime) -> list[int]:
     """One notice per person and channel, all in one statement; answers the Informed's
     ids."""
     notify_informed = config.notify_informed if config is not None else True
     informed = (chains.holders_of(process, role=RaciRole.INFORMED)
                 if notify_informed else [])
-    asked = {consult.consultee_id for consult in consults}
+    asked = {consult.consultee_id for consult in requests}
     assignee = case.assignee if case.assignee_id else None
     # The person who escalated by hand knows; everyone else hears once.
     told = [person for person in _unique([*([assignee] if assignee else []),
@@ -590,12 +559,12 @@ def _tell(case: Case, process: Process | None, escalation: Escalation,
                     f"{plan.extra.get('verdict')} on behalf of the owner.")
     body = "\n\n".join(part for part in (headline, escalation.reason, plan.note) if part)
     messages = outbox.notices(users=told, text=body, dedup_prefix=prefix, case=case, now=now)
-    if consults:
+    if requests:
         ask = (f"Your input is asked on case {case.pk}, escalated to level "
                f"{escalation.level}." + (" The case cannot be resolved before you answer."
-                                        if consults[0].required else ""))
-        messages += outbox.notices(users=[consult.consultee for consult in consults],
-                                   text="\n\n".join([ask, consults[0].question]),
+                                        if requests[0].required else ""))
+        messages += outbox.notices(users=[consult.consultee for consult in requests],
+                                   text="\n\n".join([ask, requests[0].question]),
                                    dedup_prefix=prefix, case=case, now=now)
     writes.messages += messages
     return [person.pk for person in informed]
@@ -622,60 +591,7 @@ def _unique(people) -> list:
     return unique
 
 
-# -- consults ---------------------------------------------------------------------------
-
-def unanswered_required_consults(*, case):
-    return ConsultRequest.objects.filter(case=case.pk, required=True, answered_at__isnull=True)
-
-
-class ConsultsUnanswered(CaseConflict):
-    """A required consult is still unanswered: the case cannot resolve yet (HTTP 409)."""
-
-
-def require_consults_answered(*, case, action: str) -> None:
-    """Required consults come first: resolving or approving waits for their answers."""
-    waiting = list(unanswered_required_consults(case=case).select_related("consultee"))
-    if waiting:
-        names = ", ".join(sorted({c.consultee.display_name
-                                  for c in waiting}))
-        raise ConsultsUnanswered(
-            f"This case cannot {action} yet: {names} must answer the consult first "
-            "(their input is required at this escalation level). Nothing was saved; "
-            "try again once the answer is on the case.", case=case)
-
-
-def answer_consult(*, consult_id: int, user, answer: str,
-                   now: datetime | None = None) -> ConsultRequest:
-    """The consulted person answers, once; the case's holder is told. Audited.
-
-    Someone else's consult does not exist for the user (``ConsultRequest.DoesNotExist``,
-    404); an empty answer is a ``ValidationError``; an answer to a closed case or a
-    second answer is a ``CaseConflict`` (409).
-    """
-    now = now or timezone.now()
-    answer = (answer or "").strip()
-    if not answer:
-        raise ValidationError({"answer": ["Write your answer to the question."]})
-    with transaction.atomic():
-        # I8: someone else's consult is not there for this user.
-        consult = ConsultRequest.objects.select_related("case__queue").get(
-            pk=consult_id, consultee=getattr(user, "pk", None))
-        case = consult.case
-        if not case.is_open:
-            raise CaseConflict(f"Case {case.pk} is {case.get_state_display().lower()}: "
-                               "it no longer needs an answer.", case=case)
-        answered = ConsultRequest.objects.filter(pk=consult.pk, answered_at__isnull=True
-                                                 ).update(answer=answer, answered_at=now)
-        if answered != 1:
-            raise CaseConflict("You have already answered this consult.", case=case)
-        consult.answer, consult.answered_at = answer, now
-        audit.record(actor=user, verb=AuditVerb.CASE_CONSULT_ANSWERED, object_type="consult",
-                     object_id=consult.pk, case=case, now=now,
-                     data={"consult": consult.pk, "required": consult.required,
-                           "escalation": consult.escalation_id, "answer": answer})
-        if case.assignee_id and case.assignee_id != user.pk:
-            outbox.notify_users(
-                users=[case.assignee],
-                text=f"{user.get_username()} answered the consult on case {case.pk}.",
-                dedup_prefix=f"consult:{consult.pk}:answered", case=case, now=now)
-    return consult
+# Kept for the web layer's callers (answering a consult, the 409 on the case page) while
+# the pages move: the consults' home is ``workflows.services.consults``.
+ConsultsUnanswered = consults.ConsultsUnanswered
+answer_consult = consults.answer_consult

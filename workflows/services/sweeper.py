@@ -227,11 +227,12 @@ def _check(case_ids: list[int], *, now: datetime,
         warnings, breaches, moves = [], [], []
         for case in cases:
             rules = book.rules(case)
-            if (sla.response_running(case) and case.response_warn_at is not None
-                    and case.response_warn_at <= now < case.response_due_at):
+            # Reached at their instants (``sla.reached``), as the dashboard and page count.
+            if (sla.response_running(case) and sla.reached(case.response_warn_at, now)
+                    and not sla.reached(case.response_due_at, now)):
                 warnings.append((case, SlaClock.RESPONSE, case.response_due_at))
-            if (sla.warning_live(case, rules) and case.warn_at <= now
-                    and not (sla.deadline_live(case, rules) and case.due_at <= now)):
+            if (sla.warning_live(case, rules) and sla.reached(case.warn_at, now)
+                    and not (sla.deadline_live(case, rules) and sla.reached(case.due_at, now))):
                 warnings.append((case, SlaClock.RESOLUTION, case.due_at))
             cause, missed = _breach(case, rules, now=now)
             if cause is None:
@@ -263,9 +264,9 @@ def _check(case_ids: list[int], *, now: datetime,
 
 def _breach(case: Case, rules: sla.Rules, *, now: datetime):
     """The clock whose deadline has passed, if any: (cause, the deadline missed)."""
-    if sla.response_running(case) and case.response_due_at <= now:
+    if sla.response_running(case) and sla.reached(case.response_due_at, now):
         return EscalationCause.RESPONSE_BREACH, case.response_due_at
-    if sla.deadline_live(case, rules) and case.due_at <= now:
+    if sla.deadline_live(case, rules) and sla.reached(case.due_at, now):
         return EscalationCause.RESOLUTION_BREACH, case.due_at
     return None, None
 
@@ -281,19 +282,8 @@ def _move_next_checks(moves: list[tuple[Case, datetime | None]], *, now: datetim
     read (a case changed meanwhile keeps what its change set)."""
     if not moves:
         return
-    table = connection.ops.quote_name(Case._meta.db_table)
-    # A NULL (no clock runs any more) needs its type on PostgreSQL.
-    typed = "CAST(%s AS timestamp with time zone)" if connection.vendor == "postgresql" else "%s"
-    params = [value for case, next_at in moves
-              for value in (case.pk, case.version, case.escalation_level,
-                            connection.ops.adapt_datetimefield_value(next_at))]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH moves (case_id, case_version, case_level, next_at) AS (VALUES "
-            f"{', '.join([f'(%s, %s, %s, {typed})'] * len(moves))}) "
-            f"UPDATE {table} SET sla_next_check_at = moves.next_at FROM moves "
-            f"WHERE {table}.id = moves.case_id AND {table}.version = moves.case_version "
-            f"AND {table}.escalation_level = moves.case_level", params)
+    db.set_next_checks([(case.pk, case.version, case.escalation_level, next_at)
+                        for case, next_at in moves])
     for case, next_at in moves:
         case.sla_next_check_at = next_at
     sla.nudge([case for case, _ in moves], now=now)

@@ -32,7 +32,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed, 
 
 from workflows import hooks, selectors
 from workflows.models import Case, CaseState, Resolution, Verdict
-from workflows.services import audit, escalation, resolving, sla
+from workflows.services import audit, consults, escalation, resolving, sla
 from workflows.services.errors import CaseConflict
 from workflows.services.work_time import end_stint, start_stint
 from workflows.verbs import AuditVerb
@@ -154,7 +154,7 @@ def resolve(*, case_id: int, user, verdict: str, output: dict | None, reason_cod
     with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
         method = case.submit_for_approval if case.requires_four_eyes else case.resolve
         require(case, method, user, action="be resolved")
-        escalation.require_consults_answered(case=case, action="be resolved")
+        consults.require_answered(case=case, action="be resolved")
         clean = _clean_resolution(case, user, verdict, output, reason_code)
         before = case.state
         end_stint(case, now)
@@ -322,7 +322,7 @@ def approve(*, case_id: int, user, expected_version: int | None = None,
     now = now or timezone.now()
     with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
         require(case, case.approve, user, action="be approved")
-        escalation.require_consults_answered(case=case, action="be approved")
+        consults.require_answered(case=case, action="be approved")
         before = case.state
         case.approve()
         case.closed_at = now

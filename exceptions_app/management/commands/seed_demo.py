@@ -1,4 +1,4 @@
-"""Seed the demo: ``exceptions_app.services.demo`` sets it up; this prints what is there.
+"""Seed the demo: ``exceptions_app.demo`` sets it up; this prints what is there.
 
 Safe to run again: a second run changes nothing (it only issues another API key,
 unless ``--no-key``). ``-v 0`` prints only the key, for scripts (``bin/demo``).
@@ -10,8 +10,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
+from exceptions_app.demo.data import DEMO_USERS
+from exceptions_app.demo.setup import seed_demo
 from exceptions_app.services.api_keys import issue_api_key
-from exceptions_app.services.demo import DEMO_USERS, seed_demo
 from workflows.actors import SystemActor
 from workflows.models import Case, CaseState, EscalationLevel, SlaPolicy
 

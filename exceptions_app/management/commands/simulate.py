@@ -2,7 +2,7 @@
 
     manage.py simulate --count 200 --rate 5 --error-rate 0.1 --api-key <key>
 
-The decisions and the posting come from ``exceptions_app.services.simulation``; this
+The decisions and the posting come from ``exceptions_app.demo.simulation``; this
 command reads the options, shows a progress bar and prints the summary.
 """
 
@@ -13,7 +13,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from exceptions_app.services.simulation import (
+from exceptions_app.demo.simulation import (
     DEFAULT_USE_CASE,
     SimulationError,
     Tally,

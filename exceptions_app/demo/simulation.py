@@ -7,7 +7,7 @@ mixed up, with somewhat lower confidence), so that a run can tell how many of th
 AI's mistakes the policy sent to people. ``synthetic_decisions`` draws a run of them;
 ``post_decisions`` sends a run over HTTP as an upstream system would, retrying what
 may be retried with the same ``external_id``. ``manage.py simulate`` wraps them, and
-the demo seed (``services.demo``) fills its queues from the same generator.
+the demo seed (``demo.setup``) fills its queues from the same generator.
 """
 
 import random

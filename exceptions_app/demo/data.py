@@ -1,0 +1,187 @@
+"""The demo's data: people, queues, the use case's contracts and policy, the RACI
+matrix, the calendar and SLA targets, the escalation chain, how much work to seed."""
+
+
+from datetime import timedelta
+
+from exceptions_app.models import RuleAction
+from exceptions_app.services.policies import RuleSpec
+from workflows.models import Activity, EscalationOutcome, EscalationTarget, RaciRole
+
+DEMO_USERS = (
+    ("reviewer", "reviewer-demo", "Riley", "Reviewer"),
+    ("reviewer2", "reviewer2-demo", "Robin", "Second"),
+    ("manager", "manager-demo", "Morgan", "Manager"),
+)
+MANAGERS_GROUP = "managers"
+REVIEWERS_GROUP = "invoice-reviewers"
+REVIEWERS = ("reviewer", "reviewer2")
+
+# slug: (name, description, blind, response target, resolution target, members)
+DEMO_QUEUES = {
+    "invoice-review": ("Invoice review", "Invoices the policy sends to a person.", False,
+                       timedelta(hours=1), timedelta(hours=8),
+                       ("reviewer", "reviewer2", "manager")),
+    "invoice-qa": ("Invoice QA (blind)",
+                   "A sample of automatically approved invoices, reviewed without the AI's "
+                   "answer so that its accuracy stays measured.", True,
+                   timedelta(hours=4), timedelta(hours=24), ("reviewer2", "manager")),
+    "invoice-escalations": ("Invoice escalations", "Cases that missed their SLA or need a "
+                            "manager's call.", False, timedelta(minutes=30),
+                            timedelta(hours=4), ("manager",)),
+}
+
+USE_CASE_SLUG = "invoice-approval"
+AI_SYSTEM_SLUG = "demo-ai"
+
+MONEY = {"type": "number", "minimum": 0}
+INPUT_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "Supplier invoice",
+    "type": "object",
+    "required": ["vendor", "invoice_number", "po_number", "po_amount", "currency",
+                 "line_items"],
+    "properties": {
+        "vendor": {"type": "string", "minLength": 1},
+        "invoice_number": {"type": "string", "minLength": 1},
+        "po_number": {"type": "string", "minLength": 1},
+        "po_amount": MONEY,
+        "currency": {"enum": ["EUR", "USD", "GBP", "CHF"]},
+        "line_items": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["description", "quantity", "unit_price"],
+                "properties": {
+                    "description": {"type": "string", "minLength": 1},
+                    "quantity": {"type": "number", "exclusiveMinimum": 0},
+                    "unit_price": MONEY,
+                },
+            },
+        },
+    },
+}
+OUTPUT_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "The AI's proposal",
+    "type": "object",
+    "required": ["action", "amount", "vendor"],
+    "properties": {
+        "action": {"enum": ["approve", "hold", "reject"]},
+        "amount": MONEY,
+        "vendor": {"type": "string", "minLength": 1},
+    },
+}
+REASON_CODES = [
+    {"code": "po-mismatch", "label": "The amount does not match the purchase order"},
+    {"code": "wrong-amount", "label": "The AI read the amount wrong"},
+    {"code": "wrong-vendor", "label": "The AI read the vendor wrong"},
+    {"code": "duplicate", "label": "Duplicate of an invoice already processed"},
+    {"code": "missing-info", "label": "Information missing on the invoice"},
+    {"code": "policy", "label": "Against the invoice policy"},
+]
+
+POLICY_TEXT = """\
+# Invoice approval policy, version 1
+
+Owner: Finance operations (Morgan Manager). Applies to every supplier invoice that the
+invoice extractor reads. Amounts are in the invoice's own currency.
+
+1. **Large invoices need two people.** Any invoice over 50,000 is checked by a reviewer
+   and confirmed by a second person, whatever the AI proposes.
+2. **Unsure readings are checked.** When the AI's confidence is under 0.9, a reviewer
+   compares its reading with the invoice.
+3. **The vendor must be the one on the purchase order.** If the vendor the AI read is
+   not the PO's vendor, a reviewer checks it.
+4. **The amount must match the purchase order.** An invoice more than 2% above or below
+   its PO amount goes to review as a PO mismatch.
+5. **Only approvals pass on their own.** When the AI proposes to hold or reject an
+   invoice, a reviewer confirms it.
+6. **Small matching invoices are approved.** An invoice under 5,000 that passes all of
+   the above is approved without review.
+7. **Everything else is reviewed.** While this use case is in the *assist* stage,
+   invoices from 5,000 to 50,000 that match their PO still go to a reviewer.
+"""
+
+# (name, description, CEL expression, action, priority, four eyes), first match wins.
+_RULES = (
+    ("large-invoice", "Over 50,000: a reviewer and a second person confirm it",
+     "output.amount > 50000.0", RuleAction.REVIEW, 90, True),
+    ("low-confidence", "Confidence under 0.9: a person checks the reading",
+     "confidence < 0.9", RuleAction.REVIEW, 70, False),
+    ("vendor-mismatch", "The vendor read is not the purchase order's vendor",
+     "output.vendor != input.vendor", RuleAction.REVIEW, 65, False),
+    ("po-mismatch", "The amount is more than 2% off its purchase order",
+     "output.amount > input.po_amount * 1.02 || output.amount < input.po_amount * 0.98",
+     RuleAction.REVIEW, 60, False),
+    ("not-an-approval", "The AI proposes to hold or reject: a person confirms it",
+     'output.action != "approve"', RuleAction.REVIEW, 50, False),
+    ("small-matching", "Under 5,000 and matches its PO: approved",
+     "output.amount < 5000.0", RuleAction.AUTO, 0, False),
+)
+DEFAULT_REASON = "From 5,000 to 50,000: a reviewer approves it (assist stage)"
+
+POLICY_RULES = tuple(
+    RuleSpec(name=name, description=description, expression=expression, action=action,
+             priority=priority, four_eyes=four_eyes)
+    for name, description, expression, action, priority, four_eyes in _RULES)
+
+# --- Who owns what: the RACI matrix ------------------------------------------------------
+# activity: {role: (usernames, group names)}
+RACI_MATRIX = {
+    Activity.REVIEW: {RaciRole.RESPONSIBLE: ((), (REVIEWERS_GROUP,)),
+                      RaciRole.ACCOUNTABLE: (("manager",), ())},
+    Activity.ESCALATION: {RaciRole.RESPONSIBLE: (("manager",), ()),
+                          RaciRole.ACCOUNTABLE: (("manager",), ()),
+                          RaciRole.CONSULTED: (("reviewer2",), ()),
+                          RaciRole.INFORMED: ((), (REVIEWERS_GROUP,))},
+    Activity.POLICY_CHANGE: {RaciRole.RESPONSIBLE: (("reviewer2",), ()),
+                             RaciRole.ACCOUNTABLE: (("manager",), ()),
+                             RaciRole.CONSULTED: ((), (REVIEWERS_GROUP,)),
+                             RaciRole.INFORMED: ((), (MANAGERS_GROUP,))},
+    Activity.STAGE_CHANGE: {RaciRole.RESPONSIBLE: (("manager",), ()),
+                            RaciRole.ACCOUNTABLE: (("manager",), ()),
+                            RaciRole.CONSULTED: (("reviewer2",), ()),
+                            RaciRole.INFORMED: ((), (REVIEWERS_GROUP,))},
+    Activity.MODEL_UPDATE: {RaciRole.RESPONSIBLE: (("reviewer2",), ()),
+                            RaciRole.ACCOUNTABLE: (("manager",), ()),
+                            RaciRole.CONSULTED: ((), (REVIEWERS_GROUP,)),
+                            RaciRole.INFORMED: ((), (MANAGERS_GROUP,))},
+    Activity.INCIDENT: {RaciRole.RESPONSIBLE: (("manager",), ()),
+                        RaciRole.ACCOUNTABLE: (("manager",), ()),
+                        RaciRole.CONSULTED: (("reviewer2",), ()),
+                        RaciRole.INFORMED: ((), (REVIEWERS_GROUP, MANAGERS_GROUP))},
+}
+
+# --- SLA: business hours and targets ----------------------------------------------------
+CALENDAR_NAME = "Finance office, Berlin"
+CALENDAR_TIME_ZONE = "Europe/Berlin"
+WORKING_HOURS = {str(weekday): [["09:00", "17:00"]] for weekday in range(5)}  # Mon-Fri
+HOLIDAY_COUNTRY = "DE"
+# queue: (warning fraction, [(min priority, first response, resolution)])
+SLA_POLICIES = {
+    "invoice-review": (0.75, [(0, timedelta(hours=2), timedelta(hours=16)),
+                              (60, timedelta(hours=1), timedelta(hours=8)),
+                              (90, timedelta(minutes=30), timedelta(hours=4))]),
+    "invoice-qa": (0.8, [(0, timedelta(hours=8), timedelta(hours=24))]),
+    "invoice-escalations": (0.75, [(0, timedelta(minutes=30), timedelta(hours=4))]),
+}
+
+# --- Escalation: Responsible, then Accountable (asking the Consulted), then an outcome ----
+# (level, target, re-queue into, time at the level, consult the C, outcome past it)
+ESCALATION_CHAIN = (
+    (1, EscalationTarget.RESPONSIBLE, None, timedelta(hours=2), False,
+     EscalationOutcome.NONE),
+    (2, EscalationTarget.ACCOUNTABLE, "invoice-escalations", timedelta(hours=4), True,
+     EscalationOutcome.HOLD_FOR_OWNER),
+)
+
+# --- Work in flight -----------------------------------------------------------------------
+DEMO_SEED = 2025  # the same invoices every time, every rule represented
+HISTORY_DAYS = 3  # business days before today with worked (mostly closed) cases
+HISTORY_PER_DAY = 8  # decisions received on each of them
+RECENT_DECISIONS = 40  # received over the last two hours
+ERROR_RATE = 0.15
+# The last cases of the latest business day nobody picked up: the clocks escalate them.
+LEFT_UNCLAIMED = 2

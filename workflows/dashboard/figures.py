@@ -1,0 +1,224 @@
+"""What the dashboard shows: the figures of a queue, a process or the whole scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from workflows.dashboard.queries import AT_RISK, BREACHED, ON_TRACK
+from workflows.dashboard.sketches import sketch_percentile
+from workflows.models import Case, Process, Queue
+
+PERIODS: dict[str, timedelta] = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+PERIOD_LABELS = {"24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days"}
+DEFAULT_PERIOD = "7d"
+
+# (key, label, opened at least this long ago, opened less than this long ago)
+AGE_BUCKETS: tuple[tuple[str, str, timedelta, timedelta | None], ...] = (
+    ("under_1h", "Under 1 h", timedelta(0), timedelta(hours=1)),
+    ("1h_4h", "1\u20134 h", timedelta(hours=1), timedelta(hours=4)),
+    ("4h_24h", "4\u201324 h", timedelta(hours=4), timedelta(hours=24)),
+    ("1d_3d", "1\u20133 days", timedelta(hours=24), timedelta(days=3)),
+    ("over_3d", "Over 3 days", timedelta(days=3), None),
+)
+STATUS_LABELS = {status: status.label for status in (ON_TRACK, AT_RISK, BREACHED)}
+
+
+@dataclass
+class Live:
+    """Open cases now."""
+
+    open: int = 0
+    at_risk: int = 0
+    breached: int = 0
+    ages: dict[str, int] = field(default_factory=lambda: {key: 0 for key, *_ in AGE_BUCKETS})
+
+    @property
+    def on_track(self) -> int:
+        return self.open - self.at_risk - self.breached
+
+    def add(self, other: Live) -> None:
+        self.open += other.open
+        self.at_risk += other.at_risk
+        self.breached += other.breached
+        for key, count in other.ages.items():
+            self.ages[key] += count
+
+    @property
+    def age_buckets(self) -> list[dict]:
+        return [{"key": key, "label": label, "count": self.ages[key]}
+                for key, label, *_ in AGE_BUCKETS]
+
+
+@dataclass
+class ClosedSummary:
+    """Cases of one queue resolved in some span of time. Summaries of two spans add up."""
+
+    resolved: int = 0
+    met: int = 0
+    reviewers: dict[int, list[int]] = field(default_factory=dict)  # id: [resolved, seconds]
+    response: dict[int, int] = field(default_factory=dict)  # sketch bucket: cases
+    resolution: dict[int, int] = field(default_factory=dict)
+
+    def add(self, other: ClosedSummary) -> None:
+        self.resolved += other.resolved
+        self.met += other.met
+        for user_id, (resolved, spent) in other.reviewers.items():
+            mine = self.reviewers.setdefault(user_id, [0, 0])
+            mine[0] += resolved
+            mine[1] += spent
+        for mine, theirs in ((self.response, other.response),
+                             (self.resolution, other.resolution)):
+            for bucket, count in theirs.items():
+                mine[bucket] = mine.get(bucket, 0) + count
+
+
+@dataclass
+class Compliance:
+    resolved: int = 0
+    met: int = 0
+
+    @property
+    def percent(self) -> float | None:
+        return 100.0 * self.met / self.resolved if self.resolved else None
+
+    def add(self, other: Compliance) -> None:
+        self.resolved += other.resolved
+        self.met += other.met
+
+
+@dataclass
+class Latency:
+    """Seconds; None when no case of the period has the figure."""
+
+    response_p50: float | None = None
+    response_p90: float | None = None
+    response_count: int = 0
+    resolution_p50: float | None = None
+    resolution_p90: float | None = None
+    resolution_count: int = 0
+
+    @classmethod
+    def of(cls, summary: ClosedSummary) -> Latency:
+        return cls(response_p50=sketch_percentile(summary.response, 0.5),
+                   response_p90=sketch_percentile(summary.response, 0.9),
+                   response_count=sum(summary.response.values()),
+                   resolution_p50=sketch_percentile(summary.resolution, 0.5),
+                   resolution_p90=sketch_percentile(summary.resolution, 0.9),
+                   resolution_count=sum(summary.resolution.values()))
+
+
+@dataclass
+class Figures:
+    """Everything the dashboard says about one queue, one process, or the whole scope."""
+
+    key: str
+    label: str
+    live: Live = field(default_factory=Live)
+    compliance: dict[str, Compliance] = field(
+        default_factory=lambda: {key: Compliance() for key in PERIODS})
+    # The chosen period's resolved cases; ``latency`` is read from it.
+    period: ClosedSummary = field(default_factory=ClosedSummary)
+    queue: Queue | None = None
+    process: Process | None = None
+
+    def add(self, other: Figures) -> None:
+        self.live.add(other.live)
+        for key, value in other.compliance.items():
+            self.compliance[key].add(value)
+        self.period.add(other.period)
+
+    @property
+    def latency(self) -> Latency:
+        if not hasattr(self, "_latency"):
+            self._latency = Latency.of(self.period)
+        return self._latency
+
+
+@dataclass
+class ProcessGroup:
+    figures: Figures
+    queues: list[Figures]
+
+
+@dataclass
+class Reviewer:
+    user: object
+    open_assignments: int = 0
+    resolved: int = 0
+    time_spent_seconds: int = 0
+
+    @property
+    def mean_time_spent(self) -> float | None:
+        return self.time_spent_seconds / self.resolved if self.resolved else None
+
+
+@dataclass
+class EscalationLevelCount:
+    level: int
+    by_cause: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_cause.values())
+
+
+@dataclass
+class UrgentCase:
+    case: Case
+    status: int
+    deadline: datetime | None
+    overdue: bool = False  # the deadline is reached (``sla.reached``: at its instant)
+    candidates: list = field(default_factory=list)  # who may take it over
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.status]
+
+    @property
+    def is_breached(self) -> bool:
+        return self.status == BREACHED
+
+    @property
+    def deadline_is_response(self) -> bool:
+        """The deadline shown is the first response's (nobody has claimed the case yet)."""
+        case = self.case
+        return (self.deadline is not None and case.first_claimed_at is None
+                and case.escalation_level == 0 and self.deadline == case.response_due_at)
+
+
+@dataclass
+class Dashboard:
+    now: datetime
+    period: str
+    start: datetime
+    process: Process | None
+    queue: Queue | None
+    queues: list[Queue]  # in scope
+    all_queues: list[Queue]  # for the filter
+    processes: list[Process]  # for the filter
+    total: Figures
+    groups: list[ProcessGroup]
+    reviewers: list[Reviewer]
+    escalations: list[EscalationLevelCount]
+    urgent: list[UrgentCase]
+
+    @property
+    def period_label(self) -> str:
+        return PERIOD_LABELS[self.period]
+
+    @property
+    def queue_figures(self) -> list[Figures]:
+        return [row for group in self.groups for row in group.queues]
+
+    @property
+    def urgent_total(self) -> int:
+        return self.total.live.at_risk + self.total.live.breached
+
+    @property
+    def escalation_total(self) -> int:
+        return sum(level.total for level in self.escalations)

@@ -1,0 +1,63 @@
+"""Open cases now: counts, SLA status and age per queue, load per person, the urgent ones."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.db.models import Count, F, Q
+
+from workflows.dashboard.figures import AGE_BUCKETS, Live, UrgentCase
+from workflows.dashboard.queries import AT_RISK, BREACHED, next_deadline, open_cases, sla_status
+from workflows.models import HELD_STATES
+from workflows.services.sla.status import reached
+
+URGENT_LIMIT = 25
+
+
+def live_by_queue(*, queue_ids: Sequence[int] | None, now: datetime
+                  ) -> tuple[dict[int, Live], dict[int, int]]:
+    """Open cases per queue (counts, SLA status, age buckets) and per assignee: one query,
+    grouped by (queue, assignee, state), so its rows grow with queues x people, not cases.
+
+    ``queue_ids`` None: every queue.
+    """
+    buckets = {}
+    for key, _, older_than, younger_than in AGE_BUCKETS:
+        condition = Q(created_at__lte=now - older_than) if older_than else Q()
+        if younger_than is not None:
+            condition &= Q(created_at__gt=now - younger_than)
+        buckets[f"age_{key}"] = Count("id", filter=condition)
+    rows = open_cases()
+    if queue_ids is not None:
+        rows = rows.filter(queue_id__in=list(queue_ids))
+    rows = (rows.alias(sla=sla_status(now))
+            .values("queue_id", "assignee_id", "state")
+            .annotate(n=Count("id"), at_risk=Count("id", filter=Q(sla=AT_RISK)),
+                      breached=Count("id", filter=Q(sla=BREACHED)), **buckets)
+            .order_by())
+    per_queue: dict[int, Live] = defaultdict(Live)
+    load: dict[int, int] = defaultdict(int)
+    for row in rows:
+        live = per_queue[row["queue_id"]]
+        live.add(Live(open=row["n"], at_risk=row["at_risk"], breached=row["breached"],
+                      ages={key: row[f"age_{key}"] for key, *_ in AGE_BUCKETS}))
+        if row["assignee_id"] is not None and row["state"] in HELD_STATES:
+            load[row["assignee_id"]] += row["n"]
+    return dict(per_queue), dict(load)
+
+
+def urgent_cases(*, queue_ids: Sequence[int] | None, now: datetime,
+                 limit: int = URGENT_LIMIT) -> list[UrgentCase]:
+    """Breached cases, then those at risk, each by the deadline to look at first."""
+    rows = open_cases()
+    if queue_ids is not None:
+        rows = rows.filter(queue_id__in=list(queue_ids))
+    # No join: PostgreSQL would join every at-risk case before keeping the first few; the
+    # caller attaches queues and people it reads anyway.
+    rows = (rows.annotate(sla=sla_status(now), deadline=next_deadline())
+            .filter(sla__in=[AT_RISK, BREACHED])
+            .order_by("-sla", F("deadline").asc(nulls_last=True), "-priority", "id")[:limit])
+    return [UrgentCase(case=case, status=case.sla, deadline=case.deadline,
+                       overdue=reached(case.deadline, now)) for case in rows]
