@@ -295,7 +295,7 @@ def main() -> None:
     parser.add_argument("--reseed", action="store_true")
     args = parser.parse_args()
 
-    ensure_database(DATABASE)
+    ensure_database(DATABASE, recreate=args.reseed)
     setup_django(DATABASE)
     from django.core.management import call_command
     from django.db import connection
