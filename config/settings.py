@@ -192,8 +192,8 @@ BATCH_MAX_DECISIONS = 1000
 # Policy rules run in the request, and the CEL engine has no timeout: two nested list
 # macros over n items take about n * n steps (over 50 invoice lines about 8 ms, over 400
 # about 0.6 s). Where a policy's rules use list macros, a decision with a list (or object)
-# they can reach of more than this many items is not evaluated but sent to review
-# (exceptions_app/policy.py judge).
+# they can reach of more than this many items, or more than its square of values in all,
+# is not evaluated but sent to review (exceptions_app/policy.py judge).
 MAX_RULE_LIST_ITEMS = env.int("MAX_RULE_LIST_ITEMS", default=50)
 if not 1 <= MAX_RULE_LIST_ITEMS <= 10_000:
     raise ImproperlyConfigured(

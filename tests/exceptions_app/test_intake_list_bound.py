@@ -121,6 +121,20 @@ def test_an_object_with_more_keys_than_the_cap_is_not_looped_over_either(ai_clie
 
 
 @pytest.mark.django_db
+def test_short_lists_that_are_large_in_all_are_not_looped_over_either(ai_client,
+                                                                      looping_policy):
+    # Inside a macro each use of a list copies it: a step costs what it touches.
+    wide_lines = lines(CAP, price=1.0, tax=0.19, unit="pc")  # 5 lines of 5 fields
+
+    response = ai_client.post(URL, with_lines("inv-1", wide_lines), format="json")
+
+    assert response.json()["route"] == "review"
+    assert response.json()["reasons"][0]["text"] == (
+        "the rules would read 33 values of this decision, more than the 25 they "
+        "evaluate: a person reviews it")  # po_amount, line_items, output.amount, 5 lines of 5
+
+
+@pytest.mark.django_db
 def test_a_long_list_no_rule_can_read_is_no_reason_to_skip_the_rules(ai_client,
                                                                      looping_policy):
     body = with_lines("inv-1", lines(1))
@@ -222,11 +236,14 @@ def test_fast_and_reference_paths_route_alike(expression, decision):
 # --- the guard: what the rules see is capped (counted, not timed) ----------------------
 
 
-def _longest(value) -> int:
-    if isinstance(value, list | dict):
-        items = value.values() if isinstance(value, dict) else value
-        return max([len(value), *(_longest(item) for item in items)])
-    return 0
+def _longest_and_count(value) -> tuple[int, int]:
+    """The longest list or object within ``value`` and the number of values in it."""
+    if not isinstance(value, list | dict):
+        return 0, 0
+    items = list(value.values() if isinstance(value, dict) else value)
+    inner = [_longest_and_count(item) for item in items]
+    return (max([len(items), *(longest for longest, _ in inner)]),
+            len(items) + sum(count for _, count in inner))
 
 
 @pytest.mark.django_db
@@ -238,10 +255,11 @@ def test_looping_rules_never_see_a_list_longer_than_the_cap(monkeypatch, prune, 
 
     def recording(**fields):
         context = real_context(**fields)
-        seen.append(max(_longest(fields[name] if fields.get("keys") is None else
-                                 policy_module._only(fields[name] or {},
-                                                     fields["keys"].get(name)))
-                        for name in ("input", "output", "meta")))
+        found = [_longest_and_count(fields[name] if fields.get("keys") is None else
+                                    policy_module._only(fields[name] or {},
+                                                        fields["keys"].get(name)))
+                 for name in ("input", "output", "meta")]
+        seen.append((max(longest for longest, _ in found), sum(count for _, count in found)))
         return context
 
     monkeypatch.setattr(policy_module, "evaluation_context", recording)
@@ -257,7 +275,8 @@ def test_looping_rules_never_see_a_list_longer_than_the_cap(monkeypatch, prune, 
     if length > CAP:
         assert seen == [] and evaluation.not_evaluated
     else:
-        assert seen and max(seen) <= CAP and evaluation.not_evaluated is None
+        [(longest, values)] = seen
+        assert longest <= CAP and values <= CAP * CAP and evaluation.not_evaluated is None
 
 
 def _settings_with(**env) -> subprocess.CompletedProcess:
