@@ -56,9 +56,15 @@ def route_decision(*, use_case: UseCaseRouting, policy: CompiledPolicy,
 
     audit: everything to review. assist: the rules decide. automate and optimize:
     what the rules pass passes, and a deterministic sample of it goes to the QA queue.
+    Whatever the stage, a decision the rules did not evaluate goes to review.
     """
     rule = evaluation.matched
-    if rule is not None:
+    if evaluation.not_evaluated is not None:
+        # The rules were not run (a list too long to loop over): a person judges it.
+        action, priority, four_eyes = RuleAction.REVIEW, policy.default_priority, False
+        queue_id = use_case.review_queue_id
+        policy_reason = {"rule": None, "action": action, "text": evaluation.not_evaluated}
+    elif rule is not None:
         action, priority, four_eyes = rule.action, rule.priority, rule.four_eyes
         queue_id = rule.queue_id or use_case.review_queue_id
         policy_reason = {"rule": rule.name, "action": action, "text": rule.description}

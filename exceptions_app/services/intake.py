@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, JSONField, OuterRef
 from django.utils import timezone
@@ -36,7 +37,7 @@ from exceptions_app.models import (
     Rule,
     UseCase,
 )
-from exceptions_app.policy import CompiledPolicy, compile_policy, evaluate, evaluation_context
+from exceptions_app.policy import CompiledPolicy, compile_policy, judge
 from exceptions_app.routing import RoutingResult, UseCaseRouting, route_decision
 from exceptions_app.verbs import DomainVerb
 from workflows.models import AuditEvent, Case, Queue
@@ -249,13 +250,14 @@ def _create(*, ai_system, items, hashes, targets, indexes, now) -> list[Decision
     if not indexes:
         return []
     routed: list[RoutingResult] = []
+    max_list_items = settings.MAX_RULE_LIST_ITEMS
     for index in indexes:
         item = items[index]
         target = targets[item["use_case"]]
-        evaluation = evaluate(target.compiled, evaluation_context(
-            input=item["input"], output=item["output"], confidence=item["confidence"],
-            model_version=item["model_version"], meta=item.get("meta"),
-            keys=target.compiled.keys_read))
+        evaluation = judge(
+            target.compiled, input=item["input"], output=item["output"],
+            confidence=item["confidence"], model_version=item["model_version"],
+            meta=item.get("meta"), max_list_items=max_list_items)
         routed.append(route_decision(use_case=target.routing, policy=target.compiled,
                                      evaluation=evaluation, external_id=item["external_id"]))
 
