@@ -17,7 +17,8 @@ VAR_DIR = Path(environ.Env().str("BACKSTOP_VAR_DIR", default=str(BASE_DIR / "var
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+if (BASE_DIR / ".env").exists():  # else read_env logs its absence in every process
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 # The embedded demo and the test suite (BACKSTOP_DEMO=1: bin/demo and pytest set it) run
@@ -49,6 +50,9 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Health probes (workflows/health.py) come from a load balancer or an orchestrator over
+# plain HTTP inside the network: a redirect to https would fail them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 if env.str("SECURE_PROXY_SSL_HEADER", default=""):
     SECURE_PROXY_SSL_HEADER = (env.str("SECURE_PROXY_SSL_HEADER"), "https")
 
@@ -316,10 +320,31 @@ SLA_NUDGES_ENABLED = env.bool("SLA_NUDGES_ENABLED", default=True)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOW_LOOPBACK = env.bool("METRICS_ALLOW_LOOPBACK", default=DEMO)
 
-# The outbox's e-mail channel. The embedded demo has no mail server: bin/demo selects
-# Django's file backend, which writes each message under var/mail/.
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+# The outbox's e-mail channel: EMAIL_URL (smtp+tls://user:password@host:587, smtps://...,
+# consolemail://) or the separate EMAIL_* variables. With neither, no mail server is
+# assumed: the demo writes each message as a file under var/mail/, and production prints
+# it on standard output (the console backend) and logs a warning as each process starts
+# (workflows/apps.py), where Django's SMTP default would fail every notice on localhost:25.
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
+EMAIL_CONFIGURED = bool(env.str("EMAIL_URL", default="") or env.str("EMAIL_BACKEND", default="")
+                        or env.str("EMAIL_HOST", default=""))
+if env.str("EMAIL_URL", default=""):
+    vars().update({key: value for key, value in env.email_url("EMAIL_URL").items()
+                   if value not in (None, "")})
+else:
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=(
+        "django.core.mail.backends.smtp.EmailBackend" if env.str("EMAIL_HOST", default="")
+        else "django.core.mail.backends.filebased.EmailBackend" if DEMO
+        else "django.core.mail.backends.console.EmailBackend"))
+    EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+    EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+    EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # a hung mail server holds a worker
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="backstop@localhost")
+SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 
 CELERY_BEAT_SCHEDULE = {
     "seal-audit-chain": {
@@ -358,10 +383,19 @@ if REDIS_URL:
         "options": {"expires": 600.0},
     }
 
+# Logs on standard error: plain text (the default, for a person at a terminal) or, with
+# LOG_FORMAT=json (production: docs/DEPLOY.md), one JSON object per line for a collector.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT is '{LOG_FORMAT}': set it to text or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "config.json_logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler",
+                             **({"formatter": "json"} if LOG_FORMAT == "json" else {})}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+# Celery replaces the root logger's handlers with its own text format unless told not to.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"

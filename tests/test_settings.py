@@ -1,5 +1,6 @@
 """Settings fail closed: outside the demo, Backstop needs its secrets and speaks HTTPS."""
 
+import json
 import os
 import subprocess
 import sys
@@ -59,3 +60,65 @@ def test_production_settings_pass_djangos_deploy_checks():
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "no issues" in checked.stdout
+
+
+def test_outside_the_demo_without_a_mail_server_e_mail_is_printed_and_a_warning_logged():
+    sent = django("from django.core.mail import send_mail; "
+                  "print(send_mail('Case escalated', 'Case 12 needs you.', None, "
+                  "['a@example.com']))",
+                  **PRODUCTION)
+
+    assert sent.returncode == 0, sent.stderr  # no SMTP on localhost:25, no traceback
+    assert "Subject: Case escalated" in sent.stdout
+    assert sent.stdout.rstrip().endswith("1")
+    assert "No mail server is configured" in sent.stderr
+    assert "Traceback" not in sent.stderr
+
+
+def test_email_url_configures_the_smtp_server_and_silences_the_warning():
+    started = django("from django.conf import settings as s; "
+                     "print(s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_HOST_USER, "
+                     "s.EMAIL_USE_TLS, s.DEFAULT_FROM_EMAIL)",
+                     EMAIL_URL="smtp+tls://backstop:pa55@mail.example.com:587",
+                     DEFAULT_FROM_EMAIL="backstop@example.com", **PRODUCTION)
+
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.split() == ["django.core.mail.backends.smtp.EmailBackend",
+                                      "mail.example.com", "587", "backstop", "True",
+                                      "backstop@example.com"]
+    assert "No mail server" not in started.stderr
+
+
+def test_the_separate_email_variables_configure_the_smtp_server():
+    started = django("from django.conf import settings as s; "
+                     "print(s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS)",
+                     EMAIL_HOST="mail.example.com", EMAIL_PORT="587", EMAIL_USE_TLS="true",
+                     **PRODUCTION)
+
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.split() == ["django.core.mail.backends.smtp.EmailBackend",
+                                      "mail.example.com", "587", "True"]
+    assert "No mail server" not in started.stderr
+
+
+def test_with_log_format_json_a_failure_is_logged_as_one_json_line():
+    logged = django("import logging\n"
+                    "try:\n    1 / 0\n"
+                    "except ZeroDivisionError:\n"
+                    "    logging.getLogger('backstop.test').exception('sweep failed')",
+                    LOG_FORMAT="json", EMAIL_URL="consolemail://", **PRODUCTION)
+
+    assert logged.returncode == 0, logged.stderr
+    lines = logged.stderr.strip().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert (record["level"], record["logger"], record["message"]) == (
+        "ERROR", "backstop.test", "sweep failed")
+    assert "ZeroDivisionError" in record["exception"]
+
+
+def test_an_unknown_log_format_stops_start_up_naming_the_choices():
+    started = django("", LOG_FORMAT="yaml", **PRODUCTION)
+
+    assert started.returncode != 0
+    assert "set it to text or json" in started.stderr

@@ -1,4 +1,7 @@
+import logging
+
 from django.apps import AppConfig
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.management.base import CommandError
@@ -47,6 +50,16 @@ def forget_failed_sign_ins(sender, *, request, user, **kwargs):
                             sign_in_throttle.person_ident(user.get_username()))
 
 
+def warn_when_no_mail_server_is_configured() -> None:
+    """Outside the demo, e-mail without EMAIL_URL or EMAIL_HOST goes to standard output
+    (config/settings.py): say so as each process starts, where an operator looks."""
+    if not getattr(settings, "DEMO", True) and not getattr(settings, "EMAIL_CONFIGURED", True):
+        logging.getLogger("backstop.mail").warning(
+            "No mail server is configured: notices' e-mails are printed on standard "
+            "output, not sent. Set EMAIL_URL (e.g. smtp+tls://user:password@host:587) "
+            "and DEFAULT_FROM_EMAIL; see docs/DEPLOY.md.")
+
+
 class WorkflowsConfig(AppConfig):
     name = "workflows"
     verbose_name = "Workflows"
@@ -58,3 +71,4 @@ class WorkflowsConfig(AppConfig):
                                   dispatch_uid="workflows.count_failed_sign_in")
         user_logged_in.connect(forget_failed_sign_ins,
                                dispatch_uid="workflows.forget_failed_sign_ins")
+        warn_when_no_mail_server_is_configured()
