@@ -34,6 +34,7 @@ from tests.workflows.celery_support import (
     require_redis_server,
     wait_until,
 )
+from workflows import hooks
 from workflows.models import (
     Channel,
     DeliveryAttempt,
@@ -118,9 +119,9 @@ def secret_for_tests():
     def provider(*, message):
         return SECRET if message.recipient.startswith("http://127.0.0.1:") else None
 
-    outbox.register_webhook_secret_provider(provider)
+    hooks.register_webhook_secret_provider(provider)
     yield
-    outbox._secret_providers.remove(provider)
+    hooks._webhook_secret_providers.remove(provider)
 
 
 def webhook(url, *, key="hook-1", payload=None, now=None):
@@ -332,7 +333,7 @@ def test_after_the_last_attempt_the_message_is_failed_for_good(settings, nudges)
     with Receiver() as gone:
         url = gone.url
     message = webhook(url)
-    outbox.register_webhook_secret_provider(_any_secret)
+    hooks.register_webhook_secret_provider(_any_secret)
     now = timezone.now()
     try:
         for _ in range(5):
@@ -340,7 +341,7 @@ def test_after_the_last_attempt_the_message_is_failed_for_good(settings, nudges)
             message.refresh_from_db()
             now = max(now, message.next_attempt_at)
     finally:
-        outbox._secret_providers.remove(_any_secret)
+        hooks._webhook_secret_providers.remove(_any_secret)
 
     assert (message.status, message.attempts) == (OutboxStatus.FAILED, 3)
     assert "ConnectError" in message.last_error
