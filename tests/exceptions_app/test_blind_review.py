@@ -7,13 +7,8 @@ from rest_framework.test import APIClient
 
 from exceptions_app.models import LabelledExample
 from tests.browser.workbench import build_workbench
-from tests.factories import (
-    INVOICE_OUTPUT_SCHEMA,
-    QueueFactory,
-    UseCaseFactory,
-    UserFactory,
-    make_decision_case,
-)
+from tests.exceptions_app.factories import INVOICE_OUTPUT_SCHEMA, UseCaseFactory, make_decision_case
+from tests.factories import QueueFactory, UserFactory
 from workflows.models import AuditEvent, CaseState
 
 pytestmark = pytest.mark.django_db

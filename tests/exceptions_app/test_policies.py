@@ -13,8 +13,9 @@ from exceptions_app.services.policies import (
     policy_propose,
     policy_update_draft,
 )
+from tests.exceptions_app.factories import AiSystemFactory, UseCaseFactory
 from tests.exceptions_app.intake_support import client_for, invoice
-from tests.factories import AiSystemFactory, UseCaseFactory, UserFactory
+from tests.factories import UserFactory
 from workflows.models import Activity, AuditEvent, RaciRole
 from workflows.services import raci
 

@@ -181,21 +181,23 @@ def _stored(case):
 @pytest.mark.django_db
 def test_a_field_an_escalation_changes_is_stored_with_one_version_bump(queue, member,
                                                                        monkeypatch):
+    from tests.factories import make_case
     from tests.workflows.chain import make_chain
-    from tests.workflows.conftest import make_case
+    from workflows.actors import SYSTEM
     from workflows.services import escalation
 
     case = make_case(make_chain(queue).queue, state=CaseState.ASSIGNED, assignee=member)
     title = _touching(monkeypatch, escalation, "_restart_clock")
 
-    escalation.escalate(case_id=case.pk, cause="resolution_breach", expected_level=0)
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause="resolution_breach",
+                        expected_level=0)
 
     assert _stored(case) == (title, case.version + 1)
 
 
 @pytest.mark.django_db
 def test_a_field_a_claim_changes_is_stored_with_one_version_bump(queue, member, monkeypatch):
-    from tests.workflows.conftest import make_case
+    from tests.factories import make_case
     from workflows.services import claiming
 
     case = make_case(queue)
@@ -209,7 +211,7 @@ def test_a_field_a_claim_changes_is_stored_with_one_version_bump(queue, member, 
 @pytest.mark.django_db
 def test_a_field_a_transition_changes_is_stored_with_one_version_bump(queue, member,
                                                                       monkeypatch):
-    from tests.workflows.conftest import make_case
+    from tests.factories import make_case
     from workflows.services import transitions
 
     case = make_case(queue, state=CaseState.ASSIGNED, assignee=member)
@@ -223,7 +225,7 @@ def test_a_field_a_transition_changes_is_stored_with_one_version_bump(queue, mem
 @pytest.mark.django_db
 def test_a_field_a_push_assignment_changes_is_stored_with_one_version_bump(queue, member,
                                                                            monkeypatch):
-    from tests.workflows.conftest import make_case
+    from tests.factories import make_case
     from workflows.models import AssignmentMode
     from workflows.services import assignment, work_time
 
@@ -244,7 +246,7 @@ def test_a_field_a_lease_sweep_changes_is_stored_with_one_version_bump(queue, me
 
     from django.utils import timezone
 
-    from tests.workflows.conftest import make_case
+    from tests.factories import make_case
     from workflows.services import claiming
 
     case = make_case(queue, state=CaseState.ASSIGNED, assignee=member)
