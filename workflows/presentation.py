@@ -1,8 +1,13 @@
-"""Saying case data readably, for pages and forms alike (the ``casework`` template tags
-wrap these): field labels, people an event list names, an output compared field by field.
+"""Saying case data readably, for pages and forms alike (the ``casework`` and
+``raci_tags`` template tags wrap these): field labels, people an event list names, an
+output compared field by field, the RACI matrix as rows.
 """
 
 from django.utils.text import capfirst
+
+from workflows.models import Activity, RaciRole
+from workflows.services import raci
+from workflows.services.transitions import differing_fields
 
 # Keys of an audit event's data that name a person by id; a page looks the names up in
 # one query.
@@ -27,8 +32,6 @@ def people_in(events) -> set:
 def output_changes(suggested, answer, changed_only=False) -> list[dict]:
     """Field by field: what the machine suggested and what the person decided; ``changed``
     as the engine compares them (``transitions.differing_fields``: 4094 and 4094.0 agree)."""
-    from workflows.services.transitions import differing_fields
-
     suggested = suggested if isinstance(suggested, dict) else {}
     answer = answer if isinstance(answer, dict) else {}
     differing = set(differing_fields(suggested=suggested, answer=answer))
@@ -39,3 +42,14 @@ def output_changes(suggested, answer, changed_only=False) -> list[dict]:
     return [row for row in rows if row["changed"]] if changed_only else rows
 
 
+def matrix_rows(process) -> list[dict]:
+    """``[{"activity", "label", "cells": [{"role", "role_label", "holders"}]}]`` in the
+    order of ``Activity`` and R, A, C, I; empty for no process. One query."""
+    if process is None:
+        return []
+    grid = raci.matrix(process=process)
+    return [{"activity": activity, "label": label,
+             "cells": [{"role": role, "role_label": role_label,
+                        "holders": grid[activity][role]}
+                       for role, role_label in RaciRole.choices]}
+            for activity, label in Activity.choices]

@@ -25,9 +25,9 @@ from workflows.models import (
     RaciRole,
     ReviewerStatus,
 )
+from workflows.presentation import matrix_rows
 from workflows.services import assignment, escalation, raci
 from workflows.services.errors import CaseConflict
-from workflows.templatetags.raci_tags import matrix_rows
 
 
 def _require_manager(user) -> None:
