@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class ExceptionsAppConfig(AppConfig):
@@ -9,6 +10,7 @@ class ExceptionsAppConfig(AppConfig):
         # The engine (workflows) hands resolved cases to the domain through these
         # hooks; it never imports this app.
         from exceptions_app import presenters
+        from exceptions_app.activities import DomainActivity
         from exceptions_app.services import callbacks, resolutions
         from exceptions_app.verbs import DomainVerb
         from workflows import hooks, verbs
@@ -23,6 +25,12 @@ class ExceptionsAppConfig(AppConfig):
         hooks.register_case_presenter(presenters.presenter)
         hooks.register_nav_link(hooks.NavLink(key="use-cases", label="Use cases",
                                               url_name="use-cases"))
+        # A use case's RACI rows beyond the engine's: policy, stage and model changes.
+        hooks.register_activities(DomainActivity)
+        # What a 413 on the intake endpoints advises.
+        hooks.register_payload_advice(hooks.PayloadAdvice(
+            path_prefix="/api/v1/decisions/",
+            advice=f"a batch takes up to {settings.BATCH_MAX_DECISIONS} decisions"))
         # The domain's audit verbs and their wording, beside the engine's.
         verbs.register(DomainVerb)
         # The intake rate operators scrape at /metrics (backstop_decisions_received_*).

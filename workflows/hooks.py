@@ -18,7 +18,9 @@ fills these registries in its ``AppConfig.ready()``, and nowhere else:
   no domain URL: the domain names its own);
 - webhook secret providers: which secret signs an outbound webhook;
 - intake sources: what the operators' ``/metrics`` counts as arriving work, under the
-  metric names the domain gives.
+  metric names the domain gives;
+- activities: the RACI matrix's rows beyond the engine's own (``Activity``);
+- payload advice: what a 413 tells the caller to do with an oversize API body.
 
 Every hook is called with keyword arguments only.
 """
@@ -46,6 +48,8 @@ class CaseContent:
     reason_codes: list = field(default_factory=list)
     # JSON Schema a corrected output must satisfy, if the domain has one.
     output_schema: dict | None = None
+    # How messages and pages name the suggestion's output ("the AI's output").
+    suggestion_name: str = "the suggested output"
 
 
 ResolutionValidator = Callable[..., None]  # (*, case, verdict, output, reason_code)
@@ -259,3 +263,42 @@ def register_intake_source(source: IntakeSource) -> IntakeSource:
 
 def intake_sources() -> list[IntakeSource]:
     return list(_intake_sources)
+
+
+# --- RACI activities -----------------------------------------------------------------
+
+_activities: list[type] = []
+
+
+def register_activities(choices: type) -> type:
+    """A ``TextChoices`` of the domain's activities: rows of every RACI matrix after the
+    engine's (``workflows.models.activity_choices`` lists them all). Their values are
+    what the matrix stores: they never change."""
+    return _add(_activities, choices)
+
+
+def activity_choices() -> list[tuple[str, str]]:
+    return [choice for choices in _activities for choice in choices.choices]
+
+
+# --- API payload limits --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PayloadAdvice:
+    """What to do with a body over the API's size limit, for paths under ``path_prefix``."""
+
+    path_prefix: str
+    advice: str  # e.g. "a batch takes up to 1000 decisions"
+
+
+_payload_advice: list[PayloadAdvice] = []
+
+
+def register_payload_advice(advice: PayloadAdvice) -> PayloadAdvice:
+    return _add(_payload_advice, advice)
+
+
+def payload_advice(*, path: str) -> str:
+    return next((item.advice for item in _payload_advice if path.startswith(item.path_prefix)),
+                "")

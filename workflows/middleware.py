@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.http import JsonResponse
 
+from workflows import hooks
+
 
 class BodySizeLimitMiddleware:
     """Answer 413 for an oversize API body before the view parses it.
@@ -23,7 +25,7 @@ class BodySizeLimitMiddleware:
             if _is_chunked(request):
                 body = request.META["wsgi.input"].read(limit + 1)
                 if len(body) > limit:
-                    return _too_large(f"The body is over {limit} bytes")
+                    return _too_large(request, f"The body is over {limit} bytes")
                 request.META["CONTENT_LENGTH"] = str(len(body))
                 request._stream = LimitedStream(BytesIO(body), len(body))
             else:
@@ -32,7 +34,7 @@ class BodySizeLimitMiddleware:
                 except ValueError:
                     length = 0
                 if length > limit:
-                    return _too_large(f"The body is {length} bytes")
+                    return _too_large(request, f"The body is {length} bytes")
         return self.get_response(request)
 
 
@@ -44,9 +46,10 @@ def _is_chunked(request) -> bool:
             and bool(request.META.get("wsgi.input_terminated")))
 
 
-def _too_large(what: str) -> JsonResponse:
+def _too_large(request, what: str) -> JsonResponse:
     limit = settings.API_MAX_BODY_BYTES
+    advice = hooks.payload_advice(path=request.path)  # the domain's, for its endpoints
     return JsonResponse(
-        {"detail": f"{what}; the limit is {limit} bytes. Split it into smaller requests "
-                   f"(a batch takes up to {settings.BATCH_MAX_DECISIONS} decisions)."},
+        {"detail": f"{what}; the limit is {limit} bytes. Split it into smaller requests"
+                   f"{f' ({advice})' if advice else ''}."},
         status=413)

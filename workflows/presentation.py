@@ -5,7 +5,7 @@ output compared field by field, the RACI matrix as rows.
 
 from django.utils.text import capfirst
 
-from workflows.models import Activity, RaciRole
+from workflows.models import RaciRole, activity_choices
 from workflows.services import raci
 from workflows.services.transitions import differing_fields
 
@@ -44,7 +44,7 @@ def output_changes(suggested, answer, changed_only=False) -> list[dict]:
 
 def matrix_rows(process) -> list[dict]:
     """``[{"activity", "label", "cells": [{"role", "role_label", "holders"}]}]`` in the
-    order of ``Activity`` and R, A, C, I; empty for no process. One query."""
+    order of ``activity_choices`` and R, A, C, I; empty for no process. One query."""
     if process is None:
         return []
     grid = raci.matrix(process=process)
@@ -52,4 +52,4 @@ def matrix_rows(process) -> list[dict]:
              "cells": [{"role": role, "role_label": role_label,
                         "holders": grid[activity][role]}
                        for role, role_label in RaciRole.choices]}
-            for activity, label in Activity.choices]
+            for activity, label in activity_choices()]

@@ -35,6 +35,7 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
+from exceptions_app.activities import UseCaseActivity as Activity
 from exceptions_app.models import (
     AiSystem,
     Decision,
@@ -51,7 +52,6 @@ from exceptions_app.services.simulation import SyntheticDecision, synthetic_deci
 from exceptions_app.verbs import DomainVerb
 from workflows.business_time import is_open
 from workflows.models import (
-    Activity,
     Calendar,
     Case,
     CaseState,

@@ -6,6 +6,7 @@ The engine's (people, queues, cases) are in ``tests/factories.py``.
 import factory
 from django.utils import timezone
 
+from exceptions_app.activities import DomainActivity
 from exceptions_app.models import (
     AiSystem,
     AiSystemAPIKey,
@@ -53,7 +54,7 @@ class UseCaseFactory(factory.django.DjangoModelFactory):
             use_case.process, _ = Process.objects.get_or_create(
                 slug=use_case.slug, defaults={"name": use_case.name})
             use_case.save(update_fields=["process"])
-        for activity in (Activity.REVIEW, Activity.POLICY_CHANGE):
+        for activity in (Activity.REVIEW, DomainActivity.POLICY_CHANGE):
             RaciAssignment.objects.get_or_create(process=use_case.process, activity=activity,
                                                  role=RaciRole.ACCOUNTABLE, user=extracted)
 
