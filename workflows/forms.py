@@ -95,7 +95,8 @@ class ResolveForm(CaseActionForm):
     OUTPUT_PREFIX = "output__"
 
     def __init__(self, *args, suggested: dict, reason_codes: list, output_fields: dict,
-                 blind: bool = False, **kwargs):
+                 blind: bool = False, suggestion_name: str = "the suggested output",
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.blind = blind
         if blind:
@@ -105,7 +106,7 @@ class ResolveForm(CaseActionForm):
                                               (Verdict.REJECTED, "Reject")]
             self.fields["verdict"].initial = Verdict.CORRECTED
             self.fields["reason_code"].help_text = (
-                "Optional for an answer: it is compared with the AI's output after you "
+                f"Optional for an answer: it is compared with {suggestion_name} after you "
                 "submit. Needed when you reject.")
         else:
             self.fields["verdict"].choices = [(Verdict.ACCEPTED, "Accept"),

@@ -217,7 +217,8 @@ def _resolve_form(case, presentation: hooks.CasePresentation, *, user, data=None
               if presentation.output_fields else {})
     return ResolveForm(data, case=case, prefix="resolve",
                        suggested=content.suggestion.get("output") or {},
-                       reason_codes=content.reason_codes, output_fields=fields, blind=blind)
+                       reason_codes=content.reason_codes, output_fields=fields, blind=blind,
+                       suggestion_name=content.suggestion_name)
 
 
 def _reassign_candidates(case):
@@ -269,8 +270,8 @@ def _act(request, case, *, action: str, form, perform, success, next_url=None):
 @login_required
 def resolve(request, pk):
     case = _visible_case(request, pk)
-    form = _resolve_form(case, hooks.present_case(case=case), user=request.user,
-                         data=request.POST)
+    presentation = hooks.present_case(case=case)
+    form = _resolve_form(case, presentation, user=request.user, data=request.POST)
 
     def perform(data):
         return transitions.resolve(
@@ -283,8 +284,9 @@ def resolve(request, pk):
             return (f"{_label(result)} is waiting for four-eyes approval: a second reviewer "
                     f"confirms it before it counts.")
         if blind:
-            return (f"{_label(result)} resolved. Your answer is compared with the AI's "
-                    f"output below; take the next case when you are ready.")
+            return (f"{_label(result)} resolved. Your answer is compared with "
+                    f"{presentation.content.suggestion_name} below; take the next case when "
+                    f"you are ready.")
         return f"{_label(result)} resolved. Take the next case when you are ready."
 
     # Blind review: back to the case, where the answer now shows beside the suggestion.

@@ -105,7 +105,8 @@ def content_of(decision: Decision) -> CaseContent:
                     "explanation": decision.explanation, "reasons": decision.reasons,
                     "policy_version": decision.policy_version.number,
                     "stage": decision.stage},
-        reason_codes=use_case.reason_codes, output_schema=use_case.output_schema)
+        reason_codes=use_case.reason_codes, output_schema=use_case.output_schema,
+        suggestion_name="the AI's output")
 
 
 def withdraw_decision(*, ai_system: AiSystem, decision_id: int, reason: str = "",

@@ -357,8 +357,8 @@ def _send_webhook(message: OutboxMessage) -> Outcome:
     body = webhook_body(message.payload)
     secret = hooks.webhook_secret(message=message)
     if not secret:
-        return Outcome(False, error="No signing secret for this webhook: set the AI "
-                                    "system's signing secret; the next attempt uses it.")
+        return Outcome(False, error="No signing secret for this webhook: set its "
+                                    "receiver's signing secret; the next attempt uses it.")
     headers = {"content-type": "application/json",
                "user-agent": "Backstop-Webhooks/1.0",
                **webhook_headers(message_id=str(message.pk), body=body, secret=secret)}
