@@ -158,7 +158,7 @@ def test_the_matrix_page_is_for_managers(client, process, member, manager, outsi
     page = client.get(url)
 
     assert page.status_code == 200
-    assert b"Responsible" in page.content and b"Policy change" in page.content
+    assert b"Responsible" in page.content and b"Incident" in page.content
     assert client.get(reverse("raci-index")).status_code == 200
 
 
