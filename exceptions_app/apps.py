@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class ExceptionsAppConfig(AppConfig):
@@ -8,19 +9,34 @@ class ExceptionsAppConfig(AppConfig):
     def ready(self):
         # The engine (workflows) hands resolved cases to the domain through these
         # hooks; it never imports this app.
+        from exceptions_app import presenters
+        from exceptions_app.activities import DomainActivity
         from exceptions_app.services import callbacks, resolutions
         from exceptions_app.verbs import DomainVerb
-        from workflows import hooks, metrics, verbs
-        from workflows.services import outbox
+        from workflows import hooks, verbs
 
         hooks.register_resolution_validator(resolutions.validate_resolution)
         hooks.register_resolved_handler(resolutions.record_labelled_example)
         # The resolution goes back to the AI system as a signed webhook (outbox, I5).
         hooks.register_resolved_handler(callbacks.send_resolution)
-        outbox.register_webhook_secret_provider(callbacks.webhook_secret)
+        hooks.register_webhook_secret_provider(callbacks.webhook_secret)
         hooks.register_content_provider(resolutions.case_content)
+        # The case page's decision panels, use case link and typed output fields.
+        hooks.register_case_presenter(presenters.presenter)
+        hooks.register_nav_link(hooks.NavLink(key="use-cases", label="Use cases",
+                                              url_name="use-cases"))
+        # A use case's RACI rows beyond the engine's: policy, stage and model changes.
+        hooks.register_activities(DomainActivity)
+        # What a 413 on the intake endpoints advises.
+        hooks.register_payload_advice(hooks.PayloadAdvice(
+            path_prefix="/api/v1/decisions/",
+            advice=f"a batch takes up to {settings.BATCH_MAX_DECISIONS} decisions"))
         # The domain's audit verbs and their wording, beside the engine's.
         verbs.register(DomainVerb)
         # The intake rate operators scrape at /metrics (backstop_decisions_received_*).
-        metrics.register_intake_source(model=self.get_model("Decision"), group_field="use_case",
-                                       label_field="slug", time_field="received_at")
+        # The names are the ones operators already scrape: they must not change.
+        hooks.register_intake_source(hooks.IntakeSource(
+            model=self.get_model("Decision"), group_field="use_case", label_field="slug",
+            time_field="received_at", name="backstop_decisions_received", label="use_case",
+            documentation="Decisions received and stored since the start.",
+            recent_documentation="Decisions received in the last 5 minutes, per use case."))

@@ -3,14 +3,6 @@ from django.db import connection, transaction
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from tests.factories import (
-    AiSystemFactory,
-    PolicyVersionFactory,
-    RuleFactory,
-    UseCaseFactory,
-    issue_key,
-)
-
 # The slow tier: what starts processes or browsers, or commits for real (threads racing on
 # PostgreSQL, live servers). Everything else is the fast tier, run under pytest-xdist.
 SLOW_MARKERS = ("browser", "celery_worker", "chaos")
@@ -112,6 +104,8 @@ def api_client():
 @pytest.fixture
 def invoice_policy(db):
     """An assist-stage invoice use case with one rule of each action."""
+    from tests.exceptions_app.factories import PolicyVersionFactory, RuleFactory, UseCaseFactory
+
     policy = PolicyVersionFactory(use_case=UseCaseFactory(slug="invoice-approval",
                                                           name="Invoice approval"))
     RuleFactory(policy=policy, position=1, name="huge-amount",
@@ -129,6 +123,8 @@ def invoice_policy(db):
 @pytest.fixture
 def ai_client(invoice_policy):
     """An API client authenticated as an AI system allowed to post invoices."""
+    from tests.exceptions_app.factories import AiSystemFactory, issue_key
+
     system = AiSystemFactory(slug="invoice-bot", use_cases=[invoice_policy.use_case])
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {issue_key(system)}")

@@ -1,7 +1,7 @@
-"""Where the engine hands a case to the domain that owns it, without importing it.
+"""The one place the domain plugs into the engine, without the engine importing it.
 
 ``workflows`` knows cases, not what they are about. The domain (``exceptions_app``)
-fills this registry in its ``AppConfig.ready()``:
+fills these registries in its ``AppConfig.ready()``, and nowhere else:
 
 - resolution validators: is this verdict / output / reason code acceptable for the
   case? They raise ``django.core.exceptions.ValidationError`` with a dict naming the
@@ -11,15 +11,28 @@ fills this registry in its ``AppConfig.ready()``:
   commit or roll back with the resolution. Anything that leaves the database goes
   through the outbox, never straight from here;
 - a content provider: what a reviewer decides from (the subject) and the machine's
-  proposal (the suggestion, hidden in blind review until the case is closed).
+  proposal (the suggestion, hidden in blind review until the case is closed);
+- a case presenter: the domain's parts of the case page (breadcrumb links, panels it
+  renders from its own templates, the resolve form's output fields);
+- navigation links: the domain's pages in the top bar (the engine's templates reverse
+  no domain URL: the domain names its own);
+- webhook secret providers: which secret signs an outbound webhook;
+- intake sources: what the operators' ``/metrics`` counts as arriving work, under the
+  metric names the domain gives;
+- activities: the RACI matrix's rows beyond the engine's own (``Activity``);
+- payload advice: what a 413 tells the caller to do with an oversize API body.
 
 Every hook is called with keyword arguments only.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from django.core.exceptions import ValidationError
+
+if TYPE_CHECKING:
+    from django.db.models import Model
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,8 @@ class CaseContent:
     reason_codes: list = field(default_factory=list)
     # JSON Schema a corrected output must satisfy, if the domain has one.
     output_schema: dict | None = None
+    # How messages and pages name the suggestion's output ("the AI's output").
+    suggestion_name: str = "the suggested output"
 
 
 ResolutionValidator = Callable[..., None]  # (*, case, verdict, output, reason_code)
@@ -89,3 +104,201 @@ def case_content(*, case) -> CaseContent:
         if content is not None:
             return content
     return CaseContent()
+
+
+# --- The case page -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A part of the case page the domain renders with its own template.
+
+    The template gets the page's context (``case``, ``hide_suggestion``, ...) plus
+    ``panel``: this object, whose ``context`` carries what the domain looked up.
+    """
+
+    template: str
+    context: dict = field(default_factory=dict)
+
+
+OutputFields = Callable[..., dict]  # (*, prefill: bool) -> {output key: forms.Field}
+
+
+@dataclass
+class CasePresentation:
+    """The domain's parts of one case page."""
+
+    content: CaseContent = field(default_factory=CaseContent)
+    # Links between "Home" and the queue's name, e.g. the case's use case.
+    breadcrumb: list[Link] = field(default_factory=list)
+    # Shown in the main column, above the resolution, in this order.
+    panels: list[Panel] = field(default_factory=list)
+    # The resolve form's fields for a corrected output; None: the form has none.
+    output_fields: OutputFields | None = None
+
+
+class CasePresenter(Protocol):
+    def present(self, *, case) -> "CasePresentation | None":
+        """The case's page parts, or None when the case is not the domain's."""
+
+    def present_many(self, *, cases) -> "dict[int, CasePresentation]":
+        """The same for a list page (approvals), in a fixed number of queries."""
+
+
+_presenters: list[CasePresenter] = []
+
+
+def register_case_presenter(presenter: CasePresenter) -> CasePresenter:
+    return _add(_presenters, presenter)
+
+
+def _default_presentation(case) -> CasePresentation:
+    return CasePresentation(content=case_content(case=case))
+
+
+def present_case(*, case) -> CasePresentation:
+    for presenter in _presenters:
+        presentation = presenter.present(case=case)
+        if presentation is not None:
+            return presentation
+    return _default_presentation(case)
+
+
+def present_cases(*, cases) -> dict[int, CasePresentation]:
+    cases = list(cases)
+    found: dict[int, CasePresentation] = {}
+    for presenter in _presenters:
+        found.update({pk: presentation for pk, presentation
+                      in presenter.present_many(cases=[c for c in cases if c.pk not in found])
+                      .items() if pk not in found})
+    return {case.pk: found.get(case.pk) or _default_presentation(case) for case in cases}
+
+
+# --- Navigation ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NavLink:
+    """A domain page in the top bar: ``url_name`` is the domain's, reversed by its name."""
+
+    key: str  # the page's ``nav`` context value, which marks the link current
+    label: str
+    url_name: str
+
+
+_nav_links: list[NavLink] = []
+
+
+def register_nav_link(link: NavLink) -> NavLink:
+    return _add(_nav_links, link)
+
+
+def nav_links() -> list[NavLink]:
+    return list(_nav_links)
+
+
+# --- Outbound webhooks ---------------------------------------------------------------
+#
+# ``workflows`` never stores secrets in the outbox row: they are looked up when
+# sending, so a rotated secret applies to the next attempt.
+
+SecretProvider = Callable[..., "str | None"]  # (*, message) -> secret, or None: not mine
+_webhook_secret_providers: list[SecretProvider] = []
+
+
+def register_webhook_secret_provider(provider: SecretProvider) -> SecretProvider:
+    """The domain says which secret signs a webhook."""
+    return _add(_webhook_secret_providers, provider)
+
+
+def webhook_secret(*, message) -> str | None:
+    for provider in _webhook_secret_providers:
+        secret = provider(message=message)
+        if secret:
+            return secret
+    return None
+
+
+# --- Metrics -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IntakeSource:
+    """Rows that arrive (e.g. the domain's decisions), counted per the thing they belong to.
+
+    ``model.<group_field>`` is a foreign key whose target's ``label_field`` names the
+    label value; ``time_field`` is when the row arrived. An index on
+    (``group_field``, ``time_field``) keeps the recent count a short range scan per group.
+    ``name`` is the metric family's name (``<name>_total`` and ``<name>_last_5m``):
+    the domain's, since a scraped name must never change under its dashboards.
+
+    The running total is the highest id: one step down the primary key, however many
+    rows. These rows are never deleted, so it only grows; it counts every row stored,
+    plus the ids a rolled-back transaction took on PostgreSQL (sequences do not roll
+    back: a failed batch, the loser of two concurrent posts of one ``external_id``).
+    """
+
+    model: "type[Model]"
+    group_field: str
+    label_field: str
+    time_field: str
+    name: str
+    label: str
+    documentation: str
+    recent_documentation: str
+
+
+_intake_sources: list[IntakeSource] = []
+
+
+def register_intake_source(source: IntakeSource) -> IntakeSource:
+    return _add(_intake_sources, source)
+
+
+def intake_sources() -> list[IntakeSource]:
+    return list(_intake_sources)
+
+
+# --- RACI activities -----------------------------------------------------------------
+
+_activities: list[type] = []
+
+
+def register_activities(choices: type) -> type:
+    """A ``TextChoices`` of the domain's activities: rows of every RACI matrix after the
+    engine's (``workflows.models.activity_choices`` lists them all). Their values are
+    what the matrix stores: they never change."""
+    return _add(_activities, choices)
+
+
+def activity_choices() -> list[tuple[str, str]]:
+    return [choice for choices in _activities for choice in choices.choices]
+
+
+# --- API payload limits --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PayloadAdvice:
+    """What to do with a body over the API's size limit, for paths under ``path_prefix``."""
+
+    path_prefix: str
+    advice: str  # e.g. "a batch takes up to 1000 decisions"
+
+
+_payload_advice: list[PayloadAdvice] = []
+
+
+def register_payload_advice(advice: PayloadAdvice) -> PayloadAdvice:
+    return _add(_payload_advice, advice)
+
+
+def payload_advice(*, path: str) -> str:
+    return next((item.advice for item in _payload_advice if path.startswith(item.path_prefix)),
+                "")

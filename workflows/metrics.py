@@ -15,33 +15,31 @@ process answers the same figures; nothing but the escalation totals' cached base
 ``backstop_sla_breaches_total{clock}`` (counter)
     Escalations the SLA sweeper wrote for a missed deadline, by clock (``response``,
     ``resolution``); escalations by hand are not breaches.
-``backstop_decisions_received_total`` (counter)
-    Decisions stored since the start: the highest decision id (see ``IntakeSource``).
-``backstop_decisions_received_last_5m{use_case}`` (gauge)
-    Items received in the last ``INTAKE_WINDOW`` (5 minutes) per use case. The domain
-    registers what to count (``register_intake_source``), so this module never imports it.
+``<name>_total`` and ``<name>_last_5m{<label>}`` of each intake source
+    What the domain registers as arriving work (``hooks.register_intake_source``), under
+    its own names: the rows stored since the start (the highest id), and those received
+    in the last ``INTAKE_WINDOW`` (5 minutes) per group. This module never imports it.
 ``backstop_metrics_scrape_seconds`` (gauge)
     How long the collector's queries took.
 
 Neither counter reads the history on each scrape: see ``escalation_totals`` and
-``IntakeSource``. Access is checked by the view (``views_dashboard.prometheus_metrics``).
+``hooks.IntakeSource``. Access is checked by the view (``views_dashboard.prometheus_metrics``).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, Max, Model, Q
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from workflows import dashboard
+from workflows import dashboard, hooks
 from workflows.models import Escalation, EscalationCause, Queue
 
 INTAKE_WINDOW = timedelta(minutes=5)
@@ -57,44 +55,7 @@ BREACH_CLOCKS = {EscalationCause.RESPONSE_BREACH: "response",
                  EscalationCause.RESOLUTION_BREACH: "resolution"}
 
 
-@dataclass(frozen=True)
-class IntakeSource:
-    """Rows that arrive (e.g. the domain's decisions), counted per the thing they belong to.
-
-    ``model.<group_field>`` is a foreign key whose target's ``label_field`` names the
-    label value; ``time_field`` is when the row arrived. An index on
-    (``group_field``, ``time_field``) keeps the recent count a short range scan per group.
-
-    The running total is the highest id: one step down the primary key, however many
-    rows. These rows are never deleted, so it only grows; it counts every row stored,
-    plus the ids a rolled-back transaction took on PostgreSQL (sequences do not roll
-    back: a failed batch, the loser of two concurrent posts of one ``external_id``).
-    """
-
-    model: type[Model]
-    group_field: str
-    label_field: str
-    time_field: str
-    label: str = "use_case"
-    name: str = "backstop_decisions_received"
-    documentation: str = "Decisions received and stored since the start."
-    recent_documentation: str = "Decisions received in the last 5 minutes, per use case."
-
-
-_intake_sources: list[IntakeSource] = []
-
-
-def register_intake_source(*, model: type[Model], group_field: str, label_field: str,
-                           time_field: str) -> IntakeSource:
-    """Called by the domain in ``AppConfig.ready()``; registering twice keeps one."""
-    source = IntakeSource(model=model, group_field=group_field, label_field=label_field,
-                          time_field=time_field)
-    if source not in _intake_sources:
-        _intake_sources.append(source)
-    return source
-
-
-def _intake_counts(source: IntakeSource, *, since) -> dict[str, int]:
+def _intake_counts(source: hooks.IntakeSource, *, since) -> dict[str, int]:
     """Every group's label with its count since ``since`` (zero included): two queries."""
     related = source.model._meta.get_field(source.group_field).related_model
     labels = dict(related._default_manager.values_list("pk", source.label_field))
@@ -183,7 +144,7 @@ class BackstopCollector(Collector):
             breaches.add_metric([clock], count)
         yield from (escalations, breaches)
 
-        for source in _intake_sources:
+        for source in hooks.intake_sources():
             newest = source.model._default_manager.aggregate(newest=Max("pk"))["newest"]
             yield CounterMetricFamily(source.name, source.documentation, value=newest or 0)
             family = GaugeMetricFamily(f"{source.name}_last_5m", source.recent_documentation,

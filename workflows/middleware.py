@@ -7,7 +7,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from workflows import sign_in_throttle
+from workflows import hooks, sign_in_throttle
 
 
 class BodySizeLimitMiddleware:
@@ -28,7 +28,7 @@ class BodySizeLimitMiddleware:
             if _is_chunked(request):
                 body = request.META["wsgi.input"].read(limit + 1)
                 if len(body) > limit:
-                    return _too_large(f"The body is over {limit} bytes")
+                    return _too_large(request, f"The body is over {limit} bytes")
                 request.META["CONTENT_LENGTH"] = str(len(body))
                 request._stream = LimitedStream(BytesIO(body), len(body))
             else:
@@ -37,7 +37,7 @@ class BodySizeLimitMiddleware:
                 except ValueError:
                     length = 0
                 if length > limit:
-                    return _too_large(f"The body is {length} bytes")
+                    return _too_large(request, f"The body is {length} bytes")
         return self.get_response(request)
 
 
@@ -49,11 +49,12 @@ def _is_chunked(request) -> bool:
             and bool(request.META.get("wsgi.input_terminated")))
 
 
-def _too_large(what: str) -> JsonResponse:
+def _too_large(request, what: str) -> JsonResponse:
     limit = settings.API_MAX_BODY_BYTES
+    advice = hooks.payload_advice(path=request.path)  # the domain's, for its endpoints
     return JsonResponse(
-        {"detail": f"{what}; the limit is {limit} bytes. Split it into smaller requests "
-                   f"(a batch takes up to {settings.BATCH_MAX_DECISIONS} decisions)."},
+        {"detail": f"{what}; the limit is {limit} bytes. Split it into smaller requests"
+                   f"{f' ({advice})' if advice else ''}."},
         status=413)
 
 

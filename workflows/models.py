@@ -519,12 +519,27 @@ class Process(models.Model):
 
 
 class Activity(models.TextChoices):
+    """The engine's activities; the domain registers its own (``hooks.register_activities``)
+    and ``activity_choices`` lists them all, the engine's first."""
+
     REVIEW = "review", "Review"
     ESCALATION = "escalation", "Escalation"
-    POLICY_CHANGE = "policy_change", "Policy change"
-    STAGE_CHANGE = "stage_change", "Stage change"
-    MODEL_UPDATE = "model_update", "Model update"
     INCIDENT = "incident", "Incident"
+
+
+def activity_choices() -> list[tuple[str, str]]:
+    """Every activity a RACI matrix has a row for: the engine's, then the domain's."""
+    from workflows import hooks
+
+    return [*Activity.choices, *hooks.activity_choices()]
+
+
+def activity_values() -> list[str]:
+    return [value for value, _ in activity_choices()]
+
+
+def activity_label(value: str) -> str:
+    return dict(activity_choices()).get(value, value)
 
 
 class RaciRole(models.TextChoices):
@@ -538,7 +553,7 @@ class RaciAssignment(models.Model):
     """One cell entry of the matrix: a user or a group holds a role for an activity."""
 
     process = models.ForeignKey(Process, on_delete=models.CASCADE, related_name="raci")
-    activity = models.CharField(max_length=20, choices=Activity.choices)
+    activity = models.CharField(max_length=20, choices=activity_choices)
     role = models.CharField(max_length=1, choices=RaciRole.choices)
     # Deleting a holder would change the matrix without an audit event: hand their
     # roles over (raci service) or deactivate the account instead.

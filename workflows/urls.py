@@ -1,8 +1,26 @@
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from workflows import views, views_dashboard, views_raci
+from workflows import views, views_cases, views_dashboard, views_raci
 
 urlpatterns = [
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The queue home, the case page and its actions, approvals (workflows/views_cases.py).
+    path("", views_cases.home, name="home"),
+    path("next/", views_cases.next_case, name="next-case"),
+    path("approvals/", views_cases.approvals, name="approvals"),
+    path("cases/<int:pk>/", views_cases.case_detail, name="case"),
+    path("cases/<int:pk>/claim/", views_cases.claim, name="case-claim"),
+    path("cases/<int:pk>/release/", views_cases.release, name="case-release"),
+    path("cases/<int:pk>/resolve/", views_cases.resolve, name="case-resolve"),
+    path("cases/<int:pk>/request-info/", views_cases.request_info, name="case-request-info"),
+    path("cases/<int:pk>/resume/", views_cases.resume, name="case-resume"),
+    path("cases/<int:pk>/escalate/", views_cases.escalate, name="case-escalate"),
+    path("cases/<int:pk>/approve/", views_cases.approve, name="case-approve"),
+    path("cases/<int:pk>/send-back/", views_cases.send_back, name="case-send-back"),
+    path("cases/<int:pk>/reassign/", views_cases.reassign, name="case-reassign"),
+    path("cases/<int:pk>/cancel/", views_cases.cancel, name="case-cancel"),
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/read-all/", views.notifications_read_all,
          name="notifications-read-all"),

@@ -18,16 +18,17 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from workflows import selectors
 from workflows.models import (
-    Activity,
     ConsultRequest,
     Process,
     RaciAssignment,
     RaciRole,
     ReviewerStatus,
+    activity_label,
+    activity_values,
 )
-from workflows.services import assignment, escalation, raci
+from workflows.presentation import matrix_rows
+from workflows.services import assignment, consults, raci
 from workflows.services.errors import CaseConflict
-from workflows.templatetags.raci_tags import matrix_rows
 
 
 def _require_manager(user) -> None:
@@ -57,7 +58,7 @@ class CellForm(forms.Form):
 
 
 def _cell(process: Process, activity: str, role: str) -> dict:
-    if activity not in Activity.values or role not in RaciRole.values:
+    if activity not in activity_values() or role not in RaciRole.values:
         raise Http404("No such cell of the matrix.")
     rows = (RaciAssignment.objects.filter(process=process, activity=activity, role=role)
             .select_related("user", "group"))
@@ -65,7 +66,7 @@ def _cell(process: Process, activity: str, role: str) -> dict:
         [row.user.display_name if row.user_id
          else f"{row.group.name} (group)" for row in rows], key=str.casefold)
     return {"process": process, "activity": activity, "role": role,
-            "activity_label": Activity(activity).label, "role_label": RaciRole(role).label,
+            "activity_label": activity_label(activity), "role_label": RaciRole(role).label,
             "holders": holders,
             "initial": {"users": [row.user_id for row in rows if row.user_id],
                         "groups": [row.group_id for row in rows if row.group_id]}}
@@ -249,7 +250,7 @@ def consult_answer(request, pk: int):
         raise Http404("No such consult for you.")
     if form.is_valid():
         try:
-            escalation.answer_consult(consult_id=pk, user=request.user,
+            consults.answer_consult(consult_id=pk, user=request.user,
                                       answer=form.cleaned_data["answer"])
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))

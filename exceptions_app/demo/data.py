@@ -4,9 +4,10 @@ matrix, the calendar and SLA targets, the escalation chain, how much work to see
 
 from datetime import timedelta
 
+from exceptions_app.activities import UseCaseActivity as Activity
 from exceptions_app.models import RuleAction
 from exceptions_app.services.policies import RuleSpec
-from workflows.models import Activity, EscalationOutcome, EscalationTarget, RaciRole
+from workflows.models import EscalationOutcome, EscalationTarget, RaciRole
 
 DEMO_USERS = (
     ("reviewer", "reviewer-demo", "Riley", "Reviewer"),

@@ -31,6 +31,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.utils import timezone
 
+from exceptions_app.activities import UseCaseActivity as Activity
 from exceptions_app.demo.data import (
     AI_SYSTEM_SLUG,
     CALENDAR_NAME,
@@ -58,7 +59,6 @@ from exceptions_app.models import AiSystem, PolicyStatus, PolicyVersion, RuleAct
 from exceptions_app.services import policies
 from exceptions_app.verbs import DomainVerb
 from workflows.models import (
-    Activity,
     Calendar,
     EscalationLevel,
     Process,

@@ -19,10 +19,11 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from exceptions_app.activities import DomainActivity
 from exceptions_app.models import PolicyStatus, PolicyVersion, Rule, RuleAction, UseCase
 from exceptions_app.verbs import DomainVerb
 from workflows import actors
-from workflows.models import Activity, Queue
+from workflows.models import Queue
 from workflows.services import audit, raci
 
 
@@ -190,7 +191,8 @@ def _expect(policy: PolicyVersion, statuses, step: str) -> None:
 def _check_accountable(policy: PolicyVersion, actor, step: str) -> None:
     actors.require(actor)
     # The RACI matrix's Accountable for policy changes (else for review) signs off.
-    owners = raci.accountable(process=policy.use_case.process, activity=Activity.POLICY_CHANGE)
+    owners = raci.accountable(process=policy.use_case.process,
+                              activity=DomainActivity.POLICY_CHANGE)
     if not (actor.is_superuser or actor.pk in {owner.pk for owner in owners}):
         named = ", ".join(owner.get_username() for owner in owners) or (
             "nobody yet: name one in its RACI matrix")

@@ -91,8 +91,10 @@ def record_labelled_example(*, case, resolution) -> LabelledExample | None:
 
 def case_content(*, case) -> CaseContent | None:
     decision = _decision_of(case)
-    if decision is None:
-        return None
+    return content_of(decision) if decision is not None else None
+
+
+def content_of(decision: Decision) -> CaseContent:
     use_case = decision.use_case
     return CaseContent(
         subject={"use_case": use_case.slug, "use_case_name": use_case.name,
@@ -103,7 +105,8 @@ def case_content(*, case) -> CaseContent | None:
                     "explanation": decision.explanation, "reasons": decision.reasons,
                     "policy_version": decision.policy_version.number,
                     "stage": decision.stage},
-        reason_codes=use_case.reason_codes, output_schema=use_case.output_schema)
+        reason_codes=use_case.reason_codes, output_schema=use_case.output_schema,
+        suggestion_name="the AI's output")
 
 
 def withdraw_decision(*, ai_system: AiSystem, decision_id: int, reason: str = "",

@@ -8,6 +8,7 @@ import os
 import pytest
 from playwright.sync_api import expect
 
+from exceptions_app.activities import DomainActivity
 from tests.browser.workbench import SCREENSHOTS
 from tests.factories import UserFactory, make_manager
 from workflows.actors import SYSTEM
@@ -29,7 +30,7 @@ def process(transactional_db):
              (Activity.ESCALATION, RaciRole.ACCOUNTABLE, ["Olivia"]),
              (Activity.ESCALATION, RaciRole.CONSULTED, ["Lena"]),
              (Activity.ESCALATION, RaciRole.INFORMED, ["Walter"]),
-             (Activity.POLICY_CHANGE, RaciRole.ACCOUNTABLE, ["Olivia"])]
+             (DomainActivity.POLICY_CHANGE, RaciRole.ACCOUNTABLE, ["Olivia"])]
     for activity, role, names in cells:
         raci.set_assignments(process=process, activity=activity, role=role,
                              users=[people[name] for name in names], actor=SYSTEM)

@@ -9,6 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from exceptions_app.activities import DomainActivity
 from tests.browser.workbench import NARROW, SCREENSHOTS
 from workflows.actors import SYSTEM
 from workflows.models import Activity, Process, RaciRole
@@ -31,8 +32,8 @@ def owned_bench(bench):
             (Activity.REVIEW, RaciRole.ACCOUNTABLE, [owner]),
             (Activity.ESCALATION, RaciRole.ACCOUNTABLE, [owner]),
             (Activity.ESCALATION, RaciRole.INFORMED, [bench.manager]),
-            (Activity.POLICY_CHANGE, RaciRole.ACCOUNTABLE, [owner]),
-            (Activity.POLICY_CHANGE, RaciRole.CONSULTED, [bench.manager])]:
+            (DomainActivity.POLICY_CHANGE, RaciRole.ACCOUNTABLE, [owner]),
+            (DomainActivity.POLICY_CHANGE, RaciRole.CONSULTED, [bench.manager])]:
         raci.set_assignments(process=process, activity=activity, role=role, users=people,
                              actor=SYSTEM)
     return bench

@@ -6,15 +6,13 @@ from pathlib import Path
 
 from exceptions_app.models import AiSystem, Decision, PolicyVersion, UseCase
 from exceptions_app.services.intake import submit_decisions
-from tests.factories import (
+from tests.exceptions_app.factories import (
     AiSystemFactory,
     PolicyVersionFactory,
-    QueueFactory,
     RuleFactory,
     UseCaseFactory,
-    UserFactory,
-    make_manager,
 )
+from tests.factories import QueueFactory, UserFactory, make_manager
 from workflows.models import Case, Queue
 
 PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's

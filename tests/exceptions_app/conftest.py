@@ -3,8 +3,8 @@
 import pytest
 from django.core.cache import cache
 
+from tests.exceptions_app.factories import AiSystemFactory
 from tests.exceptions_app.intake_support import client_for, invoice
-from tests.factories import AiSystemFactory
 
 
 @pytest.fixture

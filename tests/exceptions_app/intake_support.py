@@ -7,7 +7,7 @@ from typing import NamedTuple
 from rest_framework.test import APIClient
 
 from exceptions_app.models import Decision
-from tests.factories import issue_key
+from tests.exceptions_app.factories import issue_key
 from workflows.models import AuditEvent, Case
 
 _numbers = itertools.count(1)

@@ -6,14 +6,13 @@ import pytest
 from django.urls import reverse
 
 from exceptions_app.models import AiSystem, AiSystemAPIKey, PolicyStatus, PolicyVersion, UseCase
-from tests.factories import (
+from tests.exceptions_app.factories import (
     AiSystemFactory,
     PolicyVersionFactory,
-    QueueFactory,
     RuleFactory,
     UseCaseFactory,
-    UserFactory,
 )
+from tests.factories import QueueFactory, UserFactory
 from workflows.models import AuditEvent
 
 

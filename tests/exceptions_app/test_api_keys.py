@@ -7,7 +7,8 @@ from rest_framework.test import APIClient
 
 from exceptions_app.models import AiSystemAPIKey
 from exceptions_app.services.api_keys import default_key_name, issue_api_key
-from tests.factories import AiSystemFactory, UserFactory
+from tests.exceptions_app.factories import AiSystemFactory
+from tests.factories import UserFactory
 from workflows.actors import SYSTEM
 from workflows.models import AuditEvent
 

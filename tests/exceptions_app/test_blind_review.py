@@ -7,13 +7,8 @@ from rest_framework.test import APIClient
 
 from exceptions_app.models import LabelledExample
 from tests.browser.workbench import build_workbench
-from tests.factories import (
-    INVOICE_OUTPUT_SCHEMA,
-    QueueFactory,
-    UseCaseFactory,
-    UserFactory,
-    make_decision_case,
-)
+from tests.exceptions_app.factories import INVOICE_OUTPUT_SCHEMA, UseCaseFactory, make_decision_case
+from tests.factories import QueueFactory, UserFactory
 from workflows.models import AuditEvent, CaseState
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +54,7 @@ def test_an_answer_that_agrees_is_accepted_and_the_page_shows_the_comparison(
     assert response.redirect_chain[-1][0] == reverse("case", args=[blind_case.pk]) + "#resolution"
     page = response.content.decode()
     assert "Your answer is compared with the AI&#x27;s output below" in page
-    assert "agrees with the AI's output in every field" in page
+    assert "agrees with the AI&#x27;s output in every field" in page
     assert "Reviewer's answer" in page and "98%" in page  # the AI's side shows now
     assert 'class="changed"' not in page
     example = LabelledExample.objects.get(decision__case=blind_case)
@@ -71,7 +66,7 @@ def test_an_answer_that_differs_is_a_correction_with_the_field_marked(client, bl
                            answer(blind_case, amount="870.5"), follow=True)
 
     page = response.content.decode()
-    assert "differs from the AI's output in Amount" in page
+    assert "differs from the AI&#x27;s output in Amount" in page
     assert page.count('class="changed"') == 1 and ">differs</span>" in page
     example = LabelledExample.objects.get(decision__case=blind_case)
     assert example.verdict == "corrected" and example.human_output["amount"] == 870.5
@@ -167,7 +162,7 @@ def test_in_a_blind_four_eyes_case_the_verdict_waits_for_the_approval(client):
     client.force_login(second_member)
     page = client.get(reverse("case", args=[decision.case_id])).content.decode()
     assert "Answer submitted" in page and "accepted" not in page.lower()
-    assert "compared with the AI's output once the case is closed" in page
+    assert "compared with the AI&#x27;s output once the case is closed" in page
     listed = client.get(reverse("approvals")).content.decode()
     assert "Answered blind: <span>action approve</span>" in listed and ">4180<" in listed
     assert "accepted" not in listed.lower()

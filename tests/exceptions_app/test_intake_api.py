@@ -12,8 +12,9 @@ from django.utils import timezone
 from exceptions_app.api.serializers import DecisionOutSerializer
 from exceptions_app.models import AiSystemAPIKey, Decision, UseCase
 from exceptions_app.services import intake
+from tests.exceptions_app.factories import AiSystemFactory, PolicyVersionFactory, UseCaseFactory
 from tests.exceptions_app.intake_support import client_for, invoice, stored
-from tests.factories import AiSystemFactory, PolicyVersionFactory, UseCaseFactory, UserFactory
+from tests.factories import UserFactory
 from workflows.actors import SYSTEM
 from workflows.models import AuditEvent, Case, Queue
 from workflows.services import cases

@@ -10,8 +10,9 @@ from django.db import connection
 from django.utils import timezone
 
 from exceptions_app.models import Decision
+from tests.exceptions_app.factories import PolicyVersionFactory, UseCaseFactory
 from tests.exceptions_app.intake_support import invoice, stored
-from tests.factories import PolicyVersionFactory, UseCaseFactory, UserFactory
+from tests.factories import UserFactory
 from workflows.models import AssignmentMode, AuditEvent, Case
 from workflows.services import audit
 

@@ -8,8 +8,8 @@ from rest_framework.test import APIClient
 
 from exceptions_app.models import Decision
 from tests.concurrency import run_concurrently
+from tests.exceptions_app.factories import issue_key
 from tests.exceptions_app.intake_support import invoice
-from tests.factories import issue_key
 from workflows.models import AuditEvent, Case
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -3,6 +3,7 @@
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from exceptions_app.activities import DomainActivity
 from exceptions_app.models import PolicyStatus, PolicyVersion, Rule
 from exceptions_app.services.policies import (
     PolicyConflict,
@@ -13,9 +14,10 @@ from exceptions_app.services.policies import (
     policy_propose,
     policy_update_draft,
 )
+from tests.exceptions_app.factories import AiSystemFactory, UseCaseFactory
 from tests.exceptions_app.intake_support import client_for, invoice
-from tests.factories import AiSystemFactory, UseCaseFactory, UserFactory
-from workflows.models import Activity, AuditEvent, RaciRole
+from tests.factories import UserFactory
+from workflows.models import AuditEvent, RaciRole
 from workflows.services import raci
 
 RULES = [
@@ -139,7 +141,7 @@ def test_a_refused_edit_changes_nothing(use_case, analyst):
 @pytest.mark.django_db
 def test_the_raci_matrix_decides_who_approves_for_the_use_case(use_case, analyst, owner):
     successor = UserFactory(username="successor")
-    raci.set_assignments(process=use_case.process, activity=Activity.POLICY_CHANGE,
+    raci.set_assignments(process=use_case.process, activity=DomainActivity.POLICY_CHANGE,
                          role=RaciRole.ACCOUNTABLE, users=[successor],
                          actor=UserFactory(username="root", is_superuser=True))
     policy = draft(use_case, analyst)

@@ -10,7 +10,7 @@ from exceptions_app.policy import (
     evaluation_context,
     keys_read,
 )
-from tests.factories import PolicyVersionFactory, RuleFactory
+from tests.exceptions_app.factories import PolicyVersionFactory, RuleFactory
 
 
 def context(*, confidence=0.95, amount=4100.0, po_amount=4100.0, **input_extra) -> dict:

@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from exceptions_app.models import validate_reason_codes
-from tests.factories import UseCaseFactory
+from tests.exceptions_app.factories import UseCaseFactory
 
 
 @pytest.mark.parametrize("codes", [

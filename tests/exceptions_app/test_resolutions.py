@@ -8,15 +8,14 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from exceptions_app.models import Decision, LabelledExample
-from tests.factories import (
+from tests.exceptions_app.factories import (
     INVOICE_OUTPUT_SCHEMA,
     AiSystemFactory,
-    QueueFactory,
     UseCaseFactory,
-    UserFactory,
     issue_key,
     make_decision_case,
 )
+from tests.factories import QueueFactory, UserFactory
 from workflows.models import AuditEvent, Case, CaseState, Resolution
 from workflows.services import claiming, transitions
 

@@ -2,10 +2,10 @@
 
 import pytest
 
-from exceptions_app.templatetags.backstop import describe_event
 from exceptions_app.verbs import DomainVerb
 from workflows import verbs
 from workflows.models import AuditEvent
+from workflows.templatetags.casework import describe_event
 from workflows.verbs import AuditVerb
 
 

@@ -12,13 +12,8 @@ from django.utils import timezone
 
 from exceptions_app.models import PolicyStatus
 from tests.browser.workbench import build_workbench
-from tests.factories import (
-    PolicyVersionFactory,
-    QueueFactory,
-    RuleFactory,
-    UseCaseFactory,
-    UserFactory,
-)
+from tests.exceptions_app.factories import PolicyVersionFactory, RuleFactory, UseCaseFactory
+from tests.factories import QueueFactory, UserFactory
 from workflows.actors import SYSTEM
 from workflows.models import Activity, EscalationLevel, Process, RaciRole
 from workflows.services import raci

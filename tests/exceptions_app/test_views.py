@@ -8,12 +8,13 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from exceptions_app.templatetags.backstop import markdown, render_data
+from exceptions_app.templatetags.policy_text import markdown
 from tests.browser.workbench import build_workbench
 from tests.factories import CaseFactory
 from workflows.actors import SYSTEM
 from workflows.models import Case, CaseState
 from workflows.services import claiming, escalation
+from workflows.templatetags.casework import render_data
 
 pytestmark = pytest.mark.django_db
 

@@ -1,53 +1,11 @@
-"""People and cases for the case-lifecycle tests.
+"""The engine's tests: they run with and without the domain installed
+(``engine_settings.py``), so nothing here or in them imports ``exceptions_app``."""
 
-Three people, as every access test has them: a ``member`` of the queue, a
-``manager`` (``workflows.manage_cases``) and an ``outsider`` who works another queue.
-"""
-
-import pytest
-
-from tests.factories import (
-    INVOICE_OUTPUT_SCHEMA,
-    QueueFactory,
-    UseCaseFactory,
-    UserFactory,
-    make_manager,
+from tests.workflows.people_support import (  # noqa: F401 (fixtures)
+    manager,
+    member,
+    outsider,
+    queue,
+    second_member,
 )
-
-
-@pytest.fixture
-def queue(db):
-    return QueueFactory(slug="invoices", name="Invoices", lease_seconds=600)
-
-
-@pytest.fixture
-def member(queue):
-    user = UserFactory(username="member")
-    queue.members.add(user)
-    return user
-
-
-@pytest.fixture
-def second_member(queue):
-    user = UserFactory(username="second")
-    queue.members.add(user)
-    return user
-
-
-@pytest.fixture
-def manager(db):
-    return make_manager(username="manager")
-
-
-@pytest.fixture
-def outsider(db):
-    user = UserFactory(username="outsider")
-    QueueFactory(slug="elsewhere", name="Elsewhere").members.add(user)
-    return user
-
-
-@pytest.fixture
-def invoice_use_case(queue):
-    """A use case whose review queue is ``queue``, with reason codes and an output schema."""
-    return UseCaseFactory(slug="invoices", name="Invoices", review_queue=queue,
-                          output_schema=INVOICE_OUTPUT_SCHEMA)
+from tests.workflows.webhook_support import nudges, receiver  # noqa: F401 (fixtures)

@@ -26,8 +26,8 @@ def record_events(count: int, **kwargs) -> list[AuditEvent]:
     writers = [
         {"actor": reviewer, "verb": "case.claimed", "object_type": "case",
          "object_id": case.pk, "case": case},
-        {"actor_label": "ai:invoice-bot", "verb": "decision.received",
-         "object_type": "decision", "object_id": "inv-1", "data": {"confidence": 0.82}},
+        {"actor_label": "ai:invoice-bot", "verb": "case.opened",
+         "object_type": "case", "object_id": "inv-1", "data": {"confidence": 0.82}},
         {"actor": SYSTEM, "verb": "case.escalated", "object_type": "case", "object_id": case.pk,
          "case_id": case.pk, "data": {"level": 1, "before": {"state": "open"}}},
     ]
@@ -108,7 +108,7 @@ def test_chain_verifies_after_events_from_several_writers():
     events = record_events(6)
     # A batch writer inserts many events at once (decision intake does).
     AuditEvent.objects.bulk_create([
-        audit.build(verb="decision.received", object_type="decision", object_id=f"b-{i}",
+        audit.build(verb="case.opened", object_type="case", object_id=f"b-{i}",
                     actor_label="ai:batch-bot") for i in range(4)])
 
     assert audit.seal() == 10
@@ -735,7 +735,7 @@ def test_event_of_a_slow_writer_is_sealed_after_later_ones_when_it_commits():
     def slow_writer():
         try:
             with transaction.atomic():
-                slow["event"] = audit.record(verb="decision.received", object_type="decision",
+                slow["event"] = audit.record(verb="case.opened", object_type="case",
                                              object_id="slow", actor_label="ai:slow")
                 inserted.set()
                 assert commit.wait(timeout=30)

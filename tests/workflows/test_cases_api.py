@@ -2,28 +2,14 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import include, path
 from django.utils import timezone
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from exceptions_app.api import withdrawal
-from tests.factories import (
-    AiSystemFactory,
-    QueueFactory,
-    case_in_state,
-    client_for,
-    issue_key,
-    make_case,
-    make_decision_case,
-)
-from tests.workflows.chain import make_chain
-from workflows.actors import SYSTEM
-from workflows.models import AuditEvent, Case, CaseState, ConsultRequest
-from workflows.services import consults, escalation
+from tests.factories import QueueFactory, case_in_state, client_for, make_case
+from workflows.models import CaseState
 
 S = CaseState
 CASES = "/api/v1/cases/"
@@ -68,14 +54,6 @@ def test_people_need_to_sign_in(queue):
 
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Token"
-
-
-@pytest.mark.django_db
-def test_an_ai_system_key_does_not_open_the_case_api(queue):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {issue_key(AiSystemFactory())}")
-
-    assert client.get(CASES).status_code == 401
 
 
 @pytest.mark.django_db
@@ -202,46 +180,6 @@ def test_a_long_queue_counts_up_to_the_cap(queue, member, monkeypatch):
 
 # -- detail and blind review ----------------------------------------------------------------
 
-@pytest.mark.django_db
-def test_case_detail_shows_input_suggestion_and_what_the_user_may_do(
-        invoice_use_case, member):
-    decision = make_decision_case(invoice_use_case)
-
-    body = client_for(member).get(f"{CASES}{decision.case_id}/").json()
-
-    assert body["subject"]["input"]["vendor"] == "ACME GmbH"
-    assert body["suggestion"]["output"] == {"action": "approve", "amount": 4180.0}
-    assert body["suggestion"]["confidence"] == 0.62
-    assert body["reason_codes"][0]["code"] == "wrong-amount"
-    assert body["output_schema"]["required"] == ["action", "amount"]
-    assert body["available_transitions"] == ["claim"]
-    assert body["blind"] is False and body["version"] == 1
-
-
-@pytest.mark.django_db
-def test_blind_review_hides_the_ai_output_until_the_case_is_resolved(
-        invoice_use_case, member, manager):
-    qa = QueueFactory(slug="qa", name="QA", blind=True)
-    qa.members.add(member)
-    decision = make_decision_case(invoice_use_case, queue=qa)
-    client = client_for(member)
-    url = f"{CASES}{decision.case_id}/"
-
-    body = client.get(url).json()
-    assert body["blind"] is True and body["suggestion"] is None
-    assert body["subject"]["input"]["po_amount"] == 4100.0
-    claimed = client.post(f"{url}claim/").json()
-    assert claimed["suggestion"] is None
-    assert client_for(manager).get(url).json()["suggestion"]["confidence"] == 0.62
-
-    resolved = client.post(f"{url}resolve/", {"verdict": "corrected", "reason_code":
-                           "wrong-amount", "output": {"action": "approve", "amount": 4100}},
-                           format="json").json()
-
-    assert resolved["state"] == "resolved"
-    assert resolved["suggestion"]["output"] == {"action": "approve", "amount": 4180.0}
-
-
 # -- claim-next and transitions -------------------------------------------------------------
 
 @pytest.mark.django_db
@@ -288,49 +226,6 @@ def test_a_stale_version_answers_409_with_the_current_state(queue, member):
     assert response.status_code == 409
     assert (response.json()["state"], response.json()["version"]) == ("waiting", 2)
     assert "reload" in response.json()["detail"]
-
-
-@pytest.mark.django_db
-def test_resolve_refuses_a_reason_code_the_use_case_does_not_have(invoice_use_case, member):
-    decision = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member)
-
-    response = client_for(member).post(
-        f"{CASES}{decision.case_id}/resolve/",
-        {"verdict": "rejected", "reason_code": "bad-vibes"}, format="json")
-
-    assert response.status_code == 400
-    assert "bad-vibes" in response.json()["reason_code"][0]
-    assert Case.objects.get(pk=decision.case_id).state == S.ASSIGNED
-
-
-@pytest.mark.django_db
-def test_resolve_checks_a_corrected_output_against_the_output_schema(invoice_use_case, member):
-    decision = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member)
-
-    response = client_for(member).post(
-        f"{CASES}{decision.case_id}/resolve/",
-        {"verdict": "corrected", "reason_code": "wrong-amount",
-         "output": {"action": "approve", "amount": -5}}, format="json")
-
-    assert response.status_code == 400
-    assert response.json()["output"] == ["amount: -5 is less than the minimum of 0"]
-    assert not AuditEvent.objects.filter(case=decision.case_id).exists()
-
-
-@pytest.mark.django_db
-def test_resolve_refuses_a_correction_identical_to_the_ai_output(invoice_use_case, member):
-    decision = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member)
-
-    response = client_for(member).post(
-        f"{CASES}{decision.case_id}/resolve/",
-        {"verdict": "corrected", "reason_code": "wrong-amount",
-         "output": {"action": "approve", "amount": 4180}}, format="json")
-
-    assert response.status_code == 400
-    assert response.json() == {"output": [
-        "Nothing differs from the AI's output: accept it, or change a field."]}
-    assert Case.objects.get(pk=decision.case_id).state == S.ASSIGNED
-    assert not AuditEvent.objects.filter(case=decision.case_id).exists()
 
 
 @pytest.mark.django_db
@@ -381,9 +276,7 @@ def test_four_eyes_through_the_api(queue, member, second_member):
 
 def test_the_case_api_is_documented_without_warnings():
     GENERATOR_STATS.reset()
-    patterns = [path("api/v1/", include("workflows.api.urls")),
-                path("api/v1/decisions/<int:pk>/withdraw/",
-                     withdrawal.DecisionWithdrawView.as_view())]
+    patterns = [path("api/v1/", include("workflows.api.urls"))]
 
     schema = SchemaGenerator(patterns=patterns).get_schema(request=None, public=True)
 
@@ -393,7 +286,6 @@ def test_the_case_api_is_documented_without_warnings():
         assert f"/api/v1/cases/{{id}}/{name}/" in paths
     assert "/api/v1/cases/claim-next/" in paths
     assert "204" in paths["/api/v1/cases/claim-next/"]["post"]["responses"]
-    assert "/api/v1/decisions/{id}/withdraw/" in paths
     list_params = {p["name"] for p in paths["/api/v1/cases/"]["get"]["parameters"]}
     assert {"queue", "state", "assignee", "priority", "due_before", "cursor"} <= list_params
     assert not GENERATOR_STATS, (dict(GENERATOR_STATS._warn_cache),
@@ -401,47 +293,3 @@ def test_the_case_api_is_documented_without_warnings():
 
 
 # -- consults on the case detail ------------------------------------------------------------
-
-@pytest.mark.django_db
-def test_case_detail_lists_its_consults_and_their_answers(invoice_use_case, queue, member):
-    chain = make_chain(queue)
-    decision = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member)
-    escalation.escalate(actor=SYSTEM, case_id=decision.case_id, cause="resolution_breach",
-                        expected_level=0)
-    url = f"{CASES}{decision.case_id}/"
-
-    asked = client_for(chain.owner).get(url).json()["consults"]
-
-    assert [(c["consultee"], c["required"], c["level"], c["answer"], c["answered_at"])
-            for c in asked] == [("legal", True, 1, "", None)]
-    assert asked[0]["question"] and asked[0]["created_at"]
-
-    consults.answer_consult(consult_id=asked[0]["id"], user=chain.legal,
-                              answer="Fine by us.")
-    answered = client_for(chain.owner).get(url).json()["consults"]
-
-    assert [(c["consultee"], c["answer"]) for c in answered] == [("legal", "Fine by us.")]
-    assert answered[0]["answered_at"] is not None
-
-
-@pytest.mark.django_db
-def test_case_detail_costs_the_same_queries_for_1_or_4_consults(invoice_use_case, queue,
-                                                                 member):
-    chain = make_chain(queue)
-    decision = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member)
-    escalation.escalate(actor=SYSTEM, case_id=decision.case_id, cause="resolution_breach",
-                        expected_level=0)
-    client = client_for(chain.owner)
-    url = f"{CASES}{decision.case_id}/"
-    client.get(url)  # warm what a first request caches (content types, permissions)
-
-    with CaptureQueriesContext(connection) as one:
-        client.get(url)
-    for person in (chain.watcher, chain.director, member):
-        ConsultRequest.objects.create(case_id=decision.case_id, consultee=person,
-                                      question="Your view?", created_at=timezone.now())
-    with CaptureQueriesContext(connection) as four:
-        body = client.get(url).json()
-
-    assert len(body["consults"]) == 4
-    assert len(four) == len(one)

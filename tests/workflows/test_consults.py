@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from tests.factories import make_decision_case
+from tests.factories import make_case
 from tests.workflows.chain import make_chain
 from workflows.actors import SYSTEM
 from workflows.models import AuditEvent, Case, CaseState, ConsultRequest, Resolution
@@ -24,13 +24,13 @@ def api(user) -> APIClient:
 
 
 @pytest.fixture
-def breached(invoice_use_case, queue, member):
+def breached(queue, member):
     """An invoice case whose SLA breached: the owner (Accountable) holds it and legal
     (Consulted) was asked, their answer required before it can resolve."""
     chain = make_chain(queue)
-    decision = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member)
-    escalation.escalate(actor=SYSTEM, case_id=decision.case_id, cause=BREACH, expected_level=0)
-    case = Case.objects.get(pk=decision.case_id)
+    opened = make_case(queue, state=S.ASSIGNED, assignee=member)
+    escalation.escalate(actor=SYSTEM, case_id=opened.pk, cause=BREACH, expected_level=0)
+    case = Case.objects.get(pk=opened.pk)
     assert (case.state, case.assignee) == (S.ASSIGNED, chain.owner)
     return chain, case, ConsultRequest.objects.get(case=case)
 
@@ -54,24 +54,22 @@ def test_resolving_before_the_required_answer_is_409_and_stores_nothing(breached
     assert resolved.status_code == 200 and resolved.json()["state"] == "resolved"
 
 
-def test_approving_before_the_required_answer_is_409(invoice_use_case, queue, member,
-                                                      second_member):
+def test_approving_before_the_required_answer_is_409(queue, member, second_member):
     chain = make_chain(queue)
-    decision = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member,
-                                  four_eyes=True)
-    transitions.resolve(case_id=decision.case_id, user=member, verdict="rejected",
+    case = make_case(queue, state=S.ASSIGNED, assignee=member, four_eyes=True)
+    transitions.resolve(case_id=case.pk, user=member, verdict="rejected",
                         output=None, reason_code="wrong-amount")
     # The approval is late: the chain escalates it and asks legal, whose answer counts.
-    escalation.escalate(actor=SYSTEM, case_id=decision.case_id, cause=BREACH, expected_level=0)
-    consult = ConsultRequest.objects.get(case=decision.case_id)
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0)
+    consult = ConsultRequest.objects.get(case=case.pk)
 
     with pytest.raises(consults.ConsultsUnanswered, match="cannot be approved yet"):
-        transitions.approve(case_id=decision.case_id, user=second_member)
-    refused = api(second_member).post(f"/api/v1/cases/{decision.case_id}/approve/")
+        transitions.approve(case_id=case.pk, user=second_member)
+    refused = api(second_member).post(f"/api/v1/cases/{case.pk}/approve/")
     assert refused.status_code == 409 and refused.json()["state"] == "pending_approval"
 
     consults.answer_consult(consult_id=consult.pk, user=chain.legal, answer="Reject it.")
-    approved = api(second_member).post(f"/api/v1/cases/{decision.case_id}/approve/")
+    approved = api(second_member).post(f"/api/v1/cases/{case.pk}/approve/")
     assert approved.status_code == 200 and approved.json()["state"] == "resolved"
 
 
@@ -154,16 +152,15 @@ def test_an_answered_consult_shows_on_the_case_page(client, breached):
     assert "cannot be resolved until" not in html
 
 
-def test_a_consult_whose_case_closed_no_longer_waits_for_an_answer(client, invoice_use_case,
-                                                                   queue, member):
+def test_a_consult_whose_case_closed_no_longer_waits_for_an_answer(client, queue, member):
     chain = make_chain(queue, consult_required=False)
-    decision = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member)
-    escalation.escalate(actor=SYSTEM, case_id=decision.case_id, cause=BREACH, expected_level=0)
+    case = make_case(queue, state=S.ASSIGNED, assignee=member)
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0)
     client.force_login(chain.legal)
     assert "Send answer" in client.get(reverse("my-consults")).content.decode()
 
     # The answer was optional: the owner resolved without it.
-    transitions.resolve(case_id=decision.case_id, user=chain.owner, verdict="accepted",
+    transitions.resolve(case_id=case.pk, user=chain.owner, verdict="accepted",
                         output=None, reason_code="")
 
     page = client.get(reverse("my-consults")).content.decode()

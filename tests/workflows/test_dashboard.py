@@ -19,10 +19,10 @@ from django.urls import reverse
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories import CaseFactory, QueueFactory, UserFactory, make_manager
-from workflows import dashboard, metrics
+from tests.workflows.metrics_support import samples, scrape
+from workflows import dashboard, hooks, metrics
 from workflows.models import Case, CaseState, Escalation, Process
 from workflows.tasks import warm_dashboard
 
@@ -594,19 +594,6 @@ def metrics_open_to_this_host(settings):
     settings.METRICS_ALLOW_LOOPBACK = True
 
 
-def scrape(client, **headers):
-    response = client.get("/metrics", **headers)
-    families = ({family.name: family for family in
-                 text_string_to_metric_families(response.content.decode())}
-                if response.status_code == 200 else {})
-    return response, families
-
-
-def samples(families, name):
-    return {tuple(sorted(sample.labels.items())): sample.value
-            for sample in families[name].samples if sample.name.startswith(name)}
-
-
 def test_metrics_parse_and_carry_the_dashboard_figures(client, world, frozen):
     response, families = scrape(client)
 
@@ -624,8 +611,6 @@ def test_metrics_parse_and_carry_the_dashboard_figures(client, world, frozen):
     assert families["backstop_sla_breaches"].type == "counter"
     assert samples(families, "backstop_sla_breaches") == {
         (("clock", "resolution"),): 1, (("clock", "response"),): 1}
-    assert families["backstop_decisions_received"].type == "counter"
-    assert samples(families, "backstop_decisions_received") == {(): 0}
     assert families["backstop_metrics_scrape_seconds"].samples[0].value >= 0
 
 
@@ -668,43 +653,6 @@ def test_a_warm_scrape_reads_escalations_since_its_last_base_only(client, world)
     [query] = [q["sql"] for q in warm.captured_queries if "workflows_escalation" in q["sql"]]
     since = (NOW - metrics.FINAL_AFTER).strftime("%Y-%m-%d %H:%M:%S")
     assert '"created_at" >=' in query and since in query
-
-
-def test_metrics_count_decisions_of_the_last_five_minutes_per_use_case(client, ai_client):
-    from tests.factories import UseCaseFactory
-
-    UseCaseFactory(slug="claims-triage")
-    body = {"use_case": "invoice-approval", "model_version": "m1", "confidence": 0.5,
-            "input": {"po_amount": 10.0}, "output": {"amount": 10.0}}
-    for n in range(3):
-        assert ai_client.post("/api/v1/decisions/", {**body, "external_id": f"d{n}"},
-                              format="json").status_code == 201
-
-    _, families = scrape(client)
-    assert samples(families, "backstop_decisions_received_last_5m") == {
-        (("use_case", "claims-triage"),): 0, (("use_case", "invoice-approval"),): 3}
-    with time_machine.travel(timedelta(minutes=6)):
-        _, later = scrape(client)
-    assert samples(later, "backstop_decisions_received_last_5m")[
-        (("use_case", "invoice-approval"),)] == 0
-
-
-def test_metrics_count_every_decision_received_since_the_start(client, ai_client):
-    body = {"use_case": "invoice-approval", "model_version": "m1", "confidence": 0.5,
-            "input": {"po_amount": 10.0}, "output": {"amount": 10.0}}
-    ai_client.post("/api/v1/decisions/", {**body, "external_id": "d0"}, format="json")
-    _, before = scrape(client)
-    for n in range(1, 4):
-        assert ai_client.post("/api/v1/decisions/", {**body, "external_id": f"d{n}"},
-                              format="json").status_code == 201
-    ai_client.post("/api/v1/decisions/", {**body, "external_id": "d1"}, format="json")  # replay
-
-    with time_machine.travel(timedelta(hours=2)):
-        _, later = scrape(client)
-
-    [total_before] = samples(before, "backstop_decisions_received").values()
-    assert samples(later, "backstop_decisions_received") == {(): total_before + 3}
-    assert later["backstop_decisions_received"].type == "counter"
 
 
 def test_metrics_without_a_token_are_refused_even_to_this_host(client, world, settings):
@@ -758,9 +706,9 @@ def test_openmetrics_when_the_scraper_asks(client, world):
     # The strict parser refuses, among others, two families of one name.
     families = {family.name: family.type for family in
                 openmetrics_families(response.content.decode())}
+    intake = {source.name: "counter" for source in hooks.intake_sources()}
     assert {name: kind for name, kind in families.items() if kind == "counter"} == {
-        "backstop_escalations": "counter", "backstop_sla_breaches": "counter",
-        "backstop_decisions_received": "counter"}
+        "backstop_escalations": "counter", "backstop_sla_breaches": "counter", **intake}
 
 
 def test_the_warming_task_leaves_the_first_view_reading_only_recent_hours(world):

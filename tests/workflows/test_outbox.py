@@ -6,7 +6,6 @@ with the ``standardwebhooks`` package.
 """
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -14,7 +13,6 @@ import threading
 import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import SimpleNamespace
 
 import pytest
 from django.core import mail
@@ -23,87 +21,19 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from exceptions_app.models import AiSystem
 from tests.concurrency import run_concurrently
-from tests.factories import UserFactory, make_decision_case
-from tests.workflows.celery_support import (
-    CeleryProcess,
-    RedisServer,
-    process_env,
-    publishing_to,
-    require_redis_server,
-    wait_until,
-)
+from tests.factories import UserFactory
+from tests.workflows.webhook_support import SECRET, Receiver
+from workflows import hooks
 from workflows.models import (
     Channel,
     DeliveryAttempt,
     Notification,
     OutboxMessage,
     OutboxStatus,
-    Verdict,
 )
-from workflows.services import claiming, outbox, transitions
+from workflows.services import outbox
 from workflows.tasks import deliver_outbox_message, relay_outbox, relay_webhooks
-
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-class Receiver:
-    """A webhook receiver in a thread: answers ``fail_first`` requests with ``fail_status``."""
-
-    def __init__(self, *, fail_first: int = 0, fail_status: int = 500, secret: str = SECRET):
-        self.fail_first = fail_first
-        self.fail_status = fail_status
-        self.webhook = Webhook(secret)
-        self.requests: list[dict] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["content-length"]))
-                headers = {name.lower(): value for name, value in self.headers.items()}
-                try:
-                    receiver.webhook.verify(body, headers)
-                    verified = True
-                except Exception:
-                    verified = False
-                with receiver.lock:
-                    receiver.requests.append({"headers": headers, "body": json.loads(body),
-                                              "verified": verified})
-                    failing = len(receiver.requests) <= receiver.fail_first
-                self.send_response(receiver.fail_status if failing else 200)
-                self.end_headers()
-                self.wfile.write(b"down for maintenance" if failing else b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/backstop"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture(autouse=True)
-def webhooks_may_reach_this_host(settings):
-    """The receivers here listen on 127.0.0.1 over plain http: allowed in these tests
-    only (the product refuses both; tests/workflows/test_webhook_addresses.py)."""
-    settings.ALLOW_HTTP_CALLBACKS = True
-    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as running:
-        yield running
 
 
 @pytest.fixture
@@ -113,22 +43,14 @@ def flaky_receiver():
 
 
 @pytest.fixture
-def nudges(monkeypatch):
-    """The message ids the relay task was nudged for (no broker in these tests)."""
-    sent = []
-    monkeypatch.setattr(outbox, "_nudge", lambda ids, webhooks=False: sent.extend(ids))
-    return sent
-
-
-@pytest.fixture
 def secret_for_tests():
     """Sign webhooks to the test receiver with SECRET (the domain's provider needs a case)."""
     def provider(*, message):
         return SECRET if message.recipient.startswith("http://127.0.0.1:") else None
 
-    outbox.register_webhook_secret_provider(provider)
+    hooks.register_webhook_secret_provider(provider)
     yield
-    outbox._secret_providers.remove(provider)
+    hooks._webhook_secret_providers.remove(provider)
 
 
 def webhook(url, *, key="hook-1", payload=None, now=None):
@@ -340,7 +262,7 @@ def test_after_the_last_attempt_the_message_is_failed_for_good(settings, nudges)
     with Receiver() as gone:
         url = gone.url
     message = webhook(url)
-    outbox.register_webhook_secret_provider(_any_secret)
+    hooks.register_webhook_secret_provider(_any_secret)
     now = timezone.now()
     try:
         for _ in range(5):
@@ -348,7 +270,7 @@ def test_after_the_last_attempt_the_message_is_failed_for_good(settings, nudges)
             message.refresh_from_db()
             now = max(now, message.next_attempt_at)
     finally:
-        outbox._secret_providers.remove(_any_secret)
+        hooks._webhook_secret_providers.remove(_any_secret)
 
     assert (message.status, message.attempts) == (OutboxStatus.FAILED, 3)
     assert "ConnectError" in message.last_error
@@ -489,78 +411,6 @@ def test_concurrent_sweeps_deliver_each_message_once(nudges):
 
 
 # --- The resolution webhook to the AI system ---------------------------------------------------
-
-def _resolve(case, user, **kwargs):
-    claiming.claim(case_id=case.pk, user=user)
-    return transitions.resolve(case_id=case.pk, user=user, **kwargs)
-
-
-@pytest.mark.django_db
-def test_resolving_a_case_writes_exactly_one_webhook_to_the_ai_system(
-        invoice_use_case, member, receiver, nudges):
-    system = AiSystem.objects.create(slug="invoice-bot", name="Invoice bot",
-                                     owner=member, callback_url=receiver.url,
-                                     signing_secret=SECRET)
-    decision = make_decision_case(invoice_use_case, ai_system=system)
-
-    case = _resolve(decision.case, member, verdict=Verdict.CORRECTED,
-                    output={"action": "hold", "amount": 4100.0}, reason_code="wrong-amount",
-                    notes="The PO says 4,100.")
-
-    message = OutboxMessage.objects.get()
-    assert (message.channel, message.recipient, message.dedup_key, message.case_id) == (
-        Channel.WEBHOOK, receiver.url, f"resolution:{case.pk}:webhook", case.pk)
-    assert message.payload["type"] == "decision.resolved"
-    assert message.payload["data"] == {
-        "decision_id": decision.pk, "external_id": "inv-1", "use_case": "invoices",
-        "verdict": "corrected", "output": {"action": "hold", "amount": 4100.0},
-        "reason_code": "wrong-amount", "notes": "The PO says 4,100.",
-        "resolved_at": message.payload["timestamp"], "reviewer": "member", "approver": None}
-
-    # Relayed, it reaches the AI system signed with its own secret.
-    assert outbox.relay_due() == 1
-    [request] = receiver.requests
-    assert request["verified"] is True
-    assert request["body"]["data"]["external_id"] == "inv-1"
-    assert request["headers"]["webhook-id"] == str(message.pk)
-
-
-@pytest.mark.django_db
-def test_an_accepted_resolution_sends_the_ai_output(invoice_use_case, member, nudges):
-    system = AiSystem.objects.create(slug="invoice-bot", name="Invoice bot", owner=member,
-                                     callback_url="https://ai.example.com/hooks")
-    decision = make_decision_case(invoice_use_case, ai_system=system)
-
-    _resolve(decision.case, member, verdict=Verdict.ACCEPTED, output=None, reason_code="")
-
-    assert OutboxMessage.objects.get().payload["data"]["output"] == decision.output
-
-
-@pytest.mark.django_db
-def test_a_four_eyes_case_sends_its_webhook_once_approved(invoice_use_case, member,
-                                                          second_member, nudges):
-    system = AiSystem.objects.create(slug="invoice-bot", name="Invoice bot", owner=member,
-                                     callback_url="https://ai.example.com/hooks")
-    decision = make_decision_case(invoice_use_case, ai_system=system, four_eyes=True)
-    _resolve(decision.case, member, verdict=Verdict.REJECTED, output=None,
-             reason_code="policy")
-    assert not OutboxMessage.objects.exists()  # not final yet
-
-    transitions.approve(case_id=decision.case_id, user=second_member)
-
-    data = OutboxMessage.objects.get().payload["data"]
-    assert (data["verdict"], data["output"], data["reviewer"], data["approver"]) == (
-        "rejected", None, "member", "second")
-
-
-@pytest.mark.django_db
-def test_no_webhook_without_a_callback_url(invoice_use_case, member, nudges):
-    decision = make_decision_case(invoice_use_case)  # the factory's system has none
-
-    _resolve(decision.case, member, verdict=Verdict.ACCEPTED, output=None, reason_code="")
-
-    assert not OutboxMessage.objects.exists()
-
 
 # --- Slow and greedy receivers: a deadline per attempt, a cap on the answer ---------------------
 
@@ -788,47 +638,3 @@ def test_the_default_relay_leaves_webhooks_to_their_queue(receiver, secret_for_t
 
 
 # --- Through a real Celery worker (Redis + PostgreSQL, not eager) ------------------------------
-
-@pytest.fixture
-def stack(transactional_db, tmp_path):
-    """A private Redis and one worker on the test database; no beat, so only the
-    on-commit nudge can make the worker deliver."""
-    require_redis_server()
-    server = RedisServer(tmp_path).start()
-    env = process_env(redis_url=server.url, workdir=tmp_path, sweep_interval=60.0)
-    worker = CeleryProcess("worker", env=env, workdir=tmp_path, name="outbox-worker").start()
-    try:
-        yield SimpleNamespace(redis=server, worker=worker)
-    finally:
-        worker.stop()
-        server.stop()
-
-
-@pytest.mark.postgres
-@pytest.mark.celery_worker
-@pytest.mark.django_db(transaction=True)
-def test_a_resolution_reaches_the_ai_system_through_a_real_worker(
-        invoice_use_case, member, receiver, stack):
-    system = AiSystem.objects.create(slug="invoice-bot", name="Invoice bot", owner=member,
-                                     callback_url=receiver.url, signing_secret=SECRET)
-    decision = make_decision_case(invoice_use_case, ai_system=system)
-
-    with publishing_to(stack.redis.url):
-        # Each commits; its on_commit nudge goes to the worker through Redis.
-        _resolve(decision.case, member, verdict=Verdict.ACCEPTED, output=None,
-                 reason_code="")
-        [notice] = outbox.notify_users(users=[member], text="Your case was resolved",
-                                       dedup_prefix="resolved:1", email=False)
-
-    try:
-        wait_until(lambda: not OutboxMessage.objects.filter(
-            status=OutboxStatus.PENDING).exists(), timeout=60, what="the outbox delivered")
-    except AssertionError:
-        pytest.fail(stack.worker.logs())
-    message = OutboxMessage.objects.get(channel=Channel.WEBHOOK)
-    assert message.status == OutboxStatus.DELIVERED
-    [request] = receiver.requests
-    assert request["verified"] is True
-    assert request["headers"]["webhook-id"] == str(message.pk)
-    assert request["body"]["data"]["decision_id"] == decision.pk
-    assert Notification.objects.get().message_id == notice.pk

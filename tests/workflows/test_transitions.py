@@ -8,13 +8,8 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from rest_framework.test import APIClient
 
 from tests.concurrency import run_concurrently
-from tests.factories import (
-    UseCaseFactory,
-    case_in_state,
-    issue_key,
-    make_case,
-    make_decision_case,
-)
+from tests.factories import case_in_state, make_case
+from tests.workflows.matrix_support import TARGET, TRANSITIONS
 from workflows.models import AuditEvent, Case, CaseState, Resolution
 from workflows.services import claiming, transitions
 from workflows.services.errors import CaseConflict
@@ -23,23 +18,10 @@ S = CaseState
 
 # -- the matrix: every state x transition x role, through the API ---------------------------
 
-TRANSITIONS = {
-    "claim": {},
-    "release": {},
-    "resolve": {"verdict": "accepted", "reason_code": "", "notes": ""},
-    "request-info": {"reason": "Need the PO scan"},
-    "resume": {},
-    "escalate": {"reason": "Looks like fraud"},
-    "approve": {},
-    "send-back": {"comment": "Check the amount again"},
-    "reassign": {"to_user": "member"},
-    "cancel": {"reason": "Duplicate"},
-}
-
 # Who may run what, from where. The member holds the case when it is assigned or
 # waiting, and resolved it first when it waits for approval (so may not approve it);
-# the peer is in the same queue but holds nothing. The AI system has no say over cases
-# but one: it withdraws its own decision, which cancels the decision's open case.
+# the peer is in the same queue but holds nothing. (An AI system has no say over cases
+# but one, withdrawing its decision: tests/integration/test_ai_system_on_cases.py.)
 BOTH, MANAGER = {"member", "manager"}, {"manager"}
 QUEUE, SECOND_PAIR = {"member", "peer", "manager"}, {"peer", "manager"}
 ALLOWED = {
@@ -57,18 +39,9 @@ ALLOWED = {
 }
 # Where the transition exists from the state but this person may not run it: 403.
 EXISTS = {key for key in ALLOWED}
-TARGET = {"claim": S.ASSIGNED, "release": S.OPEN, "resolve": S.RESOLVED,
-          "request-info": S.WAITING, "resume": S.ASSIGNED, "escalate": S.ESCALATED,
-          "approve": S.RESOLVED, "send-back": S.ASSIGNED, "reassign": S.ASSIGNED,
-          "cancel": S.CANCELLED}
-WITHDRAWABLE = {S.OPEN, S.ASSIGNED, S.WAITING, S.PENDING_APPROVAL, S.ESCALATED}
 
 
 def expected_status(state, name, role) -> int:
-    if role == "ai":
-        if name != "cancel":
-            return 401  # its API key opens no case endpoint
-        return 200 if state in WITHDRAWABLE else 409
     if role == "outsider":
         return 404  # I8: not a case they may see
     if role in ALLOWED.get((state, name), set()):
@@ -77,25 +50,17 @@ def expected_status(state, name, role) -> int:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("role", ["member", "peer", "manager", "outsider", "ai"])
+@pytest.mark.parametrize("role", ["member", "peer", "manager", "outsider"])
 @pytest.mark.parametrize("name", list(TRANSITIONS))
 @pytest.mark.parametrize("state", list(S))
 def test_transition_matrix(state, name, role, queue, member, second_member, manager,
                            outsider):
     client = APIClient()
     url = f"/api/v1/cases/{{case_id}}/{name}/"
-    if role == "ai":
-        decision = make_decision_case(UseCaseFactory(review_queue=queue), state=state,
-                                      assignee=member, first_reviewer=member)
-        case = decision.case
-        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {issue_key(decision.ai_system)}")
-        if name == "cancel":
-            url = f"/api/v1/decisions/{decision.pk}/withdraw/"
-    else:
-        case = make_case(queue, state=state, assignee=member, first_reviewer=member)
-        people = {"member": member, "peer": second_member, "manager": manager,
-                  "outsider": outsider}
-        client.force_authenticate(people[role])
+    case = make_case(queue, state=state, assignee=member, first_reviewer=member)
+    people = {"member": member, "peer": second_member, "manager": manager,
+              "outsider": outsider}
+    client.force_authenticate(people[role])
     events_before = AuditEvent.objects.filter(case=case).count()
 
     response = client.post(url.format(case_id=case.pk), TRANSITIONS[name], format="json")
@@ -104,17 +69,10 @@ def test_transition_matrix(state, name, role, queue, member, second_member, mana
     assert response.status_code == expected, response.content
     case.refresh_from_db()
     if expected == 200:
-        answered = response.json()["case"] if role == "ai" else response.json()
-        assert answered["state"] == TARGET[name] == case.state
+        assert response.json()["state"] == TARGET[name] == case.state
         assert case.version == 2
-        if role == "ai":  # the case's withdrawal and the decision's
-            events = AuditEvent.objects.filter(case=case)
-            assert events.count() == events_before + 2
-            assert {"case.withdrawn", "decision.withdrawn"} <= set(
-                events.values_list("verb", flat=True))
-        else:
-            assert response.json()["version"] == 2
-            assert AuditEvent.objects.filter(case=case).count() == events_before + 1
+        assert response.json()["version"] == 2
+        assert AuditEvent.objects.filter(case=case).count() == events_before + 1
     else:
         assert case.state == state and case.version == 1  # nothing changed
         assert AuditEvent.objects.filter(case=case).count() == events_before

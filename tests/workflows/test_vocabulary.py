@@ -148,7 +148,8 @@ def test_a_stint_adds_its_length_once_and_a_dropped_one_nothing():
     start = datetime(2026, 12, 1, 9, tzinfo=UTC)
     case = Case(time_spent_seconds=10)
     work_time.start_stint(case, start)
-    assert case.first_claimed_at is None  # a stint is no response: hand-offs start one too
+    # A stint is no first response by itself (a hand-off starts one too).
+    assert (case.work_started_at, case.first_claimed_at) == (start, None)
     work_time.end_stint(case, start + timedelta(minutes=2))
     work_time.end_stint(case, start + timedelta(minutes=5))  # no stint open: nothing
     assert (case.time_spent_seconds, case.work_started_at) == (130, None)

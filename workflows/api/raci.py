@@ -18,7 +18,14 @@ from rest_framework.response import Response
 from workflows import selectors
 from workflows.api.queues import PeopleAPIView
 from workflows.api.serializers import ConsultSerializer, ProblemSerializer
-from workflows.models import Activity, ConsultRequest, Process, Queue, RaciAssignment, RaciRole
+from workflows.models import (
+    ConsultRequest,
+    Process,
+    Queue,
+    RaciAssignment,
+    RaciRole,
+    activity_values,
+)
 from workflows.services import consults, raci
 
 
@@ -58,10 +65,10 @@ class MatrixSerializer(serializers.Serializer):
     cells = serializers.DictField(child=RoleRowSerializer())
 
     def validate_cells(self, cells):
-        unknown = sorted(set(cells) - set(Activity.values))
+        unknown = sorted(set(cells) - set(activity_values()))
         if unknown:
             raise serializers.ValidationError(
-                f"Unknown activities {', '.join(unknown)}; use {', '.join(Activity.values)}.")
+                f"Unknown activities {', '.join(unknown)}; use {', '.join(activity_values())}.")
         return cells
 
 

@@ -13,11 +13,11 @@ class ResolutionSerializer(serializers.ModelSerializer):
     verdict = serializers.ChoiceField(
         choices=Verdict.choices, read_only=True, allow_null=True,
         help_text="null in blind review until the case closes: it would tell whether the "
-                  "answer matched the AI's.")
+                  "answer matched the suggestion.")
     differing_fields = serializers.ListField(
         child=serializers.CharField(), read_only=True, allow_null=True,
-        help_text="The output's fields that differ from the AI's (null without an output, "
-                  "or in blind review until the case closes).")
+        help_text="The output's fields that differ from the suggested output (null without "
+                  "an output, or in blind review until the case closes).")
 
     class Meta:
         model = Resolution
@@ -62,9 +62,10 @@ class CaseDetailSerializer(CaseSerializer):
     """One case with what a reviewer decides from.
 
     Blind review: while the case is open, whoever may answer it gets
-    ``suggestion: null`` (no AI output, confidence, explanation or reasons), so the
-    verdict measures the AI instead of echoing it (``selectors.hides_suggestion``: a
-    manager who is not answering sees it). Once closed, everyone sees it.
+    ``suggestion: null`` (no suggested output, confidence, explanation or reasons), so
+    the verdict measures the suggestion instead of echoing it
+    (``selectors.hides_suggestion``: a manager who is not answering sees it). Once
+    closed, everyone sees it.
     """
 
     first_reviewer = serializers.SlugRelatedField(slug_field="username", read_only=True)
@@ -117,7 +118,7 @@ class CaseDetailSerializer(CaseSerializer):
         return self._content(case).subject
 
     @extend_schema_field({"type": "object", "nullable": True, "description":
-                          "The AI's proposal; null in blind review until the case closes."})
+                          "The machine's proposal; null in blind review until the case closes."})
     def get_suggestion(self, case):
         if selectors.hides_suggestion(case=case, user=self._user()):
             return None
@@ -154,7 +155,7 @@ class ResolveSerializer(VersionSerializer):
         required=False, allow_null=True, default=None,
         help_text="The corrected output (verdict 'corrected' only); checked against the "
                   "use case's output schema. In blind review, 'corrected' with your own "
-                  "output is your answer: it is compared with the AI's after submission, "
+                  "output is your answer: it is compared with the suggestion after submission, "
                   "and the verdict becomes 'accepted' when they agree field by field.")
     reason_code = serializers.CharField(required=False, allow_blank=True, default="",
                                         max_length=100)

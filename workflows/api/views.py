@@ -162,7 +162,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @_transition_schema(ResolveSerializer,
                         "Resolve: accepted, corrected (with the output) or rejected. "
                         "Four-eyes cases go to pending_approval. Blind review: send your "
-                        "answer as 'corrected'; it is compared with the AI's output and "
+                        "answer as 'corrected'; it is compared with the suggested output and "
                         "becomes 'accepted' when they agree. 409 while a required consult "
                         "is unanswered.")
     @action(detail=True, methods=["post"])

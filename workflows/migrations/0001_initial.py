@@ -8,6 +8,7 @@ import django.db.models.functions.datetime
 import django.utils.timezone
 import django_fsm
 import uuid
+import workflows.models
 from django.conf import settings
 from django.db import migrations, models
 
@@ -288,7 +289,7 @@ class Migration(migrations.Migration):
             name='RaciAssignment',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('activity', models.CharField(choices=[('review', 'Review'), ('escalation', 'Escalation'), ('policy_change', 'Policy change'), ('stage_change', 'Stage change'), ('model_update', 'Model update'), ('incident', 'Incident')], max_length=20)),
+                ('activity', models.CharField(choices=workflows.models.activity_choices, max_length=20)),
                 ('role', models.CharField(choices=[('R', 'Responsible'), ('A', 'Accountable'), ('C', 'Consulted'), ('I', 'Informed')], max_length=1)),
                 ('group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='raci_assignments', to='auth.group')),
                 ('process', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='raci', to='workflows.process')),

@@ -590,8 +590,3 @@ def _unique(people) -> list:
             unique.append(person)
     return unique
 
-
-# Kept for the web layer's callers (answering a consult, the 409 on the case page) while
-# the pages move: the consults' home is ``workflows.services.consults``.
-ConsultsUnanswered = consults.ConsultsUnanswered
-answer_consult = consults.answer_consult

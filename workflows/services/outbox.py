@@ -23,7 +23,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -36,7 +36,7 @@ from django.db.models import F
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from workflows import db, webhook_addresses
+from workflows import db, hooks, webhook_addresses
 from workflows.models import (
     Channel,
     DeliveryAttempt,
@@ -355,10 +355,10 @@ def _send_email(message: OutboxMessage) -> Outcome:
 
 def _send_webhook(message: OutboxMessage) -> Outcome:
     body = webhook_body(message.payload)
-    secret = _webhook_secret(message)
+    secret = hooks.webhook_secret(message=message)
     if not secret:
-        return Outcome(False, error="No signing secret for this webhook: set the AI "
-                                    "system's signing secret; the next attempt uses it.")
+        return Outcome(False, error="No signing secret for this webhook: set its "
+                                    "receiver's signing secret; the next attempt uses it.")
     headers = {"content-type": "application/json",
                "user-agent": "Backstop-Webhooks/1.0",
                **webhook_headers(message_id=str(message.pk), body=body, secret=secret)}
@@ -485,29 +485,6 @@ NOT_WEBHOOKS = tuple(channel for channel in Channel.values if channel != Channel
 # the base64-decoded part, and receivers verify with ``standardwebhooks.Webhook(secret)``.
 # A secret without the prefix is used as its UTF-8 bytes (receivers then verify with
 # ``Webhook(secret.encode())``). ``generate_signing_secret`` makes a new one.
-
-SecretProvider = Callable[..., str | None]  # (*, message) -> secret, or None: not mine
-_secret_providers: list[SecretProvider] = []
-
-
-def register_webhook_secret_provider(provider: SecretProvider) -> SecretProvider:
-    """The domain says which secret signs a webhook (registered in ``AppConfig.ready``).
-
-    ``workflows`` never stores secrets in the outbox row: they are looked up when
-    sending, so a rotated secret applies to the next attempt.
-    """
-    if provider not in _secret_providers:
-        _secret_providers.append(provider)
-    return provider
-
-
-def _webhook_secret(message: OutboxMessage) -> str | None:
-    for provider in _secret_providers:
-        secret = provider(message=message)
-        if secret:
-            return secret
-    return None
-
 
 def generate_signing_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()

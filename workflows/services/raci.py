@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from workflows import actors, selectors
-from workflows.models import Activity, Process, RaciAssignment, RaciRole
+from workflows.models import Activity, Process, RaciAssignment, RaciRole, activity_values
 from workflows.services import audit
 from workflows.verbs import AuditVerb
 
@@ -146,7 +146,7 @@ def cells(*, process: Process) -> dict:
         grouped.setdefault((row.activity, row.role), []).append(row)
     return {activity: {role: _cell_labels(grouped.get((activity, role), []))
                        for role in RaciRole.values}
-            for activity in Activity.values}
+            for activity in activity_values()}
 
 
 def _label(row: RaciAssignment) -> str:
@@ -159,7 +159,7 @@ def matrix(*, process: Process) -> dict:
     """``{activity: {role: [labels]}}`` for the page: people by name, groups marked.
 
     Every activity and role is present (an empty cell is an empty list), in the order
-    of ``Activity`` and R, A, C, I. One query.
+    of ``activity_choices`` and R, A, C, I. One query.
     """
     rows = (RaciAssignment.objects.filter(process=process)
             .select_related("user", "group"))
@@ -168,7 +168,7 @@ def matrix(*, process: Process) -> dict:
         grouped.setdefault((row.activity, row.role), []).append(_label(row))
     return {activity: {role: sorted(grouped.get((activity, role), []), key=str.casefold)
                        for role in RaciRole.values}
-            for activity in Activity.values}
+            for activity in activity_values()}
 
 
 def set_assignments(*, process: Process, activity: str, role: str, users: Iterable = (),
@@ -184,9 +184,9 @@ def set_assignments(*, process: Process, activity: str, role: str, users: Iterab
     if not actors.is_system(actor) and not may_edit(actor):
         raise PermissionDenied("Only managers may change who owns a process's decisions.")
     errors = {}
-    if activity not in Activity.values:
+    if activity not in activity_values():
         errors["activity"] = [f"'{activity}' is not an activity; choose one of "
-                              f"{', '.join(Activity.values)}."]
+                              f"{', '.join(activity_values())}."]
     if role not in RaciRole.values:
         errors["role"] = [f"'{role}' is not a RACI role; choose one of R, A, C or I."]
     users, groups = _unique(users), _unique(groups)

@@ -37,7 +37,8 @@ from workflows.services.errors import CaseConflict
 from workflows.services.work_time import end_stint, start_stint
 from workflows.verbs import AuditVerb
 
-NOTHING_DIFFERS = "Nothing differs from the AI's output: accept it, or change a field."
+# ``{suggestion}``: how the domain names it (``hooks.CaseContent.suggestion_name``).
+NOTHING_DIFFERS = "Nothing differs from {suggestion}: accept it, or change a field."
 STALE_MESSAGE = ("Someone else changed this case meanwhile; reload it to see its "
                  "current state, then try again.")
 
@@ -189,11 +190,12 @@ def _clean_resolution(case: Case, user, verdict, output, reason_code) -> CleanRe
         raise ValidationError({"verdict": [
             f"Choose one of {', '.join(Verdict.values)}; '{verdict}' is not a verdict."]})
     blind = case.queue.blind
+    content = hooks.case_content(case=case)
     if verdict == Verdict.ACCEPTED and selectors.hides_suggestion(case=case, user=user):
         raise ValidationError({"verdict": [
             "This is a blind review: you cannot accept an output you have not seen. Give "
             "your own answer (verdict 'corrected' with the output; it is compared with "
-            "the AI's after you submit) or reject the case."]})
+            f"{content.suggestion_name} after you submit) or reject the case."]})
     if verdict == Verdict.CORRECTED:
         if output is None:
             raise ValidationError({"output": ["A corrected verdict needs the corrected output."]})
@@ -203,17 +205,18 @@ def _clean_resolution(case: Case, user, verdict, output, reason_code) -> CleanRe
         output = None
     differing = None
     if verdict == Verdict.CORRECTED:
-        suggested = hooks.case_content(case=case).suggestion.get("output")
+        suggested = content.suggestion.get("output")
         if isinstance(suggested, dict):
             differing = differing_fields(suggested=suggested, answer=output)
             if blind:
                 # Compared only now, after submission: agreeing is an acceptance.
                 verdict = Verdict.CORRECTED if differing else Verdict.ACCEPTED
             elif not differing:
-                # A "correction" that changes nothing would label the AI's output both
+                # A "correction" that changes nothing would label the suggestion both
                 # right (same value) and wrong (verdict corrected).
                 raise ValidationError({"output": [
-                    ValidationError(NOTHING_DIFFERS, code="unchanged")]})
+                    ValidationError(NOTHING_DIFFERS.format(
+                        suggestion=content.suggestion_name), code="unchanged")]})
             else:
                 differing = None  # only a blind answer's audit event names them
     reason_code = (reason_code or "").strip()

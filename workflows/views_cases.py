@@ -1,6 +1,10 @@
-"""The reviewer's pages. Each view reads through ``workflows.selectors``, acts through
-``workflows.services`` and renders; what a person may do is the case model's answer
-(``get_available_user_state_transitions``), never a rule repeated here.
+"""The case pages: the queue home, a case with its actions, the approvals list.
+
+Each view reads through ``workflows.selectors``, acts through ``workflows.services`` and
+renders; what a person may do is the case model's answer
+(``get_available_user_state_transitions``), never a rule repeated here. What a case is
+about (its subject, the machine's suggestion, the domain's panels and output fields)
+comes from ``workflows.hooks``.
 """
 
 from dataclasses import dataclass
@@ -15,7 +19,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from exceptions_app.forms import (
+from workflows import hooks, selectors
+from workflows.forms import (
     CaseActionForm,
     CommentForm,
     NextCaseForm,
@@ -23,11 +28,9 @@ from exceptions_app.forms import (
     ReassignForm,
     ResolveForm,
 )
-from exceptions_app.models import Decision
-from exceptions_app.templatetags.backstop import output_changes, people_in
-from workflows import selectors
 from workflows.models import Case, CaseState
-from workflows.services import claiming, escalation, transitions
+from workflows.presentation import output_changes, people_in
+from workflows.services import claiming, consults, transitions
 from workflows.services.errors import CaseConflict
 
 # What a stale page or a lost race raises; the page answers 409 with a reload link.
@@ -58,8 +61,8 @@ def home(request):
         "my_cases": selectors.my_cases(user=request.user),
     }
     if request.htmx and request.GET.get("fragment") == "queues":
-        return render(request, "exceptions_app/_queues.html", context)
-    return render(request, "exceptions_app/home.html", context)
+        return render(request, "workflows/_queues.html", context)
+    return render(request, "workflows/home.html", context)
 
 
 @require_POST
@@ -82,16 +85,8 @@ def next_case(request):
 def _visible_case(request, pk):
     cases = selectors.visible_cases(user=request.user).select_related(
         "queue", "assignee", "first_reviewer", "resolution__resolved_by",
-        "resolution__approved_by", "decision__use_case", "decision__policy_version",
-        "decision__ai_system")
+        "resolution__approved_by")
     return get_object_or_404(cases, pk=pk)
-
-
-def _decision(case) -> Decision | None:
-    try:
-        return case.decision
-    except Decision.DoesNotExist:
-        return None
 
 
 @dataclass
@@ -111,7 +106,7 @@ def _case_page(request, case, *, bound: dict | None = None, conflict=None,
     """
     bound = bound or {}
     user = request.user
-    decision = _decision(case)
+    presentation = hooks.present_case(case=case)
     available = {ACTION_FOR_TRANSITION[transition.name]
                  for transition in case.get_available_user_state_transitions(user)
                  if transition.name in ACTION_FOR_TRANSITION}
@@ -120,8 +115,8 @@ def _case_page(request, case, *, bound: dict | None = None, conflict=None,
     timeline = list(selectors.case_timeline(case=case))
 
     forms = {}
-    if "resolve" in available and decision is not None:
-        forms["resolve"] = bound.get("resolve") or _resolve_form(case, decision, user=user)
+    if "resolve" in available:
+        forms["resolve"] = bound.get("resolve") or _resolve_form(case, presentation, user=user)
     for action in ("escalate", "request_info", "cancel"):
         if action in available:
             forms[action] = bound.get(action) or _reason_form(case, action)
@@ -138,14 +133,14 @@ def _case_page(request, case, *, bound: dict | None = None, conflict=None,
     resolution = getattr(case, "resolution", None)
     context = {
         "case": case,
-        "decision": decision,
+        "presentation": presentation,
         "hide_suggestion": hide_suggestion,
         "consults": consults,
         "consults_blocking": [c for c in consults if c.required and c.answered_at is None],
         "consults_refusal": consults_refusal,
         "asked_of_me": any(c.consultee_id == user.pk and c.answered_at is None
                            for c in consults),
-        "comparison": _comparison(decision, resolution, hidden=hide_suggestion,
+        "comparison": _comparison(presentation.content, resolution, hidden=hide_suggestion,
                                   blind=case.queue.blind),
         "available": available,
         "forms": forms,
@@ -156,8 +151,8 @@ def _case_page(request, case, *, bound: dict | None = None, conflict=None,
         "not_saved": any(form.errors for form in bound.values()),
     }
     if request.htmx and request.GET.get("fragment") == "sla":
-        return render(request, "exceptions_app/_sla.html", context)
-    return render(request, "exceptions_app/case.html", context, status=status)
+        return render(request, "workflows/_sla.html", context)
+    return render(request, "workflows/case.html", context, status=status)
 
 
 REASON_QUESTIONS = {
@@ -190,7 +185,8 @@ def _names(user_ids) -> dict[int, str]:
 
 @dataclass
 class Comparison:
-    """The resolution's output beside the AI's, field by field, as the service compared it.
+    """The resolution's output beside the suggested one, field by field, as the service
+    compared it.
 
     ``hidden``: blind review and the case is still open, so only the person's side shows.
     """
@@ -201,22 +197,28 @@ class Comparison:
     hidden: bool
 
 
-def _comparison(decision, resolution, *, hidden: bool, blind: bool) -> Comparison | None:
-    if decision is None or resolution is None or resolution.output is None:
+def _comparison(content: hooks.CaseContent, resolution, *, hidden: bool,
+                blind: bool) -> Comparison | None:
+    suggested = content.suggestion.get("output")
+    if suggested is None or resolution is None or resolution.output is None:
         return None
-    rows = output_changes(decision.output, resolution.output)
+    rows = output_changes(suggested, resolution.output)
     differing = [row["label"] for row in rows if row["changed"]]
-    if hidden:  # which fields differ would give the AI's answer away
+    if hidden:  # which fields differ would give the suggestion away
         for row in rows:
             row["changed"] = False
     return Comparison(rows=rows, differing=differing, blind=blind, hidden=hidden)
 
 
-def _resolve_form(case, decision, *, user, data=None):
-    use_case = decision.use_case
-    return ResolveForm(data, case=case, prefix="resolve", output=decision.output,
-                       reason_codes=use_case.reason_codes, output_schema=use_case.output_schema,
-                       blind=selectors.hides_suggestion(case=case, user=user))
+def _resolve_form(case, presentation: hooks.CasePresentation, *, user, data=None):
+    blind = selectors.hides_suggestion(case=case, user=user)
+    content = presentation.content
+    fields = (presentation.output_fields(prefill=not blind)
+              if presentation.output_fields else {})
+    return ResolveForm(data, case=case, prefix="resolve",
+                       suggested=content.suggestion.get("output") or {},
+                       reason_codes=content.reason_codes, output_fields=fields, blind=blind,
+                       suggestion_name=content.suggestion_name)
 
 
 def _reassign_candidates(case):
@@ -243,7 +245,7 @@ def _act(request, case, *, action: str, form, perform, success, next_url=None):
             form.add_service_errors(error)
         except Case.DoesNotExist as error:  # out of the user's scope meanwhile (I8)
             raise Http404("No such case.") from error
-        except escalation.ConsultsUnanswered as error:
+        except consults.ConsultsUnanswered as error:
             case.refresh_from_db()
             return _case_page(request, case, bound={action: form}, status=409,
                               consults_refusal=str(error))
@@ -268,10 +270,8 @@ def _act(request, case, *, action: str, form, perform, success, next_url=None):
 @login_required
 def resolve(request, pk):
     case = _visible_case(request, pk)
-    decision = _decision(case)
-    if decision is None:
-        return redirect("case", pk=case.pk)
-    form = _resolve_form(case, decision, user=request.user, data=request.POST)
+    presentation = hooks.present_case(case=case)
+    form = _resolve_form(case, presentation, user=request.user, data=request.POST)
 
     def perform(data):
         return transitions.resolve(
@@ -284,11 +284,12 @@ def resolve(request, pk):
             return (f"{_label(result)} is waiting for four-eyes approval: a second reviewer "
                     f"confirms it before it counts.")
         if blind:
-            return (f"{_label(result)} resolved. Your answer is compared with the AI's "
-                    f"output below; take the next case when you are ready.")
+            return (f"{_label(result)} resolved. Your answer is compared with "
+                    f"{presentation.content.suggestion_name} below; take the next case when "
+                    f"you are ready.")
         return f"{_label(result)} resolved. Take the next case when you are ready."
 
-    # Blind review: back to the case, where the answer now shows beside the AI's.
+    # Blind review: back to the case, where the answer now shows beside the suggestion.
     blind = case.queue.blind
     return _act(request, case, action="resolve", form=form, perform=perform, success=success,
                 next_url=reverse("case", args=[case.pk]) + "#resolution" if blind else "home")
@@ -372,12 +373,14 @@ def reassign(request, pk):
 @require_GET
 @login_required
 def approvals(request):
-    cases = selectors.pending_approvals(user=request.user).select_related(
-        "resolution__resolved_by", "decision__use_case")
-    rows = [{"case": case, "hide_suggestion": selectors.hides_suggestion(case=case,
+    cases = list(selectors.pending_approvals(user=request.user).select_related(
+        "resolution__resolved_by"))
+    presentations = hooks.present_cases(cases=cases)
+    rows = [{"case": case, "presentation": presentations[case.pk],
+             "hide_suggestion": selectors.hides_suggestion(case=case,
                                                                         user=request.user),
              "approve": CaseActionForm(case=case, prefix="approve"),
              "send_back": CommentForm(case=case, prefix="send_back",
                                       auto_id=f"id_case{case.pk}_%s")}
             for case in cases]
-    return render(request, "exceptions_app/approvals.html", {"nav": "approvals", "rows": rows})
+    return render(request, "workflows/approvals.html", {"nav": "approvals", "rows": rows})

@@ -1,53 +1,25 @@
-"""Presentation helpers for the reviewer UI: structured data, Markdown, due times, events.
+"""Template tags of the case pages: structured data, due times, people, events.
 
-Nothing here decides what a person may do; it only says things readably.
+``{% load casework %}``. Generic: they know cases, users and JSON, never what a case is
+about. Nothing here decides what a person may do; it only says things readably.
 """
 
-import json
-import re
 from datetime import datetime, timedelta
 
-import markdown as markdown_lib
-import nh3
 from django import template
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from django.utils.text import capfirst
 
-from workflows import verbs
+from workflows import hooks, presentation, verbs
+from workflows.presentation import PERSON_KEYS, field_label
 from workflows.services import sla
 
 register = template.Library()
-
-# Markdown in policy texts may carry links, tables and lists, never scripts or styles.
-_MARKDOWN_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "dl", "dt", "em", "h1", "h2",
-    "h3", "h4", "h5", "h6", "hr", "i", "li", "ol", "p", "pre", "strong", "sub", "sup",
-    "table", "tbody", "td", "th", "thead", "tr", "ul",
-}
-
-
-_HEADING = re.compile(r"<(/?)h([1-6])\b")
-
-
-@register.filter
-def markdown(text: str) -> str:
-    """Policy Markdown as HTML, cleaned by nh3 (an allow-list) before it is marked safe."""
-    html = markdown_lib.markdown(text or "", extensions=["tables", "sane_lists"])
-    # The policy sits inside a page section: its headings start below the page's.
-    html = _HEADING.sub(lambda m: f"<{m[1]}h{min(int(m[2]) + 2, 6)}", html)
-    return mark_safe(nh3.clean(html, tags=_MARKDOWN_TAGS,
-                               link_rel="noopener noreferrer nofollow"))
-
-
-@register.filter
-def field_label(key) -> str:
-    """``po_amount`` -> ``Po amount``; keys stay recognisable but read as words."""
-    words = str(key).replace("_", " ").replace("-", " ").strip()
-    return capfirst(words) if words else str(key)
-
+register.filter("field_label", field_label)
+register.simple_tag(presentation.output_changes, name="output_changes")
 
 def _scalar(value):
     if value is None:
@@ -167,7 +139,7 @@ def age(moment: datetime | None) -> str:
     return _span(timezone.now() - moment)
 
 
-@register.inclusion_tag("exceptions_app/_due.html")
+@register.inclusion_tag("workflows/_due.html")
 def due(moment: datetime | None, label: str = "", soon_minutes: int = 60):
     """A due time as a countdown: ``in 42 min``, ``overdue by 1h 05m``."""
     if moment is None:
@@ -208,8 +180,6 @@ _DETAIL_KEYS = (
     ("reason_code", "reason code {}"), ("route", "route {}"), ("model_version", "model {}"),
     ("policy_version", "policy v{}"), ("level", "level {}"),
 )
-# Keys that name a person by id; the view looks the names up in one query.
-PERSON_KEYS = ("assignee", "to_assignee", "from_assignee", "first_reviewer")
 # On a blind case these would give the AI's answer away (the verdict of a blind
 # answer says whether it matched the AI's).
 _SUGGESTION_KEYS = {"route", "confidence", "verdict"}
@@ -251,31 +221,6 @@ def describe_event(event, people=None, hide_suggestion: bool = False) -> dict:
     return {"what": what, "details": details, "text": "\n".join(texts)}
 
 
-def people_in(events) -> set:
-    """The user ids an event list mentions, for one name lookup."""
-    ids = set()
-    for event in events:
-        data = event.data if isinstance(event.data, dict) else {}
-        ids.update(data[key] for key in PERSON_KEYS if isinstance(data.get(key), int))
-    return ids
-
-
-@register.simple_tag
-def output_changes(ai_output, human_output, changed_only=False) -> list[dict]:
-    """Field by field: what the AI said and what the person decided; ``changed`` as the
-    engine compares them (``transitions.differing_fields``: 4094 and 4094.0 agree)."""
-    from workflows.services.transitions import differing_fields
-
-    ai_output = ai_output if isinstance(ai_output, dict) else {}
-    human_output = human_output if isinstance(human_output, dict) else {}
-    differing = set(differing_fields(suggested=ai_output, answer=human_output))
-    keys = list(ai_output) + [key for key in human_output if key not in ai_output]
-    rows = [{"label": field_label(key), "ai": ai_output.get(key),
-             "human": human_output.get(key), "changed": key in differing}
-            for key in keys]
-    return [row for row in rows if row["changed"]] if changed_only else rows
-
-
 @register.filter
 def reason_label(code, reason_codes) -> str:
     for item in reason_codes or []:
@@ -309,55 +254,15 @@ class MainNav:
     def may_approve(self) -> bool:
         return bool(self.approvals) or self.works_queues
 
+    @property
+    def links(self) -> list[dict]:
+        """The domain's pages (``hooks.register_nav_link``), reversed by their own names."""
+        return [{"key": link.key, "label": link.label, "url": reverse(link.url_name)}
+                for link in hooks.nav_links()]
+
 
 @register.simple_tag
 def main_nav(user) -> MainNav:
     return MainNav(user)
 
 
-@register.filter
-def pretty_json(value) -> str:
-    """A JSON value indented for a <pre>; the template escapes it."""
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
-
-
-def _schema_type(schema: dict) -> str:
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = " or ".join(str(item) for item in kind)
-    if kind == "array" and isinstance(schema.get("items"), dict):
-        return f"list of {_schema_type(schema['items'])}"
-    if kind:
-        return str(kind)
-    for combinator, words in (("oneOf", " or "), ("anyOf", " or "), ("allOf", " and ")):
-        if isinstance(schema.get(combinator), list):
-            return words.join(_schema_type(part) for part in schema[combinator]
-                              if isinstance(part, dict))
-    return "any"
-
-
-_SCHEMA_LIMITS = (("minimum", "at least {}"), ("exclusiveMinimum", "more than {}"),
-                  ("maximum", "at most {}"), ("exclusiveMaximum", "less than {}"),
-                  ("minLength", "at least {} characters"),
-                  ("maxLength", "at most {} characters"), ("minItems", "at least {} items"),
-                  ("maxItems", "at most {} items"), ("format", "format {}"),
-                  ("pattern", "matches {}"))
-
-
-@register.simple_tag
-def schema_fields(schema) -> list[dict]:
-    """A JSON Schema's top-level fields in words: name, type, required, limits and
-    description. Empty when the schema names no properties."""
-    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
-        return []
-    required = set(schema.get("required") or [])
-    rows = []
-    for name, spec in schema["properties"].items():
-        spec = spec if isinstance(spec, dict) else {}
-        rules = [words.format(spec[key]) for key, words in _SCHEMA_LIMITS if key in spec]
-        if isinstance(spec.get("enum"), list):
-            rules.insert(0, "one of " + ", ".join(str(item) for item in spec["enum"]))
-        rows.append({"name": name, "label": field_label(name), "type": _schema_type(spec),
-                     "required": name in required, "rules": rules,
-                     "description": spec.get("description", "")})
-    return rows

@@ -1,0 +1,186 @@
+"""Forms of the case pages.
+
+They parse what a person typed into the arguments of a service call; the services
+decide whether the action is allowed and whether the values are acceptable, and
+their field errors come back onto these forms (``add_service_errors``).
+"""
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+from workflows.models import Verdict
+from workflows.presentation import field_label
+
+
+class CaseActionForm(forms.Form):
+    """Every action on a case carries the version the page showed (I4: a stale page loses)."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+    def __init__(self, *args, case, **kwargs):
+        self.case = case
+        kwargs.setdefault("initial", {}).setdefault("version", case.version)
+        super().__init__(*args, **kwargs)
+
+    def focus_first_error(self) -> None:
+        """Put the cursor in the first field to fix when the page comes back."""
+        for name, field in self.fields.items():
+            if name in self.errors:
+                field.widget.attrs["autofocus"] = True
+                return
+
+    # Service errors name fields by their own names; a page may show them elsewhere.
+    service_field_names: dict[str, str] = {}
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Put a service's ValidationError next to the fields it names."""
+        if not hasattr(error, "error_dict"):
+            self.add_error(None, error)
+            return
+        for name, messages in error.message_dict.items():
+            field = self.service_field_names.get(name, name)
+            if field not in self.fields or field == "version":
+                field, messages = None, [_prefixed(name, message) for message in messages]
+            for message in messages:
+                self.add_error(field, message)
+
+
+def _prefixed(name: str, message: str) -> str:
+    if name in ("", NON_FIELD_ERRORS, "__all__"):
+        return message
+    return f"{field_label(name)}: {message}"
+
+
+class ReasonForm(CaseActionForm):
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, label: str = "Reason", help_text: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].label = label
+        self.fields["reason"].help_text = help_text
+
+
+class CommentForm(CaseActionForm):
+    comment = forms.CharField(
+        max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
+        label="What should change?",
+        help_text="The first reviewer sees this when the case comes back to them.")
+
+
+class ReassignForm(CaseActionForm):
+    to_user = forms.ModelChoiceField(queryset=get_user_model().objects.none(),
+                                     label="Reassign to", empty_label="Choose a person")
+
+    def __init__(self, *args, candidates, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to_user"].queryset = candidates
+        self.fields["to_user"].label_from_instance = (
+            lambda user: user.display_name)
+
+
+class ResolveForm(CaseActionForm):
+    """Accept the suggested output, correct it field by field, or reject it.
+
+    ``output_fields`` are the corrected output's fields ({output key: form field}), typed
+    by the domain that knows the output's shape (``hooks.CasePresentation``);
+    ``suggested`` is the output they correct.
+    """
+
+    verdict = forms.ChoiceField(choices=Verdict.choices, widget=forms.RadioSelect)
+    reason_code = forms.ChoiceField(required=False, label="Reason code")
+    notes = forms.CharField(required=False, max_length=5000,
+                            widget=forms.Textarea(attrs={"rows": 3}))
+
+    OUTPUT_PREFIX = "output__"
+
+    def __init__(self, *args, suggested: dict, reason_codes: list, output_fields: dict,
+                 blind: bool = False, suggestion_name: str = "the suggested output",
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        self.blind = blind
+        if blind:
+            # Blind review: the reviewer cannot accept what they do not see; they give
+            # their own answer (compared with the suggestion after submission) or reject.
+            self.fields["verdict"].choices = [(Verdict.CORRECTED, "Answer"),
+                                              (Verdict.REJECTED, "Reject")]
+            self.fields["verdict"].initial = Verdict.CORRECTED
+            self.fields["reason_code"].help_text = (
+                f"Optional for an answer: it is compared with {suggestion_name} after you "
+                "submit. Needed when you reject.")
+        else:
+            self.fields["verdict"].choices = [(Verdict.ACCEPTED, "Accept"),
+                                              (Verdict.CORRECTED, "Correct"),
+                                              (Verdict.REJECTED, "Reject")]
+        self.fields["reason_code"].choices = [("", "No reason code")] + [
+            (item["code"], item.get("label") or item["code"]) for item in reason_codes]
+        self.output_fields: dict[str, str] = {}  # output key -> form field name
+        for index, (key, field) in enumerate(output_fields.items()):
+            name = f"{self.OUTPUT_PREFIX}{index}"
+            self.fields[name] = field
+            self.output_fields[key] = name
+        self.suggested = suggested
+        self.service_field_names = {
+            **{f"output.{key}": name for key, name in self.output_fields.items()},
+            **{f"output__{key}": name for key, name in self.output_fields.items()},
+        }
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Schema problems of the output name their field ("amount: ..."): show them there."""
+        if hasattr(error, "error_dict") and "output" in error.error_dict:
+            rest = []
+            for item in error.error_dict["output"]:
+                if item.code == "unchanged":  # about the whole output: the form's own error
+                    self.add_error(None, item)
+                    continue
+                message = " ".join(item.messages)
+                key, _, problem = message.partition(": ")
+                field = self.output_fields.get(key.split("/")[0]) if problem else None
+                if field:
+                    nested = key.partition("/")[2]
+                    self.add_error(field, f"{nested}: {problem}" if nested else problem)
+                else:
+                    rest.append(message)
+            error = ValidationError({name: messages for name, messages
+                                     in error.message_dict.items() if name != "output"}
+                                    | ({"output": rest} if rest else {}))
+            if not error.error_dict:
+                return
+        super().add_service_errors(error)
+
+    @property
+    def verdict_options(self) -> list[dict]:
+        """The verdict radios with their keyboard shortcut and where focus goes next."""
+        first_output = self.correction_fields[0].auto_id if self.output_fields else None
+        shortcut = {Verdict.ACCEPTED: ("a", "resolve-submit"),
+                    Verdict.CORRECTED: ("c", first_output),
+                    Verdict.REJECTED: ("r", self["reason_code"].auto_id)}
+        current = self["verdict"].value()
+        return [{"value": value, "label": label, "key": shortcut[value][0],
+                 "focus": shortcut[value][1], "checked": current == value,
+                 "reject": value == Verdict.REJECTED}
+                for value, label in self.fields["verdict"].choices]
+
+    @property
+    def correction_fields(self):
+        return [self[name] for name in self.output_fields.values()]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("verdict") == Verdict.CORRECTED:
+            output = {}
+            for key, name in self.output_fields.items():
+                value = cleaned.get(name)
+                if value is None and key not in self.suggested:
+                    continue  # an optional field the suggestion left out, still empty
+                output[key] = value
+            cleaned["output"] = output
+        elif cleaned.get("verdict") == Verdict.ACCEPTED:
+            cleaned["output"] = self.suggested
+        else:
+            cleaned["output"] = None
+        return cleaned
+
+
+class NextCaseForm(forms.Form):
+    queue = forms.SlugField(required=False)
