@@ -7,7 +7,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from exceptions_app.services.use_cases import ai_system_update
-from tests.factories import AiSystemFactory, make_manager
+from tests.exceptions_app.factories import AiSystemFactory
+from tests.factories import make_manager
 
 REAL_GETADDRINFO = socket.getaddrinfo
 

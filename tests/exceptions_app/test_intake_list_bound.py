@@ -13,8 +13,8 @@ from exceptions_app import policy as policy_module
 from exceptions_app.models import Decision
 from exceptions_app.policy import compile_policy, judge
 from exceptions_app.routing import UseCaseRouting, route_decision
+from tests.exceptions_app.factories import PolicyVersionFactory, RuleFactory
 from tests.exceptions_app.intake_support import invoice, stored
-from tests.factories import PolicyVersionFactory, RuleFactory
 from workflows.models import AuditEvent, Case
 
 URL = "/api/v1/decisions/"

@@ -7,7 +7,8 @@ from django.core.exceptions import ValidationError
 
 from exceptions_app.policy import check_rule, comprehension_depth
 from exceptions_app.services.policies import RuleSpec, policy_create_draft
-from tests.factories import UseCaseFactory, UserFactory
+from tests.exceptions_app.factories import UseCaseFactory
+from tests.factories import UserFactory
 
 CUBIC = "input.items.all(a, input.items.all(b, input.items.all(c, a != null)))"
 

@@ -26,6 +26,13 @@ from workflows.models import (
 from workflows.services import claiming, outbox, transitions
 
 
+@pytest.fixture(autouse=True)
+def webhooks_may_reach_this_host(settings):
+    """The receivers here listen on 127.0.0.1 over plain http: allowed in these tests only."""
+    settings.ALLOW_HTTP_CALLBACKS = True
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+
+
 def _resolve(case, user, **kwargs):
     claiming.claim(case_id=case.pk, user=user)
     return transitions.resolve(case_id=case.pk, user=user, **kwargs)

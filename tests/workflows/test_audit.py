@@ -80,7 +80,7 @@ def insert_by_sql(cursor, *, occurred_at, row_mac: str = "", recorded_at=None,
     """A plain INSERT, as anyone with write access to the database can make: every column
     right (a row_hash computed exactly as Backstop does), the MAC as the caller has it."""
     values = dict(zip(audit.ROW_COLUMNS, audit.row(
-        verb="decision.received", object_type="decision", object_id=object_id,
+        verb="case.opened", object_type="decision", object_id=object_id,
         actor_label="ai:invoice-bot", now=occurred_at, data=data or {"route": "auto"}),
         strict=True))
     values.update(row_mac=row_mac,
@@ -455,7 +455,7 @@ def test_row_with_a_made_up_or_foreign_key_mac_is_detected(settings):
         signed_elsewhere = insert_by_sql(
             cursor, occurred_at=timezone.now(), object_id="elsewhere",
             row_mac=audit.row_mac(audit.row(
-                verb="decision.received", object_type="decision", object_id="elsewhere",
+                verb="case.opened", object_type="decision", object_id="elsewhere",
                 actor_label="ai:invoice-bot", now=timezone.now(),
                 data={"route": "auto"})[8], key="a key Backstop never had"))
     audit.seal()
@@ -484,7 +484,7 @@ def test_backdated_row_written_with_the_key_is_detected_by_the_time_the_database
     # Whoever holds the key (a compromised application server) can sign a row, but the
     # database stamps when it arrived.
     three_days_ago = timezone.now() - timedelta(days=3)
-    backdated = audit.record(verb="decision.received", object_type="decision",
+    backdated = audit.record(verb="case.opened", object_type="decision",
                              object_id="inv-7", actor_label="ai:invoice-bot",
                              now=three_days_ago)
     audit.seal()
@@ -530,7 +530,7 @@ def test_database_assigns_recorded_at_and_refuses_one_chosen_by_the_writer():
 def test_every_writer_path_signs_its_rows():
     events = record_events(3)
     AuditEvent.objects.bulk_create([
-        audit.build(verb="decision.received", object_type="decision", object_id="b-1",
+        audit.build(verb="case.opened", object_type="decision", object_id="b-1",
                     actor_label="ai:batch-bot")])
 
     for event in AuditEvent.objects.all():
@@ -543,7 +543,7 @@ def test_every_writer_path_signs_its_rows():
 def test_a_copy_row_is_the_event_build_makes(backfill):
     # intake writes big batches by COPY from ``row``; the model path goes through ``build``.
     at = timezone.now().replace(microsecond=123456)
-    fields = {"verb": "decision.received", "object_type": "decision", "object_id": 41,
+    fields = {"verb": "case.opened", "object_type": "decision", "object_id": 41,
               "actor_label": "ai:invoice-bot", "case_id": 7, "now": at,
               "data": {"route": "review", "reasons": ["low-confidence"], "é": 0.5}}
     with audit.backfilling() if backfill else contextlib.nullcontext():

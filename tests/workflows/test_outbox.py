@@ -36,6 +36,14 @@ from workflows.services import outbox
 from workflows.tasks import deliver_outbox_message, relay_outbox, relay_webhooks
 
 
+@pytest.fixture(autouse=True)
+def webhooks_may_reach_this_host(settings):
+    """The receivers here listen on 127.0.0.1 over plain http: allowed in these tests
+    only (the product refuses both; tests/workflows/test_webhook_addresses.py)."""
+    settings.ALLOW_HTTP_CALLBACKS = True
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+
+
 @pytest.fixture
 def flaky_receiver():
     with Receiver(fail_first=2) as running:

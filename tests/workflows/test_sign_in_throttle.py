@@ -10,7 +10,8 @@ import time_machine
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from tests.factories import AiSystemFactory, UserFactory, issue_key
+from tests.exceptions_app.factories import AiSystemFactory, issue_key
+from tests.factories import UserFactory
 from workflows.services.tokens import issue_user_token
 
 PASSWORD = "correct-horse-battery"

@@ -8,12 +8,12 @@ from itertools import product
 import pytest
 import time_machine
 
-from exceptions_app.templatetags.backstop import due
 from tests.factories import CaseFactory, QueueFactory, UserFactory
 from workflows import dashboard
 from workflows.models import Case, CaseState, Escalation
 from workflows.services import sla, sweeper
 from workflows.services.sla import SlaStatus
+from workflows.templatetags.casework import due
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,9 @@ import socket
 
 import pytest
 
-from tests.workflows.test_outbox import Receiver, webhook
+from tests.workflows.test_outbox import webhook
+from tests.workflows.webhook_support import Receiver
+from workflows import hooks
 from workflows.models import DeliveryAttempt, OutboxStatus
 from workflows.services import outbox
 
@@ -36,8 +38,13 @@ def receiver():
 
 @pytest.fixture
 def signed(monkeypatch):
-    monkeypatch.setattr(outbox, "_webhook_secret", lambda message: "whsec_" + "A" * 32)
+    def provider(*, message):
+        return "whsec_" + "A" * 32
+
+    hooks.register_webhook_secret_provider(provider)
     monkeypatch.setattr(outbox, "_nudge", lambda message_ids, webhooks=False: None)
+    yield
+    hooks._webhook_secret_providers.remove(provider)
 
 
 @pytest.mark.django_db
