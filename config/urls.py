@@ -9,15 +9,12 @@ from drf_spectacular.views import (
 )
 
 from config.api_docs import docs_page
-from workflows import health
 
 handler500 = "workflows.errors.server_error"
 # Both documentation pages write styles into the page, and ReDoc renders in a worker.
 relaxed_for_docs = csp_update({"style-src": [UNSAFE_INLINE], "worker-src": ["blob:"]})
 
 urlpatterns = [
-    path("healthz", health.liveness, name="healthz"),
-    path("readyz", health.readiness, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script.

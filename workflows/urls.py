@@ -1,9 +1,12 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from workflows import views, views_cases, views_dashboard, views_raci
+from workflows import health, views, views_cases, views_dashboard, views_raci
 
 urlpatterns = [
+    # Probes for load balancers and orchestrators: no sign-in, plain http allowed.
+    path("healthz", health.liveness, name="healthz"),
+    path("readyz", health.readiness, name="readyz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The queue home, the case page and its actions, approvals (workflows/views_cases.py).
