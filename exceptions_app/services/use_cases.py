@@ -63,10 +63,9 @@ def use_case_update(*, use_case: UseCase, actor, now: datetime | None = None,
     _edited(use_case, changes, USE_CASE_SETTINGS)
     use_case.full_clean()
     use_case.save()
-    diff = audit.changes(before, audit.snapshot(use_case, USE_CASE_SETTINGS))
-    if diff["after"]:
-        audit.record(actor=actor, verb=DomainVerb.USE_CASE_CHANGED, object_type="use_case",
-                     object_id=use_case.pk, now=now, data={"slug": use_case.slug, **diff})
+    audit.record_changes(before=before, after=audit.snapshot(use_case, USE_CASE_SETTINGS),
+                         actor=actor, verb=DomainVerb.USE_CASE_CHANGED, object_type="use_case",
+                         object_id=use_case.pk, now=now, slug=use_case.slug)
     return use_case
 
 
@@ -109,10 +108,9 @@ def ai_system_update(*, ai_system: AiSystem, actor, now: datetime | None = None,
     ai_system.save()
     if "use_cases" in changes:
         ai_system.use_cases.set(changes["use_cases"])
-    diff = audit.changes(before, _ai_system_snapshot(ai_system))
-    if diff["after"]:
-        audit.record(actor=actor, verb=DomainVerb.AI_SYSTEM_CHANGED, object_type="ai_system",
-                     object_id=ai_system.pk, now=now, data={"slug": ai_system.slug, **diff})
+    audit.record_changes(before=before, after=_ai_system_snapshot(ai_system), actor=actor,
+                         verb=DomainVerb.AI_SYSTEM_CHANGED, object_type="ai_system",
+                         object_id=ai_system.pk, now=now, slug=ai_system.slug)
     return ai_system
 
 

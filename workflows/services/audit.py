@@ -170,6 +170,16 @@ def changes(before: dict, after: dict) -> dict:
             "after": {name: after[name] for name in changed}}
 
 
+def record_changes(*, before: dict, after: dict, actor, verb, object_type: str, object_id,
+                   now: datetime | None = None, **data) -> None:
+    """An edit's one event, with the fields that differ before and after; an edit that
+    changed nothing records nothing."""
+    diff = changes(before, after)
+    if diff["after"]:
+        record(actor=actor, verb=verb, object_type=object_type, object_id=object_id, now=now,
+               data={**data, **diff})
+
+
 # --- Sealing: one chain over committed events -----------------------------------------
 
 logger = logging.getLogger("backstop.audit")

@@ -47,10 +47,9 @@ def process_update(*, process: Process, actor, now: datetime | None = None,
         setattr(process, name, value)
     process.full_clean()
     process.save()
-    diff = audit.changes(before, audit.snapshot(process, PROCESS_SETTINGS))
-    if diff["after"]:
-        audit.record(actor=actor, verb=AuditVerb.PROCESS_CHANGED, object_type="process",
-                     object_id=process.pk, now=now, data={"process": process.slug, **diff})
+    audit.record_changes(before=before, after=audit.snapshot(process, PROCESS_SETTINGS),
+                         actor=actor, verb=AuditVerb.PROCESS_CHANGED, object_type="process",
+                         object_id=process.pk, now=now, process=process.slug)
     return process
 
 

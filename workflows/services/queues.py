@@ -70,8 +70,7 @@ def queue_update(*, queue: Queue, actor, now: datetime | None = None, **changes)
         for name in MEMBERSHIP:
             if name in changes:
                 getattr(queue, name).set(changes[name])
-        diff = audit.changes(before, audit.snapshot(queue, EDITABLE))
-        if diff["after"]:
-            audit.record(actor=actor, verb=AuditVerb.QUEUE_CHANGED, object_type="queue",
-                         object_id=queue.pk, now=now, data={"queue": queue.slug, **diff})
+        audit.record_changes(before=before, after=audit.snapshot(queue, EDITABLE),
+                             actor=actor, verb=AuditVerb.QUEUE_CHANGED, object_type="queue",
+                             object_id=queue.pk, now=now, queue=queue.slug)
     return queue
