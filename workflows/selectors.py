@@ -22,12 +22,16 @@ from workflows.models import (
     HELD_STATES,
     OPEN_STATES,
     AuditEvent,
+    Calendar,
     Case,
     CaseState,
     ConsultRequest,
     Notification,
     OutboxMessage,
+    Process,
     Queue,
+    RaciAssignment,
+    SlaPolicy,
     is_manager,
 )
 
@@ -265,3 +269,33 @@ def delivery_log(*, status: str = "", channel: str = "") -> QuerySet[OutboxMessa
     if channel:
         messages = messages.filter(channel=channel)
     return messages.prefetch_related("delivery_attempts").order_by("-created_at", "-id")
+
+
+def visible_queues(*, user) -> QuerySet[Queue]:
+    """The queues the user works (managers: all), each with its current SLA version."""
+    current = SlaPolicy.objects.filter(queue=OuterRef("pk"), is_current=True)
+    return (member_queues(user=user)
+            .annotate(current_sla_version=Subquery(current.values("version")[:1]))
+            .order_by("name"))
+
+
+def visible_processes(*, user) -> QuerySet[Process]:
+    """Processes the user may read the matrix of: managers all; others those whose
+    queues they work or whose matrix names them (directly or through a group)."""
+    if not (user and user.is_authenticated):
+        return Process.objects.none()
+    if is_manager(user):
+        return Process.objects.all()
+    named = RaciAssignment.objects.filter(Q(user=user.pk) | Q(group__user=user.pk))
+    return Process.objects.filter(
+        Q(pk__in=Queue.objects.filter(pk__in=member_queues(user=user)).values("process_id"))
+        | Q(pk__in=named.values("process_id")))
+
+
+def visible_calendars(*, user) -> QuerySet[Calendar]:
+    """Calendars of the policies (any version) of the queues the user works; managers all."""
+    if is_manager(user):
+        return Calendar.objects.all()
+    used = SlaPolicy.objects.filter(queue__in=member_queues(user=user),
+                                    calendar__isnull=False).values("calendar_id")
+    return Calendar.objects.filter(pk__in=used)

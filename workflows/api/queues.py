@@ -9,7 +9,6 @@
   with before and after.
 """
 
-from django.db.models import OuterRef, Subquery
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.authentication import SessionAuthentication
@@ -22,7 +21,7 @@ from rest_framework.views import APIView
 from workflows import selectors
 from workflows.api.authentication import ThrottledTokenAuthentication
 from workflows.api.serializers import ProblemSerializer
-from workflows.models import AssignmentMode, Queue, SlaPolicy
+from workflows.models import AssignmentMode, Queue
 from workflows.services import assignment
 
 NOT_YOURS = OpenApiResponse(description="No such queue, or not one you work.")
@@ -30,12 +29,6 @@ MANAGERS_ONLY = OpenApiResponse(ProblemSerializer, "Only managers may do this.")
 FIELD_ERRORS = OpenApiResponse(description="Field errors, by field name: nothing changed.")
 
 
-def visible_queues(*, user):
-    """The queues the user works (managers: all), each with its current SLA version."""
-    current = SlaPolicy.objects.filter(queue=OuterRef("pk"), is_current=True)
-    return (selectors.member_queues(user=user)
-            .annotate(current_sla_version=Subquery(current.values("version")[:1]))
-            .order_by("name"))
 
 
 class PeopleAPIView(APIView):
@@ -109,7 +102,7 @@ class QueueViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Queue.objects.none()
-        return visible_queues(user=self.request.user)
+        return selectors.visible_queues(user=self.request.user)
 
     @extend_schema(methods=["GET"], summary="How the queue hands out new cases.",
                    responses={200: AssignmentSerializer, 404: NOT_YOURS})

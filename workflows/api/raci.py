@@ -9,7 +9,6 @@
 """
 
 from django.db import transaction
-from django.db.models import Q
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
@@ -21,26 +20,10 @@ from workflows.api.serializers import ConsultSerializer, ProblemSerializer
 from workflows.models import (
     ConsultRequest,
     Process,
-    Queue,
-    RaciAssignment,
     RaciRole,
     activity_values,
 )
 from workflows.services import consults, raci
-
-
-def visible_processes(*, user):
-    """Processes the user may read the matrix of: managers all; others those whose
-    queues they work or whose matrix names them (directly or through a group)."""
-    if not (user and user.is_authenticated):
-        return Process.objects.none()
-    if selectors.is_manager(user):
-        return Process.objects.all()
-    named = RaciAssignment.objects.filter(Q(user=user.pk) | Q(group__user=user.pk))
-    return Process.objects.filter(
-        Q(pk__in=Queue.objects.filter(pk__in=selectors.member_queues(user=user))
-          .values("process_id"))
-        | Q(pk__in=named.values("process_id")))
 
 
 class CellSerializer(serializers.Serializer):
@@ -82,7 +65,7 @@ def _matrix_body(process: Process) -> dict:
 
 class ProcessRaciView(PeopleAPIView):
     def _process(self, request, slug) -> Process:
-        return visible_processes(user=request.user).get(slug=slug)
+        return selectors.visible_processes(user=request.user).get(slug=slug)
 
     @extend_schema(summary="Who is Responsible, Accountable, Consulted and Informed, per "
                            "activity of the process.",

@@ -38,13 +38,6 @@ from workflows.services import sla
 NO_CALENDAR = OpenApiResponse(description="No such calendar, or not one your queues use.")
 
 
-def visible_calendars(*, user):
-    """Calendars of the policies (any version) of the queues the user works; managers all."""
-    if selectors.is_manager(user):
-        return Calendar.objects.all()
-    used = SlaPolicy.objects.filter(queue__in=selectors.member_queues(user=user),
-                                    calendar__isnull=False).values("calendar_id")
-    return Calendar.objects.filter(pk__in=used)
 
 
 def _queue(request, slug: str) -> Queue:
@@ -204,7 +197,7 @@ class CalendarListView(PeopleAPIView):
                            "all), with their custom closures.",
                    responses={200: CalendarSerializer(many=True)})
     def get(self, request):
-        calendars = visible_calendars(user=request.user).prefetch_related("closures")
+        calendars = selectors.visible_calendars(user=request.user).prefetch_related("closures")
         return Response(CalendarSerializer(calendars.order_by("name"), many=True).data)
 
 
@@ -213,7 +206,8 @@ class CalendarDetailView(PeopleAPIView):
                            "custom closures.",
                    responses={200: CalendarSerializer, 404: NO_CALENDAR})
     def get(self, request, pk):
-        calendar = visible_calendars(user=request.user).prefetch_related("closures").get(pk=pk)
+        calendar = (selectors.visible_calendars(user=request.user)
+                    .prefetch_related("closures").get(pk=pk))
         return Response(CalendarSerializer(calendar).data)
 
 
@@ -226,7 +220,7 @@ class CalendarClosureListView(PeopleAPIView):
                    responses={201: ClosureSerializer, 400: FIELD_ERRORS, 403: MANAGERS_ONLY,
                               404: NO_CALENDAR})
     def post(self, request, pk):
-        calendar = visible_calendars(user=request.user).get(pk=pk)
+        calendar = selectors.visible_calendars(user=request.user).get(pk=pk)
         data = managers_input(request, ClosureSerializer, "change a business calendar")
         closure = sla.add_closure(calendar=calendar, actor=request.user, now=timezone.now(),
                                   **data)
@@ -241,7 +235,7 @@ class CalendarClosureDetailView(PeopleAPIView):
                               404: OpenApiResponse(description="No such closure of this "
                                                                "calendar.")})
     def delete(self, request, pk, closure_id):
-        calendar = visible_calendars(user=request.user).get(pk=pk)
+        calendar = selectors.visible_calendars(user=request.user).get(pk=pk)
         require_manager(request.user, "change a business calendar")
         sla.remove_closure(calendar=calendar, closure_id=closure_id, actor=request.user,
                            now=timezone.now())
