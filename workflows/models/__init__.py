@@ -1,0 +1,96 @@
+"""The engine's models, one module per concern; import them from here.
+
+Nothing here knows about AI. The domain app creates cases and listens for their
+resolution through ``workflows.hooks``.
+"""
+
+from .audit import AppendOnlyModel, AuditCheckpoint, AuditEvent, AuditQuerySet, AuditSeal
+from .cases import (
+    CLAIMABLE_STATES,
+    CLOSED_STATES,
+    HAND_UP_STATES,
+    HELD_STATES,
+    MANAGE_CASES,
+    OPEN_STATES,
+    RUNNING_STATES,
+    Case,
+    CaseState,
+    Resolution,
+    Verdict,
+    is_manager,
+)
+from .messaging import Channel, DeliveryAttempt, Notification, OutboxMessage, OutboxStatus
+from .people import ReviewerStatus, User
+from .queues import (
+    Activity,
+    AssignmentMode,
+    Process,
+    Queue,
+    RaciAssignment,
+    RaciRole,
+    activity_choices,
+    activity_label,
+    activity_values,
+)
+from .sla import (
+    Calendar,
+    CalendarClosure,
+    ConsultRequest,
+    Escalation,
+    EscalationCause,
+    EscalationLevel,
+    EscalationOutcome,
+    EscalationTarget,
+    SlaClock,
+    SlaPolicy,
+    SlaTarget,
+    SlaWarning,
+)
+
+__all__ = [
+    "CLAIMABLE_STATES",
+    "CLOSED_STATES",
+    "HAND_UP_STATES",
+    "HELD_STATES",
+    "MANAGE_CASES",
+    "OPEN_STATES",
+    "RUNNING_STATES",
+    "Activity",
+    "AppendOnlyModel",
+    "AssignmentMode",
+    "AuditCheckpoint",
+    "AuditEvent",
+    "AuditQuerySet",
+    "AuditSeal",
+    "Calendar",
+    "CalendarClosure",
+    "Case",
+    "CaseState",
+    "Channel",
+    "ConsultRequest",
+    "DeliveryAttempt",
+    "Escalation",
+    "EscalationCause",
+    "EscalationLevel",
+    "EscalationOutcome",
+    "EscalationTarget",
+    "Notification",
+    "OutboxMessage",
+    "OutboxStatus",
+    "Process",
+    "Queue",
+    "RaciAssignment",
+    "RaciRole",
+    "Resolution",
+    "ReviewerStatus",
+    "SlaClock",
+    "SlaPolicy",
+    "SlaTarget",
+    "SlaWarning",
+    "User",
+    "Verdict",
+    "activity_choices",
+    "activity_label",
+    "activity_values",
+    "is_manager",
+]
