@@ -14,6 +14,7 @@ from exceptions_app.models import (
 )
 from exceptions_app.services import api_keys, policies, use_cases
 from exceptions_app.services.policies import RuleSpec
+from workflows import db
 from workflows.admin import ReadOnlyAdmin, ServiceAdmin
 
 
@@ -98,7 +99,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         else:
             saved = policies.policy_create_draft(use_case=form.cleaned_data["use_case"],
                                                  author=request.user, rules=rules, **values)
-            form.instance.pk, form.instance._state.adding = saved.pk, False
+            db.mark_saved(form.instance, pk=saved.pk)
         # What the admin's own change message (LogEntry) reads.
         rules_formset.new_objects = rules_formset.changed_objects = []
         rules_formset.deleted_objects = []
@@ -162,7 +163,8 @@ class AiSystemAPIKeyAdmin(APIKeyModelAdmin):
         key = api_keys.issue_api_key(ai_system=form.cleaned_data["ai_system"],
                                      name=form.cleaned_data["name"], actor=request.user)
         saved = AiSystemAPIKey.objects.get_from_key(key)
-        obj.pk, obj.prefix, obj._state.adding = saved.pk, saved.prefix, False
+        obj.prefix = saved.prefix
+        db.mark_saved(obj, pk=saved.pk)
         self.message_user(request, f"The API key for {saved.name} is: {key}. Store it "
                                    "somewhere safe: it is not shown again.", messages.WARNING)
 

@@ -5,6 +5,7 @@ from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
 
+from workflows import db
 from workflows.models import (
     AuditCheckpoint,
     AuditEvent,
@@ -45,7 +46,7 @@ class ServiceAdmin(admin.ModelAdmin):
             return
         saved = self.create(request, dict(form.cleaned_data))
         # The admin goes on with ``obj`` (its change message, the redirect).
-        obj.pk, obj._state.adding, obj._state.db = saved.pk, False, saved._state.db
+        db.mark_saved(obj, pk=saved.pk)
 
     def save_related(self, request, form, formsets, change):
         # The service set the many-to-many fields already; the inlines save their way.
@@ -253,7 +254,7 @@ class ProcessAdmin(admin.ModelAdmin):
                                             for name in form.changed_data})
             return
         saved = processes.process_create(actor=request.user, **form.cleaned_data)
-        obj.pk, obj._state.adding, obj._state.db = saved.pk, False, saved._state.db
+        db.mark_saved(obj, pk=saved.pk)
 
     def save_related(self, request, form, formsets, change):
         for formset in formsets:

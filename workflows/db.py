@@ -5,10 +5,13 @@ holds them to it on small fixtures); it exists only because the reference costs 
 statements or a savepoint on a hot path (the sweeper, escalation, intake).
 """
 
+import json
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from django.db import connection, models
+from django.db.models.expressions import RawSQL
 
 from workflows.models import Case
 
@@ -53,6 +56,13 @@ def mark_saved(obj: models.Model, *, pk=None) -> None:
     if pk is not None:
         obj.pk = pk
     obj._state.adding, obj._state.db = False, connection.alias
+
+
+def instance_as_read(model: type[models.Model], values: Sequence) -> models.Model:
+    """The instance a query would have made of ``values``, already Python values of every
+    concrete field in order: ``from_db`` skips ``__init__``'s keyword handling and
+    defaults, a third of the cost of ``model(**fields)`` on intake's hot path."""
+    return model.from_db(connection.alias, None, values)
 
 
 def instance_from_row(model: type[models.Model], row: Sequence,
@@ -124,3 +134,100 @@ def set_next_checks(moves: Sequence[tuple[int, int, int, datetime | None]]) -> N
             f"UPDATE {table} SET sla_next_check_at = moves.next_at FROM moves "
             f"WHERE {table}.id = moves.case_id AND {table}.version = moves.case_version "
             f"AND {table}.escalation_level = moves.case_level", params)
+
+
+# --- Bulk writes by COPY (PostgreSQL) --------------------------------------------------------
+
+
+def reserve_ids(*wanted: tuple[type[models.Model], int]) -> list[list[int]]:
+    """``count`` new ids from each model's id sequence, in one query: rows written by
+    ``copy_objects`` need their ids before they are sent (audit events hash them).
+
+    ORM reference: the ids ``bulk_create`` would have given, i.e. fresh values of the
+    same sequence, never reused.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(
+            "array(SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s))"
+            for _ in wanted), [value for model, count in wanted
+                               for value in (model._meta.db_table, model._meta.pk.column, count)])
+        return list(cursor.fetchone())
+
+
+def copy_objects(model: type[models.Model], objs: Sequence[models.Model]) -> None:
+    """``objs`` of ``model``, ids included, by one COPY.
+
+    ORM reference: ``model.objects.bulk_create(objs)`` stores the same rows.
+    """
+    if not objs:
+        return
+    fields = model._meta.concrete_fields
+    json_fields = [(n, field.encoder) for n, field in enumerate(fields)
+                   if isinstance(field, models.JSONField)]
+
+    def rows():
+        for obj in objs:
+            values = [getattr(obj, field.attname) for field in fields]
+            for n, encoder in json_fields:
+                values[n] = json.dumps(values[n], cls=encoder)
+            yield values
+
+    copy_rows(model._meta.db_table, [field.column for field in fields], rows())
+
+
+def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """One COPY of ``rows`` (at least one). They are built as they are sent: psycopg
+    sends every 32 KiB, so PostgreSQL stores the first rows while the next are built."""
+    quote = connection.ops.quote_name
+    sql = f"COPY {quote(table)} ({', '.join(map(quote, columns))}) FROM STDIN"
+    started = time.monotonic()
+    count = 0
+    # Errors become Django's (a clash on a unique constraint is an IntegrityError).
+    with (connection.cursor() as cursor, connection.wrap_database_errors,
+          cursor.cursor.copy(sql) as copy):
+        for values in rows:
+            copy.write_row(values)
+            count += 1
+    if connection.queries_logged:  # counted and shown like any other statement
+        connection.queries_log.append({"sql": f"{sql} -- {count} rows",
+                                       "time": f"{time.monotonic() - started:.3f}"})
+
+
+# --- Locks and liveness -----------------------------------------------------------------------
+
+
+def hold_transaction_lock(key: int) -> None:
+    """Wait for, then hold until this transaction ends, the lock named ``key``
+    (``pg_advisory_xact_lock``). SQLite needs none: its write transactions
+    (IMMEDIATE here) already run one at a time."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def ping() -> None:
+    """One round trip to the database; raises if it does not answer."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+# --- Claim-next across queues -------------------------------------------------------------
+
+
+def queue_heads(*, queue_ids: models.QuerySet, states: Sequence[str], limit: int) -> RawSQL:
+    """Ids of the ``limit`` most urgent cases in ``states`` of each queue of ``queue_ids``
+    (a values("pk") queryset), urgency being priority desc, due asc, id asc: one LATERAL
+    scan of ``case_claimable_idx`` per queue, in one statement (PostgreSQL).
+
+    ORM reference: per queue, ``Case.objects.filter(queue=q, state__in=states)
+    .order_by("-priority", "due_at", "id")[:limit]``, all ids together.
+    """
+    member_sql, member_params = queue_ids.order_by().query.sql_with_params()
+    table = connection.ops.quote_name(Case._meta.db_table)
+    return RawSQL(
+        f"SELECT head.id FROM ({member_sql}) AS mine (queue_id) CROSS JOIN LATERAL ("
+        f" SELECT c.id FROM {table} c WHERE c.queue_id = mine.queue_id"
+        f" AND c.state IN ({', '.join(['%s'] * len(states))})"
+        f" ORDER BY c.priority DESC, c.due_at ASC, c.id ASC LIMIT {int(limit)}) AS head",
+        (*member_params, *[str(state) for state in states]))

@@ -18,6 +18,8 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from workflows import db
+
 logger = logging.getLogger(__name__)
 
 
@@ -25,12 +27,6 @@ logger = logging.getLogger(__name__)
 @require_GET
 def liveness(request):
     return JsonResponse({"status": "ok"})
-
-
-def _database() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
 
 
 def _redis() -> None:
@@ -41,7 +37,7 @@ def _redis() -> None:
 
 
 def _checks() -> dict:
-    checks = {"database": _database}
+    checks = {"database": db.ping}
     if settings.REDIS_URL:
         checks["redis"] = _redis
     return checks

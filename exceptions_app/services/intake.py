@@ -18,14 +18,12 @@ back, and the next attempt answers that item as a replay.
 
 import hashlib
 import json
-import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, JSONField, OuterRef
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from exceptions_app.contracts import contract_errors, contract_validator
@@ -40,6 +38,7 @@ from exceptions_app.models import (
 from exceptions_app.policy import CompiledPolicy, compile_policy, judge
 from exceptions_app.routing import RoutingResult, UseCaseRouting, route_decision
 from exceptions_app.verbs import DomainVerb
+from workflows import db
 from workflows.models import AuditEvent, Case, Queue
 from workflows.process_cache import ProcessCache
 from workflows.services import audit
@@ -318,15 +317,14 @@ def _write_by_copy(*, cases: list[Case], decisions: list[dict], actor_label: str
     """The same rows as ``_write_by_orm``, in four statements whatever their number:
     the ids of the cases and decisions are taken from their sequences first (the audit
     events hash them), then each table's rows go by one ``COPY``."""
-    case_ids, decision_ids = _reserve_ids((Case, len(cases)), (Decision, len(decisions)))
+    case_ids, decision_ids = db.reserve_ids((Case, len(cases)), (Decision, len(decisions)))
     for case, pk in zip(cases, case_ids, strict=True):
-        case.pk = pk
-        case._state.adding, case._state.db = False, connection.alias
+        db.mark_saved(case, pk=pk)
     stored = [_stored_decision(pk, fields)
               for fields, pk in zip(decisions, decision_ids, strict=True)]
-    _copy(Case, cases)
-    _copy(Decision, _in_insert_order(stored))
-    _copy_rows(AuditEvent._meta.db_table, audit.ROW_COLUMNS, (
+    db.copy_objects(Case, cases)
+    db.copy_objects(Decision, _in_insert_order(stored))
+    db.copy_rows(AuditEvent._meta.db_table, audit.ROW_COLUMNS, (
         audit.row(**event, actor_label=actor_label, now=now)
         for event in _events(cases=cases, decisions=stored, case_reasons=case_reasons)))
     return stored
@@ -340,7 +338,7 @@ def _stored_decision(pk: int, fields: dict) -> Decision:
     """The decision ``fields`` describe, stored under ``pk``: built the way Django builds
     one it reads (positional values), at a third of the cost of ``Decision(**fields)``."""
     values = {"id": pk, **fields}
-    decision = Decision.from_db(connection.alias, None, [
+    decision = db.instance_as_read(Decision, [
         (getattr(values.get(field.name), "pk", None) if field.is_relation
          else values.get(field.name, field.get_default()))
         for field in _DECISION_FIELDS])
@@ -371,52 +369,6 @@ def _events(*, cases: list[Case], decisions: list[Decision], case_reasons: list[
                         "stage": decision.stage, "route": decision.route,
                         "reasons": decision.reasons, "qa_sampled": decision.qa_sampled,
                         "body_hash": decision.body_hash}}
-
-
-def _reserve_ids(*wanted: tuple[type, int]) -> list[list[int]]:
-    """``count`` new ids of each model's id sequence, in one query."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(
-            "array(SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s))"
-            for _ in wanted), [value for model, count in wanted
-                               for value in (model._meta.db_table, model._meta.pk.column, count)])
-        return list(cursor.fetchone())
-
-
-def _copy(model, objs: list) -> None:
-    """``objs`` of ``model``, ids included, by one COPY."""
-    if not objs:
-        return
-    fields = model._meta.concrete_fields
-    json_fields = [(n, field.encoder) for n, field in enumerate(fields)
-                   if isinstance(field, JSONField)]
-
-    def rows():
-        for obj in objs:
-            values = [getattr(obj, field.attname) for field in fields]
-            for n, encoder in json_fields:
-                values[n] = json.dumps(values[n], cls=encoder)
-            yield values
-
-    _copy_rows(model._meta.db_table, [field.column for field in fields], rows())
-
-
-def _copy_rows(table: str, columns, rows: Iterable) -> None:
-    """One COPY of ``rows`` (at least one). They are built as they are sent: psycopg
-    sends every 32 KiB, so PostgreSQL stores the first rows while the next are built."""
-    quote = connection.ops.quote_name
-    sql = f"COPY {quote(table)} ({', '.join(map(quote, columns))}) FROM STDIN"
-    started = time.monotonic()
-    count = 0
-    # Errors become Django's (a clash on I1's constraint is an IntegrityError).
-    with (connection.cursor() as cursor, connection.wrap_database_errors,
-          cursor.cursor.copy(sql) as copy):
-        for values in rows:
-            copy.write_row(values)
-            count += 1
-    if connection.queries_logged:  # counted and shown like any other statement
-        connection.queries_log.append({"sql": f"{sql} -- {count} rows",
-                                       "time": f"{time.monotonic() - started:.3f}"})
 
 
 def _queues(targets: dict[str, _Target], queue_ids: set[int]) -> dict[int, Queue]:

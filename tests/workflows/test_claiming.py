@@ -12,7 +12,7 @@ from tests.concurrency import run_concurrently
 from tests.factories import QueueFactory, UserFactory, make_case
 from workflows import tasks
 from workflows.models import AuditEvent, Case, CaseState
-from workflows.services import claiming
+from workflows.services import claiming, transitions
 
 S = CaseState
 
@@ -157,6 +157,23 @@ def test_a_lapsed_lease_is_not_revived(queue, member):
 
     assert Case.objects.get(pk=case.pk).lease_expires_at == now + queue.lease_time
     assert claiming.expire_leases(now=lapsed) == 1
+
+
+@pytest.mark.django_db
+def test_a_manager_changing_the_priority_of_their_own_claim_renews_its_lease(queue, manager,
+                                                                            member):
+    now = timezone.now()
+    queue.members.add(manager)
+    own = make_case(queue, state=S.ASSIGNED, assignee=manager, now=now)
+    others = make_case(queue, state=S.ASSIGNED, assignee=member, now=now)
+    later = now + timedelta(minutes=9)
+
+    transitions.change_priority(case_id=own.pk, user=manager, priority=80, now=later)
+    transitions.change_priority(case_id=others.pk, user=manager, priority=80, now=later)
+
+    assert Case.objects.get(pk=own.pk).lease_expires_at == later + queue.lease_time
+    # Someone else's claim is theirs to keep alive: the manager's edit does not renew it.
+    assert Case.objects.get(pk=others.pk).lease_expires_at == now + queue.lease_time
 
 
 @pytest.mark.django_db

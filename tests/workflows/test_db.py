@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from tests.factories import CaseFactory, QueueFactory, UserFactory
 from workflows import db
-from workflows.models import Case, SlaWarning
+from workflows.models import Case, Queue, SlaWarning
 
 pytestmark = pytest.mark.django_db
 
@@ -127,3 +127,111 @@ def test_set_next_checks_moves_the_cases_the_orm_updates_would():
 def test_no_next_checks_to_set_runs_no_query(django_assert_num_queries):
     with django_assert_num_queries(0):
         db.set_next_checks([])
+
+
+# --- instances from raw rows ------------------------------------------------------------------
+
+def test_a_case_marked_saved_after_a_raw_insert_is_updated_by_save_not_inserted_again():
+    queue = QueueFactory()
+    case = Case(queue=queue, title="Written by COPY", created_at=timezone.now(),
+                due_at=timezone.now())
+    fields = [f for f in Case._meta.concrete_fields if not f.primary_key]
+    (pk,), = db.insert_new(Case, columns=[f.column for f in fields],
+                           rows=[db.db_values(case, fields)], conflict=("id",),
+                           returning=("id",))
+    db.mark_saved(case, pk=pk)
+
+    case.title = "Renamed"
+    case.save()
+
+    assert list(Case.objects.values_list("pk", "title")) == [(pk, "Renamed")]
+
+
+def test_an_instance_as_read_equals_the_one_the_orm_reads():
+    stored = CaseFactory(priority=70)
+    attnames = [f.attname for f in Case._meta.concrete_fields]
+    values = Case.objects.filter(pk=stored.pk).values_list(*attnames).get()
+
+    built = db.instance_as_read(Case, values)
+    read = Case.objects.get(pk=stored.pk)
+
+    assert {a: getattr(built, a) for a in attnames} == {a: getattr(read, a) for a in attnames}
+    assert built._state.adding is False
+
+
+# --- COPY: the rows bulk_create would store ------------------------------------------------
+
+def stored_rows(cases):
+    attnames = [f.attname for f in Case._meta.concrete_fields if not f.primary_key]
+    return sorted(Case.objects.filter(pk__in=[c.pk for c in cases]).values_list(*attnames),
+                  key=repr)
+
+
+@pytest.mark.postgres
+def test_copy_stores_the_rows_bulk_create_stores():
+    queue = QueueFactory()
+
+    def batch():
+        now = timezone.now().replace(microsecond=0)
+        return [Case(queue=queue, title=f"Case {n}\twith a tab, a \\ and a newline\n",
+                     created_at=now, due_at=now, priority=n) for n in range(3)]
+
+    by_orm = Case.objects.bulk_create(batch())
+    by_copy = batch()
+    (ids,) = db.reserve_ids((Case, len(by_copy)))
+    for case, pk in zip(by_copy, ids, strict=True):
+        db.mark_saved(case, pk=pk)
+    db.copy_objects(Case, by_copy)
+
+    assert len(set(ids) | {c.pk for c in by_orm}) == 6  # fresh ids from the same sequence
+    assert stored_rows(by_copy) == stored_rows(by_orm)
+
+
+# --- claim-next's heads: the most urgent cases of each queue -------------------------------
+
+@pytest.mark.postgres
+def test_queue_heads_are_each_queues_most_urgent_cases_as_the_orm_orders_them():
+    queues = [QueueFactory(), QueueFactory(), QueueFactory()]
+    for n in range(12):
+        CaseFactory(queue=queues[n % 2], priority=(n * 37) % 5 * 10,
+                    due_at=timezone.now() + timedelta(minutes=(n * 13) % 7))
+    CaseFactory(queue=queues[0], state="resolved", priority=90)
+    CaseFactory(queue=queues[2], priority=90)  # not among the chosen queues
+    chosen = Queue.objects.filter(pk__in=[queues[0].pk, queues[1].pk]).values("pk")
+    states = ("open", "escalated")
+
+    heads = set(Case.objects.filter(pk__in=db.queue_heads(queue_ids=chosen, states=states,
+                                                          limit=3)).values_list("pk", flat=True))
+
+    expected = set()
+    for queue in queues[:2]:
+        expected |= set(Case.objects.filter(queue=queue, state__in=states)
+                        .order_by("-priority", "due_at", "id")[:3].values_list("pk", flat=True))
+    assert heads == expected and len(heads) == 6
+
+
+# --- the sealer's lock ---------------------------------------------------------------------
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_transaction_lock_is_held_until_commit_and_no_longer():
+    import psycopg
+
+    settings_dict = connection.settings_dict
+    other = psycopg.connect(host=settings_dict["HOST"], port=settings_dict["PORT"] or 5432,
+                            user=settings_dict["USER"], dbname=settings_dict["NAME"],
+                            autocommit=True)
+
+    def other_can_take():
+        taken = other.execute("SELECT pg_try_advisory_lock(%s)", [4242]).fetchone()[0]
+        if taken:
+            other.execute("SELECT pg_advisory_unlock(%s)", [4242])
+        return taken
+
+    try:
+        with transaction.atomic():
+            db.hold_transaction_lock(4242)
+            assert not other_can_take()
+        assert other_can_take()
+    finally:
+        other.close()

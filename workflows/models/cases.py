@@ -227,6 +227,12 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
 
+    def holds_live_lease(self, user, now) -> bool:
+        """Does ``user`` hold this case on a lease that has not lapsed? (An escalation's
+        owner holds it without a lease.) Only then does the holder's activity renew it."""
+        return (self.state == CaseState.ASSIGNED and self.assignee_id == getattr(user, "pk", None)
+                and self.lease_expires_at is not None and self.lease_expires_at > now)
+
     @transition(field=state, source=CLAIMABLE_STATES, target=CaseState.ASSIGNED,
                 permission=_can_claim)
     def claim(self, *, by, until):

@@ -20,10 +20,11 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, F, Max, OuterRef
 from django.utils import timezone
 
+from workflows import db
 from workflows.actors import is_system
 from workflows.models import AuditCheckpoint, AuditEvent, AuditSeal
 
@@ -274,9 +275,7 @@ def _seal_batch(*, batch_size: int, window: int, after_id: int | None,
         # One sealer at a time. On SQLite the IMMEDIATE write transaction already
         # serializes; on PostgreSQL the lock is held to commit. Read committed isolation
         # makes the head read below see whatever the previous holder committed.
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK_ID])
+        db.hold_transaction_lock(SEAL_LOCK_ID)
         head = AuditSeal.objects.order_by("-seq").values("seq", "chain_hash").first()
         newest = AuditCheckpoint.objects.order_by("-seq").values("seq", "chain_hash").first()
         head_seq, head_hash = (head["seq"], head["chain_hash"]) if head else (0, GENESIS)

@@ -12,11 +12,10 @@ from datetime import datetime
 
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from workflows import selectors
+from workflows import db, selectors
 from workflows.actors import SYSTEM
 from workflows.models import CLAIMABLE_STATES, AuditEvent, Case, CaseState, Queue
 from workflows.services import audit
@@ -63,15 +62,8 @@ def _locked_candidate(*, user, queue: Queue | None) -> list[Case]:
     # Across the user's queues urgency order cannot come from one index range: take
     # the head of each queue's range (a LATERAL index scan per queue), then lock the
     # most urgent free row among those heads, all in one statement.
-    member_sql, member_params = (selectors.member_queues(user=user).order_by()
-                                 .values("pk").query.sql_with_params())
-    table = Case._meta.db_table
-    heads = RawSQL(
-        f"SELECT head.id FROM ({member_sql}) AS mine (queue_id) CROSS JOIN LATERAL ("
-        f" SELECT c.id FROM {table} c WHERE c.queue_id = mine.queue_id"
-        f" AND c.state IN ({', '.join(['%s'] * len(CLAIMABLE_STATES))})"
-        f" ORDER BY c.priority DESC, c.due_at ASC, c.id ASC LIMIT {CANDIDATES}) AS head",
-        (*member_params, *CLAIMABLE_STATES))
+    heads = db.queue_heads(queue_ids=selectors.member_queues(user=user).values("pk"),
+                           states=CLAIMABLE_STATES, limit=CANDIDATES)
     cases = (Case.objects.filter(pk__in=heads, state__in=CLAIMABLE_STATES)
              .select_related("queue").order_by(*selectors.URGENCY_ORDER)
              .select_for_update(skip_locked=True, of=("self",)))
@@ -144,8 +136,7 @@ def extend_lease(*, case: Case, user, now: datetime | None = None) -> bool:
     escalation's owner) gets none.
     """
     now = now or timezone.now()
-    if (case.state != CaseState.ASSIGNED or case.assignee_id != getattr(user, "pk", None)
-            or case.lease_expires_at is None or case.lease_expires_at <= now):
+    if not case.holds_live_lease(user, now):
         return False
     until = now + case.queue.lease_time
     # The same conditions in the WHERE: a sweeper or a transition that got there first

@@ -31,7 +31,7 @@ import httpx
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from standardwebhooks import Webhook
@@ -99,7 +99,7 @@ def write(messages: list[OutboxMessage]) -> list[OutboxMessage]:
         return write(messages)
     for row in answered:
         if row.pk in inserted:
-            row._state.adding, row._state.db = False, connection.alias
+            db.mark_saved(row)
     new = [m for m in messages if m.pk in inserted]
     # The row is the truth; the nudge only makes delivery quick. ``robust``: a broker
     # that is down must never turn a committed change into an error for its caller.
@@ -119,8 +119,7 @@ def _insert_new(messages: list[OutboxMessage]):
     key = OutboxMessage._meta.pk
     inserted = db.insert_new(
         OutboxMessage, columns=[field.column for field in fields],
-        rows=[[field.get_db_prep_save(getattr(m, field.attname), connection) for field in fields]
-              for m in messages],
+        rows=[db.db_values(m, fields) for m in messages],
         conflict=("dedup_key",), returning=(key.column,))
     return {key.to_python(value) for (value,) in inserted}
 

@@ -421,6 +421,8 @@ def change_priority(*, case_id: int, user, priority: int,
         old = case.priority
         case.priority = priority
         sla.on_priority_change(case, old_priority=old, now=now)
+        if case.holds_live_lease(user, now):  # a manager working their own claim
+            case.lease_expires_at = now + case.queue.lease_time
         case.save()
         _record(case=case, user=user, verb=AuditVerb.CASE_PRIORITY_CHANGED, before=case.state,
                 now=now, priority_from=old, priority_to=priority, due_at=case.due_at)
