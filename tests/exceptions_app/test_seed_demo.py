@@ -315,14 +315,18 @@ def test_the_receiver_refuses_a_webhook_signed_with_another_secret(demo_receiver
 
 
 @pytest.mark.django_db
-def test_a_demo_database_from_before_gets_the_new_features_on_the_next_run(
+def test_a_demo_seeded_without_a_receiver_gets_a_secret_and_its_callback_url_next_run(
         demo_receiver):
     seed_demo(now=NOW)
-    assert AiSystem.objects.get(slug="demo-ai").callback_url == ""
+    # As the seeds before the webhooks left it: no callback URL, no signing secret.
+    AiSystem.objects.filter(slug="demo-ai").update(signing_secret="")
 
     seed_demo(now=NOW + timedelta(hours=1), callback_url=demo_receiver.url)
 
     ai_system = AiSystem.objects.get(slug="demo-ai")
-    assert ai_system.callback_url == demo_receiver.url and ai_system.signing_secret
-    assert AuditEvent.objects.filter(verb="ai_system.changed", object_id=str(ai_system.pk),
-                                     actor_label="manager").count() == 1
+    assert ai_system.callback_url == demo_receiver.url
+    assert ai_system.signing_secret.startswith("whsec_")
+    assert list(AuditEvent.objects.filter(object_type="ai_system", object_id=str(ai_system.pk))
+                .order_by("id").values_list("verb", "actor_label")) == [
+        ("ai_system.created", "manager"), ("ai_system.secret_rotated", "manager"),
+        ("ai_system.changed", "manager")]
