@@ -1,5 +1,5 @@
-"""The demo's data: people, queues, the use case's contracts and policy, the RACI
-matrix, the calendar and SLA targets, the escalation chain, how much work to seed."""
+"""The demo's data: people, queues, the use cases' contracts and policies, the RACI
+matrix, the calendars and SLA targets, the escalation chains, how much work to seed."""
 
 
 from datetime import timedelta
@@ -14,6 +14,8 @@ DEMO_USERS = (
     ("reviewer2", "reviewer2-demo", "Robin", "Second"),
     ("manager", "manager-demo", "Morgan", "Manager"),
 )
+# The Django admin's login (a superuser): the banner's Admin link needs a staff user.
+DEMO_ADMIN = ("admin", "admin-demo", "Avery", "Admin")
 MANAGERS_GROUP = "managers"
 REVIEWERS_GROUP = "invoice-reviewers"
 REVIEWERS = ("reviewer", "reviewer2")
@@ -29,11 +31,19 @@ DEMO_QUEUES = {
                    timedelta(hours=4), timedelta(hours=24), ("reviewer2", "manager")),
     "invoice-escalations": ("Invoice escalations", "Cases that missed their SLA or need a "
                             "manager's call.", False, timedelta(minutes=30),
-                            timedelta(hours=4), ("manager",)),
+                            timedelta(hours=4), ("manager", "reviewer2")),
+    "intercompany-review": ("Intercompany invoices (24/7)",
+                            "Invoices between the group's companies worldwide: the shared-"
+                            "service desk works them around the clock.", False,
+                            timedelta(minutes=30), timedelta(hours=2),
+                            ("reviewer", "reviewer2", "manager")),
 }
 
 USE_CASE_SLUG = "invoice-approval"
+USE_CASE_QUEUES = ("invoice-review", "invoice-qa", "invoice-escalations")
 AI_SYSTEM_SLUG = "demo-ai"
+# Where bin/demo's webhook receiver (``demo.receiver``) listens for demo-ai's webhooks.
+CALLBACK_PATH = "/webhooks/backstop"
 
 MONEY = {"type": "number", "minimum": 0}
 INPUT_SCHEMA = {
@@ -186,3 +196,41 @@ RECENT_DECISIONS = 40  # received over the last two hours
 ERROR_RATE = 0.15
 # The last cases of the latest business day nobody picked up: the clocks escalate them.
 LEFT_UNCLAIMED = 2
+
+# --- The second use case: automated, sampled for blind QA, worked around the clock --------
+INTERCOMPANY_SLUG = "intercompany-invoices"
+INTERCOMPANY_QUEUES = ("intercompany-review",)
+INTERCOMPANY_QA_RATE = 0.3
+INTERCOMPANY_POLICY_TEXT = """\
+# Intercompany invoice policy, version 1
+
+Owner: Finance operations (Morgan Manager). Applies to invoices between the group's own
+companies, which arrive around the clock from every time zone. The extractor has read
+them well for months: this use case is in the *automate* stage.
+
+1. **Large invoices need two people**, as for supplier invoices (over 50,000).
+2. **Unsure readings, a vendor or amount off the purchase order, and proposed holds or
+   rejections** go to the shared-service desk, which works around the clock.
+3. **Everything else is approved**, and a sample of 30% of those approvals is checked
+   again by a reviewer who does not see the AI's answer (the blind QA queue), so that
+   the extractor's accuracy stays measured.
+"""
+INTERCOMPANY_RULES = tuple(rule for rule in POLICY_RULES if rule.action == RuleAction.REVIEW)
+INTERCOMPANY_DEFAULT_REASON = ("Matches its purchase order: approved (automate stage; a "
+                               "sample goes to blind QA)")
+ALWAYS_OPEN_CALENDAR_NAME = "Shared-service desk, around the clock"
+ALWAYS_OPEN_HOURS = {str(weekday): [["00:00", "24:00"]] for weekday in range(7)}
+INTERCOMPANY_SLA_POLICIES = {
+    "intercompany-review": (0.5, [(0, timedelta(minutes=30), timedelta(hours=2)),
+                                  (90, timedelta(minutes=15), timedelta(hours=1))]),
+}
+# A case that misses its first response goes to a reviewer, who has an hour; past that
+# it waits where it is, breached, and the owner is told.
+INTERCOMPANY_ESCALATION_CHAIN = (
+    (1, EscalationTarget.RESPONSIBLE, None, timedelta(hours=1), False,
+     EscalationOutcome.NONE),
+)
+# Received over the last hours, whatever the time of day: the older ones nobody has
+# picked up are at risk or breached on the desk's round-the-clock clock.
+INTERCOMPANY_DECISIONS = 36
+INTERCOMPANY_MINUTES_APART = 5

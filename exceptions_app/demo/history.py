@@ -18,6 +18,9 @@ from exceptions_app.demo.data import (
     ERROR_RATE,
     HISTORY_DAYS,
     HISTORY_PER_DAY,
+    INTERCOMPANY_DECISIONS,
+    INTERCOMPANY_MINUTES_APART,
+    INTERCOMPANY_SLUG,
     LEFT_UNCLAIMED,
     RECENT_DECISIONS,
     REVIEWERS,
@@ -72,6 +75,28 @@ def seed_work(*, ai_system: AiSystem, users: dict, now: datetime) -> int:
     timeline.add(now - timedelta(minutes=31), "ask_vendor", reviewer="reviewer2")
     timeline.add(now - timedelta(minutes=19), "four_eyes", reviewer="reviewer")
     timeline.add(now - timedelta(minutes=4), "claim_next", reviewer="reviewer")
+    return timeline.run(ai_system=ai_system, until=now)
+
+
+def seed_intercompany_work(*, ai_system: AiSystem, now: datetime) -> int:
+    """The automated use case's last hours, into a use case without decisions.
+
+    ``INTERCOMPANY_DECISIONS`` arrive ``INTERCOMPANY_MINUTES_APART`` minutes apart up to
+    ``now``, day or night, as intercompany invoices do. The rules approve most, and a
+    sample of those goes to the blind QA queue; the others wait on the round-the-clock
+    desk, where nobody has picked them up yet: the older ones are at risk or breached,
+    whatever the time of day. Answers the decisions posted.
+    """
+    if Decision.objects.filter(use_case__slug=INTERCOMPANY_SLUG).exists():
+        return 0
+    rng = random.Random(DEMO_SEED + 1)
+    timeline = _Timeline(users={})
+    for n in range(1, INTERCOMPANY_DECISIONS + 1):
+        synthetic = synthetic_decision(rng, external_id=f"demo-ic-{n:04d}",
+                                       error_rate=ERROR_RATE, use_case=INTERCOMPANY_SLUG)
+        received = now - timedelta(minutes=INTERCOMPANY_MINUTES_APART
+                                   * (INTERCOMPANY_DECISIONS - n) + 1)
+        timeline.add(received, "receive", synthetic=synthetic, work=False)
     return timeline.run(ai_system=ai_system, until=now)
 
 

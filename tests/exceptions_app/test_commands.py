@@ -84,15 +84,26 @@ def test_seed_demo_run_twice_changes_nothing():
     run("seed_demo", "--no-key")
 
     assert seeded_state() == first
-    assert first["decisions"] == 64
+    assert first["decisions"] == 64 + 36  # invoice-approval's and intercompany-invoices'
     assert first["api_keys"] == 1
-    assert len(first["users"]) == 3
+    assert len(first["users"]) == 4
     manager = get_user_model().objects.get(username="manager")
     assert manager.has_perm("workflows.manage_cases")
     assert manager.check_password("manager-demo")
     assert not get_user_model().objects.get(username="reviewer").has_perm(
         "workflows.manage_cases")
     assert Queue.objects.get(slug="invoice-qa").blind
+
+
+@pytest.mark.django_db
+def test_seed_demo_says_why_a_callback_url_is_refused(settings):
+    # Outside make demo, webhooks may not go to this machine (bin/demo allows it).
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+
+    with pytest.raises(CommandError, match=r"127\.0\.0\.1 is a loopback address"):
+        run("seed_demo", "--no-key", "--callback-url", "http://127.0.0.1:8001/webhooks/backstop")
+
+    assert not AiSystem.objects.exists()
 
 
 @pytest.mark.django_db
