@@ -10,10 +10,11 @@ import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
 from django.db import connection, models
 from django.db.models.expressions import RawSQL
 
-from workflows.models import Case
+from workflows.models import Case, Queue
 
 
 def insert_new(model: type[models.Model], *, columns: Sequence[str], rows: Sequence[Sequence],
@@ -231,3 +232,72 @@ def queue_heads(*, queue_ids: models.QuerySet, states: Sequence[str], limit: int
         f" AND c.state IN ({', '.join(['%s'] * len(states))})"
         f" ORDER BY c.priority DESC, c.due_at ASC, c.id ASC LIMIT {int(limit)}) AS head",
         (*member_params, *[str(state) for state in states]))
+
+
+# --- Who works a queue: a member directly or through a group -------------------------------
+# Plain SQL over the two membership tables rather than the ORM's two ``through``
+# subqueries: the fragment sits in every scoped query, claim-next's included, and
+# compiling it costs next to nothing.
+
+
+def _memberships(*, select: str, where: str) -> str:
+    """``SELECT <select> ... WHERE <where>`` over every membership, direct or through a
+    group; ``{queue}`` and ``{user}`` in both stand for the membership's columns. Each
+    parameter of ``where`` is passed twice: once per branch of the UNION."""
+    direct = Queue.members.through._meta
+    by_group = Queue.member_groups.through._meta
+    user_groups = get_user_model().groups.through._meta
+    branches = (
+        (f"m.{direct.get_field('queue').column}", f"m.{direct.get_field('user').column}",
+         f"{direct.db_table} m"),
+        (f"g.{by_group.get_field('queue').column}", f"ug.{user_groups.get_field('user').column}",
+         f"{by_group.db_table} g JOIN {user_groups.db_table} ug"
+         f" ON ug.{user_groups.get_field('group').column}"
+         f" = g.{by_group.get_field('group').column}"),
+    )
+    return " UNION ".join(
+        f"SELECT {select.format(queue=queue, user=user)} FROM {tables}"
+        f" WHERE {where.format(queue=queue, user=user)}"
+        for queue, user, tables in branches)
+
+
+def queues_worked_by(user_id: int) -> RawSQL:
+    """Ids of the queues the person works, directly or through a group.
+
+    ORM reference: ``Queue.objects.filter(Q(members=user) | Q(member_groups__user=user))``.
+    """
+    return RawSQL(_memberships(select="{queue}", where="{user} = %s"), (user_id, user_id))
+
+
+def workers_of_queue(queue_id: int) -> RawSQL:
+    """Ids of the people who work the queue, directly or through a group.
+
+    ORM reference: ``User.objects.filter(Q(review_queues=q) | Q(groups__review_queues=q))``.
+    """
+    return RawSQL(_memberships(select="{user}", where="{queue} = %s"), (queue_id, queue_id))
+
+
+def queue_worker_pairs(queue_ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Every (queue id, person id) membership of the queues, direct or through a group, in
+    one statement: the reference of ``workers_of_queue`` for each queue."""
+    if not queue_ids:
+        return []
+    placeholders = ", ".join(["%s"] * len(queue_ids))
+    sql = _memberships(select="{queue}, {user}", where=f"{{queue}} IN ({placeholders})")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*queue_ids, *queue_ids])
+        return cursor.fetchall()
+
+
+def capped_case_count(*, states: Sequence[str], cap: int) -> RawSQL:
+    """Per queue row of the outer query, its cases in ``states``, counted up to ``cap``
+    and no further: at most ``cap`` entries of ``case_claimable_idx`` are read however
+    long the backlog.
+
+    ORM reference: ``min(Case.objects.filter(queue=q, state__in=states).count(), cap)``.
+    """
+    return RawSQL(
+        f"SELECT count(*) FROM (SELECT 1 FROM {Case._meta.db_table} c"
+        f" WHERE c.queue_id = {Queue._meta.db_table}.id"
+        f" AND c.state IN ({', '.join(['%s'] * len(states))})"
+        f" LIMIT %s) AS capped", (*[str(state) for state in states], cap))

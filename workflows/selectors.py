@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from workflows import db
 from workflows.models import (
     CLAIMABLE_STATES,
     HELD_STATES,
@@ -40,37 +40,14 @@ URGENCY_ORDER = ("-priority", "due_at", "id")
 
 
 # -- who works a queue: a member directly or through a group ---------------------------
-# Written once, as SQL over the two membership tables; every question about it (the
-# queues a person works, the people who work a queue, does this person work that queue)
-# is one of the functions below. Plain SQL rather than the ORM's two ``through``
-# subqueries: the fragment sits in every scoped query, claim-next's included, and
-# compiling it costs next to nothing.
-
-
-def _memberships(*, select: str, where: str) -> str:
-    """``SELECT <select> ... WHERE <where>`` over every membership, direct or through a
-    group; ``{queue}`` and ``{user}`` in both stand for the membership's columns. Each
-    parameter of ``where`` is passed twice: once per branch of the UNION."""
-    direct = Queue.members.through._meta
-    by_group = Queue.member_groups.through._meta
-    user_groups = get_user_model().groups.through._meta
-    branches = (
-        (f"m.{direct.get_field('queue').column}", f"m.{direct.get_field('user').column}",
-         f"{direct.db_table} m"),
-        (f"g.{by_group.get_field('queue').column}", f"ug.{user_groups.get_field('user').column}",
-         f"{by_group.db_table} g JOIN {user_groups.db_table} ug"
-         f" ON ug.{user_groups.get_field('group').column}"
-         f" = g.{by_group.get_field('group').column}"),
-    )
-    return " UNION ".join(
-        f"SELECT {select.format(queue=queue, user=user)} FROM {tables}"
-        f" WHERE {where.format(queue=queue, user=user)}"
-        for queue, user, tables in branches)
+# Written once, as SQL over the two membership tables (``workflows.db``); every question
+# about it (the queues a person works, the people who work a queue, does this person work
+# that queue) is one of the functions below.
 
 
 def member_queue_ids(user) -> RawSQL:
     """Ids of the queues the user works, directly or through a group."""
-    return RawSQL(_memberships(select="{queue}", where="{user} = %s"), (user.pk, user.pk))
+    return db.queues_worked_by(user.pk)
 
 
 def works_queue(*, user, queue_id: int) -> bool:
@@ -82,22 +59,14 @@ def works_queue(*, user, queue_id: int) -> bool:
 
 def queue_workers(*, queue_id: int) -> QuerySet:
     """The active people who work the queue, directly or through a group."""
-    return get_user_model().objects.filter(is_active=True, pk__in=RawSQL(
-        _memberships(select="{user}", where="{queue} = %s"), (queue_id, queue_id)))
+    return get_user_model().objects.filter(is_active=True, pk__in=db.workers_of_queue(queue_id))
 
 
 def queue_worker_ids(queue_ids: Iterable[int]) -> dict[int, set[int]]:
     """Who works each queue, directly or through a group, active or not: one query."""
-    queue_ids = list(queue_ids)
-    if not queue_ids:
-        return {}
-    placeholders = ", ".join(["%s"] * len(queue_ids))
-    sql = _memberships(select="{queue}, {user}", where=f"{{queue}} IN ({placeholders})")
     workers: dict[int, set[int]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*queue_ids, *queue_ids])
-        for queue_id, user_id in cursor.fetchall():
-            workers.setdefault(queue_id, set()).add(user_id)
+    for queue_id, user_id in db.queue_worker_pairs(list(queue_ids)):
+        workers.setdefault(queue_id, set()).add(user_id)
     return workers
 
 
@@ -207,12 +176,7 @@ def queue_summaries(*, user, queue_ids: Iterable[int] | None = None) -> list[Que
     so neither the backlog nor closed history slows the home page down.
     """
     waiting = Case.objects.filter(queue=OuterRef("pk"), state__in=CLAIMABLE_STATES)
-    table = Case._meta.db_table
-    capped_count = RawSQL(
-        f"SELECT count(*) FROM (SELECT 1 FROM {table} c"
-        f" WHERE c.queue_id = {Queue._meta.db_table}.id"
-        f" AND c.state IN ({', '.join(['%s'] * len(CLAIMABLE_STATES))})"
-        f" LIMIT %s) AS waiting", (*CLAIMABLE_STATES, OPEN_COUNT_CAP + 1))
+    capped_count = db.capped_case_count(states=CLAIMABLE_STATES, cap=OPEN_COUNT_CAP + 1)
     queues = member_queues(user=user)
     if queue_ids is not None:
         queues = queues.filter(pk__in=list(queue_ids))

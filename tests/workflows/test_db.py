@@ -4,8 +4,10 @@ reference on small fixtures."""
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from tests.factories import CaseFactory, QueueFactory, UserFactory
@@ -235,3 +237,60 @@ def test_the_transaction_lock_is_held_until_commit_and_no_longer():
         assert other_can_take()
     finally:
         other.close()
+
+
+# --- who works a queue: members directly or through a group --------------------------------
+
+def membership_fixture():
+    """Three queues, four people: direct members, members through a group, both at once
+    (counted once), and someone in a group that works no queue."""
+    reviewers, idle = Group.objects.create(name="reviewers"), Group.objects.create(name="idle")
+    queues = [QueueFactory(), QueueFactory(), QueueFactory()]
+    ana, ben, cy, dee = (UserFactory() for _ in range(4))
+    queues[0].members.add(ana, ben)
+    queues[1].member_groups.add(reviewers)
+    reviewers.user_set.add(ben, cy)
+    queues[1].members.add(ben)
+    idle.user_set.add(dee)
+    return queues, [ana, ben, cy, dee]
+
+
+def test_the_queues_a_person_works_are_those_the_orm_finds_through_both_memberships():
+    _, people = membership_fixture()
+    for person in people:
+        by_sql = set(Queue.objects.filter(pk__in=db.queues_worked_by(person.pk))
+                     .values_list("pk", flat=True))
+        by_orm = set(Queue.objects.filter(Q(members=person) | Q(member_groups__user=person))
+                     .values_list("pk", flat=True))
+        assert by_sql == by_orm
+    assert by_orm == set()  # dee's group works no queue
+
+
+def test_the_people_who_work_a_queue_are_those_the_orm_finds_through_both_memberships():
+    queues, _ = membership_fixture()
+    User = get_user_model()
+    pairs = db.queue_worker_pairs([queue.pk for queue in queues])
+    for queue in queues:
+        by_orm = set(User.objects.filter(Q(review_queues=queue) | Q(groups__review_queues=queue))
+                     .values_list("pk", flat=True))
+        assert set(User.objects.filter(pk__in=db.workers_of_queue(queue.pk))
+                   .values_list("pk", flat=True)) == by_orm
+        assert {user for queue_id, user in pairs if queue_id == queue.pk} == by_orm
+    assert len(pairs) == len(set(pairs)) == 4  # ben works queue 1 twice over, listed once
+    assert db.queue_worker_pairs([]) == []
+
+
+def test_the_capped_count_is_the_orm_count_up_to_the_cap():
+    queues = [QueueFactory(), QueueFactory(), QueueFactory()]
+    CaseFactory.create_batch(7, queue=queues[0])
+    CaseFactory.create_batch(2, queue=queues[1])
+    CaseFactory(queue=queues[1], state="resolved")
+    states, cap = ("open", "escalated"), 5
+
+    counted = dict(Queue.objects.annotate(waiting=db.capped_case_count(states=states, cap=cap))
+                   .values_list("pk", "waiting"))
+
+    for queue in queues:
+        assert counted[queue.pk] == min(
+            Case.objects.filter(queue=queue, state__in=states).count(), cap)
+    assert [counted[queue.pk] for queue in queues] == [5, 2, 0]
