@@ -30,12 +30,6 @@ def _check_names(values: dict, allowed, what: str) -> None:
         raise TypeError(f"Not a {what} setting: {', '.join(unknown)}.")
 
 
-def _edited(obj, values: dict, fields) -> None:
-    for name, value in values.items():
-        if name in fields:
-            setattr(obj, name, value)
-
-
 @transaction.atomic
 def use_case_create(*, actor, now: datetime | None = None, **values) -> UseCase:
     """A new use case (at the audit stage unless given); audited ``use_case.created``."""
@@ -51,22 +45,13 @@ def use_case_create(*, actor, now: datetime | None = None, **values) -> UseCase:
     return use_case
 
 
-@transaction.atomic
 def use_case_update(*, use_case: UseCase, actor, now: datetime | None = None,
                     **changes) -> UseCase:
     """Change a use case's settings; one ``use_case.changed`` event with the fields that
     differ, before and after. A change to nothing writes nothing."""
     require_manager(actor, "change use cases")
-    _check_names(changes, USE_CASE_SETTINGS, "use case")
-    use_case = UseCase.objects.select_for_update().get(pk=use_case.pk)
-    before = audit.snapshot(use_case, USE_CASE_SETTINGS)
-    _edited(use_case, changes, USE_CASE_SETTINGS)
-    use_case.full_clean()
-    use_case.save()
-    audit.record_changes(before=before, after=audit.snapshot(use_case, USE_CASE_SETTINGS),
-                         actor=actor, verb=DomainVerb.USE_CASE_CHANGED, object_type="use_case",
-                         object_id=use_case.pk, now=now, slug=use_case.slug)
-    return use_case
+    return audit.edit_settings(use_case, changes=changes, fields=USE_CASE_SETTINGS, actor=actor,
+                               verb=DomainVerb.USE_CASE_CHANGED, object_type="use_case", now=now)
 
 
 def _ai_system_snapshot(ai_system: AiSystem) -> dict:
@@ -94,24 +79,14 @@ def ai_system_create(*, actor, use_cases=(), now: datetime | None = None,
     return ai_system
 
 
-@transaction.atomic
 def ai_system_update(*, ai_system: AiSystem, actor, now: datetime | None = None,
                      **changes) -> AiSystem:
     """Change an AI system: its names, owner, callback URL, whether it may post, the use
     cases it posts to. One ``ai_system.changed`` event with before and after."""
     require_manager(actor, "change AI systems")
-    _check_names(changes, AI_SYSTEM_EDITABLE, "AI system")
-    ai_system = AiSystem.objects.select_for_update().get(pk=ai_system.pk)
-    before = _ai_system_snapshot(ai_system)
-    _edited(ai_system, changes, AI_SYSTEM_SETTINGS)
-    ai_system.full_clean()
-    ai_system.save()
-    if "use_cases" in changes:
-        ai_system.use_cases.set(changes["use_cases"])
-    audit.record_changes(before=before, after=_ai_system_snapshot(ai_system), actor=actor,
-                         verb=DomainVerb.AI_SYSTEM_CHANGED, object_type="ai_system",
-                         object_id=ai_system.pk, now=now, slug=ai_system.slug)
-    return ai_system
+    return audit.edit_settings(ai_system, changes=changes, fields=AI_SYSTEM_EDITABLE,
+                               actor=actor, verb=DomainVerb.AI_SYSTEM_CHANGED,
+                               object_type="ai_system", now=now, describe=_ai_system_snapshot)
 
 
 @transaction.atomic

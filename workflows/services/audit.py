@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -180,6 +180,36 @@ def record_changes(*, before: dict, after: dict, actor, verb, object_type: str, 
         record(actor=actor, verb=verb, object_type=object_type, object_id=object_id, now=now,
                data={**data, **diff})
 
+
+
+@transaction.atomic
+def edit_settings(obj, *, changes: dict, fields: Sequence[str], actor, verb, object_type: str,
+                  slug_key: str = "slug", now: datetime | None = None,
+                  describe: Callable | None = None):
+    """Every settings editor's one path: refuse a name not among ``fields`` (a caller's
+    bug: TypeError), lock the row, set the plain fields, validate, save, then set the
+    many-to-many ones; one ``verb`` event with the fields that differ before and after
+    (``describe(row)``, else their snapshot) and the row's slug under ``slug_key``. A
+    change to nothing records nothing. Answers the row as saved."""
+    unknown = sorted(set(changes) - set(fields))
+    if unknown:
+        raise TypeError(f"Not a {obj._meta.verbose_name} setting: {', '.join(unknown)}.")
+    describe = describe or (lambda row: snapshot(row, fields))
+    obj = type(obj).objects.select_for_update().get(pk=obj.pk)
+    before = describe(obj)
+    many = {name: value for name, value in changes.items()
+            if obj._meta.get_field(name).many_to_many}
+    for name, value in changes.items():
+        if name not in many:
+            setattr(obj, name, value)
+    obj.full_clean()
+    obj.save()
+    for name, value in many.items():
+        getattr(obj, name).set(value)
+    record_changes(before=before, after=describe(obj), actor=actor, verb=verb,
+                   object_type=object_type, object_id=obj.pk, now=now,
+                   **{slug_key: obj.slug})
+    return obj
 
 # --- Sealing: one chain over committed events -----------------------------------------
 

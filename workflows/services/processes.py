@@ -33,24 +33,13 @@ def process_create(*, actor, slug: str, name: str, now: datetime | None = None) 
     return process
 
 
-@transaction.atomic
 def process_update(*, process: Process, actor, now: datetime | None = None,
                    **changes) -> Process:
     """Rename a process; one ``process.changed`` event with before and after."""
     require_manager(actor, "change processes")
-    unknown = sorted(set(changes) - set(PROCESS_SETTINGS))
-    if unknown:
-        raise TypeError(f"Not a process setting: {', '.join(unknown)}.")
-    process = Process.objects.select_for_update().get(pk=process.pk)
-    before = audit.snapshot(process, PROCESS_SETTINGS)
-    for name, value in changes.items():
-        setattr(process, name, value)
-    process.full_clean()
-    process.save()
-    audit.record_changes(before=before, after=audit.snapshot(process, PROCESS_SETTINGS),
-                         actor=actor, verb=AuditVerb.PROCESS_CHANGED, object_type="process",
-                         object_id=process.pk, now=now, process=process.slug)
-    return process
+    return audit.edit_settings(process, changes=changes, fields=PROCESS_SETTINGS, actor=actor,
+                               verb=AuditVerb.PROCESS_CHANGED, object_type="process",
+                               slug_key="process", now=now)
 
 
 def _chain(process: Process) -> list[dict]:

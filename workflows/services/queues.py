@@ -57,20 +57,6 @@ def queue_update(*, queue: Queue, actor, now: datetime | None = None, **changes)
     """Change a queue's settings or members; one ``queue.changed`` event with the fields
     that differ, before and after. A change to nothing writes nothing."""
     require_manager(actor, "change queues")
-    _unknown(changes)
-    now = now or timezone.now()
-    with transaction.atomic():
-        queue = Queue.objects.select_for_update().get(pk=queue.pk)
-        before = audit.snapshot(queue, EDITABLE)
-        for name, value in changes.items():
-            if name in SETTINGS:
-                setattr(queue, name, value)
-        queue.full_clean()
-        queue.save()
-        for name in MEMBERSHIP:
-            if name in changes:
-                getattr(queue, name).set(changes[name])
-        audit.record_changes(before=before, after=audit.snapshot(queue, EDITABLE),
-                             actor=actor, verb=AuditVerb.QUEUE_CHANGED, object_type="queue",
-                             object_id=queue.pk, now=now, queue=queue.slug)
-    return queue
+    return audit.edit_settings(queue, changes=changes, fields=EDITABLE, actor=actor,
+                               verb=AuditVerb.QUEUE_CHANGED, object_type="queue",
+                               slug_key="queue", now=now or timezone.now())
