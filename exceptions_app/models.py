@@ -248,6 +248,10 @@ class Decision(models.Model):
     case = models.OneToOneField(Case, null=True, blank=True, on_delete=models.PROTECT,
                                 related_name="decision")
     withdrawn_at = models.DateTimeField(null=True, blank=True)
+    # Its resolution's place in the AI system's resolution feed (GET /resolutions/),
+    # given when the case is resolved under a per-system lock held until commit: places
+    # follow commit order, so a reader's cursor never passes one that commits late.
+    feed_position = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -256,6 +260,10 @@ class Decision(models.Model):
                                     name="decision_external_id_unique_per_ai_system"),
             models.CheckConstraint(condition=Q(confidence__gte=0, confidence__lte=1),
                                    name="decision_confidence_is_a_fraction"),
+            # Also the feed's index: a page and the next place are one range scan each.
+            models.UniqueConstraint(fields=["ai_system", "feed_position"],
+                                    condition=Q(feed_position__isnull=False),
+                                    name="decision_feed_position_unique"),
         ]
         indexes = [
             models.Index(fields=["use_case", "received_at"], name="decision_use_case_idx"),

@@ -10,6 +10,8 @@ from rest_framework.utils import json
 
 from exceptions_app.contracts import json_value_problem
 from exceptions_app.models import Decision, Route, Stage
+from exceptions_app.services import callbacks
+from workflows.models import Verdict
 
 
 class IntakeJSONParser(JSONParser):
@@ -102,6 +104,29 @@ class DecisionCaseSerializer(serializers.Serializer):
     due_at = serializers.DateTimeField()
 
 
+class ResolutionSerializer(serializers.Serializer):
+    """A resolution as its AI system is told of it: the webhook's ``data``, the feed's
+    items and a resolved decision's ``resolution`` alike (``callbacks.resolution_data``)."""
+
+    decision_id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    use_case = serializers.CharField()
+    verdict = serializers.ChoiceField(choices=Verdict.choices)
+    output = serializers.JSONField(allow_null=True,
+                                   help_text="The final output: the AI's when accepted, the "
+                                             "correction when corrected, null when rejected.")
+    reason_code = serializers.CharField(allow_blank=True)
+    notes = serializers.CharField(allow_blank=True)
+    resolved_at = serializers.DateTimeField()
+    reviewer = serializers.CharField()
+    approver = serializers.CharField(allow_null=True)
+    position = serializers.IntegerField(help_text="Its place in the resolution feed.")
+
+    def to_representation(self, decision):
+        return super().to_representation(
+            callbacks.resolution_data(decision, decision.case.resolution))
+
+
 class DecisionOutSerializer(serializers.ModelSerializer):
     use_case = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     policy_version = serializers.IntegerField(source="policy_version.number")
@@ -109,18 +134,25 @@ class DecisionOutSerializer(serializers.ModelSerializer):
     route = serializers.ChoiceField(choices=Route.choices)
     reasons = ReasonSerializer(many=True)
     case = serializers.SerializerMethodField()
+    resolution = serializers.SerializerMethodField()
 
     class Meta:
         model = Decision
         fields = ["id", "use_case", "external_id", "model_version", "confidence", "input",
                   "output", "explanation", "meta", "received_at", "policy_version", "stage",
-                  "route", "reasons", "case", "withdrawn_at"]
+                  "route", "reasons", "case", "withdrawn_at", "resolution"]
 
     def get_case(self, decision) -> DecisionCaseSerializer(allow_null=True):
         # QA samples are reviewed behind the scenes; the AI system sees its route only.
         if decision.route != Route.REVIEW or decision.case is None:
             return None
         return DecisionCaseSerializer(decision.case).data
+
+    def get_resolution(self, decision) -> ResolutionSerializer(allow_null=True):
+        # Resolved decisions only: a new one (every intake answer) costs no query.
+        if decision.feed_position is None:
+            return None
+        return ResolutionSerializer(decision).data
 
     def to_representation(self, decision):
         """The declared fields' output, written out: a batch answers up to 1000 decisions,
@@ -152,6 +184,7 @@ class DecisionOutSerializer(serializers.ModelSerializer):
                 "id": case.pk, "state": case.state, "queue": case.queue.slug,
                 "priority": case.priority, "due_at": datetime(case.due_at)},
             "withdrawn_at": datetime(decision.withdrawn_at),
+            "resolution": self.get_resolution(decision),
         }
 
     def _datetime(self, value):

@@ -3,9 +3,10 @@ from django.urls import path
 from exceptions_app.api import views, withdrawal
 
 urlpatterns = [
-    path("decisions/", views.DecisionCreateView.as_view(), name="decision-create"),
+    path("decisions/", views.DecisionsView.as_view(), name="decision-create"),
     path("decisions/batch/", views.DecisionBatchView.as_view(), name="decision-batch"),
     path("decisions/<int:pk>/", views.DecisionDetailView.as_view(), name="decision-detail"),
     path("decisions/<int:pk>/withdraw/", withdrawal.DecisionWithdrawView.as_view(),
          name="decision-withdraw"),
+    path("resolutions/", views.ResolutionFeedView.as_view(), name="resolution-feed"),
 ]

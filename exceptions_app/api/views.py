@@ -1,4 +1,4 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotAuthenticated, PermissionDenied
 from rest_framework.response import Response
@@ -15,10 +15,12 @@ from exceptions_app.api.serializers import (
     DecisionInSerializer,
     DecisionOutSerializer,
     IntakeJSONParser,
+    ResolutionSerializer,
     validate_decisions,
 )
 from exceptions_app.models import Decision
 from exceptions_app.services.intake import submit_decisions
+from workflows.api.pagination import FeedPagination, NewestFirstPagination
 
 
 class AiSystemView(APIView):
@@ -33,8 +35,30 @@ class AiSystemView(APIView):
         raise PermissionDenied(message)
 
 
-class DecisionCreateView(AiSystemView):
+class DecisionPagination(NewestFirstPagination):
+    ordering = "-id"  # newest first; unique, so the cursor never skips or repeats
+
+
+class DecisionsView(AiSystemView):
     parser_classes = [IntakeJSONParser]
+
+    @extend_schema(
+        operation_id="decisions_list",
+        parameters=[OpenApiParameter("external_id", str,
+                                     description="Only the decision you posted with this id.")],
+        responses={200: DecisionOutSerializer(many=True),
+                   400: OpenApiResponse(description="A malformed cursor.")})
+    def get(self, request):
+        """Your decisions, newest first (cursor pagination); ``external_id`` finds one by
+        the id you gave it. Resolved ones carry their resolution."""
+        decisions = (Decision.objects.filter(ai_system=request.user.ai_system)
+                     .select_related(*DECISION_READ))
+        external_id = request.query_params.get("external_id")
+        if external_id is not None:
+            decisions = decisions.filter(external_id=external_id)
+        paginator = DecisionPagination()
+        page = paginator.paginate_queryset(decisions, request, view=self)
+        return paginator.get_paginated_response(DecisionOutSerializer(page, many=True).data)
 
     @extend_schema(
         operation_id="decisions_create", request=DecisionInSerializer,
@@ -94,8 +118,14 @@ class DecisionBatchView(AiSystemView):
         return Response({"results": answers}, status=status.HTTP_200_OK)
 
 
+# What a decision's answer reads besides the row: its case and, once resolved, the resolution.
+DECISION_READ = ("use_case", "policy_version", "case__queue", "case__resolution__resolved_by",
+                 "case__resolution__approved_by")
+
+
 class DecisionDetailView(generics.RetrieveAPIView):
-    """A decision as stored, with its case's current state. Only its own AI system sees it."""
+    """A decision as stored, with its case's current state and, once resolved, its
+    resolution. Only its own AI system sees it."""
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsAiSystem]
@@ -105,4 +135,27 @@ class DecisionDetailView(generics.RetrieveAPIView):
     def get_queryset(self):
         # I8: another system's decision is simply not there (404).
         return (Decision.objects.filter(ai_system=self.request.user.ai_system)
-                .select_related("use_case", "policy_version", "case__queue"))
+                .select_related(*DECISION_READ))
+
+
+class ResolutionFeedPagination(FeedPagination):
+    position_field = "feed_position"
+
+
+class ResolutionFeedView(generics.ListAPIView):
+    """Your decisions' resolutions, oldest first, each once, in the order they committed.
+    Keep following ``next`` (also on an empty page) to get each new one as it comes: the
+    pull twin of the ``decision.resolved`` webhook, with the same fields."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsAiSystem]
+    throttle_classes = [AiSystemRateThrottle]
+    serializer_class = ResolutionSerializer
+    pagination_class = ResolutionFeedPagination
+    filter_backends = []
+
+    def get_queryset(self):
+        return (Decision.objects.filter(ai_system=self.request.user.ai_system,
+                                        feed_position__isnull=False)
+                .select_related("use_case", "case__resolution__resolved_by",
+                                "case__resolution__approved_by"))

@@ -1,9 +1,14 @@
-"""Resolutions back to the AI system that asked: a signed webhook through the outbox.
+"""Resolutions back to the AI system that asked: a place in its feed, and a signed webhook
+through the outbox.
 
 When a case is resolved (after four-eyes approval where needed), the engine calls
-``send_resolution`` through ``workflows.hooks`` inside the resolving transaction. It
-writes one outbox webhook message to the AI system's ``callback_url``, so the webhook
-exists if and only if the resolution commits (I5), and is relayed with retries.
+``publish_resolution`` through ``workflows.hooks`` inside the resolving transaction. It
+gives the decision the next place in its AI system's resolution feed, which the system
+reads with ``GET /api/v1/resolutions/?cursor=...`` whether or not it takes webhooks, and,
+when the system has a callback URL, writes one outbox webhook message to it, so the
+webhook exists if and only if the resolution commits (I5), and is relayed with retries.
+A system that gets its callback URL later is sent every resolution it has not been sent
+(``send_unsent_resolutions``).
 
 The body follows the Standard Webhooks envelope (``type``, ``timestamp``, ``data``);
 ``webhook-id`` is the outbox message's id, the same on every retry, so the AI system
@@ -13,48 +18,90 @@ a ``whsec_<base64>`` secret as Standard Webhooks defines it (make one with
 ``workflows.services.outbox.generate_signing_secret``), any other as its UTF-8 bytes.
 """
 
-from exceptions_app.models import Decision
+from django.db.models import Exists, Max, OuterRef
+
+from exceptions_app.models import AiSystem, Decision
 from exceptions_app.services import resolutions
-from workflows.models import Channel, OutboxMessage
+from workflows import db
+from workflows.models import Channel, OutboxMessage, Resolution
 from workflows.services import outbox
 
 RESOLVED_EVENT = "decision.resolved"
+# pg_advisory_xact_lock keys of the feeds: "feed" in ASCII, then the AI system's id.
+FEED_LOCK = int.from_bytes(b"feed", "big") << 32
+# Unsent resolutions are written to the outbox this many at a time.
+UNSENT_CHUNK = 500
 
 
 def resolution_dedup_key(case_id: int) -> str:
     return f"resolution:{case_id}:webhook"
 
 
-def send_resolution(*, case, resolution) -> OutboxMessage | None:
-    """Write the resolution webhook for the case's AI system, if it has a callback URL."""
+def resolution_data(decision: Decision, resolution: Resolution) -> dict:
+    """What the AI system is told of a resolution, in the webhook and by the API alike."""
+    approver = resolution.approved_by
+    return {
+        "decision_id": decision.pk,
+        "external_id": decision.external_id,
+        "use_case": decision.use_case.slug,
+        "verdict": resolution.verdict,
+        "output": resolutions.final_output(resolution, decision),
+        "reason_code": resolution.reason_code,
+        "notes": resolution.notes,
+        "resolved_at": resolved_at(resolution),
+        "reviewer": resolution.resolved_by.get_username(),
+        "approver": approver.get_username() if approver is not None else None,
+        "position": decision.feed_position,
+    }
+
+
+def resolved_at(resolution: Resolution):
+    return resolution.case.closed_at or resolution.approved_at or resolution.created_at
+
+
+def publish_resolution(*, case, resolution) -> OutboxMessage | None:
+    """Give the decision its place in the feed; write its webhook if the AI system has a
+    callback URL. Inside the resolving transaction."""
     decision = (Decision.objects.select_related("ai_system", "use_case")
                 .filter(case=case.pk).first())
-    if decision is None or not decision.ai_system.callback_url:
+    if decision is None:
         return None
-    final_output = resolutions.final_output(resolution, decision)
-    resolved_at = case.closed_at or resolution.approved_at or resolution.created_at
-    approver = resolution.approved_by
-    payload = {
-        "type": RESOLVED_EVENT,
-        "timestamp": resolved_at,
-        "data": {
-            "decision_id": decision.pk,
-            "external_id": decision.external_id,
-            "use_case": decision.use_case.slug,
-            "verdict": resolution.verdict,
-            "output": final_output,
-            "reason_code": resolution.reason_code,
-            "notes": resolution.notes,
-            "resolved_at": resolved_at,
-            "reviewer": resolution.resolved_by.get_username(),
-            "approver": approver.get_username() if approver is not None else None,
-        },
-    }
-    return outbox.enqueue(channel=Channel.WEBHOOK, recipient=decision.ai_system.callback_url,
-                          dedup_key=resolution_dedup_key(case.pk), payload=payload,
-                          subject=f"{RESOLVED_EVENT} {decision.external_id}", case=case,
-                          now=resolved_at)
+    # Held until the resolving transaction commits: the next place is taken after it.
+    db.hold_transaction_lock(FEED_LOCK | decision.ai_system_id)
+    last = (Decision.objects.filter(ai_system=decision.ai_system_id)
+            .aggregate(last=Max("feed_position"))["last"])
+    decision.feed_position = (last or 0) + 1
+    Decision.objects.filter(pk=decision.pk).update(feed_position=decision.feed_position)
+    if not decision.ai_system.callback_url:
+        return None
+    [message] = outbox.write([_webhook(decision, resolution, now=resolved_at(resolution))])
+    return message
 
+
+def _webhook(decision: Decision, resolution: Resolution, *, now=None) -> OutboxMessage:
+    data = resolution_data(decision, resolution)
+    return outbox.message(
+        channel=Channel.WEBHOOK, recipient=decision.ai_system.callback_url,
+        dedup_key=resolution_dedup_key(decision.case_id),
+        payload={"type": RESOLVED_EVENT, "timestamp": data["resolved_at"], "data": data},
+        subject=f"{RESOLVED_EVENT} {decision.external_id}", case=resolution.case, now=now)
+
+
+def send_unsent_resolutions(*, ai_system: AiSystem) -> int:
+    """Write the webhook of every resolution in the system's feed that has none yet (it
+    was resolved while the system had no callback URL); answers how many."""
+    if not ai_system.callback_url:
+        return 0
+    sent = OutboxMessage.objects.filter(channel=Channel.WEBHOOK, case=OuterRef("case_id"))
+    unsent = (Decision.objects.filter(ai_system=ai_system, feed_position__isnull=False)
+              .exclude(Exists(sent)).select_related(
+                  "ai_system", "use_case", "case__resolution__resolved_by",
+                  "case__resolution__approved_by").order_by("feed_position"))
+    written, after = 0, 0
+    while chunk := list(unsent.filter(feed_position__gt=after)[:UNSENT_CHUNK]):
+        outbox.write([_webhook(decision, decision.case.resolution) for decision in chunk])
+        written, after = written + len(chunk), chunk[-1].feed_position
+    return written
 
 def webhook_secret(*, message: OutboxMessage) -> str | None:
     """The signing secret of the AI system whose decision the message is about."""

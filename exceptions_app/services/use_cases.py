@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from exceptions_app.models import AiSystem, UseCase
+from exceptions_app.services import callbacks
 from exceptions_app.verbs import DomainVerb
 from workflows.services import audit, outbox
 from workflows.services.queues import require_manager
@@ -79,14 +80,20 @@ def ai_system_create(*, actor, use_cases=(), now: datetime | None = None,
     return ai_system
 
 
+@transaction.atomic
 def ai_system_update(*, ai_system: AiSystem, actor, now: datetime | None = None,
                      **changes) -> AiSystem:
     """Change an AI system: its names, owner, callback URL, whether it may post, the use
     cases it posts to. One ``ai_system.changed`` event with before and after."""
     require_manager(actor, "change AI systems")
-    return audit.edit_settings(ai_system, changes=changes, fields=AI_SYSTEM_EDITABLE,
-                               actor=actor, verb=DomainVerb.AI_SYSTEM_CHANGED,
-                               object_type="ai_system", now=now, describe=_ai_system_snapshot)
+    ai_system = audit.edit_settings(ai_system, changes=changes, fields=AI_SYSTEM_EDITABLE,
+                                    actor=actor, verb=DomainVerb.AI_SYSTEM_CHANGED,
+                                    object_type="ai_system", now=now,
+                                    describe=_ai_system_snapshot)
+    if changes.get("callback_url"):
+        # Resolved while nobody listened: in the feed already, now sent as well.
+        callbacks.send_unsent_resolutions(ai_system=ai_system)
+    return ai_system
 
 
 @transaction.atomic

@@ -58,7 +58,8 @@ def test_resolving_a_case_writes_exactly_one_webhook_to_the_ai_system(
         "decision_id": decision.pk, "external_id": "inv-1", "use_case": "invoices",
         "verdict": "corrected", "output": {"action": "hold", "amount": 4100.0},
         "reason_code": "wrong-amount", "notes": "The PO says 4,100.",
-        "resolved_at": message.payload["timestamp"], "reviewer": "member", "approver": None}
+        "resolved_at": message.payload["timestamp"], "reviewer": "member", "approver": None,
+        "position": 1}
 
     # Relayed, it reaches the AI system signed with its own secret.
     assert outbox.relay_due() == 1

@@ -23,11 +23,12 @@ def forged_cursor(position: str) -> str:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", [CASES, "/api/v1/notifications/", "/api/v1/outbox/"])
-def test_a_forged_cursor_answers_invalid_cursor(path, manager):
-    response = signed_in(manager).get(path, {"cursor": forged_cursor("abc")})
+@pytest.mark.parametrize("cursor", [forged_cursor("abc"), "not base64!"])
+def test_a_forged_cursor_answers_400_naming_the_cursor(path, cursor, manager):
+    response = signed_in(manager).get(path, {"cursor": cursor})
 
-    assert response.status_code == 404
-    assert response.json() == {"detail": "Invalid cursor"}
+    assert response.status_code == 400
+    assert list(response.json()) == ["cursor"]
 
 
 @pytest.mark.django_db
