@@ -273,6 +273,8 @@ CELERY_TASK_ROUTES = {
 # One webhook attempt, all told (connect, send, headers and body): past this deadline
 # it is cut off and counted as failed (timed out); the receiver's answer is read up to
 # WEBHOOK_RESPONSE_LIMIT_BYTES, never more.
+# After a signing secret is rotated, the old one still signs for this long.
+WEBHOOK_SECRET_OVERLAP_HOURS = env.float("WEBHOOK_SECRET_OVERLAP_HOURS", default=24.0)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WEBHOOK_RESPONSE_LIMIT_BYTES = env.int("WEBHOOK_RESPONSE_LIMIT_BYTES", default=64 * 1024)
 # While a worker delivers a message it holds it this long; no other worker sends it

@@ -19,7 +19,7 @@ class ExceptionsAppConfig(AppConfig):
         hooks.register_resolved_handler(resolutions.record_labelled_example)
         # The resolution goes back to the AI system as a signed webhook (outbox, I5).
         hooks.register_resolved_handler(callbacks.publish_resolution)
-        hooks.register_webhook_secret_provider(callbacks.webhook_secret)
+        hooks.register_webhook_secret_provider(callbacks.webhook_secrets)
         hooks.register_content_provider(resolutions.case_content)
         # The case page's decision panels, use case link and typed output fields.
         hooks.register_case_presenter(presenters.presenter)

@@ -109,6 +109,9 @@ class AiSystem(models.Model):
     use_cases = models.ManyToManyField(UseCase, blank=True, related_name="ai_systems")
     callback_url = models.URLField(blank=True, validators=[validate_callback_url])
     signing_secret = models.CharField(max_length=200, blank=True)
+    # After a rotation the old secret signs too, until the receiver has the new one.
+    previous_signing_secret = models.CharField(max_length=200, blank=True, editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

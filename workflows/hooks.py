@@ -25,7 +25,7 @@ fills these registries in its ``AppConfig.ready()``, and nowhere else:
 Every hook is called with keyword arguments only.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -208,7 +208,8 @@ def nav_links() -> list[NavLink]:
 # ``workflows`` never stores secrets in the outbox row: they are looked up when
 # sending, so a rotated secret applies to the next attempt.
 
-SecretProvider = Callable[..., "str | None"]  # (*, message) -> secret, or None: not mine
+# (*, message) -> the secret, or the secrets (newest first), that sign it; None: not mine.
+SecretProvider = Callable[..., "str | Sequence[str] | None"]
 _webhook_secret_providers: list[SecretProvider] = []
 
 
@@ -217,12 +218,14 @@ def register_webhook_secret_provider(provider: SecretProvider) -> SecretProvider
     return _add(_webhook_secret_providers, provider)
 
 
-def webhook_secret(*, message) -> str | None:
+def webhook_secrets(*, message) -> list[str]:
+    """The secrets that sign the webhook: during a rotation's overlap, the new and the old
+    (Standard Webhooks' multiple signatures); none when no provider knows it."""
     for provider in _webhook_secret_providers:
-        secret = provider(message=message)
-        if secret:
-            return secret
-    return None
+        secrets = provider(message=message)
+        if secrets:
+            return [secrets] if isinstance(secrets, str) else list(secrets)
+    return []
 
 
 # --- Metrics -------------------------------------------------------------------------

@@ -44,6 +44,7 @@ class AuditVerb(models.TextChoices):
     PROCESS_CHANGED = "process.changed", "Process changed"
     PROCESS_DELETED = "process.deleted", "Process deleted"
     ESCALATION_CHAIN_CHANGED = "escalation_chain.changed", "Escalation chain changed"
+    MESSAGE_REDELIVERED = "outbox.redelivered", "Failed message sent again"
     USER_TOKEN_ISSUED = "user_token.issued", "API token issued"
     USER_TOKEN_ROTATED = "user_token.rotated", "API token replaced"
     USER_TOKEN_SHOWN = "user_token.shown", "API token shown again"

@@ -4,6 +4,7 @@ Views read through ``workflows.selectors``, write through ``workflows.services``
 render; nothing clever happens here.
 """
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.http import Http404
@@ -13,7 +14,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from workflows import selectors
 from workflows.models import MANAGE_CASES, Channel, Notification, OutboxStatus
-from workflows.services import notifications
+from workflows.services import notifications, outbox
+from workflows.services.errors import Conflict
 
 PAGE_SIZE = 50
 
@@ -73,3 +75,16 @@ def delivery_log(request):
     return render(request, "workflows/delivery_log.html", {
         "nav": "delivery-log", "page": _page(request, rows), "status": status,
         "channel": channel, "statuses": OutboxStatus.choices, "channels": Channel.choices})
+
+
+@require_POST
+@login_required
+@permission_required(MANAGE_CASES, raise_exception=True)
+def redeliver_message(request, message_id: str):
+    try:
+        outbox.redeliver(message_id=message_id, actor=request.user)
+    except Conflict as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Sent again: its new attempts appear here.")
+    return _back(request, "delivery-log")

@@ -104,7 +104,7 @@ class DecisionCaseSerializer(serializers.Serializer):
     due_at = serializers.DateTimeField()
 
 
-class ResolutionSerializer(serializers.Serializer):
+class DecisionResolutionSerializer(serializers.Serializer):
     """A resolution as its AI system is told of it: the webhook's ``data``, the feed's
     items and a resolved decision's ``resolution`` alike (``callbacks.resolution_data``)."""
 
@@ -148,11 +148,11 @@ class DecisionOutSerializer(serializers.ModelSerializer):
             return None
         return DecisionCaseSerializer(decision.case).data
 
-    def get_resolution(self, decision) -> ResolutionSerializer(allow_null=True):
+    def get_resolution(self, decision) -> DecisionResolutionSerializer(allow_null=True):
         # Resolved decisions only: a new one (every intake answer) costs no query.
         if decision.feed_position is None:
             return None
-        return ResolutionSerializer(decision).data
+        return DecisionResolutionSerializer(decision).data
 
     def to_representation(self, decision):
         """The declared fields' output, written out: a batch answers up to 1000 decisions,

@@ -14,8 +14,8 @@ from exceptions_app.api.serializers import (
     BatchOutSerializer,
     DecisionInSerializer,
     DecisionOutSerializer,
+    DecisionResolutionSerializer,
     IntakeJSONParser,
-    ResolutionSerializer,
     validate_decisions,
 )
 from exceptions_app.models import Decision
@@ -150,7 +150,7 @@ class ResolutionFeedView(generics.ListAPIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsAiSystem]
     throttle_classes = [AiSystemRateThrottle]
-    serializer_class = ResolutionSerializer
+    serializer_class = DecisionResolutionSerializer
     pagination_class = ResolutionFeedPagination
     filter_backends = []
 

@@ -13,12 +13,14 @@ A system that gets its callback URL later is sent every resolution it has not be
 The body follows the Standard Webhooks envelope (``type``, ``timestamp``, ``data``);
 ``webhook-id`` is the outbox message's id, the same on every retry, so the AI system
 deduplicates by it. The signature uses the system's ``signing_secret``, looked up at
-each attempt by ``webhook_secret`` (a rotated secret applies to the next attempt):
+each attempt by ``webhook_secrets`` (a rotated secret applies to the next attempt, and
+the previous one signs beside it until its overlap ends):
 a ``whsec_<base64>`` secret as Standard Webhooks defines it (make one with
 ``workflows.services.outbox.generate_signing_secret``), any other as its UTF-8 bytes.
 """
 
 from django.db.models import Exists, Max, OuterRef
+from django.utils import timezone
 
 from exceptions_app.models import AiSystem, Decision
 from exceptions_app.services import resolutions
@@ -103,9 +105,16 @@ def send_unsent_resolutions(*, ai_system: AiSystem) -> int:
         written, after = written + len(chunk), chunk[-1].feed_position
     return written
 
-def webhook_secret(*, message: OutboxMessage) -> str | None:
-    """The signing secret of the AI system whose decision the message is about."""
+def webhook_secrets(*, message: OutboxMessage) -> list[str] | None:
+    """The secrets that sign a webhook about one of the AI system's decisions: its
+    current one and, during a rotation's overlap, the previous one too."""
     if message.channel != Channel.WEBHOOK or message.case_id is None:
         return None
-    return (Decision.objects.filter(case=message.case_id)
-            .values_list("ai_system__signing_secret", flat=True).first()) or None
+    row = (Decision.objects.filter(case=message.case_id)
+           .values_list("ai_system__signing_secret", "ai_system__previous_signing_secret",
+                        "ai_system__previous_secret_expires_at").first())
+    if row is None:
+        return None
+    current, previous, previous_until = row
+    still_previous = previous and previous_until and previous_until > timezone.now()
+    return [secret for secret in (current, previous if still_previous else "") if secret]

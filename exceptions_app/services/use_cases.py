@@ -6,8 +6,10 @@ Accountable of its process's RACI matrix: neither is a setting here. An AI syste
 signing secret is never written into the audit trail: its event says that it changed.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -97,18 +99,28 @@ def ai_system_update(*, ai_system: AiSystem, actor, now: datetime | None = None,
 
 
 @transaction.atomic
-def ai_system_rotate_secret(*, ai_system: AiSystem, actor,
+def ai_system_rotate_secret(*, ai_system: AiSystem, actor, overlap: timedelta | None = None,
                             now: datetime | None = None) -> str:
     """Replace the system's webhook signing secret; answers the new secret, which its
-    operator must install. Audited ``ai_system.secret_rotated`` (without the secret)."""
+    operator must install. For ``overlap`` (default WEBHOOK_SECRET_OVERLAP_HOURS) the old
+    secret signs beside the new one, so the receiver may switch at any moment in it.
+    Audited ``ai_system.secret_rotated`` (without either secret)."""
     require_manager(actor, "rotate signing secrets")
     now = now or timezone.now()
+    if overlap is None:
+        overlap = timedelta(hours=settings.WEBHOOK_SECRET_OVERLAP_HOURS)
+    if overlap < timedelta(0):
+        raise ValidationError({"overlap": ["The overlap cannot be negative."]})
     ai_system = AiSystem.objects.select_for_update().get(pk=ai_system.pk)
     had_secret = bool(ai_system.signing_secret)
+    ai_system.previous_signing_secret = ai_system.signing_secret
+    ai_system.previous_secret_expires_at = now + overlap if had_secret else None
     ai_system.signing_secret = outbox.generate_signing_secret()
-    ai_system.save(update_fields=["signing_secret"])
+    ai_system.save(update_fields=["signing_secret", "previous_signing_secret",
+                                  "previous_secret_expires_at"])
     audit.record(actor=actor, verb=DomainVerb.AI_SYSTEM_SECRET_ROTATED, object_type="ai_system",
                  object_id=ai_system.pk, now=now,
                  data={"slug": ai_system.slug, "before": {"signing_secret": had_secret},
-                       "after": {"signing_secret": True}})
+                       "after": {"signing_secret": True},
+                       "previous_signs_until": ai_system.previous_secret_expires_at})
     return ai_system.signing_secret

@@ -307,7 +307,8 @@ def test_the_receiver_refuses_a_webhook_signed_with_another_secret(demo_receiver
     outcome = outbox.post_webhook(
         url=demo_receiver.url, body=body.encode(),
         headers={"content-type": "application/json", **outbox.webhook_headers(
-            message_id="forged-1", body=body, secret=outbox.generate_signing_secret())})
+            message_id="forged-1", body=body,
+            signing_secrets=[outbox.generate_signing_secret()])})
 
     assert (outcome.delivered, outcome.status_code) == (False, 401)
     assert demo_receiver.received.refused == ["forged-1"]

@@ -7,14 +7,17 @@ with the ``standardwebhooks`` package.
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.core import mail
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -210,14 +213,15 @@ def test_a_webhook_is_signed_per_standard_webhooks(receiver, secret_for_tests, n
 
 
 def test_a_plain_secret_signs_with_its_bytes():
-    headers = outbox.webhook_headers(message_id="m-1", body='{"a":1}', secret="plain secret")
+    headers = outbox.webhook_headers(message_id="m-1", body='{"a":1}',
+                                     signing_secrets=["plain secret"])
     assert Webhook(b"plain secret").verify('{"a":1}', headers) == {"a": 1}
 
 
 def test_generated_secrets_are_standard_webhooks_secrets():
     secret = outbox.generate_signing_secret()
     assert secret.startswith("whsec_")
-    headers = outbox.webhook_headers(message_id="m-1", body="{}", secret=secret)
+    headers = outbox.webhook_headers(message_id="m-1", body="{}", signing_secrets=[secret])
     assert Webhook(secret).verify("{}", headers) == {}
 
 
@@ -646,3 +650,17 @@ def test_the_default_relay_leaves_webhooks_to_their_queue(receiver, secret_for_t
 
 
 # --- Through a real Celery worker (Redis + PostgreSQL, not eager) ------------------------------
+
+
+def test_the_webhook_docs_state_the_retry_timing_the_relay_keeps():
+    """docs/WEBHOOKS.md tells receivers when retries come: held to BACKOFF and MAX_ATTEMPTS."""
+    doc = " ".join((Path(django_settings.BASE_DIR) / "docs" / "WEBHOOKS.md").read_text().split())
+    stated = re.search(r"is retried after ([^(]+) \(each plus up to (\d+) % jitter", doc)
+    units = {"s": 1, "min": 60, "h": 3600}
+    delays = [int(number) * units[unit] for number, unit in
+              (item.split() for item in stated.group(1).split(", "))]
+    attempts = int(re.search(r"(\d+) attempts in all", doc).group(1))
+
+    assert attempts == outbox.MAX_ATTEMPTS
+    assert delays == [delay.total_seconds() for delay in outbox.BACKOFF[:attempts - 1]]
+    assert int(stated.group(2)) == outbox.JITTER * 100

@@ -1,17 +1,21 @@
 """The delivery log for managers (``workflows.manage_cases``): every outbox message and
-each of its delivery attempts. Read only: the relay is the only writer.
+each of its delivery attempts. The relay is its writer; a manager may only send a failed
+message again.
 """
 
 import django_filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.response import Response
 
 from workflows import selectors
 from workflows.api.authentication import ThrottledTokenAuthentication
 from workflows.api.pagination import NewestFirstPagination
 from workflows.models import Channel, DeliveryAttempt, OutboxMessage, OutboxStatus
+from workflows.services import outbox
 
 
 class IsManager(BasePermission):
@@ -76,3 +80,15 @@ class OutboxMessageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         if getattr(self, "swagger_fake_view", False):
             return OutboxMessage.objects.none()
         return selectors.delivery_log()
+
+    @extend_schema(request=None, summary="Send a message that failed for good again, with a "
+                                         "fresh run of attempts (managers only; audited).",
+                   responses={200: OutboxMessageSerializer,
+                              403: OpenApiResponse(description="Not a manager."),
+                              404: OpenApiResponse(description="No such message."),
+                              409: OpenApiResponse(description="The message is not failed.")})
+    @action(detail=True, methods=["post"])
+    def redeliver(self, request, pk=None):
+        message = self.get_object()
+        outbox.redeliver(message_id=message.pk, actor=request.user)
+        return Response(self.get_serializer(self.get_queryset().get(pk=message.pk)).data)

@@ -23,7 +23,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -44,6 +44,10 @@ from workflows.models import (
     OutboxMessage,
     OutboxStatus,
 )
+from workflows.services import audit
+from workflows.services.errors import Conflict
+from workflows.services.queues import require_manager
+from workflows.verbs import AuditVerb
 
 logger = logging.getLogger("backstop.outbox")
 
@@ -296,6 +300,29 @@ def relay_due(*, now: datetime | None = None, batch_size: int = 200,
     return delivered
 
 
+def redeliver(*, message_id, actor, now: datetime | None = None) -> OutboxMessage:
+    """Send a message that failed for good again, from now, with a fresh run of attempts
+    (its earlier attempts stay in the log). Managers only; audited. A message that is not
+    failed answers ``Conflict``: pending ones are already being tried, delivered ones
+    arrived."""
+    require_manager(actor, "send failed messages again")
+    now = now or timezone.now()
+    with transaction.atomic():
+        taken = OutboxMessage.objects.filter(pk=message_id, status=OutboxStatus.FAILED).update(
+            status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now)
+        message = OutboxMessage.objects.get(pk=message_id)
+        if not taken:
+            raise Conflict(f"Only a failed message can be sent again; this one is "
+                           f"{message.get_status_display().lower()}.")
+        audit.record(actor=actor, verb=AuditVerb.MESSAGE_REDELIVERED, object_type="outbox",
+                     object_id=message.pk, now=now,
+                     data={"channel": message.channel, "dedup_key": message.dedup_key,
+                           "case": message.case_id})
+        transaction.on_commit(lambda: _nudge([message.pk], webhooks=message.channel
+                                             == Channel.WEBHOOK), robust=True)
+    return message
+
+
 def max_attempts() -> int:
     return getattr(settings, "OUTBOX_MAX_ATTEMPTS", MAX_ATTEMPTS)
 
@@ -354,13 +381,14 @@ def _send_email(message: OutboxMessage) -> Outcome:
 
 def _send_webhook(message: OutboxMessage) -> Outcome:
     body = webhook_body(message.payload)
-    secret = hooks.webhook_secret(message=message)
-    if not secret:
+    signing_secrets = hooks.webhook_secrets(message=message)
+    if not signing_secrets:
         return Outcome(False, error="No signing secret for this webhook: set its "
                                     "receiver's signing secret; the next attempt uses it.")
     headers = {"content-type": "application/json",
                "user-agent": "Backstop-Webhooks/1.0",
-               **webhook_headers(message_id=str(message.pk), body=body, secret=secret)}
+               **webhook_headers(message_id=str(message.pk), body=body,
+                                   signing_secrets=signing_secrets)}
     return post_webhook(url=message.recipient, body=body.encode(), headers=headers)
 
 
@@ -493,16 +521,18 @@ def webhook_body(payload: dict) -> str:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True)
 
 
-def webhook_headers(*, message_id: str, body: str, secret: str,
+def webhook_headers(*, message_id: str, body: str, signing_secrets: Sequence[str],
                     timestamp: datetime | None = None) -> dict[str, str]:
-    """``webhook-id``, ``webhook-timestamp`` and ``webhook-signature`` for one send.
+    """``webhook-id``, ``webhook-timestamp`` and ``webhook-signature`` for one send, with
+    one signature per secret, space-separated (a receiver holding either verifies).
 
     The timestamp is the wall clock at sending (receivers reject old ones), never an
     injected ``now``; the id is the message's, the same on every retry.
     """
     timestamp = timestamp or datetime.now(UTC)
-    key = secret if secret.startswith("whsec_") else secret.encode()
-    signature = Webhook(key).sign(msg_id=message_id, timestamp=timestamp, data=body)
+    signatures = [
+        Webhook(secret if secret.startswith("whsec_") else secret.encode())
+        .sign(msg_id=message_id, timestamp=timestamp, data=body) for secret in signing_secrets]
     return {"webhook-id": message_id,
             "webhook-timestamp": str(int(timestamp.timestamp())),
-            "webhook-signature": signature}
+            "webhook-signature": " ".join(signatures)}
