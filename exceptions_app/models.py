@@ -279,6 +279,9 @@ class Decision(models.Model):
 class LabelledExample(models.Model):
     """A resolution fed back as training and evaluation data."""
 
+    # Its place in the export, given under one lock held until the resolution commits:
+    # places follow commit order, so an export read by cursor never passes a late one.
+    position = models.PositiveBigIntegerField(unique=True, editable=False)
     decision = models.OneToOneField(Decision, on_delete=models.PROTECT,
                                     related_name="labelled_example")
     use_case = models.ForeignKey(UseCase, on_delete=models.PROTECT, related_name="+")

@@ -20,3 +20,4 @@ class DomainVerb(models.TextChoices):
     ESCALATION_CHAIN_CREATED = "escalation_chain.created", "Escalation chain created"
     API_KEY_ISSUED = "api_key.issued", "API key issued"
     API_KEY_REVOKED = "api_key.revoked", "API key revoked"
+    LABELS_EXPORTED = "labels.exported", "Labelled data exported"

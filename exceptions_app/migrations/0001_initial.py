@@ -25,6 +25,8 @@ class Migration(migrations.Migration):
                 ('name', models.CharField(max_length=200)),
                 ('callback_url', models.URLField(blank=True, validators=[workflows.webhook_addresses.validate_callback_url])),
                 ('signing_secret', models.CharField(blank=True, max_length=200)),
+                ('previous_signing_secret', models.CharField(blank=True, editable=False, max_length=200)),
+                ('previous_secret_expires_at', models.DateTimeField(blank=True, editable=False, null=True)),
                 ('is_active', models.BooleanField(default=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='owned_ai_systems', to=settings.AUTH_USER_MODEL)),
@@ -90,6 +92,7 @@ class Migration(migrations.Migration):
                 ('reasons', models.JSONField(default=list)),
                 ('qa_sampled', models.BooleanField(default=False)),
                 ('withdrawn_at', models.DateTimeField(blank=True, null=True)),
+                ('feed_position', models.PositiveBigIntegerField(blank=True, editable=False, null=True)),
                 ('ai_system', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='decisions', to='exceptions_app.aisystem')),
                 ('case', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='decision', to='workflows.case')),
                 ('policy_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='decisions', to='exceptions_app.policyversion')),
@@ -126,6 +129,7 @@ class Migration(migrations.Migration):
             name='LabelledExample',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('position', models.PositiveBigIntegerField(editable=False, unique=True)),
                 ('input', models.JSONField()),
                 ('ai_output', models.JSONField()),
                 ('human_output', models.JSONField(null=True)),
@@ -201,5 +205,9 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name='decision',
             constraint=models.CheckConstraint(condition=models.Q(('confidence__gte', 0), ('confidence__lte', 1)), name='decision_confidence_is_a_fraction'),
+        ),
+        migrations.AddConstraint(
+            model_name='decision',
+            constraint=models.UniqueConstraint(condition=models.Q(('feed_position__isnull', False)), fields=('ai_system', 'feed_position'), name='decision_feed_position_unique'),
         ),
     ]

@@ -19,14 +19,19 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from exceptions_app.contracts import contract_errors
 from exceptions_app.models import AiSystem, Decision, LabelledExample
 from exceptions_app.verbs import DomainVerb
+from workflows import db
 from workflows.hooks import CaseContent
 from workflows.models import Verdict
 from workflows.services import audit, transitions
+
+# pg_advisory_xact_lock key of the labelled examples' places: "labels" in ASCII.
+LABELS_LOCK = int.from_bytes(b"labels", "big")
 
 
 def _decision_of(case) -> Decision | None:
@@ -77,8 +82,12 @@ def record_labelled_example(*, case, resolution) -> LabelledExample | None:
     decision = _decision_of(case)
     if decision is None:
         return None
+    # Held until the resolving transaction commits: the next place is taken after it.
+    db.hold_transaction_lock(LABELS_LOCK)
+    last = LabelledExample.objects.aggregate(last=Max("position"))["last"]
     return LabelledExample.objects.create(
-        decision=decision, use_case=decision.use_case, input=decision.input,
+        position=(last or 0) + 1, decision=decision, use_case=decision.use_case,
+        input=decision.input,
         ai_output=decision.output, human_output=final_output(resolution, decision),
         verdict=resolution.verdict,
         reason_code=resolution.reason_code, notes=resolution.notes,

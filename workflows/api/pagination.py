@@ -54,11 +54,22 @@ class FeedPagination(BasePagination):
     max_page_size = 500
 
     def paginate_queryset(self, queryset, request, view=None):
+        return self.read(request, lambda after, size: list(
+            queryset.filter(**{f"{self.position_field}__gt": after})
+            .order_by(self.position_field)[:size]))
+
+    def read(self, request, fetch) -> list:
+        """The page ``fetch(after, size)`` answers past the request's cursor; its items are
+        objects or dicts holding ``position_field``."""
         self.request = request
         after = self._decode(request.query_params.get(self.cursor_query_param))
-        page = list(queryset.filter(**{f"{self.position_field}__gt": after})
-                    .order_by(self.position_field)[:self._page_size(request)])
-        self.last = getattr(page[-1], self.position_field) if page else after
+        page = fetch(after, self._page_size(request))
+        if not page:
+            self.last = after
+        elif isinstance(page[-1], dict):
+            self.last = page[-1][self.position_field]
+        else:
+            self.last = getattr(page[-1], self.position_field)
         return page
 
     def get_paginated_response(self, data):

@@ -1,0 +1,322 @@
+"""Labelled data out: every final resolution with its provenance, for training and
+evaluation, as JSON Lines, CSV or Parquet, streamed in constant memory.
+
+One row per decision (only final outcomes: a case sent back and resolved again is one
+example). Rows are read in keyset chunks by ``LabelledExample.position``, which follows
+commit order, so the API's cursor gives each example exactly once while new ones arrive,
+and a download of any size holds one chunk (CSV, JSON Lines) or one row group (Parquet)
+in memory. Exporting is a manager's action, audited ``labels.exported``.
+"""
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.timezone import is_naive, make_aware
+
+from exceptions_app.models import LabelledExample, UseCase
+from exceptions_app.verbs import DomainVerb
+from workflows.models import Verdict
+from workflows.selectors import is_manager
+from workflows.services import audit
+from workflows.services.queues import require_manager
+
+FORMATS = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8",
+           "parquet": "application/vnd.apache.parquet"}
+# The columns of every format, in order, with what each holds.
+COLUMNS = {
+    "position": "the example's place in the export (commit order)",
+    "decision_id": "Backstop's id of the decision",
+    "external_id": "the id the AI system posted the decision with",
+    "use_case": "the use case's slug",
+    "model_version": "the model version the AI system declared",
+    "policy_version": "the policy version the decision was judged against",
+    "stage": "the use case's stage when the decision arrived",
+    "route": "review (exception), auto (passed) or reject",
+    "rules_fired": "names of the policy rules that decided the route",
+    "qa_sample": "an auto-passed decision drawn for quality review",
+    "blind": "reviewed without seeing the AI's output",
+    "input": "the decision's input",
+    "ai_output": "the AI's output",
+    "ai_confidence": "the AI's confidence",
+    "final_output": "the output people settled on (null when rejected)",
+    "verdict": "accepted, corrected or rejected",
+    "reason_code": "the reviewer's reason code",
+    "notes": "the reviewer's notes",
+    "reviewer": "who resolved it",
+    "reviewer_role": "manager or reviewer",
+    "approver": "who approved it (four-eyes), else empty",
+    "approver_role": "manager or reviewer, else empty",
+    "received_at": "when the decision arrived",
+    "decided_at": "when it was resolved",
+    "seconds_to_decision": "from arrival to resolution",
+    "time_spent_seconds": "the reviewer's time on the case",
+}
+JSON_COLUMNS = ("rules_fired", "input", "ai_output", "final_output")
+CHUNK = 2000
+PARQUET_ROW_GROUP = 20_000
+
+_READ = ("position", "decision_id", "decision__external_id", "use_case__slug", "model_version",
+         "policy_version__number", "decision__stage", "decision__route", "decision__reasons",
+         "decision__qa_sampled", "blind", "input", "ai_output", "ai_confidence", "human_output",
+         "verdict", "reason_code", "notes", "reviewer_id", "approver_id",
+         "decision__received_at", "decided_at", "time_spent_seconds")
+
+
+@dataclass(frozen=True)
+class LabelFilter:
+    use_case: UseCase | None = None
+    model_version: str = ""
+    verdict: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def as_data(self) -> dict:
+        """The filter as an audit event keeps it."""
+        return {"use_case": self.use_case.slug if self.use_case else None,
+                "model_version": self.model_version or None, "verdict": self.verdict or None,
+                "since": self.since, "until": self.until}
+
+
+def parse_filter(params: Mapping[str, str]) -> LabelFilter:
+    """The filter from query parameters or command options (all optional); each bad one
+    refused by name (ValidationError). A filter that matches nothing is not an error."""
+    errors: dict[str, list[str]] = {}
+    use_case = None
+    if slug := params.get("use_case", ""):
+        use_case = UseCase.objects.filter(slug=slug).first()
+        if use_case is None:
+            errors["use_case"] = [f"There is no use case '{slug}'."]
+    model_version = params.get("model_version", "")
+    if model_version and not LabelledExample.objects.filter(
+            model_version=model_version, **({"use_case": use_case} if use_case else {})).exists():
+        errors["model_version"] = [f"No labelled example has model version '{model_version}'"
+                                   + (f" in {use_case.slug}." if use_case else ".")]
+    verdict = params.get("verdict", "")
+    if verdict and verdict not in Verdict.values:
+        errors["verdict"] = [f"Choose one of {', '.join(Verdict.values)}."]
+    since, until = (_instant(params, name, errors) for name in ("since", "until"))
+    if since and until and since > until:
+        errors["until"] = ["The period ends before it starts."]
+    if errors:
+        raise ValidationError(errors)
+    return LabelFilter(use_case=use_case, model_version=model_version, verdict=verdict,
+                       since=since, until=until)
+
+
+def _instant(params: Mapping[str, str], name: str, errors: dict) -> datetime | None:
+    raw = params.get(name, "")
+    if not raw:
+        return None
+    try:
+        value = parse_datetime(raw)
+        if value is None and (day := parse_date(raw)) is not None:
+            value = datetime(day.year, day.month, day.day)
+    except ValueError:
+        value = None
+    if value is None:
+        errors[name] = ["A date (2026-12-01) or an instant (2026-12-01T09:00:00Z)."]
+        return None
+    return make_aware(value) if is_naive(value) else value
+
+
+def examples(label_filter: LabelFilter):
+    """The labelled examples the filter selects (resolution time in [since, until))."""
+    wanted = LabelledExample.objects.all()
+    if label_filter.use_case:
+        wanted = wanted.filter(use_case=label_filter.use_case)
+    if label_filter.model_version:
+        wanted = wanted.filter(model_version=label_filter.model_version)
+    if label_filter.verdict:
+        wanted = wanted.filter(verdict=label_filter.verdict)
+    if label_filter.since:
+        wanted = wanted.filter(decided_at__gte=label_filter.since)
+    if label_filter.until:
+        wanted = wanted.filter(decided_at__lt=label_filter.until)
+    return wanted
+
+
+def page(label_filter: LabelFilter, *, after: int = 0, size: int = CHUNK) -> list[dict]:
+    """Up to ``size`` rows past position ``after``, in position order."""
+    rows = list(examples(label_filter).filter(position__gt=after)
+                .order_by("position").values_list(*_READ)[:size])
+    roles = _Roles()
+    return [_row(values, roles) for values in rows]
+
+
+def rows(label_filter: LabelFilter, *, chunk: int = CHUNK) -> Iterator[dict]:
+    """Every row the filter selects, in position order, one chunk in memory at a time."""
+    after, roles = 0, _Roles()
+    while True:
+        values = list(examples(label_filter).filter(position__gt=after)
+                      .order_by("position").values_list(*_READ)[:chunk])
+        for item in values:
+            yield _row(item, roles)
+        if len(values) < chunk:
+            return
+        after = values[-1][0]
+
+
+@dataclass
+class _Roles:
+    """Each person's username and role, read once per export."""
+    known: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+    def __call__(self, user_id: int | None) -> tuple[str, str]:
+        if user_id is None:
+            return "", ""
+        if user_id not in self.known:
+            user = get_user_model().objects.get(pk=user_id)
+            self.known[user_id] = (user.get_username(),
+                                   "manager" if is_manager(user) else "reviewer")
+        return self.known[user_id]
+
+
+def _row(values: tuple, roles: _Roles) -> dict:
+    (position, decision_id, external_id, use_case, model_version, policy_version, stage, route,
+     reasons, qa_sample, blind, input_, ai_output, ai_confidence, final_output, verdict,
+     reason_code, notes, reviewer_id, approver_id, received_at, decided_at,
+     time_spent_seconds) = values
+    reviewer, reviewer_role = roles(reviewer_id)
+    approver, approver_role = roles(approver_id)
+    return {
+        "position": position, "decision_id": decision_id, "external_id": external_id,
+        "use_case": use_case, "model_version": model_version, "policy_version": policy_version,
+        "stage": stage, "route": route,
+        "rules_fired": [reason["rule"] for reason in reasons if reason.get("rule")],
+        "qa_sample": qa_sample, "blind": blind, "input": input_, "ai_output": ai_output,
+        "ai_confidence": ai_confidence, "final_output": final_output, "verdict": verdict,
+        "reason_code": reason_code, "notes": notes, "reviewer": reviewer,
+        "reviewer_role": reviewer_role, "approver": approver, "approver_role": approver_role,
+        "received_at": received_at, "decided_at": decided_at,
+        "seconds_to_decision": round((decided_at - received_at).total_seconds(), 3),
+        "time_spent_seconds": time_spent_seconds,
+    }
+
+
+# --- Formats: each turns rows into the bytes of a file, a piece at a time --------------------
+
+
+def as_jsonl(rows: Iterable[dict]) -> Iterator[bytes]:
+    encoder = DjangoJSONEncoder(separators=(",", ":"), ensure_ascii=False)
+    buffer = []
+    for row in rows:
+        buffer.append(encoder.encode(row))
+        if len(buffer) == CHUNK:
+            yield ("\n".join(buffer) + "\n").encode()
+            buffer.clear()
+    if buffer:
+        yield ("\n".join(buffer) + "\n").encode()
+
+
+def as_csv(rows: Iterable[dict]) -> Iterator[bytes]:
+    """One header line, then a line per row; JSON columns as compact JSON text."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(COLUMNS))
+    writer.writeheader()
+    for count, row in enumerate(rows, start=1):
+        writer.writerow({name: (json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"),
+                                           ensure_ascii=False)
+                                if name in JSON_COLUMNS else _plain(value))
+                         for name, value in row.items()})
+        if count % CHUNK == 0:
+            yield text.getvalue().encode()
+            text.seek(0)
+            text.truncate()
+    yield text.getvalue().encode()
+
+
+def _plain(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def as_parquet(rows: Iterable[dict], *, row_group: int = PARQUET_ROW_GROUP) -> Iterator[bytes]:
+    """A Parquet file in row groups of ``row_group`` rows, each group's bytes yielded as
+    soon as it is written; JSON columns as JSON text."""
+    import pyarrow as pa  # only exports in Parquet pay for loading it
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([
+        ("position", pa.int64()), ("decision_id", pa.int64()), ("external_id", pa.string()),
+        ("use_case", pa.string()), ("model_version", pa.string()),
+        ("policy_version", pa.int32()), ("stage", pa.string()), ("route", pa.string()),
+        ("rules_fired", pa.string()), ("qa_sample", pa.bool_()), ("blind", pa.bool_()),
+        ("input", pa.string()), ("ai_output", pa.string()), ("ai_confidence", pa.float64()),
+        ("final_output", pa.string()), ("verdict", pa.string()), ("reason_code", pa.string()),
+        ("notes", pa.string()), ("reviewer", pa.string()), ("reviewer_role", pa.string()),
+        ("approver", pa.string()), ("approver_role", pa.string()),
+        ("received_at", pa.timestamp("us", tz="UTC")),
+        ("decided_at", pa.timestamp("us", tz="UTC")), ("seconds_to_decision", pa.float64()),
+        ("time_spent_seconds", pa.int64()),
+    ])
+    sink = _Pieces()
+    writer = pq.ParquetWriter(sink, schema, compression="zstd")
+    group: list[dict] = []
+
+    def flush():
+        columns = {name: [row[name] for row in group] for name in schema.names}
+        for name in JSON_COLUMNS:
+            columns[name] = [json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"),
+                                        ensure_ascii=False) for value in columns[name]]
+        writer.write_table(pa.table(columns, schema=schema), row_group_size=row_group)
+        group.clear()
+
+    for row in rows:
+        group.append(row)
+        if len(group) == row_group:
+            flush()
+            yield sink.take()
+    if group:
+        flush()
+    writer.close()
+    yield sink.take()
+
+
+class _Pieces(io.RawIOBase):
+    """A write-only file that hands over what was written so far (``take``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pieces: list[bytes] = []
+        self.written = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.pieces.append(bytes(data))
+        self.written += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.written
+
+    def take(self) -> bytes:
+        data = b"".join(self.pieces)
+        self.pieces.clear()
+        return data
+
+
+WRITERS = {"jsonl": as_jsonl, "csv": as_csv, "parquet": as_parquet}
+
+
+def export(*, label_filter: LabelFilter, file_format: str, actor) -> Iterator[bytes]:
+    """The export file's bytes, a piece at a time; refused to non-managers, audited
+    ``labels.exported`` with the filter and format before the first byte."""
+    require_manager(actor, "export labelled data")
+    if file_format not in WRITERS:
+        raise ValidationError({"format": [f"Choose one of {', '.join(WRITERS)}."]})
+    record_export(actor=actor, label_filter=label_filter, how=file_format)
+    return WRITERS[file_format](rows(label_filter))
+
+
+def record_export(*, actor, label_filter: LabelFilter, how: str) -> None:
+    audit.record(actor=actor, verb=DomainVerb.LABELS_EXPORTED, object_type="labels",
+                 object_id="export", data={**label_filter.as_data(), "format": how})

@@ -1,0 +1,188 @@
+"""Labelled data out: each final resolution once, with its provenance, as JSON Lines, CSV
+or Parquet, from the API, the page and the command; filtered; managers only; audited."""
+
+import csv
+import io
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from rest_framework.test import APIClient
+
+from exceptions_app.services import labels
+from tests.exceptions_app.factories import AiSystemFactory, make_decision_case
+from workflows.models import AuditEvent, Verdict
+from workflows.services import claiming, transitions
+
+LIST = "/api/v1/labels/"
+EXPORT = "/api/v1/labels/export/"
+
+
+@pytest.fixture
+def resolve_new(invoice_use_case, member):
+    """resolve_new(name, verdict=...) posts a decision and resolves its case."""
+    system = AiSystemFactory(slug="invoice-bot", use_cases=[invoice_use_case])
+
+    def resolve_new(name, verdict=Verdict.ACCEPTED, **kwargs):
+        decision = make_decision_case(invoice_use_case, ai_system=system, external_id=name)
+        claiming.claim(case_id=decision.case_id, user=member)
+        kwargs.setdefault("output", None)
+        kwargs.setdefault("reason_code", "" if verdict == Verdict.ACCEPTED else "wrong-amount")
+        transitions.resolve(case_id=decision.case_id, user=member, verdict=verdict, **kwargs)
+        return decision
+    return resolve_new
+
+
+def api(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def external_ids(body) -> list[str]:
+    return [row["external_id"] for row in body["results"]]
+
+
+@pytest.mark.django_db
+def test_the_api_gives_each_example_once_in_order_and_those_that_arrive_later(
+        resolve_new, manager):
+    for n in range(3):
+        resolve_new(f"inv-{n}")
+    client = api(manager)
+
+    first = client.get(LIST, {"page_size": 2}).json()
+    rest = client.get(first["next"]).json()
+    empty = client.get(rest["next"]).json()
+    resolve_new("inv-3")
+    later = client.get(empty["next"]).json()
+
+    assert [external_ids(page) for page in (first, rest, empty, later)] == [
+        ["inv-0", "inv-1"], ["inv-2"], [], ["inv-3"]]
+    assert AuditEvent.objects.filter(verb="labels.exported").count() == 1  # one read begun
+
+
+@pytest.mark.django_db
+def test_a_row_carries_its_provenance(resolve_new, manager):
+    decision = resolve_new("inv-9", verdict=Verdict.CORRECTED,
+                           output={"action": "hold", "amount": 4100.0}, notes="PO says 4,100.")
+
+    [row] = api(manager).get(LIST).json()["results"]
+
+    assert set(row) == set(labels.COLUMNS)
+    assert {name: row[name] for name in (
+        "decision_id", "external_id", "use_case", "model_version", "policy_version", "stage",
+        "route", "rules_fired", "qa_sample", "blind", "ai_output", "final_output", "verdict",
+        "reason_code", "notes", "reviewer", "reviewer_role", "approver", "approver_role")} == {
+        "decision_id": decision.pk, "external_id": "inv-9", "use_case": "invoices",
+        "model_version": "extractor-3.2.1", "policy_version": decision.policy_version.number,
+        "stage": decision.stage, "route": "review", "rules_fired": ["low-confidence"],
+        "qa_sample": False, "blind": False, "ai_output": {"action": "approve", "amount": 4180.0},
+        "final_output": {"action": "hold", "amount": 4100.0}, "verdict": "corrected",
+        "reason_code": "wrong-amount", "notes": "PO says 4,100.", "reviewer": "member",
+        "reviewer_role": "reviewer", "approver": "", "approver_role": ""}
+    assert row["seconds_to_decision"] >= 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("file_format", ["jsonl", "csv", "parquet"])
+def test_every_format_holds_the_same_rows(resolve_new, manager, file_format):
+    resolve_new("inv-1")
+    resolve_new("inv-2", verdict=Verdict.REJECTED)
+
+    response = api(manager).get(f"{EXPORT}{file_format}/")
+    content = b"".join(response.streaming_content)
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith('attachment; filename="labels-all-')
+    if file_format == "jsonl":
+        rows = [json.loads(line) for line in content.decode().splitlines()]
+    elif file_format == "csv":
+        rows = list(csv.DictReader(io.StringIO(content.decode())))
+    else:
+        rows = pq.read_table(io.BytesIO(content)).to_pylist()
+    assert [(row["external_id"], row["verdict"]) for row in rows] == [
+        ("inv-1", "accepted"), ("inv-2", "rejected")]
+    assert list(rows[0]) == list(labels.COLUMNS)
+
+
+def test_parquet_is_written_a_row_group_at_a_time():
+    row = {name: None for name in labels.COLUMNS} | {
+        "position": 1, "rules_fired": [], "input": {"a": 1}, "ai_output": {}, "qa_sample": False,
+        "blind": False}
+    pieces = list(labels.as_parquet((dict(row, position=n) for n in range(25)), row_group=10))
+
+    table = pq.ParquetFile(io.BytesIO(b"".join(pieces)))
+    assert table.metadata.num_row_groups == 3 and table.metadata.num_rows == 25
+    assert len(pieces) == 3 and all(pieces[:2])  # two full groups flushed as they filled
+
+
+@pytest.mark.django_db
+def test_filters_select_and_a_filter_matching_nothing_gives_an_empty_file(resolve_new, manager):
+    resolve_new("inv-1")
+    resolve_new("inv-2", verdict=Verdict.REJECTED)
+    client = api(manager)
+
+    rejected = client.get(LIST, {"verdict": "rejected", "use_case": "invoices"}).json()
+    future = client.get(f"{EXPORT}jsonl/", {"since": "2999-01-01"})
+
+    assert external_ids(rejected) == ["inv-2"]
+    assert future.status_code == 200 and b"".join(future.streaming_content) == b""
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("params", "named"), [
+    ({"model_version": "gpt-0"}, "model_version"), ({"use_case": "nope"}, "use_case"),
+    ({"verdict": "maybe"}, "verdict"), ({"since": "last week"}, "since"),
+    ({"since": "2026-12-02", "until": "2026-12-01"}, "until"), ({"cursor": "abc"}, "cursor"),
+])
+def test_a_bad_filter_answers_400_naming_it(resolve_new, manager, params, named):
+    resolve_new("inv-1")
+
+    response = api(manager).get(LIST, params)
+
+    assert response.status_code == 400
+    assert list(response.json()) == [named]
+
+
+@pytest.mark.django_db
+def test_exporting_is_for_managers(resolve_new, member, client):
+    resolve_new("inv-1")
+    client.force_login(member)
+
+    assert api(member).get(LIST).status_code == 403
+    assert api(member).get(f"{EXPORT}csv/").status_code == 403
+    assert client.get("/labels/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_page_downloads_the_chosen_export_and_words_bad_filters(resolve_new, manager, client):
+    resolve_new("inv-1")
+    client.force_login(manager)
+
+    page = client.get("/labels/")
+    download = client.get("/labels/", {"format": "csv", "use_case": "invoices"})
+    refused = client.get("/labels/", {"format": "csv", "model_version": "gpt-0"})
+
+    assert page.status_code == 200 and b"Download Parquet" in page.content
+    assert download["Content-Disposition"].startswith('attachment; filename="labels-invoices-')
+    assert b"inv-1" in b"".join(download.streaming_content)
+    assert refused.status_code == 400
+    assert b"No labelled example has model version" in refused.content
+    event = AuditEvent.objects.get(verb="labels.exported")
+    assert (event.actor_label, event.data["format"], event.data["use_case"]) == (
+        "manager", "csv", "invoices")
+
+
+@pytest.mark.django_db
+def test_the_command_writes_the_file_and_names_a_bad_option(resolve_new, tmp_path):
+    resolve_new("inv-1")
+    target = tmp_path / "labels.parquet"
+
+    call_command("export_labels", "--format", "parquet", "-o", str(target), "--no-progress")
+
+    assert pq.read_table(target).column("external_id").to_pylist() == ["inv-1"]
+    assert AuditEvent.objects.get(verb="labels.exported").actor_label == "cli:export_labels"
+    with pytest.raises(CommandError, match="--verdict: Choose one of"):
+        call_command("export_labels", "--verdict", "maybe")
