@@ -18,12 +18,27 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
+from django.db.models import Case as SqlCase
+from django.db.models import (
+    CharField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Func,
+    JSONField,
+    Q,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, Extract, Round
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import is_naive, make_aware
 
 from exceptions_app.models import LabelledExample, UseCase
 from exceptions_app.verbs import DomainVerb
-from workflows.models import Verdict
+from workflows.models import MANAGE_CASES, Verdict
 from workflows.selectors import is_manager
 from workflows.services import audit
 from workflows.services.queues import require_manager
@@ -61,7 +76,7 @@ COLUMNS = {
 }
 JSON_COLUMNS = ("rules_fired", "input", "ai_output", "final_output")
 CHUNK = 2000
-PARQUET_ROW_GROUP = 20_000
+PARQUET_ROW_GROUP = 10_000
 
 _READ = ("position", "decision_id", "decision__external_id", "use_case__slug", "model_version",
          "policy_version__number", "decision__stage", "decision__route", "decision__reasons",
@@ -204,8 +219,15 @@ def _row(values: tuple, roles: _Roles) -> dict:
 # --- Formats: each turns rows into the bytes of a file, a piece at a time --------------------
 
 
+class _Encoder(DjangoJSONEncoder):
+    """Instants to the microsecond, as PostgreSQL writes them (Django's stops at the ms)."""
+
+    def default(self, o):
+        return o.isoformat() if isinstance(o, datetime) else super().default(o)
+
+
 def as_jsonl(rows: Iterable[dict]) -> Iterator[bytes]:
-    encoder = DjangoJSONEncoder(separators=(",", ":"), ensure_ascii=False)
+    encoder = _Encoder(separators=(",", ":"), ensure_ascii=False)
     buffer = []
     for row in rows:
         buffer.append(encoder.encode(row))
@@ -222,7 +244,7 @@ def as_csv(rows: Iterable[dict]) -> Iterator[bytes]:
     writer = csv.DictWriter(text, fieldnames=list(COLUMNS))
     writer.writeheader()
     for count, row in enumerate(rows, start=1):
-        writer.writerow({name: (json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"),
+        writer.writerow({name: (json.dumps(value, cls=_Encoder, separators=(",", ":"),
                                            ensure_ascii=False)
                                 if name in JSON_COLUMNS else _plain(value))
                          for name, value in row.items()})
@@ -263,7 +285,7 @@ def as_parquet(rows: Iterable[dict], *, row_group: int = PARQUET_ROW_GROUP) -> I
     def flush():
         columns = {name: [row[name] for row in group] for name in schema.names}
         for name in JSON_COLUMNS:
-            columns[name] = [json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"),
+            columns[name] = [json.dumps(value, cls=_Encoder, separators=(",", ":"),
                                         ensure_ascii=False) for value in columns[name]]
         writer.write_table(pa.table(columns, schema=schema), row_group_size=row_group)
         group.clear()
@@ -304,7 +326,63 @@ class _Pieces(io.RawIOBase):
         return data
 
 
+def sql_jsonl(label_filter: LabelFilter, *, chunk: int = 5000) -> Iterator[bytes]:
+    """JSON Lines written by PostgreSQL itself: each row one ``json_build_object``, read
+    through a server-side cursor, ``chunk`` lines in memory. The rows ``rows`` makes,
+    without a Python object per field (``test_label_export`` holds the two equal)."""
+    manager_ids = list(get_user_model().objects.with_perm(MANAGE_CASES)
+                       .values_list("pk", flat=True))
+
+    def role(person: str):
+        is_listed = Q(**{f"{person}_id__in": manager_ids}) if manager_ids else Q(pk__in=[])
+        return SqlCase(When(**{f"{person}_id__isnull": True}, then=Value("")),
+                       When(is_listed, then=Value("manager")), default=Value("reviewer"),
+                       output_field=CharField())
+
+    columns = {
+        "position": F("position"), "decision_id": F("decision_id"),
+        "external_id": F("decision__external_id"), "use_case": F("use_case__slug"),
+        "model_version": F("model_version"), "policy_version": F("policy_version__number"),
+        "stage": F("decision__stage"), "route": F("decision__route"),
+        "rules_fired": Func(F("decision__reasons"), template=(
+            "jsonb_path_query_array(%(expressions)s, '$[*].rule ? (@ != null && @ != \"\")')"),
+            output_field=JSONField()),
+        "qa_sample": F("decision__qa_sampled"), "blind": F("blind"), "input": F("input"),
+        "ai_output": F("ai_output"), "ai_confidence": F("ai_confidence"),
+        "final_output": F("human_output"), "verdict": F("verdict"),
+        "reason_code": F("reason_code"), "notes": F("notes"),
+        "reviewer": F("reviewer__username"), "reviewer_role": role("reviewer"),
+        "approver": Coalesce(F("approver__username"), Value("")),
+        "approver_role": role("approver"),
+        "received_at": F("decision__received_at"), "decided_at": F("decided_at"),
+        "seconds_to_decision": Round(Extract(ExpressionWrapper(
+            F("decided_at") - F("decision__received_at"), output_field=DurationField()),
+            "epoch"), 3),
+        "time_spent_seconds": F("time_spent_seconds"),
+    }
+    pairs = [part for name, value in columns.items() for part in (Value(name), value)]
+    line = Cast(Func(*pairs, function="json_build_object", output_field=JSONField()),
+                output_field=TextField())
+    lines = (examples(label_filter).order_by("position").annotate(line=line)
+             .values_list("line", flat=True).iterator(chunk_size=chunk))
+    buffer: list[str] = []
+    for text in lines:
+        buffer.append(text)
+        if len(buffer) == chunk:
+            yield ("\n".join(buffer) + "\n").encode()
+            buffer.clear()
+    if buffer:
+        yield ("\n".join(buffer) + "\n").encode()
+
+
 WRITERS = {"jsonl": as_jsonl, "csv": as_csv, "parquet": as_parquet}
+
+
+def file_pieces(label_filter: LabelFilter, file_format: str) -> Iterator[bytes]:
+    """The export file in ``file_format``; JSON Lines by PostgreSQL where it runs."""
+    if file_format == "jsonl" and connection.vendor == "postgresql":
+        return sql_jsonl(label_filter)
+    return WRITERS[file_format](rows(label_filter))
 
 
 def export(*, label_filter: LabelFilter, file_format: str, actor) -> Iterator[bytes]:
@@ -314,7 +392,7 @@ def export(*, label_filter: LabelFilter, file_format: str, actor) -> Iterator[by
     if file_format not in WRITERS:
         raise ValidationError({"format": [f"Choose one of {', '.join(WRITERS)}."]})
     record_export(actor=actor, label_filter=label_filter, how=file_format)
-    return WRITERS[file_format](rows(label_filter))
+    return file_pieces(label_filter, file_format)
 
 
 def record_export(*, actor, label_filter: LabelFilter, how: str) -> None:

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
 
 from exceptions_app.services import labels
@@ -186,3 +187,32 @@ def test_the_command_writes_the_file_and_names_a_bad_option(resolve_new, tmp_pat
     assert AuditEvent.objects.get(verb="labels.exported").actor_label == "cli:export_labels"
     with pytest.raises(CommandError, match="--verdict: Choose one of"):
         call_command("export_labels", "--verdict", "maybe")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_postgresql_writes_the_json_lines_the_python_rows_make(
+        resolve_new, manager, second_member, invoice_use_case):
+    resolve_new("inv-1", verdict=Verdict.CORRECTED, output={"action": "hold", "amount": 1.5},
+                notes='Quotes " and \\ and\nnew lines, ünïcödé')
+    resolve_new("inv-2", verdict=Verdict.REJECTED)
+    four_eyes = make_decision_case(invoice_use_case, external_id="inv-3", four_eyes=True,
+                                   ai_system=AiSystemFactory(slug="invoice-bot"))
+    claiming.claim(case_id=four_eyes.case_id, user=second_member)
+    transitions.resolve(case_id=four_eyes.case_id, user=second_member, verdict=Verdict.ACCEPTED,
+                        output=None, reason_code="")
+    transitions.approve(case_id=four_eyes.case_id, user=manager)
+    everything = labels.LabelFilter()
+
+    by_database = [json.loads(line) for line in
+                   b"".join(labels.sql_jsonl(everything)).decode().splitlines()]
+    by_python = [json.loads(line) for line in
+                 b"".join(labels.as_jsonl(labels.rows(everything))).decode().splitlines()]
+
+    def same_instants(row):
+        return {name: (parse_datetime(value) if name.endswith("_at") else value)
+                for name, value in row.items()}
+    assert [same_instants(row) for row in by_database] == [
+        same_instants(row) for row in by_python]
+    assert [row["approver_role"] for row in by_database] == ["", "", "manager"]
+    assert list(by_database[0]) == list(labels.COLUMNS)

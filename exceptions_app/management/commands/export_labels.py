@@ -37,12 +37,11 @@ class Command(BaseCommand):
             raise CommandError(" ".join(f"--{name.replace('_', '-')}: {' '.join(messages)}"
                                         for name, messages in exc.message_dict.items())) from None
         total = labels.examples(label_filter).count()
-        rows = labels.rows(label_filter)
-        if not options["no_progress"]:
-            rows = tqdm(rows, total=total, unit=" rows", file=sys.stderr)
         labels.record_export(actor=SystemActor(label="cli:export_labels"),
                              label_filter=label_filter, how=options["format"])
-        pieces = labels.WRITERS[options["format"]](rows)
+        pieces = labels.file_pieces(label_filter, options["format"])
+        if not options["no_progress"]:
+            pieces = _progress(pieces, total=total)
         output = options["output"]
         if output == "-":
             for piece in pieces:
@@ -53,3 +52,12 @@ class Command(BaseCommand):
                 for piece in pieces:
                     file.write(piece)
             self.stderr.write(f"Wrote {total} labelled examples to {output}.")
+
+
+def _progress(pieces, *, total: int):
+    """Pass the pieces through, counting their lines (JSON Lines, CSV) or, for Parquet,
+    bytes, on a progress bar on standard error."""
+    with tqdm(total=total, unit=" rows", file=sys.stderr) as bar:
+        for piece in pieces:
+            bar.update(piece.count(b"\n"))
+            yield piece
