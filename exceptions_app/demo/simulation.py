@@ -67,6 +67,38 @@ CATALOGUES = {
 SIZE_TIERS = ((0.70, 150.0, 4900.0), (0.24, 5200.0, 45000.0), (0.06, 52000.0, 180000.0))
 MODEL_VERSIONS = (("invoice-extractor-3.2.1", 0.85), ("invoice-extractor-3.3.0", 0.15))
 
+# Suppliers the AI never saw before a drift: a new country's, billing in euros.
+DRIFT_VENDORS = (
+    Vendor("Wisła Transport Sp. z o.o.", "EUR", "WT", "freight", "Wisla Trans Sp. z o.o."),
+    Vendor("Kraków Office Partners S.A.", "EUR", "KOP", "office", "Krakow Office S.A."),
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What the simulated world does over a run, for watching metrics and drift move.
+
+    After ``drift_after`` decisions the input drifts: amounts grow by ``drift_scale``,
+    ``drift_vendor_share`` of invoices come from new suppliers of another country, and
+    the AI grows less sure of itself. From decision ``new_model_after`` on, the AI posts
+    as ``new_model`` (``MODEL_VERSIONS`` before)."""
+
+    error_rate: float = 0.1
+    drift_after: int | None = None
+    drift_scale: float = 1.6
+    drift_vendor_share: float = 0.3
+    new_model_after: int | None = None
+    new_model: str = "invoice-extractor-4.0.0"
+
+    def drifted(self, n: int) -> bool:
+        return self.drift_after is not None and n > self.drift_after
+
+    def model_version(self, n: int, rng: random.Random) -> str:
+        if self.new_model_after is not None and n > self.new_model_after:
+            return self.new_model
+        return rng.choices([name for name, _ in MODEL_VERSIONS],
+                           weights=[share for _, share in MODEL_VERSIONS])[0]
+
 
 @dataclass(frozen=True)
 class SyntheticDecision:
@@ -113,12 +145,19 @@ def _misread(rng: random.Random, amount: float, lines: list[dict]) -> float:
 
 
 def synthetic_decision(rng: random.Random, *, external_id: str, error_rate: float,
-                       use_case: str = DEFAULT_USE_CASE) -> SyntheticDecision:
-    """One invoice decision as an upstream extractor would post it."""
-    vendor = rng.choice(VENDORS)
+                       use_case: str = DEFAULT_USE_CASE, scenario: Scenario | None = None,
+                       n: int = 0) -> SyntheticDecision:
+    """One invoice decision as an upstream extractor would post it: the ``n``-th of a
+    run that follows ``scenario`` (its drift and model versions)."""
+    scenario = scenario or Scenario(error_rate=error_rate)
+    drifted = scenario.drifted(n)
+    vendor = (rng.choice(DRIFT_VENDORS) if drifted and rng.random() < scenario.drift_vendor_share
+              else rng.choice(VENDORS))
     [(low, high)] = rng.choices([(low, high) for _, low, high in SIZE_TIERS],
                                 weights=[share for share, _, _ in SIZE_TIERS])
     target = low * (high / low) ** rng.random()  # log-uniform inside the tier
+    if drifted:
+        target *= scenario.drift_scale
     lines = _line_items(rng, vendor, target)
     total = _money(sum(line["quantity"] * line["unit_price"] for line in lines))
 
@@ -162,11 +201,13 @@ def synthetic_decision(rng: random.Random, *, external_id: str, error_rate: floa
         explanation = (f"Total {amount:,.2f} {vendor.currency} differs from "
                        f"{invoice['po_number']} ({po_amount:,.2f}) by more than 2%.")
 
-    # Wrong extractions tend to be less sure of themselves, but not always.
+    # Wrong extractions tend to be less sure of themselves, but not always; after a
+    # drift the AI is less sure of everything.
     confidence = rng.betavariate(6, 2) if wrong else rng.betavariate(22, 1)
+    if drifted:
+        confidence *= 0.85
     confidence = round(min(max(confidence, 0.30), 0.999), 3)
-    model_version = rng.choices([name for name, _ in MODEL_VERSIONS],
-                                weights=[share for _, share in MODEL_VERSIONS])[0]
+    model_version = scenario.model_version(n, rng)
     body = {
         "use_case": use_case,
         "external_id": external_id,
@@ -177,23 +218,36 @@ def synthetic_decision(rng: random.Random, *, external_id: str, error_rate: floa
         "explanation": explanation,
         "meta": {"source": "simulate"},
     }
-    truth_action = ("reject" if duplicate
-                    else "approve" if abs(total - po_amount) <= 0.02 * po_amount else "hold")
-    truth = {"action": truth_action, "amount": total, "vendor": vendor.name}
+    truth = careful_output(invoice, duplicate=duplicate)
     return SyntheticDecision(body=body, wrong=wrong, error=error, truth=truth)
 
 
+def careful_output(invoice: dict, *, duplicate: bool = False) -> dict:
+    """The output a careful person gives for the invoice: its vendor, the sum of its
+    lines, approved when within 2% of the purchase order, else held (rejected when it
+    is a duplicate, which only the invoice's history shows)."""
+    total = _money(sum(line["quantity"] * line["unit_price"] for line in invoice["line_items"]))
+    po_amount = invoice["po_amount"]
+    action = ("reject" if duplicate
+              else "approve" if abs(total - po_amount) <= 0.02 * po_amount else "hold")
+    return {"action": action, "amount": total, "vendor": invoice["vendor"]}
+
+
 def synthetic_decisions(*, count: int, error_rate: float, seed: int | None = None,
-                        use_case: str = DEFAULT_USE_CASE) -> list[SyntheticDecision]:
+                        use_case: str = DEFAULT_USE_CASE,
+                        scenario: Scenario | None = None) -> list[SyntheticDecision]:
     """A run of ``count`` decisions; the same ``seed`` gives the same run.
 
     The seed also names the run (``sim-s<seed>-000001``...), so a repeated seeded run
     replays the same ``external_id``s; without one, the run gets a random name.
+    ``scenario`` adds a drift and a new model version at chosen points of the run.
     """
+    scenario = scenario or Scenario(error_rate=error_rate)
     rng = random.Random(seed)
     run = f"s{seed}" if seed is not None else f"{random.SystemRandom().getrandbits(32):08x}"
-    return [synthetic_decision(rng, external_id=f"sim-{run}-{n:06d}", error_rate=error_rate,
-                               use_case=use_case)
+    return [synthetic_decision(rng, external_id=f"sim-{run}-{n:06d}",
+                               error_rate=scenario.error_rate, use_case=use_case,
+                               scenario=scenario, n=n)
             for n in range(1, count + 1)]
 
 

@@ -7,10 +7,12 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
+from exceptions_app.demo.simulation import synthetic_decisions
 from exceptions_app.models import (
     AiSystem,
     AiSystemAPIKey,
     Decision,
+    LabelledExample,
     PolicyStatus,
     PolicyVersion,
     Rule,
@@ -191,6 +193,32 @@ def test_simulate_posts_decisions_to_a_live_server(live_server):
 
     assert "200: 12" in replay
     assert Decision.objects.count() == before + 12
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simulated_reviewers_work_the_queues_through_the_api(live_server):
+    run("seed_demo", "--no-key")
+    key = run("issue_api_key", "demo-ai", verbosity=0).strip()
+    tokens = [run("issue_user_token", name).strip() for name in ("reviewer", "reviewer2")]
+
+    summary = run("simulate", "--count", "30", "--rate", "0", "--error-rate", "0.4",
+                  "--seed", "5", "--url", live_server.url, "--api-key", key, "--no-progress",
+                  "--reviewer-token", tokens[0], "--reviewer-token", tokens[1],
+                  "--reviewer-accuracy", "1", "--reviewer-seconds", "0")
+
+    truths = {s.body["external_id"]: s for s in
+              synthetic_decisions(count=30, error_rate=0.4, seed=5)}
+    labels = LabelledExample.objects.filter(decision__external_id__in=truths)
+    assert labels.count() == Decision.objects.filter(
+        external_id__in=truths, route="review").count() > 0
+    for label in labels.select_related("decision"):
+        truth = truths[label.decision.external_id]
+        if truth.truth["action"] != "reject":  # a duplicate shows only in the history
+            assert label.human_output == truth.truth
+            assert label.verdict == ("corrected" if truth.wrong else "accepted")
+    assert "judged right: 100%" in summary
+    assert not Case.objects.filter(state__in=["open", "pending_approval"],
+                                   queue__slug="invoice-review").exists()
 
 
 def test_simulate_without_a_key_says_how_to_get_one(monkeypatch):

@@ -1,14 +1,19 @@
 """The synthetic upstream AI (``exceptions_app.demo.simulation``)."""
 
 import random
+from statistics import mean
 
 import pytest
 
 from exceptions_app.contracts import contract_errors
 from exceptions_app.demo.data import INPUT_SCHEMA, OUTPUT_SCHEMA
+from exceptions_app.demo.reviewers import ReviewerStyle, answer
 from exceptions_app.demo.setup import seed_demo
 from exceptions_app.demo.simulation import (
+    DRIFT_VENDORS,
+    Scenario,
     SimulationError,
+    careful_output,
     post_decisions,
     synthetic_decision,
     synthetic_decisions,
@@ -79,3 +84,62 @@ def test_an_unreachable_server_is_named():
     with pytest.raises(SimulationError, match=r"Cannot reach http://127\.0\.0\.1:9"):
         post_decisions(decisions=decisions, url="http://127.0.0.1:9", api_key="k", rate=0,
                        max_retries=0)
+
+
+def test_a_drift_changes_the_invoices_after_its_start_and_not_before():
+    plain = synthetic_decisions(count=2000, error_rate=0.1, seed=4)
+    drifting = synthetic_decisions(count=2000, error_rate=0.1, seed=4,
+                                   scenario=Scenario(error_rate=0.1, drift_after=1000))
+
+    assert drifting[:1000] == plain[:1000]
+    before, after = drifting[:1000], drifting[1000:]
+    new_vendors = {vendor.name for vendor in DRIFT_VENDORS}
+    assert not any(s.body["input"]["vendor"] in new_vendors for s in before)
+    assert 0.2 < sum(s.body["input"]["vendor"] in new_vendors for s in after) / 1000 < 0.4
+    assert mean(s.truth["amount"] for s in after) > 1.3 * mean(s.truth["amount"] for s in before)
+    assert mean(s.body["confidence"] for s in after) < mean(s.body["confidence"] for s in before)
+    for synthetic in after:
+        assert contract_errors(INPUT_SCHEMA, synthetic.body["input"]) == []
+
+
+def test_a_new_model_version_takes_over_midway():
+    decisions = synthetic_decisions(count=100, error_rate=0.1, seed=2, scenario=Scenario(
+        new_model_after=60, new_model="invoice-extractor-4.0.0"))
+
+    versions = [s.body["model_version"] for s in decisions]
+    assert "invoice-extractor-4.0.0" not in versions[:60]
+    assert set(versions[60:]) == {"invoice-extractor-4.0.0"}
+
+
+def test_careful_output_is_the_truth_the_generator_knows():
+    for synthetic in synthetic_decisions(count=500, error_rate=0.3, seed=9):
+        if synthetic.truth["action"] != "reject":  # duplicates show only in history
+            assert careful_output(synthetic.body["input"]) == synthetic.truth
+
+
+@pytest.mark.parametrize(("accuracy", "expected"), [(1.0, True), (0.0, False)])
+def test_a_reviewer_judges_right_as_often_as_its_accuracy(accuracy, expected):
+    right_ai = next(s for s in synthetic_decisions(count=50, error_rate=0.0, seed=3)
+                    if s.truth["action"] != "reject")
+    wrong_ai = next(s for s in synthetic_decisions(count=200, error_rate=0.5, seed=3) if s.wrong)
+    style, rng = ReviewerStyle(accuracy=accuracy, seconds=0), random.Random(1)
+
+    def case(synthetic, blind=False):
+        return {"id": 1, "version": 3, "subject": {"input": synthetic.body["input"]},
+                "suggestion": None if blind else {"output": synthetic.body["output"]},
+                "reason_codes": [{"code": "wrong-amount", "label": "Wrong amount"}]}
+
+    on_right, judged = answer(case(right_ai), right_ai, style=style, rng=rng)
+    on_wrong, _ = answer(case(wrong_ai), wrong_ai, style=style, rng=rng)
+    blind, _ = answer(case(wrong_ai, blind=True), wrong_ai, style=style, rng=rng)
+
+    assert judged is expected
+    if expected:
+        assert on_right == {"verdict": "accepted", "version": 3}
+        assert on_wrong["verdict"] == "corrected" and on_wrong["output"] == wrong_ai.truth
+        assert on_wrong["reason_code"] == "wrong-amount"
+        assert blind == {"verdict": "corrected", "output": wrong_ai.truth, "version": 3}
+    else:
+        assert on_right["verdict"] == "corrected" and on_right["output"] != right_ai.truth
+        assert on_wrong == {"verdict": "accepted", "version": 3}
+        assert blind["output"] != wrong_ai.truth
