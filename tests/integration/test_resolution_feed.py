@@ -6,6 +6,7 @@ import threading
 
 import pytest
 from django.db import connection, transaction
+from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
 
 from exceptions_app.models import AiSystem
@@ -77,6 +78,8 @@ def test_a_feed_item_says_what_the_webhook_says(invoice_use_case, system, member
         "verdict": "corrected", "output": {"action": "hold", "amount": 4100.0},
         "reason_code": "wrong-amount", "notes": "The PO says 4,100.",
         "reviewer": "member", "approver": None, "position": 1}
+    decision.case.refresh_from_db()
+    assert parse_datetime(item["resolved_at"]) == decision.case.closed_at
 
 
 @pytest.mark.django_db
