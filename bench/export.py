@@ -49,7 +49,7 @@ def seed(total: int) -> int:
                    d.model_version, d.confidence, d.input, d.output, d.received_at,
                    d.policy_version_id, d.stage, d.route, d.reasons, d.qa_sampled,
                    l.human_output, l.verdict, l.reason_code, l.notes, l.blind, l.reviewer_id,
-                   l.approver_id, l.time_spent_seconds
+                   l.approver_id, l.time_spent_seconds, l.rules_fired
             FROM exceptions_app_labelledexample l
             JOIN exceptions_app_decision d ON d.id = l.decision_id""")
         cursor.execute("SELECT coalesce(max(position), 0) FROM exceptions_app_labelledexample")
@@ -72,16 +72,19 @@ def seed(total: int) -> int:
                     FROM generate_series(%s::bigint, %s::bigint) AS n
                     JOIN template t ON t.k = 1 + n %% %s
                     RETURNING id, external_id, use_case_id, input, output, model_version,
-                              policy_version_id, confidence, received_at)
+                              policy_version_id, confidence, received_at, stage, route,
+                              qa_sampled)
                 INSERT INTO exceptions_app_labelledexample (
                     position, decision_id, use_case_id, input, ai_output, human_output, verdict,
                     reason_code, notes, model_version, policy_version_id, ai_confidence, blind,
-                    reviewer_id, approver_id, time_spent_seconds, decided_at, created_at)
+                    reviewer_id, approver_id, time_spent_seconds, decided_at, created_at,
+                    external_id, stage, route, rules_fired, qa_sample, received_at)
                 SELECT %s + substr(m.external_id, 7)::bigint, m.id, m.use_case_id, m.input,
                        m.output, t.human_output, t.verdict, t.reason_code, t.notes,
                        m.model_version, m.policy_version_id, m.confidence, t.blind,
                        t.reviewer_id, t.approver_id, t.time_spent_seconds,
-                       m.received_at + interval '17 minutes', now()
+                       m.received_at + interval '17 minutes', now(), m.external_id, m.stage,
+                       m.route, t.rules_fired, m.qa_sampled, m.received_at
                 FROM made m
                 JOIN template t ON t.k = 1 + substr(m.external_id, 7)::bigint %% %s""",
                 [first, last, templates, start - have, templates])
@@ -109,12 +112,11 @@ def export_run(file_format: str) -> dict:
 
 def copy_floor() -> float:
     """psql COPY of the same columns (with the joins the export reads) to /dev/null."""
-    sql = ("COPY (SELECT l.position, l.decision_id, d.external_id, u.slug, l.model_version, "
-           "p.number, d.stage, d.route, d.reasons, d.qa_sampled, l.blind, l.input, "
+    sql = ("COPY (SELECT l.position, l.decision_id, l.external_id, u.slug, l.model_version, "
+           "p.number, l.stage, l.route, l.rules_fired, l.qa_sample, l.blind, l.input, "
            "l.ai_output, l.ai_confidence, l.human_output, l.verdict, l.reason_code, l.notes, "
-           "l.reviewer_id, l.approver_id, d.received_at, l.decided_at, l.time_spent_seconds "
+           "l.reviewer_id, l.approver_id, l.received_at, l.decided_at, l.time_spent_seconds "
            "FROM exceptions_app_labelledexample l "
-           "JOIN exceptions_app_decision d ON d.id = l.decision_id "
            "JOIN exceptions_app_usecase u ON u.id = l.use_case_id "
            "JOIN exceptions_app_policyversion p ON p.id = l.policy_version_id "
            "ORDER BY l.position) TO STDOUT")

@@ -302,6 +302,14 @@ class LabelledExample(models.Model):
     time_spent_seconds = models.PositiveIntegerField(default=0)
     decided_at = models.DateTimeField()
     created_at = models.DateTimeField()
+    # The decision's provenance, copied with the label so that an export of millions reads
+    # this table alone, in position order.
+    external_id = models.CharField(max_length=200)
+    stage = models.CharField(max_length=20, choices=Stage.choices)
+    route = models.CharField(max_length=10, choices=Route.choices)
+    rules_fired = models.JSONField(default=list)  # names of the rules that decided the route
+    qa_sample = models.BooleanField(default=False)
+    received_at = models.DateTimeField()
 
     class Meta:
         indexes = [models.Index(fields=["use_case", "created_at"], name="label_use_case_idx")]

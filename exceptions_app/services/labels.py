@@ -66,11 +66,11 @@ JSON_COLUMNS = ("rules_fired", "input", "ai_output", "final_output")
 CHUNK = 2000
 PARQUET_ROW_GROUP = 10_000
 
-_READ = ("position", "decision_id", "decision__external_id", "use_case__slug", "model_version",
-         "policy_version__number", "decision__stage", "decision__route", "decision__reasons",
-         "decision__qa_sampled", "blind", "input", "ai_output", "ai_confidence", "human_output",
-         "verdict", "reason_code", "notes", "reviewer_id", "approver_id",
-         "decision__received_at", "decided_at", "time_spent_seconds")
+_READ = ("position", "decision_id", "external_id", "use_case__slug", "model_version",
+         "policy_version__number", "stage", "route", "rules_fired", "qa_sample", "blind",
+         "input", "ai_output", "ai_confidence", "human_output", "verdict", "reason_code",
+         "notes", "reviewer_id", "approver_id", "received_at", "decided_at",
+         "time_spent_seconds")
 
 
 @dataclass(frozen=True)
@@ -157,26 +157,24 @@ def page(label_filter: LabelFilter, *, after: int = 0, size: int = CHUNK) -> lis
 def flat_rows(label_filter: LabelFilter, *, chunk: int = CHUNK) -> Iterator[tuple]:
     """Every row the filter selects, in position order, as a tuple in ``COLUMNS`` order:
     the JSON columns (``JSON_COLUMNS``) as JSON text, straight from the database, so
-    that no file format decodes and re-encodes them. Keyset chunks of ``chunk`` rows:
-    one chunk in memory at a time."""
+    that no file format decodes and re-encodes them. Keyset chunks of ``chunk`` rows,
+    each one range of the position index: constant memory whatever the size."""
     read = [*_READ]
-    for name in ("input", "ai_output", "human_output"):
-        read[read.index(name)] = Cast(name, output_field=TextField())
-    text = json.JSONEncoder(ensure_ascii=False).encode
+    for name in JSON_COLUMNS:
+        column = "human_output" if name == "final_output" else name
+        read[read.index(column)] = Cast(column, output_field=TextField())
     after, roles = 0, _Roles()
     while True:
         values = list(examples(label_filter).filter(position__gt=after).order_by("position")
                       .values_list(*read)[:chunk])
         for (position, decision_id, external_id, use_case, model_version, policy_version,
-             stage, route, reasons, qa_sample, blind, input_, ai_output, ai_confidence,
-             final_output, verdict, reason_code, notes, reviewer_id, approver_id, received_at,
-             decided_at, time_spent_seconds) in values:
+             stage, route, rules_fired, qa_sample, blind, input_, ai_output, ai_confidence,
+             final_output, verdict, reason_code, notes, reviewer_id, approver_id,
+             received_at, decided_at, time_spent_seconds) in values:
             yield (position, decision_id, external_id, use_case, model_version,
-                   policy_version, stage, route,
-                   text([reason["rule"] for reason in reasons if reason.get("rule")]),
-                   qa_sample, blind, input_, ai_output, ai_confidence,
-                   final_output or "null", verdict, reason_code, notes,
-                   *roles(reviewer_id), *roles(approver_id), received_at, decided_at,
+                   policy_version, stage, route, rules_fired, qa_sample, blind, input_,
+                   ai_output, ai_confidence, final_output or "null", verdict, reason_code,
+                   notes, *roles(reviewer_id), *roles(approver_id), received_at, decided_at,
                    round((decided_at - received_at).total_seconds(), 3), time_spent_seconds)
         if len(values) < chunk:
             return
@@ -200,7 +198,7 @@ class _Roles:
 
 def _row(values: tuple, roles: _Roles) -> dict:
     (position, decision_id, external_id, use_case, model_version, policy_version, stage, route,
-     reasons, qa_sample, blind, input_, ai_output, ai_confidence, final_output, verdict,
+     rules_fired, qa_sample, blind, input_, ai_output, ai_confidence, final_output, verdict,
      reason_code, notes, reviewer_id, approver_id, received_at, decided_at,
      time_spent_seconds) = values
     reviewer, reviewer_role = roles(reviewer_id)
@@ -209,7 +207,7 @@ def _row(values: tuple, roles: _Roles) -> dict:
         "position": position, "decision_id": decision_id, "external_id": external_id,
         "use_case": use_case, "model_version": model_version, "policy_version": policy_version,
         "stage": stage, "route": route,
-        "rules_fired": [reason["rule"] for reason in reasons if reason.get("rule")],
+        "rules_fired": rules_fired,
         "qa_sample": qa_sample, "blind": blind, "input": input_, "ai_output": ai_output,
         "ai_confidence": ai_confidence, "final_output": final_output, "verdict": verdict,
         "reason_code": reason_code, "notes": notes, "reviewer": reviewer,

@@ -95,7 +95,10 @@ def record_labelled_example(*, case, resolution) -> LabelledExample | None:
         ai_confidence=decision.confidence, blind=case.queue.blind,
         reviewer_id=resolution.resolved_by_id, approver_id=resolution.approved_by_id,
         time_spent_seconds=resolution.time_spent_seconds,
-        decided_at=resolution.created_at, created_at=case.closed_at or timezone.now())
+        decided_at=resolution.created_at, created_at=case.closed_at or timezone.now(),
+        external_id=decision.external_id, stage=decision.stage, route=decision.route,
+        rules_fired=[reason["rule"] for reason in decision.reasons if reason.get("rule")],
+        qa_sample=decision.qa_sampled, received_at=decision.received_at)
 
 
 def case_content(*, case) -> CaseContent | None:
