@@ -225,17 +225,30 @@ _INSTANT_AT = [index for index, name in enumerate(COLUMNS) if name.endswith("_at
 
 
 def as_jsonl(rows: Iterable[tuple], *, chunk: int = CHUNK) -> Iterator[bytes]:
-    """One JSON object a line; the JSON columns go in as the database gave them."""
+    """One JSON object a line; the JSON columns go in as the database gave them. Written
+    out column by column (a line in a few microseconds): ``COLUMNS`` is its order."""
     text = json.JSONEncoder(ensure_ascii=False).encode
-    names = [text(name) for name in COLUMNS]
-    raw = set(_JSON_AT)
     lines: list[str] = []
-    for row in rows:
-        values = [value if index in raw
-                  else f'"{value.isoformat()}"' if isinstance(value, datetime) else text(value)
-                  for index, value in enumerate(row)]
-        lines.append("{" + ",".join(f"{name}:{value}"
-                                    for name, value in zip(names, values, strict=True)) + "}")
+    for (position, decision_id, external_id, use_case, model_version, policy_version, stage,
+         route, rules_fired, qa_sample, blind, input_, ai_output, ai_confidence, final_output,
+         verdict, reason_code, notes, reviewer, reviewer_role, approver, approver_role,
+         received_at, decided_at, seconds_to_decision, time_spent_seconds) in rows:
+        lines.append(
+            f'{{"position":{position},"decision_id":{decision_id},'
+            f'"external_id":{text(external_id)},"use_case":{text(use_case)},'
+            f'"model_version":{text(model_version)},"policy_version":{policy_version},'
+            f'"stage":"{stage}","route":"{route}","rules_fired":{rules_fired},'
+            f'"qa_sample":{"true" if qa_sample else "false"},'
+            f'"blind":{"true" if blind else "false"},"input":{input_},'
+            f'"ai_output":{ai_output},"ai_confidence":{ai_confidence!r},'
+            f'"final_output":{final_output},"verdict":"{verdict}",'
+            f'"reason_code":{text(reason_code)},"notes":{text(notes)},'
+            f'"reviewer":{text(reviewer)},"reviewer_role":"{reviewer_role}",'
+            f'"approver":{text(approver)},"approver_role":"{approver_role}",'
+            f'"received_at":"{received_at.isoformat()}",'
+            f'"decided_at":"{decided_at.isoformat()}",'
+            f'"seconds_to_decision":{seconds_to_decision!r},'
+            f'"time_spent_seconds":{time_spent_seconds}}}')
         if len(lines) == chunk:
             yield ("\n".join(lines) + "\n").encode()
             lines.clear()
