@@ -236,8 +236,13 @@ def case_detail(request, pk):
     return _case_page(request, case)
 
 
-def _act(request, case, *, action: str, form, perform, success, next_url=None):
-    """Validate ``form``, call ``perform(data)``; on refusal show the case page again."""
+def _act(request, case, *, action: str, form, perform, success, next_url=None,
+         check_refused=None):
+    """Validate ``form``, call ``perform(data)``; on refusal show the case page again.
+
+    ``check_refused(form)``: when the form refused some fields, let the service judge
+    the others too, so every problem shows in one answer.
+    """
     if form.is_valid():
         try:
             result = perform(form.cleaned_data)
@@ -262,6 +267,8 @@ def _act(request, case, *, action: str, form, perform, success, next_url=None):
         return _case_page(request, case, status=409, conflict=Conflict(
             detail="The page did not say which version of the case it showed.",
             state=case.get_state_display()))
+    if check_refused is not None:
+        check_refused(form)
     form.focus_first_error()
     return _case_page(request, case, bound={action: form}, status=400)
 
@@ -289,10 +296,25 @@ def resolve(request, pk):
                     f"you are ready.")
         return f"{_label(result)} resolved. Take the next case when you are ready."
 
+    def check_refused(form):
+        readable = form.readable_resolution()
+        if readable is None:
+            return
+        try:
+            transitions.check_resolution(case_id=case.pk, user=request.user, **readable)
+        except ValidationError as error:
+            # The output lacks what the form refused: whether it differs from the
+            # suggestion as a whole is for the next submission to judge.
+            refused = {name: items for name, items in error.error_dict.items()
+                       if name != "output"}
+            if refused:
+                form.add_service_errors(ValidationError(refused))
+
     # Blind review: back to the case, where the answer now shows beside the suggestion.
     blind = case.queue.blind
     return _act(request, case, action="resolve", form=form, perform=perform, success=success,
-                next_url=reverse("case", args=[case.pk]) + "#resolution" if blind else "home")
+                next_url=reverse("case", args=[case.pk]) + "#resolution" if blind else "home",
+                check_refused=check_refused)
 
 
 def _reason_action(service, *, action: str, success: str, to_home: bool):

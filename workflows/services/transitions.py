@@ -176,6 +176,18 @@ def resolve(*, case_id: int, user, verdict: str, output: dict | None, reason_cod
     return case
 
 
+def check_resolution(*, case_id: int, user, verdict: str, output: dict | None,
+                     reason_code: str) -> None:
+    """Judge a resolution's values without resolving: raise the ``ValidationError``
+    ``resolve`` would raise for them, or nothing. Writes nothing.
+
+    For a form that refused some of its fields itself (a number that is not one): the
+    service judges the rest at once, so the person hears of every problem in one answer.
+    """
+    case = load_case(case_id=case_id, user=user)
+    _clean_resolution(case, user, verdict, output, reason_code)
+
+
 @dataclass(frozen=True)
 class CleanResolution:
     verdict: str
