@@ -119,6 +119,8 @@ class ResolveForm(CaseActionForm):
             name = f"{self.OUTPUT_PREFIX}{index}"
             self.fields[name] = field
             self.output_fields[key] = name
+        # The page's order, so the cursor goes to the first field to fix on the page.
+        self.order_fields(["verdict", *self.output_fields.values(), "reason_code", "notes"])
         self.suggested = suggested
 
     def add_service_errors(self, error: ValidationError) -> None:

@@ -243,7 +243,8 @@ def _act(request, case, *, action: str, form, perform, success, next_url=None,
     ``check_refused(form)``: when the form refused some fields, let the service judge
     the others too, so every problem shows in one answer.
     """
-    if form.is_valid():
+    valid = form.is_valid()
+    if valid:
         try:
             result = perform(form.cleaned_data)
         except ValidationError as error:
@@ -267,7 +268,7 @@ def _act(request, case, *, action: str, form, perform, success, next_url=None,
         return _case_page(request, case, status=409, conflict=Conflict(
             detail="The page did not say which version of the case it showed.",
             state=case.get_state_display()))
-    if check_refused is not None:
+    if not valid and check_refused is not None:
         check_refused(form)
     form.focus_first_error()
     return _case_page(request, case, bound={action: form}, status=400)

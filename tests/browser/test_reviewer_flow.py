@@ -53,6 +53,36 @@ def test_reviewer_takes_the_next_case_corrects_a_field_and_it_leaves_the_queue(
     assert case.resolution.notes.startswith("Footer misread")
 
 
+def test_a_bad_correction_shows_every_problem_beside_its_field_at_once(
+        page, live_server, bench, sign_in):
+    case = bench.case(ORDINARY)
+    sign_in(page, bench.reviewer)
+    page.goto(f"{live_server.url}/cases/{case.pk}/")
+    page.get_by_role("button", name="Take this case").click()
+    page.get_by_role("radio", name=re.compile("^Correct")).check()
+    action = page.get_by_label("Action", exact=True)
+    expect(action.locator("option")).to_have_text(["—", "Approve", "Hold", "Reject"])
+    action.select_option("")
+    page.get_by_label("Amount", exact=True).fill("-12")
+    page.get_by_label("Currency", exact=True).select_option("")
+    page.get_by_role("button", name="Resolve the case").click()
+
+    expect(action).to_have_accessible_description(  # after the field's help text
+        re.compile(r"Action: choose one of Approve, Hold, Reject\.$"))
+    expect(page.get_by_label("Amount", exact=True)).to_have_accessible_description(
+        "Amount must be 0 or more.")
+    expect(page.get_by_label("Currency", exact=True)).to_have_accessible_description(
+        "Currency: choose one of EUR, USD, GBP.")
+    expect(page.get_by_label("Reason code")).to_have_accessible_description(
+        re.compile("^Say why with a reason code: choose one of The amount was extracted "
+                   r"wrongly \(wrong-amount\), No matching purchase order \(no-po\)"))
+    for field in ("Action", "Amount", "Currency"):
+        expect(page.get_by_label(field, exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(action).to_be_focused()  # the first field to fix
+    case.refresh_from_db()
+    assert case.state == CaseState.ASSIGNED
+
+
 def test_four_eyes_approval_by_a_second_reviewer(page, live_server, bench, sign_in, new_page):
     case = bench.case(FOUR_EYES)
     sign_in(page, bench.reviewer)
