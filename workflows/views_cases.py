@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
@@ -29,7 +30,7 @@ from workflows.forms import (
     ResolveForm,
 )
 from workflows.models import Case, CaseState
-from workflows.presentation import output_changes, people_in
+from workflows.presentation import ChangesSince, changes_since, output_changes, people_in
 from workflows.services import claiming, consults, transitions
 from workflows.services.errors import CaseConflict
 
@@ -95,6 +96,8 @@ class Conflict:
 
     detail: str  # the service's words when they add something, else ""
     state: str  # the case's state now
+    # Who changed the case since the page's version, and how; None when unknown.
+    since: ChangesSince | None = None
 
 
 def _case_page(request, case, *, bound: dict | None = None, conflict=None,
@@ -257,9 +260,13 @@ def _act(request, case, *, action: str, form, perform, success, next_url=None,
                               consults_refusal=str(error))
         except CONFLICTS as error:
             case.refresh_from_db()
+            since = changes_since(
+                selectors.changes_since(case_id=case.pk,
+                                        version=form.cleaned_data["version"]),
+                viewer=request.user, now=timezone.now())
             return _case_page(request, case, status=409, conflict=Conflict(
                 detail=str(error) if isinstance(error, TransitionNotAllowed) else "",
-                state=case.get_state_display()))
+                state=case.get_state_display(), since=since))
         else:
             messages.success(request, success(result) if callable(success) else success)
             return redirect(next_url or reverse("case", args=[case.pk]))

@@ -150,13 +150,42 @@ def test_a_stale_page_shows_the_conflict_message(
     page.get_by_role("button", name="Resolve the case").click()
 
     alert = page.get_by_role("alert")
-    expect(alert).to_contain_text("This case changed since you opened it")
-    expect(alert).to_contain_text("escalated")
+    expect(alert).to_contain_text(
+        "This case changed since you opened it: Maria Lindqvist changed it.")
+    expect(alert.get_by_role("listitem")).to_have_text(["Maria Lindqvist: escalated, just now"])
     alert.get_by_role("link", name="Reload the case").click()
     expect(page.get_by_role("alert")).to_have_count(0)
     expect(page.get_by_text("The vendor called about this invoice")).to_be_visible()
     case.refresh_from_db()
     assert case.state == CaseState.ESCALATED
+
+
+def test_a_page_made_stale_in_another_tab_says_it_was_you(
+        page, live_server, bench, sign_in, csp_violations):
+    case = bench.case(ORDINARY)
+    sign_in(page, bench.reviewer)
+    page.get_by_role("button", name="Next case").click()
+    page.wait_for_url(f"{live_server.url}/cases/{case.pk}/")
+
+    # The same reviewer, in a second tab of the same browser, gives the case back.
+    other_tab = page.context.new_page()
+    csp_violations.watch(other_tab)
+    other_tab.goto(f"{live_server.url}/cases/{case.pk}/")
+    other_tab.locator("summary", has_text="Release").click()
+    other_tab.get_by_role("button", name="Release to the queue").click()
+    expect(other_tab.get_by_role("status")).to_contain_text("released")
+
+    page.get_by_role("radio", name=re.compile("^Accept")).check()
+    page.get_by_role("button", name="Resolve the case").click()
+
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text(
+        "This case changed since you opened it: you changed it in another tab or window.")
+    expect(alert.get_by_role("listitem")).to_have_text(
+        ["You, in another tab or window: released back to the queue, just now"])
+    expect(alert).not_to_contain_text("someone else")
+    case.refresh_from_db()
+    assert case.state == CaseState.OPEN
 
 
 def test_the_case_page_works_on_a_narrow_screen(live_server, bench, sign_in, new_page):

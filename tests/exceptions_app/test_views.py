@@ -13,7 +13,7 @@ from tests.browser.workbench import build_workbench
 from tests.factories import CaseFactory
 from workflows.actors import SYSTEM
 from workflows.models import Case, CaseState
-from workflows.services import claiming, escalation
+from workflows.services import claiming, escalation, transitions
 from workflows.templatetags.casework import render_data
 
 pytestmark = pytest.mark.django_db
@@ -335,10 +335,29 @@ def test_a_stale_page_gets_the_conflict_message(client, bench):
 
     assert response.status_code == 409
     page = response.content.decode()
-    assert "This case changed since you opened it" in page
+    assert ("This case changed since you opened it: you changed it in another tab or "
+            "window.") in page
+    assert "someone else changed" not in page
+    assert response.context["conflict"].since.changes == [
+        "You, in another tab or window: information requested, just now",
+        "You, in another tab or window: resumed, just now"]
     assert f'href="{reverse("case", args=[case.pk])}">Reload' in page
     case.refresh_from_db()
     assert case.state == CaseState.ASSIGNED
+
+
+def test_a_stale_page_names_who_changed_the_case_and_how_long_ago(client, bench):
+    client = logged_in(client, bench.reviewer)
+    case = claim(client, bench, ORDINARY)
+    transitions.escalate(case_id=case.pk, user=bench.manager, reason="The vendor called",
+                         now=timezone.now() - timedelta(minutes=2))
+
+    response = client.post(reverse("case-resolve", args=[case.pk]), resolve_data(case))
+
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert "This case changed since you opened it: Maria Lindqvist changed it." in page
+    assert "<li>Maria Lindqvist: escalated, 2\xa0minutes ago</li>" in page
 
 
 def test_a_case_resolved_meanwhile_gets_the_conflict_message(client, bench):
