@@ -30,17 +30,14 @@ class CaseActionForm(forms.Form):
                 field.widget.attrs["autofocus"] = True
                 return
 
-    # Service errors name fields by their own names; a page may show them elsewhere.
-    service_field_names: dict[str, str] = {}
-
     def add_service_errors(self, error: ValidationError) -> None:
         """Put a service's ValidationError next to the fields it names."""
         if not hasattr(error, "error_dict"):
             self.add_error(None, error)
             return
         for name, messages in error.message_dict.items():
-            field = self.service_field_names.get(name, name)
-            if field not in self.fields or field == "version":
+            field = name
+            if name not in self.fields or name == "version":
                 field, messages = None, [_prefixed(name, message) for message in messages]
             for message in messages:
                 self.add_error(field, message)

@@ -39,8 +39,9 @@ from workflows.verbs import AuditVerb
 
 # ``{suggestion}``: how the domain names it (``hooks.CaseContent.suggestion_name``).
 NOTHING_DIFFERS = "Nothing differs from {suggestion}: accept it, or change a field."
-STALE_MESSAGE = ("Someone else changed this case meanwhile; reload it to see its "
-                 "current state, then try again.")
+# Not "someone else": it may have been the same person, in another tab or client.
+STALE_MESSAGE = ("This case changed meanwhile; reload it to see its current state and "
+                 "its timeline, then try again.")
 
 
 # -- shared steps ------------------------------------------------------------------------
