@@ -85,7 +85,7 @@ def _worded(root: dict, error) -> list[tuple[list, str]]:
     if instance is None and keyword != "not":
         # An emptied form field (and JSON's null) is a missing value to a reviewer.
         return [(path, _missing(label, error.schema))]
-    return [(path, _problem(label, keyword, expected, instance, error))]
+    return [(path, _problem(label, error))]
 
 
 def _missing(label: str, schema: dict) -> str:
@@ -94,7 +94,18 @@ def _missing(label: str, schema: dict) -> str:
         f"{label} is required.")
 
 
-def _problem(label: str, keyword: str, expected, instance, error) -> str:
+_LIMITS = {
+    "minimum": "must be {} or more", "exclusiveMinimum": "must be more than {}",
+    "maximum": "must be {} or less", "exclusiveMaximum": "must be less than {}",
+    "multipleOf": "must be a multiple of {}",
+    "minLength": "must be at least {} long", "maxLength": "must be at most {} long",
+    "minItems": "needs at least {}", "maxItems": "takes at most {}",
+    "minProperties": "needs at least {}", "maxProperties": "takes at most {}",
+}
+
+
+def _problem(label: str, error) -> str:
+    keyword, expected, instance = error.validator, error.validator_value, error.instance
     if keyword in ("enum", "const", "oneOf", "anyOf") and (options := choices(error.schema)):
         return choose_one(label, (text for _, text in options))
     if keyword == "const":
@@ -104,16 +115,8 @@ def _problem(label: str, keyword: str, expected, instance, error) -> str:
         return f"{label} must be {' or '.join(_KINDS.get(kind, kind) for kind in kinds)}."
     if keyword == "minLength" and instance == "":
         return f"{label} is required."
-    limits = {
-        "minimum": "must be {} or more", "exclusiveMinimum": "must be more than {}",
-        "maximum": "must be {} or less", "exclusiveMaximum": "must be less than {}",
-        "multipleOf": "must be a multiple of {}",
-        "minLength": "must be at least {} long", "maxLength": "must be at most {} long",
-        "minItems": "needs at least {}", "maxItems": "takes at most {}",
-        "minProperties": "needs at least {}", "maxProperties": "takes at most {}",
-    }
-    if keyword in limits:
-        return f"{label} {limits[keyword].format(_counted(keyword, expected))}."
+    if keyword in _LIMITS:
+        return f"{label} {_LIMITS[keyword].format(_counted(keyword, expected))}."
     if keyword == "pattern":
         return f"{label} is not in the expected form."
     if keyword == "uniqueItems":
