@@ -19,7 +19,8 @@ def check_schema(schema: dict) -> None:
 
 
 class Contract:
-    """A schema ready to check values against: ``errors(value)`` lists every violation.
+    """A schema ready to check values against: ``errors(value)`` lists every violation
+    (``violations(value)`` as jsonschema's errors, for ``contract_wording`` to word).
 
     jsonschema names each violation, but walking a value through it costs ten times
     more than code compiled from the schema (fastjsonschema), which stops at the first
@@ -34,12 +35,15 @@ class Contract:
         self.validator = validator_for(schema)(schema)
         self.passes = _compiled_check(schema)
 
-    def errors(self, value) -> list[str]:
+    def violations(self, value) -> list[jsonschema.ValidationError]:
+        """Every violation, as jsonschema reports them, in the order of their place."""
         if self.passes is not None and self.passes(value):
             return []
+        return sorted(self.validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+
+    def errors(self, value) -> list[str]:
         messages = []
-        for error in sorted(self.validator.iter_errors(value),
-                            key=lambda e: list(e.absolute_path)):
+        for error in self.violations(value):
             where = "/".join(str(part) for part in error.absolute_path)
             messages.append(f"{where}: {error.message}" if where else error.message)
         return messages

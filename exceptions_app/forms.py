@@ -9,7 +9,7 @@ import json
 
 from django import forms
 
-from workflows.presentation import field_label
+from exceptions_app import contract_wording
 
 _JSON_TYPES = {"string": str, "integer": int, "number": float, "boolean": bool,
                "object": dict, "array": list}
@@ -37,31 +37,37 @@ class JsonValueField(forms.JSONField):
 
 
 def output_field(*, key: str, value, schema: dict | None, prefill: bool) -> forms.Field:
-    label = field_label(key)
+    """One output field, labelled with the schema's title; its own refusals (a number
+    that is not one) in the same words as the contract's (``contract_wording``)."""
+    label = contract_wording.field_title(schema, key)
     kind = _schema_type(schema) or (type(value) if value is not None else str)
     initial = value if prefill else None
     options = {"label": label, "required": False, "initial": initial}
     if schema and schema.get("description"):
         options["help_text"] = schema["description"]
-    enum = (schema or {}).get("enum")
-    if enum and all(isinstance(item, str | int | float) and not isinstance(item, bool)
-                    for item in enum):
-        choices = [("", "—")] + [(str(item), str(item)) for item in enum]
-        coerce = {int: int, float: float}.get(kind, str)
-        return forms.TypedChoiceField(choices=choices, coerce=coerce, empty_value=None,
-                                      **options)
+    offered = contract_wording.choices(schema)
+    if offered and all(isinstance(item, str | int | float) and not isinstance(item, bool)
+                       for item, _ in offered):
+        by_text = {str(item): item for item, _ in offered}
+        return forms.TypedChoiceField(
+            choices=[("", "—")] + [(str(item), text) for item, text in offered],
+            coerce=by_text.__getitem__, empty_value=None,
+            error_messages={"invalid_choice": contract_wording.choose_one(
+                label, (text for _, text in offered))}, **options)
     if kind is bool:
         return forms.NullBooleanField(widget=forms.Select(choices=[
             ("unknown", "—"), ("true", "Yes"), ("false", "No")]), **options)
     if kind is int:
-        return forms.IntegerField(**options)
+        return forms.IntegerField(
+            error_messages={"invalid": contract_wording.must_be(label, "integer")}, **options)
     if kind is float:
-        return forms.FloatField(widget=forms.NumberInput(attrs={"step": "any"}), **options)
+        return forms.FloatField(
+            widget=forms.NumberInput(attrs={"step": "any"}),
+            error_messages={"invalid": contract_wording.must_be(label, "number")}, **options)
     if kind in (dict, list):
-        return JsonValueField(**options)
+        return JsonValueField(error_messages={"invalid": contract_wording.not_json(label)},
+                              **options)
     return forms.CharField(max_length=10000, empty_value=None, strip=True, **options)
-
-
 
 
 def output_fields(*, output: dict, output_schema: dict | None, prefill: bool) -> dict:

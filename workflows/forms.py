@@ -30,17 +30,14 @@ class CaseActionForm(forms.Form):
                 field.widget.attrs["autofocus"] = True
                 return
 
-    # Service errors name fields by their own names; a page may show them elsewhere.
-    service_field_names: dict[str, str] = {}
-
     def add_service_errors(self, error: ValidationError) -> None:
         """Put a service's ValidationError next to the fields it names."""
         if not hasattr(error, "error_dict"):
             self.add_error(None, error)
             return
         for name, messages in error.message_dict.items():
-            field = self.service_field_names.get(name, name)
-            if field not in self.fields or field == "version":
+            field = name
+            if name not in self.fields or name == "version":
                 field, messages = None, [_prefixed(name, message) for message in messages]
             for message in messages:
                 self.add_error(field, message)
@@ -119,34 +116,46 @@ class ResolveForm(CaseActionForm):
             name = f"{self.OUTPUT_PREFIX}{index}"
             self.fields[name] = field
             self.output_fields[key] = name
+        # The page's order, so the cursor goes to the first field to fix on the page.
+        self.order_fields(["verdict", *self.output_fields.values(), "reason_code", "notes"])
         self.suggested = suggested
-        self.service_field_names = {
-            **{f"output.{key}": name for key, name in self.output_fields.items()},
-            **{f"output__{key}": name for key, name in self.output_fields.items()},
-        }
 
     def add_service_errors(self, error: ValidationError) -> None:
-        """Schema problems of the output name their field ("amount: ..."): show them there."""
-        if hasattr(error, "error_dict") and "output" in error.error_dict:
-            rest = []
-            for item in error.error_dict["output"]:
-                if item.code == "unchanged":  # about the whole output: the form's own error
+        """The service names a correction's fields ``output.<key>`` (deeper problems
+        ``output.<key>.<index or key>...``): each goes on its key's input. Errors about
+        the output as a whole, and any on a field the form has no input for, go on top.
+        A field that already has the form's own error (a number that is not one) keeps
+        that one: the service only saw the field as missing."""
+        if not hasattr(error, "error_dict"):
+            super().add_service_errors(error)
+            return
+        rest: dict[str, list] = {}
+        for name, items in error.error_dict.items():
+            key = name.removeprefix("output.").split(".")[0] if name.startswith("output.") else None
+            field = self.output_fields.get(key) if key is not None else None
+            if name == "output" or (key is not None and field is None):
+                for item in items:
                     self.add_error(None, item)
-                    continue
-                message = " ".join(item.messages)
-                key, _, problem = message.partition(": ")
-                field = self.output_fields.get(key.split("/")[0]) if problem else None
-                if field:
-                    nested = key.partition("/")[2]
-                    self.add_error(field, f"{nested}: {problem}" if nested else problem)
-                else:
-                    rest.append(message)
-            error = ValidationError({name: messages for name, messages
-                                     in error.message_dict.items() if name != "output"}
-                                    | ({"output": rest} if rest else {}))
-            if not error.error_dict:
-                return
-        super().add_service_errors(error)
+            elif field is not None:
+                if field not in self.errors:
+                    for item in items:
+                        self.add_error(field, item)
+            elif name not in self.errors:
+                rest[name] = items
+        if rest:
+            super().add_service_errors(ValidationError(rest))
+
+    def readable_resolution(self) -> dict | None:
+        """What the person submitted that the form could read, for the service to judge
+        the rest of (so a refused form shows every problem at once, not in rounds):
+        ``{"verdict", "output", "reason_code"}``, without the output fields the form
+        refused. None when the verdict itself was refused."""
+        data = getattr(self, "cleaned_data", {})
+        verdict = data.get("verdict")
+        if verdict is None:
+            return None
+        return {"verdict": verdict, "output": self._output(verdict, data),
+                "reason_code": data.get("reason_code", "")}
 
     @property
     def verdict_options(self) -> list[dict]:
@@ -167,19 +176,24 @@ class ResolveForm(CaseActionForm):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("verdict") == Verdict.CORRECTED:
-            output = {}
-            for key, name in self.output_fields.items():
-                value = cleaned.get(name)
-                if value is None and key not in self.suggested:
-                    continue  # an optional field the suggestion left out, still empty
-                output[key] = value
-            cleaned["output"] = output
-        elif cleaned.get("verdict") == Verdict.ACCEPTED:
-            cleaned["output"] = self.suggested
-        else:
-            cleaned["output"] = None
+        if "verdict" in cleaned:
+            cleaned["output"] = self._output(cleaned["verdict"], cleaned)
         return cleaned
+
+    def _output(self, verdict: str, cleaned: dict) -> dict | None:
+        if verdict == Verdict.ACCEPTED:
+            return self.suggested
+        if verdict != Verdict.CORRECTED:
+            return None
+        output = {}
+        for key, name in self.output_fields.items():
+            if name in self.errors:
+                continue  # refused by the form: its own error says why
+            value = cleaned.get(name)
+            if value is None and key not in self.suggested:
+                continue  # an optional field the suggestion left out, still empty
+            output[key] = value
+        return output
 
 
 class NextCaseForm(forms.Form):

@@ -205,6 +205,14 @@ def case_timeline(*, case) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(case=case.pk).select_related("actor").order_by("id")
 
 
+def changes_since(*, case_id: int, version: int) -> QuerySet[AuditEvent]:
+    """What happened to the case after the version a page showed, oldest first: its
+    audit events that moved it past that version (each names the version it brought
+    the case to). The case's events only (``audit_case_idx``), so a short filter."""
+    return (AuditEvent.objects.filter(case=case_id, data__version__gt=version)
+            .select_related("actor").order_by("id"))
+
+
 # --- Notifications and the delivery log -------------------------------------------------
 
 def user_notifications(*, user) -> QuerySet[Notification]:

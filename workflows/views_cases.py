@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
@@ -29,7 +30,7 @@ from workflows.forms import (
     ResolveForm,
 )
 from workflows.models import Case, CaseState
-from workflows.presentation import output_changes, people_in
+from workflows.presentation import ChangesSince, changes_since, output_changes, people_in
 from workflows.services import claiming, consults, transitions
 from workflows.services.errors import CaseConflict
 
@@ -95,6 +96,8 @@ class Conflict:
 
     detail: str  # the service's words when they add something, else ""
     state: str  # the case's state now
+    # Who changed the case since the page's version, and how; None when unknown.
+    since: ChangesSince | None = None
 
 
 def _case_page(request, case, *, bound: dict | None = None, conflict=None,
@@ -236,9 +239,15 @@ def case_detail(request, pk):
     return _case_page(request, case)
 
 
-def _act(request, case, *, action: str, form, perform, success, next_url=None):
-    """Validate ``form``, call ``perform(data)``; on refusal show the case page again."""
-    if form.is_valid():
+def _act(request, case, *, action: str, form, perform, success, next_url=None,
+         check_refused=None):
+    """Validate ``form``, call ``perform(data)``; on refusal show the case page again.
+
+    ``check_refused(form)``: when the form refused some fields, let the service judge
+    the others too, so every problem shows in one answer.
+    """
+    valid = form.is_valid()
+    if valid:
         try:
             result = perform(form.cleaned_data)
         except ValidationError as error:
@@ -251,9 +260,13 @@ def _act(request, case, *, action: str, form, perform, success, next_url=None):
                               consults_refusal=str(error))
         except CONFLICTS as error:
             case.refresh_from_db()
+            since = changes_since(
+                selectors.changes_since(case_id=case.pk,
+                                        version=form.cleaned_data["version"]),
+                viewer=request.user, now=timezone.now())
             return _case_page(request, case, status=409, conflict=Conflict(
                 detail=str(error) if isinstance(error, TransitionNotAllowed) else "",
-                state=case.get_state_display()))
+                state=case.get_state_display(), since=since))
         else:
             messages.success(request, success(result) if callable(success) else success)
             return redirect(next_url or reverse("case", args=[case.pk]))
@@ -262,6 +275,8 @@ def _act(request, case, *, action: str, form, perform, success, next_url=None):
         return _case_page(request, case, status=409, conflict=Conflict(
             detail="The page did not say which version of the case it showed.",
             state=case.get_state_display()))
+    if not valid and check_refused is not None:
+        check_refused(form)
     form.focus_first_error()
     return _case_page(request, case, bound={action: form}, status=400)
 
@@ -289,10 +304,25 @@ def resolve(request, pk):
                     f"you are ready.")
         return f"{_label(result)} resolved. Take the next case when you are ready."
 
+    def check_refused(form):
+        readable = form.readable_resolution()
+        if readable is None:
+            return
+        try:
+            transitions.check_resolution(case_id=case.pk, user=request.user, **readable)
+        except ValidationError as error:
+            # The output lacks what the form refused: whether it differs from the
+            # suggestion as a whole is for the next submission to judge.
+            refused = {name: items for name, items in error.error_dict.items()
+                       if name != "output"}
+            if refused:
+                form.add_service_errors(ValidationError(refused))
+
     # Blind review: back to the case, where the answer now shows beside the suggestion.
     blind = case.queue.blind
     return _act(request, case, action="resolve", form=form, perform=perform, success=success,
-                next_url=reverse("case", args=[case.pk]) + "#resolution" if blind else "home")
+                next_url=reverse("case", args=[case.pk]) + "#resolution" if blind else "home",
+                check_refused=check_refused)
 
 
 def _reason_action(service, *, action: str, success: str, to_home: bool):

@@ -46,6 +46,7 @@ AI_SYSTEM_SLUG = "demo-ai"
 CALLBACK_PATH = "/webhooks/backstop"
 
 MONEY = {"type": "number", "minimum": 0}
+# Every field has a title: the case page's labels and its error messages use it.
 INPUT_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "Supplier invoice",
@@ -53,21 +54,24 @@ INPUT_SCHEMA = {
     "required": ["vendor", "invoice_number", "po_number", "po_amount", "currency",
                  "line_items"],
     "properties": {
-        "vendor": {"type": "string", "minLength": 1},
-        "invoice_number": {"type": "string", "minLength": 1},
-        "po_number": {"type": "string", "minLength": 1},
-        "po_amount": MONEY,
-        "currency": {"enum": ["EUR", "USD", "GBP", "CHF"]},
+        "vendor": {"title": "Vendor", "type": "string", "minLength": 1},
+        "invoice_number": {"title": "Invoice number", "type": "string", "minLength": 1},
+        "po_number": {"title": "PO number", "type": "string", "minLength": 1},
+        "po_amount": {"title": "PO amount", **MONEY},
+        "currency": {"title": "Currency", "enum": ["EUR", "USD", "GBP", "CHF"]},
         "line_items": {
+            "title": "Line items",
             "type": "array",
             "minItems": 1,
             "items": {
                 "type": "object",
                 "required": ["description", "quantity", "unit_price"],
                 "properties": {
-                    "description": {"type": "string", "minLength": 1},
-                    "quantity": {"type": "number", "exclusiveMinimum": 0},
-                    "unit_price": MONEY,
+                    "description": {"title": "Description", "type": "string",
+                                    "minLength": 1},
+                    "quantity": {"title": "Quantity", "type": "number",
+                                 "exclusiveMinimum": 0},
+                    "unit_price": {"title": "Unit price", **MONEY},
                 },
             },
         },
@@ -79,9 +83,9 @@ OUTPUT_SCHEMA = {
     "type": "object",
     "required": ["action", "amount", "vendor"],
     "properties": {
-        "action": {"enum": ["approve", "hold", "reject"]},
-        "amount": MONEY,
-        "vendor": {"type": "string", "minLength": 1},
+        "action": {"title": "Action", "enum": ["approve", "hold", "reject"]},
+        "amount": {"title": "Amount", **MONEY},
+        "vendor": {"title": "Vendor", "type": "string", "minLength": 1},
     },
 }
 REASON_CODES = [

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from exceptions_app.contracts import contract_errors
+from exceptions_app import contract_wording
 from exceptions_app.models import AiSystem, Decision, LabelledExample
 from exceptions_app.verbs import DomainVerb
 from workflows import db
@@ -40,25 +40,25 @@ def _decision_of(case) -> Decision | None:
 
 
 def validate_resolution(*, case, verdict: str, output: dict | None, reason_code: str) -> None:
+    """Every problem at once, in words (``contract_wording``): the reason code on
+    ``reason_code``, each field of a correction on ``output.<field>``."""
     decision = _decision_of(case)
     if decision is None:
         return
     use_case = decision.use_case
     errors: dict[str, list[str]] = {}
-    codes = use_case.reason_code_values
-    if codes:
-        listed = ", ".join(codes)
-        if reason_code and reason_code not in codes:
-            errors["reason_code"] = [
-                f"'{reason_code}' is not a reason code of {use_case.name}; "
-                f"choose one of: {listed}."]
+    if use_case.reason_code_values:
+        if reason_code and reason_code not in use_case.reason_code_values:
+            errors["reason_code"] = [contract_wording.unknown_reason_code(
+                reason_code=reason_code, reason_codes=use_case.reason_codes,
+                use_case=use_case.name)]
         elif not reason_code and verdict != Verdict.ACCEPTED and not (
                 case.queue.blind and verdict == Verdict.CORRECTED):
-            errors["reason_code"] = [f"Say why with a reason code: {listed}."]
-    problems = (contract_errors(use_case.output_schema, output)
-                if verdict == Verdict.CORRECTED and output is not None else [])
-    if problems:
-        errors["output"] = problems
+            errors["reason_code"] = [contract_wording.missing_reason_code(
+                reason_codes=use_case.reason_codes)]
+    if verdict == Verdict.CORRECTED and output is not None:
+        errors.update(contract_wording.contract_field_errors(
+            use_case.output_schema, output, prefix="output"))
     if errors:
         raise ValidationError(errors)
 

@@ -11,7 +11,7 @@ import nh3
 from django import template
 from django.utils.safestring import mark_safe
 
-from workflows.presentation import field_label
+from exceptions_app.contract_wording import field_title
 
 register = template.Library()
 
@@ -79,7 +79,8 @@ def schema_fields(schema) -> list[dict]:
         rules = [words.format(spec[key]) for key, words in _SCHEMA_LIMITS if key in spec]
         if isinstance(spec.get("enum"), list):
             rules.insert(0, "one of " + ", ".join(str(item) for item in spec["enum"]))
-        rows.append({"name": name, "label": field_label(name), "type": _schema_type(spec),
+        rows.append({"name": name, "label": field_title(spec, name),
+                     "type": _schema_type(spec),
                      "required": name in required, "rules": rules,
                      "description": spec.get("description", "")})
     return rows

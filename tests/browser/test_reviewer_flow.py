@@ -53,6 +53,36 @@ def test_reviewer_takes_the_next_case_corrects_a_field_and_it_leaves_the_queue(
     assert case.resolution.notes.startswith("Footer misread")
 
 
+def test_a_bad_correction_shows_every_problem_beside_its_field_at_once(
+        page, live_server, bench, sign_in):
+    case = bench.case(ORDINARY)
+    sign_in(page, bench.reviewer)
+    page.goto(f"{live_server.url}/cases/{case.pk}/")
+    page.get_by_role("button", name="Take this case").click()
+    page.get_by_role("radio", name=re.compile("^Correct")).check()
+    action = page.get_by_label("Action", exact=True)
+    expect(action.locator("option")).to_have_text(["—", "Approve", "Hold", "Reject"])
+    action.select_option("")
+    page.get_by_label("Amount", exact=True).fill("-12")
+    page.get_by_label("Currency", exact=True).select_option("")
+    page.get_by_role("button", name="Resolve the case").click()
+
+    expect(action).to_have_accessible_description(  # after the field's help text
+        re.compile(r"Action: choose one of Approve, Hold, Reject\.$"))
+    expect(page.get_by_label("Amount", exact=True)).to_have_accessible_description(
+        "Amount must be 0 or more.")
+    expect(page.get_by_label("Currency", exact=True)).to_have_accessible_description(
+        "Currency: choose one of EUR, USD, GBP.")
+    expect(page.get_by_label("Reason code")).to_have_accessible_description(
+        re.compile("^Say why with a reason code: choose one of The amount was extracted "
+                   r"wrongly \(wrong-amount\), No matching purchase order \(no-po\)"))
+    for field in ("Action", "Amount", "Currency"):
+        expect(page.get_by_label(field, exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(action).to_be_focused()  # the first field to fix
+    case.refresh_from_db()
+    assert case.state == CaseState.ASSIGNED
+
+
 def test_four_eyes_approval_by_a_second_reviewer(page, live_server, bench, sign_in, new_page):
     case = bench.case(FOUR_EYES)
     sign_in(page, bench.reviewer)
@@ -96,7 +126,7 @@ def test_an_invalid_correction_shows_the_field_error(page, live_server, bench, s
     amount = page.get_by_label("Amount", exact=True)
     expect(amount).to_have_attribute("aria-invalid", "true")
     error = page.locator("#" + amount.get_attribute("aria-describedby").split()[-1])
-    expect(error).to_contain_text("less than the minimum of 0")
+    expect(error).to_have_text("Amount must be 0 or more.")
     expect(amount).to_have_value("-5")  # what was typed stays, to be fixed
     assert bench.case(ORDINARY).state == CaseState.ASSIGNED
 
@@ -120,13 +150,42 @@ def test_a_stale_page_shows_the_conflict_message(
     page.get_by_role("button", name="Resolve the case").click()
 
     alert = page.get_by_role("alert")
-    expect(alert).to_contain_text("This case changed since you opened it")
-    expect(alert).to_contain_text("escalated")
+    expect(alert).to_contain_text(
+        "This case changed since you opened it: Maria Lindqvist changed it.")
+    expect(alert.get_by_role("listitem")).to_have_text(["Maria Lindqvist: escalated, just now"])
     alert.get_by_role("link", name="Reload the case").click()
     expect(page.get_by_role("alert")).to_have_count(0)
     expect(page.get_by_text("The vendor called about this invoice")).to_be_visible()
     case.refresh_from_db()
     assert case.state == CaseState.ESCALATED
+
+
+def test_a_page_made_stale_in_another_tab_says_it_was_you(
+        page, live_server, bench, sign_in, csp_violations):
+    case = bench.case(ORDINARY)
+    sign_in(page, bench.reviewer)
+    page.get_by_role("button", name="Next case").click()
+    page.wait_for_url(f"{live_server.url}/cases/{case.pk}/")
+
+    # The same reviewer, in a second tab of the same browser, gives the case back.
+    other_tab = page.context.new_page()
+    csp_violations.watch(other_tab)
+    other_tab.goto(f"{live_server.url}/cases/{case.pk}/")
+    other_tab.locator("summary", has_text="Release").click()
+    other_tab.get_by_role("button", name="Release to the queue").click()
+    expect(other_tab.get_by_role("status")).to_contain_text("released")
+
+    page.get_by_role("radio", name=re.compile("^Accept")).check()
+    page.get_by_role("button", name="Resolve the case").click()
+
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text(
+        "This case changed since you opened it: you changed it in another tab or window.")
+    expect(alert.get_by_role("listitem")).to_have_text(
+        ["You, in another tab or window: released back to the queue, just now"])
+    expect(alert).not_to_contain_text("someone else")
+    case.refresh_from_db()
+    assert case.state == CaseState.OPEN
 
 
 def test_the_case_page_works_on_a_narrow_screen(live_server, bench, sign_in, new_page):

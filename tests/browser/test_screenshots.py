@@ -64,12 +64,14 @@ def test_write_screenshots(page, live_server, bench, sign_in, new_page):
     page.get_by_label("Amount", exact=True).fill("4100")
     shoot(page, "case")
 
+    # Three problems at once: no action, a negative amount, no reason code.
+    page.get_by_label("Action", exact=True).select_option("")
     page.get_by_label("Amount", exact=True).fill("-5")
-    page.get_by_label("Reason code").select_option("wrong-amount")
     page.get_by_role("button", name="Resolve the case").click()
     expect(page.get_by_label("Amount", exact=True)).to_have_attribute("aria-invalid", "true")
-    page.get_by_label("Amount", exact=True).scroll_into_view_if_needed()
-    shoot(page, "case-field-error", full_page=False)
+    page.locator(".resolve-form").scroll_into_view_if_needed()
+    page.locator(".resolve-form").screenshot(
+        path=str(SCREENSHOTS / "case-field-error.png"), animations="disabled", caret="hide")
 
     narrow = sign_in(new_page(viewport=NARROW), bench.reviewer)
     narrow.goto(f"{url}/cases/{ordinary.pk}/")
@@ -92,6 +94,17 @@ def test_write_screenshots(page, live_server, bench, sign_in, new_page):
     page.goto(f"{url}/cases/{qa.pk}/")
     page.get_by_role("button", name="Take this case").click()
     shoot(page, "case-blind-qa")
+
+    # The same person, in a second tab, releases the case the first tab still shows.
+    other_tab = page.context.new_page()
+    other_tab.goto(f"{url}/cases/{qa.pk}/")
+    other_tab.locator("summary", has_text="Release").click()
+    other_tab.get_by_role("button", name="Release to the queue").click()
+    expect(other_tab.get_by_role("status")).to_contain_text("released")
+    other_tab.close()
+    page.get_by_role("button", name="Resolve the case").click()
+    expect(page.get_by_role("alert")).to_contain_text("you changed it in another tab")
+    shoot(page, "conflict-another-tab", full_page=False)
 
     bob = sign_in(new_page(), bench.second_reviewer)
     bob.get_by_role("link", name=re.compile("Approvals")).click()

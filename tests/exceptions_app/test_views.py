@@ -13,7 +13,7 @@ from tests.browser.workbench import build_workbench
 from tests.factories import CaseFactory
 from workflows.actors import SYSTEM
 from workflows.models import Case, CaseState
-from workflows.services import claiming, escalation
+from workflows.services import claiming, escalation, transitions
 from workflows.templatetags.casework import render_data
 
 pytestmark = pytest.mark.django_db
@@ -246,7 +246,7 @@ def test_an_invalid_correction_shows_the_error_next_to_its_field(client, bench):
 
     assert response.status_code == 400
     form = response.context["forms"]["resolve"]
-    assert "less than the minimum of 0" in form.errors["output__1"][0]
+    assert form.errors["output__1"] == ["Amount must be 0 or more."]
     page = response.content.decode()
     assert 'id="id_resolve-output__1_error"' in page
     assert 'aria-invalid="true"' in page
@@ -281,7 +281,32 @@ def test_a_number_that_is_not_one_is_refused_by_the_form(client, bench):
         output__2="EUR", reason_code="wrong-amount"))
 
     assert response.status_code == 400
-    assert response.context["forms"]["resolve"].errors["output__1"] == ["Enter a number."]
+    assert response.context["forms"]["resolve"].errors["output__1"] == [
+        "Amount must be a number."]
+
+
+def test_a_refused_correction_shows_every_problem_at_once_beside_its_field(client, bench):
+    client = logged_in(client, bench.reviewer)
+    case = claim(client, bench, ORDINARY)
+
+    response = client.post(reverse("case-resolve", args=[case.pk]), resolve_data(
+        case, verdict="corrected", output__0="", output__1="a lot", output__2=""))
+
+    assert response.status_code == 400
+    form = response.context["forms"]["resolve"]
+    assert form.errors == {
+        "output__0": ["Action: choose one of Approve, Hold, Reject."],
+        "output__1": ["Amount must be a number."],
+        "output__2": ["Currency: choose one of EUR, USD, GBP."],
+        "reason_code": ["Say why with a reason code: choose one of The amount was extracted "
+                        "wrongly (wrong-amount), No matching purchase order (no-po), "
+                        "Duplicate invoice (duplicate), Against policy (policy)."]}
+    page = response.content.decode()
+    for name in ("output__0", "output__1", "output__2", "reason_code"):
+        assert f'id="id_resolve-{name}_error"' in page
+    assert '<option value="hold">Hold</option>' in page
+    case.refresh_from_db()
+    assert case.state == CaseState.ASSIGNED
 
 
 def test_rejecting_needs_a_reason_code(client, bench):
@@ -310,10 +335,29 @@ def test_a_stale_page_gets_the_conflict_message(client, bench):
 
     assert response.status_code == 409
     page = response.content.decode()
-    assert "This case changed since you opened it" in page
+    assert ("This case changed since you opened it: you changed it in another tab or "
+            "window.") in page
+    assert "someone else changed" not in page
+    assert response.context["conflict"].since.changes == [
+        "You, in another tab or window: information requested, just now",
+        "You, in another tab or window: resumed, just now"]
     assert f'href="{reverse("case", args=[case.pk])}">Reload' in page
     case.refresh_from_db()
     assert case.state == CaseState.ASSIGNED
+
+
+def test_a_stale_page_names_who_changed_the_case_and_how_long_ago(client, bench):
+    client = logged_in(client, bench.reviewer)
+    case = claim(client, bench, ORDINARY)
+    transitions.escalate(case_id=case.pk, user=bench.manager, reason="The vendor called",
+                         now=timezone.now() - timedelta(minutes=2))
+
+    response = client.post(reverse("case-resolve", args=[case.pk]), resolve_data(case))
+
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert "This case changed since you opened it: Maria Lindqvist changed it." in page
+    assert "<li>Maria Lindqvist: escalated, 2\xa0minutes ago</li>" in page
 
 
 def test_a_case_resolved_meanwhile_gets_the_conflict_message(client, bench):

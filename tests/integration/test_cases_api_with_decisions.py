@@ -81,7 +81,9 @@ def test_resolve_refuses_a_reason_code_the_use_case_does_not_have(invoice_use_ca
         {"verdict": "rejected", "reason_code": "bad-vibes"}, format="json")
 
     assert response.status_code == 400
-    assert "bad-vibes" in response.json()["reason_code"][0]
+    assert response.json() == {"reason_code": [
+        "'bad-vibes' is not a reason code of Invoices: choose one of The amount is "
+        "wrong (wrong-amount), Against policy (policy)."]}
     assert Case.objects.get(pk=decision.case_id).state == S.ASSIGNED
 
 
@@ -95,8 +97,26 @@ def test_resolve_checks_a_corrected_output_against_the_output_schema(invoice_use
          "output": {"action": "approve", "amount": -5}}, format="json")
 
     assert response.status_code == 400
-    assert response.json()["output"] == ["amount: -5 is less than the minimum of 0"]
+    assert response.json() == {"output.amount": ["Amount must be 0 or more."]}
     assert not AuditEvent.objects.filter(case=decision.case_id).exists()
+
+
+@pytest.mark.django_db
+def test_resolve_answers_every_bad_field_at_once_keyed_by_its_path(invoice_use_case, member):
+    decision = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member)
+
+    response = client_for(member).post(
+        f"{CASES}{decision.case_id}/resolve/",
+        {"verdict": "corrected", "output": {"action": None, "amount": -12.0}},
+        format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "output.action": ["Action: choose one of Approve, Hold, Reject."],
+        "output.amount": ["Amount must be 0 or more."],
+        "reason_code": ["Say why with a reason code: choose one of The amount is wrong "
+                        "(wrong-amount), Against policy (policy)."]}
+    assert Case.objects.get(pk=decision.case_id).state == S.ASSIGNED
 
 
 @pytest.mark.django_db

@@ -11,7 +11,12 @@ import django_filters
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
@@ -78,9 +83,25 @@ REFUSALS = {
 }
 
 
-def _transition_schema(request, summary: str):
+# A refused resolution names every problem at once, each under the path of its field.
+RESOLUTION_REFUSED = OpenApiResponse(
+    description=(
+        "Every problem at once, nothing changed: `verdict`, `reason_code`, and each field "
+        "of a corrected output under its path, `output.<field>` (deeper: "
+        "`output.<field>.<index>.<field>`); `output` for the output as a whole. The "
+        "messages name fields by the output schema's titles and choices by their labels "
+        "(a use case's, where it has one)."),
+    examples=[OpenApiExample("A correction with three bad fields", value={
+        "output.action": ["Action: choose one of Approve, Hold, Reject."],
+        "output.amount": ["Amount must be 0 or more."],
+        "reason_code": ["Say why with a reason code: choose one of The amount is wrong "
+                        "(wrong-amount), Against policy (policy)."],
+    }, response_only=True, status_codes=["400"])])
+
+
+def _transition_schema(request, summary: str, *, refused: OpenApiResponse = REFUSALS[400]):
     return extend_schema(request=request, summary=summary,
-                         responses={200: CaseDetailSerializer, **REFUSALS})
+                         responses={200: CaseDetailSerializer, **REFUSALS, 400: refused})
 
 
 @extend_schema_view(
@@ -164,7 +185,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                         "Four-eyes cases go to pending_approval. Blind review: send your "
                         "answer as 'corrected'; it is compared with the suggested output and "
                         "becomes 'accepted' when they agree. 409 while a required consult "
-                        "is unanswered.")
+                        "is unanswered.", refused=RESOLUTION_REFUSED)
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
         data = self._input(ResolveSerializer)

@@ -39,8 +39,9 @@ from workflows.verbs import AuditVerb
 
 # ``{suggestion}``: how the domain names it (``hooks.CaseContent.suggestion_name``).
 NOTHING_DIFFERS = "Nothing differs from {suggestion}: accept it, or change a field."
-STALE_MESSAGE = ("Someone else changed this case meanwhile; reload it to see its "
-                 "current state, then try again.")
+# Not "someone else": it may have been the same person, in another tab or client.
+STALE_MESSAGE = ("This case changed meanwhile; reload it to see its current state and "
+                 "its timeline, then try again.")
 
 
 # -- shared steps ------------------------------------------------------------------------
@@ -174,6 +175,18 @@ def resolve(*, case_id: int, user, verdict: str, output: dict | None, reason_cod
         if case.state == CaseState.RESOLVED:
             hooks.case_resolved(case=case, resolution=resolution)
     return case
+
+
+def check_resolution(*, case_id: int, user, verdict: str, output: dict | None,
+                     reason_code: str) -> None:
+    """Judge a resolution's values without resolving: raise the ``ValidationError``
+    ``resolve`` would raise for them, or nothing. Writes nothing.
+
+    For a form that refused some of its fields itself (a number that is not one): the
+    service judges the rest at once, so the person hears of every problem in one answer.
+    """
+    case = load_case(case_id=case_id, user=user)
+    _clean_resolution(case, user, verdict, output, reason_code)
 
 
 @dataclass(frozen=True)
