@@ -193,6 +193,9 @@ RETRY_AFTER_SECONDS = env.int("RETRY_AFTER_SECONDS", default=5)
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 BATCH_MAX_DECISIONS = 1000
+# What an hour of a reviewer's time costs (in the currency the business counts in): the
+# monitoring page turns reviewer minutes into a cost per decision with it.
+REVIEWER_HOURLY_COST = env.float("REVIEWER_HOURLY_COST", default=40.0)
 # Policy rules run in the request, and the CEL engine has no timeout: two nested list
 # macros over n items take about n * n steps (over 50 invoice lines about 8 ms, over 400
 # about 0.6 s). Where a policy's rules use list macros, a decision with a list (or object)

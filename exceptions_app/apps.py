@@ -11,7 +11,7 @@ class ExceptionsAppConfig(AppConfig):
         # hooks; it never imports this app.
         from exceptions_app import presenters
         from exceptions_app.activities import DomainActivity
-        from exceptions_app.services import callbacks, resolutions
+        from exceptions_app.services import callbacks, quality, resolutions
         from exceptions_app.verbs import DomainVerb
         from workflows import hooks, verbs
 
@@ -19,6 +19,8 @@ class ExceptionsAppConfig(AppConfig):
         hooks.register_resolved_handler(resolutions.record_labelled_example)
         # The resolution goes back to the AI system as a signed webhook (outbox, I5).
         hooks.register_resolved_handler(callbacks.publish_resolution)
+        # What people said adds to the quality rollups in the same transaction.
+        hooks.register_resolved_handler(quality.count_resolution)
         hooks.register_webhook_secret_provider(callbacks.webhook_secrets)
         hooks.register_content_provider(resolutions.case_content)
         # The case page's decision panels, use case link and typed output fields.
