@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from rest_framework_api_key.models import AbstractAPIKey
 
 from workflows.models import Case, Process, Queue, Verdict
@@ -378,3 +378,71 @@ for _bin in range(CONFIDENCE_BINS):
 for _bucket in range(len(LATENCY_BUCKET_EDGES) + 1):
     DailyQuality.add_to_class(latency_bucket_field(_bucket),
                               models.PositiveIntegerField(default=0))
+
+
+class DriftReference(models.Model):
+    """What a use case's decisions looked like in a window its owner chose: the
+    distribution of the confidence and of each declared input feature, against which
+    recent decisions are compared (population stability index, ``services.drift``).
+
+    Kept as the distributions, not the window: a check reads only recent decisions.
+    ``distributions`` maps a feature (``confidence``, ``input.<property>``) to
+    ``{"kind": "numeric", "edges": [...], "shares": [...]}`` (bins between the reference's
+    deciles, then one for a missing value) or ``{"kind": "categorical", "categories":
+    [...], "shares": [...]}`` (the common categories, then "other").
+    """
+
+    use_case = models.OneToOneField(UseCase, on_delete=models.CASCADE,
+                                    related_name="drift_reference")
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    decisions = models.PositiveIntegerField()
+    distributions = models.JSONField()
+    warn_threshold = models.FloatField(default=0.1)
+    alert_threshold = models.FloatField(default=0.25)
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                               related_name="+")
+    set_at = models.DateTimeField()
+    # The last check: when, over how many recent decisions, and each feature's PSI.
+    checked_at = models.DateTimeField(null=True, blank=True)
+    checked_decisions = models.PositiveIntegerField(default=0)
+    last_psi = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(warn_threshold__gt=0, alert_threshold__gt=F("warn_threshold")),
+                name="drift_thresholds_rise"),
+        ]
+
+    def __str__(self):
+        return f"drift reference of {self.use_case_id}"
+
+
+class DriftLevel(models.TextChoices):
+    WARN = "warn", "Warning"
+    ALERT = "alert", "Alert"
+
+
+class DriftAlert(models.Model):
+    """A feature whose recent distribution moved past a threshold; open until it falls
+    back under the warning threshold or the owner sets a new reference."""
+
+    use_case = models.ForeignKey(UseCase, on_delete=models.CASCADE, related_name="drift_alerts")
+    feature = models.CharField(max_length=200)
+    level = models.CharField(max_length=10, choices=DriftLevel.choices)
+    psi = models.FloatField()  # at the highest level reached
+    raised_at = models.DateTimeField()
+    cleared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at"]
+        constraints = [
+            # A re-run or concurrent check cannot raise the same drift twice.
+            models.UniqueConstraint(fields=["use_case", "feature"],
+                                    condition=Q(cleared_at__isnull=True),
+                                    name="one_open_drift_alert_per_feature"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_level_display()}: {self.feature} of {self.use_case_id}"
