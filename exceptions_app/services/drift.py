@@ -304,6 +304,62 @@ def check_all(*, now: datetime | None = None) -> dict[str, DriftCheck]:
             for use_case in UseCase.objects.filter(drift_reference__isnull=False)}
 
 
+
+# --- What the monitoring page and the API show ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    feature: str
+    psi: float
+    level: str | None
+
+
+@dataclass(frozen=True)
+class DriftSummary:
+    reference: DriftReference | None
+    features: list[FeatureDrift]
+    open_alerts: list[DriftAlert]
+    message: str  # why there are no figures, when there are none
+
+
+def open_alerts_of(use_case: UseCase) -> list[DriftAlert]:
+    return list(DriftAlert.objects.filter(use_case=use_case, cleared_at__isnull=True)
+                .order_by("feature"))
+
+
+def drift_summary(use_case: UseCase) -> DriftSummary:
+    """The last check's figures and the open alerts: two queries, no decisions read."""
+    reference = (DriftReference.objects.select_related("set_by")
+                 .filter(use_case=use_case).first())
+    alerts = open_alerts_of(use_case)
+    if reference is None:
+        return DriftSummary(None, [], alerts, "No drift reference yet: the use case's owner "
+                                              "sets one below.")
+    features = [FeatureDrift(feature, value, level_of(value, reference))
+                for feature, value in sorted(reference.last_psi.items())]
+    message = "" if features else "Not checked since the reference was set."
+    return DriftSummary(reference, features, alerts, message)
+
+
+def summary_as_dict(summary: DriftSummary) -> dict:
+    reference = summary.reference
+    return {
+        "reference": None if reference is None else {
+            "since": reference.since, "until": reference.until,
+            "decisions": reference.decisions, "set_at": reference.set_at,
+            "set_by": reference.set_by.get_username(),
+            "warn_threshold": reference.warn_threshold,
+            "alert_threshold": reference.alert_threshold,
+            "checked_at": reference.checked_at,
+            "checked_decisions": reference.checked_decisions},
+        "features": [{"feature": f.feature, "psi": f.psi, "level": f.level}
+                     for f in summary.features],
+        "open_alerts": [{"feature": a.feature, "level": a.level, "psi": a.psi,
+                         "raised_at": a.raised_at} for a in summary.open_alerts],
+        "message": summary.message,
+    }
+
 # --- /metrics -------------------------------------------------------------------------------
 
 

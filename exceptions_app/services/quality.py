@@ -14,13 +14,15 @@ the monitoring page and its API.
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import F, Sum
+from django.utils import timezone
 
 from exceptions_app.models import (
     CONFIDENCE_BINS,
@@ -135,11 +137,30 @@ def count_resolution(*, case, resolution) -> None:
 # --- Reading --------------------------------------------------------------------------------
 
 
-class UnknownModelVersion(ValueError):
-    def __init__(self, model_version: str, use_case: UseCase):
-        super().__init__(f"The use case '{use_case.slug}' has no decisions of the model "
-                         f"version '{model_version}'.")
-        self.model_version = model_version
+# The period shown when none is asked for: the last 30 days.
+DEFAULT_PERIOD_DAYS = 30
+
+
+def parse_period(params: Mapping[str, str], *, today: date | None = None) -> dict:
+    """``since``, ``until`` (dates, inclusive) and ``model_version`` from query parameters,
+    each bad one refused by name (ValidationError); by default the last 30 days."""
+    errors: dict[str, list[str]] = {}
+    today = today or timezone.now().astimezone(UTC).date()
+    days = {}
+    for name in ("since", "until"):
+        raw = params.get(name, "")
+        try:
+            days[name] = date.fromisoformat(raw) if raw else None
+        except ValueError:
+            errors[name] = [f"'{raw}' is not a date: write it as YYYY-MM-DD."]
+    until = days.get("until") or today
+    since = days.get("since") or until - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+    if not errors and since > until:
+        errors["until"] = ["The period ends before it starts."]
+    if errors:
+        raise ValidationError(errors)
+    return {"since": since, "until": until,
+            "model_version": params.get("model_version", "") or None}
 
 
 @dataclass(frozen=True)
@@ -242,12 +263,15 @@ def model_versions(use_case: UseCase) -> list[str]:
 def quality_report(*, use_case: UseCase, since: date, until: date,
                    model_version: str | None = None) -> QualityReport:
     """The figures of decisions received from ``since`` to ``until`` (days, inclusive),
-    of one model version or all. An unknown model version raises ``UnknownModelVersion``."""
+    of one model version or all. A model version the use case never had is refused on
+    ``model_version`` (ValidationError)."""
     rows = DailyQuality.objects.filter(use_case=use_case, day__gte=since, day__lte=until)
     if model_version is not None:
         if not DailyQuality.objects.filter(use_case=use_case,
                                            model_version=model_version).exists():
-            raise UnknownModelVersion(model_version, use_case)
+            raise ValidationError({"model_version": [
+                f"The use case '{use_case.slug}' has no decisions of the model version "
+                f"'{model_version}'; it has: {', '.join(model_versions(use_case)) or 'none'}."]})
         rows = rows.filter(model_version=model_version)
     summed = list(rows.values("day", "route").order_by("day", "route")
                   .annotate(**{name: Sum(name) for name in _COUNTERS}))
@@ -323,3 +347,30 @@ def _percentile(buckets: list[int], q: float) -> tuple[float | None, bool]:
             return low + (rank - before) / in_bucket * (high - low), False
         before += in_bucket
     raise AssertionError("a quantile of a non-empty histogram lies in one of its buckets")
+
+
+def report_as_dict(report: QualityReport) -> dict:
+    """The report as the API answers it (and as the page's numbers read)."""
+    return {
+        "use_case": report.use_case.slug, "since": report.since, "until": report.until,
+        "model_version": report.model_version, "decisions": report.decisions,
+        "routes": report.routes, "exception_rate": report.exceptions.as_dict(),
+        "override_rate": report.overrides.as_dict(),
+        "qa_accuracy": report.qa_accuracy.as_dict(),
+        "estimated_error_rate": {"auto_passed": report.auto_errors.as_dict(),
+                                 "human_four_eyes": report.human_errors.as_dict()},
+        "calibration": {
+            "expected_calibration_error": report.expected_calibration_error,
+            "bins": [{"low": b.low, "high": b.high, "decisions": b.resolved,
+                      "agreed": b.agreed, "agreement": b.agreement,
+                      "mean_confidence": b.mean_confidence} for b in report.calibration]},
+        "latency_seconds": {"p50": report.latency_p50_seconds,
+                            "p90": report.latency_p90_seconds,
+                            "p90_at_least": report.latency_p90_open_ended},
+        "reviewer_minutes_per_decision": report.reviewer_minutes_per_decision,
+        "cost_per_decision": report.cost_per_decision,
+        "reviewer_hourly_cost": settings.REVIEWER_HOURLY_COST,
+        "days": [{"day": day.day, "decisions": day.decisions, "routes": day.routes,
+                  "override_rate": day.overrides.as_dict(),
+                  "qa_accuracy": day.qa_accuracy.as_dict()} for day in report.days],
+    }
