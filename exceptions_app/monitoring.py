@@ -126,27 +126,27 @@ def reliability_diagram(report: QualityReport) -> dict:
 
 
 def drift_chart(summary: DriftSummary) -> dict | None:
-    """Each feature's PSI as a bar, with the warning and alert thresholds."""
+    """Each feature's PSI as a bar under its name, with the warning and alert thresholds
+    as lines. Drawn as the dashboard's bars are: across in percent of the card's width,
+    down in pixels, so the text keeps its size at any width."""
     if summary.reference is None or not summary.features:
         return None
     reference = summary.reference
     scale = max(0.5, reference.alert_threshold * 1.5,
                 *(feature.psi for feature in summary.features))
-    row, label_width, plot = 26, 170, WIDTH - 170 - 60
 
     def x(value: float) -> float:
-        return round(label_width + min(value, scale) / scale * plot, 2)
+        return round(min(value, scale) / scale * 100, 2)
 
-    rows = [{"y": 6 + n * row, "feature": f.feature, "psi": f.psi, "level": f.level or "ok",
-             "width": round(x(f.psi) - label_width, 2)}
+    row, bar_height = 40, 12
+    rows = [{"label_y": 14 + n * row, "bar_y": 20 + n * row, "feature": f.feature,
+             "psi": f.psi, "level": f.level or "ok", "width": x(f.psi)}
             for n, f in enumerate(summary.features)]
-    height = 6 + len(rows) * row + 18
-    return {"width": WIDTH, "height": height, "rows": rows, "bar_x": label_width,
-            "value_x": WIDTH, "bar_height": 14, "track_width": plot,
-            "thresholds": [{"x": x(reference.warn_threshold), "label": "warn",
-                            "value": reference.warn_threshold},
-                           {"x": x(reference.alert_threshold), "label": "alert",
-                            "value": reference.alert_threshold}],
-            "axis_y": height - 4,
+    height = 20 + len(rows) * row
+    return {"height": height, "rows": rows, "bar_height": bar_height,
+            "thresholds": [{"x": x(reference.warn_threshold), "label": "warn"},
+                           {"x": x(reference.alert_threshold), "label": "alert"}],
+            "warn": reference.warn_threshold, "alert": reference.alert_threshold,
+            "bottom": height - 8,
             "desc": " ".join(f"{r['feature']}: PSI {r['psi']:.3f} ({r['level']})."
                              for r in rows)}
