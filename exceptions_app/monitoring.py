@@ -6,24 +6,57 @@ coordinates in its SVG's ``viewBox`` units, which the templates in
 screen reader reads (its ``<desc>``), so the figures are never only a picture.
 """
 
+import math
 from datetime import date, timedelta
 
 from exceptions_app.models import Route
 from exceptions_app.services.drift import DriftSummary
-from exceptions_app.services.quality import Proportion, QualityReport
+from exceptions_app.services.quality import DayQuality, Proportion, QualityReport
 
 # Trend charts: a 640 x 180 viewBox, the plot inside these margins.
 WIDTH, HEIGHT = 640, 180
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 8, 22
 PLOT_WIDTH, PLOT_HEIGHT = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 ROUTES = [(Route.AUTO, "Passed"), (Route.REVIEW, "Reviewed"), (Route.REJECT, "Rejected")]
+# Trend columns at most, before days are added up into weeks.
+MAX_SLOTS = 62
 # The reliability diagram: a square plot.
 SQUARE, SQUARE_MARGIN = 260, 34
 
 
-def _days(report: QualityReport) -> list[date]:
+def _slot_days(report: QualityReport) -> int:
+    """Days per column: one, or whole weeks when a period has more than 62 days, so a
+    year is 53 columns, readable at a glance (and quick to draw)."""
     count = (report.until - report.since).days + 1
-    return [report.since + timedelta(days=n) for n in range(count)]
+    return 1 if count <= MAX_SLOTS else 7 * math.ceil(count / (7 * MAX_SLOTS))
+
+
+def _days(report: QualityReport) -> list[date]:
+    """The first day of each column."""
+    count, step = (report.until - report.since).days + 1, _slot_days(report)
+    return [report.since + timedelta(days=n) for n in range(0, count, step)]
+
+
+def _slots(report: QualityReport) -> dict[date, DayQuality]:
+    """The report's days added up per column, by the column's first day."""
+    step = _slot_days(report)
+    merged: dict[date, DayQuality] = {}
+    for day in report.days:
+        start = report.since + timedelta(days=(day.day - report.since).days // step * step)
+        earlier = merged.get(start)
+        if earlier is None:
+            merged[start] = DayQuality(start, day.decisions, dict(day.routes), day.overrides,
+                                       day.qa_accuracy)
+            continue
+        merged[start] = DayQuality(
+            start, earlier.decisions + day.decisions,
+            {route: earlier.routes.get(route, 0) + count for route, count in day.routes.items()},
+            _add(earlier.overrides, day.overrides), _add(earlier.qa_accuracy, day.qa_accuracy))
+    return merged
+
+
+def _add(first: Proportion, second: Proportion) -> Proportion:
+    return Proportion(first.successes + second.successes, first.total + second.total)
 
 
 def _x(index: int, count: int) -> float:
@@ -41,8 +74,10 @@ def _date_ticks(days: list[date]) -> list[dict]:
             for n, day in enumerate(days) if n % step == 0]
 
 
-def _frame(days: list[date], grid: list[tuple[float, str]]) -> dict:
-    return {"width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT,
+def _frame(report: QualityReport, days: list[date], grid: list[tuple[float, str]]) -> dict:
+    step = _slot_days(report)
+    return {"per": "day" if step == 1 else "week" if step == 7 else f"{step // 7} weeks",
+            "width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT,
             "bottom": TOP + PLOT_HEIGHT, "label_y": HEIGHT - 6,
             "x_ticks": _date_ticks(days),
             "grid": [{"y": _y(fraction), "label": label} for fraction, label in grid]}
@@ -51,8 +86,8 @@ def _frame(days: list[date], grid: list[tuple[float, str]]) -> dict:
 def volume_chart(report: QualityReport) -> dict:
     """Decisions per day, stacked by route."""
     days = _days(report)
-    by_day = {day.day: day for day in report.days}
-    highest = max([day.decisions for day in report.days] or [0]) or 1
+    by_day = _slots(report)
+    highest = max([day.decisions for day in by_day.values()] or [0]) or 1
     slot = PLOT_WIDTH / len(days)
     columns = []
     for n, day in enumerate(days):
@@ -72,14 +107,14 @@ def volume_chart(report: QualityReport) -> dict:
         f"{column['day']:%d %b}: {column['total']} decisions"
         + "".join(f", {s['count']} {s['label'].lower()}" for s in column["segments"]) + "."
         for column in columns if column["total"])
-    return {**_frame(days, [(0, "0"), (0.5, f"{highest / 2:g}"), (1, f"{highest:g}")]),
+    return {**_frame(report, days, [(0, "0"), (0.5, f"{highest / 2:g}"), (1, f"{highest:g}")]),
             "columns": columns, "legend": ROUTES, "desc": desc or "No decisions."}
 
 
 def rate_chart(report: QualityReport, which: str) -> dict:
     """A daily rate (``overrides`` or ``qa_accuracy``) as a line in its Wilson band."""
     days = _days(report)
-    by_day = {day.day: getattr(day, which) for day in report.days}
+    by_day = {start: getattr(figures, which) for start, figures in _slots(report).items()}
     points, upper, lower = [], [], []
     for n, day in enumerate(days):
         proportion: Proportion | None = by_day.get(day)
@@ -94,7 +129,7 @@ def rate_chart(report: QualityReport, which: str) -> dict:
         lower.append(f"{x},{_y(low)}")
     desc = " ".join(f"{p['day']:%d %b}: {p['rate']:.0%} of {p['total']} "
                     f"(95% interval {p['low']:.0%} to {p['high']:.0%})." for p in points)
-    return {**_frame(days, [(0, "0%"), (0.5, "50%"), (1, "100%")]),
+    return {**_frame(report, days, [(0, "0%"), (0.5, "50%"), (1, "100%")]),
             "points": points, "line": " ".join(f"{p['x']},{p['y']}" for p in points),
             "band": " ".join(upper + lower[::-1]), "desc": desc or "No reviewed decisions."}
 

@@ -6,7 +6,9 @@ from datetime import timedelta
 import pytest
 from rest_framework.test import APIClient
 
+from exceptions_app import monitoring
 from exceptions_app.models import DriftAlert, DriftReference
+from exceptions_app.services import quality
 from tests.exceptions_app.quality_support import (
     DAY_1,
     DAY_2,
@@ -140,3 +142,17 @@ def test_a_drift_alert_and_the_last_check_show_on_the_pages(use_case, client):
     assert "Drift alert:</strong> input.vendor has moved (PSI 0.31)" in monitoring
     assert "Drift alert:</strong> input.vendor has moved (PSI 0.31)" in detail
     assert 'class="psi--alert"' in monitoring and 'class="psi--ok"' in monitoring
+
+
+@pytest.mark.django_db
+def test_a_long_period_is_drawn_by_week(use_case):
+    report = quality.quality_report(use_case=use_case, since=DAY_1 - timedelta(days=99),
+                                    until=DAY_2)
+
+    volume = monitoring.volume_chart(report)
+    overrides = monitoring.rate_chart(report, "overrides")
+
+    assert volume["per"] == "week" and len(volume["columns"]) == 15  # 101 days
+    # Both days of the history fall in one week: its column holds all 12 decisions.
+    assert [column["total"] for column in volume["columns"] if column["total"]] == [12]
+    assert [(point["count"], point["total"]) for point in overrides["points"]] == [(3, 6)]
