@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from exceptions_app.models import Decision, DriftAlert, Route
+from exceptions_app import tasks
+from exceptions_app.models import Decision, DriftAlert, DriftReference, Route
 from exceptions_app.services import drift
 from tests.exceptions_app.factories import AiSystemFactory, PolicyVersionFactory, UseCaseFactory
 from tests.factories import UserFactory
@@ -184,3 +185,14 @@ def test_only_the_owner_or_a_manager_sets_the_reference(use_case, owner):
     assert (reference.decisions, reference.warn_threshold) == (599, 0.05)
     event = AuditEvent.objects.get(verb="drift.reference_set")
     assert event.actor_label == "owner" and event.data["decisions"] == 599
+
+
+@pytest.mark.django_db
+def test_the_beat_task_checks_every_use_case_with_a_reference(use_case, owner):
+    stream = Stream(use_case, seed=7)
+    stream.post(600)
+    drift.set_reference(use_case=use_case, since=START, until=stream.now, actor=owner)
+    UseCaseFactory(slug="no-reference")
+
+    assert tasks.check_drift() == {"inv": "checked"}
+    assert DriftReference.objects.get().checked_decisions == 600
