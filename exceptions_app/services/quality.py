@@ -112,6 +112,7 @@ def count_resolution(*, case, resolution) -> None:
     qa = decision["route"] == Route.AUTO and decision["qa_sampled"]
     bin_resolved, bin_agreed, bin_confidence = confidence_bin_fields(
         confidence_bin(decision["confidence"]))
+    bucket = latency_bucket_field(latency_bucket(seconds))
     second_reviewed = resolution.approved_by_id is not None
     sent_back = second_reviewed and AuditEvent.objects.filter(
         case_id=case.pk, verb=AuditVerb.CASE_SENT_BACK).exists()
@@ -130,8 +131,7 @@ def count_resolution(*, case, resolution) -> None:
         **{bin_resolved: F(bin_resolved) + 1,
            bin_agreed: F(bin_agreed) + int(agreed),
            bin_confidence: F(bin_confidence) + decision["confidence"],
-           latency_bucket_field(latency_bucket(seconds)):
-               F(latency_bucket_field(latency_bucket(seconds))) + 1})
+           bucket: F(bucket) + 1})
 
 
 # --- Reading --------------------------------------------------------------------------------
@@ -233,6 +233,7 @@ class QualityReport:
     auto_errors: Proportion  # QA samples the reviewer did not accept
     human_errors: Proportion  # four-eyes first resolutions sent back by the second person
     calibration: list[CalibrationBin]
+    latency_mean_seconds: float | None
     latency_p50_seconds: float | None
     latency_p90_seconds: float | None
     # The slowest bucket has no upper edge: a percentile in it is only known as "at least".
@@ -319,6 +320,8 @@ def _report(*, use_case, since, until, model_version, rows: list[dict],
         auto_errors=Proportion(qa_reviewed - qa_agreed, qa_reviewed),
         human_errors=Proportion(_total(rows, "sent_back"), _total(rows, "second_reviewed")),
         calibration=calibration,
+        latency_mean_seconds=(_total(review, "seconds_to_decision") / _total(review, "resolved")
+                              if _total(review, "resolved") else None),
         latency_p50_seconds=_percentile(buckets, 0.5)[0],
         latency_p90_seconds=p90, latency_p90_open_ended=p90_open,
         reviewer_minutes_per_decision=(reviewer_hours * 60 / resolved) if resolved else None,
@@ -370,7 +373,8 @@ def report_as_dict(report: QualityReport) -> dict:
             "bins": [{"low": b.low, "high": b.high, "decisions": b.resolved,
                       "agreed": b.agreed, "agreement": b.agreement,
                       "mean_confidence": b.mean_confidence} for b in report.calibration]},
-        "latency_seconds": {"p50": report.latency_p50_seconds,
+        "latency_seconds": {"mean": report.latency_mean_seconds,
+                            "p50": report.latency_p50_seconds,
                             "p90": report.latency_p90_seconds,
                             "p90_at_least": report.latency_p90_open_ended},
         "reviewer_minutes_per_decision": report.reviewer_minutes_per_decision,

@@ -65,6 +65,7 @@ def test_a_known_history_gives_the_figures_computed_by_hand(use_case, history):
 
     # Review latencies 50, 720, 1500, 4000, 7260, 10860 s in buckets <60, 300-900,
     # 900-3600 and three in 3600-14400: p50 at the top of 900-3600, p90 0.8 into the last.
+    assert report.latency_mean_seconds == pytest.approx(24390 / 6)
     assert report.latency_p50_seconds == pytest.approx(3600)
     assert report.latency_p90_seconds == pytest.approx(3600 + 0.8 * 10800)
     assert report.latency_p90_open_ended is False
