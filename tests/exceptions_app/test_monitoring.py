@@ -156,3 +156,13 @@ def test_a_long_period_is_drawn_by_week(use_case):
     # Both days of the history fall in one week: its column holds all 12 decisions.
     assert [column["total"] for column in volume["columns"] if column["total"]] == [12]
     assert [(point["count"], point["total"]) for point in overrides["points"]] == [(3, 6)]
+
+
+@pytest.mark.django_db
+def test_a_reviewer_may_not_set_the_reference(use_case, client):
+    client.force_login(use_case.reviewer)
+
+    response = client.post("/use-cases/inv/monitoring/", {"since": DAY_1, "until": DAY_2})
+
+    assert response.status_code == 403
+    assert not DriftReference.objects.exists()
