@@ -193,6 +193,11 @@ RETRY_AFTER_SECONDS = env.int("RETRY_AFTER_SECONDS", default=5)
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 BATCH_MAX_DECISIONS = 1000
+# What an hour of a reviewer's time costs (in the currency the business counts in): the
+# monitoring page turns reviewer minutes into a cost per decision with it.
+REVIEWER_HOURLY_COST = env.float("REVIEWER_HOURLY_COST", default=40.0)
+# How often each use case's recent decisions are compared with its drift reference.
+DRIFT_CHECK_INTERVAL = timedelta(seconds=env.int("DRIFT_CHECK_SECONDS", default=60))
 # Policy rules run in the request, and the CEL engine has no timeout: two nested list
 # macros over n items take about n * n steps (over 50 invoice lines about 8 ms, over 400
 # about 0.6 s). Where a policy's rules use list macros, a decision with a list (or object)
@@ -375,6 +380,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workflows.tasks.sweep_sla_clocks",
         "schedule": SLA_SWEEP_INTERVAL.total_seconds(),
         "options": {"expires": SLA_SWEEP_INTERVAL.total_seconds()},
+    },
+    # Drift of each use case's recent decisions (exceptions_app/services/drift.py): at
+    # the tempo of the system, since AI fails silently.
+    "check-drift": {
+        "task": "exceptions_app.tasks.check_drift",
+        "schedule": DRIFT_CHECK_INTERVAL.total_seconds(),
+        "options": {"expires": DRIFT_CHECK_INTERVAL.total_seconds()},
     },
 }
 if REDIS_URL:

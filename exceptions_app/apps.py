@@ -11,7 +11,7 @@ class ExceptionsAppConfig(AppConfig):
         # hooks; it never imports this app.
         from exceptions_app import presenters
         from exceptions_app.activities import DomainActivity
-        from exceptions_app.services import callbacks, resolutions
+        from exceptions_app.services import callbacks, drift, quality, resolutions
         from exceptions_app.verbs import DomainVerb
         from workflows import hooks, verbs
 
@@ -19,6 +19,8 @@ class ExceptionsAppConfig(AppConfig):
         hooks.register_resolved_handler(resolutions.record_labelled_example)
         # The resolution goes back to the AI system as a signed webhook (outbox, I5).
         hooks.register_resolved_handler(callbacks.publish_resolution)
+        # What people said adds to the quality rollups in the same transaction.
+        hooks.register_resolved_handler(quality.count_resolution)
         hooks.register_webhook_secret_provider(callbacks.webhook_secrets)
         hooks.register_content_provider(resolutions.case_content)
         # The case page's decision panels, use case link and typed output fields.
@@ -40,3 +42,11 @@ class ExceptionsAppConfig(AppConfig):
             time_field="received_at", name="backstop_decisions_received", label="use_case",
             documentation="Decisions received and stored since the start.",
             recent_documentation="Decisions received in the last 5 minutes, per use case."))
+        # Drift as operators scrape it (exceptions_app/services/drift.py).
+        hooks.register_gauge_source(hooks.GaugeSource(
+            name="backstop_drift_psi", labels=("use_case", "feature"), read=drift.psi_by_feature,
+            documentation="Population stability index of each feature's recent decisions "
+                          "against the use case's reference, at the last check."))
+        hooks.register_gauge_source(hooks.GaugeSource(
+            name="backstop_drift_alerts_open", labels=("use_case", "level"),
+            read=drift.open_alerts, documentation="Open drift alerts per use case and level."))

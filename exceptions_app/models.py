@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from rest_framework_api_key.models import AbstractAPIKey
 
 from workflows.models import Case, Process, Queue, Verdict
@@ -316,3 +316,141 @@ class LabelledExample(models.Model):
 
     def __str__(self):
         return f"{self.get_verdict_display()}: decision {self.decision_id}"
+
+
+# Calibration: agreement with the people by confidence tenth ([0, 0.1), ..., [0.9, 1]).
+CONFIDENCE_BINS = 10
+# Seconds from post to final resolution, bucketed for p50/p90 without keeping every
+# figure: upper edges of 1 min, 5 min, 15 min, 1 h, 4 h, 1 day, 3 days, then longer.
+LATENCY_BUCKET_EDGES = (60, 300, 900, 3_600, 14_400, 86_400, 259_200)
+
+
+class DailyQuality(models.Model):
+    """What came of one day's decisions of a use case, model version and route.
+
+    Kept up to date as things happen rather than by a sweep, so the monitoring page
+    reads a few hundred rows however many decisions there are: intake adds the
+    decisions (one upsert per batch, ``quality.count_intake``) and the final resolution
+    adds what people said (one update, ``quality.count_resolution``). Both run in the
+    transaction that stores the decision or its resolution, so a rollup never counts
+    what did not commit. The day is the one the decision was received (UTC): a
+    resolution counts on its decision's day, so each day's rates are of one cohort.
+    """
+
+    day = models.DateField()
+    use_case = models.ForeignKey(UseCase, on_delete=models.CASCADE, related_name="+")
+    model_version = models.CharField(max_length=200)
+    route = models.CharField(max_length=10, choices=Route.choices)
+    # At intake.
+    decisions = models.PositiveIntegerField(default=0)
+    qa_sampled = models.PositiveIntegerField(default=0)
+    # At final resolution.
+    resolved = models.PositiveIntegerField(default=0)
+    overridden = models.PositiveIntegerField(default=0)  # corrected or rejected
+    qa_reviewed = models.PositiveIntegerField(default=0)
+    qa_agreed = models.PositiveIntegerField(default=0)
+    # Four-eyes: first resolutions a second person looked at, and those sent back.
+    second_reviewed = models.PositiveIntegerField(default=0)
+    sent_back = models.PositiveIntegerField(default=0)
+    reviewer_seconds = models.PositiveBigIntegerField(default=0)
+    seconds_to_decision = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # The key intake's upsert adds to.
+            models.UniqueConstraint(fields=["use_case", "day", "model_version", "route"],
+                                    name="daily_quality_key"),
+        ]
+
+    def __str__(self):
+        return f"{self.use_case_id} {self.day} {self.model_version} {self.route}"
+
+
+def confidence_bin_fields(n: int) -> tuple[str, str, str]:
+    """The columns of confidence bin ``n``: resolved, agreed, sum of confidences."""
+    return (f"confidence_bin_{n}_resolved", f"confidence_bin_{n}_agreed",
+            f"confidence_bin_{n}_confidence_sum")
+
+
+def latency_bucket_field(n: int) -> str:
+    return f"latency_bucket_{n}"
+
+
+# Histograms as columns, not rows: a resolution adds to all of them in one UPDATE, and
+# every database the project runs on can add to a column.
+for _bin in range(CONFIDENCE_BINS):
+    _resolved, _agreed, _confidence_sum = confidence_bin_fields(_bin)
+    DailyQuality.add_to_class(_resolved, models.PositiveIntegerField(default=0))
+    DailyQuality.add_to_class(_agreed, models.PositiveIntegerField(default=0))
+    DailyQuality.add_to_class(_confidence_sum, models.FloatField(default=0))
+for _bucket in range(len(LATENCY_BUCKET_EDGES) + 1):
+    DailyQuality.add_to_class(latency_bucket_field(_bucket),
+                              models.PositiveIntegerField(default=0))
+
+
+class DriftReference(models.Model):
+    """What a use case's decisions looked like in a window its owner chose: the
+    distribution of the confidence and of each declared input feature, against which
+    recent decisions are compared (population stability index, ``services.drift``).
+
+    Kept as the distributions, not the window: a check reads only recent decisions.
+    ``distributions`` maps a feature (``confidence``, ``input.<property>``) to
+    ``{"kind": "numeric", "edges": [...], "shares": [...]}`` (bins between the reference's
+    deciles, then one for a missing value) or ``{"kind": "categorical", "categories":
+    [...], "shares": [...]}`` (the common categories, then "other").
+    """
+
+    use_case = models.OneToOneField(UseCase, on_delete=models.CASCADE,
+                                    related_name="drift_reference")
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    decisions = models.PositiveIntegerField()
+    distributions = models.JSONField()
+    warn_threshold = models.FloatField(default=0.1)
+    alert_threshold = models.FloatField(default=0.25)
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                               related_name="+")
+    set_at = models.DateTimeField()
+    # The last check: when, over how many recent decisions, and each feature's PSI.
+    checked_at = models.DateTimeField(null=True, blank=True)
+    checked_decisions = models.PositiveIntegerField(default=0)
+    last_psi = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(warn_threshold__gt=0, alert_threshold__gt=F("warn_threshold")),
+                name="drift_thresholds_rise"),
+        ]
+
+    def __str__(self):
+        return f"drift reference of {self.use_case_id}"
+
+
+class DriftLevel(models.TextChoices):
+    WARN = "warn", "Warning"
+    ALERT = "alert", "Alert"
+
+
+class DriftAlert(models.Model):
+    """A feature whose recent distribution moved past a threshold; open until it falls
+    back under the warning threshold or the owner sets a new reference."""
+
+    use_case = models.ForeignKey(UseCase, on_delete=models.CASCADE, related_name="drift_alerts")
+    feature = models.CharField(max_length=200)
+    level = models.CharField(max_length=10, choices=DriftLevel.choices)
+    psi = models.FloatField()  # at the highest level reached
+    raised_at = models.DateTimeField()
+    cleared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at"]
+        constraints = [
+            # A re-run or concurrent check cannot raise the same drift twice.
+            models.UniqueConstraint(fields=["use_case", "feature"],
+                                    condition=Q(cleared_at__isnull=True),
+                                    name="one_open_drift_alert_per_feature"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_level_display()}: {self.feature} of {self.use_case_id}"

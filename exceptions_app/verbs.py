@@ -21,3 +21,5 @@ class DomainVerb(models.TextChoices):
     API_KEY_ISSUED = "api_key.issued", "API key issued"
     API_KEY_REVOKED = "api_key.revoked", "API key revoked"
     LABELS_EXPORTED = "labels.exported", "Labelled data exported"
+    DRIFT_REFERENCE_SET = "drift.reference_set", "Drift reference window set"
+    DRIFT_RAISED = "drift.raised", "Drift alert raised"

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET
 
 from exceptions_app import selectors
 from exceptions_app.models import Stage
+from exceptions_app.services import drift
 from workflows.selectors import is_manager
 
 
@@ -48,4 +49,5 @@ def use_case_detail(request, slug: str):
         "queues": page.queues, "stages": stages, "owners": page.owners,
         "stage_name": next(stage["name"] for stage in stages if stage["current"]),
         "is_manager": is_manager(request.user),
+        "drift_alerts": drift.open_alerts_of(use_case),
     })

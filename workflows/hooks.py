@@ -25,7 +25,7 @@ fills these registries in its ``AppConfig.ready()``, and nowhere else:
 Every hook is called with keyword arguments only.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -266,6 +266,29 @@ def register_intake_source(source: IntakeSource) -> IntakeSource:
 
 def intake_sources() -> list[IntakeSource]:
     return list(_intake_sources)
+
+
+@dataclass(frozen=True)
+class GaugeSource:
+    """Figures the domain measures, exposed at ``/metrics`` as one gauge family under
+    its own ``name``. ``read()`` answers ``(label values, value)`` pairs in ``labels``'
+    order; it runs on every scrape, so it reads a few stored rows, never history."""
+
+    name: str
+    documentation: str
+    labels: tuple[str, ...]
+    read: Callable[[], Iterable[tuple[Sequence[str], float]]]
+
+
+_gauge_sources: list[GaugeSource] = []
+
+
+def register_gauge_source(source: GaugeSource) -> GaugeSource:
+    return _add(_gauge_sources, source)
+
+
+def gauge_sources() -> list[GaugeSource]:
+    return list(_gauge_sources)
 
 
 # --- RACI activities -----------------------------------------------------------------

@@ -19,6 +19,8 @@ process answers the same figures; nothing but the escalation totals' cached base
     What the domain registers as arriving work (``hooks.register_intake_source``), under
     its own names: the rows stored since the start (the highest id), and those received
     in the last ``INTAKE_WINDOW`` (5 minutes) per group. This module never imports it.
+Each gauge source (``hooks.register_gauge_source``)
+    Figures the domain keeps (e.g. its drift measurements), under its own names.
 ``backstop_metrics_scrape_seconds`` (gauge)
     How long the collector's queries took.
 
@@ -152,6 +154,13 @@ class BackstopCollector(Collector):
             for label, count in sorted(_intake_counts(source, since=now - INTAKE_WINDOW)
                                        .items()):
                 family.add_metric([label], count)
+            yield family
+
+        for gauge in hooks.gauge_sources():
+            family = GaugeMetricFamily(gauge.name, gauge.documentation,
+                                       labels=list(gauge.labels))
+            for values, value in gauge.read():
+                family.add_metric(list(values), value)
             yield family
 
         yield GaugeMetricFamily("backstop_metrics_scrape_seconds",

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exceptions_app.api import labels, views, withdrawal
+from exceptions_app.api import labels, quality, views, withdrawal
 
 urlpatterns = [
     path("decisions/", views.DecisionsView.as_view(), name="decision-create"),
@@ -12,4 +12,6 @@ urlpatterns = [
     path("labels/export/<str:file_format>/", labels.LabelExportView.as_view(),
          name="label-export"),
     path("resolutions/", views.ResolutionFeedView.as_view(), name="resolution-feed"),
+    path("use-cases/<slug:slug>/quality/", quality.UseCaseQualityView.as_view(),
+         name="use-case-quality"),
 ]

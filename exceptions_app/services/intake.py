@@ -37,6 +37,7 @@ from exceptions_app.models import (
 )
 from exceptions_app.policy import CompiledPolicy, compile_policy, judge
 from exceptions_app.routing import RoutingResult, UseCaseRouting, route_decision
+from exceptions_app.services import quality
 from exceptions_app.verbs import DomainVerb
 from workflows import db
 from workflows.models import AuditEvent, Case, Queue
@@ -291,6 +292,7 @@ def _create(*, ai_system, items, hashes, targets, indexes, now) -> list[Decision
                    case_reasons=["qa-sample" if routed[n].qa_sampled else "review"
                                  for n in case_positions],
                    now=now)
+    quality.count_intake(stored)
     hand_out(cases, now=now)
     return stored
 

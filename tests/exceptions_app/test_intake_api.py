@@ -482,9 +482,9 @@ def test_a_new_single_decision_is_inserted_without_looking_first(ai_client,
                                                                  django_assert_num_queries):
     ai_client.post(URL, invoice("inv-warm"), format="json")  # compiles the policy
 
-    # The key, then (savepoint) the decision and its event (release); the use case
-    # and its policy come from the catalogue cache.
-    with django_assert_num_queries(5):
+    # The key, then (savepoint) the decision, its event and the quality rollup (release);
+    # the use case and its policy come from the catalogue cache.
+    with django_assert_num_queries(6):
         response = ai_client.post(URL, invoice("inv-1"), format="json")
 
     assert response.status_code == 201
@@ -496,8 +496,8 @@ def test_a_decision_that_opens_a_case_costs_one_insert_more(ai_client,
     ai_client.post(URL, invoice("inv-warm", confidence=0.5), format="json")
 
     # The key, then (savepoint) the case, the decision, the events of both in one
-    # insert (release); the queue's SLA terms come from their cache.
-    with django_assert_num_queries(6):
+    # insert, the quality rollup (release); the queue's SLA terms come from their cache.
+    with django_assert_num_queries(7):
         response = ai_client.post(URL, invoice("inv-1", confidence=0.5), format="json")
 
     assert response.json()["route"] == "review"

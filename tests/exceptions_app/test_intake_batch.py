@@ -103,11 +103,12 @@ def _insert_chunks(rows: int, model) -> int:
 
 def _queries_for(rows: int) -> int:
     # key, policy, rules, savepoint, stored decisions, the queues' current SLA terms
-    # (cached from then on), then the writes, release; half of the invoices open cases.
+    # (cached from then on), then the writes, the quality rollups' upsert, release; half
+    # of the invoices open cases.
     if connection.vendor == "postgresql":
-        return 6 + 5  # the new ids, one COPY per table (cases, decisions, events), release
+        return 6 + 6  # the new ids, one COPY per table (cases, decisions, events), rollups
     cases = rows // 2
-    return 7 + sum((_insert_chunks(cases, Case), _insert_chunks(rows, Decision),
+    return 8 + sum((_insert_chunks(cases, Case), _insert_chunks(rows, Decision),
                     _insert_chunks(cases + rows, AuditEvent)))
 
 

@@ -4,9 +4,10 @@ import random
 from collections import defaultdict
 
 import pytest
+from django.db.models import Count, Sum
 from rest_framework.test import APIClient
 
-from exceptions_app.models import Decision
+from exceptions_app.models import DailyQuality, Decision
 from tests.concurrency import run_concurrently
 from tests.exceptions_app.factories import issue_key
 from tests.exceptions_app.intake_support import invoice
@@ -97,3 +98,8 @@ def test_overlapping_batches_lose_nothing_and_duplicate_nothing(ai_client):
     assert AuditEvent.objects.filter(verb="decision.received").count() == len(posted)
     assert Case.objects.count() == AuditEvent.objects.filter(verb="case.opened").count() == (
         Decision.objects.exclude(case=None).count())
+    # The quality rollups count each stored decision once, through the retries.
+    counted = dict(DailyQuality.objects.order_by().values_list("route")
+                   .annotate(n=Sum("decisions")))
+    assert counted == dict(Decision.objects.order_by().values_list("route")
+                           .annotate(n=Count("pk")))
