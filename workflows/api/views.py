@@ -78,6 +78,10 @@ REFUSALS = {
 }
 
 
+AWAY = OpenApiResponse(ProblemSerializer,
+                      "You are marked away: mark yourself available to take cases.")
+
+
 def _transition_schema(request, summary: str):
     return extend_schema(request=request, summary=summary,
                          responses={200: CaseDetailSerializer, **REFUSALS})
@@ -130,7 +134,8 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                    responses={200: CaseDetailSerializer,
                               204: OpenApiResponse(description="Nothing is waiting for you."),
                               400: REFUSALS[400],
-                              404: OpenApiResponse(description="No such queue of yours.")})
+                              404: OpenApiResponse(description="No such queue of yours."),
+                              409: AWAY})
     @action(detail=False, methods=["post"], url_path="claim-next")
     def claim_next(self, request):
         data = self._input(ClaimNextSerializer)
