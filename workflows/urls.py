@@ -29,6 +29,7 @@ urlpatterns = [
          name="notifications-read-all"),
     path("notifications/<int:pk>/read/", views.notification_read, name="notification-read"),
     path("outbox/", views.delivery_log, name="delivery-log"),
+    path("profile/", views.profile, name="profile"),
     # Who owns the work (workflows/views_raci.py).
     path("raci/", views_raci.raci_index, name="raci-index"),
     path("raci/<slug:slug>/", views_raci.raci_matrix, name="raci-matrix"),

@@ -1,6 +1,10 @@
 """A person's own settings in a real browser: away means away; times in their zone."""
 
+import re
+from zoneinfo import ZoneInfo
+
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from workflows.models import CaseState
@@ -31,3 +35,25 @@ def test_a_reviewer_marked_away_is_refused_the_next_case_until_available(
     page.wait_for_url(f"{live_server.url}/cases/*/")
     assert bench.queue.cases.filter(state=CaseState.ASSIGNED,
                                     assignee=bench.reviewer).count() == 1
+
+
+def test_times_follow_the_browsers_zone_until_the_person_chooses_one(
+        live_server, bench, sign_in, new_page):
+    page = sign_in(new_page(timezone_id="Asia/Tokyo"), bench.reviewer)
+    case = bench.case("inv-2026-000123")
+    page.goto(f"{live_server.url}/cases/{case.pk}/")
+    first_event = page.locator(".timeline__when time").first
+    expect(first_event).to_have_text(re.compile(r" JST$"))  # the browser's zone
+
+    page.get_by_text(bench.reviewer.display_name, exact=True).click()  # the account menu
+    page.get_by_role("link", name="Profile and time zone").click()
+    expect(page.get_by_text("Times are shown in Asia/Tokyo (your browser's zone)")).to_be_visible()
+    page.get_by_label("Show times in").select_option("America/Sao_Paulo")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "Saved: times are shown in America/Sao_Paulo now.")
+
+    page.goto(f"{live_server.url}/cases/{case.pk}/")
+    expect(first_event).to_have_text(re.compile(r" -03$"))  # Sao Paulo has no abbreviation
+    opened_at = timezone.localtime(case.created_at, ZoneInfo("America/Sao_Paulo"))
+    expect(first_event).to_have_text(f"{opened_at:%b} {opened_at.day}, {opened_at:%H:%M} -03")

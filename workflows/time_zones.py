@@ -1,0 +1,59 @@
+"""Which time zone a person's pages show times in.
+
+In order: the zone they chose on their profile (``User.time_zone``); else their
+browser's, which ``static/js/time-zone.js`` puts in the ``COOKIE`` cookie; else the
+office's: the zone most business calendars use, else ``settings.TIME_ZONE``. The API
+speaks ISO 8601 in UTC whatever the person's zone, so only pages are converted
+(``workflows.middleware.PersonTimeZoneMiddleware``).
+"""
+
+from functools import cache
+from zoneinfo import ZoneInfo, available_timezones
+
+from django.conf import settings
+from django.db.models import Count
+
+from workflows.models import Calendar
+
+COOKIE = "backstop_tz"
+
+
+@cache
+def known_zones() -> frozenset[str]:
+    """The IANA zone names this machine knows (``Europe/Berlin``), read once."""
+    return frozenset(available_timezones())
+
+
+def is_known(name: str) -> bool:
+    return name in known_zones()
+
+
+def office_time_zone() -> str:
+    """The zone most business calendars use (ties: by name), else ``settings.TIME_ZONE``.
+
+    One query over a table of a handful of rows, asked only for a person who chose no
+    zone and whose browser has not said its own (the first page, a browser without
+    JavaScript): not worth a cache that could go stale.
+    """
+    row = (Calendar.objects.values("time_zone").annotate(calendars=Count("id"))
+           .order_by("-calendars", "time_zone").first())
+    return row["time_zone"] if row and is_known(row["time_zone"]) else settings.TIME_ZONE
+
+
+def browser_time_zone(request) -> str:
+    """The zone the person's browser reported, if it is one we know; else ""."""
+    name = request.COOKIES.get(COOKIE, "")
+    return name if is_known(name) else ""
+
+
+def zone_name_for(request) -> str:
+    """The zone this request's pages show times in (see the module's docstring)."""
+    user = getattr(request, "user", None)
+    chosen = getattr(user, "time_zone", "") if user is not None else ""
+    if chosen and is_known(chosen):
+        return chosen
+    return browser_time_zone(request) or office_time_zone()
+
+
+def zone_for(request) -> ZoneInfo:
+    return ZoneInfo(zone_name_for(request))
