@@ -47,11 +47,16 @@ def browser_time_zone(request) -> str:
 
 
 def zone_name_for(request) -> str:
-    """The zone this request's pages show times in (see the module's docstring)."""
+    """The zone this request's pages show times in (see the module's docstring).
+
+    Signed-out pages (sign-in, errors) show no times of the office's: they ask the
+    database nothing and fall back on ``settings.TIME_ZONE``.
+    """
     user = getattr(request, "user", None)
-    chosen = getattr(user, "time_zone", "") if user is not None else ""
-    if chosen and is_known(chosen):
-        return chosen
+    if user is None or not user.is_authenticated:
+        return browser_time_zone(request) or settings.TIME_ZONE
+    if user.time_zone and is_known(user.time_zone):
+        return user.time_zone
     return browser_time_zone(request) or office_time_zone()
 
 
