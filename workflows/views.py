@@ -74,9 +74,16 @@ def delivery_log(request):
     channel = request.GET.get("channel", "")
     status = status if status in OutboxStatus.values else ""
     channel = channel if channel in Channel.values else ""
-    rows = selectors.delivery_log(status=status, channel=channel)
+    page = _page(request, selectors.delivery_log(status=status, channel=channel))
+    page.object_list = list(page.object_list)
+    # An in-app message is addressed to a user id: the page names whom it reached.
+    in_app = [message for message in page.object_list
+              if message.channel == Channel.IN_APP and message.recipient.isdigit()]
+    people = selectors.display_names(user_ids=[int(message.recipient) for message in in_app])
+    for message in in_app:
+        message.recipient_name = people.get(int(message.recipient), "")
     return render(request, "workflows/delivery_log.html", {
-        "nav": "delivery-log", "page": _page(request, rows), "status": status,
+        "nav": "delivery-log", "page": page, "status": status,
         "channel": channel, "statuses": OutboxStatus.choices, "channels": Channel.choices})
 
 

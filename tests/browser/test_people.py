@@ -1,5 +1,6 @@
 """A person's own settings in a real browser: away means away; times in their zone."""
 
+import os
 import re
 from zoneinfo import ZoneInfo
 
@@ -7,7 +8,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from tests.browser.workbench import NARROW, SCREENSHOTS
 from workflows.models import CaseState
+from workflows.services import outbox
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -57,3 +60,25 @@ def test_times_follow_the_browsers_zone_until_the_person_chooses_one(
     expect(first_event).to_have_text(re.compile(r" -03$"))  # Sao Paulo has no abbreviation
     opened_at = timezone.localtime(case.created_at, ZoneInfo("America/Sao_Paulo"))
     expect(first_event).to_have_text(f"{opened_at:%b} {opened_at.day}, {opened_at:%H:%M} -03")
+
+
+def test_the_delivery_log_names_people_and_fits_a_phone(live_server, bench, sign_in, new_page):
+    case = bench.case("inv-2026-000123")
+    bench.reviewer.email = "alice.reviewer-with-a-long-address@accounts-payable.example.com"
+    bench.reviewer.save()
+    outbox.notify_users(users=[bench.reviewer],
+                        text=f"{case.label} escalated to level 1 (SLA breached): waiting in "
+                             "Invoice review.",
+                        dedup_prefix="escalation:narrow", case=case)
+    page = sign_in(new_page(NARROW), bench.manager)
+
+    page.goto(f"{live_server.url}/outbox/")
+
+    in_app = page.locator("tr", has_text="In-app notification")
+    expect(in_app.get_by_text(bench.reviewer.display_name)).to_be_visible()
+    expect(in_app.get_by_role("link", name=case.label)).to_be_visible()
+    # Nothing runs off the right edge: long addresses and keys wrap.
+    assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]
+    if os.environ.get("BACKSTOP_SCREENSHOTS"):
+        page.screenshot(path=str(SCREENSHOTS / "delivery-log-narrow.png"), full_page=True,
+                        animations="disabled", caret="hide")
