@@ -170,8 +170,8 @@ STORAGES = {
 }
 
 # Content-Security-Policy: the pages load only their own scripts, styles and images
-# (static files are served locally; no inline scripts or styles). The ReDoc page relaxes
-# it for itself (config/urls.py).
+# (static files are served locally; no inline scripts or styles). The Swagger UI page
+# relaxes it for its styles (config/urls.py).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -229,13 +229,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     # The schema maps every endpoint: for signed-in people unless API_DOCS_PUBLIC.
     "SERVE_PERMISSIONS": ["config.api_docs.MayReadApiDocs"],
 }
-# The API docs (/api/v1/schema/, /docs/, /redoc/) for anyone; else signed-in people only.
+# The API docs (/api/v1/schema/, /docs/) for anyone; else signed-in people only.
 API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=DEMO)
 
 # Celery: Redis when configured, else kombu's filesystem transport (single host, demo only).
