@@ -344,6 +344,10 @@ else:
     EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # a hung mail server holds a worker
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="backstop@localhost")
+# The address people open Backstop at, for the absolute links of e-mails (a mail has no
+# request to take its host from). Outside the demo, left unset, each process warns.
+SITE_BASE_URL_CONFIGURED = bool(env.str("SITE_BASE_URL", default=""))
+SITE_BASE_URL = env.str("SITE_BASE_URL", default="http://localhost:8000").rstrip("/")
 SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 
 CELERY_BEAT_SCHEDULE = {

@@ -181,7 +181,7 @@ def _reason_form(case, action, data=None):
 
 def _label(case) -> str:
     """How a message names a case: its title, else its number."""
-    return case.title or f"Case {case.pk}"
+    return case.label
 
 
 def _person(user) -> str:
