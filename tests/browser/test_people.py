@@ -15,6 +15,13 @@ from workflows.services import outbox
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def shoot(page, name):
+    """With BACKSTOP_SCREENSHOTS=1, keep this page for docs/screenshots/ (look at it first)."""
+    if os.environ.get("BACKSTOP_SCREENSHOTS"):
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True,
+                        animations="disabled", caret="hide")
+
+
 def test_a_reviewer_marked_away_is_refused_the_next_case_until_available(
         page, live_server, bench, sign_in):
     sign_in(page, bench.reviewer)
@@ -29,6 +36,7 @@ def test_a_reviewer_marked_away_is_refused_the_next_case_until_available(
 
     expect(page.get_by_role("status")).to_contain_text(
         "mark yourself available to take cases.")
+    shoot(page, "home-away-refused")
     assert not bench.queue.cases.filter(state=CaseState.ASSIGNED).exists()
 
     banner.get_by_role("button", name="I am available").click()
@@ -55,6 +63,7 @@ def test_times_follow_the_browsers_zone_until_the_person_chooses_one(
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status")).to_contain_text(
         "Saved: times are shown in America/Sao_Paulo now.")
+    shoot(page, "profile-time-zone")
 
     page.goto(f"{live_server.url}/cases/{case.pk}/")
     expect(first_event).to_have_text(re.compile(r" -03$"))  # Sao Paulo has no abbreviation
@@ -79,6 +88,4 @@ def test_the_delivery_log_names_people_and_fits_a_phone(live_server, bench, sign
     expect(in_app.get_by_role("link", name=case.label)).to_be_visible()
     # Nothing runs off the right edge: long addresses and keys wrap.
     assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]
-    if os.environ.get("BACKSTOP_SCREENSHOTS"):
-        page.screenshot(path=str(SCREENSHOTS / "delivery-log-narrow.png"), full_page=True,
-                        animations="disabled", caret="hide")
+    shoot(page, "delivery-log-narrow")
