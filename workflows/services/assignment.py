@@ -86,7 +86,7 @@ def refuse_if_away(*, user) -> None:
     if status is None or status["available"]:
         return
     since = status["away_since"]
-    # In the zone the request activated (the person's own): the page and the API say it.
+    # In the zone the request activated: the person's own on pages, UTC on the API.
     when = f" since {dateformat.format(timezone.localtime(since), 'M j, H:i T')}" if since else ""
     raise ReviewerAway(f"You are marked away{when}: mark yourself available to take cases.",
                        away_since=since)
