@@ -82,5 +82,9 @@ class WorkflowsConfig(AppConfig):
                                   dispatch_uid="workflows.count_failed_sign_in")
         user_logged_in.connect(forget_failed_sign_ins,
                                dispatch_uid="workflows.forget_failed_sign_ins")
+        from workflows import time_zones  # models are ready now
+
+        user_logged_in.connect(time_zones.remember_office_time_zone,
+                               dispatch_uid="workflows.remember_office_time_zone")
         warn_when_no_mail_server_is_configured()
         warn_when_links_have_no_site_address()

@@ -2,8 +2,9 @@
 
 In order: the zone they chose on their profile (``User.time_zone``); else their
 browser's, which ``static/js/time-zone.js`` puts in the ``COOKIE`` cookie; else the
-office's: the zone most business calendars use, else ``settings.TIME_ZONE``. The API
-speaks ISO 8601 in UTC whatever the person's zone, so only pages are converted
+office's: the zone most business calendars use, else ``settings.TIME_ZONE``, read at
+sign-in and kept in the session (pages have no query to spare for it). The API speaks
+ISO 8601 in UTC whatever the person's zone, so only pages are converted
 (``workflows.middleware.PersonTimeZoneMiddleware``).
 """
 
@@ -16,6 +17,7 @@ from django.db.models import Count
 from workflows.models import Calendar
 
 COOKIE = "backstop_tz"
+SESSION_KEY = "office_time_zone"
 
 
 @cache
@@ -30,11 +32,7 @@ def is_known(name: str) -> bool:
 
 def office_time_zone() -> str:
     """The zone most business calendars use (ties: by name), else ``settings.TIME_ZONE``.
-
-    One query over a table of a handful of rows, asked only for a person who chose no
-    zone and whose browser has not said its own (the first page, a browser without
-    JavaScript): not worth a cache that could go stale.
-    """
+    One query."""
     row = (Calendar.objects.values("time_zone").annotate(calendars=Count("id"))
            .order_by("-calendars", "time_zone").first())
     return row["time_zone"] if row and is_known(row["time_zone"]) else settings.TIME_ZONE
@@ -57,7 +55,20 @@ def zone_name_for(request) -> str:
         return browser_time_zone(request) or settings.TIME_ZONE
     if user.time_zone and is_known(user.time_zone):
         return user.time_zone
-    return browser_time_zone(request) or office_time_zone()
+    return browser_time_zone(request) or _session_office_zone(request)
+
+
+def remember_office_time_zone(sender, *, request, **kwargs) -> None:
+    """At sign-in (``user_logged_in``): the office's zone, for this session's pages."""
+    if request is not None and hasattr(request, "session"):
+        request.session[SESSION_KEY] = office_time_zone()
+
+
+def _session_office_zone(request) -> str:
+    zone = request.session.get(SESSION_KEY, "")
+    if not is_known(zone):  # a session from before sign-in kept it
+        zone = request.session[SESSION_KEY] = office_time_zone()
+    return zone
 
 
 def zone_for(request) -> ZoneInfo:

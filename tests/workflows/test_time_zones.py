@@ -47,12 +47,15 @@ def test_without_a_choice_the_browsers_zone_counts(client, claimed, member):
     assert "Jan 5, 17:30 JST" in case_page(client, claimed)
 
 
-def test_without_either_the_office_calendars_zone_counts_else_utc(client, claimed, member):
+def test_without_either_the_office_calendars_zone_at_sign_in_counts_else_utc(
+        client, claimed, member):
     client.force_login(member)
     client.cookies[time_zones.COOKIE] = "Mars/Olympus_Mons"  # not a zone: ignored
-
     assert "Jan 5, 08:30 UTC" in case_page(client, claimed)
+
     office_calendar()
+    client.force_login(member)
+
     assert "Jan 5, 09:30 CET" in case_page(client, claimed)
 
 
