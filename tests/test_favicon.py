@@ -12,5 +12,6 @@ def test_pages_link_the_icon_and_favicon_ico_leads_to_it(client):
     assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in login
     assert (icon.status_code, icon["Location"]) == (301, "/static/favicon.svg")
     served = client.get("/favicon.ico", follow=True)
+    served.close()  # the file it streams
     assert served.status_code == 200
     assert served["Content-Type"] == "image/svg+xml"
