@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "workflows.middleware.SignInThrottleMiddleware",
+    "workflows.middleware.PersonTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -169,8 +170,8 @@ STORAGES = {
 }
 
 # Content-Security-Policy: the pages load only their own scripts, styles and images
-# (static files are served locally; no inline scripts or styles). The ReDoc page relaxes
-# it for itself (config/urls.py).
+# (static files are served locally; no inline scripts or styles). The Swagger UI page
+# relaxes it for its styles (config/urls.py).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -233,13 +234,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     # The schema maps every endpoint: for signed-in people unless API_DOCS_PUBLIC.
     "SERVE_PERMISSIONS": ["config.api_docs.MayReadApiDocs"],
 }
-# The API docs (/api/v1/schema/, /docs/, /redoc/) for anyone; else signed-in people only.
+# The API docs (/api/v1/schema/, /docs/) for anyone; else signed-in people only.
 API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=DEMO)
 
 # Celery: Redis when configured, else kombu's filesystem transport (single host, demo only).
@@ -351,6 +351,10 @@ else:
     EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # a hung mail server holds a worker
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="backstop@localhost")
+# The address people open Backstop at, for the absolute links of e-mails (a mail has no
+# request to take its host from). Outside the demo, left unset, each process warns.
+SITE_BASE_URL_CONFIGURED = bool(env.str("SITE_BASE_URL", default=""))
+SITE_BASE_URL = env.str("SITE_BASE_URL", default="http://localhost:8000").rstrip("/")
 SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 
 CELERY_BEAT_SCHEDULE = {

@@ -1,12 +1,13 @@
-"""The API documentation (/api/v1/schema/, /docs/, /redoc/) is for signed-in people unless
-API_DOCS_PUBLIC says otherwise: it maps every endpoint for whoever reads it."""
+"""The API documentation (/api/v1/schema/, /docs/) is for signed-in people unless
+API_DOCS_PUBLIC says otherwise: it maps every endpoint for whoever reads it. ReDoc is
+gone (it fetched fonts and a logo from the internet); its address leads to /docs/."""
 
 import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
 
-PAGES = ["/api/v1/docs/", "/api/v1/redoc/"]
+PAGES = ["/api/v1/docs/"]
 
 
 @pytest.mark.django_db
@@ -45,3 +46,12 @@ def test_public_docs_are_open_to_anyone_when_the_setting_says_so(client, url, se
     settings.API_DOCS_PUBLIC = True
 
     assert client.get(url).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_old_redoc_address_leads_to_the_swagger_docs(client):
+    response = client.get("/api/v1/redoc/", follow=True)
+
+    assert response.redirect_chain == [("/api/v1/docs/", 302)]
+    assert response.status_code == 200
+    assert b"redoc" not in response.content.lower()

@@ -14,6 +14,7 @@ PRODUCTION = {
     "AUDIT_SIGNING_KEY": "s1gn-" + "y" * 60,
     "ALLOWED_HOSTS": "backstop.example.com",
     "SECURE_HSTS_PRELOAD": "true",
+    "SITE_BASE_URL": "https://backstop.example.com",
 }
 
 # What the test suite sets for itself (the demo flag; the browser tests' async switch).
@@ -87,6 +88,21 @@ def test_email_url_configures_the_smtp_server_and_silences_the_warning():
                                       "mail.example.com", "587", "backstop", "True",
                                       "backstop@example.com"]
     assert "No mail server" not in started.stderr
+
+
+def test_outside_the_demo_without_site_base_url_a_warning_says_where_links_point():
+    production = {key: value for key, value in PRODUCTION.items() if key != "SITE_BASE_URL"}
+    started = django("from django.conf import settings; print(settings.SITE_BASE_URL)",
+                     EMAIL_URL="consolemail://", **production)
+    configured = django("from django.conf import settings; print(settings.SITE_BASE_URL)",
+                        EMAIL_URL="consolemail://", **PRODUCTION)
+
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.split() == ["http://localhost:8000"]
+    assert ("SITE_BASE_URL is not set: the links in notices' e-mails point at "
+            "http://localhost:8000") in started.stderr
+    assert configured.stdout.split() == ["https://backstop.example.com"]
+    assert "SITE_BASE_URL" not in configured.stderr
 
 
 def test_the_separate_email_variables_configure_the_smtp_server():

@@ -60,6 +60,17 @@ def warn_when_no_mail_server_is_configured() -> None:
             "and DEFAULT_FROM_EMAIL; see docs/DEPLOY.md.")
 
 
+def warn_when_links_have_no_site_address() -> None:
+    """Outside the demo, e-mails' links need SITE_BASE_URL (config/settings.py): say so
+    as each process starts, rather than mail links to localhost unnoticed."""
+    if not getattr(settings, "DEMO", True) and not getattr(
+            settings, "SITE_BASE_URL_CONFIGURED", True):
+        logging.getLogger("backstop.mail").warning(
+            "SITE_BASE_URL is not set: the links in notices' e-mails point at %s. Set it "
+            "to the address people open Backstop at (e.g. https://backstop.example.com); "
+            "see docs/DEPLOY.md.", settings.SITE_BASE_URL)
+
+
 class WorkflowsConfig(AppConfig):
     name = "workflows"
     verbose_name = "Workflows"
@@ -71,4 +82,9 @@ class WorkflowsConfig(AppConfig):
                                   dispatch_uid="workflows.count_failed_sign_in")
         user_logged_in.connect(forget_failed_sign_ins,
                                dispatch_uid="workflows.forget_failed_sign_ins")
+        from workflows import time_zones  # models are ready now
+
+        user_logged_in.connect(time_zones.remember_office_time_zone,
+                               dispatch_uid="workflows.remember_office_time_zone")
         warn_when_no_mail_server_is_configured()
+        warn_when_links_have_no_site_address()

@@ -7,7 +7,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from workflows import hooks, sign_in_throttle
+from workflows import hooks, sign_in_throttle, time_zones
 
 
 class BodySizeLimitMiddleware:
@@ -93,3 +93,18 @@ class SignInThrottleMiddleware:
                            "back": request.get_full_path()}, status=429)
         response["Retry-After"] = str(wait)
         return response
+
+
+class PersonTimeZoneMiddleware:
+    """Pages show times in the person's zone (``workflows.time_zones``): templates and
+    ``timezone.localtime`` convert to it, and the formats name it. The API is left in
+    UTC: its ISO 8601 times carry their offset, and clients expect them stable."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith("/api/"):
+            return self.get_response(request)
+        with timezone.override(time_zones.zone_for(request)):
+            return self.get_response(request)

@@ -240,7 +240,17 @@ def delivery_log(*, status: str = "", channel: str = "") -> QuerySet[OutboxMessa
         messages = messages.filter(status=status)
     if channel:
         messages = messages.filter(channel=channel)
-    return messages.prefetch_related("delivery_attempts").order_by("-created_at", "-id")
+    return (messages.select_related("case").prefetch_related("delivery_attempts")
+            .order_by("-created_at", "-id"))
+
+
+def display_names(*, user_ids) -> dict[int, str]:
+    """How pages name these people (``User.display_name``), by id. One query."""
+    user_ids = set(user_ids)
+    if not user_ids:
+        return {}
+    return {user.pk: user.display_name for user in get_user_model().objects.filter(
+        pk__in=user_ids).only("pk", "username", "first_name", "last_name")}
 
 
 def visible_queues(*, user) -> QuerySet[Queue]:

@@ -31,6 +31,7 @@ urlpatterns = [
     path("outbox/", views.delivery_log, name="delivery-log"),
     path("outbox/<uuid:message_id>/redeliver/", views.redeliver_message,
          name="redeliver-message"),
+    path("profile/", views.profile, name="profile"),
     # Who owns the work (workflows/views_raci.py).
     path("raci/", views_raci.raci_index, name="raci-index"),
     path("raci/<slug:slug>/", views_raci.raci_matrix, name="raci-matrix"),

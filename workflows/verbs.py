@@ -50,6 +50,7 @@ class AuditVerb(models.TextChoices):
     USER_TOKEN_SHOWN = "user_token.shown", "API token shown again"
     REVIEWER_AWAY = "reviewer.away", "Reviewer away"
     REVIEWER_AVAILABLE = "reviewer.available", "Reviewer available"
+    USER_TIME_ZONE_CHANGED = "user.time_zone_changed", "Time zone changed"
     RACI_CHANGED = "raci.changed", "RACI matrix changed"
     SLA_POLICY_PUBLISHED = "sla_policy.published", "SLA policy published"
     SLA_POLICY_REAPPLIED = "sla_policy.reapplied", "SLA policy applied to open cases"

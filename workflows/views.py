@@ -1,20 +1,24 @@
-"""The engine's own pages: a person's notifications, and the managers' delivery log.
+"""The engine's own pages: a person's notifications and profile, and the managers'
+delivery log.
 
 Views read through ``workflows.selectors``, write through ``workflows.services`` and
 render; nothing clever happens here.
 """
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from workflows import selectors
+from workflows import selectors, time_zones
 from workflows.models import MANAGE_CASES, Channel, Notification, OutboxStatus
-from workflows.services import notifications, outbox
+from workflows.services import notifications, outbox, people
 from workflows.services.errors import Conflict
 
 PAGE_SIZE = 50
@@ -71,9 +75,16 @@ def delivery_log(request):
     channel = request.GET.get("channel", "")
     status = status if status in OutboxStatus.values else ""
     channel = channel if channel in Channel.values else ""
-    rows = selectors.delivery_log(status=status, channel=channel)
+    page = _page(request, selectors.delivery_log(status=status, channel=channel))
+    page.object_list = list(page.object_list)
+    # An in-app message is addressed to a user id: the page names whom it reached.
+    in_app = [message for message in page.object_list
+              if message.channel == Channel.IN_APP and message.recipient.isdigit()]
+    people = selectors.display_names(user_ids=[int(message.recipient) for message in in_app])
+    for message in in_app:
+        message.recipient_name = people.get(int(message.recipient), "")
     return render(request, "workflows/delivery_log.html", {
-        "nav": "delivery-log", "page": _page(request, rows), "status": status,
+        "nav": "delivery-log", "page": page, "status": status,
         "channel": channel, "statuses": OutboxStatus.choices, "channels": Channel.choices})
 
 
@@ -88,3 +99,42 @@ def redeliver_message(request, message_id: str):
     else:
         messages.success(request, "Sent again: its new attempts appear here.")
     return _back(request, "delivery-log")
+class ProfileForm(forms.Form):
+    time_zone = forms.ChoiceField(
+        label="Show times in", required=False,
+        help_text="Every time on your pages is shown in this zone, and names it.")
+
+    def __init__(self, *args, browser_zone: str, office_zone: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        automatic = (f"Automatic: your browser's ({browser_zone})" if browser_zone
+                     else f"Automatic: your browser's, else the office's ({office_zone})")
+        self.fields["time_zone"].choices = [("", automatic)] + [
+            (name, name.replace("_", " ")) for name in sorted(time_zones.known_zones())]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request):
+    """A person's own settings: the time zone their pages show times in."""
+    browser_zone = time_zones.browser_time_zone(request)
+    office_zone = time_zones.office_time_zone()
+    form = ProfileForm(request.POST if request.method == "POST" else None,
+                       initial={"time_zone": request.user.time_zone},
+                       browser_zone=browser_zone, office_zone=office_zone)
+    if request.method == "POST" and form.is_valid():
+        try:
+            people.set_time_zone(user=request.user, time_zone=form.cleaned_data["time_zone"],
+                                 actor=request.user)
+        except ValidationError as exc:
+            form.add_error(None, exc)  # a dict of errors lands on its fields
+        else:
+            zone = time_zones.zone_name_for(request)
+            messages.success(request, f"Saved: times are shown in {zone} now.")
+            return redirect("profile")
+    source = ("you chose it" if request.user.time_zone
+              else "your browser's zone" if browser_zone
+              else "the office's zone: your browser has not said its own")
+    return render(request, "workflows/profile.html", {
+        "nav": "profile", "form": form, "zone": timezone.get_current_timezone_name(),
+        "source": source, "now": timezone.now()},
+        status=400 if request.method == "POST" else 200)

@@ -31,8 +31,8 @@ from workflows.forms import (
 )
 from workflows.models import Case, CaseState
 from workflows.presentation import ChangesSince, changes_since, output_changes, people_in
-from workflows.services import claiming, consults, transitions
-from workflows.services.errors import CaseConflict
+from workflows.services import assignment, claiming, consults, transitions
+from workflows.services.errors import CaseConflict, ReviewerAway
 
 # What a stale page or a lost race raises; the page answers 409 with a reload link.
 CONFLICTS = (CaseConflict, TransitionNotAllowed, ConcurrentTransition)
@@ -56,6 +56,10 @@ ACTION_FOR_TRANSITION = {
 @require_GET
 @login_required
 def home(request):
+    return _home_page(request)
+
+
+def _home_page(request, *, status=200):
     context = {
         "nav": "home",
         "summaries": selectors.queue_summaries(user=request.user),
@@ -63,7 +67,9 @@ def home(request):
     }
     if request.htmx and request.GET.get("fragment") == "queues":
         return render(request, "workflows/_queues.html", context)
-    return render(request, "workflows/home.html", context)
+    away = assignment.statuses([request.user.pk]).get(request.user.pk)
+    context["away"] = away if away is not None and not away.available else None
+    return render(request, "workflows/home.html", context, status=status)
 
 
 @require_POST
@@ -74,7 +80,11 @@ def next_case(request):
     if form.is_valid() and form.cleaned_data["queue"]:
         queue = get_object_or_404(selectors.member_queues(user=request.user),
                                   slug=form.cleaned_data["queue"])
-    case = claiming.claim_next(user=request.user, queue=queue)
+    try:
+        case = claiming.claim_next(user=request.user, queue=queue)
+    except ReviewerAway as refusal:
+        messages.error(request, str(refusal))
+        return _home_page(request, status=409)
     if case is None:
         where = f" in {queue.name}" if queue else ""
         messages.info(request, f"Nothing is waiting for you{where} right now. "
@@ -174,7 +184,7 @@ def _reason_form(case, action, data=None):
 
 def _label(case) -> str:
     """How a message names a case: its title, else its number."""
-    return case.title or f"Case {case.pk}"
+    return case.label
 
 
 def _person(user) -> str:
@@ -254,6 +264,9 @@ def _act(request, case, *, action: str, form, perform, success, next_url=None,
             form.add_service_errors(error)
         except Case.DoesNotExist as error:  # out of the user's scope meanwhile (I8)
             raise Http404("No such case.") from error
+        except ReviewerAway as refusal:
+            messages.error(request, str(refusal))
+            return _case_page(request, case, status=409)
         except consults.ConsultsUnanswered as error:
             case.refresh_from_db()
             return _case_page(request, case, bound={action: form}, status=409,

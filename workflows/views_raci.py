@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
 from workflows import selectors
@@ -196,6 +196,12 @@ def availability(request):
             messages.success(request, "Welcome back: new cases can be given to you again."
                              if own else f"{who} available again: new cases can be given "
                                          f"to them.")
+            # The home page's "I am available" returns there; only to this site.
+            back = request.POST.get("next", "")
+            if own and url_has_allowed_host_and_scheme(
+                    back, allowed_hosts={request.get_host()},
+                    require_https=request.is_secure()):
+                return redirect(back)
             return redirect(here)
         if form.is_valid():
             delegate = form.cleaned_data["delegate"]

@@ -75,11 +75,13 @@ def csp_violations():
 
 @pytest.fixture
 def new_page(browser, live_server, csp_violations):
-    """A second person's browser: its own context, so its own session cookie."""
+    """A second person's browser: its own context, so its own session cookie (and, if
+    given, its own time zone)."""
     contexts = []
 
-    def new_page(viewport=WIDE):
-        context = browser.new_context(viewport=viewport, locale="en-GB", timezone_id="UTC")
+    def new_page(viewport=WIDE, timezone_id="UTC"):
+        context = browser.new_context(viewport=viewport, locale="en-GB",
+                                      timezone_id=timezone_id)
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()

@@ -198,3 +198,24 @@ def test_a_mixed_set_splits_between_the_delegate_and_the_queues(queue, member,
     delegate = client_for(second_member)
     assert delegate.get(f"/api/v1/cases/{theirs.pk}/").status_code == 200
     assert delegate.get(f"/api/v1/cases/{not_theirs.pk}/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_away_means_away_claims_answer_409_with_the_reason(queue, member):
+    case = make_case(queue)
+    client = client_for(member)
+    with time_machine.travel(T, tick=False):
+        client.put(ME, {"available": False}, format="json")
+
+    next_one = client.post("/api/v1/cases/claim-next/", {}, format="json")
+    this_one = client.post(f"/api/v1/cases/{case.pk}/claim/", {"version": 1}, format="json")
+
+    for refused in (next_one, this_one):
+        assert refused.status_code == 409
+        assert refused.json() == {
+            "detail": "You are marked away since Mar 2, 10:00 UTC: mark yourself available "
+                      "to take cases.",
+            "away_since": "2026-03-02T10:00:00Z"}
+    assert Case.objects.get(pk=case.pk).state == S.OPEN
+    client.put(ME, {"available": True}, format="json")
+    assert client.post("/api/v1/cases/claim-next/", {}, format="json").json()["id"] == case.pk

@@ -117,3 +117,38 @@ def test_the_delegate_picker_offers_only_people_who_work_the_reviewers_queues(
                                                     "delegate": outsider.pk})
     assert refused.status_code == 400
     assert assignment.is_available(member)
+
+
+def test_an_away_reviewer_sees_it_on_home_cannot_take_a_case_and_comes_back(client, queue,
+                                                                            member):
+    case = make_case(queue)
+    assignment.set_away(user=member, actor=member)
+    client.force_login(member)
+
+    home = client.get(reverse("home"))
+    assert b"You are marked away since" in home.content
+    assert b"I am available" in home.content
+
+    refused = client.post(reverse("next-case"))
+    assert refused.status_code == 409
+    assert b"mark yourself available to take cases." in refused.content
+    picked = client.post(reverse("case-claim", args=[case.pk]), {"claim-version": 1})
+    assert picked.status_code == 409
+    assert b"mark yourself available to take cases." in picked.content
+    assert Case.objects.get(pk=case.pk).state == S.OPEN
+
+    back = client.post(reverse("availability"), {"action": "available", "next": "/"},
+                       follow=True)
+    assert back.redirect_chain == [("/", 302)]
+    assert b"You are marked away" not in back.content
+    assert client.post(reverse("next-case")).url == reverse("case", args=[case.pk])
+
+
+def test_coming_back_never_redirects_off_site(client, member):
+    assignment.set_away(user=member, actor=member)
+    client.force_login(member)
+
+    back = client.post(reverse("availability"),
+                       {"action": "available", "next": "https://evil.example/"})
+
+    assert back.url == reverse("availability")

@@ -1,5 +1,6 @@
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Group
@@ -12,7 +13,8 @@ from tests.concurrency import run_concurrently
 from tests.factories import QueueFactory, UserFactory, make_case
 from workflows import tasks
 from workflows.models import AuditEvent, Case, CaseState
-from workflows.services import claiming, transitions
+from workflows.services import assignment, claiming, transitions
+from workflows.services.errors import ReviewerAway
 
 S = CaseState
 
@@ -361,3 +363,46 @@ def test_expiry_racing_the_holders_release_happens_once(queue, member):
     assert case.state == S.OPEN and case.version == 2
     assert outcome in ([1, "CaseConflict"], [1, "TransitionNotAllowed"], [0, "released"])
     assert AuditEvent.objects.filter(case=case).count() == 1
+
+
+# -- away means away --------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_a_reviewer_marked_away_cannot_claim_until_available_again(queue, member):
+    case = make_case(queue)
+    away_at = timezone.now() - timedelta(hours=2)
+    assignment.set_away(user=member, actor=member, now=away_at)
+
+    with pytest.raises(ReviewerAway, match=r"You are marked away since .*: mark yourself "
+                                           r"available to take cases\.") as refused:
+        claiming.claim_next(user=member)
+    with pytest.raises(ReviewerAway):
+        claiming.claim(case_id=case.pk, user=member)
+
+    assert refused.value.away_since == away_at
+    case.refresh_from_db()
+    assert (case.state, case.assignee) == (S.OPEN, None)
+    assert not AuditEvent.objects.filter(verb="case.claimed").exists()
+    assignment.set_available(user=member, actor=member)
+    assert claiming.claim_next(user=member).pk == case.pk
+
+
+@pytest.mark.django_db
+def test_the_away_refusal_names_the_time_in_the_active_zone(queue, member):
+    make_case(queue)
+    assignment.set_away(user=member, actor=member,
+                        now=datetime(2026, 1, 5, 8, 30, tzinfo=UTC))
+
+    with timezone.override(ZoneInfo("Europe/Berlin")), pytest.raises(ReviewerAway) as refused:
+        claiming.claim_next(user=member)
+
+    assert "since Jan 5, 09:30 CET:" in str(refused.value)
+
+
+@pytest.mark.django_db
+def test_an_away_reviewer_still_gets_404_for_a_case_they_may_not_see(queue, outsider):
+    case = make_case(queue)
+    assignment.set_away(user=outsider, actor=outsider)
+
+    with pytest.raises(Case.DoesNotExist):
+        claiming.claim(case_id=case.pk, user=outsider)

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
@@ -22,7 +23,7 @@ from workflows.models import (
     Resolution,
     ReviewerStatus,
 )
-from workflows.services import consults, escalation, transitions
+from workflows.services import consults, escalation, outbox, transitions
 from workflows.services.errors import CaseConflict
 
 S = CaseState
@@ -284,7 +285,7 @@ def test_the_consult_question_names_the_case_and_why_in_one_sentence(queue, memb
                         reason="The vendor disputes the amount.")
 
     question = ConsultRequest.objects.get(case=case).question
-    assert question == (f"Case {case.pk} ({case.title}) was escalated to level 1: "
+    assert question == (f"{case.title} was escalated to level 1: "
                         "The vendor disputes the amount. What is your view?")
 
 
@@ -482,3 +483,50 @@ def test_the_consulted_answer_on_their_consults_page(client, queue, member):
     client.force_login(member)
     refused = client.post(reverse("consult-answer-page", args=[consult.pk]), {"answer": "x"})
     assert refused.status_code == 404
+
+
+@pytest.mark.django_db
+def test_notices_name_the_case_and_people_as_pages_do_and_emails_link_to_the_case(
+        queue, member, settings, nudges):
+    settings.SITE_BASE_URL = "https://backstop.example.com"
+    settings.DEFAULT_FROM_EMAIL = "Backstop <backstop@example.com>"
+    chain = make_chain(queue)
+    chain.owner.first_name, chain.owner.last_name = "Olga", "Owner"
+    chain.owner.save()
+    case = _case(chain, member, title="Invoice approval: inv-2026-000123")
+
+    row = escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0)
+
+    to_watcher = OutboxMessage.objects.filter(dedup_key__startswith=f"escalation:{row.pk}:")
+    in_app = to_watcher.get(channel=Channel.IN_APP, recipient=str(chain.watcher.pk))
+    assert in_app.payload["text"].startswith(
+        "Invoice approval: inv-2026-000123 escalated to level 1 (resolution overdue): "
+        "assigned to Olga Owner.")
+    e_mail = to_watcher.get(channel=Channel.EMAIL, recipient=chain.watcher.email)
+    assert outbox.deliver(message_id=e_mail.pk) is True
+    [sent] = mail.outbox
+    assert sent.from_email == "Backstop <backstop@example.com>"
+    assert sent.subject == in_app.subject
+    assert sent.body.startswith(f"Hello {chain.watcher.display_name},\n\n"
+                                "Invoice approval: inv-2026-000123 escalated to level 1")
+    assert (f"Open Invoice approval: inv-2026-000123: "
+            f"https://backstop.example.com/cases/{case.pk}/") in sent.body
+
+
+@pytest.mark.django_db
+def test_a_consult_answer_tells_the_holder_by_display_name_and_case_label(queue, member):
+    chain = make_chain(queue)
+    case = _case(chain, member, title="Invoice approval: inv-2026-000123")
+    escalation.escalate(actor=SYSTEM, case_id=case.pk, cause=BREACH, expected_level=0)
+    chain.legal.first_name, chain.legal.last_name = "Lea", "Legal"
+    chain.legal.save()
+    # The case went up to the owner; the consult's answer goes to whoever holds it.
+    holder = _reload(case).assignee
+    consult = ConsultRequest.objects.get(case=case, consultee=chain.legal)
+
+    consults.answer_consult(consult_id=consult.pk, user=chain.legal, answer="Pay it.")
+
+    told = OutboxMessage.objects.get(dedup_key=f"consult:{consult.pk}:answered:in_app:"
+                                               f"{holder.pk}")
+    assert told.payload["text"] == ("Lea Legal answered the consult on Invoice approval: "
+                                    "inv-2026-000123.")

@@ -296,3 +296,20 @@ def test_the_delivery_log_does_a_fixed_number_of_queries(client, manager, member
         notify([member], f"notice {n}", key=f"n{n}", email=True)
 
     assert _queries(client, reverse("delivery-log")) == one
+
+
+@pytest.mark.django_db
+def test_the_delivery_log_names_recipients_and_cases_as_pages_do(client, manager, member,
+                                                                 queue):
+    member.first_name, member.last_name = "Mia", "Member"
+    member.save()
+    case = make_case(queue, title="Invoice approval: inv-2026-000123")
+    notify([member], "SLA warning", key="named", case=case, email=True)
+    client.force_login(manager)
+
+    page = client.get(reverse("delivery-log")).content.decode()
+
+    assert '<td data-label="To">Mia Member</td>' in page
+    assert f"<code>{member.email}</code>" in page  # an e-mail shows its address
+    assert '>Invoice approval: inv-2026-000123</a>' in page
+    assert f">{member.pk}<" not in page and f">Case {case.pk}<" not in page

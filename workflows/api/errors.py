@@ -6,13 +6,16 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from workflows.services.errors import Conflict
+from workflows.services.errors import Conflict, ReviewerAway
 
 
 def exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):
         return Response({"detail": "The request body is too large."},
                         status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, ReviewerAway):
+        return Response({"detail": str(exc), "away_since": exc.away_since},
+                        status=status.HTTP_409_CONFLICT)
     if isinstance(exc, TransitionNotAllowed | ConcurrentTransition | Conflict):
         body = {"detail": str(exc) or "This change is not allowed in the case's current state."}
         case = getattr(exc, "case", None) or getattr(exc, "object", None)

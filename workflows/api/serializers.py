@@ -175,11 +175,13 @@ class ReassignSerializer(VersionSerializer):
 
 
 class ProblemSerializer(serializers.Serializer):
-    """A refusal: what happened, and for 409 the case's current state and version."""
+    """A refusal: what happened, and for 409 the case's current state and version (or,
+    for a claim refused because the caller is away, since when)."""
 
     detail = serializers.CharField()
     state = serializers.ChoiceField(choices=CaseState.choices, required=False)
     version = serializers.IntegerField(required=False)
+    away_since = serializers.DateTimeField(required=False, allow_null=True)
 
 
 class PrioritySerializer(VersionSerializer):

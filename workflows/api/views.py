@@ -83,6 +83,11 @@ REFUSALS = {
 }
 
 
+AWAY = OpenApiResponse(ProblemSerializer,
+                      "You are marked away: mark yourself available to take cases.")
+
+
+
 # A refused resolution names every problem at once, each under the path of its field.
 RESOLUTION_REFUSED = OpenApiResponse(
     description=(
@@ -151,7 +156,8 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                    responses={200: CaseDetailSerializer,
                               204: OpenApiResponse(description="Nothing is waiting for you."),
                               400: REFUSALS[400],
-                              404: OpenApiResponse(description="No such queue of yours.")})
+                              404: OpenApiResponse(description="No such queue of yours."),
+                              409: AWAY})
     @action(detail=False, methods=["post"], url_path="claim-next")
     def claim_next(self, request):
         data = self._input(ClaimNextSerializer)

@@ -207,6 +207,12 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
                 "Cannot save the case: it was changed since it was fetched from the database.")
         return updated
 
+    @property
+    def label(self) -> str:
+        """How pages, notifications and e-mails name the case: its title (the domain's,
+        e.g. "Invoice approval: inv-2026-000123"), else its number."""
+        return self.title or f"Case {self.pk}"
+
     def bump_version(self) -> None:
         """Every write moves the version on by one (I4), whoever writes: ``save`` calls
         this, and so does a bulk write of rows it holds locked before ``bulk_update``.

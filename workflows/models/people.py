@@ -10,6 +10,10 @@ class User(AbstractUser):
     """A person who works, owns or audits cases. Django's user, with one home for how a
     person is named on pages, in e-mails and in audit wording."""
 
+    # An IANA name (Europe/Berlin), chosen on the profile page; "" is automatic: the
+    # browser's zone, else the office calendar's (workflows/time_zones.py).
+    time_zone = models.CharField(max_length=64, blank=True, default="")
+
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
 

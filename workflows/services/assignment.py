@@ -26,7 +26,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from workflows import selectors
@@ -44,7 +44,7 @@ from workflows.models import (
     ReviewerStatus,
 )
 from workflows.services import audit, raci, transitions, work_time
-from workflows.services.errors import CaseConflict
+from workflows.services.errors import CaseConflict, ReviewerAway
 from workflows.verbs import AuditVerb
 
 PUSH_MODES = (AssignmentMode.ROUND_ROBIN, AssignmentMode.LEAST_LOADED)
@@ -71,6 +71,25 @@ def statuses(user_ids: Iterable[int]) -> dict[int, ReviewerStatus]:
 def is_available(user) -> bool:
     status = statuses([user.pk]).get(user.pk)
     return status is None or status.available
+
+
+def refuse_if_away(*, user) -> None:
+    """Away means away: a person marked away takes no case, by claim-next or by picking
+    one, until they mark themselves available (``ReviewerAway``, answered 409).
+
+    Call it inside the claim's transaction: it locks the person's status row, so a
+    ``set_away`` running meanwhile waits for the claim to commit and then hands that
+    case over with the rest of their work. One query.
+    """
+    status = (ReviewerStatus.objects.select_for_update().filter(user=user.pk)
+              .values("available", "away_since").first())
+    if status is None or status["available"]:
+        return
+    since = status["away_since"]
+    # In the zone the request activated: the person's own on pages, UTC on the API.
+    when = f" since {dateformat.format(timezone.localtime(since), 'M j, H:i T')}" if since else ""
+    raise ReviewerAway(f"You are marked away{when}: mark yourself available to take cases.",
+                       away_since=since)
 
 
 def pick_least_loaded(people: Iterable) -> object | None:

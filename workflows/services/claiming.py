@@ -18,7 +18,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from workflows import db, selectors
 from workflows.actors import SYSTEM
 from workflows.models import CLAIMABLE_STATES, AuditEvent, Case, CaseState, Queue
-from workflows.services import audit
+from workflows.services import assignment, audit
 from workflows.services.transitions import changing, load_case, require, responded
 from workflows.services.work_time import drop_stint, start_stint
 from workflows.verbs import AuditVerb
@@ -31,9 +31,13 @@ CANDIDATES = 32
 
 
 def claim_next(*, user, queue: Queue | None = None, now: datetime | None = None) -> Case | None:
-    """Lease the most urgent waiting case the user may work (in ``queue`` if given), or None."""
+    """Lease the most urgent waiting case the user may work (in ``queue`` if given), or None.
+
+    Refused (``ReviewerAway``) while the user is marked away.
+    """
     now = now or timezone.now()
     with transaction.atomic():
+        assignment.refuse_if_away(user=user)
         if connection.features.has_select_for_update_skip_locked:
             # The row is ours until commit: the conditional save cannot lose.
             for case in _locked_candidate(user=user, queue=queue):
@@ -89,9 +93,14 @@ def _take(case: Case, *, user, now: datetime) -> None:
 
 def claim(*, case_id: int, user, expected_version: int | None = None,
           now: datetime | None = None) -> Case:
-    """Lease one particular waiting case (picked from the queue page)."""
+    """Lease one particular waiting case (picked from the queue page).
+
+    Refused (``ReviewerAway``) while the user is marked away, after the case is found:
+    a case they may not see stays a 404.
+    """
     now = now or timezone.now()
     with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
+        assignment.refuse_if_away(user=user)
         if case.state == CaseState.ASSIGNED and case.assignee_id is not None:
             holder = "you" if case.assignee_id == user.pk else "someone else"
             raise TransitionNotAllowed(f"This case is already claimed by {holder}.",

@@ -25,7 +25,7 @@ def ask(*, case: Case, escalation: Escalation, consultees: Iterable, required: b
         now: datetime) -> list[ConsultRequest]:
     """Ask each of ``consultees`` for their view on the escalated case, in one statement."""
     why = (escalation.reason or escalation.get_cause_display()).rstrip(". ")
-    question = (f"Case {case.pk} ({case.title or 'untitled'}) was escalated to level "
+    question = (f"{case.label} was escalated to level "
                 f"{escalation.level}: {why}. What is your view?")
     return ConsultRequest.objects.bulk_create(
         ConsultRequest(case=case, consultee=person, question=question, required=required,
@@ -85,6 +85,6 @@ def answer_consult(*, consult_id: int, user, answer: str,
         if case.assignee_id and case.assignee_id != user.pk:
             outbox.notify_users(
                 users=[case.assignee],
-                text=f"{user.get_username()} answered the consult on case {case.pk}.",
+                text=f"{user.display_name} answered the consult on {case.label}.",
                 dedup_prefix=f"consult:{consult.pk}:answered", case=case, now=now)
     return consult

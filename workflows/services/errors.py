@@ -8,3 +8,12 @@ class CaseConflict(Conflict):
     def __init__(self, message: str, *, case=None):
         super().__init__(message)
         self.case = case
+
+
+class ReviewerAway(Conflict):
+    """A person marked away tried to take a case (HTTP 409): away means no new work,
+    pulled or pushed, until they mark themselves available."""
+
+    def __init__(self, message: str, *, away_since=None):
+        super().__init__(message)
+        self.away_since = away_since

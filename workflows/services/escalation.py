@@ -550,17 +550,17 @@ def _tell(case: Case, process: Process | None, escalation: Escalation,
                                           *plan.targets, *informed])
             if person.pk not in asked and person.pk != escalation.actor_id]
     prefix = f"escalation:{escalation.pk}"
-    where = (f"assigned to {assignee.get_username()}" if assignee
+    where = (f"assigned to {assignee.display_name}" if assignee
              else f"waiting in {case.queue.name}")
-    headline = (f"Case {case.pk} escalated to level {escalation.level} "
+    headline = (f"{case.label} escalated to level {escalation.level} "
                 f"({escalation.get_cause_display().lower()}): {where}.")
     if plan.action == "resolved":
-        headline = (f"Case {case.pk}: the escalation chain ended; resolved as "
+        headline = (f"{case.label}: the escalation chain ended; resolved as "
                     f"{plan.extra.get('verdict')} on behalf of the owner.")
     body = "\n\n".join(part for part in (headline, escalation.reason, plan.note) if part)
     messages = outbox.notices(users=told, text=body, dedup_prefix=prefix, case=case, now=now)
     if requests:
-        ask = (f"Your input is asked on case {case.pk}, escalated to level "
+        ask = (f"Your input is asked on {case.label}, escalated to level "
                f"{escalation.level}." + (" The case cannot be resolved before you answer."
                                         if requests[0].required else ""))
         messages += outbox.notices(users=[consult.consultee for consult in requests],

@@ -33,6 +33,7 @@ from django.core.mail import EmailMessage
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -159,8 +160,18 @@ def notices(*, users: Iterable, text: str, dedup_prefix: str, case=None,
             messages.append(message(
                 channel=Channel.EMAIL, recipient=user.email,
                 dedup_key=f"{dedup_prefix}:{Channel.EMAIL}:{user.pk}",
-                payload=payload, subject=subject, case=case, now=now))
+                payload={"text": email_text(text, user=user, case=case)}, subject=subject,
+                case=case, now=now))
     return messages
+
+
+def email_text(text: str, *, user, case=None) -> str:
+    """A notice as an e-mail someone can act on: whom it is for, what happened, and an
+    absolute link to the case (or to their notifications) from ``SITE_BASE_URL``."""
+    base = settings.SITE_BASE_URL
+    link = (f"Open {case.label}: {base}{reverse('case', args=[case.pk])}" if case is not None
+            else f"Your notifications: {base}{reverse('notifications')}")
+    return f"Hello {user.display_name},\n\n{text.strip()}\n\n{link}\n\n-- \nBackstop"
 
 
 def _subject(text: str) -> str:

@@ -308,7 +308,7 @@ def _warn(due: list[tuple[Case, str, datetime]], *, now: datetime,
         if warning_id is None:
             continue  # given before (a re-run, another sweeper): nothing to tell again
         what = "first response" if clock == SlaClock.RESPONSE else "resolution"
-        text = (f"Case {case.pk}{f' ({case.title})' if case.title else ''}: its {what} is "
+        text = (f"{case.label}: its {what} is "
                 f"due {due_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC.")
         given_now += 1
         writes.messages += outbox.notices(users=_warning_recipients(case, chains), text=text,
