@@ -43,6 +43,37 @@ def insert_new(model: type[models.Model], *, columns: Sequence[str], rows: Seque
         return cursor.fetchall()
 
 
+
+def add_to_counters(model: type[models.Model], *, key: Sequence[str], counters: Sequence[str],
+                    rows: Sequence[Sequence]) -> None:
+    """Add each row's ``counters`` to the row of ``model`` with its ``key`` (a unique
+    constraint's columns), creating that row with every other column at its default:
+    ``INSERT ... ON CONFLICT (<key>) DO UPDATE SET c = c + EXCLUDED.c``, one statement.
+    ``rows`` hold the key's values then the counters', as the database takes them. A
+    concurrent writer of the same key waits for this one's commit, then adds to its sum;
+    write rows in a fixed order (sorted by key) so that two writers never deadlock.
+
+    ORM reference: per row, ``get_or_create(<key>)`` then ``update(c=F("c") + n)``.
+    """
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    fields = {field.column: field for field in model._meta.concrete_fields}
+    others = [column for column, field in fields.items()
+              if column not in (*key, *counters) and not field.primary_key]
+    defaults = [fields[column].get_db_prep_save(fields[column].get_default(), connection)
+                for column in others]
+    row = "(" + ", ".join(["%s"] * (len(key) + len(counters) + len(others))) + ")"
+    sums = ", ".join(f"{quote(column)} = {table}.{quote(column)} + EXCLUDED.{quote(column)}"
+                     for column in counters)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(map(quote, [*key, *counters, *others]))}) "
+            f"VALUES {', '.join([row] * len(rows))} "
+            f"ON CONFLICT ({', '.join(map(quote, key))}) DO UPDATE SET {sums}",
+            [value for values in rows for value in (*values, *defaults)])
+
 # --- Model instances from raw rows (Django's private API) -----------------------------------
 
 

@@ -34,6 +34,7 @@ from exceptions_app.models import (
     confidence_bin_fields,
     latency_bucket_field,
 )
+from workflows import db
 from workflows.models import AuditEvent, Verdict
 from workflows.verbs import AuditVerb
 
@@ -61,39 +62,23 @@ def latency_bucket(seconds: float) -> int:
 
 
 def count_intake(decisions: Sequence[Decision]) -> None:
-    """Add newly stored decisions to their rollups: ``INSERT ... ON CONFLICT (key) DO
-    UPDATE SET decisions = decisions + EXCLUDED.decisions, ...``, one statement for the
-    whole batch (PostgreSQL and SQLite both speak it). A concurrent batch adding to the
-    same row waits for this one's commit and then adds to its sum."""
+    """Add newly stored decisions to their rollups, one statement for the whole batch
+    (``db.add_to_counters``): a concurrent batch adding to the same row waits for this
+    one's commit and then adds to its sum."""
     counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     for decision in decisions:
         key = (decision_day(decision.received_at), decision.use_case_id,
                decision.model_version, decision.route)
         counts[key][0] += 1
         counts[key][1] += decision.qa_sampled
-    if not counts:
-        return
-    quote = connection.ops.quote_name
-    table = quote(DailyQuality._meta.db_table)
-    key_columns = ["day", "use_case_id", "model_version", "route"]
-    added = ["decisions", "qa_sampled"]
-    # Every other counter starts at 0: a column's default is Django's, not the table's.
-    zeroed = [f.column for f in DailyQuality._meta.concrete_fields
-              if f.column not in (*key_columns, *added, "id")]
-    row = "(" + ", ".join(["%s"] * (len(key_columns) + len(added)) + ["0"] * len(zeroed)) + ")"
-    updates = ", ".join(f"{quote(column)} = {table}.{quote(column)} + EXCLUDED.{quote(column)}"
-                        for column in added)
     # In key order: two batches adding to the same rows lock them in the same order.
-    params = [value for (day, use_case_id, model_version, route), (count, sampled)
-              in sorted(counts.items())
-              for value in (connection.ops.adapt_datefield_value(day), use_case_id,
-                            model_version, route, count, sampled)]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({', '.join(map(quote, key_columns + added + zeroed))}) "
-            f"VALUES {', '.join([row] * len(counts))} "
-            f"ON CONFLICT ({', '.join(map(quote, key_columns))}) DO UPDATE SET {updates}",
-            params)
+    db.add_to_counters(
+        DailyQuality, key=("day", "use_case_id", "model_version", "route"),
+        counters=("decisions", "qa_sampled"),
+        rows=[(connection.ops.adapt_datefield_value(day), use_case_id, model_version, route,
+               count, sampled)
+              for (day, use_case_id, model_version, route), (count, sampled)
+              in sorted(counts.items())])
 
 
 def count_resolution(*, case, resolution) -> None:

@@ -1,0 +1,49 @@
+"""workflows.db.add_to_counters against its ORM reference, on the quality rollups."""
+
+from datetime import date
+
+import pytest
+from django.db import connection
+from django.db.models import F
+
+from exceptions_app.models import DailyQuality
+from tests.exceptions_app.factories import UseCaseFactory
+from workflows import db
+
+KEY = ("day", "use_case_id", "model_version", "route")
+
+
+def orm_add(use_case, day, version, route, decisions, sampled):
+    row, _ = DailyQuality.objects.get_or_create(day=day, use_case=use_case,
+                                                model_version=version, route=route)
+    DailyQuality.objects.filter(pk=row.pk).update(decisions=F("decisions") + decisions,
+                                                  qa_sampled=F("qa_sampled") + sampled)
+
+
+def counted(use_case):
+    return sorted(DailyQuality.objects.filter(use_case=use_case).values_list(
+        "day", "model_version", "route", "decisions", "qa_sampled", "resolved"))
+
+
+@pytest.mark.django_db
+def test_adding_to_counters_answers_like_get_or_create_and_an_f_update():
+    by_sql, by_orm = UseCaseFactory(), UseCaseFactory()
+    day = date(2026, 12, 4)
+    batches = [[(day, "v1", "auto", 3, 1), (day, "v1", "review", 2, 0)],
+               [(day, "v1", "auto", 4, 2), (day, "v2", "auto", 1, 0)]]
+
+    for batch in batches:
+        db.add_to_counters(DailyQuality, key=KEY, counters=("decisions", "qa_sampled"), rows=[
+            (connection.ops.adapt_datefield_value(d), by_sql.pk, v, r, n, s)
+            for d, v, r, n, s in batch])
+        for d, v, r, n, s in batch:
+            orm_add(by_orm, d, v, r, n, s)
+
+    assert counted(by_sql) == counted(by_orm) == [
+        (day, "v1", "auto", 7, 3, 0), (day, "v1", "review", 2, 0, 0), (day, "v2", "auto", 1, 0, 0)]
+
+
+@pytest.mark.django_db
+def test_nothing_to_add_runs_no_query(django_assert_num_queries):
+    with django_assert_num_queries(0):
+        db.add_to_counters(DailyQuality, key=KEY, counters=("decisions",), rows=[])
