@@ -10,6 +10,8 @@ from drf_spectacular.views import (
 
 from config.api_docs import docs_page
 
+handler400 = "workflows.errors.bad_request"
+handler404 = "workflows.errors.not_found"
 handler500 = "workflows.errors.server_error"
 # Both documentation pages write styles into the page, and ReDoc renders in a worker.
 relaxed_for_docs = csp_update({"style-src": [UNSAFE_INLINE], "worker-src": ["blob:"]})
