@@ -38,30 +38,36 @@ class AutoSchema(SpectacularAutoSchema):
         if operation is None:
             return None
         responses = operation["responses"]
-        for status, description, body in self._shared_refusals(operation):
-            response = responses.setdefault(str(status), {"description": description})
-            # A view's own refusal keeps its words; it gains the body every refusal has.
-            response.setdefault("content", {"application/json": {"schema": body}})
+        for status, description in self._shared_refusals(operation):
+            responses.setdefault(str(status), {"description": description})
+        # A view's own refusals keep their words and gain the body every refusal has.
+        for status, response in responses.items():
+            if status.startswith("4") and "content" not in response:
+                response["content"] = {"application/json": {"schema": self._refusal_body(status)}}
         return operation
 
+    def _refusal_body(self, status: str) -> dict:
+        if status == "400":
+            self.registry.register_on_missing(FIELD_ERRORS)
+            return FIELD_ERRORS.ref
+        return self.resolve_serializer(ProblemSerializer, "response").ref
+
     def _shared_refusals(self, operation):
-        problem = self.resolve_serializer(ProblemSerializer, "response").ref
         parameters = operation.get("parameters", [])
         reads_body = "requestBody" in operation
         if "security" in operation:
-            yield 401, UNAUTHENTICATED, problem
+            yield 401, UNAUTHENTICATED
             if self._may_forbid():
-                yield 403, FORBIDDEN, problem
-            yield 429, THROTTLED, problem
+                yield 403, FORBIDDEN
+            yield 429, THROTTLED
         paginated = any(p["in"] == "query" and p["name"] == "cursor" for p in parameters)
         if "{" in self.path or paginated:
-            yield 404, NOT_FOUND, problem
+            yield 404, NOT_FOUND
         if reads_body or any(p["in"] == "query" for p in parameters):
-            self.registry.register_on_missing(FIELD_ERRORS)
-            yield 400, INVALID, FIELD_ERRORS.ref
+            yield 400, INVALID
         if reads_body:
-            yield 413, TOO_LARGE, problem
-            yield 415, UNSUPPORTED_MEDIA_TYPE, problem
+            yield 413, TOO_LARGE
+            yield 415, UNSUPPORTED_MEDIA_TYPE
 
     def _may_forbid(self) -> bool:
         """403 is possible when a permission asks more than being signed in, or when a
