@@ -13,6 +13,8 @@ the size the test suite runs); ``bin/fuzz`` runs it at full size.
 
 import json
 import os
+from collections import Counter
+from dataclasses import dataclass, field
 
 import pytest
 import schemathesis
@@ -152,7 +154,31 @@ FUZZ_SETTINGS = settings(
                            HealthCheck.filter_too_much])
 
 
-def call_and_check(case, credential, application):
+@dataclass
+class Tally:
+    """What one run sent and got back, for the report and docs/RELIABILITY.md."""
+
+    operations: set = field(default_factory=set)
+    statuses: Counter = field(default_factory=Counter)
+
+    def line(self, name: str) -> str:
+        statuses = ", ".join(f"{status}: {count}" for status, count
+                             in sorted(self.statuses.items()))
+        return (f"{name}: {len(self.operations)} operations, {self.statuses.total()} requests "
+                f"(FUZZ_MAX_EXAMPLES={MAX_EXAMPLES}, and Schemathesis's coverage cases); "
+                f"answers {statuses}")
+
+
+@pytest.fixture
+def tally(request, capsys):
+    """Counts each run's operations and answers, and prints them however pytest captures."""
+    counted = Tally()
+    yield counted
+    with capsys.disabled():
+        print(f"\n{counted.line(request.node.name)}")
+
+
+def call_and_check(case, credential, application, tally):
     # A request that failed on the database must not leave the test's transaction aborted
     # for the calls after it: each call runs in a savepoint, undone when it failed.
     savepoint = transaction.savepoint()
@@ -161,18 +187,20 @@ def call_and_check(case, credential, application):
         transaction.savepoint_rollback(savepoint)
     else:
         transaction.savepoint_commit(savepoint)
+    tally.operations.add(case.operation.label)
+    tally.statuses[response.status_code] += 1
     case.validate_response(response, checks=CHECKS)
 
 
 @schema.parametrize()
 @FUZZ_SETTINGS
-def test_every_operation_answers_an_ai_system_as_documented(case, ai_system_key,
-                                                            application):
-    call_and_check(case, ai_system_key, application)
+def test_every_operation_answers_an_ai_system_as_documented(case, ai_system_key, application,
+                                                            tally):
+    call_and_check(case, ai_system_key, application, tally)
 
 
 @schema.parametrize()
 @FUZZ_SETTINGS
-def test_every_operation_answers_a_person_as_documented(case, person_token,
-                                                        application):
-    call_and_check(case, person_token, application)
+def test_every_operation_answers_a_person_as_documented(case, person_token, application,
+                                                        tally):
+    call_and_check(case, person_token, application, tally)
