@@ -3,9 +3,10 @@ generated requests, valid and invalid, once with an AI system's API key and once
 person's token. Each answer must be no server error, a status code the schema documents
 for that operation, of the content type it documents, and shaped as its schema says.
 
-The demo's data is seeded first, so that generated calls reach real objects: path
-parameters are, about half of the time, the id, slug or username of an object that exists
-(a case in each state, its decision, a consult, a notification, a webhook in the outbox).
+The demo's data is seeded first, so that generated calls reach real objects: in the
+generated examples, path parameters are about half of the time the id, slug or username
+of an object that exists (a case in each state, its decision, a consult, a notification,
+a webhook in the outbox).
 
 ``FUZZ_MAX_EXAMPLES`` sets the generated examples per operation and credential (default 10,
 the size the test suite runs); ``bin/fuzz`` runs it at full size.
@@ -99,7 +100,8 @@ def demo(db, settings, monkeypatch):
     """The demo (its people, queues, calendars, use cases and their contracts, policies and
     RACI matrices), with a shorter history: every state a case can be in, escalations,
     consults and notifications, and webhooks waiting in the outbox (never sent: the test's
-    transaction does not commit). Seeded again for each operation."""
+    transaction does not commit). Seeded once per credential: what the operations change
+    piles up in it, as it would on a live server."""
     for name, count in (("HISTORY_PER_DAY", 3), ("RECENT_DECISIONS", 6),
                         ("INTERCOMPANY_DECISIONS", 4)):
         monkeypatch.setattr(history, name, count)
