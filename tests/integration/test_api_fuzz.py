@@ -14,13 +14,14 @@ the size the test suite runs); ``bin/fuzz`` runs it at full size.
 
 import json
 import os
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
 import schemathesis
 from django.contrib.auth import get_user_model
-from django.core.signals import request_finished, request_started
+from django.core.signals import got_request_exception, request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, transaction
 from drf_spectacular.generators import SchemaGenerator
@@ -132,6 +133,20 @@ def application():
         signal.connect(close_old_connections)
 
 
+@pytest.fixture
+def server_tracebacks():
+    """The tracebacks of the exceptions the server failed on, to explain a 5xx in the
+    report (the server's log is left out of it: the seed alone logs pages)."""
+    tracebacks = []
+
+    def record(sender, request, **kwargs):
+        tracebacks.append(traceback.format_exc())
+
+    got_request_exception.connect(record)
+    yield tracebacks
+    got_request_exception.disconnect(record)
+
+
 def served_schema() -> dict:
     """The OpenAPI schema /api/v1/schema/ serves (the same generator, in-process)."""
     generator = SchemaGenerator()
@@ -180,9 +195,10 @@ def tally(request, capsys):
         print(f"\n{counted.line(request.node.name)}")
 
 
-def call_and_check(case, credential, application, tally):
+def call_and_check(case, credential, application, tally, server_tracebacks):
     # A request that failed on the database must not leave the test's transaction aborted
     # for the calls after it: each call runs in a savepoint, undone when it failed.
+    server_tracebacks.clear()
     savepoint = transaction.savepoint()
     response = case.call(headers={"Authorization": credential}, app=application)
     if response.status_code >= 500:
@@ -191,18 +207,22 @@ def call_and_check(case, credential, application, tally):
         transaction.savepoint_commit(savepoint)
     tally.operations.add(case.operation.label)
     tally.statuses[response.status_code] += 1
+    if server_tracebacks:
+        pytest.fail(f"{case.operation.label} answered {response.status_code}: a server error. "
+                    f"Reproduce with:\n{case.as_curl_command()}\nThe server failed on:\n"
+                    + "\n".join(server_tracebacks))
     case.validate_response(response, checks=CHECKS)
 
 
 @schema.parametrize()
 @FUZZ_SETTINGS
 def test_every_operation_answers_an_ai_system_as_documented(case, ai_system_key, application,
-                                                            tally):
-    call_and_check(case, ai_system_key, application, tally)
+                                                            tally, server_tracebacks):
+    call_and_check(case, ai_system_key, application, tally, server_tracebacks)
 
 
 @schema.parametrize()
 @FUZZ_SETTINGS
 def test_every_operation_answers_a_person_as_documented(case, person_token, application,
-                                                        tally):
-    call_and_check(case, person_token, application, tally)
+                                                        tally, server_tracebacks):
+    call_and_check(case, person_token, application, tally, server_tracebacks)
