@@ -1,6 +1,8 @@
 """What a caller sees when the server fails: JSON under /api/, a plain page elsewhere,
 and 503 with Retry-After while the database cannot be reached, so clients retry later
-instead of treating the request as refused."""
+instead of treating the request as refused. The same split for the refusals Django itself
+answers before any API view runs: a path no endpoint matches (404) and a request it
+cannot read (400), so that an API client always gets the JSON the schema documents."""
 
 import sys
 
@@ -8,15 +10,24 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template import loader
+from django.views import defaults
 
 DATABASE_UNAVAILABLE = (
     "Service unavailable",
     "The database cannot be reached right now. Nothing was changed; try again in a few "
     "seconds.")
+NO_SUCH_ENDPOINT = ("Not found: no API endpoint answers this path. Ids in paths are whole "
+                    "numbers; the API documentation at /api/v1/docs/ lists every path.")
+UNREADABLE_REQUEST = ("Bad request: the server could not read this request (its headers, "
+                      "query or body). Nothing was changed.")
 SERVER_ERROR = (
     "Something went wrong",
     "The server failed to answer this request and logged the error. Try again; if it "
     "keeps failing, tell your operator the time it happened.")
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
 
 
 def server_error(request):
@@ -26,7 +37,7 @@ def server_error(request):
         status, (title, message) = 503, DATABASE_UNAVAILABLE
     else:
         status, (title, message) = 500, SERVER_ERROR
-    if request.path.startswith("/api/"):
+    if _is_api(request):
         response = JsonResponse({"detail": message}, status=status)
     else:
         # The template is rendered without a request: error pages must not need the database.
@@ -35,3 +46,17 @@ def server_error(request):
     if status == 503:
         response["Retry-After"] = str(settings.RETRY_AFTER_SECONDS)
     return response
+
+
+def not_found(request, exception):
+    """``handler404``: a path no URL pattern matches, or an ``Http404`` outside DRF."""
+    if _is_api(request):
+        return JsonResponse({"detail": NO_SUCH_ENDPOINT}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def bad_request(request, exception):
+    """``handler400``: a request Django refused as unreadable or suspicious."""
+    if _is_api(request):
+        return JsonResponse({"detail": UNREADABLE_REQUEST}, status=400)
+    return defaults.bad_request(request, exception)

@@ -12,4 +12,6 @@ urlpatterns = [
     path("", include("workflows.urls")),
 ]
 
+handler400 = "workflows.errors.bad_request"
+handler404 = "workflows.errors.not_found"
 handler500 = "workflows.errors.server_error"

@@ -82,3 +82,40 @@ def test_an_api_failure_answers_json_not_a_html_page(monkeypatch):
     assert response["Content-Type"] == "application/json"
     assert "logged the error" in response.json()["detail"]
     assert "a bug" not in response.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/no-such-endpoint/", "/api/v1/cases/not-a-number/"])
+def test_a_path_no_api_endpoint_answers_is_a_json_404(path):
+    client = Client()
+    client.force_login(UserFactory())
+
+    response = client.get(path)
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert "no API endpoint answers this path" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_a_page_that_does_not_exist_is_still_a_page():
+    client = Client()
+    client.force_login(UserFactory())
+
+    response = client.get("/no-such-page/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db
+def test_an_api_request_django_cannot_read_answers_a_json_400(settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 3
+    client = Client()
+    client.force_login(UserFactory())
+
+    response = client.get("/api/v1/cases/", {"state": ["open", "assigned", "waiting", "escalated"]})
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert "could not read this request" in response.json()["detail"]

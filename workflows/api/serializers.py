@@ -9,7 +9,9 @@ from workflows.services.transitions import available_transitions, differing_fiel
 
 class ResolutionSerializer(serializers.ModelSerializer):
     resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    approved_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True,
+        help_text="Who approved it (four eyes); null when no approval was needed or yet.")
     verdict = serializers.ChoiceField(
         choices=Verdict.choices, read_only=True, allow_null=True,
         help_text="null in blind review until the case closes: it would tell whether the "
@@ -47,7 +49,9 @@ class CaseSerializer(serializers.ModelSerializer):
 
     queue = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     state = serializers.ChoiceField(choices=CaseState.choices, read_only=True)
-    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True,
+                                            allow_null=True,
+                                            help_text="Who holds the case; null when nobody.")
 
     class Meta:
         model = Case
@@ -68,7 +72,9 @@ class CaseDetailSerializer(CaseSerializer):
     closed, everyone sees it.
     """
 
-    first_reviewer = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    first_reviewer = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True,
+        help_text="Who resolved it first (four eyes: not its approver); null until then.")
     blind = serializers.BooleanField(source="queue.blind", read_only=True)
     resolution = serializers.SerializerMethodField()
     subject = serializers.SerializerMethodField()
@@ -97,7 +103,8 @@ class CaseDetailSerializer(CaseSerializer):
         request = self.context.get("request")
         return request.user if request is not None else None
 
-    @extend_schema_field(ResolutionSerializer(allow_null=True))
+    @extend_schema_field(ResolutionSerializer(allow_null=True,
+                                              help_text="null until the case is resolved."))
     def get_resolution(self, case):
         try:
             resolution = case.resolution
