@@ -69,7 +69,8 @@ class LabelExportView(ManagerView):
                                      enum=list(labels.FORMATS)), *FILTERS],
         summary="Every labelled example the filters select, as one streamed file "
                 "(managers only; audited).",
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
+        responses={**{(200, content_type.split(";")[0]): OpenApiTypes.BINARY
+                      for content_type in labels.FORMATS.values()},
                    400: OpenApiResponse(description="A filter, named."),
                    404: OpenApiResponse(description="Not one of the formats.")})
     def get(self, request, file_format: str):

@@ -1,6 +1,6 @@
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotAuthenticated, PermissionDenied
+from rest_framework.exceptions import NotAuthenticated, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -39,8 +39,22 @@ class DecisionPagination(NewestFirstPagination):
     ordering = "-id"  # newest first; unique, so the cursor never skips or repeats
 
 
-class DecisionsView(AiSystemView):
+class DecisionsView(AiSystemView, generics.ListAPIView):
     parser_classes = [IntakeJSONParser]
+    serializer_class = DecisionOutSerializer
+    pagination_class = DecisionPagination
+    filter_backends = []
+
+    def get_queryset(self):
+        # I8: only the calling system's own decisions.
+        decisions = (Decision.objects.filter(ai_system=self.request.user.ai_system)
+                     .select_related(*DECISION_READ))
+        external_id = self.request.query_params.get("external_id")
+        if external_id is not None:
+            if "\x00" in external_id:
+                raise ValidationError({"external_id": ["Cannot hold a NUL character."]})
+            decisions = decisions.filter(external_id=external_id)
+        return decisions
 
     @extend_schema(
         operation_id="decisions_list",
@@ -48,17 +62,10 @@ class DecisionsView(AiSystemView):
                                      description="Only the decision you posted with this id.")],
         responses={200: DecisionOutSerializer(many=True),
                    400: OpenApiResponse(description="A malformed cursor.")})
-    def get(self, request):
+    def get(self, request, *args, **kwargs):
         """Your decisions, newest first (cursor pagination); ``external_id`` finds one by
         the id you gave it. Resolved ones carry their resolution."""
-        decisions = (Decision.objects.filter(ai_system=request.user.ai_system)
-                     .select_related(*DECISION_READ))
-        external_id = request.query_params.get("external_id")
-        if external_id is not None:
-            decisions = decisions.filter(external_id=external_id)
-        paginator = DecisionPagination()
-        page = paginator.paginate_queryset(decisions, request, view=self)
-        return paginator.get_paginated_response(DecisionOutSerializer(page, many=True).data)
+        return self.list(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="decisions_create", request=DecisionInSerializer,

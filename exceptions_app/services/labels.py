@@ -73,6 +73,9 @@ _READ = ("position", "decision_id", "external_id", "use_case__slug", "model_vers
          "time_spent_seconds")
 
 
+FILTERS = ("use_case", "model_version", "verdict", "since", "until")
+
+
 @dataclass(frozen=True)
 class LabelFilter:
     use_case: UseCase | None = None
@@ -91,7 +94,11 @@ class LabelFilter:
 def parse_filter(params: Mapping[str, str]) -> LabelFilter:
     """The filter from query parameters or command options (all optional); each bad one
     refused by name (ValidationError). A filter that matches nothing is not an error."""
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = {
+        name: ["Cannot hold a NUL character."] for name in FILTERS
+        if "\x00" in params.get(name, "")}
+    if errors:
+        raise ValidationError(errors)
     use_case = None
     if slug := params.get("use_case", ""):
         use_case = UseCase.objects.filter(slug=slug).first()

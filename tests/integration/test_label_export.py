@@ -218,3 +218,12 @@ def test_the_files_hold_the_rows_the_api_gives(
     assert [same_instants(row) for row in by_file] == [same_instants(row) for row in by_api]
     assert [row["approver_role"] for row in by_file] == ["", "", "manager"]
     assert list(by_file[0]) == list(labels.COLUMNS)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", labels.FILTERS)
+def test_a_nul_character_in_a_filter_is_refused_by_name(manager, name):
+    response = api(manager).get(LIST, {name: "a\x00b"})
+
+    assert response.status_code == 400
+    assert response.json() == {name: ["Cannot hold a NUL character."]}

@@ -203,3 +203,11 @@ def test_resolutions_made_without_a_callback_url_are_sent_once_one_is_set(
                    m.recipient) for m in OutboxMessage.objects.all())
     assert sent == [(1, "inv-0", Channel.WEBHOOK, "https://ai.example.com/hooks"),
                     (2, "inv-1", Channel.WEBHOOK, "https://ai.example.com/hooks")]
+
+
+@pytest.mark.django_db
+def test_a_nul_character_in_the_external_id_is_refused_by_name(system):
+    response = api_of(system).get(DECISIONS, {"external_id": "inv\x00-1"})
+
+    assert response.status_code == 400
+    assert response.json() == {"external_id": ["Cannot hold a NUL character."]}
