@@ -58,6 +58,19 @@ def test_a_pdf_upload_is_stored_with_its_sniffed_type_and_audited(client, decisi
     assert (event.case_id, event.actor_label) == (decision.case_id, "ai:invoice-bot")
 
 
+@pytest.mark.parametrize(("content", "content_type"), [
+    (b"\x89PNG\r\n\x1a\n" + bytes(32), "image/png"),
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(32), "image/jpeg"),
+    (b"RIFF\x24\x00\x00\x00WEBPVP8 " + bytes(32), "image/webp"),
+])
+def test_png_jpeg_and_webp_are_kept_as_what_their_bytes_are(client, decision, content,
+                                                             content_type):
+    response = upload(client, decision, content, name="scan", content_type="text/plain")
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["content_type"] == content_type
+
+
 @pytest.mark.parametrize("content", [
     b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
     b"<!doctype html><script>alert(1)</script>",
