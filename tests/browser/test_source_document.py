@@ -6,6 +6,8 @@ With ``BACKSTOP_SCREENSHOTS=1`` it also writes ``docs/screenshots/case-document.
 
 import os
 import re
+import struct
+import zlib
 
 import pytest
 from django.core.files.base import ContentFile
@@ -66,7 +68,39 @@ def test_the_invoice_is_beside_the_fields_on_a_wide_screen_and_a_tab_on_a_phone(
     phone.get_by_text("Document", exact=True).click()
     expect(phone.get_by_role("region", name="Source document").locator("iframe")).to_be_visible()
     expect(phone.get_by_role("region", name="AI output")).to_be_hidden()
+    if os.environ.get("BACKSTOP_SCREENSHOTS"):
+        phone.wait_for_timeout(1500)
+        phone.screenshot(path=str(SCREENSHOTS / "case-document-narrow.png"), full_page=False,
+                         animations="disabled", caret="hide")
 
     outsider = new_page()
     sign_in(outsider, bench.outsider)
     assert outsider.request.get(f"{live_server.url}/documents/{document.pk}/").status == 404
+
+
+def grey_png(width: int, height: int) -> bytes:
+    """A plain grey PNG of the given size (8-bit greyscale, one zlib stream)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    rows = b"".join(b"\x00" + bytes([200]) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_a_scanned_image_fits_the_column_and_a_click_zooms_it_to_full_size(
+        live_server, bench, sign_in, new_page):
+    case = bench.case(ORDINARY)
+    upload_document(ai_system=bench.ai_system, decision_id=case.decision.pk,
+                    file=ContentFile(grey_png(2400, 300), name="scan.png"))
+    page = new_page(viewport=DESKTOP)
+    sign_in(page, bench.reviewer)
+    page.goto(f"{live_server.url}/cases/{case.pk}/")
+
+    image = page.get_by_role("img", name="Source document scan.png")
+    expect(image).to_be_visible()
+    assert image.bounding_box()["width"] < 1000  # fitted to its column
+    image.click()
+    expect(image).to_have_js_property("clientWidth", 2400)  # its own size, scrolled
