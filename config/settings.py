@@ -305,6 +305,8 @@ CELERY_TASK_ROUTES = {
     "workflows.tasks.deliver_webhook": {"queue": WEBHOOK_QUEUE},
     "workflows.tasks.deliver_webhooks": {"queue": WEBHOOK_QUEUE},
     "workflows.tasks.relay_webhooks": {"queue": WEBHOOK_QUEUE},
+    # Fetching a source document reaches an AI system's host, as slow as a webhook's.
+    "exceptions_app.tasks.fetch_document": {"queue": WEBHOOK_QUEUE},
 }
 
 # One webhook attempt, all told (connect, send, headers and body): past this deadline
