@@ -22,7 +22,7 @@ from exceptions_app.models import AiSystem, Decision, DecisionDocument, Document
 from exceptions_app.verbs import DomainVerb
 from workflows.actors import SYSTEM
 from workflows.services import audit
-from workflows.webhook_addresses import AddressRefused, CheckedTransport, scheme_problem
+from workflows.webhook_addresses import AddressRefused, CheckedTransport
 
 # The accepted types, told by their first bytes; the words say them to a sender.
 ACCEPTED_TYPES = {"application/pdf": "PDF", "image/png": "PNG", "image/jpeg": "JPEG",
@@ -117,9 +117,9 @@ def upload_document(*, ai_system: AiSystem, decision_id: int, file,
 
 def host_problem(ai_system: AiSystem, url: str) -> str | None:
     """Why a document may not be fetched from ``url`` for this system, or None."""
-    if problem := scheme_problem(url):
-        return problem.replace("Callback URLs", "Document URLs").replace(
-            "the resolution is sent to them", "documents are fetched over it")
+    scheme = urlsplit(url).scheme.lower()
+    if scheme != "https" and not (scheme == "http" and settings.ALLOW_HTTP_CALLBACKS):
+        return f"Document URLs must use https, not {scheme or 'no scheme'}."
     host = (urlsplit(url).hostname or "").lower().rstrip(".")
     if not host:
         return "The document URL names no host."
@@ -173,7 +173,7 @@ def fetch(document_id: int, *, now: datetime | None = None) -> DecisionDocument:
         locked = DecisionDocument.objects.select_for_update().get(pk=document.pk)
         if locked.fetch_status != FetchStatus.PENDING:  # another worker kept it meanwhile
             return locked
-        locked.decision = document.decision
+        locked.decision = document.decision  # loaded already: the audit event reads it
         _keep(locked, content, content_type)
         locked.save()
         _audit_stored(locked, actor=SYSTEM, now=now)

@@ -129,6 +129,18 @@ def test_a_url_on_a_host_not_allowed_is_refused_400_naming_the_field(client, dec
         response.json()["url"][0])
 
 
+def test_a_url_must_be_https(client, decision, settings):
+    settings.ALLOW_HTTP_CALLBACKS = False  # the demo's and the tests' default allows http
+    decision.ai_system.document_hosts = ["docs.example.com"]
+    decision.ai_system.save()
+
+    response = client.post(reverse("decision-documents", args=[decision.pk]),
+                           {"url": "http://docs.example.com/invoice.pdf"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["url"] == ["Document URLs must use https, not http."]
+
+
 def test_document_hosts_are_host_names_and_changes_are_audited(decision):
     manager = make_manager()
 
