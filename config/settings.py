@@ -164,9 +164,40 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True  # serve straight from static/ until collectstatic has run
+
+
+def _document_storage() -> dict:
+    """Where decisions' source documents are kept (docs/DEPLOY.md, "Documents"): files
+    under BACKSTOP_VAR_DIR/documents, or an S3-compatible bucket (django-storages) with
+    DOCUMENT_STORAGE=s3. Either way they are served only through the case's access check,
+    never by a public URL."""
+    kind = env.str("DOCUMENT_STORAGE", default="filesystem")
+    if kind == "filesystem":
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": env.str("DOCUMENT_DIR",
+                                                default=str(VAR_DIR / "documents")),
+                            "base_url": None}}
+    if kind == "s3":
+        return {"BACKEND": "storages.backends.s3.S3Storage",
+                "OPTIONS": {
+                    "bucket_name": env.str("DOCUMENT_S3_BUCKET"),
+                    "location": env.str("DOCUMENT_S3_PREFIX", default="documents"),
+                    "endpoint_url": env.str("DOCUMENT_S3_ENDPOINT_URL", default=None),
+                    "region_name": env.str("DOCUMENT_S3_REGION", default=None),
+                    # Unset: boto3's own chain (environment, instance role, config file).
+                    "access_key": env.str("DOCUMENT_S3_ACCESS_KEY_ID", default=None),
+                    "secret_key": env.str("DOCUMENT_S3_SECRET_ACCESS_KEY", default=None),
+                    "default_acl": None,  # the bucket's own: private
+                    "file_overwrite": False,
+                    "querystring_auth": True,  # no object is ever public
+                }}
+    raise ImproperlyConfigured(f"DOCUMENT_STORAGE is {kind!r}: it must be 'filesystem' or 's3'.")
+
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "documents": _document_storage(),
 }
 
 # Content-Security-Policy: the pages load only their own scripts, styles and images
@@ -193,6 +224,12 @@ RETRY_AFTER_SECONDS = env.int("RETRY_AFTER_SECONDS", default=5)
 # Largest request body the API accepts; larger ones answer 413 before they are read.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# A decision's source document (PDF, PNG, JPEG or WebP), uploaded or fetched: larger ones
+# answer 413 (or fail to fetch). A multipart body may be this plus its envelope.
+DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=20 * 1024 * 1024)
+API_MAX_UPLOAD_BYTES = DOCUMENT_MAX_BYTES + 64 * 1024
+# One document fetch from a URL, all told; past it the fetch fails (and is retried).
+DOCUMENT_FETCH_TIMEOUT_SECONDS = env.float("DOCUMENT_FETCH_TIMEOUT_SECONDS", default=30.0)
 BATCH_MAX_DECISIONS = 1000
 # What an hour of a reviewer's time costs (in the currency the business counts in): the
 # monitoring page turns reviewer minutes into a cost per decision with it.
@@ -273,6 +310,8 @@ CELERY_TASK_ROUTES = {
     "workflows.tasks.deliver_webhook": {"queue": WEBHOOK_QUEUE},
     "workflows.tasks.deliver_webhooks": {"queue": WEBHOOK_QUEUE},
     "workflows.tasks.relay_webhooks": {"queue": WEBHOOK_QUEUE},
+    # Fetching a source document reaches an AI system's host, as slow as a webhook's.
+    "exceptions_app.tasks.fetch_document": {"queue": WEBHOOK_QUEUE},
 }
 
 # One webhook attempt, all told (connect, send, headers and body): past this deadline

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from rest_framework_api_key.admin import APIKeyModelAdmin
@@ -105,11 +106,18 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         rules_formset.deleted_objects = []
 
 
+class AiSystemForm(forms.ModelForm):
+    def clean_document_hosts(self):
+        # An empty box means no hosts: the form field would give JSON null.
+        return self.cleaned_data["document_hosts"] or []
+
+
 @admin.register(AiSystem)
 class AiSystemAdmin(ServiceAdmin):
     """Through ``use_cases.ai_system_create`` / ``ai_system_update``: audited. The signing
     secret is never a form field: the action rotates it and shows the new one once."""
 
+    form = AiSystemForm
     list_display = ["slug", "name", "owner", "is_active", "callback_url"]
     # A callback URL typed without a scheme means https: webhooks go over https only.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}

@@ -1,5 +1,7 @@
 """The AI-exception domain: who posts decisions, under which policy, and what came of them."""
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -101,6 +103,23 @@ class UseCase(models.Model):
         return [item["code"] for item in self.reason_codes]
 
 
+def validate_document_hosts(value) -> None:
+    """An AI system's document hosts: a list of host names (``docs.example.com``), the only
+    hosts a document URL of its decisions may name. A name, not a URL: no scheme or path."""
+    expected = 'document_hosts must be a list of host names like ["docs.example.com"]'
+    if not isinstance(value, list):
+        raise ValidationError(f"{expected}; got {type(value).__name__}.",
+                              code="document_hosts_shape")
+    for index, host in enumerate(value):
+        if not isinstance(host, str) or not HOST_NAME.fullmatch(host):
+            raise ValidationError(f"{expected}; item {index + 1} ({host!r}) is not a host name.",
+                                  code="document_hosts_shape")
+
+
+# Lower-case DNS labels joined by dots, the last one alphabetic: no scheme, port or path.
+HOST_NAME = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+
+
 class AiSystem(models.Model):
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=200)
@@ -113,6 +132,9 @@ class AiSystem(models.Model):
     previous_signing_secret = models.CharField(max_length=200, blank=True, editable=False)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_active = models.BooleanField(default=True)
+    document_hosts = models.JSONField(
+        default=list, blank=True, validators=[validate_document_hosts],
+        help_text='Hosts its decisions\' document URLs may name, e.g. ["docs.example.com"].')
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -454,3 +476,49 @@ class DriftAlert(models.Model):
 
     def __str__(self):
         return f"{self.get_level_display()}: {self.feature} of {self.use_case_id}"
+
+
+class DocumentKind(models.TextChoices):
+    UPLOAD = "upload", "Uploaded"
+    URL = "url", "Fetched from a URL"
+
+
+class FetchStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to be fetched"
+    STORED = "stored", "Stored"
+    FAILED = "failed", "Could not be fetched"
+
+
+class DecisionDocument(models.Model):
+    """A source document of a decision (the invoice the AI read), uploaded by its AI system
+    or fetched from a URL on the system's document hosts; its bytes live in the
+    ``documents`` storage under ``storage_name``. Its type is sniffed from the bytes."""
+
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="documents")
+    kind = models.CharField(max_length=10, choices=DocumentKind.choices)
+    original_filename = models.CharField(max_length=255, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    storage_name = models.CharField(max_length=500, blank=True)
+    source_url = models.URLField(max_length=2000, blank=True)
+    fetch_status = models.CharField(max_length=10, choices=FetchStatus.choices,
+                                    default=FetchStatus.STORED)
+    fetch_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["decision", "id"]
+        constraints = [
+            # One fetch per URL per decision: a replayed intake body does not fetch twice.
+            models.UniqueConstraint(fields=["decision", "source_url"],
+                                    condition=Q(kind="url"),
+                                    name="decision_document_url_unique"),
+        ]
+
+    def __str__(self):
+        return self.original_filename or self.source_url or f"document {self.pk}"
+
+    @property
+    def is_pdf(self) -> bool:
+        return self.content_type == "application/pdf"

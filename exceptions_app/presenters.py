@@ -1,7 +1,8 @@
 """The domain's parts of the engine's case pages (``workflows.hooks.CasePresenter``).
 
 A case that came from a decision shows the decision's input, the AI's output and the
-policy reasons (``exceptions_app/_case_decision.html``), links its use case from the
+policy reasons (``exceptions_app/_case_decision.html``) beside its source document
+(``exceptions_app/_case_document.html``), links its use case from the
 breadcrumb, and gives the resolve form one field per output field, typed after the use
 case's output schema. Registered in ``ExceptionsAppConfig.ready``.
 """
@@ -9,15 +10,24 @@ case's output schema. Registered in ``ExceptionsAppConfig.ready``.
 from django.urls import reverse
 
 from exceptions_app.forms import output_fields
-from exceptions_app.models import Decision
+from exceptions_app.models import Decision, FetchStatus
 from exceptions_app.services.resolutions import content_of
 from workflows.hooks import CasePresentation, Link, Panel
 
 
 def _decisions(case_ids) -> dict[int, Decision]:
     decisions = (Decision.objects.select_related("use_case", "policy_version", "ai_system")
-                 .filter(case__in=case_ids))
+                 .prefetch_related("documents").filter(case__in=case_ids))
     return {decision.case_id: decision for decision in decisions}
+
+
+def _documents(decision: Decision) -> dict:
+    """The source document shown beside the fields (the first one stored), and every
+    document with its state (one being fetched, one that could not be)."""
+    documents = list(decision.documents.all())
+    shown = next((document for document in documents
+                  if document.fetch_status == FetchStatus.STORED), None)
+    return {"documents": documents, "document": shown}
 
 
 def _presentation(decision: Decision) -> CasePresentation:
@@ -31,7 +41,7 @@ def _presentation(decision: Decision) -> CasePresentation:
         content=content_of(decision),
         breadcrumb=[Link(label=use_case.name, url=reverse("use-case", args=[use_case.slug]))],
         panels=[Panel(template="exceptions_app/_case_decision.html",
-                      context={"decision": decision})],
+                      context={"decision": decision, **_documents(decision)})],
         output_fields=fields)
 
 

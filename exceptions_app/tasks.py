@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from exceptions_app.services import drift
+from exceptions_app.services import documents, drift
 
 
 @shared_task(acks_late=True)
@@ -11,3 +11,16 @@ def check_drift() -> dict[str, str]:
     against its reference. Safe to run twice or in two workers at once (``check_drift``
     locks each reference and opens an alert once)."""
     return {slug: result.status for slug, result in drift.check_all().items()}
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def fetch_document(self, document_id: int) -> str:
+    """Fetch one URL document (idempotent: a stored one is not fetched again). A network
+    error is retried with backoff; after the last retry the document is marked failed."""
+    try:
+        return documents.fetch(document_id).fetch_status
+    except documents.FetchFailed as exc:
+        if self.request.retries >= self.max_retries:
+            documents.mark_unreachable(document_id, str(exc))
+            return "failed"
+        raise self.retry(exc=exc, countdown=30 * 2 ** self.request.retries) from exc

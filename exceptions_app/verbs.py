@@ -20,6 +20,8 @@ class DomainVerb(models.TextChoices):
     ESCALATION_CHAIN_CREATED = "escalation_chain.created", "Escalation chain created"
     API_KEY_ISSUED = "api_key.issued", "API key issued"
     API_KEY_REVOKED = "api_key.revoked", "API key revoked"
+    DOCUMENT_STORED = "document.stored", "Source document stored"
+    DOCUMENT_REFUSED = "document.refused", "Source document could not be fetched"
     LABELS_EXPORTED = "labels.exported", "Labelled data exported"
     DRIFT_REFERENCE_SET = "drift.reference_set", "Drift reference window set"
     DRIFT_RAISED = "drift.raised", "Drift alert raised"

@@ -46,14 +46,20 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session", autouse=True)
 def process_isolation(request, tmp_path_factory):
     """What the test processes of one run would otherwise share: each has its own cache
-    keys in Redis (``tests.cache``), and an existing, empty ``STATIC_ROOT`` so that
-    WhiteNoise does not warn about a missing ``collectstatic`` output in every request
-    (the pages' files come from ``static/`` through the finders, as in the demo)."""
+    keys in Redis (``tests.cache``), its own directory of source documents, and an
+    existing, empty ``STATIC_ROOT`` so that WhiteNoise does not warn about a missing
+    ``collectstatic`` output in every request (the pages' files come from ``static/``
+    through the finders, as in the demo)."""
     from django.conf import settings
 
     # pytest-xdist names its processes gw0, gw1...; without it there is one process.
     worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
-    overrides = {"STATIC_ROOT": str(tmp_path_factory.mktemp("staticfiles"))}
+    overrides = {"STATIC_ROOT": str(tmp_path_factory.mktemp("staticfiles")),
+                 # Source documents a test stores go to its own directory, not var/.
+                 "STORAGES": {**settings.STORAGES, "documents": {
+                     "BACKEND": "django.core.files.storage.FileSystemStorage",
+                     "OPTIONS": {"location": str(tmp_path_factory.mktemp("documents")),
+                                 "base_url": None}}}}
     default = settings.CACHES["default"]
     if default["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
         overrides["CACHES"] = {"default": {

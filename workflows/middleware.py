@@ -13,6 +13,9 @@ from workflows import hooks, sign_in_throttle, time_zones
 class BodySizeLimitMiddleware:
     """Answer 413 for an oversize API body before the view parses it.
 
+    A multipart body (a file upload) may be up to API_MAX_UPLOAD_BYTES, any other up to
+    API_MAX_BODY_BYTES; the view that takes the file checks the file's own limit.
+
     A declared Content-Length over the limit is refused without reading a byte.
     A chunked body (no Content-Length) is read up to one byte past the limit:
     over it is a 413; within it, the body is handed on as if its length had been
@@ -24,7 +27,7 @@ class BodySizeLimitMiddleware:
 
     def __call__(self, request):
         if request.path.startswith("/api/"):
-            limit = settings.API_MAX_BODY_BYTES
+            limit = _limit(request)
             if _is_chunked(request):
                 body = request.META["wsgi.input"].read(limit + 1)
                 if len(body) > limit:
@@ -41,6 +44,12 @@ class BodySizeLimitMiddleware:
         return self.get_response(request)
 
 
+def _limit(request) -> int:
+    if request.META.get("CONTENT_TYPE", "").lower().startswith("multipart/form-data"):
+        return settings.API_MAX_UPLOAD_BYTES
+    return settings.API_MAX_BODY_BYTES
+
+
 def _is_chunked(request) -> bool:
     # Only a server that marks the input as terminated (gunicorn does) lets us
     # read to its end safely; any other server gets the Content-Length rule alone.
@@ -50,7 +59,7 @@ def _is_chunked(request) -> bool:
 
 
 def _too_large(request, what: str) -> JsonResponse:
-    limit = settings.API_MAX_BODY_BYTES
+    limit = _limit(request)
     advice = hooks.payload_advice(path=request.path)  # the domain's, for its endpoints
     return JsonResponse(
         {"detail": f"{what}; the limit is {limit} bytes. Split it into smaller requests"

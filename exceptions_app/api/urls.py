@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exceptions_app.api import labels, quality, views, withdrawal
+from exceptions_app.api import documents, labels, quality, views, withdrawal
 
 urlpatterns = [
     path("decisions/", views.DecisionsView.as_view(), name="decision-create"),
@@ -8,6 +8,8 @@ urlpatterns = [
     path("decisions/<int:pk>/", views.DecisionDetailView.as_view(), name="decision-detail"),
     path("decisions/<int:pk>/withdraw/", withdrawal.DecisionWithdrawView.as_view(),
          name="decision-withdraw"),
+    path("decisions/<int:pk>/documents/", documents.DecisionDocumentsView.as_view(),
+         name="decision-documents"),
     path("labels/", labels.LabelListView.as_view(), name="label-list"),
     path("labels/export/<str:file_format>/", labels.LabelExportView.as_view(),
          name="label-export"),

@@ -9,6 +9,7 @@ import random
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.core.files.base import ContentFile
 from django.db.models import Min
 
 from exceptions_app.demo.data import (
@@ -25,8 +26,10 @@ from exceptions_app.demo.data import (
     RECENT_DECISIONS,
     REVIEWERS,
 )
+from exceptions_app.demo.invoice_pdf import invoice_pdf
 from exceptions_app.demo.simulation import SyntheticDecision, synthetic_decision
 from exceptions_app.models import AiSystem, Decision
+from exceptions_app.services.documents import upload_document
 from exceptions_app.services.intake import submit_decisions
 from workflows.business_time import is_open
 from workflows.models import Calendar, Case, CaseState, Verdict
@@ -135,6 +138,9 @@ class _Timeline:
         [result] = submit_decisions(ai_system=ai_system, items=[synthetic.body], now=at)
         self.posted += result.status == 201
         case = result.decision.case if result.decision else None
+        if case is not None:
+            attach_invoice(ai_system=ai_system, decision_id=result.decision.pk,
+                           invoice=synthetic.body["input"], now=at)
         if case is None or not work:
             return
         # Claimed well inside the first-response window, decided within minutes.
@@ -212,6 +218,19 @@ class _Timeline:
 
     def _claim_next(self, at: datetime, *, reviewer: str, **_) -> None:
         claiming.claim_next(user=self.users[reviewer], now=at)
+
+
+def attach_invoice(*, ai_system: AiSystem, decision_id: int, invoice: dict,
+                   now: datetime) -> None:
+    """The invoice the AI read, as its PDF, uploaded as the AI system would: the true
+    lines and total, so a reviewer can catch a misread amount against it."""
+    lines = [(f"{line['quantity']} x {line['description']}",
+              line["quantity"] * line["unit_price"]) for line in invoice["line_items"]]
+    pdf = invoice_pdf(number=invoice["invoice_number"], vendor=invoice["vendor"],
+                      amount=sum(amount for _, amount in lines), currency=invoice["currency"],
+                      lines=lines)
+    upload_document(ai_system=ai_system, decision_id=decision_id, now=now,
+                    file=ContentFile(pdf, name=f"{invoice['invoice_number']}.pdf"))
 
 
 def _resolve_as_a_reviewer_would(*, case_id: int, user, synthetic: SyntheticDecision,

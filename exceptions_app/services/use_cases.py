@@ -23,7 +23,8 @@ USE_CASE_SETTINGS = ("slug", "name", "description", "input_schema", "output_sche
                      "reason_codes", "process", "review_queue", "qa_queue", "automate_qa_rate",
                      "optimize_qa_rate")
 
-AI_SYSTEM_SETTINGS = ("slug", "name", "owner", "callback_url", "is_active")
+AI_SYSTEM_SETTINGS = ("slug", "name", "owner", "callback_url", "document_hosts",
+                      "is_active")
 AI_SYSTEM_EDITABLE = (*AI_SYSTEM_SETTINGS, "use_cases")
 
 
@@ -85,8 +86,8 @@ def ai_system_create(*, actor, use_cases=(), now: datetime | None = None,
 @transaction.atomic
 def ai_system_update(*, ai_system: AiSystem, actor, now: datetime | None = None,
                      **changes) -> AiSystem:
-    """Change an AI system: its names, owner, callback URL, whether it may post, the use
-    cases it posts to. One ``ai_system.changed`` event with before and after."""
+    """Change an AI system: its names, owner, callback URL, document hosts, whether it
+    may post, the use cases it posts to. One ``ai_system.changed`` event with before and after."""
     require_manager(actor, "change AI systems")
     ai_system = audit.edit_settings(ai_system, changes=changes, fields=AI_SYSTEM_EDITABLE,
                                     actor=actor, verb=DomainVerb.AI_SYSTEM_CHANGED,

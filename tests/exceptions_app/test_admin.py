@@ -143,6 +143,24 @@ def test_adding_an_ai_system_in_the_admin_is_audited_once(admin_client, root):
 
 
 @pytest.mark.django_db
+def test_document_hosts_are_edited_in_the_admin_and_a_url_is_refused_in_words(admin_client,
+                                                                              root):
+    ai_system = AiSystemFactory(owner=root)
+    data = {"slug": ai_system.slug, "name": ai_system.name, "owner": root.pk,
+            "callback_url": "", "is_active": "on"}
+    change = reverse("admin:exceptions_app_aisystem_change", args=[ai_system.pk])
+
+    refused = admin_client.post(change, {**data, "document_hosts": '["https://docs.example.com/"]'})
+    saved = admin_client.post(change, {**data, "document_hosts": '["docs.example.com"]'})
+
+    assert "is not a host name" in refused.content.decode()
+    assert saved.status_code == 302
+    assert AiSystem.objects.get(pk=ai_system.pk).document_hosts == ["docs.example.com"]
+    event, = events("ai_system")
+    assert event.data["after"] == {"document_hosts": ["docs.example.com"]}
+
+
+@pytest.mark.django_db
 def test_rotating_the_signing_secret_is_audited_without_the_secret(admin_client):
     ai_system = AiSystemFactory()
     ai_system.signing_secret = "whsec_old"

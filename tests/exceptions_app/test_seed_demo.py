@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from django.core.files.storage import storages
 from django.urls import reverse
 
 from exceptions_app.demo.data import CALLBACK_PATH
@@ -15,6 +16,7 @@ from exceptions_app.demo.setup import seed_demo
 from exceptions_app.models import (
     AiSystem,
     Decision,
+    DecisionDocument,
     PolicyStatus,
     PolicyVersion,
     Route,
@@ -57,7 +59,7 @@ def everything() -> dict:
     models = [get_user_model(), get_user_model().groups.through, UseCase, PolicyVersion,
               AiSystem, Decision, Case, Resolution, RaciAssignment, Calendar, SlaPolicy,
               SlaTarget, EscalationLevel, Escalation, SlaWarning, ConsultRequest,
-              OutboxMessage, AuditEvent]
+              OutboxMessage, AuditEvent, DecisionDocument]
     return {model.__name__: sorted(map(str, model.objects.values_list()))
             for model in models}
 
@@ -70,6 +72,20 @@ def test_a_second_run_changes_nothing():
     seed_demo(now=NOW + timedelta(hours=3))
 
     assert everything() == first
+
+
+@pytest.mark.django_db
+def test_every_demo_case_carries_the_invoice_the_ai_read_as_a_pdf():
+    seed_demo(now=NOW)
+
+    decisions = Decision.objects.filter(case__isnull=False).prefetch_related("documents")
+    assert decisions
+    for decision in decisions:
+        [document] = decision.documents.all()
+        assert document.content_type == "application/pdf"
+        assert document.original_filename == f"{decision.input['invoice_number']}.pdf"
+        with storages["documents"].open(document.storage_name) as stored:
+            assert stored.read().startswith(b"%PDF-")
 
 
 @pytest.mark.django_db

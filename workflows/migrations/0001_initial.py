@@ -8,7 +8,7 @@ import django.db.models.functions.datetime
 import django.utils.timezone
 import django_fsm
 import uuid
-import workflows.models
+import workflows.models.queues
 from django.conf import settings
 from django.db import migrations, models
 
@@ -77,6 +77,7 @@ class Migration(migrations.Migration):
                 ('is_staff', models.BooleanField(default=False, help_text='Designates whether the user can log into this admin site.', verbose_name='staff status')),
                 ('is_active', models.BooleanField(default=True, help_text='Designates whether this user should be treated as active. Unselect this instead of deleting accounts.', verbose_name='active')),
                 ('date_joined', models.DateTimeField(default=django.utils.timezone.now, verbose_name='date joined')),
+                ('time_zone', models.CharField(blank=True, default='', max_length=64)),
                 ('groups', models.ManyToManyField(blank=True, help_text='The groups this user belongs to. A user will get all permissions granted to each of their groups.', related_name='user_set', related_query_name='user', to='auth.group', verbose_name='groups')),
                 ('user_permissions', models.ManyToManyField(blank=True, help_text='Specific permissions for this user.', related_name='user_set', related_query_name='user', to='auth.permission', verbose_name='user permissions')),
             ],
@@ -289,7 +290,7 @@ class Migration(migrations.Migration):
             name='RaciAssignment',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('activity', models.CharField(choices=workflows.models.activity_choices, max_length=20)),
+                ('activity', models.CharField(choices=workflows.models.queues.activity_choices, max_length=20)),
                 ('role', models.CharField(choices=[('R', 'Responsible'), ('A', 'Accountable'), ('C', 'Consulted'), ('I', 'Informed')], max_length=1)),
                 ('group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='raci_assignments', to='auth.group')),
                 ('process', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='raci', to='workflows.process')),
