@@ -271,13 +271,6 @@ CELERY_TASK_ROUTES = {
     "workflows.tasks.deliver_webhook": {"queue": WEBHOOK_QUEUE},
     "workflows.tasks.deliver_webhooks": {"queue": WEBHOOK_QUEUE},
     "workflows.tasks.relay_webhooks": {"queue": WEBHOOK_QUEUE},
-    # The e-mail and in-app nudges share the default queue with the periodic jobs, and an
-    # escalation storm writes thousands of them: they go at the lowest priority, which
-    # Redis serves after everything else waiting in the queue (the rest has 0, the
-    # highest), so sealing, the sweeps and the relays never wait behind them
-    # (docs/RELIABILITY.md). The demo's filesystem broker ignores priorities.
-    "workflows.tasks.deliver_outbox_message": {"priority": 9},
-    "workflows.tasks.deliver_outbox_messages": {"priority": 9},
 }
 
 # One webhook attempt, all told (connect, send, headers and body): past this deadline
