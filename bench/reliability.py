@@ -75,14 +75,17 @@ class Size:
     duration: float  # seconds of load
     batch_size: int
     response_target: float  # intercompany-review's first-response target, seconds
+    # Of the decisions, posted to intercompany-invoices: each of its review cases
+    # escalates (nobody works that desk), and each escalation sends several notices.
+    intercompany_share: float
     recovery: float  # seconds the stack gets to catch up after the load
 
 
 SIZES = {
     "small": Size(upstream=10, reviewers=3, duration=60, batch_size=10, response_target=20,
-                  recovery=45),
+                  intercompany_share=0.2, recovery=45),
     "full": Size(upstream=50, reviewers=6, duration=480, batch_size=50, response_target=60,
-                 recovery=180),
+                 intercompany_share=0.03, recovery=180),
 }
 
 
@@ -108,9 +111,13 @@ def kill_a_web_worker(stack: Stack) -> str:
 
 
 def restart_after(process, seconds: float) -> None:
-    process.kill9()
-    gevent.sleep(seconds)
-    process.start()
+    process.held = True
+    try:
+        process.kill9()
+        gevent.sleep(seconds)
+        process.start()
+    finally:
+        process.held = False
 
 
 def faults(stack: Stack) -> list[tuple[float, str, object]]:
@@ -351,6 +358,7 @@ def main() -> int:
         happened: list[str] = []
         run = run_load(stack, credentials, upstream=size.upstream, reviewers=size.reviewers,
                        duration=size.duration, batch_size=size.batch_size,
+                       intercompany_share=size.intercompany_share,
                        during=inject(stack, size.duration, happened))
         print("Faults:", *happened, sep="\n  ")
         print("\n".join(report(run)))

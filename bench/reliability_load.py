@@ -18,8 +18,8 @@ What it does, in one run:
    (10% each), whose receivers never answer in time: one says nothing for 30 s, the
    other sends its headers and then a byte a second. Resolutions go back to all three.
 3. Upstream clients (Locust users) post single decisions and batches to
-   ``/api/v1/decisions/`` and ``/batch/``, 80% to ``invoice-approval`` and 20% to
-   ``intercompany-invoices``; about 20% of the items re-post a decision already
+   ``/api/v1/decisions/`` and ``/batch/``, to ``invoice-approval`` and (a share set
+   per run) ``intercompany-invoices``; about 20% of the items re-post a decision already
    answered (a duplicate), and a request whose answer is lost (no connection, a
    timeout, a 5xx or 429) is sent again with the same body, after ``Retry-After`` when
    given. Reviewers (``reviewer``, ``reviewer2``) claim the next ``invoice-review`` case
@@ -65,7 +65,6 @@ sys.path.insert(0, str(ROOT))
 from bench.support import database_url, ensure_database, setup_django  # noqa: E402
 
 DATABASE = "bs_reliability"
-USE_CASES = (("invoice-approval", 0.8), ("intercompany-invoices", 0.2))
 DUPLICATE_SHARE = 0.2
 RETRYABLE = {0, 429, 500, 502, 503, 504}  # 0: no answer at all (Locust's code for it)
 MAX_ATTEMPTS = 10
@@ -205,6 +204,7 @@ class Process:
         self.name, self.command, self.env, self.logs = name, command, env, logs
         self.popen: subprocess.Popen | None = None
         self.starts = 0
+        self.held = False  # down on purpose (a fault): the supervisor leaves it alone
 
     def start(self) -> "Process":
         self.starts += 1
@@ -270,7 +270,7 @@ class Stack:
             "WEBHOOK_TIMEOUT_SECONDS": str(WEBHOOK_TIMEOUT_SECONDS),
             # The shortest lease the settings allow (deadline + 30 s), so that a message
             # whose worker was killed is sent again within the run.
-            "OUTBOX_DELIVERY_LEASE_SECONDS": str(WEBHOOK_TIMEOUT_SECONDS + 35),
+            "OUTBOX_DELIVERY_LEASE_SECONDS": str(WEBHOOK_TIMEOUT_SECONDS + 30),
             "SLA_SWEEP_INTERVAL_SECONDS": str(SLA_SWEEP_SECONDS),
         }
         venv = ROOT / ".venv/bin"
@@ -350,6 +350,17 @@ class Stack:
             gevent.sleep(0.3)
         raise SystemExit(f"gunicorn did not become ready:\n{self.web.output()}")
 
+    def supervise(self, stop: threading.Event, exits: list[str], started: float) -> None:
+        """Restart a server process that exited on its own, as systemd's
+        ``Restart=always`` does in production (docs/DEPLOY.md); note each one."""
+        while not stop.is_set():
+            for process in (self.web, self.worker, self.webhook_worker, self.beat):
+                if not process.held and not process.alive():
+                    exits.append(f"{wall() - started:6.1f} s  {process.name} exited "
+                                 f"(code {process.popen.returncode}); started again")
+                    process.start()
+            gevent.sleep(1)
+
     def restart_redis(self, *, down_seconds: float) -> None:
         """Redis crashes and comes back empty after ``down_seconds``."""
         self.redis.kill9()
@@ -415,6 +426,7 @@ class Upstream(HttpUser):
     outcomes: Outcomes
     credentials: Credentials
     batch_size: int
+    intercompany_share: float  # of the decisions: the desk nobody works, escalated
     system_shares = (("demo-ai", 0.8), ("timeout-ai", 0.1), ("drip-ai", 0.1))
     _numbers = iter(range(1, 10**9))
 
@@ -435,8 +447,8 @@ class Upstream(HttpUser):
         from exceptions_app.demo.simulation import synthetic_decision
 
         self.sent += 1
-        use_case = self.rng.choices([slug for slug, _ in USE_CASES],
-                                    [share for _, share in USE_CASES])[0]
+        use_case = ("intercompany-invoices" if self.rng.random() < self.intercompany_share
+                    else "invoice-approval")
         return synthetic_decision(self.rng, external_id=f"{self.run}-{self.sent:06d}",
                                   error_rate=0.1, use_case=use_case).body
 
@@ -671,15 +683,18 @@ class LoadRun:
     environment: Environment
     sampler: Sampler
     seconds: float
+    exits: list[str]  # server processes that exited on their own, restarted
 
 
 def run_load(stack: Stack, credentials: Credentials, *, upstream: int, reviewers: int,
-             duration: float, batch_size: int, during=None) -> LoadRun:
+             duration: float, batch_size: int, intercompany_share: float,
+             during=None) -> LoadRun:
     """Run the users for ``duration`` seconds; ``during(outcomes)`` runs beside them."""
     outcomes = Outcomes()
     shared = {"outcomes": outcomes, "credentials": credentials}
     user_classes = [
         type("UpstreamClient", (Upstream,), {**shared, "batch_size": batch_size,
+                                             "intercompany_share": intercompany_share,
                                              "fixed_count": upstream, "abstract": False}),
         type("ReviewerClient", (Reviewer,), {**shared, "fixed_count": reviewers,
                                              "abstract": False}),
@@ -693,6 +708,8 @@ def run_load(stack: Stack, credentials: Credentials, *, upstream: int, reviewers
     sampling = gevent.spawn(sampler.run, stop)
     started = wall()
     outcomes.started = started
+    exits: list[str] = []
+    supervising = gevent.spawn(stack.supervise, stop, exits, started)
     runner.start(upstream + reviewers + 1, spawn_rate=max(10, upstream))
     beside = gevent.spawn(during, outcomes) if during is not None else None
     gevent.sleep(duration)
@@ -702,7 +719,9 @@ def run_load(stack: Stack, credentials: Credentials, *, upstream: int, reviewers
         beside.join()
     stop.set()
     sampling.join()
-    return LoadRun(outcomes=outcomes, environment=environment, sampler=sampler, seconds=seconds)
+    supervising.join()
+    return LoadRun(outcomes=outcomes, environment=environment, sampler=sampler, seconds=seconds,
+                   exits=exits)
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -733,6 +752,8 @@ def report(run: LoadRun) -> list[str]:
                  f"{outcomes.no_answer} requests without an answer, {outcomes.gave_up} gave up")
     lines.append(f"  cases: {outcomes.resolved} resolved, {outcomes.approved} approved, "
                  f"{outcomes.conflicts} lost races (409)")
+    lines.append("  processes that exited on their own (restarted, as systemd would): "
+                 + ("; ".join(" ".join(line.split()) for line in run.exits) or "none"))
     samples = run.sampler.samples
     for key, label, unit in (("celery_queue", "Celery queue 'celery'", "tasks"),
                              ("webhooks_queue", "Celery queue 'webhooks'", "tasks"),
@@ -764,12 +785,16 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--response-target", type=float, default=60,
                         help="intercompany-review's first-response target, in seconds")
+    parser.add_argument("--intercompany-share", type=float, default=0.03,
+                        help="share of the decisions posted to intercompany-invoices, whose "
+                             "review desk nobody works (each of its cases escalates)")
     args = parser.parse_args()
     stack = Stack(response_target=args.response_target)
     try:
         credentials = stack.start()
         run = run_load(stack, credentials, upstream=args.upstream, reviewers=args.reviewers,
-                       duration=args.duration, batch_size=args.batch_size)
+                       duration=args.duration, batch_size=args.batch_size,
+                       intercompany_share=args.intercompany_share)
         print("\n".join(report(run)))
     finally:
         stack.stop()
