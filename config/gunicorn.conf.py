@@ -18,6 +18,10 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
 max_requests_jitter = max_requests // 10
 accesslog = "-"
+# gunicorn's default line, then the request id the app answered with (workflows/
+# request_ids.py): an access line and the app's log lines of one request share it.
+access_log_format = ('%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" '
+                     'request=%({x-request-id}o)s')
 control_socket_disable = True  # no control socket file in the working directory
 
 if os.environ.get("LOG_FORMAT", "text") == "json":

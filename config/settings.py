@@ -78,6 +78,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every answer (redirects and errors included) and every log line of
+    # the request carry its id.
+    "workflows.request_ids.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "workflows.middleware.BodySizeLimitMiddleware",
@@ -445,12 +448,15 @@ if REDIS_URL:
 LOG_FORMAT = env.str("LOG_FORMAT", default="text")
 if LOG_FORMAT not in ("text", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT is '{LOG_FORMAT}': set it to text or json.")
+# Every record carries the id of the request it belongs to (workflows/request_ids.py).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "config.json_logs.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler",
-                             **({"formatter": "json"} if LOG_FORMAT == "json" else {})}},
+    "filters": {"request_id": {"()": "workflows.request_ids.RequestIdFilter"}},
+    "formatters": {"json": {"()": "config.json_logs.JsonFormatter"},
+                   "text": {"()": "workflows.request_ids.TextFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["request_id"],
+                             "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

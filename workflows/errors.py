@@ -1,11 +1,13 @@
 """What a caller sees when the server fails: JSON under /api/, a plain page elsewhere,
-and 503 with Retry-After while the database cannot be reached, so clients retry later
-instead of treating the request as refused. The same split for the refusals Django itself
-answers before any API view runs: a path no endpoint matches (404) and a request it
-cannot read (400), so that an API client always gets the JSON the schema documents."""
+and 503 with Retry-After while the database or Redis (the cache behind throttling and
+sign-in limits, and the broker) cannot be reached, so clients retry later instead of
+treating the request as refused. The same split for the refusals Django itself answers
+before any API view runs: a path no endpoint matches (404) and a request it cannot read
+(400), so that an API client always gets the JSON the schema documents."""
 
 import sys
 
+import redis
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
@@ -20,6 +22,13 @@ NO_SUCH_ENDPOINT = ("Not found: no API endpoint answers this path. Ids in paths 
                     "numbers; the API documentation at /api/v1/docs/ lists every path.")
 UNREADABLE_REQUEST = ("Bad request: the server could not read this request (its headers, "
                       "query or body). Nothing was changed.")
+REDIS_UNAVAILABLE = (
+    "Service unavailable",
+    "A service Backstop depends on (Redis) cannot be reached right now. Try again in a few "
+    "seconds.")
+# Refused or timed-out connections: redis-py raises these (not the built-in
+# ConnectionError) from Django's Redis cache, whatever the command.
+REDIS_FAILURES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 SERVER_ERROR = (
     "Something went wrong",
     "The server failed to answer this request and logged the error. Try again; if it "
@@ -35,6 +44,8 @@ def server_error(request):
     failure = sys.exc_info()[1]
     if isinstance(failure, OperationalError | InterfaceError):
         status, (title, message) = 503, DATABASE_UNAVAILABLE
+    elif isinstance(failure, REDIS_FAILURES):
+        status, (title, message) = 503, REDIS_UNAVAILABLE
     else:
         status, (title, message) = 500, SERVER_ERROR
     if _is_api(request):

@@ -1,4 +1,7 @@
-"""Failures answer in the caller's language, and a lost database answers 503 to retry."""
+"""Failures answer in the caller's language, and a lost database or Redis answers 503 to
+retry."""
+
+import socket
 
 import psycopg
 import pytest
@@ -7,6 +10,7 @@ from django.test import Client
 
 from tests.factories import UserFactory
 from workflows.models import Case
+from workflows.services.tokens import issue_user_token
 
 
 def _terminate_this_connection():
@@ -119,3 +123,40 @@ def test_an_api_request_django_cannot_read_answers_a_json_400(settings):
     assert response.status_code == 400
     assert response["Content-Type"] == "application/json"
     assert "could not read this request" in response.json()["detail"]
+
+
+@pytest.fixture
+def redis_gone(settings):
+    """Redis (the cache that token checks and sign-in limits count in) stops answering:
+    the cache points at a loopback port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": f"redis://127.0.0.1:{port}/0"}}
+
+
+@pytest.mark.django_db
+def test_the_api_answers_503_json_with_retry_after_while_redis_is_down(redis_gone):
+    user = UserFactory()
+    token = issue_user_token(user=user, actor=user).key
+    client = Client(raise_request_exception=False)
+
+    response = client.get("/api/v1/cases/", HTTP_AUTHORIZATION=f"Token {token}")
+
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/json"
+    assert response["Retry-After"] == "5"
+    assert "(Redis) cannot be reached" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_signing_in_while_redis_is_down_answers_503_with_what_to_do(redis_gone):
+    UserFactory(username="ana")
+    client = Client(raise_request_exception=False)
+
+    response = client.post("/accounts/login/", {"username": "ana", "password": "wrong"})
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert b"Try again in a few seconds" in response.content
