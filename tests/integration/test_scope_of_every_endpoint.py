@@ -84,6 +84,8 @@ def sealed(monkeypatch):
                                     "closure_id": calendar.closures.get().pk},
         "reviewer-availability": {"username": insider.username},
         "decision-detail": {"pk": decision.pk},
+        "label-export": {"file_format": "jsonl"},
+        "use-case-quality": {"slug": use_case.slug},
     }
 
 
