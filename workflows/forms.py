@@ -65,6 +65,16 @@ class CommentForm(CaseActionForm):
         help_text="The first reviewer sees this when the case comes back to them.")
 
 
+class CaseCommentForm(forms.Form):
+    """A comment on the case: not an action, so it carries no version (a comment on a
+    case that changed meanwhile is still the comment its author meant)."""
+
+    body = forms.CharField(
+        max_length=5000, widget=forms.Textarea(attrs={"rows": 3}), label="Add a comment",
+        help_text="Markdown works (**bold**, lists, links). Mention someone who can see "
+                  "this case with @username to notify them.")
+
+
 class ReassignForm(CaseActionForm):
     to_user = forms.ModelChoiceField(queryset=get_user_model().objects.none(),
                                      label="Reassign to", empty_label="Choose a person")

@@ -24,6 +24,7 @@ from workflows.models import (
     AuditEvent,
     Calendar,
     Case,
+    CaseComment,
     CaseState,
     ConsultRequest,
     Notification,
@@ -203,6 +204,12 @@ def pending_approvals(*, user) -> QuerySet[Case]:
 def case_timeline(*, case) -> QuerySet[AuditEvent]:
     """Every audit event of the case, oldest first (``audit_case_idx``)."""
     return AuditEvent.objects.filter(case=case.pk).select_related("actor").order_by("id")
+
+
+def case_comments(*, case) -> QuerySet[CaseComment]:
+    """The case's comments, oldest first, with their authors and the people mentioned."""
+    return (CaseComment.objects.filter(case=case.pk).select_related("author")
+            .prefetch_related("mentioned").order_by("created_at", "id"))
 
 
 def changes_since(*, case_id: int, version: int) -> QuerySet[AuditEvent]:

@@ -24,6 +24,7 @@ urlpatterns = [
     path("cases/<int:pk>/send-back/", views_cases.send_back, name="case-send-back"),
     path("cases/<int:pk>/reassign/", views_cases.reassign, name="case-reassign"),
     path("cases/<int:pk>/cancel/", views_cases.cancel, name="case-cancel"),
+    path("cases/<int:pk>/comments/", views_cases.comment, name="case-comment"),
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/read-all/", views.notifications_read_all,
          name="notifications-read-all"),

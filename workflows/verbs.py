@@ -36,6 +36,7 @@ class AuditVerb(models.TextChoices):
     CASE_SLA_CALENDAR_CHANGED = ("case.sla_calendar_changed",
                                  "SLA clocks moved by a calendar change")
     CASE_CONSULT_ANSWERED = "case.consult_answered", "Consult answered"
+    CASE_COMMENTED = "case.commented", "Comment"
     # -- queues, people, SLA and RACI configuration -----------------------------------
     QUEUE_CREATED = "queue.created", "Queue created"
     QUEUE_CHANGED = "queue.changed", "Queue changed"

@@ -23,6 +23,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from workflows import hooks, selectors
 from workflows.forms import (
     CaseActionForm,
+    CaseCommentForm,
     CommentForm,
     NextCaseForm,
     ReasonForm,
@@ -31,7 +32,7 @@ from workflows.forms import (
 )
 from workflows.models import Case, CaseState
 from workflows.presentation import ChangesSince, changes_since, output_changes, people_in
-from workflows.services import claiming, consults, transitions
+from workflows.services import claiming, comments, consults, transitions
 from workflows.services.errors import CaseConflict
 
 # What a stale page or a lost race raises; the page answers 409 with a reload link.
@@ -101,8 +102,10 @@ class Conflict:
 
 
 def _case_page(request, case, *, bound: dict | None = None, conflict=None,
-               consults_refusal: str = "", status=200):
-    """The case page; ``bound`` carries a submitted form back with its errors.
+               consults_refusal: str = "", comment_form: CaseCommentForm | None = None,
+               status=200):
+    """The case page; ``bound`` carries a submitted form back with its errors, and
+    ``comment_form`` a refused comment.
 
     ``consults_refusal``: why resolving or approving was refused (a required consult
     is still unanswered); nothing was saved.
@@ -152,6 +155,8 @@ def _case_page(request, case, *, bound: dict | None = None, conflict=None,
         "resolution": resolution,
         "conflict": conflict,
         "not_saved": any(form.errors for form in bound.values()),
+        "comment_form": (comment_form or CaseCommentForm(prefix="comment")
+                         if case.is_open else None),
     }
     if request.htmx and request.GET.get("fragment") == "sla":
         return render(request, "workflows/_sla.html", context)
@@ -384,6 +389,30 @@ def send_back(request, pk):
                 success=lambda result: f"{_label(result)} sent back to "
                                        f"{_person(result.assignee) or 'its first reviewer'}.",
                 next_url="approvals")
+
+
+@require_POST
+@login_required
+def comment(request, pk):
+    case = _visible_case(request, pk)
+    form = CaseCommentForm(request.POST, prefix="comment")
+    if form.is_valid():
+        try:
+            made = comments.add_comment(case_id=case.pk, user=request.user,
+                                        body=form.cleaned_data["body"])
+        except ValidationError as error:
+            for message in error.message_dict.get("body", error.messages):
+                form.add_error("body", message)
+        except CaseConflict as error:
+            messages.error(request, str(error))
+            return redirect("case", pk=case.pk)
+        else:
+            told = ", ".join(person.display_name for person in made.mentioned.all()
+                             if person.pk != request.user.pk)
+            messages.success(request, f"Comment added{f'; {told} notified' if told else ''}.")
+            return redirect(reverse("case", args=[case.pk]) + f"#comment-{made.pk}")
+    form.fields["body"].widget.attrs["autofocus"] = True
+    return _case_page(request, case, comment_form=form, status=400)
 
 
 @require_POST
