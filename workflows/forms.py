@@ -65,6 +65,12 @@ class CommentForm(CaseActionForm):
         help_text="The first reviewer sees this when the case comes back to them.")
 
 
+class PreferencesForm(forms.Form):
+    open_next_after_resolving = forms.BooleanField(
+        required=False, label="After resolving, open the next case",
+        help_text="The most urgent case waiting in your queues is claimed for you.")
+
+
 class CaseCommentForm(forms.Form):
     """A comment on the case: not an action, so it carries no version (a comment on a
     case that changed meanwhile is still the comment its author meant)."""

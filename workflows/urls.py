@@ -12,6 +12,7 @@ urlpatterns = [
     # The queue home, the case page and its actions, approvals (workflows/views_cases.py).
     path("", views_cases.home, name="home"),
     path("next/", views_cases.next_case, name="next-case"),
+    path("preferences/", views_cases.preferences, name="preferences"),
     path("approvals/", views_cases.approvals, name="approvals"),
     path("cases/<int:pk>/", views_cases.case_detail, name="case"),
     path("cases/<int:pk>/claim/", views_cases.claim, name="case-claim"),

@@ -50,6 +50,7 @@ class AuditVerb(models.TextChoices):
     USER_TOKEN_ROTATED = "user_token.rotated", "API token replaced"
     USER_TOKEN_SHOWN = "user_token.shown", "API token shown again"
     REVIEWER_AWAY = "reviewer.away", "Reviewer away"
+    USER_PREFERENCES_CHANGED = "user.preferences_changed", "Preferences changed"
     REVIEWER_AVAILABLE = "reviewer.available", "Reviewer available"
     RACI_CHANGED = "raci.changed", "RACI matrix changed"
     SLA_POLICY_PUBLISHED = "sla_policy.published", "SLA policy published"

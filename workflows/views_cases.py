@@ -26,6 +26,7 @@ from workflows.forms import (
     CaseCommentForm,
     CommentForm,
     NextCaseForm,
+    PreferencesForm,
     ReasonForm,
     ReassignForm,
     ResolveForm,
@@ -33,6 +34,7 @@ from workflows.forms import (
 from workflows.models import Case, CaseState
 from workflows.presentation import ChangesSince, changes_since, output_changes, people_in
 from workflows.services import claiming, comments, consults, transitions
+from workflows.services import preferences as preferences_service
 from workflows.services.errors import CaseConflict
 
 # What a stale page or a lost race raises; the page answers 409 with a reload link.
@@ -61,10 +63,24 @@ def home(request):
         "nav": "home",
         "summaries": selectors.queue_summaries(user=request.user),
         "my_cases": selectors.my_cases(user=request.user),
+        "preferences": PreferencesForm(initial={
+            "open_next_after_resolving": request.user.open_next_after_resolving}),
     }
     if request.htmx and request.GET.get("fragment") == "queues":
         return render(request, "workflows/_queues.html", context)
     return render(request, "workflows/home.html", context)
+
+
+@require_POST
+@login_required
+def preferences(request):
+    form = PreferencesForm(request.POST)
+    if form.is_valid():
+        preferences_service.set_preferences(user=request.user, **form.cleaned_data)
+        messages.success(request, "After resolving a case, the next one opens."
+                         if form.cleaned_data["open_next_after_resolving"]
+                         else "After resolving a case, you come back here.")
+    return redirect("home")
 
 
 @require_POST
@@ -274,6 +290,8 @@ def _act(request, case, *, action: str, form, perform, success, next_url=None,
                 state=case.get_state_display(), since=since))
         else:
             messages.success(request, success(result) if callable(success) else success)
+            if callable(next_url):
+                next_url = next_url(result)
             return redirect(next_url or reverse("case", args=[case.pk]))
     if "version" in form.errors:
         # A missing or forged version: treat it as a stale page rather than a typo.
@@ -307,6 +325,8 @@ def resolve(request, pk):
             return (f"{_label(result)} resolved. Your answer is compared with "
                     f"{presentation.content.suggestion_name} below; take the next case when "
                     f"you are ready.")
+        if request.user.open_next_after_resolving:
+            return f"{_label(result)} resolved."
         return f"{_label(result)} resolved. Take the next case when you are ready."
 
     def check_refused(form):
@@ -323,11 +343,22 @@ def resolve(request, pk):
             if refused:
                 form.add_service_errors(ValidationError(refused))
 
-    # Blind review: back to the case, where the answer now shows beside the suggestion.
+    def next_url(result):
+        # Blind review: back to the case, where the answer now shows beside the suggestion.
+        if blind:
+            return reverse("case", args=[case.pk]) + "#resolution"
+        if not request.user.open_next_after_resolving:
+            return "home"
+        following = claiming.claim_next(user=request.user)
+        if following is None:
+            messages.info(request, "Nothing else is waiting for you right now.")
+            return "home"
+        messages.info(request, f"Here is your next case: {_label(following)}.")
+        return reverse("case", args=[following.pk])
+
     blind = case.queue.blind
     return _act(request, case, action="resolve", form=form, perform=perform, success=success,
-                next_url=reverse("case", args=[case.pk]) + "#resolution" if blind else "home",
-                check_refused=check_refused)
+                next_url=next_url, check_refused=check_refused)
 
 
 def _reason_action(service, *, action: str, success: str, to_home: bool):

@@ -10,6 +10,10 @@ class User(AbstractUser):
     """A person who works, owns or audits cases. Django's user, with one home for how a
     person is named on pages, in e-mails and in audit wording."""
 
+    # Flow: after resolving a case, claim and open the next one (the person's choice).
+    open_next_after_resolving = models.BooleanField(
+        default=True, help_text="After resolving a case, open the next waiting one.")
+
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
 
