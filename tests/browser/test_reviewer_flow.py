@@ -111,6 +111,9 @@ def test_four_eyes_approval_by_a_second_reviewer(page, live_server, bench, sign_
     approvals.click()
     row = second.locator(".approval").filter(has_text=FOUR_EYES)
     expect(row).to_contain_text("by Alice Moreau")
+    # The figures being approved are on screen (the use case's summary fields).
+    expect(row.locator(".approval__summary")).to_contain_text("Nordlicht AG")
+    expect(row.locator(".approval__summary")).to_contain_text("12,400.00")
     row.get_by_role("button", name=re.compile("Approve")).click()
 
     expect(second.get_by_role("status")).to_contain_text("approved")
