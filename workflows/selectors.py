@@ -40,8 +40,9 @@ from workflows.models import (
 URGENCY_ORDER = ("-priority", "due_at", "id")
 
 
-# -- who works a queue: a member directly or through a group ---------------------------
-# Written once, as SQL over the two membership tables (``workflows.db``); every question
+# -- who works a queue: a member, or Responsible in the RACI matrix of its process -------
+# (each directly or through a group). Written once, as SQL over the membership and RACI
+# tables (``workflows.db``); every question
 # about it (the queues a person works, the people who work a queue, does this person work
 # that queue) is one of the functions below.
 
