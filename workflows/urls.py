@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from workflows import health, views, views_cases, views_dashboard, views_raci
+from workflows import health, views, views_cases, views_dashboard, views_queues, views_raci
 
 urlpatterns = [
     # Probes for load balancers and orchestrators: no sign-in, plain http allowed.
@@ -39,6 +39,9 @@ urlpatterns = [
     path("raci/<slug:slug>/<str:activity>/<str:role>/", views_raci.raci_cell,
          name="raci-cell"),
     path("availability/", views_raci.availability, name="availability"),
+    # Queue membership (managers; workflows/views_queues.py).
+    path("queues/", views_queues.queue_index, name="queue-index"),
+    path("queues/<slug:slug>/members/", views_queues.queue_members, name="queue-members"),
     path("consults/", views_raci.my_consults, name="my-consults"),
     path("consults/<int:pk>/answer/", views_raci.consult_answer, name="consult-answer-page"),
     # The managers' SLA dashboard and the operators' Prometheus scrape (views_dashboard.py).
