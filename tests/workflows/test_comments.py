@@ -6,17 +6,20 @@ The people of every access test: a ``member`` of the queue, a ``second_member``,
 """
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from tests.factories import client_for, make_case
 from workflows.models import (
     AuditEvent,
+    Case,
     CaseComment,
     CaseState,
     Notification,
     OutboxMessage,
 )
 from workflows.services import comments, outbox
+from workflows.services.errors import CaseConflict
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +57,7 @@ def test_a_mention_notifies_the_person_and_the_audit_keeps_the_comment(
 
 def test_mentioning_someone_who_cannot_see_the_case_is_refused_and_saves_nothing(
         case, member, outsider):
-    with pytest.raises(comments.ValidationError) as refused:
+    with pytest.raises(ValidationError) as refused:
         comments.add_comment(case_id=case.pk, user=member,
                              body="@outsider and @nobody, have a look")
 
@@ -77,12 +80,12 @@ def test_a_manager_may_be_mentioned_and_an_email_address_is_no_mention(
 def test_a_closed_case_takes_no_comments(queue, member):
     closed = make_case(queue, state=CaseState.RESOLVED, assignee=member)
 
-    with pytest.raises(comments.CaseConflict, match="comments are for cases still being"):
+    with pytest.raises(CaseConflict, match="comments are for cases still being"):
         comments.add_comment(case_id=closed.pk, user=member, body="Late thought")
 
 
 def test_an_outsider_cannot_comment_on_a_case_they_cannot_see(case, outsider):
-    with pytest.raises(comments.Case.DoesNotExist):
+    with pytest.raises(Case.DoesNotExist):
         comments.add_comment(case_id=case.pk, user=outsider, body="Hello")
 
 
