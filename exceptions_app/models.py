@@ -54,6 +54,20 @@ def validate_reason_codes(value) -> None:
         seen.add(code)
 
 
+# Where a summary field is read: the decision's input, or the output being decided.
+SUMMARY_SOURCES = ("input", "output")
+
+
+def schema_at(schema, path: list[str]):
+    """The JSON Schema of ``path`` inside ``schema`` (through "properties"), or None."""
+    for key in path:
+        properties = schema.get("properties") if isinstance(schema, dict) else None
+        if not isinstance(properties, dict) or key not in properties:
+            return None
+        schema = properties[key]
+    return schema
+
+
 class UseCase(models.Model):
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=200)
@@ -74,6 +88,12 @@ class UseCase(models.Model):
                                  related_name="+")
     automate_qa_rate = models.FloatField(default=0.10)
     optimize_qa_rate = models.FloatField(default=0.02)
+    # The figures an approver must see, in order: ["input.vendor", "output.amount"].
+    summary_fields = models.JSONField(
+        default=list, blank=True,
+        help_text='The fields lists show for each case, in order, as "input.<field>" or '
+                  '"output.<field>" (deeper fields with dots), e.g. ["input.vendor", '
+                  '"output.amount"]. The approvals list offers approving only with them.')
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -97,6 +117,30 @@ class UseCase(models.Model):
                     check_schema(getattr(self, field))
                 except ValidationError as exc:
                     raise ValidationError({field: exc.messages}) from exc
+        if self.summary_fields is None:  # the admin's empty JSON field: none declared
+            self.summary_fields = []
+        problems = self.summary_field_problems()
+        if problems:
+            raise ValidationError({"summary_fields": problems})
+
+    def summary_field_problems(self) -> list[str]:
+        """Why ``summary_fields`` cannot be shown, in words; [] when they can."""
+        if not isinstance(self.summary_fields, list):
+            return ['Summary fields are a list of field paths, like ["input.vendor", '
+                    '"output.amount"].']
+        problems = []
+        for path in self.summary_fields:
+            source, _, rest = path.partition(".") if isinstance(path, str) else ("", "", "")
+            if source not in SUMMARY_SOURCES or not rest:
+                problems.append(f'{path!r} is not a field path: start it with "input." or '
+                                f'"output.", like "input.vendor".')
+                continue
+            schema = self.input_schema if source == "input" else self.output_schema
+            if schema and schema_at(schema, rest.split(".")) is None:
+                problems.append(f'"{path}": the {source} schema has no field "{rest}".')
+        if len(set(map(str, self.summary_fields))) != len(self.summary_fields):
+            problems.append("Each summary field is listed once.")
+        return problems
 
     @property
     def reason_code_values(self) -> list[str]:

@@ -9,10 +9,11 @@ case's output schema. Registered in ``ExceptionsAppConfig.ready``.
 
 from django.urls import reverse
 
+from exceptions_app.contract_wording import field_title
 from exceptions_app.forms import output_fields
-from exceptions_app.models import Decision, FetchStatus
+from exceptions_app.models import Decision, FetchStatus, schema_at
 from exceptions_app.services.resolutions import content_of
-from workflows.hooks import CasePresentation, Link, Panel
+from workflows.hooks import CasePresentation, Link, Panel, SummaryItem
 
 
 def _decisions(case_ids) -> dict[int, Decision]:
@@ -30,7 +31,42 @@ def _documents(decision: Decision) -> dict:
     return {"documents": documents, "document": shown}
 
 
-def _presentation(decision: Decision) -> CasePresentation:
+def _value_at(value, path: list[str]):
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def _summary(decision: Decision, case) -> list[SummaryItem]:
+    """The use case's summary fields of this case, labelled by their schema titles.
+
+    An output field reads the output being decided: the resolution's when there is one,
+    else the AI's, except on a blind queue while the case is open (it would give the AI's
+    answer away).
+    """
+    use_case = decision.use_case
+    resolution = getattr(case, "resolution", None)
+    if resolution is not None and resolution.output:
+        output = resolution.output
+    elif case.queue.blind and case.is_open:
+        output = None
+    else:
+        output = decision.output
+    items = []
+    for path in use_case.summary_fields or []:
+        source, _, rest = path.partition(".")
+        keys = rest.split(".")
+        data, schema = ((decision.input, use_case.input_schema) if source == "input"
+                        else (output, use_case.output_schema))
+        items.append(SummaryItem(
+            label=field_title(schema_at(schema or {}, keys) or {}, " ".join(keys)),
+            value=_value_at(data, keys)))
+    return items
+
+
+def _presentation(decision: Decision, case) -> CasePresentation:
     use_case = decision.use_case
 
     def fields(*, prefill: bool) -> dict:
@@ -42,17 +78,19 @@ def _presentation(decision: Decision) -> CasePresentation:
         breadcrumb=[Link(label=use_case.name, url=reverse("use-case", args=[use_case.slug]))],
         panels=[Panel(template="exceptions_app/_case_decision.html",
                       context={"decision": decision, **_documents(decision)})],
-        output_fields=fields)
+        output_fields=fields,
+        summary=_summary(decision, case))
 
 
 class DecisionPresenter:
     def present(self, *, case) -> CasePresentation | None:
         decision = _decisions([case.pk]).get(case.pk)
-        return _presentation(decision) if decision is not None else None
+        return _presentation(decision, case) if decision is not None else None
 
     def present_many(self, *, cases) -> dict[int, CasePresentation]:
         decisions = _decisions([case.pk for case in cases])
-        return {case_id: _presentation(decision) for case_id, decision in decisions.items()}
+        return {case.pk: _presentation(decisions[case.pk], case) for case in cases
+                if case.pk in decisions}
 
 
 presenter = DecisionPresenter()

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, models
 from django.db.models.expressions import RawSQL
 
-from workflows.models import Case, Queue
+from workflows.models import Case, Queue, RaciAssignment, RaciRole
 
 
 def insert_new(model: type[models.Model], *, columns: Sequence[str], rows: Sequence[Sequence],
@@ -265,47 +265,76 @@ def queue_heads(*, queue_ids: models.QuerySet, states: Sequence[str], limit: int
         (*member_params, *[str(state) for state in states]))
 
 
-# --- Who works a queue: a member directly or through a group -------------------------------
-# Plain SQL over the two membership tables rather than the ORM's two ``through``
+# --- Who works a queue: a member, or Responsible on its process (each directly or through
+# a group) ----------------------------------------------------------------------------------
+# Plain SQL over the membership and RACI tables rather than the ORM's ``through``
 # subqueries: the fragment sits in every scoped query, claim-next's included, and
 # compiling it costs next to nothing.
 
 
 def _memberships(*, select: str, where: str) -> str:
-    """``SELECT <select> ... WHERE <where>`` over every membership, direct or through a
-    group; ``{queue}`` and ``{user}`` in both stand for the membership's columns. Each
-    parameter of ``where`` is passed twice: once per branch of the UNION."""
+    """``SELECT <select> ... WHERE <where>`` over every way of working a queue; ``{queue}``
+    and ``{user}`` in both stand for the membership's columns. Each parameter of
+    ``where`` is passed once per branch of the UNION (``MEMBERSHIP_BRANCHES`` times).
+
+    A person works a queue as a member (directly or through a group) or as Responsible
+    ("R", for any activity, directly or through a group) in the RACI matrix of the
+    queue's process: whoever is made Responsible for a process's work works its queues.
+    """
     direct = Queue.members.through._meta
     by_group = Queue.member_groups.through._meta
     user_groups = get_user_model().groups.through._meta
+    ug_user, ug_group = (user_groups.get_field("user").column,
+                         user_groups.get_field("group").column)
+    raci = RaciAssignment._meta
+    queue_table, queue_process = Queue._meta.db_table, Queue._meta.get_field("process").column
+    responsible = (f"{raci.db_table} r JOIN {queue_table} q"
+                   f" ON q.{queue_process} = r.{raci.get_field('process').column}")
+    role = f"r.{raci.get_field('role').column} = '{RaciRole.RESPONSIBLE.value}'"
     branches = (
         (f"m.{direct.get_field('queue').column}", f"m.{direct.get_field('user').column}",
-         f"{direct.db_table} m"),
-        (f"g.{by_group.get_field('queue').column}", f"ug.{user_groups.get_field('user').column}",
+         f"{direct.db_table} m", "TRUE"),
+        (f"g.{by_group.get_field('queue').column}", f"ug.{ug_user}",
          f"{by_group.db_table} g JOIN {user_groups.db_table} ug"
-         f" ON ug.{user_groups.get_field('group').column}"
-         f" = g.{by_group.get_field('group').column}"),
+         f" ON ug.{ug_group} = g.{by_group.get_field('group').column}", "TRUE"),
+        ("q.id", f"r.{raci.get_field('user').column}", responsible,
+         f"{role} AND r.{raci.get_field('user').column} IS NOT NULL"),
+        ("q.id", f"ug.{ug_user}",
+         f"{responsible} JOIN {user_groups.db_table} ug"
+         f" ON ug.{ug_group} = r.{raci.get_field('group').column}", role),
     )
     return " UNION ".join(
         f"SELECT {select.format(queue=queue, user=user)} FROM {tables}"
-        f" WHERE {where.format(queue=queue, user=user)}"
-        for queue, user, tables in branches)
+        f" WHERE {condition} AND {where.format(queue=queue, user=user)}"
+        for queue, user, tables, condition in branches)
+
+
+# How many times ``_memberships`` repeats each parameter of its ``where``.
+MEMBERSHIP_BRANCHES = 4
 
 
 def queues_worked_by(user_id: int) -> RawSQL:
-    """Ids of the queues the person works, directly or through a group.
+    """Ids of the queues the person works: a member directly or through a group, or
+    Responsible in the RACI matrix of the queue's process (directly or through a group).
 
-    ORM reference: ``Queue.objects.filter(Q(members=user) | Q(member_groups__user=user))``.
+    ORM reference: ``Queue.objects.filter(Q(members=user) | Q(member_groups__user=user)
+    | Q(process__raci__role="R", process__raci__user=user)
+    | Q(process__raci__role="R", process__raci__group__user=user))``.
     """
-    return RawSQL(_memberships(select="{queue}", where="{user} = %s"), (user_id, user_id))
+    return RawSQL(_memberships(select="{queue}", where="{user} = %s"),
+                  (user_id,) * MEMBERSHIP_BRANCHES)
 
 
 def workers_of_queue(queue_id: int) -> RawSQL:
-    """Ids of the people who work the queue, directly or through a group.
+    """Ids of the people who work the queue: its members, directly or through a group,
+    and the Responsible of its process's RACI matrix, directly or through a group.
 
-    ORM reference: ``User.objects.filter(Q(review_queues=q) | Q(groups__review_queues=q))``.
+    ORM reference: ``User.objects.filter(Q(review_queues=q) | Q(groups__review_queues=q)
+    | Q(raci_assignments__role="R", raci_assignments__process__queues=q)
+    | Q(groups__raci_assignments__role="R", groups__raci_assignments__process__queues=q))``.
     """
-    return RawSQL(_memberships(select="{user}", where="{queue} = %s"), (queue_id, queue_id))
+    return RawSQL(_memberships(select="{user}", where="{queue} = %s"),
+                  (queue_id,) * MEMBERSHIP_BRANCHES)
 
 
 def queue_worker_pairs(queue_ids: Sequence[int]) -> list[tuple[int, int]]:
@@ -316,7 +345,7 @@ def queue_worker_pairs(queue_ids: Sequence[int]) -> list[tuple[int, int]]:
     placeholders = ", ".join(["%s"] * len(queue_ids))
     sql = _memberships(select="{queue}, {user}", where=f"{{queue}} IN ({placeholders})")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*queue_ids, *queue_ids])
+        cursor.execute(sql, list(queue_ids) * MEMBERSHIP_BRANCHES)
         return cursor.fetchall()
 
 

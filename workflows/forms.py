@@ -65,6 +65,22 @@ class CommentForm(CaseActionForm):
         help_text="The first reviewer sees this when the case comes back to them.")
 
 
+class PreferencesForm(forms.Form):
+    open_next_after_resolving = forms.BooleanField(
+        required=False, label="After resolving, open the next case",
+        help_text="The most urgent case waiting in your queues is claimed for you.")
+
+
+class CaseCommentForm(forms.Form):
+    """A comment on the case: not an action, so it carries no version (a comment on a
+    case that changed meanwhile is still the comment its author meant)."""
+
+    body = forms.CharField(
+        max_length=5000, widget=forms.Textarea(attrs={"rows": 3}), label="Add a comment",
+        help_text="Markdown works (**bold**, lists, links). Mention someone who can see "
+                  "this case with @username to notify them.")
+
+
 class ReassignForm(CaseActionForm):
     to_user = forms.ModelChoiceField(queryset=get_user_model().objects.none(),
                                      label="Reassign to", empty_label="Choose a person")

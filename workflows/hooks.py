@@ -130,6 +130,14 @@ class Panel:
 OutputFields = Callable[..., dict]  # (*, prefill: bool) -> {output key: forms.Field}
 
 
+@dataclass(frozen=True)
+class SummaryItem:
+    """One figure a list shows for a case (the vendor, the amount), as the domain says it."""
+
+    label: str
+    value: object
+
+
 @dataclass
 class CasePresentation:
     """The domain's parts of one case page."""
@@ -141,6 +149,8 @@ class CasePresentation:
     panels: list[Panel] = field(default_factory=list)
     # The resolve form's fields for a corrected output; None: the form has none.
     output_fields: OutputFields | None = None
+    # The figures that matter, for lists (approvals): approving from a list needs them.
+    summary: list[SummaryItem] = field(default_factory=list)
 
 
 class CasePresenter(Protocol):

@@ -33,6 +33,8 @@ def people_in(events) -> set:
     for event in events:
         data = event.data if isinstance(event.data, dict) else {}
         ids.update(data[key] for key in PERSON_KEYS if isinstance(data.get(key), int))
+        if isinstance(data.get("mentioned"), list):  # a comment's mentions
+            ids.update(person for person in data["mentioned"] if isinstance(person, int))
     return ids
 
 

@@ -24,6 +24,7 @@ from workflows.models import (
     AuditEvent,
     Calendar,
     Case,
+    CaseComment,
     CaseState,
     ConsultRequest,
     Notification,
@@ -39,8 +40,9 @@ from workflows.models import (
 URGENCY_ORDER = ("-priority", "due_at", "id")
 
 
-# -- who works a queue: a member directly or through a group ---------------------------
-# Written once, as SQL over the two membership tables (``workflows.db``); every question
+# -- who works a queue: a member, or Responsible in the RACI matrix of its process -------
+# (each directly or through a group). Written once, as SQL over the membership and RACI
+# tables (``workflows.db``); every question
 # about it (the queues a person works, the people who work a queue, does this person work
 # that queue) is one of the functions below.
 
@@ -203,6 +205,12 @@ def pending_approvals(*, user) -> QuerySet[Case]:
 def case_timeline(*, case) -> QuerySet[AuditEvent]:
     """Every audit event of the case, oldest first (``audit_case_idx``)."""
     return AuditEvent.objects.filter(case=case.pk).select_related("actor").order_by("id")
+
+
+def case_comments(*, case) -> QuerySet[CaseComment]:
+    """The case's comments, oldest first, with their authors and the people mentioned."""
+    return (CaseComment.objects.filter(case=case.pk).select_related("author")
+            .prefetch_related("mentioned").order_by("created_at", "id"))
 
 
 def changes_since(*, case_id: int, version: int) -> QuerySet[AuditEvent]:

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from workflows import health, views, views_cases, views_dashboard, views_raci
+from workflows import health, views, views_cases, views_dashboard, views_queues, views_raci
 
 urlpatterns = [
     # Probes for load balancers and orchestrators: no sign-in, plain http allowed.
@@ -12,6 +12,7 @@ urlpatterns = [
     # The queue home, the case page and its actions, approvals (workflows/views_cases.py).
     path("", views_cases.home, name="home"),
     path("next/", views_cases.next_case, name="next-case"),
+    path("preferences/", views_cases.preferences, name="preferences"),
     path("approvals/", views_cases.approvals, name="approvals"),
     path("cases/<int:pk>/", views_cases.case_detail, name="case"),
     path("cases/<int:pk>/claim/", views_cases.claim, name="case-claim"),
@@ -24,6 +25,7 @@ urlpatterns = [
     path("cases/<int:pk>/send-back/", views_cases.send_back, name="case-send-back"),
     path("cases/<int:pk>/reassign/", views_cases.reassign, name="case-reassign"),
     path("cases/<int:pk>/cancel/", views_cases.cancel, name="case-cancel"),
+    path("cases/<int:pk>/comments/", views_cases.comment, name="case-comment"),
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/read-all/", views.notifications_read_all,
          name="notifications-read-all"),
@@ -38,6 +40,9 @@ urlpatterns = [
     path("raci/<slug:slug>/<str:activity>/<str:role>/", views_raci.raci_cell,
          name="raci-cell"),
     path("availability/", views_raci.availability, name="availability"),
+    # Queue membership (managers; workflows/views_queues.py).
+    path("queues/", views_queues.queue_index, name="queue-index"),
+    path("queues/<slug:slug>/members/", views_queues.queue_members, name="queue-members"),
     path("consults/", views_raci.my_consults, name="my-consults"),
     path("consults/<int:pk>/answer/", views_raci.consult_answer, name="consult-answer-page"),
     # The managers' SLA dashboard and the operators' Prometheus scrape (views_dashboard.py).

@@ -36,6 +36,7 @@ class AuditVerb(models.TextChoices):
     CASE_SLA_CALENDAR_CHANGED = ("case.sla_calendar_changed",
                                  "SLA clocks moved by a calendar change")
     CASE_CONSULT_ANSWERED = "case.consult_answered", "Consult answered"
+    CASE_COMMENTED = "case.commented", "Comment"
     # -- queues, people, SLA and RACI configuration -----------------------------------
     QUEUE_CREATED = "queue.created", "Queue created"
     QUEUE_CHANGED = "queue.changed", "Queue changed"
@@ -49,6 +50,7 @@ class AuditVerb(models.TextChoices):
     USER_TOKEN_ROTATED = "user_token.rotated", "API token replaced"
     USER_TOKEN_SHOWN = "user_token.shown", "API token shown again"
     REVIEWER_AWAY = "reviewer.away", "Reviewer away"
+    USER_PREFERENCES_CHANGED = "user.preferences_changed", "Preferences changed"
     REVIEWER_AVAILABLE = "reviewer.available", "Reviewer available"
     USER_TIME_ZONE_CHANGED = "user.time_zone_changed", "Time zone changed"
     RACI_CHANGED = "raci.changed", "RACI matrix changed"

@@ -23,15 +23,18 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from workflows import hooks, selectors
 from workflows.forms import (
     CaseActionForm,
+    CaseCommentForm,
     CommentForm,
     NextCaseForm,
+    PreferencesForm,
     ReasonForm,
     ReassignForm,
     ResolveForm,
 )
 from workflows.models import Case, CaseState
 from workflows.presentation import ChangesSince, changes_since, output_changes, people_in
-from workflows.services import assignment, claiming, consults, transitions
+from workflows.services import assignment, claiming, comments, consults, transitions
+from workflows.services import preferences as preferences_service
 from workflows.services.errors import CaseConflict, ReviewerAway
 
 # What a stale page or a lost race raises; the page answers 409 with a reload link.
@@ -64,12 +67,26 @@ def _home_page(request, *, status=200):
         "nav": "home",
         "summaries": selectors.queue_summaries(user=request.user),
         "my_cases": selectors.my_cases(user=request.user),
+        "preferences": PreferencesForm(initial={
+            "open_next_after_resolving": request.user.open_next_after_resolving}),
     }
     if request.htmx and request.GET.get("fragment") == "queues":
         return render(request, "workflows/_queues.html", context)
     away = assignment.statuses([request.user.pk]).get(request.user.pk)
     context["away"] = away if away is not None and not away.available else None
     return render(request, "workflows/home.html", context, status=status)
+
+
+@require_POST
+@login_required
+def preferences(request):
+    form = PreferencesForm(request.POST)
+    if form.is_valid():
+        preferences_service.set_preferences(user=request.user, **form.cleaned_data)
+        messages.success(request, "After resolving a case, the next one opens."
+                         if form.cleaned_data["open_next_after_resolving"]
+                         else "After resolving a case, you come back here.")
+    return redirect("home")
 
 
 @require_POST
@@ -111,8 +128,10 @@ class Conflict:
 
 
 def _case_page(request, case, *, bound: dict | None = None, conflict=None,
-               consults_refusal: str = "", status=200):
-    """The case page; ``bound`` carries a submitted form back with its errors.
+               consults_refusal: str = "", comment_form: CaseCommentForm | None = None,
+               status=200):
+    """The case page; ``bound`` carries a submitted form back with its errors, and
+    ``comment_form`` a refused comment.
 
     ``consults_refusal``: why resolving or approving was refused (a required consult
     is still unanswered); nothing was saved.
@@ -162,6 +181,8 @@ def _case_page(request, case, *, bound: dict | None = None, conflict=None,
         "resolution": resolution,
         "conflict": conflict,
         "not_saved": any(form.errors for form in bound.values()),
+        "comment_form": (comment_form or CaseCommentForm(prefix="comment")
+                         if case.is_open else None),
     }
     if request.htmx and request.GET.get("fragment") == "sla":
         return render(request, "workflows/_sla.html", context)
@@ -282,6 +303,8 @@ def _act(request, case, *, action: str, form, perform, success, next_url=None,
                 state=case.get_state_display(), since=since))
         else:
             messages.success(request, success(result) if callable(success) else success)
+            if callable(next_url):
+                next_url = next_url(result)
             return redirect(next_url or reverse("case", args=[case.pk]))
     if "version" in form.errors:
         # A missing or forged version: treat it as a stale page rather than a typo.
@@ -315,6 +338,8 @@ def resolve(request, pk):
             return (f"{_label(result)} resolved. Your answer is compared with "
                     f"{presentation.content.suggestion_name} below; take the next case when "
                     f"you are ready.")
+        if request.user.open_next_after_resolving:
+            return f"{_label(result)} resolved."
         return f"{_label(result)} resolved. Take the next case when you are ready."
 
     def check_refused(form):
@@ -331,11 +356,25 @@ def resolve(request, pk):
             if refused:
                 form.add_service_errors(ValidationError(refused))
 
-    # Blind review: back to the case, where the answer now shows beside the suggestion.
+    def next_url(result):
+        # Blind review: back to the case, where the answer now shows beside the suggestion.
+        if blind:
+            return reverse("case", args=[case.pk]) + "#resolution"
+        if not request.user.open_next_after_resolving:
+            return "home"
+        try:
+            following = claiming.claim_next(user=request.user)
+        except ReviewerAway:  # marked away meanwhile: the resolution stands, home says so
+            return "home"
+        if following is None:
+            messages.info(request, "Nothing else is waiting for you right now.")
+            return "home"
+        messages.info(request, f"Here is your next case: {_label(following)}.")
+        return reverse("case", args=[following.pk])
+
     blind = case.queue.blind
     return _act(request, case, action="resolve", form=form, perform=perform, success=success,
-                next_url=reverse("case", args=[case.pk]) + "#resolution" if blind else "home",
-                check_refused=check_refused)
+                next_url=next_url, check_refused=check_refused)
 
 
 def _reason_action(service, *, action: str, success: str, to_home: bool):
@@ -397,6 +436,30 @@ def send_back(request, pk):
                 success=lambda result: f"{_label(result)} sent back to "
                                        f"{_person(result.assignee) or 'its first reviewer'}.",
                 next_url="approvals")
+
+
+@require_POST
+@login_required
+def comment(request, pk):
+    case = _visible_case(request, pk)
+    form = CaseCommentForm(request.POST, prefix="comment")
+    if form.is_valid():
+        try:
+            made = comments.add_comment(case_id=case.pk, user=request.user,
+                                        body=form.cleaned_data["body"])
+        except ValidationError as error:
+            for message in error.message_dict.get("body", error.messages):
+                form.add_error("body", message)
+        except CaseConflict as error:
+            messages.error(request, str(error))
+            return redirect("case", pk=case.pk)
+        else:
+            told = ", ".join(person.display_name for person in made.mentioned.all()
+                             if person.pk != request.user.pk)
+            messages.success(request, f"Comment added{f'; {told} notified' if told else ''}.")
+            return redirect(reverse("case", args=[case.pk]) + f"#comment-{made.pk}")
+    form.fields["body"].widget.attrs["autofocus"] = True
+    return _case_page(request, case, comment_form=form, status=400)
 
 
 @require_POST

@@ -88,6 +88,9 @@ OUTPUT_SCHEMA = {
         "vendor": {"title": "Vendor", "type": "string", "minLength": 1},
     },
 }
+# What an approver must see of an invoice before approving it from the list.
+SUMMARY_FIELDS = ["input.vendor", "output.amount"]
+
 REASON_CODES = [
     {"code": "po-mismatch", "label": "The amount does not match the purchase order"},
     {"code": "wrong-amount", "label": "The AI read the amount wrong"},

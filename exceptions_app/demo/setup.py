@@ -185,7 +185,7 @@ def _use_case(*, actor, now: datetime, slug: str, stage: str, **settings) -> Use
         return use_case
     use_case = UseCase(slug=slug, stage=stage, input_schema=data.INPUT_SCHEMA,
                        output_schema=data.OUTPUT_SCHEMA, reason_codes=data.REASON_CODES,
-                       **settings)
+                       summary_fields=data.SUMMARY_FIELDS, **settings)
     use_case.full_clean()
     use_case.save()
     audit.record(verb=DomainVerb.USE_CASE_CREATED, object_type="use_case", object_id=use_case.pk,

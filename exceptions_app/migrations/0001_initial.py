@@ -112,6 +112,7 @@ class Migration(migrations.Migration):
                 ('reason_codes', models.JSONField(blank=True, default=list, validators=[exceptions_app.models.validate_reason_codes])),
                 ('automate_qa_rate', models.FloatField(default=0.1)),
                 ('optimize_qa_rate', models.FloatField(default=0.02)),
+                ('summary_fields', models.JSONField(blank=True, default=list, help_text='The fields lists show for each case, in order, as "input.<field>" or "output.<field>" (deeper fields with dots), e.g. ["input.vendor", "output.amount"]. The approvals list offers approving only with them.')),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('process', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='use_case', to='workflows.process')),
                 ('qa_queue', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='workflows.queue')),

@@ -21,7 +21,7 @@ from workflows.services.queues import require_manager
 
 USE_CASE_SETTINGS = ("slug", "name", "description", "input_schema", "output_schema",
                      "reason_codes", "process", "review_queue", "qa_queue", "automate_qa_rate",
-                     "optimize_qa_rate")
+                     "optimize_qa_rate", "summary_fields")
 
 AI_SYSTEM_SETTINGS = ("slug", "name", "owner", "callback_url", "document_hosts",
                       "is_active")

@@ -4,37 +4,21 @@
 """
 
 import json
-import re
 
-import markdown as markdown_lib
-import nh3
 from django import template
 from django.utils.safestring import mark_safe
 
 from exceptions_app.contract_wording import field_title
+from workflows.rich_text import sanitised_html
 
 register = template.Library()
-
-# Markdown in policy texts may carry links, tables and lists, never scripts or styles.
-_MARKDOWN_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "dl", "dt", "em", "h1", "h2",
-    "h3", "h4", "h5", "h6", "hr", "i", "li", "ol", "p", "pre", "strong", "sub", "sup",
-    "table", "tbody", "td", "th", "thead", "tr", "ul",
-}
-
-
-_HEADING = re.compile(r"<(/?)h([1-6])\b")
 
 
 @register.filter
 def markdown(text: str) -> str:
     """Policy Markdown as HTML, cleaned by nh3 (an allow-list) before it is marked safe."""
-    html = markdown_lib.markdown(text or "", extensions=["tables", "sane_lists"])
     # The policy sits inside a page section: its headings start below the page's.
-    html = _HEADING.sub(lambda m: f"<{m[1]}h{min(int(m[2]) + 2, 6)}", html)
-    return mark_safe(nh3.clean(html, tags=_MARKDOWN_TAGS,
-                               link_rel="noopener noreferrer nofollow"))
-
+    return mark_safe(sanitised_html(text, heading_offset=2))
 
 
 @register.filter

@@ -19,7 +19,7 @@ def queue_card(page, name):
     return page.locator(".queue").filter(has=page.get_by_role("heading", name=name))
 
 
-def test_reviewer_takes_the_next_case_corrects_a_field_and_it_leaves_the_queue(
+def test_reviewer_takes_the_next_case_corrects_a_field_and_the_next_one_opens(
         page, live_server, bench, sign_in):
     sign_in(page, bench.reviewer)
     expect(page.get_by_role("heading", name="Your queues")).to_be_visible()
@@ -43,14 +43,23 @@ def test_reviewer_takes_the_next_case_corrects_a_field_and_it_leaves_the_queue(
     expect(page.get_by_role("radio", name=re.compile("Correct"))).to_be_checked()
     page.get_by_role("button", name="Resolve the case").click()
 
-    page.wait_for_url(f"{live_server.url}/")
-    expect(page.get_by_role("status")).to_contain_text("resolved")
-    expect(queue_card(page, "Invoice review").locator(".stat__value").first).to_have_text("1")
-    expect(page.get_by_text("Nothing in hand")).to_be_visible()
+    # Flow (on by default): the next waiting case opens, claimed for the reviewer.
+    following = bench.case(FOUR_EYES)
+    page.wait_for_url(f"{live_server.url}/cases/{following.pk}/")
+    expect(page.get_by_role("status").first).to_contain_text(f"{ORDINARY} resolved")
+    expect(page.get_by_text(f"Here is your next case: Invoice approval: {FOUR_EYES}.")
+           ).to_be_visible()
+    following.refresh_from_db()
+    assert (following.state, following.assignee) == (CaseState.ASSIGNED, bench.reviewer)
     case.refresh_from_db()
     assert case.state == CaseState.RESOLVED
     assert case.resolution.output["amount"] == 4100.0
     assert case.resolution.notes.startswith("Footer misread")
+
+    # On a case page too, n takes the next waiting case.
+    page.keyboard.press("n")
+    page.wait_for_url(re.compile(r"/cases/\d+/$"))
+    expect(page).not_to_have_url(re.compile(rf"/cases/{following.pk}/$"))
 
 
 def test_a_bad_correction_shows_every_problem_beside_its_field_at_once(
@@ -92,8 +101,9 @@ def test_four_eyes_approval_by_a_second_reviewer(page, live_server, bench, sign_
     page.keyboard.press("a")  # accept; focus moves to the submit button
     expect(page.get_by_role("button", name="Submit for approval")).to_be_focused()
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{live_server.url}/")
-    expect(page.get_by_role("status")).to_contain_text("waiting for four-eyes approval")
+    # Flow: the other waiting case opens next.
+    page.wait_for_url(f"{live_server.url}/cases/{bench.case(ORDINARY).pk}/")
+    expect(page.get_by_role("status").first).to_contain_text("waiting for four-eyes approval")
 
     second = sign_in(new_page(), bench.second_reviewer)
     approvals = second.get_by_role("link", name=re.compile("Approvals"))
@@ -101,6 +111,9 @@ def test_four_eyes_approval_by_a_second_reviewer(page, live_server, bench, sign_
     approvals.click()
     row = second.locator(".approval").filter(has_text=FOUR_EYES)
     expect(row).to_contain_text("by Alice Moreau")
+    # The figures being approved are on screen (the use case's summary fields).
+    expect(row.locator(".approval__summary")).to_contain_text("Nordlicht AG")
+    expect(row.locator(".approval__summary")).to_contain_text("12,400.00")
     row.get_by_role("button", name=re.compile("Approve")).click()
 
     expect(second.get_by_role("status")).to_contain_text("approved")

@@ -125,7 +125,8 @@ def build_workbench(*, extra_open_cases: int = 0) -> Workbench:
     use_case = UseCaseFactory(slug="invoice-approval", name="Invoice approval",
                               stage="automate", automate_qa_rate=1.0, review_queue=queue,
                               qa_queue=qa_queue, output_schema=OUTPUT_SCHEMA,
-                              reason_codes=REASON_CODES)
+                              reason_codes=REASON_CODES,
+                              summary_fields=["input.vendor.name", "output.amount"])
     policy = PolicyVersionFactory(use_case=use_case, number=3, text=POLICY_TEXT,
                                   default_action="review")
     RuleFactory(policy=policy, position=1, name="huge-amount", action="reject",

@@ -225,15 +225,18 @@ def test_correcting_a_field_resolves_the_case_and_it_leaves_the_queue(client, be
         case, verdict="corrected", output__0="approve", output__1="4100", output__2="EUR",
         reason_code="wrong-amount", notes="Footer misread"))
 
-    assert response.status_code == 302 and response["Location"] == reverse("home")
     case.refresh_from_db()
     assert case.state == CaseState.RESOLVED
     assert case.resolution.output == {"action": "approve", "amount": 4100.0,
                                       "currency": "EUR"}
+    # Flow: the next waiting case is claimed and opened (the reviewer's preference).
+    following = Case.objects.get(assignee=bench.reviewer, state=CaseState.ASSIGNED)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("case", args=[following.pk])
+    assert "resolved" in client.get(response["Location"]).content.decode()
     home = client.get(reverse("home"))
-    assert "resolved" in home.content.decode()
     assert {s.queue.slug: s.open_count for s in home.context["summaries"]}[
-        "invoice-review"] == 1
+        "invoice-review"] == 0
 
 
 def test_an_invalid_correction_shows_the_error_next_to_its_field(client, bench):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from tests.factories import CaseFactory, QueueFactory, UserFactory
 from workflows import db
-from workflows.models import Case, Queue, SlaWarning
+from workflows.models import Case, Process, Queue, RaciAssignment, SlaWarning
 
 pytestmark = pytest.mark.django_db
 
@@ -242,41 +242,61 @@ def test_the_transaction_lock_is_held_until_commit_and_no_longer():
 # --- who works a queue: members directly or through a group --------------------------------
 
 def membership_fixture():
-    """Three queues, four people: direct members, members through a group, both at once
-    (counted once), and someone in a group that works no queue."""
+    """Four queues, six people: direct members, members through a group, both at once
+    (counted once), someone in a group that works no queue, and the Responsible of a
+    process (one directly, one through a group) who work its queue; an Accountable does
+    not."""
     reviewers, idle = Group.objects.create(name="reviewers"), Group.objects.create(name="idle")
-    queues = [QueueFactory(), QueueFactory(), QueueFactory()]
-    ana, ben, cy, dee = (UserFactory() for _ in range(4))
+    escalation_desk = Group.objects.create(name="escalation desk")
+    process = Process.objects.create(slug="invoices", name="Invoices")
+    queues = [QueueFactory(), QueueFactory(), QueueFactory(), QueueFactory(process=process)]
+    ana, ben, cy, dee, eve, fay = (UserFactory() for _ in range(6))
     queues[0].members.add(ana, ben)
     queues[1].member_groups.add(reviewers)
     reviewers.user_set.add(ben, cy)
     queues[1].members.add(ben)
     idle.user_set.add(dee)
-    return queues, [ana, ben, cy, dee]
+    escalation_desk.user_set.add(fay)
+    RaciAssignment.objects.create(process=process, activity="escalation", role="R", user=eve)
+    RaciAssignment.objects.create(process=process, activity="review", role="R",
+                                  group=escalation_desk)
+    RaciAssignment.objects.create(process=process, activity="review", role="A", user=dee)
+    return queues, [ana, ben, cy, dee, eve, fay]
 
 
-def test_the_queues_a_person_works_are_those_the_orm_finds_through_both_memberships():
-    _, people = membership_fixture()
+def test_the_queues_a_person_works_are_those_the_orm_finds_through_every_membership():
+    queues, people = membership_fixture()
     for person in people:
         by_sql = set(Queue.objects.filter(pk__in=db.queues_worked_by(person.pk))
                      .values_list("pk", flat=True))
-        by_orm = set(Queue.objects.filter(Q(members=person) | Q(member_groups__user=person))
-                     .values_list("pk", flat=True))
+        by_orm = set(Queue.objects.filter(
+            Q(members=person) | Q(member_groups__user=person)
+            | Q(process__raci__role="R", process__raci__user=person)
+            | Q(process__raci__role="R", process__raci__group__user=person))
+            .values_list("pk", flat=True))
         assert by_sql == by_orm
-    assert by_orm == set()  # dee's group works no queue
+    assert set(Queue.objects.filter(pk__in=db.queues_worked_by(people[3].pk))) == set()
+    assert set(Queue.objects.filter(pk__in=db.queues_worked_by(people[4].pk))) == {queues[3]}
 
 
-def test_the_people_who_work_a_queue_are_those_the_orm_finds_through_both_memberships():
-    queues, _ = membership_fixture()
+def test_the_people_who_work_a_queue_are_those_the_orm_finds_through_every_membership():
+    queues, people = membership_fixture()
     User = get_user_model()
     pairs = db.queue_worker_pairs([queue.pk for queue in queues])
     for queue in queues:
-        by_orm = set(User.objects.filter(Q(review_queues=queue) | Q(groups__review_queues=queue))
-                     .values_list("pk", flat=True))
+        by_orm = set(User.objects.filter(
+            Q(review_queues=queue) | Q(groups__review_queues=queue)
+            | Q(raci_assignments__role="R", raci_assignments__process__queues=queue)
+            | Q(groups__raci_assignments__role="R",
+                groups__raci_assignments__process__queues=queue))
+            .values_list("pk", flat=True))
         assert set(User.objects.filter(pk__in=db.workers_of_queue(queue.pk))
                    .values_list("pk", flat=True)) == by_orm
         assert {user for queue_id, user in pairs if queue_id == queue.pk} == by_orm
-    assert len(pairs) == len(set(pairs)) == 4  # ben works queue 1 twice over, listed once
+    # ben works queue 1 twice over, listed once; eve and fay work queue 3 as Responsible.
+    assert len(pairs) == len(set(pairs)) == 6
+    assert {user for queue_id, user in pairs if queue_id == queues[3].pk} == {
+        people[4].pk, people[5].pk}
     assert db.queue_worker_pairs([]) == []
 
 

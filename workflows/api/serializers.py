@@ -3,7 +3,16 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from workflows import hooks, selectors
-from workflows.models import Case, CaseState, ConsultRequest, Resolution, Verdict
+from workflows.models import (
+    Case,
+    CaseComment,
+    CaseState,
+    ConsultRequest,
+    Resolution,
+    Verdict,
+)
+from workflows.rich_text import sanitised_html
+from workflows.services import comments
 from workflows.services.transitions import available_transitions, differing_fields
 
 
@@ -175,6 +184,32 @@ class ReasonSerializer(VersionSerializer):
 
 class CommentSerializer(VersionSerializer):
     comment = serializers.CharField()
+
+
+class CaseCommentSerializer(serializers.ModelSerializer):
+    """A comment on a case: its Markdown, and the same as sanitised HTML."""
+
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    mentioned = serializers.SlugRelatedField(
+        slug_field="username", many=True, read_only=True,
+        help_text="The people its @mentions reached (each was notified).")
+    body_html = serializers.SerializerMethodField(
+        help_text="The body rendered and sanitised (links, lists, tables, emphasis).")
+
+    class Meta:
+        model = CaseComment
+        fields = ["id", "case", "author", "body", "body_html", "mentioned", "created_at"]
+        read_only_fields = fields
+
+    def get_body_html(self, comment) -> str:
+        return sanitised_html(comment.body, heading_offset=2)
+
+
+class NewCommentSerializer(serializers.Serializer):
+    body = serializers.CharField(
+        max_length=comments.MAX_LENGTH, trim_whitespace=True,
+        help_text="Markdown. @username mentions notify people who may see the case; a "
+                  "mention of anyone else is refused.")
 
 
 class ReassignSerializer(VersionSerializer):

@@ -5,6 +5,7 @@ from workflows.api import sla
 from workflows.api.availability import MyAvailabilityView, ReviewerAvailabilityView
 from workflows.api.notifications import NotificationViewSet
 from workflows.api.outbox import OutboxMessageViewSet
+from workflows.api.preferences import MyPreferencesView
 from workflows.api.queues import QueueViewSet
 from workflows.api.raci import ConsultAnswerView, ProcessRaciView
 from workflows.api.views import CaseViewSet
@@ -35,6 +36,7 @@ urlpatterns = [
          sla.CalendarClosureDetailView.as_view(), name="calendar-closure-detail"),
     # Availability for push assignment (workflows/api/availability.py).
     path("me/availability/", MyAvailabilityView.as_view(), name="my-availability"),
+    path("me/preferences/", MyPreferencesView.as_view(), name="my-preferences"),
     path("reviewers/<str:username>/availability/", ReviewerAvailabilityView.as_view(),
          name="reviewer-availability"),
 ]

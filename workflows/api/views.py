@@ -26,10 +26,12 @@ from workflows import selectors
 from workflows.api.authentication import ThrottledTokenAuthentication
 from workflows.api.pagination import NewestFirstPagination
 from workflows.api.serializers import (
+    CaseCommentSerializer,
     CaseDetailSerializer,
     CaseSerializer,
     ClaimNextSerializer,
     CommentSerializer,
+    NewCommentSerializer,
     PrioritySerializer,
     ProblemSerializer,
     ReasonSerializer,
@@ -38,7 +40,7 @@ from workflows.api.serializers import (
     VersionSerializer,
 )
 from workflows.models import Case, CaseState, ConsultRequest
-from workflows.services import claiming, transitions
+from workflows.services import claiming, comments, transitions
 
 
 class CaseFilter(django_filters.FilterSet):
@@ -274,3 +276,25 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return self._answer(transitions.cancel(
             case_id=int(pk), user=request.user, reason=data["reason"],
             expected_version=data.get("version")))
+
+    # -- comments -------------------------------------------------------------------------
+
+    @extend_schema(methods=["GET"], request=None,
+                   summary="The case's comments, oldest first.",
+                   responses={200: CaseCommentSerializer(many=True), 404: REFUSALS[404]})
+    @extend_schema(methods=["POST"], request=NewCommentSerializer,
+                   summary="Comment on an open case (Markdown); @username mentions notify "
+                           "people who may see it. 409 once the case is closed.",
+                   responses={201: CaseCommentSerializer, 400: REFUSALS[400],
+                              404: REFUSALS[404], 409: REFUSALS[409]})
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
+    def comments(self, request, pk=None):
+        case = self.get_object()
+        if request.method == "POST":
+            data = self._input(NewCommentSerializer)
+            comment = comments.add_comment(case_id=case.pk, user=request.user,
+                                           body=data["body"])
+            return Response(CaseCommentSerializer(comment).data,
+                            status=status.HTTP_201_CREATED)
+        return Response(CaseCommentSerializer(selectors.case_comments(case=case),
+                                              many=True).data)

@@ -78,6 +78,7 @@ class Migration(migrations.Migration):
                 ('is_active', models.BooleanField(default=True, help_text='Designates whether this user should be treated as active. Unselect this instead of deleting accounts.', verbose_name='active')),
                 ('date_joined', models.DateTimeField(default=django.utils.timezone.now, verbose_name='date joined')),
                 ('time_zone', models.CharField(blank=True, default='', max_length=64)),
+                ('open_next_after_resolving', models.BooleanField(default=True, help_text='After resolving a case, open the next waiting one.')),
                 ('groups', models.ManyToManyField(blank=True, help_text='The groups this user belongs to. A user will get all permissions granted to each of their groups.', related_name='user_set', related_query_name='user', to='auth.group', verbose_name='groups')),
                 ('user_permissions', models.ManyToManyField(blank=True, help_text='Specific permissions for this user.', related_name='user_set', related_query_name='user', to='auth.permission', verbose_name='user permissions')),
             ],
@@ -154,6 +155,20 @@ class Migration(migrations.Migration):
             model_name='auditevent',
             name='case',
             field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='audit_events', to='workflows.case'),
+        ),
+        migrations.CreateModel(
+            name='CaseComment',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('body', models.TextField(help_text='Markdown.')),
+                ('created_at', models.DateTimeField()),
+                ('author', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='case_comments', to=settings.AUTH_USER_MODEL)),
+                ('case', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='comments', to='workflows.case')),
+                ('mentioned', models.ManyToManyField(blank=True, related_name='case_mentions', to=settings.AUTH_USER_MODEL)),
+            ],
+            options={
+                'ordering': ['created_at', 'id'],
+            },
         ),
         migrations.CreateModel(
             name='Escalation',
@@ -397,6 +412,10 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name='auditevent',
             index=models.Index(fields=['object_type', 'object_id'], name='audit_object_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='casecomment',
+            index=models.Index(fields=['case', 'created_at'], name='comment_case_idx'),
         ),
         migrations.AddIndex(
             model_name='escalation',

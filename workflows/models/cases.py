@@ -349,3 +349,26 @@ class Resolution(models.Model):
 
     def __str__(self):
         return f"{self.get_verdict_display()} by {self.resolved_by} on case {self.case_id}"
+
+
+class CaseComment(models.Model):
+    """A note on a case while it is worked: Markdown, shown sanitised in the timeline.
+
+    ``mentioned`` are the people its ``@username`` mentions reached (each may see the
+    case, and was notified). Written by ``workflows.services.comments`` only, audited.
+    """
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                               related_name="case_comments")
+    body = models.TextField(help_text="Markdown.")
+    mentioned = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True,
+                                       related_name="case_mentions")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["case", "created_at"], name="comment_case_idx")]
+
+    def __str__(self):
+        return f"comment by {self.author} on case {self.case_id}"

@@ -13,6 +13,9 @@ class User(AbstractUser):
     # An IANA name (Europe/Berlin), chosen on the profile page; "" is automatic: the
     # browser's zone, else the office calendar's (workflows/time_zones.py).
     time_zone = models.CharField(max_length=64, blank=True, default="")
+    # Flow: after resolving a case, claim and open the next one (the person's choice).
+    open_next_after_resolving = models.BooleanField(
+        default=True, help_text="After resolving a case, open the next waiting one.")
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"

@@ -15,6 +15,7 @@ from django.utils.safestring import mark_safe
 
 from workflows import hooks, presentation, verbs
 from workflows.presentation import PERSON_KEYS, field_label
+from workflows.rich_text import sanitised_html
 from workflows.services import sla
 
 register = template.Library()
@@ -209,6 +210,10 @@ def describe_event(event, people=None, hide_suggestion: bool = False) -> dict:
             details.append(f"to {name}")
         else:
             details.append(f"from {name}")
+    mentioned = [people[person] for person in data.get("mentioned") or []
+                 if isinstance(person, int) and person in people]
+    if mentioned:
+        details.append(f"mentions {', '.join(mentioned)}")
     if not hide_suggestion and isinstance(data.get("confidence"), int | float):
         details.append(f"confidence {percent(data['confidence'])}")
     if data.get("qa_sampled") or data.get("reason") == "qa-sample":
@@ -219,6 +224,13 @@ def describe_event(event, people=None, hide_suggestion: bool = False) -> dict:
              if isinstance(data.get(key), str) and data[key].strip()
              and not (key == "reason" and data[key] in _ROUTINE_REASONS)]
     return {"what": what, "details": details, "text": "\n".join(texts)}
+
+
+@register.filter
+def comment_html(markdown_text: str) -> str:
+    """A comment's Markdown as HTML, cleaned by nh3 (an allow-list) before it is marked
+    safe; its headings sit below the timeline's."""
+    return mark_safe(sanitised_html(markdown_text, heading_offset=2))
 
 
 @register.filter
