@@ -20,7 +20,7 @@ from tests.exceptions_app.factories import make_decision_case as decision_with_c
 from tests.factories import QueueFactory, UserFactory, client_for
 from tests.workflows.sla_support import office_calendar, publish
 from workflows.models import Notification, OutboxMessage, Process
-from workflows.services import claiming, outbox
+from workflows.services import claiming, comments, outbox
 
 MARK = "zq-sealed"  # in every name of the world the callers must not see
 # Public by design in the demo and the tests (API_DOCS_PUBLIC): the API's shape, no data.
@@ -66,11 +66,13 @@ def sealed(monkeypatch):
     system = AiSystemFactory(slug=f"{MARK}-ai", use_cases=[use_case])
     decision = decision_with_case(use_case, external_id=f"{MARK}-inv-1", ai_system=system)
     claiming.claim(case_id=decision.case_id, user=insider)
+    comments.add_comment(case_id=decision.case_id, user=insider, body=f"{MARK} comment")
     outbox.notify_users(users=[insider], text=f"{MARK} notice", dedup_prefix=f"{MARK}:1",
                         case=decision.case)
     outbox.relay_due()
     return {
         "case-detail": {"pk": decision.case_id},
+        "case-comments": {"pk": decision.case_id},
         "notification-detail": {"pk": Notification.objects.get(user=insider).pk},
         "outbox-message-detail": {"pk": OutboxMessage.objects.first().pk},
         "queue-detail": {"slug": queue.slug},
