@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exceptions_app.api import documents, labels, quality, views, withdrawal
+from exceptions_app.api import documents, governance, labels, quality, views, withdrawal
 
 urlpatterns = [
     path("decisions/", views.DecisionsView.as_view(), name="decision-create"),
@@ -13,6 +13,10 @@ urlpatterns = [
     path("labels/", labels.LabelListView.as_view(), name="label-list"),
     path("labels/export/<str:file_format>/", labels.LabelExportView.as_view(),
          name="label-export"),
+    path("governance/", governance.GovernanceExportView.as_view(), name="governance-export"),
+    path("governance/plan/", governance.GovernancePlanView.as_view(), name="governance-plan"),
+    path("governance/apply/", governance.GovernanceApplyView.as_view(),
+         name="governance-apply"),
     path("resolutions/", views.ResolutionFeedView.as_view(), name="resolution-feed"),
     path("use-cases/<slug:slug>/quality/", quality.UseCaseQualityView.as_view(),
          name="use-case-quality"),
