@@ -1,0 +1,23 @@
+"""The use case page's onboarding parts: its managers' links, and the proposed policy
+versions with the Accountable's approve button."""
+
+from django import template
+
+from exceptions_app.activities import DomainActivity
+from exceptions_app.models import PolicyStatus
+from workflows.selectors import is_manager
+from workflows.services import raci
+
+register = template.Library()
+
+
+@register.inclusion_tag("exceptions_app/onboard/_use_case_onboarding.html", takes_context=True)
+def use_case_onboarding(context, use_case):
+    user = context["user"]
+    proposed = list(use_case.policies.filter(status=PolicyStatus.PROPOSED)
+                    .select_related("created_by").order_by("number"))
+    owners = raci.accountable(process=use_case.process, activity=DomainActivity.POLICY_CHANGE)
+    return {"use_case": use_case, "proposed": proposed, "owners": owners,
+            "may_approve": user.is_superuser or user.pk in {owner.pk for owner in owners},
+            "is_manager": is_manager(user), "user": user,
+            "csrf_token": context.get("csrf_token")}
