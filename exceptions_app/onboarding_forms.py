@@ -30,6 +30,11 @@ class PersonChoice(forms.ModelChoiceField):
         return obj.picker_label
 
 
+class UseCaseChoices(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.name} ({obj.slug})"
+
+
 def _lines(text: str) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
@@ -42,7 +47,7 @@ class AiSystemForm(forms.Form):
                                                     "created.")
     owner = PersonChoice(queryset=get_user_model().objects.none(),
                          help_text="The person answerable for the system and its keys.")
-    use_cases = forms.ModelMultipleChoiceField(
+    use_cases = UseCaseChoices(
         queryset=UseCase.objects.none(), required=False, widget=forms.CheckboxSelectMultiple,
         label="Use cases it may post to")
     callback_url = forms.CharField(

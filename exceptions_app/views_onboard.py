@@ -85,7 +85,8 @@ def _system_page(request, system: AiSystem, *, form=None, key_form=None, secret_
                    and system.previous_secret_expires_at > timezone.now())
     response = render(request, "exceptions_app/onboard/ai_system.html", {
         "nav": "use-cases", "ai_system": system, "form": form, "keys": keys,
-        "key_form": key_form or IssueKeyForm(), "secret_form": secret_form or RotateSecretForm(),
+        "key_form": key_form or IssueKeyForm(prefix="key"),
+        "secret_form": secret_form or RotateSecretForm(prefix="secret"),
         "new_key": new_key, "new_secret": new_secret, "overlapping": overlapping},
         status=status)
     return response
@@ -117,7 +118,7 @@ def ai_system_detail(request, slug: str):
 def ai_system_issue_key(request, slug: str):
     _require_manager(request.user)
     system = _system(slug)
-    key_form = IssueKeyForm(request.POST)
+    key_form = IssueKeyForm(request.POST, prefix="key")
     if not key_form.is_valid():
         return _system_page(request, system, key_form=key_form, status=400)
     key = api_keys.issue_api_key(ai_system=system, name=key_form.cleaned_data["name"],
@@ -143,7 +144,7 @@ def ai_system_revoke_key(request, slug: str, prefix: str):
 def ai_system_rotate_secret(request, slug: str):
     _require_manager(request.user)
     system = _system(slug)
-    secret_form = RotateSecretForm(request.POST)
+    secret_form = RotateSecretForm(request.POST, prefix="secret")
     if not secret_form.is_valid():
         return _system_page(request, system, secret_form=secret_form, status=400)
     secret = use_cases.ai_system_rotate_secret(

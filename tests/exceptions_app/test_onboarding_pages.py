@@ -71,7 +71,7 @@ def test_a_key_is_shown_once_and_works_until_revoked(browser, manager):
     system = AiSystemFactory(slug="receipt-reader", owner=manager)
 
     response = browser.post(reverse("ai-system-issue-key", args=[system.slug]),
-                            {"name": "production"})
+                            {"key-name": "production"})
 
     assert response.status_code == 200
     assert response["Cache-Control"].startswith("max-age=0")
@@ -91,7 +91,7 @@ def test_rotating_the_secret_shows_the_new_one_once_and_keeps_the_old_signing(br
     system = AiSystemFactory(slug="receipt-reader", owner=manager, signing_secret="whsec_old")
 
     response = browser.post(reverse("ai-system-rotate-secret", args=[system.slug]),
-                            {"overlap_hours": "6"})
+                            {"secret-overlap_hours": "6"})
 
     system.refresh_from_db()
     assert response.context["new_secret"] == system.signing_secret != "whsec_old"
@@ -181,7 +181,7 @@ def test_a_reviewer_cannot_issue_a_key(client, db):
     system = AiSystemFactory(slug="receipt-reader")
     client.force_login(UserFactory(username="rita"))
 
-    response = client.post(reverse("ai-system-issue-key", args=[system.slug]), {"name": "x"})
+    response = client.post(reverse("ai-system-issue-key", args=[system.slug]), {"key-name": "x"})
 
     assert response.status_code == 403 and not AiSystemAPIKey.objects.exists()
 
