@@ -114,10 +114,14 @@ class Change:
     note: str = ""
 
     def as_json(self) -> dict:
+        changed = ([] if self.action == Action.CREATE else
+                   [{"path": where, "before": old, "after": new}
+                    for name, (before, after) in self.fields.items()
+                    for where, old, new in details(name, before, after)])
         return {"kind": self.kind, "key": self.key, "action": self.action,
                 "fields": {name: {"before": before, "after": after}
                            for name, (before, after) in self.fields.items()},
-                "note": self.note}
+                "changed": changed, "note": self.note}
 
 
 KIND_WORDS = {"calendar": "calendar", "queue": "queue", "use_case": "use case",
@@ -152,8 +156,9 @@ class Plan:
             for name, (before, after) in change.fields.items():
                 if change.action == Action.CREATE:
                     lines.append(f"    {name}: {_short(after)}")
-                else:
-                    lines.append(f"    {name}: {_short(before)} -> {_short(after)}")
+                    continue
+                for where, old, new in details(name, before, after):
+                    lines.append(f"    {where}: {_short(old)} -> {_short(new)}")
         lines.append(self.summary())
         return "\n".join(lines) + "\n"
 
@@ -164,6 +169,20 @@ class Plan:
                             "propose": self.count(Action.PROPOSE),
                             "unchanged": self.count(Action.UNCHANGED)},
                 "text": self.text()}
+
+
+def details(name: str, before, after) -> list[tuple[str, object, object]]:
+    """Where two values differ, as deep as they keep the same shape: a changed rule's
+    expression reads ``rules[0].expression``, not the whole list of rules."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        return [found for key in dict.fromkeys([*before, *after])
+                if before.get(key) != after.get(key)
+                for found in details(f"{name}.{key}", before.get(key), after.get(key))]
+    if (isinstance(before, list) and isinstance(after, list) and len(before) == len(after)
+            and before != after):
+        return [found for index, (old, new) in enumerate(zip(before, after, strict=True))
+                if old != new for found in details(f"{name}[{index}]", old, new)]
+    return [(name, before, after)]
 
 
 def _short(value, limit: int = 70) -> str:

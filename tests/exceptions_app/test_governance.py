@@ -117,6 +117,8 @@ def test_the_plan_names_each_changed_field_before_and_after_and_changes_nothing(
     assert list(changed[("use_case", "expense-claims")].fields) == ["reason_codes"]
     assert '~ change queue claims-review\n    members: ["rita"] -> ["olivia", "rita"]' in (
         plan.text())
+    assert ('    reason_codes[0].label: "The reader got the amount wrong" -> "The amount is '
+            'wrong"') in plan.text()
     assert "= unchanged calendar Claims office, Amsterdam" in plan.text()
     assert list(Queue.objects.get(slug="claims-review").members.values_list(
         "username", flat=True)) == ["rita"]
@@ -136,6 +138,7 @@ def test_a_changed_policy_becomes_a_new_proposed_version_beside_the_active_one(t
     proposal, = [c for c in result.changes if c.kind == "policy"]
     assert proposal.action == governance.Action.PROPOSE
     assert list(proposal.fields) == ["rules"]
+    assert 'rules[0].expression: "confidence < 0.85" -> "confidence < 0.9"' in result.text()
     assert list(PolicyVersion.objects.filter(use_case__slug="expense-claims")
                 .order_by("number").values_list("number", "status")) == [
         (1, PolicyStatus.ACTIVE), (2, PolicyStatus.PROPOSED)]
