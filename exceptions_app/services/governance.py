@@ -32,7 +32,7 @@ from django.core.validators import validate_slug
 from django.db import transaction
 from django.utils import timezone
 
-from exceptions_app.contracts import check_schema
+from exceptions_app.contracts import check_schema, json_value_problem
 from exceptions_app.models import (
     AiSystem,
     PolicyStatus,
@@ -389,6 +389,8 @@ def export_yaml() -> str:
 def load(text: str) -> dict:
     try:
         document = yaml.safe_load(text)
+    except RecursionError as exc:
+        raise GovernanceError([Problem("", "The file nests too deeply to read.")]) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -760,6 +762,10 @@ def _read_use_case(reader: _Reader, raw, path: str) -> dict | None:
         if not isinstance(schema, dict):
             reader.problem(f"{path}.{key}", "a JSON Schema, written as a mapping.")
             out[key] = None
+            continue
+        problem = json_value_problem(schema)
+        if problem:
+            reader.problem(f"{path}.{key}", problem)
             continue
         try:
             check_schema(schema)
