@@ -144,6 +144,20 @@ def test_a_changed_policy_becomes_a_new_proposed_version_beside_the_active_one(t
         (1, PolicyStatus.ACTIVE), (2, PolicyStatus.PROPOSED)]
 
 
+def test_a_calendar_changed_in_the_file_is_changed_through_its_audited_service(team):
+    governance.apply(EXAMPLE, actor=team["mia"])
+
+    def change(document):
+        document["calendars"][0]["working_hours"]["fri"] = ["08:30-17:30"]
+
+    governance.apply(edited(EXAMPLE, change), actor=team["mia"])
+
+    calendar = Calendar.objects.get(name="Claims office, Amsterdam")
+    assert calendar.working_hours["4"] == [["08:30", "17:30"]]
+    event = AuditEvent.objects.get(verb="calendar.changed")
+    assert event.data["after"]["working_hours"]["4"] == [["08:30", "17:30"]]
+
+
 def test_a_member_taken_out_in_the_file_leaves_the_queue(team):
     governance.apply(EXAMPLE, actor=team["mia"])
 
