@@ -29,7 +29,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from exceptions_app.contracts import check_schema, json_value_problem
@@ -1010,8 +1010,14 @@ def apply(text: str, *, actor, now: datetime | None = None) -> Plan:
                                        "a policy version needs a person as its author: "
                                        "apply the file as a person (--as USERNAME).")
                                for change in proposals])
-    with transaction.atomic():
-        _apply_configuration(result, by_key, actor=actor, now=now)
+    try:
+        with transaction.atomic():
+            _apply_configuration(result, by_key, actor=actor, now=now)
+    except IntegrityError as exc:
+        # Another change won a race between this plan and its writes: nothing of it stays.
+        raise GovernanceError([Problem("", "The set-up changed while this file was applied; "
+                                           "nothing was written. Plan it again and apply.")]
+                              ) from exc
     for change in proposals:
         path, item = by_key["use_cases"][change.key]
         _propose(UseCase.objects.get(slug=change.key), item["policy"], actor=actor, now=now,

@@ -17,7 +17,9 @@ def use_case_onboarding(context, use_case, versions):
     """``versions``: those the page loaded already; the proposed ones among them cost
     queries only when there are some (the page's query count stays fixed)."""
     user = context["user"]
-    proposed_ids = [v.pk for v in versions if v.status == PolicyStatus.PROPOSED]
+    # Proposed, or approved and not yet active: each waits for the Accountable.
+    proposed_ids = [v.pk for v in versions
+                    if v.status in (PolicyStatus.PROPOSED, PolicyStatus.APPROVED)]
     proposed, owners = [], []
     if proposed_ids:
         proposed = list(PolicyVersion.objects.filter(pk__in=proposed_ids)

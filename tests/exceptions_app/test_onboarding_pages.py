@@ -213,6 +213,18 @@ def test_the_accountable_approves_and_activates_with_one_button(client, proposed
     assert verbs()[-2:] == ["policy.approved", "policy.activated"]
 
 
+def test_an_approved_version_waiting_to_go_live_is_activated_with_one_button(client, proposed):
+    olivia, use_case, policy = proposed
+    policies.policy_approve(policy=policy, actor=olivia)
+    client.force_login(olivia)
+    assert "Activate version 1" in client.get(
+        reverse("use-case", args=[use_case.slug])).content.decode()
+
+    client.post(reverse("policy-approve", args=[use_case.slug, 1]))
+
+    assert PolicyVersion.objects.get(pk=policy.pk).status == PolicyStatus.ACTIVE
+
+
 def test_the_author_sees_no_button_and_cannot_approve(browser, proposed):
     _, use_case, policy = proposed
     page = browser.get(reverse("use-case", args=[use_case.slug])).content.decode()
