@@ -64,7 +64,9 @@ class GovernanceExportView(PeopleAPIView):
                    summary="The whole set-up as one YAML file: calendars, queues with members "
                            "and SLA policies, use cases with contracts, reason codes, RACI, "
                            "escalation chain and policy, AI systems (managers).",
-                   responses={(200, "application/yaml"): OpenApiTypes.STR})
+                   # A YAML mapping: docs/GOVERNANCE.md describes its sections.
+                   responses={(200, "application/yaml"): OpenApiResponse(
+                       OpenApiTypes.OBJECT, "The governance file (YAML).")})
     def get(self, request):
         require_manager(request.user, "export the governance file")
         return HttpResponse(governance.export_yaml(), content_type="application/yaml")
