@@ -1,7 +1,15 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from workflows import health, views, views_cases, views_dashboard, views_queues, views_raci
+from workflows import (
+    health,
+    views,
+    views_cases,
+    views_dashboard,
+    views_queue_settings,
+    views_queues,
+    views_raci,
+)
 
 urlpatterns = [
     # Probes for load balancers and orchestrators: no sign-in, plain http allowed.
@@ -42,7 +50,10 @@ urlpatterns = [
     path("availability/", views_raci.availability, name="availability"),
     # Queue membership (managers; workflows/views_queues.py).
     path("queues/", views_queues.queue_index, name="queue-index"),
+    path("queues/new/", views_queue_settings.queue_create, name="queue-create"),
     path("queues/<slug:slug>/members/", views_queues.queue_members, name="queue-members"),
+    path("queues/<slug:slug>/settings/", views_queue_settings.queue_settings,
+         name="queue-settings"),
     path("consults/", views_raci.my_consults, name="my-consults"),
     path("consults/<int:pk>/answer/", views_raci.consult_answer, name="consult-answer-page"),
     # The managers' SLA dashboard and the operators' Prometheus scrape (views_dashboard.py).

@@ -56,6 +56,8 @@ class AuditVerb(models.TextChoices):
     RACI_CHANGED = "raci.changed", "RACI matrix changed"
     SLA_POLICY_PUBLISHED = "sla_policy.published", "SLA policy published"
     SLA_POLICY_REAPPLIED = "sla_policy.reapplied", "SLA policy applied to open cases"
+    CALENDAR_CREATED = "calendar.created", "Business calendar created"
+    CALENDAR_CHANGED = "calendar.changed", "Business calendar changed"
     CALENDAR_CLOSURE_ADDED = "calendar.closure_added", "Calendar closure added"
     CALENDAR_CLOSURE_REMOVED = "calendar.closure_removed", "Calendar closure removed"
     CALENDAR_CLOCKS_MOVED = "calendar.clocks_moved", "SLA clocks moved by a calendar change"

@@ -1,6 +1,14 @@
 from django.urls import path
 
-from exceptions_app.api import documents, labels, quality, views, withdrawal
+from exceptions_app.api import (
+    documents,
+    governance,
+    labels,
+    onboarding,
+    quality,
+    views,
+    withdrawal,
+)
 
 urlpatterns = [
     path("decisions/", views.DecisionsView.as_view(), name="decision-create"),
@@ -13,7 +21,23 @@ urlpatterns = [
     path("labels/", labels.LabelListView.as_view(), name="label-list"),
     path("labels/export/<str:file_format>/", labels.LabelExportView.as_view(),
          name="label-export"),
+    path("governance/", governance.GovernanceExportView.as_view(), name="governance-export"),
+    path("governance/plan/", governance.GovernancePlanView.as_view(), name="governance-plan"),
+    path("governance/apply/", governance.GovernanceApplyView.as_view(),
+         name="governance-apply"),
     path("resolutions/", views.ResolutionFeedView.as_view(), name="resolution-feed"),
+    path("ai-systems/", onboarding.AiSystemListView.as_view(), name="ai-system-list"),
+    path("ai-systems/<slug:slug>/", onboarding.AiSystemDetailView.as_view(),
+         name="ai-system-detail"),
+    path("ai-systems/<slug:slug>/keys/", onboarding.AiSystemKeysView.as_view(),
+         name="ai-system-keys"),
+    path("ai-systems/<slug:slug>/keys/<str:prefix>/revoke/",
+         onboarding.AiSystemKeyRevokeView.as_view(), name="ai-system-key-revoke"),
+    path("ai-systems/<slug:slug>/rotate-secret/", onboarding.AiSystemRotateSecretView.as_view(),
+         name="ai-system-secret-rotation"),
+    path("use-cases/", onboarding.UseCaseListView.as_view(), name="use-case-list"),
+    path("use-cases/<slug:slug>/", onboarding.UseCaseDetailView.as_view(),
+         name="use-case-detail"),
     path("use-cases/<slug:slug>/quality/", quality.UseCaseQualityView.as_view(),
          name="use-case-quality"),
 ]

@@ -63,7 +63,8 @@ def sealed(monkeypatch):
                                closures=[(now + timedelta(days=1), now + timedelta(days=2))])
     policy = publish(queue, calendar=calendar)
     use_case = UseCaseFactory(slug=f"{MARK}-invoices", review_queue=queue)
-    system = AiSystemFactory(slug=f"{MARK}-ai", use_cases=[use_case])
+    # Its owner reads the system (onboarding API), as a member reads the rest.
+    system = AiSystemFactory(slug=f"{MARK}-ai", use_cases=[use_case], owner=insider)
     decision = decision_with_case(use_case, external_id=f"{MARK}-inv-1", ai_system=system)
     claiming.claim(case_id=decision.case_id, user=insider)
     comments.add_comment(case_id=decision.case_id, user=insider, body=f"{MARK} comment")
@@ -88,6 +89,8 @@ def sealed(monkeypatch):
         "decision-detail": {"pk": decision.pk},
         "label-export": {"file_format": "jsonl"},
         "use-case-quality": {"slug": use_case.slug},
+        "use-case-detail": {"slug": use_case.slug},
+        "ai-system-detail": {"slug": system.slug},
     }
 
 
