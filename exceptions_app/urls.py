@@ -1,6 +1,12 @@
 from django.urls import path
 
-from exceptions_app import views_documents, views_labels, views_monitoring, views_use_cases
+from exceptions_app import (
+    views_documents,
+    views_evidence,
+    views_labels,
+    views_monitoring,
+    views_use_cases,
+)
 
 urlpatterns = [
     path("use-cases/", views_use_cases.use_case_list, name="use-cases"),
@@ -9,4 +15,5 @@ urlpatterns = [
          name="use-case-monitoring"),
     path("documents/<int:pk>/", views_documents.document_file, name="decision-document"),
     path("labels/", views_labels.label_export, name="labels"),
+    path("audit/evidence/", views_evidence.evidence_export, name="audit-evidence"),
 ]

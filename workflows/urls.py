@@ -1,7 +1,15 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from workflows import health, views, views_cases, views_dashboard, views_queues, views_raci
+from workflows import (
+    health,
+    views,
+    views_audit,
+    views_cases,
+    views_dashboard,
+    views_queues,
+    views_raci,
+)
 
 urlpatterns = [
     # Probes for load balancers and orchestrators: no sign-in, plain http allowed.
@@ -50,4 +58,7 @@ urlpatterns = [
     path("dashboard/cases/<int:pk>/reassign/", views_dashboard.reassign,
          name="sla-dashboard-reassign"),
     path("metrics", views_dashboard.prometheus_metrics, name="metrics"),
+    # The audit log and a case's trail, for managers and auditors (views_audit.py).
+    path("audit/", views_audit.audit_log_page, name="audit-log"),
+    path("audit/cases/<int:pk>/", views_audit.case_trail, name="audit-case-trail"),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exceptions_app.api import documents, labels, quality, views, withdrawal
+from exceptions_app.api import documents, evidence, labels, quality, views, withdrawal
 
 urlpatterns = [
     path("decisions/", views.DecisionsView.as_view(), name="decision-create"),
@@ -13,6 +13,8 @@ urlpatterns = [
     path("labels/", labels.LabelListView.as_view(), name="label-list"),
     path("labels/export/<str:file_format>/", labels.LabelExportView.as_view(),
          name="label-export"),
+    path("audit/evidence/<str:file_format>/", evidence.EvidenceExportView.as_view(),
+         name="audit-evidence-export"),
     path("resolutions/", views.ResolutionFeedView.as_view(), name="resolution-feed"),
     path("use-cases/<slug:slug>/quality/", quality.UseCaseQualityView.as_view(),
          name="use-case-quality"),
