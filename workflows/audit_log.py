@@ -61,8 +61,9 @@ def _instant(value: str, *, name: str, errors: dict, end: bool = False) -> datet
     if not value:
         return None
     try:
-        moment = parse_datetime(value)
-        day = None if moment else parse_date(value)
+        # A date first: parse_datetime reads a bare date as its midnight.
+        day = parse_date(value)
+        moment = None if day else parse_datetime(value)
     except ValueError:
         moment = day = None
     if moment is None and day is None:
