@@ -8,12 +8,24 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound
+from rest_framework.permissions import BasePermission
 
 from exceptions_app.services import evidence
 from workflows.api.queues import PeopleAPIView
+from workflows.models import exports_evidence
+
+
+class ExportsEvidence(BasePermission):
+    message = ("Exporting audit evidence is for auditors (permission "
+               "workflows.export_evidence).")
+
+    def has_permission(self, request, view):
+        return exports_evidence(request.user)
 
 
 class EvidenceExportView(PeopleAPIView):
+    permission_classes = [*PeopleAPIView.permission_classes, ExportsEvidence]
+
     @extend_schema(
         operation_id="audit_evidence_export",
         parameters=[
