@@ -13,6 +13,10 @@
    events/s, the Python process's CPU time, and the report (it must be OK).
 3. ``--api``: the same through ``GET /api/v1/audit/verify/`` as a manager (Django's
    test client in this process: the view, serializer and middleware, no socket).
+4. ``--index-cost N``: what the audit log's indexes cost every writer: ``COPY`` of the
+   same N intake events into a copy of the table with today's indexes and into one with
+   the indexes before the audit log (``audit_object_idx`` on two columns, no verb, actor
+   or period index), alternating, three rounds each.
 
 Prints the load average before and after: the machine is shared, compare runs made in
 one sitting.
@@ -83,12 +87,56 @@ def seed(events: int) -> None:
                        "ANALYZE workflows_auditcheckpoint")
 
 
+
+
+def index_cost(count: int) -> None:
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from workflows import db
+    from workflows.services import audit
+
+    now = timezone.now()
+    rows = [audit.row(verb="decision.received", object_type="decision", object_id=n,
+                      actor_label="ai:bench-ai", now=now,
+                      data={"route": "review", "confidence": 0.82}) for n in range(count)]
+    with connection.cursor() as cursor:
+        for table in ("bench_audit_now", "bench_audit_before"):
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute(f"CREATE TABLE {table} (LIKE workflows_auditevent INCLUDING ALL)")
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'bench_audit_before'")
+        for (name,) in cursor.fetchall():
+            if any(part in name for part in ("verb", "actor_label", "occurred", "object_type")):
+                cursor.execute(f'DROP INDEX "{name}"')
+        cursor.execute("CREATE INDEX ON bench_audit_before (object_type, object_id)")
+    timings = {"now": [], "before": []}
+    for _ in range(3):
+        for label in ("now", "before"):
+            table = f"bench_audit_{label}"
+            with connection.cursor() as cursor:
+                cursor.execute(f"TRUNCATE {table}")
+            started = time.monotonic()
+            with transaction.atomic():
+                db.copy_rows(table, list(audit.ROW_COLUMNS), rows)
+            timings[label].append(time.monotonic() - started)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE bench_audit_now; DROP TABLE bench_audit_before")
+    best = {label: min(values) for label, values in timings.items()}
+    print(f"COPY of {count:,} audit events, best of 3 (all: "
+          + "; ".join(f"{label} " + ", ".join(f"{value * 1000:.0f}" for value in values)
+                      + " ms" for label, values in timings.items())
+          + f"): with the log's indexes {best['now'] / count * 1e6:.1f} µs an event, before "
+          f"{best['before'] / count * 1e6:.1f} µs (x{best['now'] / best['before']:.2f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--api", action="store_true",
                         help="also verify through GET /api/v1/audit/verify/")
+    parser.add_argument("--index-cost", type=int, default=0, metavar="N",
+                        help="also time COPY of N events with and without the log's indexes")
     args = parser.parse_args()
 
     support.ensure_database(DATABASE, recreate=args.reseed)
@@ -132,6 +180,8 @@ def main() -> None:
         body = response.json()
         print(f"GET /api/v1/audit/verify/: {response.status_code} in {wall:.1f} s: "
               f"{body['sealed'] / wall:,.0f} events/s, ok={body['ok']}")
+    if args.index_cost:
+        index_cost(args.index_cost)
     print(f"load average after: {load()}")
 
 

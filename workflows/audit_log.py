@@ -56,7 +56,7 @@ class LogFilter:
         return urlencode({name: value for name, value in values.items() if value})
 
 
-def _instant(value: str, *, name: str, errors: dict, end: bool = False) -> datetime | None:
+def parse_instant(value: str, *, name: str, errors: dict, end: bool = False) -> datetime | None:
     """A date (its start; with ``end``, the next day's start) or a date and time."""
     if not value:
         return None
@@ -95,8 +95,8 @@ def parse_filter(params: Mapping[str, str]) -> LogFilter:
             case_id = int(params["case"])
         except ValueError:
             errors["case"] = [f"A case number is a whole number, not {params['case']!r}."]
-    since = _instant(params.get("since", "").strip(), name="since", errors=errors)
-    until = _instant(params.get("until", "").strip(), name="until", errors=errors, end=True)
+    since = parse_instant(params.get("since", "").strip(), name="since", errors=errors)
+    until = parse_instant(params.get("until", "").strip(), name="until", errors=errors, end=True)
     if since and until and until <= since:
         errors["until"] = ["The period ends before it starts."]
     extra = {}

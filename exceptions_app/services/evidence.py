@@ -90,8 +90,8 @@ def parse_period(params: Mapping[str, str]) -> Period:
     needed (an export of all history is a deliberate period). ``ValidationError`` names
     each field."""
     errors: dict[str, list[str]] = {}
-    since = audit_log._instant(params.get("since", "").strip(), name="since", errors=errors)
-    until = audit_log._instant(params.get("until", "").strip(), name="until", errors=errors,
+    since = audit_log.parse_instant(params.get("since", "").strip(), name="since", errors=errors)
+    until = audit_log.parse_instant(params.get("until", "").strip(), name="until", errors=errors,
                                end=True)
     for name, value in (("since", since), ("until", until)):
         if value is None and name not in errors:
