@@ -13,7 +13,10 @@
    events/s, the Python process's CPU time, and the report (it must be OK).
 3. ``--api``: the same through ``GET /api/v1/audit/verify/`` as a manager (Django's
    test client in this process: the view, serializer and middleware, no socket).
-4. ``--index-cost N``: what the audit log's indexes cost every writer: ``COPY`` of the
+4. ``--pages``: the audit log's page and API as a manager, unfiltered and with each
+   filter, over this history: server CPU (this process's CPU time, Django's test
+   client: no socket) and wall time per request, median of 20 after a warm-up.
+5. ``--index-cost N``: what the audit log's indexes cost every writer: ``COPY`` of the
    same N intake events into a copy of the table with today's indexes and into one with
    the indexes before the audit log (``audit_object_idx`` on two columns, no verb, actor
    or period index), alternating, three rounds each.
@@ -129,12 +132,44 @@ def index_cost(count: int) -> None:
           f"{best['before'] / count * 1e6:.1f} µs (x{best['now'] / best['before']:.2f})")
 
 
+def pages() -> None:
+    import statistics
+
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    manager, _ = get_user_model().objects.get_or_create(username="bench-manager")
+    manager.user_permissions.add(Permission.objects.get(codename="manage_cases"))
+    client = Client()
+    client.force_login(manager)
+    middle = 100_000
+    # /notifications/ (empty): what any page of the product costs in this harness.
+    for url in ("/notifications/", "/audit/", "/api/v1/audit/events/", "/audit/?verb=decision.received",
+                "/audit/?actor=ai:bench-ai", f"/audit/?object_type=decision&object_id={middle}",
+                "/audit/?since=2026-01-01&until=2026-01-31",
+                f"/api/v1/audit/events/?actor=ai:bench-ai&before={middle}"):
+        client.get(url)
+        cpu, wall = [], []
+        for _ in range(20):
+            started_cpu, started = time.process_time(), time.monotonic()
+            response = client.get(url)
+            cpu.append(time.process_time() - started_cpu)
+            wall.append(time.monotonic() - started)
+            assert response.status_code == 200, (url, response.status_code)
+        print(f"  GET {url:<58} CPU {statistics.median(cpu) * 1000:5.1f} ms, "
+              f"wall {statistics.median(wall) * 1000:6.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--api", action="store_true",
                         help="also verify through GET /api/v1/audit/verify/")
+    parser.add_argument("--skip-verify", action="store_true")
+    parser.add_argument("--pages", action="store_true",
+                        help="also time the audit log's page and API")
     parser.add_argument("--index-cost", type=int, default=0, metavar="N",
                         help="also time COPY of N events with and without the log's indexes")
     args = parser.parse_args()
@@ -157,13 +192,14 @@ def main() -> None:
 
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
           f"load average {load()}")
-    cpu, started = cpu_seconds(), time.monotonic()
-    report = audit.verify()
-    wall, cpu = time.monotonic() - started, cpu_seconds() - cpu
-    assert report.ok, report.problems[:5]
-    print(f"audit.verify(): {report.sealed:,} sealed events in {wall:.1f} s: "
-          f"{report.sealed / wall:,.0f} events/s (Python CPU {cpu:.1f} s, "
-          f"{cpu / report.sealed * 1e6:.1f} µs an event), ok={report.ok}")
+    if not args.skip_verify:
+        cpu, started = cpu_seconds(), time.monotonic()
+        report = audit.verify()
+        wall, cpu = time.monotonic() - started, cpu_seconds() - cpu
+        assert report.ok, report.problems[:5]
+        print(f"audit.verify(): {report.sealed:,} sealed events in {wall:.1f} s: "
+              f"{report.sealed / wall:,.0f} events/s (Python CPU {cpu:.1f} s, "
+              f"{cpu / report.sealed * 1e6:.1f} µs an event), ok={report.ok}")
 
     if args.api:
         from django.contrib.auth import get_user_model
@@ -180,6 +216,8 @@ def main() -> None:
         body = response.json()
         print(f"GET /api/v1/audit/verify/: {response.status_code} in {wall:.1f} s: "
               f"{body['sealed'] / wall:,.0f} events/s, ok={body['ok']}")
+    if args.pages:
+        pages()
     if args.index_cost:
         index_cost(args.index_cost)
     print(f"load average after: {load()}")
