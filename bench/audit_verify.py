@@ -145,8 +145,9 @@ def pages() -> None:
     client.force_login(manager)
     middle = 100_000
     # /notifications/ (empty): what any page of the product costs in this harness.
-    for url in ("/notifications/", "/audit/", "/api/v1/audit/events/", "/audit/?verb=decision.received",
-                "/audit/?actor=ai:bench-ai", f"/audit/?object_type=decision&object_id={middle}",
+    for url in ("/notifications/", "/audit/", "/api/v1/audit/events/",
+                "/audit/?verb=decision.received", "/audit/?actor=ai:bench-ai",
+                f"/audit/?object_type=decision&object_id={middle}",
                 "/audit/?since=2026-01-01&until=2026-01-31",
                 f"/api/v1/audit/events/?actor=ai:bench-ai&before={middle}"):
         client.get(url)
