@@ -35,6 +35,12 @@ class ExceptionsAppConfig(AppConfig):
             advice=f"a batch takes up to {settings.BATCH_MAX_DECISIONS} decisions"))
         # The domain's audit verbs and their wording, beside the engine's.
         verbs.register(DomainVerb)
+        # The audit log's use case filter.
+        from exceptions_app.audit_filters import USE_CASE_FILTER
+
+        hooks.register_audit_filter(USE_CASE_FILTER)
+        hooks.register_audit_page(hooks.NavLink(
+            key="evidence", label="Export the evidence of a period", url_name="audit-evidence"))
         # The intake rate operators scrape at /metrics (backstop_decisions_received_*).
         # The names are the ones operators already scrape: they must not change.
         hooks.register_intake_source(hooks.IntakeSource(

@@ -24,7 +24,7 @@ def visible_use_cases(*, user) -> QuerySet[UseCase]:
     """Every use case the user may see (I8)."""
     if not (user and user.is_authenticated):
         return UseCase.objects.none()
-    if work.is_manager(user):
+    if work.reads_everything(user):
         return UseCase.objects.all()
     member = work.member_queues(user=user).values("pk")
     return UseCase.objects.filter(

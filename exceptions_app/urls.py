@@ -2,6 +2,7 @@ from django.urls import path
 
 from exceptions_app import (
     views_documents,
+    views_evidence,
     views_labels,
     views_monitoring,
     views_onboard,
@@ -29,4 +30,5 @@ urlpatterns = [
          name="use-case-monitoring"),
     path("documents/<int:pk>/", views_documents.document_file, name="decision-document"),
     path("labels/", views_labels.label_export, name="labels"),
+    path("audit/evidence/", views_evidence.evidence_export, name="audit-evidence"),
 ]

@@ -23,5 +23,7 @@ class DomainVerb(models.TextChoices):
     DOCUMENT_STORED = "document.stored", "Source document stored"
     DOCUMENT_REFUSED = "document.refused", "Source document could not be fetched"
     LABELS_EXPORTED = "labels.exported", "Labelled data exported"
+    EVIDENCE_EXPORTED = "evidence.exported", "Audit evidence exported"
+    ROLE_PERMISSIONS_SET = "role.permissions_set", "Role's permissions set"
     DRIFT_REFERENCE_SET = "drift.reference_set", "Drift reference window set"
     DRIFT_RAISED = "drift.raised", "Drift alert raised"

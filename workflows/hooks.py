@@ -20,7 +20,9 @@ fills these registries in its ``AppConfig.ready()``, and nowhere else:
 - intake sources: what the operators' ``/metrics`` counts as arriving work, under the
   metric names the domain gives;
 - activities: the RACI matrix's rows beyond the engine's own (``Activity``);
-- payload advice: what a 413 tells the caller to do with an oversize API body.
+- payload advice: what a 413 tells the caller to do with an oversize API body;
+- audit filters: the audit log's filters beyond the engine's own (the use case), and
+  the domain's pages the audit log links to (the evidence export).
 
 Every hook is called with keyword arguments only.
 """
@@ -338,3 +340,44 @@ def register_payload_advice(advice: PayloadAdvice) -> PayloadAdvice:
 def payload_advice(*, path: str) -> str:
     return next((item.advice for item in _payload_advice if path.startswith(item.path_prefix)),
                 "")
+
+
+# --- The audit log's filters -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """A filter of the audit log that the domain knows how to answer.
+
+    ``choices()`` lists ``(value, label)`` for the page's menu; ``condition(value=...)``
+    answers the ``Q`` over ``AuditEvent`` that selects its events, or None when no such
+    thing exists (the page then names the field).
+    """
+
+    name: str  # the query parameter
+    label: str
+    choices: Callable[[], list[tuple[str, str]]]
+    condition: Callable[..., object]
+
+
+_audit_filters: list[AuditFilter] = []
+
+
+def register_audit_filter(audit_filter: AuditFilter) -> AuditFilter:
+    return _add(_audit_filters, audit_filter)
+
+
+def audit_filters() -> list[AuditFilter]:
+    return list(_audit_filters)
+
+
+_audit_pages: list[NavLink] = []
+
+
+def register_audit_page(link: NavLink) -> NavLink:
+    """A domain page the audit log links to (``url_name`` reversed by the engine)."""
+    return _add(_audit_pages, link)
+
+
+def audit_pages() -> list[NavLink]:
+    return list(_audit_pages)

@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from workflows import hooks, sign_in_throttle, time_zones
+from workflows.models import is_auditor
 
 
 class BodySizeLimitMiddleware:
@@ -117,3 +118,33 @@ class PersonTimeZoneMiddleware:
             return self.get_response(request)
         with timezone.override(time_zones.zone_for(request)):
             return self.get_response(request)
+
+
+AUDITOR_REFUSED = ("An auditor reads everything and changes nothing: this request would "
+                   "change something, so it was refused. Nothing was changed.")
+# What an auditor may still send: signing in and out changes nothing of the business.
+AUDITOR_MAY_POST = frozenset({"login", "logout"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class AuditorChangesNothingMiddleware:
+    """Refuse (403) every request of a signed-in auditor that could change something, on
+    pages and on the API alike, before any view runs (``READ_EVERYTHING``). People who
+    use an API token instead of a session are refused the same way by the token's
+    authentication (``workflows.api.authentication``)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.method in SAFE_METHODS or not is_auditor(request.user):
+            return None
+        match = request.resolver_match
+        if match is not None and match.view_name in AUDITOR_MAY_POST:
+            return None
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": AUDITOR_REFUSED}, status=403)
+        return render(request, "403.html", {"exception": AUDITOR_REFUSED}, status=403)

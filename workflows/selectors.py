@@ -3,7 +3,8 @@
 Scope (I8): a person sees the cases of the queues they are a member of (directly or
 through a group), the cases assigned to them, those they resolved first and the
 open cases they were consulted on (to read them and answer there); a
-manager (``workflows.manage_cases``) sees every case. Everything else is absent,
+manager (``workflows.manage_cases``) and an auditor (``workflows.read_everything``) see
+every case. Everything else is absent,
 which the API and the pages answer with 404.
 """
 
@@ -34,6 +35,7 @@ from workflows.models import (
     RaciAssignment,
     SlaPolicy,
     is_manager,
+    reads_everything,
 )
 
 # The order work is taken in; ``case_claimable_idx`` serves it per queue.
@@ -85,7 +87,7 @@ def visible_cases(*, user) -> QuerySet[Case]:
     """Every case the user may see (I8)."""
     if not (user and user.is_authenticated):
         return Case.objects.none()
-    if is_manager(user):
+    if reads_everything(user):
         return Case.objects.all()
     consulted_on = ConsultRequest.objects.filter(consultee=user.pk).values("case")
     return Case.objects.filter(
@@ -123,7 +125,7 @@ def hides_suggestion(*, case: Case, user) -> bool:
     """
     if not (case.queue.blind and case.is_open):
         return False
-    return (not is_manager(user) or case.assignee_id == user.pk
+    return (not reads_everything(user) or case.assignee_id == user.pk
             or case.state == CaseState.PENDING_APPROVAL)
 
 
@@ -262,9 +264,11 @@ def display_names(*, user_ids) -> dict[int, str]:
 
 
 def visible_queues(*, user) -> QuerySet[Queue]:
-    """The queues the user works (managers: all), each with its current SLA version."""
+    """The queues the user works (managers and auditors: all), each with its current SLA
+    version."""
     current = SlaPolicy.objects.filter(queue=OuterRef("pk"), is_current=True)
-    return (member_queues(user=user)
+    queues = Queue.objects.all() if reads_everything(user) else member_queues(user=user)
+    return (queues
             .annotate(current_sla_version=Subquery(current.values("version")[:1]))
             .order_by("name"))
 
@@ -274,7 +278,7 @@ def visible_processes(*, user) -> QuerySet[Process]:
     queues they work or whose matrix names them (directly or through a group)."""
     if not (user and user.is_authenticated):
         return Process.objects.none()
-    if is_manager(user):
+    if reads_everything(user):
         return Process.objects.all()
     named = RaciAssignment.objects.filter(Q(user=user.pk) | Q(group__user=user.pk))
     return Process.objects.filter(
@@ -283,8 +287,9 @@ def visible_processes(*, user) -> QuerySet[Process]:
 
 
 def visible_calendars(*, user) -> QuerySet[Calendar]:
-    """Calendars of the policies (any version) of the queues the user works; managers all."""
-    if is_manager(user):
+    """Calendars of the policies (any version) of the queues the user works; managers and
+    auditors all."""
+    if reads_everything(user):
         return Calendar.objects.all()
     used = SlaPolicy.objects.filter(queue__in=member_queues(user=user),
                                     calendar__isnull=False).values("calendar_id")

@@ -4,6 +4,7 @@ from django.urls import path
 from workflows import (
     health,
     views,
+    views_audit,
     views_cases,
     views_dashboard,
     views_queue_settings,
@@ -61,4 +62,7 @@ urlpatterns = [
     path("dashboard/cases/<int:pk>/reassign/", views_dashboard.reassign,
          name="sla-dashboard-reassign"),
     path("metrics", views_dashboard.prometheus_metrics, name="metrics"),
+    # The audit log and a case's trail, for managers and auditors (views_audit.py).
+    path("audit/", views_audit.audit_log_page, name="audit-log"),
+    path("audit/cases/<int:pk>/", views_audit.case_trail, name="audit-case-trail"),
 ]

@@ -31,7 +31,7 @@ from workflows.forms import (
     ReassignForm,
     ResolveForm,
 )
-from workflows.models import Case, CaseState
+from workflows.models import Case, CaseState, is_auditor, reads_audit_trail
 from workflows.presentation import ChangesSince, changes_since, output_changes, people_in
 from workflows.services import assignment, claiming, comments, consults, transitions
 from workflows.services import preferences as preferences_service
@@ -181,8 +181,10 @@ def _case_page(request, case, *, bound: dict | None = None, conflict=None,
         "resolution": resolution,
         "conflict": conflict,
         "not_saved": any(form.errors for form in bound.values()),
+        # An auditor changes nothing, comments included.
         "comment_form": (comment_form or CaseCommentForm(prefix="comment")
-                         if case.is_open else None),
+                         if case.is_open and not is_auditor(user) else None),
+        "shows_audit_trail": reads_audit_trail(user),
     }
     if request.htmx and request.GET.get("fragment") == "sla":
         return render(request, "workflows/_sla.html", context)

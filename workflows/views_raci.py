@@ -72,9 +72,15 @@ def _cell(process: Process, activity: str, role: str) -> dict:
                         "groups": [row.group_id for row in rows if row.group_id]}}
 
 
+def _require_reader(user) -> None:
+    if not selectors.reads_everything(user):
+        raise PermissionDenied("Only managers and auditors can see who owns each process's "
+                               "decisions.")
+
+
 @login_required
 def raci_index(request):
-    _require_manager(request.user)
+    _require_reader(request.user)
     processes = Process.objects.prefetch_related("queues").order_by("name")
     return render(request, "workflows/raci/index.html",
                   {"nav": "raci", "processes": processes})
@@ -82,7 +88,7 @@ def raci_index(request):
 
 @login_required
 def raci_matrix(request, slug: str):
-    _require_manager(request.user)
+    _require_reader(request.user)
     process = get_object_or_404(Process, slug=slug)
     return render(request, "workflows/raci/matrix.html",
                   {"nav": "raci", "process": process, "rows": matrix_rows(process),

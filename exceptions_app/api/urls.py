@@ -2,6 +2,7 @@ from django.urls import path
 
 from exceptions_app.api import (
     documents,
+    evidence,
     governance,
     labels,
     onboarding,
@@ -25,6 +26,8 @@ urlpatterns = [
     path("governance/plan/", governance.GovernancePlanView.as_view(), name="governance-plan"),
     path("governance/apply/", governance.GovernanceApplyView.as_view(),
          name="governance-apply"),
+    path("audit/evidence/<str:file_format>/", evidence.EvidenceExportView.as_view(),
+         name="audit-evidence-export"),
     path("resolutions/", views.ResolutionFeedView.as_view(), name="resolution-feed"),
     path("ai-systems/", onboarding.AiSystemListView.as_view(), name="ai-system-list"),
     path("ai-systems/<slug:slug>/", onboarding.AiSystemDetailView.as_view(),

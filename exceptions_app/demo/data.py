@@ -13,12 +13,16 @@ DEMO_USERS = (
     ("reviewer", "reviewer-demo", "Riley", "Reviewer"),
     ("reviewer2", "reviewer2-demo", "Robin", "Second"),
     ("manager", "manager-demo", "Morgan", "Manager"),
+    ("auditor", "auditor-demo", "Alex", "Auditor"),
 )
 # The Django admin's login (a superuser): the banner's Admin link needs a staff user.
 DEMO_ADMIN = ("admin", "admin-demo", "Avery", "Admin")
 MANAGERS_GROUP = "managers"
 REVIEWERS_GROUP = "invoice-reviewers"
 REVIEWERS = ("reviewer", "reviewer2")
+# Who holds which role (exceptions_app.roles); "managers" is also the RACI's group.
+ROLE_MEMBERS = {"reviewers": REVIEWERS, "managers": ("manager",), "owners": ("manager",),
+                "auditors": ("auditor",)}
 
 # slug: (name, description, blind, response target, resolution target, members)
 DEMO_QUEUES = {

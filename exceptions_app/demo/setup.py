@@ -2,9 +2,11 @@
 
 ``seed_demo`` builds, through the same services the product uses:
 
-- people: ``reviewer`` and ``reviewer2`` (the ``invoice-reviewers`` group),
-  ``manager`` (``managers``: ``workflows.manage_cases``) and ``admin`` (a superuser, for
-  the Django admin), with the passwords the README lists;
+- people: ``reviewer`` and ``reviewer2`` (the ``invoice-reviewers`` group, role
+  ``reviewers``), ``manager`` (roles ``managers``: ``workflows.manage_cases``, and
+  ``owners``), ``auditor`` (role ``auditors``: reads everything, changes nothing) and
+  ``admin`` (a superuser, for the Django admin), with the passwords the README lists; the
+  role groups and their permissions come from ``exceptions_app.roles``;
 - the ``invoice-approval`` use case with its data contracts and reason codes, and its
   written policy with ordered CEL rules: drafted and proposed by the senior reviewer,
   approved and activated by the owner (``services.policies``, four eyes);
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
@@ -41,9 +43,11 @@ from exceptions_app.activities import UseCaseActivity as Activity
 from exceptions_app.demo import data
 from exceptions_app.demo.history import seed_intercompany_work, seed_work
 from exceptions_app.models import AiSystem, PolicyStatus, PolicyVersion, RuleAction, Stage, UseCase
+from exceptions_app.roles import setup_roles
 from exceptions_app.services import policies
 from exceptions_app.services import use_cases as ai_systems
 from exceptions_app.verbs import DomainVerb
+from workflows.actors import SYSTEM
 from workflows.models import (
     Calendar,
     EscalationLevel,
@@ -118,9 +122,7 @@ def seed_people() -> dict:
     """The demo users by username, in their groups, and the admin's superuser; passwords
     are set on creation only."""
     User = get_user_model()
-    managers, _ = Group.objects.get_or_create(name=data.MANAGERS_GROUP)
-    managers.permissions.add(Permission.objects.get(codename="manage_cases",
-                                                    content_type__app_label="workflows"))
+    roles = setup_roles(actor=SYSTEM)
     reviewers, _ = Group.objects.get_or_create(name=data.REVIEWERS_GROUP)
     for username, password, first_name, last_name in data.DEMO_USERS:
         if not User.objects.filter(username=username).exists():
@@ -134,7 +136,8 @@ def seed_people() -> dict:
                                       first_name=first_name, last_name=last_name)
     usernames = [username for username, *_ in data.DEMO_USERS]
     users = {user.username: user for user in User.objects.filter(username__in=usernames)}
-    users["manager"].groups.add(managers)
+    for group, usernames in data.ROLE_MEMBERS.items():
+        roles[group].user_set.add(*(users[username] for username in usernames))
     reviewers.user_set.add(*(users[username] for username in data.REVIEWERS))
     # Fresh instances: permissions are cached per instance, and the groups just changed.
     return {user.username: user for user in User.objects.filter(pk__in=[

@@ -88,6 +88,7 @@ def sealed(monkeypatch):
         "reviewer-availability": {"username": insider.username},
         "decision-detail": {"pk": decision.pk},
         "label-export": {"file_format": "jsonl"},
+        "audit-evidence-export": {"file_format": "csv"},
         "use-case-quality": {"slug": use_case.slug},
         "use-case-detail": {"slug": use_case.slug},
         "ai-system-detail": {"slug": system.slug},

@@ -2,10 +2,12 @@
 tokens or keys within the window (``workflows.sign_in_throttle``) gets 429 instead of
 another 401 until the window has passed, even with a good one."""
 
-from rest_framework import exceptions
+from rest_framework import exceptions, permissions
 from rest_framework.authentication import TokenAuthentication
 
 from workflows import sign_in_throttle
+from workflows.middleware import AUDITOR_REFUSED
+from workflows.models import is_auditor
 
 
 def refuse_while_guessing(request) -> None:
@@ -30,10 +32,15 @@ class ThrottledTokenAuthentication(TokenAuthentication):
             return None
         refuse_while_guessing(request)
         try:
-            return super().authenticate(request)
+            authenticated = super().authenticate(request)
         except exceptions.AuthenticationFailed:
             count_failure(request)
             raise
+        # An auditor changes nothing, with a token as with a session (the middleware).
+        if (authenticated and request.method not in permissions.SAFE_METHODS
+                and is_auditor(authenticated[0])):
+            raise exceptions.PermissionDenied(AUDITOR_REFUSED)
+        return authenticated
 
     def sends_credentials(self, request) -> bool:
         auth = request.META.get("HTTP_AUTHORIZATION", "").split()

@@ -104,7 +104,9 @@ REVIEWER_REFUSALS = {
 
 class ReviewerAvailabilityView(PeopleAPIView):
     def _reviewer(self, request, username):
-        if request.user.get_username() != username and not selectors.is_manager(request.user):
+        # Managers see and set it; an auditor reads it too (and changes nothing).
+        if (request.user.get_username() != username
+                and not selectors.reads_everything(request.user)):
             raise PermissionDenied("Only managers see and set someone else's availability.")
         User = get_user_model()
         return User.objects.get(**{User.USERNAME_FIELD: username})

@@ -41,7 +41,9 @@ NO_CALENDAR = OpenApiResponse(description="No such calendar, or not one your que
 
 
 def _queue(request, slug: str) -> Queue:
-    return selectors.member_queues(user=request.user).get(slug=slug)
+    # The queues the person works; managers and auditors read them all (changes are
+    # the services' to refuse, and an auditor's never reach them).
+    return selectors.visible_queues(user=request.user).get(slug=slug)
 
 
 def _policies(queue: Queue):

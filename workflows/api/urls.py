@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from workflows.api import sla
+from workflows.api import audit, sla
 from workflows.api.availability import MyAvailabilityView, ReviewerAvailabilityView
 from workflows.api.notifications import NotificationViewSet
 from workflows.api.outbox import OutboxMessageViewSet
@@ -39,4 +39,7 @@ urlpatterns = [
     path("me/preferences/", MyPreferencesView.as_view(), name="my-preferences"),
     path("reviewers/<str:username>/availability/", ReviewerAvailabilityView.as_view(),
          name="reviewer-availability"),
+    # The audit trail and its verification (workflows/api/audit.py).
+    path("audit/events/", audit.AuditEventsView.as_view(), name="audit-event-list"),
+    path("audit/verify/", audit.AuditVerifyView.as_view(), name="audit-verify"),
 ]

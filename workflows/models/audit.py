@@ -71,7 +71,18 @@ class AuditEvent(AppendOnlyModel):
     class Meta:
         indexes = [
             models.Index(fields=["case", "id"], name="audit_case_idx"),
-            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+            # An object's events, and the audit log page's filters, newest first by id
+            # (keyset pages: workflows/audit_log.py).
+            models.Index(fields=["object_type", "object_id", "id"], name="audit_object_idx"),
+            models.Index(fields=["verb", "id"], name="audit_verb_idx"),
+            models.Index(fields=["actor_label", "id"], name="audit_actor_idx"),
+            # A period in time order: the log's period filter, the evidence export.
+            models.Index(fields=["occurred_at", "id"], name="audit_occurred_idx"),
+        ]
+        permissions = [
+            ("view_audit_trail", "Can read the audit log, case trails and verify the chain"),
+            ("export_evidence", "Can export the audit evidence of a period"),
+            ("read_everything", "Can read everything and change nothing (the auditor)"),
         ]
 
     def __str__(self):

@@ -60,6 +60,39 @@ def is_manager(user) -> bool:
     return bool(user and user.is_authenticated and user.has_perm(MANAGE_CASES))
 
 
+# The auditor: reads everything (every case, configuration and the audit trail) and
+# changes nothing; a person holding it is refused every change, whatever else they hold
+# (separation of duties; workflows.middleware.AuditorChangesNothingMiddleware). A
+# superuser holds every permission, so only a person given it on purpose is an auditor.
+READ_EVERYTHING = "workflows.read_everything"
+# The audit log, its case trails and chain verification: managers and auditors (and
+# owners, through their role: exceptions_app/roles.py).
+VIEW_AUDIT_TRAIL = "workflows.view_audit_trail"
+# The evidence export for a period, a privileged action (audited).
+EXPORT_EVIDENCE = "workflows.export_evidence"
+
+
+def is_auditor(user) -> bool:
+    return bool(user and user.is_authenticated and not user.is_superuser
+                and user.has_perm(READ_EVERYTHING))
+
+
+def reads_everything(user) -> bool:
+    """Sees every case and configuration: a manager or an auditor (I8's exceptions)."""
+    return is_manager(user) or is_auditor(user)
+
+
+def reads_audit_trail(user) -> bool:
+    return bool(user and user.is_authenticated
+                and (is_manager(user) or user.has_perm(VIEW_AUDIT_TRAIL)
+                     or user.has_perm(READ_EVERYTHING)))
+
+
+def exports_evidence(user) -> bool:
+    return bool(user and user.is_authenticated
+                and (user.has_perm(EXPORT_EVIDENCE) or user.has_perm(READ_EVERYTHING)))
+
+
 def _can_manage(case, user) -> bool:
     return is_manager(user)
 

@@ -350,6 +350,20 @@ class VerificationReport:
     head: tuple[int, str] | None = None  # (seq, chain_hash) of the newest seal
     problem_count: int = 0  # all problems, including those past MAX_LISTED_PROBLEMS
     backfilled: int = 0  # events marked backfilled (accepted or not)
+    # The first link of the chain that does not hold, in seq order, or None.
+    first_broken_link: "BrokenLink | None" = None
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    """Where the chain first breaks: which seal and event, what was checked (``seq``,
+    ``row_hash`` or ``chain_hash``), the value it should have and the value stored."""
+
+    seq: int
+    event_id: int
+    field: str
+    expected: str
+    found: str
 
 
 class _Problems:
@@ -473,21 +487,35 @@ def verify(*, expected_head: tuple[int, str] | None = None, now: datetime | None
     expected_seen = False
     previous_seq, previous_hash = 0, GENESIS
     sealed = 0
+    first_broken_link = None
     for event in _sealed_events(upto=upto, chunk=chunk_size):
         sealed += 1
         gap = event.seq != previous_seq + 1
+        if gap and first_broken_link is None:
+            first_broken_link = BrokenLink(seq=event.seq, event_id=event.id, field="seq",
+                                           expected=str(previous_seq + 1), found=str(event.seq))
         if gap:
             missing = (f"#{previous_seq + 1}" if event.seq == previous_seq + 2
                        else f"#{previous_seq + 1}..#{event.seq - 1}")
             problems.add(f"seq {missing} missing: the chain jumps from #{previous_seq} to "
                          f"#{event.seq} (rows deleted)")
         _check_event(event, f"seq #{event.seq}, event {event.id}", problems, backfilled)
-        if event_hash(event) != event.row_hash:
+        content_hash = event_hash(event)
+        if content_hash != event.row_hash:
             problems.add(f"seq #{event.seq}, event {event.id}: the event's content does not "
                          f"match its row_hash (row edited)")
+            if first_broken_link is None:
+                first_broken_link = BrokenLink(seq=event.seq, event_id=event.id,
+                                               field="row_hash", expected=content_hash,
+                                               found=event.row_hash)
         # After a gap the link cannot be checked (its predecessor is gone); elsewhere a
         # wrong link means the row_hash or the chain was rewritten.
-        if not gap and chain_hash(previous_hash, event.row_hash) != event.link:
+        link = None if gap else chain_hash(previous_hash, event.row_hash)
+        if link is not None and link != event.link:
+            if first_broken_link is None:
+                first_broken_link = BrokenLink(seq=event.seq, event_id=event.id,
+                                               field="chain_hash", expected=link,
+                                               found=event.link)
             problems.add(f"seq #{event.seq}, event {event.id}: chain_hash does not follow from "
                          f"#{previous_seq} (row_hash or chain rewritten)")
         while checkpoint is not None and checkpoint.seq <= event.seq:
@@ -539,7 +567,8 @@ def verify(*, expected_head: tuple[int, str] | None = None, now: datetime | None
     head = (previous_seq, previous_hash) if sealed else None
     return VerificationReport(ok=problems.count == 0, problems=problems.as_list(),
                               sealed=sealed, unsealed=unsealed, head=head,
-                              problem_count=problems.count, backfilled=backfilled.count)
+                              problem_count=problems.count, backfilled=backfilled.count,
+                              first_broken_link=first_broken_link)
 
 
 def _check_checkpoint(checkpoint: AuditCheckpoint, event: AuditEvent | None,

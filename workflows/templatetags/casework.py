@@ -262,6 +262,12 @@ class MainNav:
         return (selectors.is_manager(self.user)
                 or selectors.member_queues(user=self.user).exists())
 
+    @cached_property
+    def reads_audit_trail(self) -> bool:
+        from workflows.models import reads_audit_trail
+
+        return reads_audit_trail(self.user)
+
     @property
     def may_approve(self) -> bool:
         return bool(self.approvals) or self.works_queues

@@ -1,0 +1,314 @@
+"""Who may do what, everywhere: every route of the URL configuration, every role, an
+object in the caller's scope and one outside it has an expected answer, and gets it.
+
+The routes are read from the URL resolver; a route missing from ``MATRIX`` (or an entry
+whose route is gone) fails ``test_every_route_has_its_line_in_the_matrix``. Adding a
+route is one line: its key (the URL name; ``api <name>`` under ``/api/v1/``), the
+objects its path names, and the answers, usually one of the presets below.
+
+Roles: ``anonymous``; ``reviewer``, a member of the in-scope queue only; ``manager``
+(``workflows.manage_cases``); ``auditor`` (the ``auditors`` role: reads everything,
+changes nothing); ``ai``, the in-scope AI system's API key. Reads (GET) are asked of
+every role in both scopes; for a route that changes something, the auditor and the
+anonymous caller are asked in both scopes and the reviewer outside their scope (the
+answers that never depend on a valid body). What a permitted change does is the
+feature tests' business.
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import URLResolver, get_resolver
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from exceptions_app.roles import setup_roles
+from exceptions_app.services import documents
+from tests.exceptions_app.factories import AiSystemFactory, UseCaseFactory, issue_key
+from tests.exceptions_app.factories import make_decision_case as decision_with_case
+from tests.factories import QueueFactory, UserFactory, make_manager
+from tests.workflows.sla_support import office_calendar, publish
+from workflows.actors import SYSTEM
+from workflows.models import ConsultRequest, Notification, OutboxMessage, Process
+from workflows.services import outbox
+
+ROLES = ("anonymous", "reviewer", "manager", "auditor", "ai")
+# Django's own admin has its own permission system and tests.
+NOT_OURS = ("admin/",)
+
+
+@dataclass(frozen=True)
+class Line:
+    """A route's expected answers: ``reads`` for GET and ``writes`` for the change it
+    makes (``None``: it has no such method). Each maps a role to one status for both
+    scopes or to (in scope, out of scope)."""
+
+    objects: dict = field(default_factory=dict)  # path parameter -> the world's object
+    query: str = ""  # what the route needs besides its path (a period)
+    reads: dict | None = None
+    writes: dict | None = None
+
+
+def answers(anonymous, reviewer, manager, auditor, ai) -> dict:
+    return dict(zip(ROLES, (anonymous, reviewer, manager, auditor, ai), strict=True))
+
+
+# -- presets ----------------------------------------------------------------------------
+# Reads.
+API_ANYONE = answers(401, 200, 200, 200, 401)  # a person's own list or settings
+API_SCOPED = answers(401, (200, 404), 200, 200, 401)  # I8: absent outside one's scope
+API_PERSONAL = answers(401, (200, 404), 404, 404, 401)  # one's own, nobody else's
+API_MANAGERS = answers(401, 403, 200, 403, 401)
+API_AUDIT = answers(401, 403, 200, 200, 401)
+API_EVIDENCE = answers(401, 403, 403, 200, 401)
+API_AI = answers(401, 401, 401, 401, 200)  # the integration's, by API key
+API_AI_SCOPED = answers(401, 401, 401, 401, (200, 404))
+PUBLIC = answers(200, 200, 200, 200, 200)
+PAGE = answers(302, 200, 200, 200, 302)  # every signed-in person
+PAGE_SCOPED = answers(302, (200, 404), 200, 200, 302)
+PAGE_MANAGERS = answers(302, 403, 200, 403, 302)
+PAGE_READERS = answers(302, 403, 200, 200, 302)  # managers and auditors
+PAGE_AUDIT = PAGE_READERS
+PAGE_EVIDENCE = answers(302, 403, 403, 200, 302)
+# Changes: the auditor is refused everywhere, whatever the object (403).
+API_WRITE = answers(401, None, None, 403, 401)
+API_WRITE_SCOPED = answers(401, (None, 404), None, 403, 401)
+# These read the body before the object: an empty one is 400 whatever the id (so the
+# answer says nothing of a case outside one's scope; with a valid body it is 404).
+API_WRITE_BODY_FIRST = answers(401, (None, 400), None, 403, 401)
+API_AI_WRITE = answers(401, 401, 401, 403, None)
+API_AI_WRITE_SCOPED = answers(401, 401, 401, 403, (None, 404))
+API_AI_WRITE_BODY_FIRST = answers(401, 401, 401, 403, (None, 400))
+PAGE_WRITE = answers(302, None, None, 403, 302)
+PAGE_WRITE_SCOPED = answers(302, (None, 404), None, 403, 302)
+
+PERIOD = "since=2026-01-01&until=2026-01-31"
+
+MATRIX = {
+    # The API for people.
+    "api case-list": Line(reads=API_ANYONE),
+    "api case-claim-next": Line(writes=API_WRITE),
+    "api case-detail": Line({"pk": "case"}, reads=API_SCOPED),
+    "api case-comments": Line({"pk": "case"}, reads=API_SCOPED, writes=API_WRITE_SCOPED),
+    **{f"api case-{action}": Line({"pk": "case"}, writes=API_WRITE_SCOPED) for action in (
+        "approve", "claim", "release", "resume")},
+    **{f"api case-{action}": Line({"pk": "case"}, writes=API_WRITE_BODY_FIRST) for action in (
+        "cancel", "escalate", "priority", "reassign", "request-info", "resolve", "send-back")},
+    "api consult-answer": Line({"case_id": "case", "consult_id": "consult"},
+                               writes=API_WRITE_SCOPED),
+    "api notification-list": Line(reads=API_ANYONE),
+    "api notification-read-all": Line(writes=API_WRITE),
+    "api notification-unread-count": Line(reads=API_ANYONE),
+    "api notification-detail": Line({"pk": "notification"}, reads=API_PERSONAL),
+    "api notification-read": Line({"pk": "notification"}, writes=API_WRITE_SCOPED),
+    "api outbox-message-list": Line(reads=API_MANAGERS),
+    "api outbox-message-detail": Line({"pk": "message"}, reads=API_MANAGERS),
+    "api outbox-message-redeliver": Line({"pk": "message"}, writes=API_WRITE),
+    "api queue-list": Line(reads=API_ANYONE),
+    "api queue-detail": Line({"slug": "queue"}, reads=API_SCOPED),
+    "api queue-assignment": Line({"slug": "queue"}, reads=API_SCOPED, writes=API_WRITE),
+    "api process-raci": Line({"slug": "process"}, reads=API_SCOPED, writes=API_WRITE),
+    "api sla-policy-list": Line({"slug": "queue"}, reads=API_SCOPED, writes=API_WRITE),
+    "api sla-policy-reapply": Line({"slug": "queue"}, writes=API_WRITE),
+    "api sla-policy-detail": Line({"slug": "queue", "version": "sla_version"},
+                                  reads=API_SCOPED),
+    "api calendar-list": Line(reads=API_ANYONE),
+    "api calendar-detail": Line({"pk": "calendar"}, reads=API_SCOPED),
+    "api calendar-closure-list": Line({"pk": "calendar"}, writes=API_WRITE),
+    "api calendar-closure-detail": Line({"pk": "calendar", "closure_id": "closure"},
+                                        writes=API_WRITE),
+    "api my-availability": Line(reads=API_ANYONE, writes=API_WRITE),
+    "api my-preferences": Line(reads=API_ANYONE, writes=API_WRITE),
+    # Someone else's availability: managers (and auditors, reading), 403 for the rest.
+    "api reviewer-availability": Line({"username": "person"},
+                                      reads=answers(401, (200, 403), 200, 200, 401),
+                                      writes=API_WRITE),
+    "api audit-event-list": Line(reads=API_AUDIT),
+    "api audit-verify": Line(reads=API_AUDIT),
+    "api audit-evidence-export": Line({"file_format": "evidence_format"}, PERIOD,
+                                      reads=API_EVIDENCE),
+    "api label-list": Line(reads=API_MANAGERS),
+    "api label-export": Line({"file_format": "label_format"}, reads=API_MANAGERS),
+    "api use-case-quality": Line({"slug": "use_case"}, reads=API_SCOPED),
+    # The integration's API (AI systems).
+    "api decision-create": Line(reads=API_AI, writes=API_AI_WRITE),
+    "api decision-batch": Line(writes=API_AI_WRITE),
+    "api decision-detail": Line({"pk": "decision"}, reads=API_AI_SCOPED),
+    "api decision-withdraw": Line({"pk": "decision"}, writes=API_AI_WRITE_SCOPED),
+    "api decision-documents": Line({"pk": "decision"}, writes=API_AI_WRITE_BODY_FIRST),
+    "api resolution-feed": Line(reads=API_AI),
+    # Documentation, probes.
+    "api schema": Line(reads=PUBLIC),
+    "api api-docs": Line(reads=PUBLIC),
+    "api api-redoc": Line(reads=answers(*[302] * 5)),
+    "favicon": Line(reads=answers(*[301] * 5)),
+    "healthz": Line(reads=PUBLIC),
+    "readyz": Line(reads=PUBLIC),
+    "metrics": Line(reads=PUBLIC),
+    "login": Line(reads=PUBLIC),
+    "logout": Line(writes=answers(302, None, None, 302, 302)),
+    # Pages.
+    "home": Line(reads=PAGE),
+    "next-case": Line(writes=PAGE_WRITE),
+    "preferences": Line(writes=PAGE_WRITE),
+    "approvals": Line(reads=PAGE),
+    "case": Line({"pk": "case"}, reads=PAGE_SCOPED),
+    **{f"case-{action}": Line({"pk": "case"}, writes=PAGE_WRITE_SCOPED) for action in (
+        "claim", "release", "resolve", "request-info", "resume", "escalate", "approve",
+        "send-back", "reassign", "cancel", "comment")},
+    "notifications": Line(reads=PAGE),
+    "notifications-read-all": Line(writes=PAGE_WRITE),
+    "notification-read": Line({"pk": "notification"}, writes=PAGE_WRITE_SCOPED),
+    "delivery-log": Line(reads=PAGE_MANAGERS),
+    "redeliver-message": Line({"message_id": "message"}, writes=PAGE_WRITE),
+    "profile": Line(reads=PAGE, writes=PAGE_WRITE),
+    "raci-index": Line(reads=PAGE_READERS),
+    "raci-matrix": Line({"slug": "process"}, reads=PAGE_READERS),
+    "raci-cell": Line({"slug": "process", "activity": "activity", "role": "raci_role"},
+                      reads=PAGE_MANAGERS, writes=PAGE_WRITE),
+    "availability": Line(reads=PAGE, writes=PAGE_WRITE),
+    "queue-index": Line(reads=PAGE_MANAGERS),
+    "queue-members": Line({"slug": "queue"}, reads=PAGE_MANAGERS, writes=PAGE_WRITE),
+    "my-consults": Line(reads=PAGE),
+    "consult-answer-page": Line({"pk": "consult"}, writes=PAGE_WRITE_SCOPED),
+    "sla-dashboard": Line(reads=PAGE_MANAGERS),
+    "sla-dashboard-reassign": Line({"pk": "case"}, writes=PAGE_WRITE),
+    "audit-log": Line(reads=PAGE_AUDIT),
+    "audit-case-trail": Line({"pk": "case"}, reads=PAGE_AUDIT),
+    "audit-evidence": Line(reads=PAGE_EVIDENCE),
+    "use-cases": Line(reads=PAGE),
+    "use-case": Line({"slug": "use_case"}, reads=PAGE_SCOPED),
+    "use-case-monitoring": Line({"slug": "use_case"}, reads=PAGE_SCOPED),
+    "decision-document": Line({"pk": "document"}, reads=PAGE_SCOPED),
+    "labels": Line(reads=PAGE_MANAGERS),
+}
+
+
+def _routes(patterns=None, prefix=""):
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _routes(pattern.url_patterns, prefix + str(pattern.pattern))
+        else:
+            yield prefix + str(pattern.pattern), pattern
+
+
+def routes() -> dict[str, str]:
+    """Every route of ours by its key in ``MATRIX``, with its path pattern."""
+    found = {}
+    for route, pattern in _routes():
+        if route.startswith(NOT_OURS):
+            continue
+        name = pattern.name or route.split(".")[0]
+        found[f"api {name}" if route.startswith("api/") else name] = route
+    return found
+
+
+def path(route: str, values: dict) -> str:
+    """The route's pattern with its parameters filled in (path() and router regexes)."""
+    filled = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: str(values[m.group(1)]), route)
+    filled = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), filled)
+    return "/" + filled.replace("^", "").replace("$", "")
+
+
+def world(mark: str, *, member) -> dict:
+    """A queue and everything hanging off it, worked by ``member``."""
+    process = Process.objects.create(slug=f"{mark}-process", name=f"{mark} process")
+    queue = QueueFactory(slug=f"{mark}-desk", name=f"{mark} desk", process=process)
+    queue.members.add(member)
+    now = timezone.now()
+    calendar = office_calendar(f"{mark} office",
+                               closures=[(now + timedelta(days=1), now + timedelta(days=2))])
+    policy = publish(queue, calendar=calendar)
+    use_case = UseCaseFactory(slug=f"{mark}-invoices", review_queue=queue, process=process)
+    system = AiSystemFactory(slug=f"{mark}-ai", use_cases=[use_case])
+    decision = decision_with_case(use_case, external_id=f"{mark}-1", ai_system=system)
+    document = documents.upload_document(
+        ai_system=system, decision_id=decision.pk,
+        file=SimpleUploadedFile(f"{mark}.pdf", b"%PDF-1.4 invoice", "application/pdf"))
+    consult = ConsultRequest.objects.create(case_id=decision.case_id, consultee=member,
+                                            question="Your view?", created_at=now)
+    outbox.notify_users(users=[member], text=f"{mark} notice", dedup_prefix=f"{mark}:1",
+                        case=decision.case)
+    outbox.relay_due()
+    return {
+        "case": decision.case_id, "consult": consult.pk, "queue": queue.slug,
+        "process": process.slug, "calendar": calendar.pk,
+        "closure": calendar.closures.get().pk, "sla_version": policy.version,
+        "notification": Notification.objects.get(user=member).pk,
+        "message": OutboxMessage.objects.filter(recipient=str(member.pk)).first().pk,
+        "person": member.username, "use_case": use_case.slug, "decision": decision.pk,
+        "document": document.pk, "system": system,
+        "evidence_format": "csv", "label_format": "jsonl", "activity": "review",
+        "raci_role": "R",
+    }
+
+
+@pytest.fixture
+def people_and_worlds(monkeypatch, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    monkeypatch.setattr(outbox, "_nudge", lambda message_ids, webhooks=False: None)
+    setup_roles(actor=SYSTEM)
+    reviewer, stranger = UserFactory(username="riley"), UserFactory(username="sam")
+    auditor = UserFactory(username="alex")
+    auditor.groups.add(Group.objects.get(name="auditors"))
+    inside, outside = world("in", member=reviewer), world("out", member=stranger)
+    people = {"anonymous": None, "reviewer": reviewer, "manager": make_manager(),
+              "auditor": auditor, "ai": inside["system"]}
+    return people, {"in": inside, "out": outside}
+
+
+def client_of(role: str, person) -> Client:
+    if role == "ai":
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {issue_key(person)}")
+        return client
+    client = APIClient()
+    if person is not None:
+        client.force_login(person)
+    return client
+
+
+def expected(answer, scope: str):
+    return answer[0 if scope == "in" else 1] if isinstance(answer, tuple) else answer
+
+
+def test_every_route_has_its_line_in_the_matrix():
+    ours = routes()
+
+    assert sorted(set(ours) - set(MATRIX)) == [], "new routes: add a line to MATRIX"
+    assert sorted(set(MATRIX) - set(ours)) == [], "routes gone: remove their lines"
+
+
+@pytest.mark.django_db
+def test_every_route_answers_every_role_in_and_out_of_scope_as_the_matrix_says(
+        people_and_worlds):
+    people, worlds = people_and_worlds
+    clients = {role: client_of(role, person) for role, person in people.items()}
+    ours = routes()
+    wrong = []
+    for key, line in MATRIX.items():
+        for method, table in (("get", line.reads), ("post", line.writes)):
+            for role, answer in (table or {}).items():
+                for scope in ("in", "out") if line.objects else ("in",):
+                    want = expected(answer, scope)
+                    if want is None:
+                        continue
+                    values = {param: worlds[scope][name] for param, name in line.objects.items()}
+                    url = path(ours[key], values) + (f"?{line.query}" if line.query else "")
+                    # Signing out ends the session the other routes are asked with.
+                    client = (client_of(role, people[role]) if key == "logout"
+                              else clients[role])
+                    response = getattr(client, method)(url)
+                    if response.streaming:  # read a streamed file to its end (and close)
+                        b"".join(response.streaming_content)
+                    got = response.status_code
+                    if got != want:
+                        wrong.append(f"{method.upper()} {url} as {role} ({scope}): {got}, "
+                                     f"expected {want}")
+
+    assert wrong == [], "\n".join(wrong)
