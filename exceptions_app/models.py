@@ -566,3 +566,12 @@ class DecisionDocument(models.Model):
     @property
     def is_pdf(self) -> bool:
         return self.content_type == "application/pdf"
+
+
+# Stage gates, guardrails and their counters live in their own module (``stage_models``).
+from exceptions_app.stage_models import (  # noqa: E402, F401
+    AutoPassTally,
+    Guardrails,
+    ModelVersionRecord,
+    StageChange,
+)

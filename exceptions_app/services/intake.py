@@ -37,7 +37,7 @@ from exceptions_app.models import (
 )
 from exceptions_app.policy import CompiledPolicy, compile_policy, judge
 from exceptions_app.routing import RoutingResult, UseCaseRouting, route_decision
-from exceptions_app.services import quality
+from exceptions_app.services import guardrails, quality
 from exceptions_app.verbs import DomainVerb
 from workflows import db
 from workflows.models import AuditEvent, Case, Queue
@@ -260,6 +260,13 @@ def _create(*, ai_system, items, hashes, targets, indexes, now) -> list[Decision
             meta=item.get("meta"), max_list_items=max_list_items)
         routed.append(route_decision(use_case=target.routing, policy=target.compiled,
                                      evaluation=evaluation, external_id=item["external_id"]))
+    # Kill switch, daily caps, probation and QA strata may hold a route back (a fixed
+    # number of statements per batch, none when a use case sets none of them).
+    routed = guardrails.hold_back(now=now, batch=[
+        guardrails.Routed(use_case=targets[items[index]["use_case"]].use_case,
+                          item=items[index], routing=routing,
+                          priority=targets[items[index]["use_case"]].compiled.default_priority)
+        for index, routing in zip(indexes, routed, strict=True)])
 
     case_positions = [n for n, routing in enumerate(routed) if routing.case]
     queues = _queues(targets, {routed[n].case.queue_id for n in case_positions})
