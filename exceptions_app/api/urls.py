@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exceptions_app.api import documents, labels, quality, views, withdrawal
+from exceptions_app.api import documents, labels, quality, stages, views, withdrawal
 
 urlpatterns = [
     path("decisions/", views.DecisionsView.as_view(), name="decision-create"),
@@ -16,4 +16,14 @@ urlpatterns = [
     path("resolutions/", views.ResolutionFeedView.as_view(), name="resolution-feed"),
     path("use-cases/<slug:slug>/quality/", quality.UseCaseQualityView.as_view(),
          name="use-case-quality"),
+    path("use-cases/<slug:slug>/stage/", stages.UseCaseStageView.as_view(),
+         name="use-case-stage-api"),
+    path("use-cases/<slug:slug>/stage/advance/", stages.UseCaseAdvanceView.as_view(),
+         name="use-case-stage-advance"),
+    path("use-cases/<slug:slug>/stage/lower/", stages.UseCaseLowerView.as_view(),
+         name="use-case-stage-lower"),
+    path("use-cases/<slug:slug>/kill-switch/", stages.UseCaseKillSwitchView.as_view(),
+         name="use-case-kill-switch"),
+    path("use-cases/<slug:slug>/guardrails/", stages.UseCaseGuardrailsView.as_view(),
+         name="use-case-guardrails"),
 ]

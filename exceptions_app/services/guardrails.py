@@ -128,9 +128,17 @@ _settings = ProcessCache("guardrails")
 _settings.watch(Guardrails)
 
 
-def _settings_of(use_case_ids: set[int]) -> dict[int, Guardrails | None]:
-    found = {key: value for (_, key), value
-             in _settings.lookup(("guardrails", pk) for pk in use_case_ids).items()}
+def _settings_of(use_cases: Sequence[UseCase]) -> dict[int, Guardrails | None]:
+    """Each use case's settings: from the use case where it came with them (intake's
+    catalogue reads them with the use case, and drops it when they change), else from
+    this process's cache, else one query."""
+    found = {}
+    for use_case in use_cases:
+        if UseCase.guardrails.is_cached(use_case):
+            found[use_case.pk] = UseCase.guardrails.related.get_cached_value(use_case)
+    use_case_ids = {use_case.pk for use_case in use_cases} - found.keys()
+    found.update({key: value for (_, key), value
+                  in _settings.lookup(("guardrails", pk) for pk in use_case_ids).items()})
     if missing := use_case_ids - found.keys():
         loaded = {row.use_case_id: row
                   for row in Guardrails.objects.filter(use_case_id__in=missing)}
@@ -178,7 +186,7 @@ def hold_back(*, batch: Sequence[Routed], now: datetime) -> list[RoutingResult]:
     """The routes of a batch after the guardrails, in order (intake calls this once per
     batch, inside the transaction that stores the decisions, so the counters it adds to
     commit or roll back with them)."""
-    settings = _settings_of({entry.use_case.pk for entry in batch})
+    settings = _settings_of([entry.use_case for entry in batch])
     if not any(_acts_at_intake(guardrails) for guardrails in settings.values()):
         return [entry.routing for entry in batch]
     routes = [entry.routing for entry in batch]

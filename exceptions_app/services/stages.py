@@ -36,9 +36,10 @@ from workflows import actors
 from workflows import selectors as engine_selectors
 from workflows.models import Activity, CaseState, RaciRole
 from workflows.services import audit, outbox, raci
+from workflows.services.errors import Conflict
 
 
-class StageRefused(Exception):
+class StageRefused(Conflict):
     """A move up the gates or the state do not allow (HTTP 409): ``problems`` say why."""
 
     def __init__(self, problems: list[str], *, evidence: dict | None = None):
