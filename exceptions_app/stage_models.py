@@ -201,6 +201,8 @@ class ModelVersionRecord(models.Model):
     use_case = models.ForeignKey(UseCase, on_delete=models.CASCADE, related_name="+")
     model_version = models.CharField(max_length=200)
     decisions = models.PositiveIntegerField(default=0)
+    # False for a version seen before probation was switched on: it is not new.
+    probation = models.BooleanField(default=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["use_case", "model_version"],

@@ -13,7 +13,7 @@ def known_model_versions(apps, schema_editor):
     ModelVersionRecord = apps.get_model("exceptions_app", "ModelVersionRecord")
     ModelVersionRecord.objects.bulk_create([
         ModelVersionRecord(use_case_id=row["use_case"], model_version=row["model_version"],
-                           decisions=row["total"])
+                           decisions=row["total"], probation=False)
         for row in DailyQuality.objects.values("use_case", "model_version")
         .annotate(total=Sum("decisions")).order_by()])
 
@@ -74,6 +74,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('model_version', models.CharField(max_length=200)),
                 ('decisions', models.PositiveIntegerField(default=0)),
+                ('probation', models.BooleanField(default=True)),
                 ('use_case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='exceptions_app.usecase')),
             ],
             options={

@@ -60,12 +60,12 @@ def _require(user, use_case: UseCase, what: str) -> None:
 
 
 def _known_versions(use_case: UseCase) -> None:
-    """Probation starts now: the model versions already seen are not new."""
-    rows = (DailyQuality.objects.filter(use_case=use_case).values("model_version").order_by()
-            .annotate(total=Sum("decisions")))
-    db.add_to_counters(ModelVersionRecord, key=("use_case_id", "model_version"),
-                       counters=("decisions",),
-                       rows=sorted((use_case.pk, row["model_version"], 0) for row in rows))
+    """Probation starts now: the model versions already seen are not new (a handful of
+    rows: one per version the use case ever had)."""
+    for version in (DailyQuality.objects.filter(use_case=use_case).order_by("model_version")
+                    .values_list("model_version", flat=True).distinct()):
+        ModelVersionRecord.objects.update_or_create(
+            use_case=use_case, model_version=version, defaults={"probation": False})
 
 
 @transaction.atomic
@@ -232,7 +232,7 @@ def _probation(batch: Sequence[Routed], settings) -> dict[int, str]:
             if (settings[entry.use_case.pk] or Guardrails()).probation_decisions}
     if not keys:
         return {}
-    seen = {(row.use_case_id, row.model_version): row.decisions
+    seen = {(row.use_case_id, row.model_version): row.decisions if row.probation else None
             for row in ModelVersionRecord.objects.filter(
                 use_case_id__in={pk for pk, _ in keys},
                 model_version__in={version for _, version in keys})}
@@ -242,11 +242,13 @@ def _probation(batch: Sequence[Routed], settings) -> dict[int, str]:
         key = (entry.use_case.pk, entry.item["model_version"])
         if key not in keys:
             continue
-        place = seen.get(key, 0) + counted[key]
+        earlier = seen.get(key, 0)
         counted[key] += 1
+        if earlier is None:  # known before probation was switched on
+            continue
+        place = earlier + counted[key] - 1
         limit = settings[entry.use_case.pk].probation_decisions
-        # A version seen before probation was switched on has its count already; a
-        # concurrent batch may read the same count, which reviews a few more, never fewer.
+        # A concurrent batch may read the same count: that reviews a few more, never fewer.
         if place < limit:
             held[n] = (f"Model version {key[1]} is on probation: its first {limit} "
                        f"decisions are reviewed (this is number {place + 1})")

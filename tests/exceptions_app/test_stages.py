@@ -60,7 +60,7 @@ def test_above_the_gates_the_accountable_signs_off_and_the_evidence_is_recorded(
 
 
 def test_the_default_gates_ask_for_500_reviewed_decisions_at_95_percent():
-    use_case, owner, reviewer = staged_use_case()
+    use_case, _owner, reviewer = staged_use_case()
     review(post(use_case, 3), reviewer, agree=3)
 
     evidence = stages.stage_evidence(use_case=use_case, now=NOW + timedelta(hours=1))
@@ -83,7 +83,7 @@ def test_cases_resolved_after_their_due_time_fail_the_sla_gate():
 
 
 def test_only_the_accountable_for_stage_changes_signs_off():
-    use_case, owner, reviewer = staged_use_case(min_reviewed=1, min_agreement=0.5)
+    use_case, _owner, reviewer = staged_use_case(min_reviewed=1, min_agreement=0.5)
     review(post(use_case, 1), reviewer, agree=1)
 
     with pytest.raises(PermissionDenied, match="owner"):
@@ -111,7 +111,7 @@ def test_the_move_to_optimize_needs_the_lower_end_of_qa_accuracy_over_its_bound(
 
 
 def test_the_gates_weigh_the_current_model_version_not_the_earlier_ones():
-    use_case, owner, reviewer = staged_use_case(min_reviewed=3, min_agreement=0.9)
+    use_case, _owner, reviewer = staged_use_case(min_reviewed=3, min_agreement=0.9)
     review(post(use_case, 3, model_version="m1"), reviewer, agree=3)
     review(post(use_case, 1, model_version="m2", now=NOW + timedelta(minutes=1)), reviewer,
            agree=1)
@@ -124,7 +124,7 @@ def test_the_gates_weigh_the_current_model_version_not_the_earlier_ones():
 
 
 def test_going_down_needs_a_reason_and_is_always_allowed():
-    use_case, owner, reviewer = staged_use_case(Stage.AUTOMATE)
+    use_case, owner, _reviewer = staged_use_case(Stage.AUTOMATE)
 
     with pytest.raises(ValidationError) as missing:
         stages.lower_stage(use_case=use_case, actor=owner, reason="  ")
@@ -141,14 +141,14 @@ def test_going_down_needs_a_reason_and_is_always_allowed():
 
 
 def test_there_is_nothing_below_audit():
-    use_case, owner, reviewer = staged_use_case(Stage.AUDIT)
+    use_case, owner, _reviewer = staged_use_case(Stage.AUDIT)
 
     with pytest.raises(stages.StageRefused, match="audit stage already"):
         stages.lower_stage(use_case=use_case, actor=owner, reason="Just in case")
 
 
 def test_a_reviewer_may_not_move_the_stage_down():
-    use_case, owner, reviewer = staged_use_case(Stage.ASSIST)
+    use_case, _owner, reviewer = staged_use_case(Stage.ASSIST)
 
     with pytest.raises(PermissionDenied):
         stages.lower_stage(use_case=use_case, actor=reviewer, reason="I'd rather not")
