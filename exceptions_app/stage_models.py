@@ -143,7 +143,7 @@ class Guardrails(models.Model):
                      "qa_error_bound", "max_exception_rate"):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 1:
-                errors[name] = [f"A fraction between 0 and 1 (0.95 is 95%), not {value!r}."]
+                errors[name] = [f"A fraction between 0 and 1 (0.95 is 95%), not {value:g}."]
         if self.evidence_days is not None and self.evidence_days < 1:
             errors["evidence_days"] = ["The evidence window is at least one day."]
         if self.daily_value_cap is not None:

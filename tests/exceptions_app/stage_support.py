@@ -38,6 +38,7 @@ def staged_use_case(stage=Stage.AUDIT, **settings):
     reviewer = UserFactory(username="reviewer")
     for queue in (use_case.review_queue, use_case.qa_queue):
         queue.members.add(reviewer)
+    use_case.review_queue.members.add(owner)  # so the owner sees the use case (I8)
     return use_case, owner, reviewer
 
 

@@ -88,6 +88,7 @@ def sealed(monkeypatch):
         "decision-detail": {"pk": decision.pk},
         "label-export": {"file_format": "jsonl"},
         "use-case-quality": {"slug": use_case.slug},
+        "use-case-stage-api": {"slug": use_case.slug},
     }
 
 
