@@ -41,7 +41,7 @@ from exceptions_app.activities import UseCaseActivity as Activity
 from exceptions_app.demo import data
 from exceptions_app.demo.history import seed_intercompany_work, seed_work
 from exceptions_app.models import AiSystem, PolicyStatus, PolicyVersion, RuleAction, Stage, UseCase
-from exceptions_app.services import policies
+from exceptions_app.services import guardrails, policies
 from exceptions_app.services import use_cases as ai_systems
 from exceptions_app.verbs import DomainVerb
 from workflows.models import (
@@ -108,8 +108,18 @@ def seed_demo(*, now: datetime | None = None, callback_url: str | None = None) -
                     default_reason=data.INTERCOMPANY_DEFAULT_REASON, now=now)
         posted = seed_work(ai_system=ai_system, users=users, now=now)
         posted += seed_intercompany_work(ai_system=ai_system, now=now)
+        seed_guardrails(use_cases={use_case.slug: use_case, second.slug: second},
+                        actor=manager, now=now)
     return DemoSeed(use_case=use_case, policy=policy, ai_system=ai_system, process=process,
                     second_use_case=second, decisions_posted=posted)
+
+
+def seed_guardrails(*, use_cases: dict, actor, now: datetime) -> None:
+    """Gates at the demo's scale (its history is days, not months) and the guardrails of
+    the automated use case, set by the owner through the service like any change."""
+    for slug, settings in data.GUARDRAILS.items():
+        guardrails.update_guardrails(use_case=use_cases[slug], actor=actor, now=now,
+                                     **settings)
 
 
 # --- People, queues, the use cases --------------------------------------------------------
