@@ -43,6 +43,7 @@ class GuardrailsForm(forms.ModelForm):
             "probation_decisions": "Probation: first decisions of a new model version reviewed",
             "qa_strata": "QA strata (JSON)",
         }
+        widgets = {"qa_strata": forms.Textarea(attrs={"rows": 3})}
 
 
 def _stage_label(stage: str) -> str:
