@@ -412,6 +412,8 @@ class DailyQuality(models.Model):
     qa_sampled = models.PositiveIntegerField(default=0)
     # At final resolution.
     resolved = models.PositiveIntegerField(default=0)
+    # Resolved within the case's due time (or with no due time): SLA compliance.
+    resolved_in_time = models.PositiveIntegerField(default=0)
     overridden = models.PositiveIntegerField(default=0)  # corrected or rejected
     qa_reviewed = models.PositiveIntegerField(default=0)
     qa_agreed = models.PositiveIntegerField(default=0)

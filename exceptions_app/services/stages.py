@@ -14,11 +14,11 @@ exception rate, volume) and from the cases (SLA compliance), over the gates' win
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from exceptions_app.activities import DomainActivity
@@ -34,7 +34,7 @@ from exceptions_app.stage_models import (
 from exceptions_app.verbs import StageVerb
 from workflows import actors
 from workflows import selectors as engine_selectors
-from workflows.models import Activity, CaseState, RaciRole
+from workflows.models import Activity, RaciRole
 from workflows.services import audit, outbox, raci
 from workflows.services.errors import Conflict
 
@@ -66,7 +66,7 @@ class VersionEvidence:
     agreement: Proportion  # reviewed decisions the reviewer accepted as the AI proposed
     qa_accuracy: Proportion  # QA-sampled auto-passed decisions the reviewer accepted
     exceptions: Proportion  # decisions sent to review, of all
-    sla: Proportion  # resolved cases resolved within their due time
+    sla: Proportion  # cases (reviews and QA samples) resolved within their due time
 
     def as_dict(self) -> dict:
         return {"model_version": self.model_version, "decisions": self.decisions,
@@ -129,38 +129,28 @@ def _percent(value: float | None) -> str:
 
 
 def _version_evidence(*, use_case: UseCase, since: date, until: date) -> list[VersionEvidence]:
-    """Two queries: the rollups per model version and route, and the SLA of resolved cases."""
+    """One query: the rollups of the window per model version and route (a few rows a
+    day, however many decisions)."""
     rows = (DailyQuality.objects.filter(use_case=use_case, day__gte=since, day__lte=until)
             .values("model_version", "route").order_by()
             .annotate(decisions=Sum("decisions"), resolved=Sum("resolved"),
-                      overridden=Sum("overridden"), qa_reviewed=Sum("qa_reviewed"),
-                      qa_agreed=Sum("qa_agreed")))
+                      in_time=Sum("resolved_in_time"), overridden=Sum("overridden"),
+                      qa_reviewed=Sum("qa_reviewed"), qa_agreed=Sum("qa_agreed")))
     totals: dict[str, dict] = defaultdict(lambda: defaultdict(int))
     for row in rows:
         figures = totals[row["model_version"]]
-        figures["decisions"] += row["decisions"]
-        figures["qa_reviewed"] += row["qa_reviewed"]
-        figures["qa_agreed"] += row["qa_agreed"]
+        for name in ("decisions", "resolved", "in_time", "qa_reviewed", "qa_agreed"):
+            figures[name] += row[name]
         if row["route"] == Route.REVIEW:
             figures["review"] += row["decisions"]
-            figures["resolved"] += row["resolved"]
+            figures["review_resolved"] += row["resolved"]
             figures["agreed"] += row["resolved"] - row["overridden"]
-    start = datetime.combine(since, time.min, tzinfo=UTC)
-    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
-    # The same cohort as the rollups: decisions received in the window, as cases resolved.
-    sla = {row["model_version"]: row for row in (
-        Decision.objects.filter(use_case=use_case, received_at__gte=start, received_at__lt=end,
-                                case__state=CaseState.RESOLVED)
-        .values("model_version").order_by()
-        .annotate(total=Count("pk"),
-                  met=Count("pk", filter=Q(case__due_at__isnull=True)
-                            | Q(case__closed_at__lte=F("case__due_at")))))}
     return [VersionEvidence(
         model_version=version, decisions=figures["decisions"],
-        agreement=Proportion(figures["agreed"], figures["resolved"]),
+        agreement=Proportion(figures["agreed"], figures["review_resolved"]),
         qa_accuracy=Proportion(figures["qa_agreed"], figures["qa_reviewed"]),
         exceptions=Proportion(figures["review"], figures["decisions"]),
-        sla=Proportion(sla.get(version, {}).get("met", 0), sla.get(version, {}).get("total", 0)))
+        sla=Proportion(figures["in_time"], figures["resolved"]))
         for version, figures in sorted(totals.items())]
 
 

@@ -12,11 +12,11 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from exceptions_app.models import DailyQuality, Decision, Route, Stage
-from tests.browser.workbench import SCREENSHOTS
-from tests.factories import make_case
+from exceptions_app.models import DailyQuality, Route, Stage
+from exceptions_app.services.intake import submit_decisions
+from tests.browser.workbench import SCREENSHOTS, invoice
 from workflows.actors import SYSTEM
-from workflows.models import Activity, CaseState, Process, RaciRole
+from workflows.models import Activity, Process, RaciRole
 from workflows.services import raci
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -24,8 +24,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 EARLIER, CURRENT = "extractor-3.2.1", "extractor-3.3.0"
 
 
-def rollups(bench, *, today) -> None:
-    """A month of the rollups intake and resolution keep (their arithmetic is tested in
+def rollups(bench, *, today) -> int:
+    """A month of the rollups intake and resolution keep, answering how many decisions of
+    the current version were reviewed (their arithmetic is tested in
     tests/exceptions_app/test_quality.py): the earlier model version's first half, the
     current one's last two weeks, agreeing more often with the reviewers."""
     rng = random.Random(3)
@@ -36,27 +37,25 @@ def rollups(bench, *, today) -> None:
         passed = int(rng.gauss(180, 15))
         disagree = rng.uniform(0.07, 0.11) if version == EARLIER else rng.uniform(0.005, 0.03)
         day = today - timedelta(days=age)
+        late = rng.choice([0, 0, 1, 2, 5]) if version == EARLIER else rng.choice([0, 1, 2])
         rows.append(DailyQuality(day=day, use_case=bench.use_case, model_version=version,
                                  route=Route.REVIEW, decisions=reviewed, resolved=reviewed,
+                                 resolved_in_time=reviewed - late,
                                  overridden=int(reviewed * disagree)))
         rows.append(DailyQuality(day=day, use_case=bench.use_case, model_version=version,
                                  route=Route.AUTO, decisions=passed))
     DailyQuality.objects.bulk_create(rows)
+    return sum(row.resolved for row in rows if row.model_version == CURRENT)
 
 
-def resolved_cases(bench, *, count: int, late: int) -> None:
-    """The current version's latest reviewed decisions, ``late`` of them resolved after
-    their due time: what SLA compliance counts."""
-    now = timezone.now()
+def latest_decisions(bench, *, count: int) -> None:
+    """Today's decisions come from the current version: the gates weigh its evidence."""
+    items = []
     for n in range(count):
-        case = make_case(bench.queue, state=CaseState.RESOLVED, assignee=bench.reviewer,
-                         now=now - timedelta(minutes=n),
-                         due_at=now - timedelta(minutes=n + (2 if n < late else -30)))
-        Decision.objects.create(
-            ai_system=bench.ai_system, use_case=bench.use_case, external_id=f"sla-{n}",
-            body_hash="0" * 64, model_version=CURRENT, confidence=0.8, input={}, output={},
-            received_at=now - timedelta(minutes=n), policy_version=bench.policy,
-            stage=Stage.ASSIST, route=Route.REVIEW, case=case)
+        item = invoice(f"inv-today-{n}", confidence=0.97, amount=900.0 + n,
+                       po_amount=900.0 + n)
+        items.append({**item, "model_version": CURRENT})
+    assert {r.status for r in submit_decisions(ai_system=bench.ai_system, items=items)} == {201}
 
 
 @pytest.fixture
@@ -70,8 +69,8 @@ def staged(bench):
     raci.set_assignments(process=process, activity=Activity.REVIEW, role=RaciRole.ACCOUNTABLE,
                          users=[bench.owner], actor=SYSTEM)
     bench.queue.members.add(bench.owner)
-    rollups(bench, today=timezone.now().astimezone(UTC).date())
-    resolved_cases(bench, count=40, late=2)
+    bench.reviewed = rollups(bench, today=timezone.now().astimezone(UTC).date())
+    latest_decisions(bench, count=2)
     return bench
 
 
@@ -89,7 +88,7 @@ def test_the_owner_reads_the_evidence_signs_off_and_throws_the_kill_switch(
         expect(gates.get_by_role("row").filter(has_text=gate)).to_contain_text("met")
     evidence = page.get_by_role("table").nth(1)
     expect(evidence.get_by_role("row").filter(has_text=f"{CURRENT} (current)")
-           ).to_contain_text("n = 40")
+           ).to_contain_text(f"n = {staged.reviewed}")
     expect(evidence.get_by_role("row").filter(has_text=EARLIER)).to_be_visible()
 
     if os.environ.get("BACKSTOP_SCREENSHOTS"):
