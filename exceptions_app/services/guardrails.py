@@ -10,10 +10,10 @@ At intake (``hold_back``, one call per batch, after the policy and stage routed 
 - QA sampling by stratum (confidence band or a declared field) instead of the stage's
   flat rate.
 
-Intake stays cheap: the settings are kept per process (``process_cache``, dropped on every
-write), and a use case with none of these on costs no query. Caps cost three statements
-per batch (lock today's tally, read it, add to it) and probation two (read the versions'
-counts, add to them), whatever the batch's size.
+Intake stays cheap: the settings come with the use case intake keeps per process (dropped
+on every write), and a use case with none of these on costs no query. Caps cost two
+statements per request or batch (read and lock today's tally, add to it) and probation
+one (add to the versions' counts, reading them back), whatever the batch's size.
 
 Periodically (``check_all``, a beat task): a QA error rate over its bound, or an open
 drift alert, demotes the use case one stage (``stages.demote``: exactly once).
@@ -227,35 +227,33 @@ def hold_back(*, batch: Sequence[Routed], now: datetime) -> list[RoutingResult]:
 
 def _probation(batch: Sequence[Routed], settings) -> dict[int, str]:
     """Positions of the batch whose model version is still on probation, with the words
-    why; counts the batch's decisions per version (two statements)."""
-    keys = {(entry.use_case.pk, entry.item["model_version"]) for entry in batch
-            if (settings[entry.use_case.pk] or Guardrails()).probation_decisions}
-    if not keys:
-        return {}
-    seen = {(row.use_case_id, row.model_version): row.decisions if row.probation else None
-            for row in ModelVersionRecord.objects.filter(
-                use_case_id__in={pk for pk, _ in keys},
-                model_version__in={version for _, version in keys})}
+    why. One statement counts the batch's decisions per version and answers the counts
+    after it; its rows stay locked until commit, so concurrent batches of one version
+    count in turn and probation covers exactly the first decisions."""
     counted: dict[tuple, int] = defaultdict(int)
+    for entry in batch:
+        if (settings[entry.use_case.pk] or Guardrails()).probation_decisions:
+            counted[(entry.use_case.pk, entry.item["model_version"])] += 1
+    if not counted:
+        return {}
+    after = {(pk, version): (decisions, probation) for pk, version, decisions, probation
+             in db.add_to_counters(
+                 ModelVersionRecord, key=("use_case_id", "model_version"),
+                 counters=("decisions",), returning=("use_case_id", "model_version",
+                                                     "decisions", "probation"),
+                 rows=[(pk, version, count) for (pk, version), count
+                       in sorted(counted.items())])}
+    place = {key: after[key][0] - count for key, count in counted.items()}
     held = {}
     for n, entry in enumerate(batch):
         key = (entry.use_case.pk, entry.item["model_version"])
-        if key not in keys:
+        if key not in counted or not after[key][1]:  # known before probation began
             continue
-        earlier = seen.get(key, 0)
-        counted[key] += 1
-        if earlier is None:  # known before probation was switched on
-            continue
-        place = earlier + counted[key] - 1
         limit = settings[entry.use_case.pk].probation_decisions
-        # A concurrent batch may read the same count: that reviews a few more, never fewer.
-        if place < limit:
+        if place[key] < limit:
             held[n] = (f"Model version {key[1]} is on probation: its first {limit} "
-                       f"decisions are reviewed (this is number {place + 1})")
-    db.add_to_counters(ModelVersionRecord, key=("use_case_id", "model_version"),
-                       counters=("decisions",),
-                       rows=[(pk, version, count) for (pk, version), count
-                             in sorted(counted.items())])
+                       f"decisions are reviewed (this is number {place[key] + 1})")
+        place[key] += 1
     return held
 
 
@@ -264,9 +262,10 @@ def _today(now: datetime):
 
 
 def _locked_tallies(batch: Sequence[Routed], settings, *, now: datetime) -> dict | None:
-    """Today's tally of each capped use case of the batch, its row locked until commit
-    (a zero added first creates and locks it): concurrent batches of a capped use case
-    take turns, so a cap is never overshot."""
+    """Today's ``[passed, value]`` of each capped use case of the batch, read in one
+    statement that adds zero: it creates the day's row if need be and locks it until
+    commit, so concurrent batches of a capped use case take turns and a cap is never
+    overshot."""
     capped = sorted({entry.use_case.pk for entry in batch
                      if (guardrails := settings[entry.use_case.pk]) is not None
                      and not guardrails.kill_switch
@@ -275,17 +274,16 @@ def _locked_tallies(batch: Sequence[Routed], settings, *, now: datetime) -> dict
     if not capped:
         return None
     day = connection.ops.adapt_datefield_value(_today(now))
-    db.add_to_counters(AutoPassTally, key=("use_case_id", "day"), counters=("passed", "value"),
-                       rows=[(pk, day, 0, 0.0) for pk in capped])
-    return {row.use_case_id: row for row in AutoPassTally.objects.filter(
-        use_case_id__in=capped, day=_today(now))}
+    return {pk: [passed, value] for pk, passed, value in db.add_to_counters(
+        AutoPassTally, key=("use_case_id", "day"), counters=("passed", "value"),
+        returning=("use_case_id", "passed", "value"), rows=[(pk, day, 0, 0.0) for pk in capped])}
 
 
-def _over_cap(entry: Routed, guardrails: Guardrails, tally: AutoPassTally,
-              added: list) -> str | None:
+def _over_cap(entry: Routed, guardrails: Guardrails, tally: list, added: list) -> str | None:
     """Why the cap holds this auto-passed decision back, or None (then it is counted)."""
     cap = guardrails.daily_auto_cap
-    if cap is not None and tally.passed + added[0] + 1 > cap:
+    passed, value_passed = tally
+    if cap is not None and passed + added[0] + 1 > cap:
         return (f"Daily cap reached: {cap} decisions passed automatically today; the "
                 f"rest of the day's go to review")
     value = 0.0
@@ -294,7 +292,7 @@ def _over_cap(entry: Routed, guardrails: Guardrails, tally: AutoPassTally,
         if value is None:
             return (f"The daily value cap reads input.{guardrails.value_field}, which this "
                     f"decision lacks: a person checks it")
-        if tally.value + added[1] + value > guardrails.daily_value_cap:
+        if value_passed + added[1] + value > guardrails.daily_value_cap:
             return (f"Daily value cap reached: passing this would take today's "
                     f"automatically passed {guardrails.value_field} over "
                     f"{guardrails.daily_value_cap:g}")
