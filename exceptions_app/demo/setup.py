@@ -187,8 +187,9 @@ def seed_intercompany_use_case(*, actor, queues: dict, now: datetime) -> UseCase
 def _use_case(*, actor, now: datetime, slug: str, stage: str, **settings) -> UseCase:
     """A use case with the invoice contracts and reason codes, created at ``stage``.
 
-    The stage is given at creation: no service moves a stage yet (it needs evidence and
-    sign-off), and the demo starts where a business would be after that.
+    The stage is given at creation: a stage is earned with months of evidence and the
+    owner's sign-off (``services/stages.py``), and the demo starts where a business would
+    be after that.
     """
     use_case = UseCase.objects.filter(slug=slug).first()
     if use_case is not None:
