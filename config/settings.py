@@ -240,6 +240,8 @@ BATCH_MAX_DECISIONS = 1000
 REVIEWER_HOURLY_COST = env.float("REVIEWER_HOURLY_COST", default=40.0)
 # How often each use case's recent decisions are compared with its drift reference.
 DRIFT_CHECK_INTERVAL = timedelta(seconds=env.int("DRIFT_CHECK_SECONDS", default=60))
+# How often guardrails look for a reason to demote a use case (QA errors, drift alerts).
+GUARDRAIL_CHECK_INTERVAL = timedelta(seconds=env.int("GUARDRAIL_CHECK_SECONDS", default=60))
 # Policy rules run in the request, and the CEL engine has no timeout: two nested list
 # macros over n items take about n * n steps (over 50 invoice lines about 8 ms, over 400
 # about 0.6 s). Where a policy's rules use list macros, a decision with a list (or object)
@@ -434,6 +436,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "exceptions_app.tasks.check_drift",
         "schedule": DRIFT_CHECK_INTERVAL.total_seconds(),
         "options": {"expires": DRIFT_CHECK_INTERVAL.total_seconds()},
+    },
+    # Guardrails that demote a use case on their own (exceptions_app/services/guardrails.py).
+    "enforce-guardrails": {
+        "task": "exceptions_app.tasks.enforce_guardrails",
+        "schedule": GUARDRAIL_CHECK_INTERVAL.total_seconds(),
+        "options": {"expires": GUARDRAIL_CHECK_INTERVAL.total_seconds()},
     },
 }
 if REDIS_URL:

@@ -12,7 +12,7 @@ class ExceptionsAppConfig(AppConfig):
         from exceptions_app import presenters
         from exceptions_app.activities import DomainActivity
         from exceptions_app.services import callbacks, drift, quality, resolutions
-        from exceptions_app.verbs import DomainVerb
+        from exceptions_app.verbs import DomainVerb, StageVerb
         from workflows import hooks, verbs
 
         hooks.register_resolution_validator(resolutions.validate_resolution)
@@ -41,6 +41,7 @@ class ExceptionsAppConfig(AppConfig):
         hooks.register_audit_filter(USE_CASE_FILTER)
         hooks.register_audit_page(hooks.NavLink(
             key="evidence", label="Export the evidence of a period", url_name="audit-evidence"))
+        verbs.register(StageVerb)
         # The intake rate operators scrape at /metrics (backstop_decisions_received_*).
         # The names are the ones operators already scrape: they must not change.
         hooks.register_intake_source(hooks.IntakeSource(

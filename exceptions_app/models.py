@@ -412,6 +412,8 @@ class DailyQuality(models.Model):
     qa_sampled = models.PositiveIntegerField(default=0)
     # At final resolution.
     resolved = models.PositiveIntegerField(default=0)
+    # Resolved within the case's due time (or with no due time): SLA compliance.
+    resolved_in_time = models.PositiveIntegerField(default=0)
     overridden = models.PositiveIntegerField(default=0)  # corrected or rejected
     qa_reviewed = models.PositiveIntegerField(default=0)
     qa_agreed = models.PositiveIntegerField(default=0)
@@ -566,3 +568,12 @@ class DecisionDocument(models.Model):
     @property
     def is_pdf(self) -> bool:
         return self.content_type == "application/pdf"
+
+
+# Stage gates, guardrails and their counters live in their own module (``stage_models``).
+from exceptions_app.stage_models import (  # noqa: E402, F401
+    AutoPassTally,
+    Guardrails,
+    ModelVersionRecord,
+    StageChange,
+)

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from exceptions_app.services import documents, drift
+from exceptions_app.services import documents, drift, guardrails
 
 
 @shared_task(acks_late=True)
@@ -11,6 +11,15 @@ def check_drift() -> dict[str, str]:
     against its reference. Safe to run twice or in two workers at once (``check_drift``
     locks each reference and opens an alert once)."""
     return {slug: result.status for slug, result in drift.check_all().items()}
+
+
+@shared_task(acks_late=True)
+def enforce_guardrails() -> dict[str, str]:
+    """Beat runs this every GUARDRAIL_CHECK_INTERVAL: a use case whose QA error rate is over
+    its bound, or with an open drift alert, goes down one stage. Safe to run twice or in
+    two workers at once (``stages.demote`` moves once per trigger)."""
+    return {check.use_case: check.demoted_to for check in guardrails.check_all()
+            if check.demoted_to}
 
 
 @shared_task(bind=True, acks_late=True, max_retries=5)

@@ -6,6 +6,7 @@ from exceptions_app import (
     views_labels,
     views_monitoring,
     views_onboard,
+    views_stages,
     views_use_cases,
 )
 
@@ -28,6 +29,7 @@ urlpatterns = [
     path("use-cases/<slug:slug>/", views_use_cases.use_case_detail, name="use-case"),
     path("use-cases/<slug:slug>/monitoring/", views_monitoring.use_case_monitoring,
          name="use-case-monitoring"),
+    path("use-cases/<slug:slug>/stage/", views_stages.use_case_stage, name="use-case-stage"),
     path("documents/<int:pk>/", views_documents.document_file, name="decision-document"),
     path("labels/", views_labels.label_export, name="labels"),
     path("audit/evidence/", views_evidence.evidence_export, name="audit-evidence"),

@@ -27,3 +27,14 @@ class DomainVerb(models.TextChoices):
     ROLE_PERMISSIONS_SET = "role.permissions_set", "Role's permissions set"
     DRIFT_REFERENCE_SET = "drift.reference_set", "Drift reference window set"
     DRIFT_RAISED = "drift.raised", "Drift alert raised"
+
+
+class StageVerb(models.TextChoices):
+    """Stage moves and guardrails (``services/stages.py``, ``services/guardrails.py``)."""
+
+    STAGE_ADVANCED = "stage.advanced", "Stage advanced with the Accountable's sign-off"
+    STAGE_LOWERED = "stage.lowered", "Stage lowered by hand"
+    STAGE_DEMOTED = "stage.demoted", "Stage demoted by a guardrail"
+    KILL_SWITCH_ON = "guardrail.kill_switch_on", "Kill switch turned on: everything to review"
+    KILL_SWITCH_OFF = "guardrail.kill_switch_off", "Kill switch turned off"
+    GUARDRAILS_CHANGED = "guardrail.changed", "Stage gates and guardrails changed"

@@ -45,7 +45,7 @@ def insert_new(model: type[models.Model], *, columns: Sequence[str], rows: Seque
 
 
 def add_to_counters(model: type[models.Model], *, key: Sequence[str], counters: Sequence[str],
-                    rows: Sequence[Sequence]) -> None:
+                    rows: Sequence[Sequence], returning: Sequence[str] = ()) -> list[tuple]:
     """Add each row's ``counters`` to the row of ``model`` with its ``key`` (a unique
     constraint's columns), creating that row with every other column at its default:
     ``INSERT ... ON CONFLICT (<key>) DO UPDATE SET c = c + EXCLUDED.c``, one statement.
@@ -53,10 +53,14 @@ def add_to_counters(model: type[models.Model], *, key: Sequence[str], counters: 
     concurrent writer of the same key waits for this one's commit, then adds to its sum;
     write rows in a fixed order (sorted by key) so that two writers never deadlock.
 
-    ORM reference: per row, ``get_or_create(<key>)`` then ``update(c=F("c") + n)``.
+    ``returning`` names columns to answer for each row as it is after the add (in no
+    particular order): a caller adding zero reads and locks the rows in one statement.
+
+    ORM reference: per row, ``get_or_create(<key>)`` then ``update(c=F("c") + n)``
+    (then reading ``returning``).
     """
     if not rows:
-        return
+        return []
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     fields = {field.column: field for field in model._meta.concrete_fields}
@@ -67,12 +71,14 @@ def add_to_counters(model: type[models.Model], *, key: Sequence[str], counters: 
     row = "(" + ", ".join(["%s"] * (len(key) + len(counters) + len(others))) + ")"
     sums = ", ".join(f"{quote(column)} = {table}.{quote(column)} + EXCLUDED.{quote(column)}"
                      for column in counters)
+    answer = f" RETURNING {', '.join(map(quote, returning))}" if returning else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} ({', '.join(map(quote, [*key, *counters, *others]))}) "
             f"VALUES {', '.join([row] * len(rows))} "
-            f"ON CONFLICT ({', '.join(map(quote, key))}) DO UPDATE SET {sums}",
+            f"ON CONFLICT ({', '.join(map(quote, key))}) DO UPDATE SET {sums}{answer}",
             [value for values in rows for value in (*values, *defaults)])
+        return [tuple(found) for found in cursor.fetchall()] if returning else []
 
 # --- Model instances from raw rows (Django's private API) -----------------------------------
 

@@ -7,6 +7,7 @@ from exceptions_app.api import (
     labels,
     onboarding,
     quality,
+    stages,
     views,
     withdrawal,
 )
@@ -43,4 +44,14 @@ urlpatterns = [
          name="use-case-detail"),
     path("use-cases/<slug:slug>/quality/", quality.UseCaseQualityView.as_view(),
          name="use-case-quality"),
+    path("use-cases/<slug:slug>/stage/", stages.UseCaseStageView.as_view(),
+         name="use-case-stage-api"),
+    path("use-cases/<slug:slug>/stage/advance/", stages.UseCaseAdvanceView.as_view(),
+         name="use-case-stage-advance"),
+    path("use-cases/<slug:slug>/stage/lower/", stages.UseCaseLowerView.as_view(),
+         name="use-case-stage-lower"),
+    path("use-cases/<slug:slug>/kill-switch/", stages.UseCaseKillSwitchView.as_view(),
+         name="use-case-kill-switch"),
+    path("use-cases/<slug:slug>/guardrails/", stages.UseCaseGuardrailsView.as_view(),
+         name="use-case-guardrails"),
 ]

@@ -245,3 +245,14 @@ INTERCOMPANY_ESCALATION_CHAIN = (
 # picked up are at risk or breached on the desk's round-the-clock clock.
 INTERCOMPANY_DECISIONS = 36
 INTERCOMPANY_MINUTES_APART = 5
+
+# Stage gates and guardrails (``services/guardrails.py``), by use case. The gates are at the
+# scale of the demo's few days of history, so the stage page shows some met and some not;
+# the automated use case has daily caps, probation of a new model version and a QA error
+# bound that would move it back to assist.
+GUARDRAILS = {
+    "invoice-approval": {"min_reviewed": 10, "min_agreement": 0.95, "evidence_days": 14},
+    INTERCOMPANY_SLUG: {"daily_auto_cap": 500, "daily_value_cap": 2_000_000,
+                        "value_field": "po_amount", "probation_decisions": 25,
+                        "qa_error_bound": 0.10, "qa_error_min_sample": 20},
+}

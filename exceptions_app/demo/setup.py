@@ -44,7 +44,7 @@ from exceptions_app.demo import data
 from exceptions_app.demo.history import seed_intercompany_work, seed_work
 from exceptions_app.models import AiSystem, PolicyStatus, PolicyVersion, RuleAction, Stage, UseCase
 from exceptions_app.roles import setup_roles
-from exceptions_app.services import policies
+from exceptions_app.services import guardrails, policies
 from exceptions_app.services import use_cases as ai_systems
 from exceptions_app.verbs import DomainVerb
 from workflows.actors import SYSTEM
@@ -112,8 +112,18 @@ def seed_demo(*, now: datetime | None = None, callback_url: str | None = None) -
                     default_reason=data.INTERCOMPANY_DEFAULT_REASON, now=now)
         posted = seed_work(ai_system=ai_system, users=users, now=now)
         posted += seed_intercompany_work(ai_system=ai_system, now=now)
+        seed_guardrails(use_cases={use_case.slug: use_case, second.slug: second},
+                        actor=manager, now=now)
     return DemoSeed(use_case=use_case, policy=policy, ai_system=ai_system, process=process,
                     second_use_case=second, decisions_posted=posted)
+
+
+def seed_guardrails(*, use_cases: dict, actor, now: datetime) -> None:
+    """Gates at the demo's scale (its history is days, not months) and the guardrails of
+    the automated use case, set by the owner through the service like any change."""
+    for slug, settings in data.GUARDRAILS.items():
+        guardrails.update_guardrails(use_case=use_cases[slug], actor=actor, now=now,
+                                     **settings)
 
 
 # --- People, queues, the use cases --------------------------------------------------------
@@ -180,8 +190,9 @@ def seed_intercompany_use_case(*, actor, queues: dict, now: datetime) -> UseCase
 def _use_case(*, actor, now: datetime, slug: str, stage: str, **settings) -> UseCase:
     """A use case with the invoice contracts and reason codes, created at ``stage``.
 
-    The stage is given at creation: no service moves a stage yet (it needs evidence and
-    sign-off), and the demo starts where a business would be after that.
+    The stage is given at creation: a stage is earned with months of evidence and the
+    owner's sign-off (``services/stages.py``), and the demo starts where a business would
+    be after that.
     """
     use_case = UseCase.objects.filter(slug=slug).first()
     if use_case is not None:

@@ -37,7 +37,8 @@ from exceptions_app.models import (
 )
 from exceptions_app.policy import CompiledPolicy, compile_policy, judge
 from exceptions_app.routing import RoutingResult, UseCaseRouting, route_decision
-from exceptions_app.services import quality
+from exceptions_app.services import guardrails, quality
+from exceptions_app.stage_models import Guardrails
 from exceptions_app.verbs import DomainVerb
 from workflows import db
 from workflows.models import AuditEvent, Case, Queue
@@ -102,7 +103,8 @@ def _load_targets(*, ai_system: AiSystem, slugs: set[str]) -> dict[str, _Target 
     for policy in (PolicyVersion.objects
                    .filter(use_case__slug__in=slugs, use_case__ai_systems=ai_system,
                            status=PolicyStatus.ACTIVE)
-                   .select_related("use_case", "use_case__review_queue", "use_case__qa_queue")
+                   .select_related("use_case", "use_case__review_queue", "use_case__qa_queue",
+                                   "use_case__guardrails")
                    .order_by()):
         use_case = policy.use_case
         entries[use_case.slug] = _Target(
@@ -138,7 +140,7 @@ def _load_targets(*, ai_system: AiSystem, slugs: set[str]) -> dict[str, _Target 
 # What ``_load_targets`` answered, per (AI system, use case slug): rows that change a
 # few times a year, read for every decision (``workflows.process_cache``).
 _catalogue = ProcessCache("intake-catalogue")
-_catalogue.watch(UseCase, PolicyVersion, Rule, Queue, AiSystem,
+_catalogue.watch(UseCase, PolicyVersion, Rule, Queue, AiSystem, Guardrails,
                  through=[AiSystem.use_cases.through])
 
 
@@ -260,6 +262,13 @@ def _create(*, ai_system, items, hashes, targets, indexes, now) -> list[Decision
             meta=item.get("meta"), max_list_items=max_list_items)
         routed.append(route_decision(use_case=target.routing, policy=target.compiled,
                                      evaluation=evaluation, external_id=item["external_id"]))
+    # Kill switch, daily caps, probation and QA strata may hold a route back (a fixed
+    # number of statements per batch, none when a use case sets none of them).
+    routed = guardrails.hold_back(now=now, batch=[
+        guardrails.Routed(use_case=targets[items[index]["use_case"]].use_case,
+                          item=items[index], routing=routing,
+                          priority=targets[items[index]["use_case"]].compiled.default_priority)
+        for index, routing in zip(indexes, routed, strict=True)])
 
     case_positions = [n for n, routing in enumerate(routed) if routing.case]
     queues = _queues(targets, {routed[n].case.queue_id for n in case_positions})

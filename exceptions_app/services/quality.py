@@ -106,6 +106,8 @@ def count_resolution(*, case, resolution) -> None:
         model_version=decision["model_version"], route=decision["route"],
     ).update(
         resolved=F("resolved") + 1,
+        resolved_in_time=F("resolved_in_time") + int(case.due_at is None
+                                                     or resolved_at <= case.due_at),
         overridden=F("overridden") + (0 if agreed else 1),
         qa_reviewed=F("qa_reviewed") + int(qa),
         qa_agreed=F("qa_agreed") + int(qa and agreed),

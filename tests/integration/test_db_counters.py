@@ -47,3 +47,20 @@ def test_adding_to_counters_answers_like_get_or_create_and_an_f_update():
 def test_nothing_to_add_runs_no_query(django_assert_num_queries):
     with django_assert_num_queries(0):
         db.add_to_counters(DailyQuality, key=KEY, counters=("decisions",), rows=[])
+
+
+@pytest.mark.django_db
+def test_the_counters_answered_are_those_after_the_add():
+    use_case = UseCaseFactory()
+    day = date(2026, 12, 4)
+    orm_add(use_case, day, "v1", "auto", 5, 1)
+
+    answered = db.add_to_counters(
+        DailyQuality, key=KEY, counters=("decisions", "qa_sampled"),
+        returning=("model_version", "decisions", "qa_sampled"),
+        rows=[(connection.ops.adapt_datefield_value(day), use_case.pk, v, "auto", n, 0)
+              for v, n in (("v1", 2), ("v2", 3))])
+
+    assert sorted(answered) == [("v1", 7, 1), ("v2", 3, 0)]
+    assert [row[1:3] for row in counted(use_case)] == [("v1", "auto"), ("v2", "auto")]
+    assert [row[3] for row in counted(use_case)] == [7, 3]

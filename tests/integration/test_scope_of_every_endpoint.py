@@ -92,6 +92,7 @@ def sealed(monkeypatch):
         "use-case-quality": {"slug": use_case.slug},
         "use-case-detail": {"slug": use_case.slug},
         "ai-system-detail": {"slug": system.slug},
+        "use-case-stage-api": {"slug": use_case.slug},
     }
 
 
