@@ -20,7 +20,9 @@ fills these registries in its ``AppConfig.ready()``, and nowhere else:
 - intake sources: what the operators' ``/metrics`` counts as arriving work, under the
   metric names the domain gives;
 - activities: the RACI matrix's rows beyond the engine's own (``Activity``);
-- payload advice: what a 413 tells the caller to do with an oversize API body.
+- payload advice: what a 413 tells the caller to do with an oversize API body;
+- search values: what the case list's search finds a new case by, beside its title
+  (the values of what the case is about, e.g. a decision's input).
 
 Every hook is called with keyword arguments only.
 """
@@ -338,3 +340,22 @@ def register_payload_advice(advice: PayloadAdvice) -> PayloadAdvice:
 def payload_advice(*, path: str) -> str:
     return next((item.advice for item in _payload_advice if path.startswith(item.path_prefix)),
                 "")
+
+
+# --- Search --------------------------------------------------------------------------
+
+# (*, subject) -> the values a case is found by: ``subject`` is what the domain handed
+# ``services.cases.NewCase`` when opening the case (e.g. a decision's input).
+SearchValues = Callable[..., Iterable]
+_search_values: list[SearchValues] = []
+
+
+def register_search_values(hook: SearchValues) -> SearchValues:
+    return _add(_search_values, hook)
+
+
+def search_values(*, subject) -> list:
+    """Every registered hook's values for ``subject``; none without a subject."""
+    if subject is None:
+        return []
+    return [value for hook in _search_values for value in hook(subject=subject)]

@@ -1,7 +1,15 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from workflows import health, views, views_cases, views_dashboard, views_queues, views_raci
+from workflows import (
+    health,
+    views,
+    views_case_list,
+    views_cases,
+    views_dashboard,
+    views_queues,
+    views_raci,
+)
 
 urlpatterns = [
     # Probes for load balancers and orchestrators: no sign-in, plain http allowed.
@@ -14,6 +22,11 @@ urlpatterns = [
     path("next/", views_cases.next_case, name="next-case"),
     path("preferences/", views_cases.preferences, name="preferences"),
     path("approvals/", views_cases.approvals, name="approvals"),
+    # Finding cases and acting on many (workflows/views_case_list.py).
+    path("cases/", views_case_list.case_list, name="case-list"),
+    path("cases/bulk/", views_case_list.bulk_action, name="case-bulk"),
+    path("cases/views/", views_case_list.save_view, name="case-view-save"),
+    path("cases/views/<int:pk>/delete/", views_case_list.delete_view, name="case-view-delete"),
     path("cases/<int:pk>/", views_cases.case_detail, name="case"),
     path("cases/<int:pk>/claim/", views_cases.claim, name="case-claim"),
     path("cases/<int:pk>/release/", views_cases.release, name="case-release"),

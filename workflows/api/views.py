@@ -5,9 +5,6 @@ new ``state`` and ``version``). Refusals come out of ``workflows.api.errors``: 4
 with the current state, 403, 404 (out of scope, I8) or 400 with field errors.
 """
 
-from datetime import UTC
-
-import django_filters
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
@@ -39,35 +36,9 @@ from workflows.api.serializers import (
     ResolveSerializer,
     VersionSerializer,
 )
-from workflows.models import Case, CaseState, ConsultRequest
+from workflows.case_filters import CaseFilter
+from workflows.models import Case, ConsultRequest
 from workflows.services import claiming, comments, transitions
-
-
-class CaseFilter(django_filters.FilterSet):
-    queue = django_filters.CharFilter(field_name="queue__slug", help_text="A queue's slug.")
-    state = django_filters.MultipleChoiceFilter(choices=CaseState.choices,
-                                                help_text="Repeat for several states.")
-    assignee = django_filters.CharFilter(method="filter_assignee",
-                                         help_text="A username, or 'me'.")
-    priority = django_filters.NumberFilter(help_text="Exactly this priority.")
-    priority_min = django_filters.NumberFilter(field_name="priority", lookup_expr="gte",
-                                               help_text="This priority or more urgent.")
-    due_before = django_filters.IsoDateTimeFilter(method="filter_due_before",
-                                                  help_text="Due before this time (ISO 8601).")
-
-    class Meta:
-        model = Case
-        fields = ["queue", "state", "assignee", "priority", "priority_min", "due_before"]
-
-    def filter_due_before(self, queryset, name, value):
-        # ISO 8601 allows offsets PostgreSQL refuses (-16:00); the instant is what counts.
-        return queryset.filter(due_at__lt=value.astimezone(UTC))
-
-    def filter_assignee(self, queryset, name, value):
-        if value == "me":
-            return queryset.filter(assignee=self.request.user.pk)
-        return queryset.filter(assignee__username=value)
-
 
 
 class CasePagination(NewestFirstPagination):

@@ -17,6 +17,7 @@ from .cases import (
     CaseComment,
     CaseState,
     Resolution,
+    SavedCaseView,
     Verdict,
     is_manager,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "RaciRole",
     "Resolution",
     "ReviewerStatus",
+    "SavedCaseView",
     "SlaClock",
     "SlaPolicy",
     "SlaTarget",
