@@ -23,7 +23,7 @@ urlpatterns = [
     path("preferences/", views_cases.preferences, name="preferences"),
     path("approvals/", views_cases.approvals, name="approvals"),
     # Finding cases and acting on many (workflows/views_case_list.py).
-    path("cases/", views_case_list.case_list, name="case-list"),
+    path("cases/", views_case_list.case_list, name="case-index"),
     path("cases/bulk/", views_case_list.bulk_action, name="case-bulk"),
     path("cases/views/", views_case_list.save_view, name="case-view-save"),
     path("cases/views/<int:pk>/delete/", views_case_list.delete_view, name="case-view-delete"),

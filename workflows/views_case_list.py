@@ -56,7 +56,7 @@ def case_list(request):
         "filtered": bool(query),
         "manager": manager,
         # Rows link to ``<case_base><id>/`` (the case page): one reverse, not fifty.
-        "case_base": reverse("case-list"),
+        "case_base": reverse("case-index"),
     }
     if manager:
         context["bulk"] = _bulk_form()
@@ -112,7 +112,7 @@ def bulk_action(request):
     if not is_manager(request.user):
         raise PermissionDenied("Only a manager may act on several cases at once.")
     form = _bulk_form(request.POST)
-    back = reverse("case-list") + _back_query(request.POST.get("back", ""))
+    back = reverse("case-index") + _back_query(request.POST.get("back", ""))
     results = []
     if form.is_valid():
         data = form.cleaned_data
@@ -150,9 +150,9 @@ def save_view(request):
                                      filters=parse_qsl(query, keep_blank_values=False))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
-        return redirect(reverse("case-list") + _back_query(query))
+        return redirect(reverse("case-index") + _back_query(query))
     messages.success(request, f"Saved this view as “{view.name}”.")
-    return redirect(reverse("case-list") + _back_query(view.query))
+    return redirect(reverse("case-index") + _back_query(view.query))
 
 
 @require_POST
@@ -163,4 +163,4 @@ def delete_view(request, pk):
     except SavedCaseView.DoesNotExist as error:
         raise Http404("No such saved view of yours.") from error
     messages.success(request, "View deleted.")
-    return redirect("case-list")
+    return redirect("case-index")
