@@ -192,6 +192,11 @@ def queue_summaries(*, user, queue_ids: Iterable[int] | None = None) -> list[Que
             for queue in queues]
 
 
+# What a row of the case list shows: reading only these keeps a page of 50 cheap.
+CASE_LIST_FIELDS = ("id", "title", "state", "priority", "due_at", "queue__name",
+                    "assignee__username", "assignee__first_name", "assignee__last_name")
+
+
 def case_list_page(*, cases: QuerySet[Case], before: int | None = None,
                    size: int = 50) -> tuple[list[Case], int | None]:
     """One page of a case list, newest first, and the id the next page starts before
@@ -199,7 +204,8 @@ def case_list_page(*, cases: QuerySet[Case], before: int | None = None,
     page costs what the first does however long the history."""
     if before is not None:
         cases = cases.filter(pk__lt=before)
-    rows = list(cases.select_related("queue", "assignee").order_by("-id")[:size + 1])
+    rows = list(cases.select_related("queue", "assignee").only(*CASE_LIST_FIELDS)
+                .order_by("-id")[:size + 1])
     return rows[:size], (rows[size - 1].pk if len(rows) > size else None)
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from django import template
 from django.urls import reverse
-from django.utils import dateformat, timezone
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -153,10 +153,36 @@ def due(moment: datetime | None, label: str = "", soon_minutes: int = 60) -> str
     text = ("due now" if not remaining else f"overdue by {_span(remaining)}" if overdue
             else f"in {_span(remaining)}")
     local = timezone.localtime(moment)
+    # ISO 8601 and "2026-12-04 09:30 CET", as the date filter's "c" and "Y-m-d H:i T"
+    # say them, by the datetime's own methods: a fifth of dateformat's cost.
     return format_html('<time class="due {}" datetime="{}" title="{}">{}{}</time>',
                        "due--overdue" if overdue else "due--soon" if soon else "",
-                       dateformat.format(local, "c"), dateformat.format(local, "Y-m-d H:i T"),
+                       local.isoformat(), f"{local:%Y-%m-%d %H:%M} {local.tzname()}",
                        f"{label} " if label else "", text)
+
+
+@register.simple_tag
+def case_rows(cases, case_base: str, tick: bool = False) -> str:
+    """The case list's rows (``selectors.case_list_page``), written here rather than in a
+    template loop: fifty rows are the list page's hot path, and this costs a third of
+    what the template language does (docs/PERFORMANCE.md, "Finding cases")."""
+    return format_html_join("\n", _CASE_ROW, (
+        (format_html(_TICK, case.pk, case.label) if tick else "",
+         case_base, case.pk, case.label, case.pk, case.queue.name, case.state,
+         case.get_state_display(),
+         case.assignee.display_name if case.assignee_id else _NOBODY, case.priority,
+         due(case.due_at) if case.is_open else format_html(
+             '<span class="muted">{}</span>', case.get_state_display().lower()))
+        for case in cases))
+
+
+_TICK = ('<td data-label="Tick"><input type="checkbox" name="cases" value="{}" form="bulk" '
+         'aria-label="Tick {}"></td>')
+_CASE_ROW = ('<tr>{}<td data-label="Case"><a href="{}{}/">{}</a> <span class="muted">#{}'
+             '</span></td><td data-label="Queue">{}</td><td data-label="State"><span '
+             'class="badge badge--{}">{}</span></td><td data-label="Assignee">{}</td>'
+             '<td data-label="Priority" class="num">{}</td><td data-label="Due">{}</td></tr>')
+_NOBODY = mark_safe('<span class="muted">nobody</span>')
 
 
 @register.filter
