@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from workflows import db, selectors
 from workflows.case_filters import UNASSIGNED, CaseFilter
 from workflows.forms import BulkActionForm
-from workflows.models import Case, CaseState, Process, SavedCaseView, is_manager
+from workflows.models import Case, CaseState, SavedCaseView, is_manager
 from workflows.services import bulk, saved_views
 
 PAGE_SIZE = 50
@@ -33,7 +33,8 @@ def case_list(request):
     user = request.user
     filters = CaseFilter(request.GET, queryset=selectors.visible_cases(user=user),
                          request=request)
-    queues = list(selectors.member_queues(user=user).order_by("name"))
+    queues = list(selectors.member_queues(user=user).select_related("process")
+                  .order_by("name"))
     before = _position(request.GET.get("before"))
     status, cases, next_before = 200, [], None
     if filters.is_valid():
@@ -84,8 +85,8 @@ def _filter_choices(*, queues) -> dict:
     """What the filters offer a person: their queues, use cases and colleagues."""
     return {
         "queues": queues,
-        "processes": Process.objects.filter(pk__in={q.process_id for q in queues})
-        .order_by("name"),
+        "processes": sorted({q.process for q in queues if q.process_id},
+                            key=lambda process: process.name),
         "people": get_user_model().objects.filter(
             is_active=True, pk__in={person for _, person in db.queue_worker_pairs(
                 [q.pk for q in queues])}).order_by("username"),
