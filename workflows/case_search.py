@@ -25,19 +25,23 @@ MANY_TERMS = f"Search for at most {MAX_TERMS} words at once."
 
 
 def search_text(*, title: str, values: Iterable = ()) -> str:
-    """What a case is found by: its title and every scalar of ``values``, lower-cased."""
-    words = [title, *(_scalars(value) for value in values)]
-    return " ".join(word for word in words if word).lower()[:MAX_SEARCH_TEXT]
-
-
-def _scalars(value) -> str:
-    if value is None or isinstance(value, bool):
-        return ""
-    if isinstance(value, Mapping):
-        return " ".join(filter(None, (_scalars(item) for item in value.values())))
-    if isinstance(value, list | tuple):
-        return " ".join(filter(None, (_scalars(item) for item in value)))
-    return str(value)
+    """What a case is found by: its title and every scalar of ``values`` (nested objects
+    and lists included), lower-cased. On intake's path: a loop, not a recursion."""
+    words = [title] if title else []
+    pending = list(values)
+    pending.reverse()
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if value:
+                words.append(value)
+        elif isinstance(value, Mapping):
+            pending.extend(reversed(list(value.values())))
+        elif isinstance(value, list | tuple):
+            pending.extend(reversed(value))
+        elif value is not None and not isinstance(value, bool):
+            words.append(str(value))
+    return " ".join(words).lower()[:MAX_SEARCH_TEXT]
 
 
 def search_terms(text: str) -> list[str]:

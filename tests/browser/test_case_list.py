@@ -28,7 +28,8 @@ def keep(page, name: str) -> None:
 def test_a_reviewer_finds_a_case_by_the_vendor_named_in_its_input(
         page, live_server, bench, sign_in):
     sign_in(page, bench.reviewer)
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Cases", exact=True).click()
+    banner = page.get_by_role("navigation", name="Main")
+    banner.get_by_role("link", name="Cases", exact=True).click()
     page.get_by_label("Search").fill("nordlicht")
     page.get_by_role("button", name="Show cases").click()
 

@@ -251,3 +251,12 @@ def test_dashboard_figures_link_to_the_cases_they_count(queue, member, manager):
     assert 'href="/cases/?queue=invoices&amp;sla=breached"' in dashboard
     assert 'href="/cases/?sla=breached"' in dashboard
     assert [case.pk for case in listed.context["cases"]] == [held.pk]
+
+
+def test_the_search_text_holds_the_title_and_every_value_nested_or_not_in_lower_case():
+    from workflows.case_search import search_text
+
+    text = search_text(title="Invoice: INV-1", values=[
+        "Nordwind AG", 4100.0, None, True, {"city": "Köln", "lines": [{"sku": "BRK-220"}]}])
+
+    assert text == "invoice: inv-1 nordwind ag 4100.0 köln brk-220"
