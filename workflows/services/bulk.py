@@ -1,10 +1,13 @@
 """A manager's action on a selection of cases: reassign, release, change priority, cancel.
 
 Each case goes through its own audited transition service (``services.transitions``),
-in its own transaction: one case that moved on meanwhile, or that the action does not
-fit, is answered for itself and changes nothing of the others. The request as a whole
-is judged first (a manager, a known action, its inputs, a selection of at most
-``MAX_SELECTION``), so a mistake in it changes no case at all.
+in its own savepoint: one case that moved on meanwhile, or that the action does not
+fit, is answered for itself and changes nothing of the others. Cases commit in groups
+of ``COMMIT_EVERY``: a commit per case spent a third of the time waiting for the
+disk, and a group holds its rows only briefly (claim-next skips them meanwhile).
+
+The request as a whole is judged first (a manager, a known action, its inputs, a
+selection of at most ``MAX_SELECTION``), so a mistake in it changes no case at all.
 """
 
 from collections.abc import Iterable
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
@@ -22,6 +25,7 @@ from workflows.services.errors import CaseConflict
 
 # One selection's work fits a request: 500 reassignments take a few seconds.
 MAX_SELECTION = 500
+COMMIT_EVERY = 50
 
 
 class BulkAction(models.TextChoices):
@@ -67,7 +71,12 @@ def apply(*, user, action: str, case_ids: Iterable[int], to_user=None,
         raise ValidationError({"cases": [
             f"Choose at most {MAX_SELECTION} cases at once; this selection has "
             f"{len(selection)}. Narrow the filters, or act on it in parts."]})
-    return [_one(run, case_id) for case_id in selection]
+    results = []
+    for start in range(0, len(selection), COMMIT_EVERY):
+        with transaction.atomic():
+            results += [_one(run, case_id)
+                        for case_id in selection[start:start + COMMIT_EVERY]]
+    return results
 
 
 def _action(*, action, user, to_user, priority, reason, now):
