@@ -42,6 +42,9 @@ def test_a_case_of_a_queue_the_person_does_not_work_is_refused_for_itself(
 
     assert [r.outcome for r in results] == ["refused", "done", "refused"]
     assert "does not work the queue 'Elsewhere'" in results[0].detail
+    # Committed together, each in its own savepoint: the refusals undid nothing else.
+    assert Case.objects.get(pk=mine.pk).assignee == member
+    assert Case.objects.get(pk=elsewhere.pk).assignee is None
     assert results[2].detail == "There is no such case."
 
 
