@@ -46,9 +46,10 @@ UNASSIGNED = "none"
 class CaseFilter(django_filters.FilterSet):
     search = SearchFilter(
         method="filter_search", label="Search",
-        help_text="Words of an external id, a title or an input value (each at least "
-                  f"{case_search.MIN_TERM_LENGTH} characters long in all; every word must "
-                  "match).")
+        help_text="Words of an external id, a title or an input value, any case; every "
+                  "word must match, and one needs at least "
+                  f"{case_search.MIN_TERM_LENGTH} characters (up to "
+                  f"{case_search.MAX_TERMS} words).")
     process = django_filters.CharFilter(field_name="queue__process__slug", label="Use case",
                                         help_text="A use case's (process's) slug.")
     queue = django_filters.CharFilter(field_name="queue__slug", label="Queue",
