@@ -11,7 +11,7 @@ class ExceptionsAppConfig(AppConfig):
         # hooks; it never imports this app.
         from exceptions_app import presenters
         from exceptions_app.activities import DomainActivity
-        from exceptions_app.services import callbacks, drift, quality, resolutions
+        from exceptions_app.services import callbacks, drift, intake, quality, resolutions
         from exceptions_app.verbs import DomainVerb, StageVerb
         from workflows import hooks, verbs
 
@@ -23,6 +23,7 @@ class ExceptionsAppConfig(AppConfig):
         hooks.register_resolved_handler(quality.count_resolution)
         hooks.register_webhook_secret_provider(callbacks.webhook_secrets)
         hooks.register_content_provider(resolutions.case_content)
+        hooks.register_search_values(intake.input_search_values)
         # The case page's decision panels, use case link and typed output fields.
         hooks.register_case_presenter(presenters.presenter)
         hooks.register_nav_link(hooks.NavLink(key="use-cases", label="Use cases",

@@ -214,3 +214,41 @@ class ResolveForm(CaseActionForm):
 
 class NextCaseForm(forms.Form):
     queue = forms.SlugField(required=False)
+
+
+class CaseIdsField(forms.Field):
+    """Ticked cases by id; the service judges each (out of scope, closed...)."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value):
+        try:
+            return [int(item) for item in value or []]
+        except (TypeError, ValueError):
+            raise ValidationError("Tick cases on the list to act on.") from None
+
+
+class BulkActionForm(forms.Form):
+    """A manager's action on the cases ticked on the case list (``services.bulk``)."""
+
+    action = forms.ChoiceField(label="Action", choices=())
+    cases = CaseIdsField(required=False)
+    to_user = forms.ModelChoiceField(label="Give to", required=False, queryset=None,
+                                     empty_label="Choose a person",
+                                     help_text="Cases of queues this person does not work "
+                                               "are refused, each named.")
+    priority = forms.IntegerField(label="New priority", required=False, min_value=0,
+                                  max_value=32767, help_text="Higher is more urgent.")
+    reason = forms.CharField(label="Reason", required=False, max_length=2000,
+                             help_text="Needed to cancel; kept in each case's timeline.")
+
+    def __init__(self, *args, actions, people, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = actions
+        self.fields["to_user"].queryset = people
+        self.fields["to_user"].label_from_instance = lambda user: user.picker_label
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        for name, messages in error.message_dict.items():
+            for message in messages:
+                self.add_error(name if name in self.fields else None, message)

@@ -23,6 +23,8 @@ fills these registries in its ``AppConfig.ready()``, and nowhere else:
 - payload advice: what a 413 tells the caller to do with an oversize API body;
 - audit filters: the audit log's filters beyond the engine's own (the use case), and
   the domain's pages the audit log links to (the evidence export).
+- search values: what the case list's search finds a new case by, beside its title
+  (the values of what the case is about, e.g. a decision's input).
 
 Every hook is called with keyword arguments only.
 """
@@ -381,3 +383,20 @@ def register_audit_page(link: NavLink) -> NavLink:
 
 def audit_pages() -> list[NavLink]:
     return list(_audit_pages)
+# --- Search --------------------------------------------------------------------------
+
+# (*, subject) -> the values a case is found by: ``subject`` is what the domain handed
+# ``services.cases.NewCase`` when opening the case (e.g. a decision's input).
+SearchValues = Callable[..., Iterable]
+_search_values: list[SearchValues] = []
+
+
+def register_search_values(hook: SearchValues) -> SearchValues:
+    return _add(_search_values, hook)
+
+
+def search_values(*, subject) -> list:
+    """Every registered hook's values for ``subject``; none without a subject."""
+    if subject is None:
+        return []
+    return [value for hook in _search_values for value in hook(subject=subject)]

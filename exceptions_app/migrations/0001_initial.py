@@ -2,6 +2,7 @@
 
 import django.db.models.deletion
 import exceptions_app.models
+import exceptions_app.stage_models
 import workflows.webhook_addresses
 from django.conf import settings
 from django.db import migrations, models
@@ -12,7 +13,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('workflows', '0002_audit_append_only'),
+        ('workflows', '0003_case_search_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -122,10 +123,38 @@ class Migration(migrations.Migration):
                 'ordering': ['slug'],
             },
         ),
+        migrations.CreateModel(
+            name='StageChange',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('from_stage', models.CharField(choices=[('audit', 'Audit: every decision is reviewed'), ('assist', 'Assist: the rules decide, people take the rest'), ('automate', 'Automate: in-scope decisions pass, a sample is checked'), ('optimize', 'Optimize: as automate, with a lower QA sample')], max_length=20)),
+                ('to_stage', models.CharField(choices=[('audit', 'Audit: every decision is reviewed'), ('assist', 'Assist: the rules decide, people take the rest'), ('automate', 'Automate: in-scope decisions pass, a sample is checked'), ('optimize', 'Optimize: as automate, with a lower QA sample')], max_length=20)),
+                ('move', models.CharField(choices=[('advanced', 'Advanced with sign-off'), ('lowered', 'Lowered by hand'), ('demoted', 'Demoted by a guardrail')], max_length=10)),
+                ('trigger', models.CharField(blank=True, max_length=100)),
+                ('reason', models.TextField(blank=True)),
+                ('evidence', models.JSONField(blank=True, default=dict)),
+                ('at', models.DateTimeField()),
+                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('use_case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stage_changes', to='exceptions_app.usecase')),
+            ],
+            options={
+                'ordering': ['-at', '-id'],
+            },
+        ),
         migrations.AddField(
             model_name='policyversion',
             name='use_case',
             field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='policies', to='exceptions_app.usecase'),
+        ),
+        migrations.CreateModel(
+            name='ModelVersionRecord',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('model_version', models.CharField(max_length=200)),
+                ('decisions', models.PositiveIntegerField(default=0)),
+                ('probation', models.BooleanField(default=True)),
+                ('use_case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='exceptions_app.usecase')),
+            ],
         ),
         migrations.CreateModel(
             name='LabelledExample',
@@ -156,6 +185,34 @@ class Migration(migrations.Migration):
                 ('policy_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='exceptions_app.policyversion')),
                 ('use_case', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='exceptions_app.usecase')),
             ],
+        ),
+        migrations.CreateModel(
+            name='Guardrails',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('evidence_days', models.PositiveSmallIntegerField(default=30)),
+                ('min_reviewed', models.PositiveIntegerField(default=500)),
+                ('min_agreement', models.FloatField(default=0.95)),
+                ('min_sla_compliance', models.FloatField(default=0.9)),
+                ('min_qa_reviewed', models.PositiveIntegerField(default=200)),
+                ('min_qa_accuracy_low', models.FloatField(default=0.95)),
+                ('max_exception_rate', models.FloatField(blank=True, null=True)),
+                ('kill_switch', models.BooleanField(default=False)),
+                ('kill_switch_reason', models.CharField(blank=True, max_length=500)),
+                ('kill_switch_at', models.DateTimeField(blank=True, null=True)),
+                ('daily_auto_cap', models.PositiveIntegerField(blank=True, null=True)),
+                ('daily_value_cap', models.FloatField(blank=True, null=True)),
+                ('value_field', models.CharField(blank=True, help_text='A numeric field of the input, by name.', max_length=200)),
+                ('qa_error_bound', models.FloatField(default=0.05)),
+                ('qa_error_min_sample', models.PositiveIntegerField(default=20)),
+                ('probation_decisions', models.PositiveIntegerField(default=0)),
+                ('qa_strata', models.JSONField(blank=True, default=dict, validators=[exceptions_app.stage_models.validate_qa_strata])),
+                ('stage_since', models.DateTimeField(blank=True, null=True)),
+                ('use_case', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='guardrails', to='exceptions_app.usecase')),
+            ],
+            options={
+                'verbose_name_plural': 'guardrails',
+            },
         ),
         migrations.CreateModel(
             name='DriftReference',
@@ -205,6 +262,7 @@ class Migration(migrations.Migration):
                 ('decisions', models.PositiveIntegerField(default=0)),
                 ('qa_sampled', models.PositiveIntegerField(default=0)),
                 ('resolved', models.PositiveIntegerField(default=0)),
+                ('resolved_in_time', models.PositiveIntegerField(default=0)),
                 ('overridden', models.PositiveIntegerField(default=0)),
                 ('qa_reviewed', models.PositiveIntegerField(default=0)),
                 ('qa_agreed', models.PositiveIntegerField(default=0)),
@@ -250,6 +308,16 @@ class Migration(migrations.Migration):
                 ('latency_bucket_5', models.PositiveIntegerField(default=0)),
                 ('latency_bucket_6', models.PositiveIntegerField(default=0)),
                 ('latency_bucket_7', models.PositiveIntegerField(default=0)),
+                ('use_case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='exceptions_app.usecase')),
+            ],
+        ),
+        migrations.CreateModel(
+            name='AutoPassTally',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('day', models.DateField()),
+                ('passed', models.PositiveIntegerField(default=0)),
+                ('value', models.FloatField(default=0)),
                 ('use_case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='exceptions_app.usecase')),
             ],
         ),
@@ -303,6 +371,10 @@ class Migration(migrations.Migration):
             constraint=models.CheckConstraint(condition=models.Q(('automate_qa_rate__gte', 0), ('automate_qa_rate__lte', 1), ('optimize_qa_rate__gte', 0), ('optimize_qa_rate__lte', 1)), name='use_case_qa_rates_are_fractions'),
         ),
         migrations.AddConstraint(
+            model_name='stagechange',
+            constraint=models.UniqueConstraint(condition=models.Q(('trigger', ''), _negated=True), fields=('use_case', 'trigger'), name='one_demotion_per_trigger'),
+        ),
+        migrations.AddConstraint(
             model_name='policyversion',
             constraint=models.UniqueConstraint(fields=('use_case', 'number'), name='policy_number_unique_per_use_case'),
         ),
@@ -310,9 +382,17 @@ class Migration(migrations.Migration):
             model_name='policyversion',
             constraint=models.UniqueConstraint(condition=models.Q(('status', 'active')), fields=('use_case',), name='one_active_policy_per_use_case'),
         ),
+        migrations.AddConstraint(
+            model_name='modelversionrecord',
+            constraint=models.UniqueConstraint(fields=('use_case', 'model_version'), name='model_version_record_key'),
+        ),
         migrations.AddIndex(
             model_name='labelledexample',
             index=models.Index(fields=['use_case', 'created_at'], name='label_use_case_idx'),
+        ),
+        migrations.AddConstraint(
+            model_name='guardrails',
+            constraint=models.CheckConstraint(condition=models.Q(('min_agreement__gte', 0), ('min_agreement__lte', 1), ('min_sla_compliance__gte', 0), ('min_sla_compliance__lte', 1), ('min_qa_accuracy_low__gte', 0), ('min_qa_accuracy_low__lte', 1), ('qa_error_bound__gte', 0), ('qa_error_bound__lte', 1)), name='guardrail_rates_are_fractions'),
         ),
         migrations.AddConstraint(
             model_name='driftreference',
@@ -341,5 +421,9 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name='dailyquality',
             constraint=models.UniqueConstraint(fields=('use_case', 'day', 'model_version', 'route'), name='daily_quality_key'),
+        ),
+        migrations.AddConstraint(
+            model_name='autopasstally',
+            constraint=models.UniqueConstraint(fields=('use_case', 'day'), name='auto_pass_tally_key'),
         ),
     ]

@@ -277,7 +277,8 @@ def _create(*, ai_system, items, hashes, targets, indexes, now) -> list[Decision
                        title=f"{targets[items[indexes[n]]['use_case']].use_case.name}: "
                              f"{items[indexes[n]]['external_id']}",
                        priority=routed[n].case.priority,
-                       requires_four_eyes=routed[n].case.four_eyes)
+                       requires_four_eyes=routed[n].case.four_eyes,
+                       subject=items[indexes[n]]["input"])
                for n in case_positions],
         now=now)
     case_for = dict(zip(case_positions, cases, strict=True))
@@ -380,6 +381,12 @@ def _events(*, cases: list[Case], decisions: list[Decision], case_reasons: list[
                         "stage": decision.stage, "route": decision.route,
                         "reasons": decision.reasons, "qa_sampled": decision.qa_sampled,
                         "body_hash": decision.body_hash}}
+
+
+def input_search_values(*, subject) -> list:
+    """What the case list's search finds a decision's case by, beside its title (the
+    use case and external id): the values of its input (``hooks.search_values``)."""
+    return list(subject.values()) if isinstance(subject, dict) else []
 
 
 def _queues(targets: dict[str, _Target], queue_ids: set[int]) -> dict[int, Queue]:

@@ -13,6 +13,7 @@ from workflows.models import (
 )
 from workflows.rich_text import sanitised_html
 from workflows.services import comments
+from workflows.services.bulk import MAX_SELECTION, BulkAction, Outcome
 from workflows.services.transitions import available_transitions, differing_fields
 
 
@@ -230,3 +231,38 @@ class PrioritySerializer(VersionSerializer):
     priority = serializers.IntegerField(
         min_value=0, max_value=32767,
         help_text="Higher is more urgent; the case's SLA targets follow the new priority.")
+
+
+class BulkActionSerializer(serializers.Serializer):
+    """A manager's action on several cases at once (``services.bulk``)."""
+
+    action = serializers.ChoiceField(choices=BulkAction.choices)
+    cases = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), allow_empty=False,
+        help_text=f"Ids of the cases, at most {MAX_SELECTION}; each is answered for itself.")
+    to_user = serializers.CharField(required=False, help_text="reassign: the username of "
+                                    "the person who gets the cases.")
+    priority = serializers.IntegerField(required=False, min_value=0, max_value=32767,
+                                        help_text="priority: the new priority.")
+    reason = serializers.CharField(required=False, allow_blank=True, default="",
+                                   help_text="cancel: why (required); release: optional.")
+
+
+class BulkCaseResultSerializer(serializers.Serializer):
+    case = serializers.IntegerField(source="case_id")
+    result = serializers.ChoiceField(source="outcome", choices=Outcome.choices, help_text=(
+        "done; conflict: the case's state or version did not allow it now; refused: not "
+        "allowed for this case (e.g. the person does not work its queue), or no such case."))
+    detail = serializers.CharField(help_text="Why, in words, when not done.")
+    state = serializers.SerializerMethodField(help_text="The case's state after the action.")
+    version = serializers.SerializerMethodField()
+
+    def get_state(self, result) -> str | None:
+        return result.case.state if result.case is not None else None
+
+    def get_version(self, result) -> int | None:
+        return result.case.version if result.case is not None else None
+
+
+class BulkResultSerializer(serializers.Serializer):
+    results = BulkCaseResultSerializer(many=True, help_text="One per case, in the order sent.")

@@ -5,10 +5,7 @@ new ``state`` and ``version``). Refusals come out of ``workflows.api.errors``: 4
 with the current state, 403, 404 (out of scope, I8) or 400 with field errors.
 """
 
-from datetime import UTC
-
-import django_filters
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
@@ -26,6 +23,8 @@ from workflows import selectors
 from workflows.api.authentication import ThrottledTokenAuthentication
 from workflows.api.pagination import NewestFirstPagination
 from workflows.api.serializers import (
+    BulkActionSerializer,
+    BulkResultSerializer,
     CaseCommentSerializer,
     CaseDetailSerializer,
     CaseSerializer,
@@ -39,35 +38,9 @@ from workflows.api.serializers import (
     ResolveSerializer,
     VersionSerializer,
 )
-from workflows.models import Case, CaseState, ConsultRequest
-from workflows.services import claiming, comments, transitions
-
-
-class CaseFilter(django_filters.FilterSet):
-    queue = django_filters.CharFilter(field_name="queue__slug", help_text="A queue's slug.")
-    state = django_filters.MultipleChoiceFilter(choices=CaseState.choices,
-                                                help_text="Repeat for several states.")
-    assignee = django_filters.CharFilter(method="filter_assignee",
-                                         help_text="A username, or 'me'.")
-    priority = django_filters.NumberFilter(help_text="Exactly this priority.")
-    priority_min = django_filters.NumberFilter(field_name="priority", lookup_expr="gte",
-                                               help_text="This priority or more urgent.")
-    due_before = django_filters.IsoDateTimeFilter(method="filter_due_before",
-                                                  help_text="Due before this time (ISO 8601).")
-
-    class Meta:
-        model = Case
-        fields = ["queue", "state", "assignee", "priority", "priority_min", "due_before"]
-
-    def filter_due_before(self, queryset, name, value):
-        # ISO 8601 allows offsets PostgreSQL refuses (-16:00); the instant is what counts.
-        return queryset.filter(due_at__lt=value.astimezone(UTC))
-
-    def filter_assignee(self, queryset, name, value):
-        if value == "me":
-            return queryset.filter(assignee=self.request.user.pk)
-        return queryset.filter(assignee__username=value)
-
+from workflows.case_filters import CaseFilter
+from workflows.models import Case, ConsultRequest
+from workflows.services import bulk, claiming, comments, transitions
 
 
 class CasePagination(NewestFirstPagination):
@@ -112,7 +85,10 @@ def _transition_schema(request, summary: str, *, refused: OpenApiResponse = REFU
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Cases you may see, newest first (cursor pagination)."),
+    list=extend_schema(summary="Cases you may see, newest first (cursor pagination), "
+                               "filtered and searched as the case list page is: "
+                               "`search` finds words of an external id, a title or an "
+                               "input value."),
     retrieve=extend_schema(summary="One case, with what a reviewer decides from.",
                            responses={200: CaseDetailSerializer, 404: REFUSALS[404]}),
 )
@@ -276,6 +252,31 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return self._answer(transitions.cancel(
             case_id=int(pk), user=request.user, reason=data["reason"],
             expected_version=data.get("version")))
+
+    # -- several cases at once -----------------------------------------------------------
+
+    @extend_schema(request=BulkActionSerializer,
+                   summary=f"Managers: reassign, release, change the priority of or cancel "
+                           f"up to {bulk.MAX_SELECTION} cases at once. Each case goes through "
+                           "its own audited transition and is answered for itself (done, "
+                           "conflict or refused); one that fails changes no other.",
+                   responses={200: BulkResultSerializer,
+                              400: OpenApiResponse(description=(
+                                  "The request as a whole is refused, nothing changed: an "
+                                  "unknown action or username, a missing priority or "
+                                  f"reason, more than {bulk.MAX_SELECTION} cases.")),
+                              403: REFUSALS[403]})
+    @action(detail=False, methods=["post"], pagination_class=None, filterset_class=None)
+    def bulk(self, request):
+        data = self._input(BulkActionSerializer)
+        if not selectors.is_manager(request.user):  # before naming who exists (usernames)
+            raise PermissionDenied("Only a manager may act on several cases at once.")
+        to_user = (transitions.user_by_username(data["to_user"]) if data.get("to_user")
+                   else None)
+        results = bulk.apply(user=request.user, action=data["action"], case_ids=data["cases"],
+                             to_user=to_user, priority=data.get("priority"),
+                             reason=data["reason"])
+        return Response(BulkResultSerializer({"results": results}).data)
 
     # -- comments -------------------------------------------------------------------------
 

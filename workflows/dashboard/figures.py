@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 from workflows.dashboard.queries import AT_RISK, BREACHED, ON_TRACK
 from workflows.dashboard.sketches import sketch_percentile
-from workflows.models import Case, Process, Queue
+from workflows.models import OPEN_STATES, Case, Process, Queue
 
 PERIODS: dict[str, timedelta] = {
     "24h": timedelta(hours=24),
@@ -112,6 +113,32 @@ class Latency:
                    resolution_count=sum(summary.resolution.values()))
 
 
+@dataclass(frozen=True)
+class ListFilters:
+    """Query strings of the case list (``/cases/?…``) matching a figure: its queue or
+    use case (process), or everything, and the figure's SLA status or open states."""
+
+    queue: Queue | None = None
+    process: Process | None = None
+
+    def _query(self, **filters) -> str:
+        scope = ({"queue": self.queue.slug} if self.queue is not None
+                 else {"process": self.process.slug} if self.process is not None else {})
+        return urlencode({**scope, **filters}, doseq=True)
+
+    @property
+    def open(self) -> str:
+        return self._query(state=[str(state) for state in OPEN_STATES])
+
+    @property
+    def at_risk(self) -> str:
+        return self._query(sla="at_risk")
+
+    @property
+    def breached(self) -> str:
+        return self._query(sla="breached")
+
+
 @dataclass
 class Figures:
     """Everything the dashboard says about one queue, one process, or the whole scope."""
@@ -125,6 +152,13 @@ class Figures:
     period: ClosedSummary = field(default_factory=ClosedSummary)
     queue: Queue | None = None
     process: Process | None = None
+    # The total's cases, where it is neither one queue's nor one process's.
+    list_scope: ListFilters | None = None
+
+    @property
+    def list_filters(self) -> ListFilters:
+        """The case list's filters for the cases each figure counts."""
+        return self.list_scope or ListFilters(queue=self.queue, process=self.process)
 
     def add(self, other: Figures) -> None:
         self.live.add(other.live)
@@ -214,6 +248,10 @@ class Dashboard:
     @property
     def queue_figures(self) -> list[Figures]:
         return [row for group in self.groups for row in group.queues]
+
+    @property
+    def list_filters(self) -> ListFilters:
+        return ListFilters(queue=self.queue, process=self.process)
 
     @property
     def urgent_total(self) -> int:

@@ -17,6 +17,7 @@ from workflows.dashboard.figures import (
     Compliance,
     Dashboard,
     Figures,
+    ListFilters,
     Live,
     ProcessGroup,
     Reviewer,
@@ -85,7 +86,8 @@ def dashboard(*, process: str = "", queue: str = "", period: str = DEFAULT_PERIO
     people = {user.pk: user for user in User.objects.filter(pk__in=people_ids)} \
         if people_ids else {}
 
-    total = Figures(key="all", label="All queues")
+    total = Figures(key="all", label="All queues", list_scope=ListFilters(
+        queue=chosen_queue, process=chosen_process))
     groups: dict[int | None, ProcessGroup] = {}
     for row in queues:
         figures = Figures(key=f"queue-{row.pk}", label=row.name, queue=row,

@@ -108,6 +108,9 @@ class Migration(migrations.Migration):
                 ('backfilled', models.BooleanField(default=False)),
                 ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
+            options={
+                'permissions': [('view_audit_trail', 'Can read the audit log, case trails and verify the chain'), ('export_evidence', 'Can export the audit evidence of a period'), ('read_everything', 'Can read everything and change nothing (the auditor)')],
+            },
         ),
         migrations.CreateModel(
             name='AuditSeal',
@@ -143,6 +146,7 @@ class Migration(migrations.Migration):
                 ('sla_remaining', models.DurationField(blank=True, null=True)),
                 ('sla_next_check_at', models.DateTimeField(blank=True, null=True)),
                 ('version', models.PositiveIntegerField(default=1)),
+                ('search_text', models.TextField(blank=True, default='', editable=False)),
                 ('assignee', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='assigned_cases', to=settings.AUTH_USER_MODEL)),
                 ('first_reviewer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
@@ -346,6 +350,19 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.CreateModel(
+            name='SavedCaseView',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=80)),
+                ('query', models.CharField(blank=True, max_length=1000)),
+                ('created_at', models.DateTimeField()),
+                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='saved_case_views', to=settings.AUTH_USER_MODEL)),
+            ],
+            options={
+                'ordering': ['name'],
+            },
+        ),
+        migrations.CreateModel(
             name='SlaPolicy',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
@@ -411,7 +428,19 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='auditevent',
-            index=models.Index(fields=['object_type', 'object_id'], name='audit_object_idx'),
+            index=models.Index(fields=['object_type', 'object_id', 'id'], name='audit_object_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='auditevent',
+            index=models.Index(fields=['verb', 'id'], name='audit_verb_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='auditevent',
+            index=models.Index(fields=['actor_label', 'id'], name='audit_actor_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='auditevent',
+            index=models.Index(fields=['occurred_at', 'id'], name='audit_occurred_idx'),
         ),
         migrations.AddIndex(
             model_name='casecomment',
@@ -464,6 +493,10 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name='raciassignment',
             constraint=models.UniqueConstraint(condition=models.Q(('group__isnull', False)), fields=('process', 'activity', 'role', 'group'), name='raci_group_once'),
+        ),
+        migrations.AddConstraint(
+            model_name='savedcaseview',
+            constraint=models.UniqueConstraint(fields=('user', 'name'), name='saved_case_view_name_once'),
         ),
         migrations.AddConstraint(
             model_name='slapolicy',

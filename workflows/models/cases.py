@@ -168,6 +168,11 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     sla_next_check_at = models.DateTimeField(null=True, blank=True)
     # Optimistic lock for fields beside ``state`` (I4): every write bumps it.
     version = models.PositiveIntegerField(default=1)
+    # What the case list's search reads: the title and the values the domain gives
+    # (``hooks.search_values``), lower-cased, written once when the case is opened
+    # (``services.cases.new_cases``). On PostgreSQL a trigram GIN index serves
+    # ``LIKE '%term%'`` on it (migration 0003, ``case_search_trgm_idx``).
+    search_text = models.TextField(blank=True, default="", editable=False)
 
     class Meta:
         indexes = [
@@ -362,6 +367,25 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         """The upstream system took its request back."""
         self.assignee = None
         self.lease_expires_at = None
+
+
+class SavedCaseView(models.Model):
+    """A person's own filters of the case list, under a name they chose."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="saved_case_views")
+    name = models.CharField(max_length=80)
+    # The list's query string as it was saved (``queue=intake&sla=breached``).
+    query = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"],
+                                               name="saved_case_view_name_once")]
+
+    def __str__(self):
+        return f"{self.name} ({self.user})"
 
 
 class Resolution(models.Model):

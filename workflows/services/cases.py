@@ -5,10 +5,12 @@ steps (``new_cases``, ``opened_events``, ``hand_out``) so that the cases' events
 the decisions' go into the database in one statement.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from workflows import hooks
+from workflows.case_search import search_text
 from workflows.models import (
     AssignmentMode,
     AuditEvent,
@@ -30,6 +32,9 @@ class NewCase:
     title: str
     priority: int = 50
     requires_four_eyes: bool = False
+    # What the case is about, as the domain has it (a decision's input): the engine keeps
+    # only what ``hooks.search_values`` draws from it, for the case list's search.
+    subject: Mapping | None = None
 
 
 def open_cases(*, specs: Sequence[NewCase], actor_label: str, now: datetime,
@@ -55,7 +60,10 @@ def new_cases(*, specs: Sequence[NewCase], now: datetime) -> list[Case]:
     holds them.
     """
     cases = [Case(queue=spec.queue, title=spec.title[:300], priority=spec.priority,
-                  requires_four_eyes=spec.requires_four_eyes, created_at=now)
+                  requires_four_eyes=spec.requires_four_eyes, created_at=now,
+                  search_text=search_text(
+                      title=spec.title[:300],
+                      values=hooks.search_values(subject=spec.subject)))
              for spec in specs]
     if cases:
         sla.start_clocks(cases, now=now, books=_terms_books(

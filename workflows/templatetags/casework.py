@@ -140,19 +140,49 @@ def age(moment: datetime | None) -> str:
     return _span(timezone.now() - moment)
 
 
-@register.inclusion_tag("workflows/_due.html")
-def due(moment: datetime | None, label: str = "", soon_minutes: int = 60):
-    """A due time as a countdown: ``in 42 min``, ``overdue by 1h 05m``."""
+@register.simple_tag
+def due(moment: datetime | None, label: str = "", soon_minutes: int = 60) -> str:
+    """A due time as a countdown: ``in 42 min``, ``overdue by 1h 05m``, in the page's
+    zone. Built in Python rather than an included template: list pages show one per row."""
     if moment is None:
-        return {"moment": None, "label": label}
+        return format_html('<span class="muted">—</span>')
     now = timezone.now()
     remaining = moment - now
     overdue = sla.reached(moment, now)  # overdue at the deadline's instant, as everywhere
     soon = not overdue and remaining <= timedelta(minutes=soon_minutes)
     text = ("due now" if not remaining else f"overdue by {_span(remaining)}" if overdue
             else f"in {_span(remaining)}")
-    return {"moment": moment, "label": label, "text": text,
-            "css": "due--overdue" if overdue else "due--soon" if soon else ""}
+    local = timezone.localtime(moment)
+    # ISO 8601 and "2026-12-04 09:30 CET", as the date filter's "c" and "Y-m-d H:i T"
+    # say them, by the datetime's own methods: a fifth of dateformat's cost.
+    return format_html('<time class="due {}" datetime="{}" title="{}">{}{}</time>',
+                       "due--overdue" if overdue else "due--soon" if soon else "",
+                       local.isoformat(), f"{local:%Y-%m-%d %H:%M} {local.tzname()}",
+                       f"{label} " if label else "", text)
+
+
+@register.simple_tag
+def case_rows(cases, case_base: str, tick: bool = False) -> str:
+    """The case list's rows (``selectors.case_list_page``), written here rather than in a
+    template loop: fifty rows are the list page's hot path, and this costs a third of
+    what the template language does (docs/PERFORMANCE.md, "Finding cases")."""
+    return format_html_join("\n", _CASE_ROW, (
+        (format_html(_TICK, case.pk, case.label) if tick else "",
+         case_base, case.pk, case.label, case.pk, case.queue.name, case.state,
+         case.get_state_display(),
+         case.assignee.display_name if case.assignee_id else _NOBODY, case.priority,
+         due(case.due_at) if case.is_open else format_html(
+             '<span class="muted">{}</span>', case.get_state_display().lower()))
+        for case in cases))
+
+
+_TICK = ('<td data-label="Tick"><input type="checkbox" name="cases" value="{}" form="bulk" '
+         'aria-label="Tick {}"></td>')
+_CASE_ROW = ('<tr>{}<td data-label="Case"><a href="{}{}/">{}</a> <span class="muted">#{}'
+             '</span></td><td data-label="Queue">{}</td><td data-label="State"><span '
+             'class="badge badge--{}">{}</span></td><td data-label="Assignee">{}</td>'
+             '<td data-label="Priority" class="num">{}</td><td data-label="Due">{}</td></tr>')
+_NOBODY = mark_safe('<span class="muted">nobody</span>')
 
 
 @register.filter

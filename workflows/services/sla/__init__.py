@@ -64,6 +64,7 @@ from workflows.services.sla.policies import REAPPLY_CHUNK, publish_sla_policy, r
 from workflows.services.sla.status import (
     SlaStatus,
     case_status,
+    having_status,
     reached,
     reached_q,
     status_expression,
@@ -91,6 +92,7 @@ __all__ = [
     "business_calendar",
     "case_status",
     "deadline_live",
+    "having_status",
     "next_check_at",
     "nudge",
     "nudge_horizon",

@@ -101,3 +101,21 @@ def status_expression(now: datetime) -> SqlCase:
     return SqlCase(*(When(threshold.q(now), then=Value(int(threshold.status)))
                      for threshold in THRESHOLDS),
                    default=Value(int(SlaStatus.ON_TRACK)), output_field=IntegerField())
+
+
+# A case can only hold each status once one of these instants is reached: conditions the
+# partial indexes on open cases can serve, ahead of the exact expression.
+_REACHED_FIRST = {
+    SlaStatus.BREACHED: ("due_at",),
+    SlaStatus.AT_RISK: ("warn_at", "response_warn_at"),
+}
+
+
+def having_status(cases, status: SlaStatus, *, now: datetime):
+    """The open ``cases`` whose SLA status is ``status`` now (breached or at risk):
+    ``status_expression`` decides, so the list and the dashboard never disagree."""
+    reached_one = Q()
+    for field in _REACHED_FIRST[status]:
+        reached_one |= reached_q(field, now)
+    return (cases.filter(reached_one, state__in=[str(s) for s in RUNNING_STATES + _WAITING])
+            .alias(sla_status=status_expression(now)).filter(sla_status=int(status)))
