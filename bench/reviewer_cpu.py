@@ -54,18 +54,30 @@ def seed(*, cases: int) -> None:
     if not get_user_model().objects.filter(username="reviewer").exists():
         call_command("seed_demo", "--no-key", verbosity=0)
     system = AiSystem.objects.get(slug="demo-ai")
-    waiting = Case.objects.filter(state__in=CLAIMABLE_STATES, queue__slug=QUEUE).count()
+    waiting = Case.objects.filter(state__in=CLAIMABLE_STATES, queue__slug=QUEUE)
     started = time.perf_counter()
     added = 0
-    while waiting + added < cases:
-        count = min(1000, cases - waiting - added)
-        bodies = [dict(synthetic.body, confidence=0.5)
-                  for synthetic in synthetic_decisions(count=count, error_rate=0.0)]
-        submit_decisions(ai_system=system,
-                         items=[item for item, _ in validate_decisions(bodies)])
-        added += count
+    for large, wanted in ((False, cases), (True, cases // 8)):
+        have = waiting.filter(requires_four_eyes=large).count()
+        while have < wanted:
+            count = min(1000, wanted - have)
+            bodies = [_large(synthetic.body) if large else dict(synthetic.body, confidence=0.5)
+                      for synthetic in synthetic_decisions(count=count, error_rate=0.0)]
+            submit_decisions(ai_system=system,
+                             items=[item for item, _ in validate_decisions(bodies)])
+            added += count
+            have = waiting.filter(requires_four_eyes=large).count()
     if added:
         print(f"seed: {added:,} decisions to review in {time.perf_counter() - started:.0f} s")
+
+
+def _large(body: dict) -> dict:
+    """A matching invoice over 50,000: the demo's policy wants two people (four eyes)."""
+    amount = 60_000.0
+    return dict(body, confidence=0.5,
+                input=dict(body["input"], po_amount=amount, line_items=[
+                    {"description": "Annual licence", "quantity": 1, "unit_price": amount}]),
+                output=dict(body["output"], amount=amount))
 
 
 class Step:
@@ -112,7 +124,7 @@ def main() -> None:
 
     settings.ALLOWED_HOSTS = ["testserver"]
     call_command("migrate", verbosity=0)
-    seed(cases=args.cases + 8 * args.runs)
+    seed(cases=args.cases + 16 * args.runs)
 
     from django.contrib.auth import get_user_model
     from django.test import Client
@@ -181,6 +193,9 @@ def main() -> None:
                                 output=None, reason_code="")
             measure(action, post(second, f"/api/v1/cases/{case.pk}/{action}/",
                                  {"comment": "Check the PO"}))
+        # Sent back to the reviewer: give it back, so their home lists the same work
+        # in every round.
+        transitions.release(case_id=case.pk, user=reviewer)
         measure("case API list", lambda: me.get("/api/v1/cases/"))
         measure("home", lambda: my_pages.get("/"))
         measure("queue list", lambda: boss_pages.get("/queues/"))
