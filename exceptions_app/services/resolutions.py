@@ -35,8 +35,12 @@ LABELS_LOCK = int.from_bytes(b"labels", "big")
 
 
 def _decision_of(case) -> Decision | None:
-    return (Decision.objects.select_related("use_case", "policy_version")
-            .filter(case=case.pk).first())
+    # Read once per case object: a decision never changes once stored (I1), and a
+    # resolution asks for it to check the answer, to compare it and to answer with it.
+    if "_decision" not in case.__dict__:
+        case._decision = (Decision.objects.select_related("use_case", "policy_version")
+                          .filter(case=case.pk).first())
+    return case._decision
 
 
 def validate_resolution(*, case, verdict: str, output: dict | None, reason_code: str) -> None:

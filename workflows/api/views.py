@@ -147,8 +147,10 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return serializer.validated_data
 
     def _answer(self, case: Case, status_code=status.HTTP_200_OK) -> Response:
-        fresh = self.get_queryset().get(pk=case.pk)
-        return Response(CaseDetailSerializer(fresh, context=self.get_serializer_context()).data,
+        # The case as the service left it, committed: no second read of the scope and its
+        # joins. What the service did not load (consults) is read here; what it loaded
+        # (the queue, the people it set, a new resolution) is not read again.
+        return Response(CaseDetailSerializer(case, context=self.get_serializer_context()).data,
                         status=status_code)
 
     # -- claiming -------------------------------------------------------------------------
