@@ -208,6 +208,12 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         return updated
 
     @property
+    def state_fields(self):
+        # django-fsm would filter every field of the model each time a case is built (50
+        # times for a page of the API); the state field is one, and fixed.
+        return (self._meta.get_field("state"),)
+
+    @property
     def label(self) -> str:
         """How pages, notifications and e-mails name the case: its title (the domain's,
         e.g. "Invoice approval: inv-2026-000123"), else its number."""
