@@ -69,10 +69,19 @@ def _is_assignee(case, user) -> bool:
 
 
 def _is_member(case, user) -> bool:
-    """A member of the case's queue, directly or through a group (I8)."""
+    """A member of the case's queue, directly or through a group (I8).
+
+    Asked once per case object and person: the transitions a page or an answer offers
+    (approve and send back, claim) each ask it, and the case object lives for one
+    request or one service call.
+    """
     from workflows.selectors import works_queue  # selectors read these models
 
-    return works_queue(user=user, queue_id=case.queue_id)
+    asked = case.__dict__.setdefault("_members_asked", {})
+    key = (user.pk, case.queue_id)
+    if key not in asked:
+        asked[key] = works_queue(user=user, queue_id=case.queue_id)
+    return asked[key]
 
 
 def _can_work(case, user) -> bool:
