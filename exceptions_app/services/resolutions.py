@@ -34,12 +34,18 @@ from workflows.services import audit, transitions
 LABELS_LOCK = int.from_bytes(b"labels", "big")
 
 
+# What the case's answers and checks never read: the columns not worth fetching and
+# decoding on every claim, transition and case view.
+UNUSED_FOR_A_CASE = ("meta", "body_hash", "use_case__description", "use_case__input_schema",
+                     "use_case__summary_fields", "policy_version__text")
+
+
 def _decision_of(case) -> Decision | None:
     # Read once per case object: a decision never changes once stored (I1), and a
     # resolution asks for it to check the answer, to compare it and to answer with it.
     if "_decision" not in case.__dict__:
         case._decision = (Decision.objects.select_related("use_case", "policy_version")
-                          .filter(case=case.pk).first())
+                          .defer(*UNUSED_FOR_A_CASE).filter(case=case.pk).first())
     return case._decision
 
 
