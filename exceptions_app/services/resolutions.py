@@ -43,7 +43,8 @@ UNUSED_FOR_A_CASE = ("meta", "body_hash", "use_case__description", "use_case__in
 def _decision_of(case) -> Decision | None:
     # Read once per case object: a decision never changes once stored (I1), and a
     # resolution asks for it to check the answer, to compare it and to answer with it.
-    if "_decision" not in case.__dict__:
+    # (Not found is not remembered: the decision of a case being opened comes after it.)
+    if case.__dict__.get("_decision") is None:
         case._decision = (Decision.objects.select_related("use_case", "policy_version")
                           .defer(*UNUSED_FOR_A_CASE).filter(case=case.pk).first())
     return case._decision
