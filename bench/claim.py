@@ -329,9 +329,10 @@ def main() -> None:
                              named_queue=named))
     thinks = [float(value) for value in args.think.split(",")]
     for think in thinks:
+        offered = (f"{REVIEWERS / think:.0f} claims/s offered" if think
+                   else "back to back, as many as they get")
         print(f"\nclaim-next, {REVIEWERS} paced reviewers, each pausing {think:.2f} s on "
-              f"average between claims ({REVIEWERS / think:.0f} claims/s offered; people "
-              "claim about once a minute):")
+              f"average between claims ({offered}; people claim about once a minute):")
         for named in (False, True):
             report(f"paced {think}", REVIEWERS, named,
                    claim_run(reviewers=REVIEWERS, claims_each=args.claims // REVIEWERS,

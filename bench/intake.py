@@ -206,8 +206,9 @@ class CpuProbe:
     decision costs does not, and bounds what two cores could do.
     """
 
-    def __init__(self, server_pid: int):
+    def __init__(self, server_pid: int, *, database: str = DATABASE):
         self.server_pid = server_pid
+        self.database = database
         self.tick = os.sysconf("SC_CLK_TCK")
 
     def sample(self) -> dict[str, dict[int, float]]:
@@ -215,7 +216,7 @@ class CpuProbe:
 
         with connection.cursor() as cursor:
             cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s "
-                           "AND pid <> pg_backend_pid()", [DATABASE])
+                           "AND pid <> pg_backend_pid()", [self.database])
             backends = [pid for (pid,) in cursor.fetchall()]
         workers = [self.server_pid] + [pid for pid, ppid in self._processes()
                                        if ppid == self.server_pid]

@@ -143,6 +143,8 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_USER_MODEL = "workflows.User"
+# Django's model backend with a person's permissions read in one query (per request).
+AUTHENTICATION_BACKENDS = ["workflows.permissions_backend.ModelBackendOneQuery"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -461,13 +463,15 @@ if LOG_FORMAT not in ("text", "json"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "workflows.request_ids.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "workflows.request_ids.RequestIdFilter"},
+                "refusal_without_traceback": {"()": "workflows.errors.RefusalWithoutTraceback"}},
     "formatters": {"json": {"()": "config.json_logs.JsonFormatter"},
                    "text": {"()": "workflows.request_ids.TextFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["request_id"],
                              "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {"django.db.backends": {"level": "INFO"},
+                "django.request": {"filters": ["refusal_without_traceback"]}},
 }
 # Celery replaces the root logger's handlers with its own text format unless told not to.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"

@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from config.api_docs import docs_page
 
 handler400 = "workflows.errors.bad_request"
+handler403 = "workflows.errors.permission_denied"
 handler404 = "workflows.errors.not_found"
 handler500 = "workflows.errors.server_error"
 # Swagger UI writes styles into the page.

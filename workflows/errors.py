@@ -5,6 +5,7 @@ treating the request as refused. The same split for the refusals Django itself a
 before any API view runs: a path no endpoint matches (404) and a request it cannot read
 (400), so that an API client always gets the JSON the schema documents."""
 
+import logging
 import sys
 
 import redis
@@ -60,10 +61,32 @@ def server_error(request):
 
 
 def not_found(request, exception):
-    """``handler404``: a path no URL pattern matches, or an ``Http404`` outside DRF."""
+    """``handler404``: a path no URL pattern matches, or an ``Http404`` outside DRF.
+
+    The page is rendered without the request, like every error page: no menu, so no
+    query for it (a 404 is as cheap as the lookup that found nothing).
+    """
     if _is_api(request):
         return JsonResponse({"detail": NO_SUCH_ENDPOINT}, status=404)
-    return defaults.page_not_found(request, exception)
+    return HttpResponse(loader.render_to_string("404.html"), status=404)
+
+
+def permission_denied(request, exception):
+    """``handler403``: a page refused to this person, with the refusal's words if any."""
+    message = exception.args[0] if exception is not None and exception.args else ""
+    return HttpResponse(loader.render_to_string("403.html", {"exception": message}),
+                        status=403)
+
+
+class RefusalWithoutTraceback(logging.Filter):
+    """A refusal (403) is an answer, not a failure: logged as one line, without the
+    traceback Django attaches (formatting it cost more than answering)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "status_code", None) == 403:
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def bad_request(request, exception):

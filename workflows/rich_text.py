@@ -5,6 +5,7 @@ lists and emphasis survive; scripts, styles, event handlers and raw HTML do not.
 """
 
 import re
+from functools import lru_cache
 
 import markdown as markdown_lib
 import nh3
@@ -19,6 +20,9 @@ ALLOWED_TAGS = {
 _HEADING = re.compile(r"<(/?)h([1-6])\b")
 
 
+# A pure function of its text: the same policy shown on every case page of its use case,
+# and a case's comments on each view of it, are rendered once per process.
+@lru_cache(maxsize=256)
 def sanitised_html(text: str, *, heading_offset: int = 0) -> str:
     """``text`` (Markdown) as cleaned HTML. ``heading_offset`` moves its headings below
     those of the page section it sits in (2: a ``#`` becomes an ``<h3>``)."""

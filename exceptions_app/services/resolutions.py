@@ -34,9 +34,20 @@ from workflows.services import audit, transitions
 LABELS_LOCK = int.from_bytes(b"labels", "big")
 
 
+# What the case's answers and checks never read: the columns not worth fetching and
+# decoding on every claim, transition and case view.
+UNUSED_FOR_A_CASE = ("meta", "body_hash", "use_case__description", "use_case__input_schema",
+                     "use_case__summary_fields", "policy_version__text")
+
+
 def _decision_of(case) -> Decision | None:
-    return (Decision.objects.select_related("use_case", "policy_version")
-            .filter(case=case.pk).first())
+    # Read once per case object: a decision never changes once stored (I1), and a
+    # resolution asks for it to check the answer, to compare it and to answer with it.
+    # (Not found is not remembered: the decision of a case being opened comes after it.)
+    if case.__dict__.get("_decision") is None:
+        case._decision = (Decision.objects.select_related("use_case", "policy_version")
+                          .defer(*UNUSED_FOR_A_CASE).filter(case=case.pk).first())
+    return case._decision
 
 
 def validate_resolution(*, case, verdict: str, output: dict | None, reason_code: str) -> None:

@@ -102,10 +102,19 @@ def _is_assignee(case, user) -> bool:
 
 
 def _is_member(case, user) -> bool:
-    """A member of the case's queue, directly or through a group (I8)."""
+    """A member of the case's queue, directly or through a group (I8).
+
+    Asked once per case object and person: the transitions a page or an answer offers
+    (approve and send back, claim) each ask it, and the case object lives for one
+    request or one service call.
+    """
     from workflows.selectors import works_queue  # selectors read these models
 
-    return works_queue(user=user, queue_id=case.queue_id)
+    asked = case.__dict__.setdefault("_members_asked", {})
+    key = (user.pk, case.queue_id)
+    if key not in asked:
+        asked[key] = works_queue(user=user, queue_id=case.queue_id)
+    return asked[key]
 
 
 def _can_work(case, user) -> bool:
@@ -244,6 +253,12 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
             raise ConcurrentTransition(
                 "Cannot save the case: it was changed since it was fetched from the database.")
         return updated
+
+    @property
+    def state_fields(self):
+        # django-fsm would filter every field of the model each time a case is built (50
+        # times for a page of the API); the state field is one, and fixed.
+        return (self._meta.get_field("state"),)
 
     @property
     def label(self) -> str:

@@ -1,0 +1,46 @@
+"""The case API renders cases by hand (``CaseSerializer.to_representation``) instead of
+running DRF's field per value: the same JSON as DRF's own rendering, in every state and
+time zone, or the fast path is wrong."""
+
+import pytest
+from django.test import RequestFactory
+from django.utils import timezone
+from rest_framework import serializers
+from rest_framework.request import Request
+
+from tests.factories import case_in_state, make_manager
+from workflows.api.serializers import CaseDetailSerializer, CaseSerializer
+from workflows.models import Case, CaseState, ConsultRequest
+
+STATES = [CaseState.OPEN, CaseState.ASSIGNED, CaseState.WAITING, CaseState.ESCALATED,
+          CaseState.PENDING_APPROVAL, CaseState.RESOLVED, CaseState.CANCELLED]
+
+
+def drf_rendering(serializer, case) -> dict:
+    """What DRF's ``ModelSerializer`` renders from the declared fields: the reference."""
+    return serializers.ModelSerializer.to_representation(serializer, case)
+
+
+def as_seen_by(user):
+    request = RequestFactory().get("/api/v1/cases/")
+    request.user = user
+    return {"request": Request(request)}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Chatham"])
+@pytest.mark.parametrize("state", STATES)
+def test_a_case_reads_the_same_as_drf_renders_it(state, zone, queue, member):
+    made = case_in_state(state, queue=queue, assignee=member)
+    if state == CaseState.ASSIGNED:  # a question asked outside escalation (no level)
+        ConsultRequest.objects.create(case=made, consultee=make_manager(), required=True,
+                                      question="Is this vendor known?",
+                                      created_at=timezone.now())
+    case = Case.objects.select_related("queue", "assignee", "first_reviewer").get(pk=made.pk)
+    context = as_seen_by(member)
+
+    with timezone.override(zone):
+        row, detail = CaseSerializer(case), CaseDetailSerializer(case, context=context)
+        assert row.data == drf_rendering(CaseSerializer(case), case)
+        assert detail.data == drf_rendering(CaseDetailSerializer(case, context=context), case)
+    assert list(detail.data) == CaseDetailSerializer.Meta.fields  # in the schema's order

@@ -1,0 +1,161 @@
+"""What the reviewer's path costs the server, per request (issue 15's budgets).
+
+Query counts are exact behaviour and held tight. Server CPU depends on the machine and
+what else runs on it: those checks are tripwires at five times the budget (medians of
+a few requests, ``time.process_time``), there to catch a request that went back to
+costing what it did before (2 to 7 times the budget), not to measure it;
+``bench/reviewer_cpu.py`` measures.
+"""
+
+import logging
+import statistics
+import time
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from tests.factories import UserFactory, case_in_state, make_case
+from workflows.actors import SystemActor
+from workflows.models import CaseState
+from workflows.services import tokens
+
+# Server CPU budgets per request, in ms (docs/PERFORMANCE.md), and the tripwire's margin.
+BUDGET_MS = {"claim-next": 5, "transition": 5, "case API": 4, "case page": 8, "home": 4,
+             "error page": 1}
+TRIPWIRE = 5
+# An error page's budget is below what a signed-in request costs before any view runs
+# (its session, its person, their permissions: 2-3 ms here): its tripwire is 15 ms, and
+# what it should not do (the menu's queries) is held by its query count.
+TRIPWIRE_MS = {"error page": 15,
+               # Home's cost was not cut (12-25 ms here, by the load): this catches a doubling.
+               "home": 50}
+
+
+def with_token(user) -> APIClient:
+    """An API client as a reviewer's program is one: a token, checked on every call."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + tokens.issue_user_token(
+        user=user, actor=SystemActor(label="tests")).key)
+    return client
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def median_cpu_ms(call, runs: int = 7) -> float:
+    call()  # warm: code paths run once
+    spent = []
+    for _ in range(runs):
+        started = time.process_time()
+        call()
+        spent.append(time.process_time() - started)
+    return 1000 * statistics.median(spent)
+
+
+def within_tripwire(what: str, call) -> None:
+    cpu, limit = median_cpu_ms(call), TRIPWIRE_MS.get(what, TRIPWIRE * BUDGET_MS[what])
+    assert cpu <= limit, (f"{what}: {cpu:.1f} ms of CPU, over its tripwire of {limit} ms "
+                          f"(budget {BUDGET_MS[what]} ms)")
+
+
+@pytest.mark.django_db
+def test_claim_next_answers_with_the_case_it_claimed_without_reading_it_again(
+        queue, member, django_assert_max_num_queries):
+    for _ in range(10):
+        make_case(queue)
+    client = with_token(member)
+
+    # Token, permissions, away?, the locked candidate, its update and audit row, then
+    # what the answer shows and the claim did not load: resolution, consults, content.
+    with django_assert_max_num_queries(12):
+        answer = client.post("/api/v1/cases/claim-next/", {}, format="json")
+
+    assert answer.status_code == 200
+    assert answer.json()["assignee"] == member.username
+    assert answer.json()["available_transitions"]
+    within_tripwire("claim-next",
+                    lambda: client.post("/api/v1/cases/claim-next/", {}, format="json"))
+
+
+@pytest.mark.django_db
+def test_a_transition_answers_with_the_case_it_changed(queue, member,
+                                                       django_assert_max_num_queries):
+    cases = [case_in_state(CaseState.ASSIGNED, queue=queue, assignee=member)
+             for _ in range(9)]
+    client = with_token(member)
+
+    with django_assert_max_num_queries(15):
+        answer = client.post(f"/api/v1/cases/{cases[0].pk}/release/",
+                             {"version": cases[0].version}, format="json")
+
+    assert answer.status_code == 200
+    assert (answer.json()["state"], answer.json()["assignee"]) == ("open", None)
+    assert answer.json()["version"] == cases[0].version + 1
+    rest = iter(cases[1:])
+    within_tripwire("transition", lambda: client.post(
+        f"/api/v1/cases/{next(rest).pk}/release/", {}, format="json"))
+
+
+@pytest.mark.django_db
+def test_the_case_api_reads_a_page_or_a_case_in_a_few_queries(
+        queue, member, django_assert_max_num_queries):
+    for n in range(30):
+        make_case(queue, state=CaseState.ASSIGNED if n % 2 else CaseState.OPEN,
+                  assignee=member)
+    case = case_in_state(CaseState.PENDING_APPROVAL, queue=queue, assignee=UserFactory())
+    client = with_token(member)
+
+    with django_assert_max_num_queries(3):  # token, permissions, the page
+        page = client.get("/api/v1/cases/")
+    with django_assert_max_num_queries(6):  # token, permissions, case, consults, content..
+        one = client.get(f"/api/v1/cases/{case.pk}/")
+
+    assert len(page.json()["results"]) == 31
+    assert one.json()["resolution"]["verdict"] == "accepted"
+    within_tripwire("case API", lambda: client.get("/api/v1/cases/"))
+    within_tripwire("case API", lambda: client.get(f"/api/v1/cases/{case.pk}/"))
+
+
+@pytest.mark.django_db
+def test_the_case_page_and_home_stay_within_their_queries(queue, member,
+                                                          django_assert_max_num_queries):
+    case = case_in_state(CaseState.ASSIGNED, queue=queue, assignee=member)
+    for _ in range(5):
+        make_case(queue)
+    browser = signed_in(member)
+
+    with django_assert_max_num_queries(16):
+        page = browser.get(f"/cases/{case.pk}/")
+    with django_assert_max_num_queries(10):
+        home = browser.get("/")
+
+    assert page.status_code == home.status_code == 200
+    within_tripwire("case page", lambda: browser.get(f"/cases/{case.pk}/"))
+    within_tripwire("home", lambda: browser.get("/"))
+
+
+@pytest.mark.django_db
+def test_a_refused_page_answers_without_the_menu_and_logs_one_line(
+        queue, member, caplog, django_assert_max_num_queries):
+    browser = signed_in(member)
+
+    with django_assert_max_num_queries(3), caplog.at_level(logging.WARNING):
+        refused = browser.get("/dashboard/")  # managers only
+    with django_assert_max_num_queries(4):
+        missing = browser.get("/cases/999999/")
+
+    assert refused.status_code == 403
+    assert b"Not allowed" in refused.content and b"Ask a manager" in refused.content
+    assert missing.status_code == 404
+    assert b"Not found" in missing.content
+    assert b'aria-label="Main"' not in refused.content + missing.content  # no menu
+    [line] = [record for record in caplog.records if record.name == "django.request"
+              and record.status_code == 403]
+    assert line.getMessage() == "Forbidden (Permission denied): /dashboard/"
+    assert line.exc_info is None  # a refusal is not a failure: no traceback
+    within_tripwire("error page", lambda: browser.get("/dashboard/"))
+    within_tripwire("error page", lambda: browser.get("/cases/999999/"))
