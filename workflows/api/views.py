@@ -42,7 +42,6 @@ from workflows.case_filters import CaseFilter
 from workflows.models import Case, ConsultRequest
 from workflows.services import bulk, claiming, comments, transitions
 
-
 # The case's own columns a list row shows (``CaseSerializer``), its queue and assignee by id.
 CASE_ROW_COLUMNS = [*(name for name in CaseSerializer.Meta.fields
                       if name not in ("queue", "assignee")), "queue_id", "assignee_id"]
