@@ -20,7 +20,9 @@ fills these registries in its ``AppConfig.ready()``, and nowhere else:
 - intake sources: what the operators' ``/metrics`` counts as arriving work, under the
   metric names the domain gives;
 - activities: the RACI matrix's rows beyond the engine's own (``Activity``);
-- payload advice: what a 413 tells the caller to do with an oversize API body.
+- payload advice: what a 413 tells the caller to do with an oversize API body;
+- alert sources: what the domain measured that needs an owner's attention (drift), shown
+  on the managers' dashboard with a link to the domain's page about it.
 
 Every hook is called with keyword arguments only.
 """
@@ -32,6 +34,8 @@ from typing import TYPE_CHECKING, Protocol
 from django.core.exceptions import ValidationError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from django.db.models import Model
 
 
@@ -338,3 +342,43 @@ def register_payload_advice(advice: PayloadAdvice) -> PayloadAdvice:
 def payload_advice(*, path: str) -> str:
     return next((item.advice for item in _payload_advice if path.startswith(item.path_prefix)),
                 "")
+
+
+# --- Alerts on the dashboard ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Something the domain measured that needs attention, as the dashboard lists it.
+
+    ``process_id`` scopes it (the dashboard's process filter); ``url`` is the domain's page
+    that explains it, reversed by the domain.
+    """
+
+    process_id: int | None
+    level: str  # "warn" or "alert": how loud the dashboard shows it
+    title: str
+    detail: str
+    url: str
+    raised_at: "datetime"
+
+
+AlertSource = Callable[[], Iterable[Alert]]
+_alert_sources: list[AlertSource] = []
+
+
+def register_alert_source(source: AlertSource) -> AlertSource:
+    """``source()`` answers the open alerts; it runs on every dashboard view, so it reads
+    a few stored rows, never history."""
+    return _add(_alert_sources, source)
+
+
+def alert_sources() -> list[AlertSource]:
+    return list(_alert_sources)
+
+
+def open_alerts(*, process_id: int | None = None) -> list[Alert]:
+    """Every source's open alerts (of one process when given), loudest and newest first."""
+    alerts = [alert for source in _alert_sources for alert in source()
+              if process_id is None or alert.process_id == process_id]
+    return sorted(alerts, key=lambda alert: (alert.level != "alert", -alert.raised_at.timestamp()))
