@@ -58,3 +58,5 @@ class ExceptionsAppConfig(AppConfig):
         hooks.register_gauge_source(hooks.GaugeSource(
             name="backstop_drift_alerts_open", labels=("use_case", "level"),
             read=drift.open_alerts, documentation="Open drift alerts per use case and level."))
+        # Open drift alerts on the managers' dashboard, linking to the monitoring page.
+        hooks.register_alert_source(drift.dashboard_alerts)

@@ -3,10 +3,11 @@ from django.db import connection, transaction
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-# The slow tier: what starts processes or browsers, runs for minutes (chaos, the API fuzz)
+# The slow tier: what starts processes or browsers, runs for minutes (chaos, the API fuzz,
+# the evidence loop's statistics over many simulated runs)
 # or commits for real (threads racing on PostgreSQL, live servers). Everything else is the
 # fast tier, run under pytest-xdist.
-SLOW_MARKERS = ("browser", "celery_worker", "chaos", "fuzz")
+SLOW_MARKERS = ("browser", "celery_worker", "chaos", "fuzz", "statistics")
 SLOW_FIXTURES = ("transactional_db", "live_server")
 
 

@@ -25,6 +25,8 @@ fills these registries in its ``AppConfig.ready()``, and nowhere else:
   the domain's pages the audit log links to (the evidence export).
 - search values: what the case list's search finds a new case by, beside its title
   (the values of what the case is about, e.g. a decision's input).
+- alert sources: what the domain measured that needs an owner's attention (drift), shown
+  on the managers' dashboard with a link to the domain's page about it.
 
 Every hook is called with keyword arguments only.
 """
@@ -36,6 +38,8 @@ from typing import TYPE_CHECKING, Protocol
 from django.core.exceptions import ValidationError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from django.db.models import Model
 
 
@@ -383,6 +387,8 @@ def register_audit_page(link: NavLink) -> NavLink:
 
 def audit_pages() -> list[NavLink]:
     return list(_audit_pages)
+
+
 # --- Search --------------------------------------------------------------------------
 
 # (*, subject) -> the values a case is found by: ``subject`` is what the domain handed
@@ -400,3 +406,43 @@ def search_values(*, subject) -> list:
     if subject is None:
         return []
     return [value for hook in _search_values for value in hook(subject=subject)]
+
+
+# --- Alerts on the dashboard ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Something the domain measured that needs attention, as the dashboard lists it.
+
+    ``process_id`` scopes it (the dashboard's process filter); ``url`` is the domain's page
+    that explains it, reversed by the domain.
+    """
+
+    process_id: int | None
+    level: str  # "warn" or "alert": how loud the dashboard shows it
+    title: str
+    detail: str
+    url: str
+    raised_at: "datetime"
+
+
+AlertSource = Callable[[], Iterable[Alert]]
+_alert_sources: list[AlertSource] = []
+
+
+def register_alert_source(source: AlertSource) -> AlertSource:
+    """``source()`` answers the open alerts; it runs on every dashboard view, so it reads
+    a few stored rows, never history."""
+    return _add(_alert_sources, source)
+
+
+def alert_sources() -> list[AlertSource]:
+    return list(_alert_sources)
+
+
+def open_alerts(*, process_id: int | None = None) -> list[Alert]:
+    """Every source's open alerts (of one process when given), loudest and newest first."""
+    alerts = [alert for source in _alert_sources for alert in source()
+              if process_id is None or alert.process_id == process_id]
+    return sorted(alerts, key=lambda alert: (alert.level != "alert", -alert.raised_at.timestamp()))

@@ -125,7 +125,11 @@ class DecisionResolutionSerializer(serializers.Serializer):
     def to_representation(self, decision):
         """The declared fields, written out (a feed page holds up to 500):
         ``test_a_feed_item_says_what_the_webhook_says`` holds the two to the same."""
-        data = callbacks.resolution_data(decision, decision.case.resolution)
+        return self.represent(callbacks.resolution_data(decision, decision.case.resolution))
+
+    @staticmethod
+    def represent(data: dict) -> dict:
+        """``callbacks.resolution_data``'s dict (or a feed item) as the API writes it."""
         data["resolved_at"] = _DATETIME.to_representation(data["resolved_at"])
         return data
 

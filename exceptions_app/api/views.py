@@ -19,6 +19,7 @@ from exceptions_app.api.serializers import (
     validate_decisions,
 )
 from exceptions_app.models import Decision
+from exceptions_app.services import callbacks
 from exceptions_app.services.intake import submit_decisions
 from workflows.api.pagination import FeedPagination, NewestFirstPagination
 
@@ -146,7 +147,7 @@ class DecisionDetailView(generics.RetrieveAPIView):
 
 
 class ResolutionFeedPagination(FeedPagination):
-    position_field = "feed_position"
+    position_field = "position"  # of the feed's items (``callbacks.resolution_feed``)
 
 
 class ResolutionFeedView(generics.ListAPIView):
@@ -161,8 +162,8 @@ class ResolutionFeedView(generics.ListAPIView):
     pagination_class = ResolutionFeedPagination
     filter_backends = []
 
-    def get_queryset(self):
-        return (Decision.objects.filter(ai_system=self.request.user.ai_system,
-                                        feed_position__isnull=False)
-                .select_related("use_case", "case__resolution__resolved_by",
-                                "case__resolution__approved_by"))
+    def list(self, request, *args, **kwargs):
+        items = self.paginator.read(request, lambda after, size: callbacks.resolution_feed(
+            ai_system=request.user.ai_system, after=after, size=size))
+        return self.paginator.get_paginated_response(
+            [DecisionResolutionSerializer.represent(item) for item in items])

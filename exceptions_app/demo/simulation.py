@@ -81,9 +81,14 @@ class Scenario:
     After ``drift_after`` decisions the input drifts: amounts grow by ``drift_scale``,
     ``drift_vendor_share`` of invoices come from new suppliers of another country, and
     the AI grows less sure of itself. From decision ``new_model_after`` on, the AI posts
-    as ``new_model`` (``MODEL_VERSIONS`` before)."""
+    as ``new_model`` (``MODEL_VERSIONS`` before).
+
+    ``subtle_errors``: the wrong outputs misread the amount by a few cents and are as
+    sure of themselves as right ones, so no rule can tell them apart: the auto-passed
+    decisions are wrong at ``error_rate`` and only QA review finds out."""
 
     error_rate: float = 0.1
+    subtle_errors: bool = False
     drift_after: int | None = None
     drift_scale: float = 1.6
     drift_vendor_share: float = 0.3
@@ -181,10 +186,14 @@ def synthetic_decision(rng: random.Random, *, external_id: str, error_rate: floa
 
     duplicate = rng.random() < 0.03
     wrong = rng.random() < error_rate
-    error = rng.choice(("amount", "amount", "vendor")) if wrong else ""
-    amount = _misread(rng, total, lines) if error == "amount" else total
-    if amount == total and error == "amount":
-        amount = _money(total + 10.0)
+    if wrong and scenario.subtle_errors:
+        error = "amount"
+        amount = _money(total + rng.choice((-1, 1)) * rng.randint(1, 99) / 100)
+    else:
+        error = rng.choice(("amount", "amount", "vendor")) if wrong else ""
+        amount = _misread(rng, total, lines) if error == "amount" else total
+        if amount == total and error == "amount":
+            amount = _money(total + 10.0)
     extracted_vendor = vendor.look_alike if error == "vendor" else vendor.name
 
     within_po = abs(amount - po_amount) <= 0.02 * po_amount
@@ -203,7 +212,8 @@ def synthetic_decision(rng: random.Random, *, external_id: str, error_rate: floa
 
     # Wrong extractions tend to be less sure of themselves, but not always; after a
     # drift the AI is less sure of everything.
-    confidence = rng.betavariate(6, 2) if wrong else rng.betavariate(22, 1)
+    confidence = (rng.betavariate(6, 2) if wrong and not scenario.subtle_errors
+                  else rng.betavariate(22, 1))
     if drifted:
         confidence *= 0.85
     confidence = round(min(max(confidence, 0.30), 0.999), 3)

@@ -26,11 +26,12 @@ from datetime import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from exceptions_app.models import Decision, DriftAlert, DriftLevel, DriftReference, UseCase
 from exceptions_app.verbs import DomainVerb
-from workflows import actors
+from workflows import actors, hooks
 from workflows import selectors as engine_selectors
 from workflows.models import Activity, RaciRole
 from workflows.services import audit, outbox, raci
@@ -359,6 +360,19 @@ def summary_as_dict(summary: DriftSummary) -> dict:
                          "raised_at": a.raised_at} for a in summary.open_alerts],
         "message": summary.message,
     }
+
+def dashboard_alerts() -> list[hooks.Alert]:
+    """The open drift alerts as the managers' dashboard lists them (an alert source):
+    one query over the open alerts, a handful of rows."""
+    return [hooks.Alert(
+        process_id=alert.use_case.process_id, level=alert.level,
+        title=f"Drift on {alert.use_case.name}: {alert.feature}",
+        detail=f"PSI {alert.psi:.2f} against the reference",
+        url=reverse("use-case-monitoring", args=[alert.use_case.slug]) + "#h-drift",
+        raised_at=alert.raised_at)
+        for alert in DriftAlert.objects.filter(cleared_at__isnull=True)
+        .select_related("use_case").order_by("raised_at", "pk")]
+
 
 # --- /metrics -------------------------------------------------------------------------------
 

@@ -77,10 +77,16 @@ def validate_resolution(*, case, verdict: str, output: dict | None, reason_code:
 def final_output(resolution, decision: Decision) -> dict | None:
     """The output the people settled on: the correction, the AI's output they accepted,
     or none for a rejection. The labelled example and the webhook both carry it."""
-    if resolution.verdict == Verdict.CORRECTED:
-        return resolution.output
-    if resolution.verdict == Verdict.ACCEPTED:
-        return decision.output  # the reviewer confirmed the AI's output
+    return final_output_of(verdict=resolution.verdict, corrected=resolution.output,
+                           ai_output=decision.output)
+
+
+def final_output_of(*, verdict: str, corrected: dict | None, ai_output: dict) -> dict | None:
+    """``final_output`` from plain values (the resolution feed reads no model instances)."""
+    if verdict == Verdict.CORRECTED:
+        return corrected
+    if verdict == Verdict.ACCEPTED:
+        return ai_output  # the reviewer confirmed the AI's output
     return None
 
 

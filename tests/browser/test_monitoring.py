@@ -141,3 +141,22 @@ def test_a_manager_reads_quality_and_drift_and_sets_a_new_reference(
     form.get_by_role("button", name="Set reference").click()
     expect(page.get_by_text("Drift reference set")).to_be_visible()
     expect(page.get_by_role("list", name="Open drift alerts")).to_have_count(0)
+
+
+def test_a_manager_sees_drift_on_the_dashboard_and_follows_it_to_the_monitoring_page(
+        page, live_server, monitored, sign_in):
+    sign_in(page, monitored.manager)
+    page.goto(f"{live_server.url}/dashboard/")
+
+    alerts = page.get_by_role("region", name="Alerts")
+    expect(alerts).to_contain_text("Drift on Invoice approval: input.po_amount")
+    expect(alerts).to_contain_text("against the reference")
+    if os.environ.get("BACKSTOP_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "dashboard-drift.png"), full_page=False,
+                        animations="disabled", caret="hide")
+
+    alerts.get_by_role("link", name="Drift on Invoice approval: input.po_amount").click()
+    expect(page.get_by_role("heading", name="Monitoring: Invoice approval", level=1)
+           ).to_be_visible()
+    expect(page.get_by_role("list", name="Open drift alerts")).to_contain_text("input.po_amount")

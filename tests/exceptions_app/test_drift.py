@@ -5,12 +5,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
 
 from exceptions_app import tasks
 from exceptions_app.models import Decision, DriftAlert, DriftReference, Route
 from exceptions_app.services import drift
 from tests.exceptions_app.factories import AiSystemFactory, PolicyVersionFactory, UseCaseFactory
-from tests.factories import UserFactory
+from tests.factories import UserFactory, make_manager
 from workflows import metrics
 from workflows.models import Activity, AuditEvent, OutboxMessage, RaciAssignment, RaciRole
 
@@ -196,3 +197,24 @@ def test_the_beat_task_checks_every_use_case_with_a_reference(use_case, owner):
 
     assert tasks.check_drift() == {"inv": "checked"}
     assert DriftReference.objects.get().checked_decisions == 600
+
+
+@pytest.mark.django_db
+def test_an_open_alert_shows_on_the_dashboard_and_the_use_case_page_until_cleared(
+        use_case, owner, client):
+    stream = Stream(use_case, seed=5)
+    stream.post(1000)
+    drift.set_reference(use_case=use_case, since=START, until=stream.now, actor=owner)
+    stream.post(1000, shifted=True)
+    drift.check_drift(use_case=use_case, now=stream.now)
+    monitoring = reverse("use-case-monitoring", args=[use_case.slug]) + "#h-drift"
+    client.force_login(make_manager(username="maria"))
+
+    board = client.get(reverse("sla-dashboard")).content.decode()
+    assert f'<a href="{monitoring}">Drift on Invoices: input.amount</a>' in board
+    page = client.get(reverse("use-case", args=[use_case.slug])).content.decode()
+    assert "input.amount has moved" in page and monitoring in page
+
+    drift.set_reference(use_case=use_case, since=stream.now - timedelta(minutes=600),
+                        until=stream.now, actor=owner)
+    assert "Drift on Invoices" not in client.get(reverse("sla-dashboard")).content.decode()

@@ -143,3 +143,17 @@ def test_a_reviewer_judges_right_as_often_as_its_accuracy(accuracy, expected):
         assert on_right["verdict"] == "corrected" and on_right["output"] != right_ai.truth
         assert on_wrong == {"verdict": "accepted", "version": 3}
         assert blind["output"] != wrong_ai.truth
+
+
+def test_subtle_errors_are_cents_off_and_as_sure_as_right_answers():
+    decisions = synthetic_decisions(count=3000, error_rate=0.2, seed=5,
+                                    scenario=Scenario(error_rate=0.2, subtle_errors=True))
+
+    wrong = [s for s in decisions if s.wrong]
+    right = [s for s in decisions if not s.wrong]
+    assert wrong and all(s.error == "amount" for s in wrong)
+    for synthetic in wrong:
+        assert 0 < abs(synthetic.body["output"]["amount"] - synthetic.truth["amount"]) < 1
+        assert synthetic.body["output"]["vendor"] == synthetic.truth["vendor"]
+    assert abs(mean(s.body["confidence"] for s in wrong)
+               - mean(s.body["confidence"] for s in right)) < 0.01

@@ -4,7 +4,7 @@ or Parquet, from the API, the page and the command; filtered; managers only; aud
 import csv
 import io
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
 
+from exceptions_app.models import LabelledExample
 from exceptions_app.services import labels
 from tests.exceptions_app.factories import AiSystemFactory, make_decision_case
 from workflows.models import AuditEvent, Verdict
@@ -111,7 +112,7 @@ def test_every_format_holds_the_same_rows(resolve_new, manager, file_format):
 
 
 def test_parquet_is_written_a_row_group_at_a_time():
-    instant = timezone.now()
+    instant = timezone.now().isoformat()
     row = {name: "" for name in labels.COLUMNS} | {
         "decision_id": 1, "policy_version": 1, "qa_sample": False, "blind": False,
         "ai_confidence": 0.5, "received_at": instant, "decided_at": instant,
@@ -227,3 +228,76 @@ def test_a_nul_character_in_a_filter_is_refused_by_name(manager, name):
 
     assert response.status_code == 400
     assert response.json() == {name: ["Cannot hold a NUL character."]}
+
+
+# Rows as ``flat_rows`` gives them, and the bytes the JSON Lines writer gave for them
+# before it was rewritten on orjson (json's encoder and f-strings): the format may not move.
+AWKWARD_ROWS = [
+    (1, 10, 'ext "1"\\\n\t\x01ü\u2028', "inv", "m-1", 3, "assist", "review",
+     '["large-invoice"]', False, True, '{"a": 1, "b": [1.5, "x"]}', '{"amount": 1.0}', 0.923,
+     "null", "rejected", "wrong-amount", 'Quotes " and \\ and\nnew ünï', "rev", "reviewer",
+     "", "", "2026-12-01T08:12:00+00:00", "2026-12-01T08:29:00.000005+00:00", 1020.0, 300),
+    (2, 11, "e2", "inv", "m-1", 3, "automate", "auto", "[]", True, False, "{}",
+     '{"amount": 2}', 1e-05, '{"amount": 3}', "corrected", "", "", "rev", "manager", "boss",
+     "manager", "2026-12-01T08:12:00.123456+00:00", "2026-12-02T09:00:00+00:00", 89507.877, 0),
+    (3, 12, "e3", "inv", "m-2", 1, "audit", "reject", '["a", "b"]', False, False,
+     '{"x": null}', "{}", 1.0, "{}", "accepted", "", "", "rev", "reviewer", "", "",
+     "2026-12-01T08:12:00+00:00", "2026-12-01T08:12:00+00:00", 0.0, 7),
+]
+JSONL_BEFORE_ORJSON = (
+    b'{"position":1,"decision_id":10,"external_id":"ext \\"1\\"\\\\\\n\\t\\u0001\xc3\xbc'
+    b'\xe2\x80\xa8","use_case":"inv","model_version":"m-1","policy_version":3,"stage":"assi'
+    b'st","route":"review","rules_fired":["large-invoice"],"qa_sample":false,"blind":true,"'
+    b'input":{"a": 1, "b": [1.5, "x"]},"ai_output":{"amount": 1.0},"ai_confidence":0.923,"f'
+    b'inal_output":null,"verdict":"rejected","reason_code":"wrong-amount","notes":"Quotes '
+    b'\\" and \\\\ and\\nnew \xc3\xbcn\xc3\xaf","reviewer":"rev","reviewer_role":"reviewer"'
+    b',"approver":"","approver_role":"","received_at":"2026-12-01T08:12:00+00:00","decided_'
+    b'at":"2026-12-01T08:29:00.000005+00:00","seconds_to_decision":1020.0,"time_spent_secon'
+    b'ds":300}\n{"position":2,"decision_id":11,"external_id":"e2","use_case":"inv","model_v'
+    b'ersion":"m-1","policy_version":3,"stage":"automate","route":"auto","rules_fired":[],"'
+    b'qa_sample":true,"blind":false,"input":{},"ai_output":{"amount": 2},"ai_confidence":1e'
+    b'-05,"final_output":{"amount": 3},"verdict":"corrected","reason_code":"","notes":"","r'
+    b'eviewer":"rev","reviewer_role":"manager","approver":"boss","approver_role":"manager",'
+    b'"received_at":"2026-12-01T08:12:00.123456+00:00","decided_at":"2026-12-02T09:00:00+00'
+    b':00","seconds_to_decision":89507.877,"time_spent_seconds":0}\n{"position":3,"decision'
+    b'_id":12,"external_id":"e3","use_case":"inv","model_version":"m-2","policy_version":1,'
+    b'"stage":"audit","route":"reject","rules_fired":["a", "b"],"qa_sample":false,"blind":f'
+    b'alse,"input":{"x": null},"ai_output":{},"ai_confidence":1.0,"final_output":{},"verdic'
+    b't":"accepted","reason_code":"","notes":"","reviewer":"rev","reviewer_role":"reviewer"'
+    b',"approver":"","approver_role":"","received_at":"2026-12-01T08:12:00+00:00","decided_'
+    b'at":"2026-12-01T08:12:00+00:00","seconds_to_decision":0.0,"time_spent_seconds":7}\n')
+
+
+def test_json_lines_keep_their_exact_bytes():
+    assert b"".join(labels.as_jsonl(AWKWARD_ROWS, chunk=2)) == JSONL_BEFORE_ORJSON
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_rows_read_by_sql_are_the_rows_the_orm_reads(resolve_new, manager, second_member,
+                                                     invoice_use_case):
+    """The PostgreSQL fast path against the reference, with every filter, a second
+    reviewer's approval, an instant with microseconds and one without."""
+    resolve_new("inv-1", verdict=Verdict.CORRECTED, output={"action": "hold", "amount": 1.5},
+                notes='Quotes " and \\ and\nnew lines, ünïcödé')
+    resolve_new("inv-2", verdict=Verdict.REJECTED)
+    four_eyes = make_decision_case(invoice_use_case, external_id="inv-3", four_eyes=True,
+                                   ai_system=AiSystemFactory(slug="invoice-bot"))
+    claiming.claim(case_id=four_eyes.case_id, user=second_member)
+    transitions.resolve(case_id=four_eyes.case_id, user=second_member, verdict=Verdict.ACCEPTED,
+                        output=None, reason_code="")
+    transitions.approve(case_id=four_eyes.case_id, user=manager)
+    LabelledExample.objects.filter(external_id="inv-2").update(
+        decided_at=datetime(2026, 12, 1, 8, 29, tzinfo=UTC),
+        received_at=datetime(2026, 12, 1, 8, 12, 0, 123456, tzinfo=UTC))
+    decided = LabelledExample.objects.get(external_id="inv-1").decided_at
+
+    for label_filter in (labels.LabelFilter(),
+                         labels.LabelFilter(use_case=invoice_use_case, verdict=Verdict.ACCEPTED),
+                         labels.LabelFilter(model_version="nothing-has-it"),
+                         labels.LabelFilter(since=decided, until=decided + timedelta(days=1))):
+        by_sql = list(labels._flat_rows_by_sql(label_filter, chunk=2))
+        assert by_sql == list(labels._flat_rows_by_orm(label_filter, chunk=2))
+    assert len(list(labels.flat_rows(labels.LabelFilter()))) == 3
+    assert "2026-12-01T08:12:00.123456+00:00" in {
+        row[22] for row in labels._flat_rows_by_sql(labels.LabelFilter(), chunk=10)}

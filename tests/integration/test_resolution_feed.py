@@ -83,6 +83,35 @@ def test_a_feed_item_says_what_the_webhook_says(invoice_use_case, system, member
 
 
 @pytest.mark.django_db
+def test_feed_items_read_as_values_are_the_decisions_resolutions(
+        invoice_use_case, system, member, second_member, manager, django_assert_num_queries):
+    """The feed builds its items from plain values; a decision's detail (and the webhook)
+    from model instances: every verdict, and a four-eyes approval, read the same."""
+    accepted, corrected, rejected = (
+        make_decision_case(invoice_use_case, ai_system=system, external_id=name)
+        for name in ("inv-a", "inv-c", "inv-r"))
+    resolve(accepted, member)
+    resolve(corrected, member, verdict=Verdict.CORRECTED, reason_code="wrong-amount",
+            output={"action": "hold", "amount": 4100.0}, notes="The PO says 4,100.")
+    resolve(rejected, member, verdict=Verdict.REJECTED, reason_code="wrong-amount")
+    approved = make_decision_case(invoice_use_case, ai_system=system, external_id="inv-4",
+                                  four_eyes=True)
+    resolve(approved, second_member)
+    transitions.approve(case_id=approved.case_id, user=manager)
+    client = api_of(system)
+
+    with django_assert_num_queries(2):  # the key and the page
+        items = client.get(FEED).json()["results"]
+    details = [client.get(f"{DECISIONS}{decision.pk}/").json()["resolution"]
+               for decision in (accepted, corrected, rejected, approved)]
+
+    assert items == details
+    assert [item["approver"] for item in items] == [None, None, None, "manager"]
+    assert [item["output"] for item in items][1:3] == [{"action": "hold", "amount": 4100.0},
+                                                       None]
+
+
+@pytest.mark.django_db
 def test_another_systems_resolutions_are_not_in_the_feed(invoice_use_case, system, member):
     other = AiSystemFactory(slug="other-bot", use_cases=[invoice_use_case])
     resolve(make_decision_case(invoice_use_case, ai_system=other, external_id="theirs"), member)

@@ -314,7 +314,7 @@ def test_cached_hours_and_days_give_the_same_figures(world):
     for label in ("Invoice review", "Invoice QA", "Claims", "Invoice approval", "All queues"):
         a, b = figures_of(cold, label), figures_of(warm, label)
         assert a.compliance == b.compliance and a.period == b.period
-    assert len(warm_queries.captured_queries) < 10
+    assert len(warm_queries.captured_queries) < 10 + len(hooks.alert_sources())
 
 
 @pytest.mark.parametrize("first", ["24h", "7d"])
@@ -418,8 +418,8 @@ def test_fixed_number_of_queries_whatever_the_data(world, django_assert_max_num_
     assert board.total.live.open == 40
     # Queues, processes, open cases, the urgent list, their members, the people, the
     # escalations; closed cases: two for the incomplete hours, two each for the hours
-    # and the days not cached yet.
-    assert len(small.captured_queries) <= 13
+    # and the days not cached yet; and each alert source's (the domain's drift alerts).
+    assert len(small.captured_queries) <= 13 + len(hooks.alert_sources())
 
 
 # --- The page --------------------------------------------------------------------------------
@@ -509,8 +509,8 @@ def test_page_does_a_fixed_number_of_queries(client, world, frozen,
         response = client.get(reverse("sla-dashboard"))
     assert len(response.context["board"].urgent) == dashboard.URGENT_LIMIT
     # The session, the manager and their permissions, the top bar's two counts, and the
-    # dashboard's own (at most 13, on a cold cache).
-    assert len(small.captured_queries) <= 19
+    # dashboard's own (at most 13, on a cold cache), and each alert source's.
+    assert len(small.captured_queries) <= 19 + len(hooks.alert_sources())
 
 
 # --- Reassigning from the dashboard ----------------------------------------------------------
@@ -725,3 +725,53 @@ def test_the_warming_task_leaves_the_first_view_reading_only_recent_hours(world)
     assert len(first_view.captured_queries) < len(cold.captured_queries)
     assert {row.user.username: row.resolved for row in board.reviewers} == {
         "alice": 3, "bob": 3}
+
+
+# --- The domain's alerts ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def drift_alerts(world, monkeypatch):
+    """An alert source as a domain registers one: one alert on each process, read when
+    the dashboard is."""
+    reads = []
+
+    def source():
+        reads.append(1)
+        return [hooks.Alert(process_id=world.invoices.pk, level="warn", title="Amounts moved",
+                            detail="PSI 0.14", url="/somewhere/amounts", raised_at=at(-2 * H)),
+                hooks.Alert(process_id=world.claims_process.pk, level="alert",
+                            title="Claims changed", detail="PSI 0.41", url="/somewhere/claims",
+                            raised_at=at(-3 * H))]
+    monkeypatch.setattr(hooks, "_alert_sources", [])
+    hooks.register_alert_source(source)
+    return reads
+
+
+def test_the_domains_alerts_show_loudest_first_and_follow_the_process_filter(world,
+                                                                              drift_alerts):
+    assert [alert.title for alert in dashboard.dashboard(now=NOW).alerts] == [
+        "Claims changed", "Amounts moved"]
+    assert [alert.title for alert in dashboard.dashboard(
+        now=NOW, process="invoice-approval").alerts] == ["Amounts moved"]
+    assert [alert.title for alert in dashboard.dashboard(
+        now=NOW, queue="invoice-review").alerts] == ["Amounts moved"]
+    assert dashboard.dashboard(now=NOW, queue="nope").alerts == []
+
+
+def test_the_page_lists_the_alerts_with_links_to_the_domains_pages(client, world, frozen,
+                                                                   drift_alerts):
+    client.force_login(world.manager)
+
+    body = client.get(reverse("sla-dashboard")).content.decode()
+
+    assert 'aria-labelledby="h-alerts"' in body
+    assert '<a href="/somewhere/claims">Claims changed</a>' in body
+    assert "PSI 0.14" in body
+
+
+def test_without_alerts_the_page_has_no_alerts_section(client, world, frozen, monkeypatch):
+    monkeypatch.setattr(hooks, "_alert_sources", [])
+    client.force_login(world.manager)
+
+    assert 'id="h-alerts"' not in client.get(reverse("sla-dashboard")).content.decode()

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from workflows.dashboard.queries import AT_RISK, BREACHED, ON_TRACK
 from workflows.dashboard.sketches import sketch_percentile
+from workflows.hooks import Alert
 from workflows.models import OPEN_STATES, Case, Process, Queue
 
 PERIODS: dict[str, timedelta] = {
@@ -240,6 +241,8 @@ class Dashboard:
     reviewers: list[Reviewer]
     escalations: list[EscalationLevelCount]
     urgent: list[UrgentCase]
+    # The domain's open alerts (drift...), through ``hooks.open_alerts``.
+    alerts: list[Alert] = field(default_factory=list)
 
     @property
     def period_label(self) -> str:

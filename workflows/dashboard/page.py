@@ -8,7 +8,7 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from workflows import selectors
+from workflows import hooks, selectors
 from workflows.dashboard.closed import closed_figures, escalations_by_level
 from workflows.dashboard.figures import (
     DEFAULT_PERIOD,
@@ -126,7 +126,11 @@ def dashboard(*, process: str = "", queue: str = "", period: str = DEFAULT_PERIO
              and user_id != row.case.assignee_id),
             key=lambda user: user.display_name.casefold())
 
+    scope = chosen_process or (chosen_queue.process if chosen_queue else None)
+    alerts = ([] if (process and chosen_process is None) or (queue and chosen_queue is None)
+              else hooks.open_alerts(process_id=scope.pk if scope else None))
     return Dashboard(now=now, period=period, start=start, process=chosen_process,
                      queue=chosen_queue, queues=queues, all_queues=all_queues,
                      processes=processes, total=total, groups=ordered_groups,
-                     reviewers=reviewers, escalations=escalations, urgent=urgent)
+                     reviewers=reviewers, escalations=escalations, urgent=urgent,
+                     alerts=alerts)

@@ -56,6 +56,10 @@ class Command(BaseCommand):
         world.add_argument("--new-model-after", type=int, default=None, metavar="N",
                            help="after N decisions the AI posts as --new-model")
         world.add_argument("--new-model", default=Scenario.new_model)
+        world.add_argument("--subtle-errors", action="store_true",
+                           help="the wrong outputs are off by cents and as sure as right ones: "
+                                "only QA review finds them (auto-passed ones are wrong at "
+                                "--error-rate)")
         people = parser.add_argument_group("simulated reviewers, working through the API")
         people.add_argument("--reviewer-token", action="append", default=[], metavar="TOKEN",
                             help="a person's API token (manage.py issue_user_token <name>); "
@@ -86,7 +90,8 @@ class Command(BaseCommand):
         logging.getLogger("httpx").setLevel(logging.WARNING)
         scenario = Scenario(error_rate=error_rate, drift_after=options["drift_after"],
                             new_model_after=options["new_model_after"],
-                            new_model=options["new_model"])
+                            new_model=options["new_model"],
+                            subtle_errors=options["subtle_errors"])
         decisions = synthetic_decisions(count=count, error_rate=error_rate, seed=options["seed"],
                                         use_case=options["use_case"], scenario=scenario)
         posted = threading.Event()
