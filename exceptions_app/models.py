@@ -566,3 +566,53 @@ class DecisionDocument(models.Model):
     @property
     def is_pdf(self) -> bool:
         return self.content_type == "application/pdf"
+
+
+class BacktestStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Backtest(models.Model):
+    """A policy version judged against recorded decisions, beside the version then active.
+
+    Runs as a Celery job (``services/backtests.py``); ``processed`` of ``total`` is its
+    progress, ``result`` what it found once done.
+    """
+
+    use_case = models.ForeignKey(UseCase, on_delete=models.PROTECT, related_name="backtests")
+    policy = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
+    baseline = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
+    # The window: the last ``last`` decisions received, or those received in [since, until).
+    last = models.PositiveIntegerField(null=True, blank=True)
+    since = models.DateTimeField(null=True, blank=True)
+    until = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=BacktestStatus.choices,
+                              default=BacktestStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                     related_name="+")
+    requested_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(last__isnull=False, since__isnull=True, until__isnull=True)
+                           | Q(last__isnull=True, since__isnull=False, until__isnull=False)),
+                name="backtest_window_is_last_or_period"),
+        ]
+
+    def __str__(self):
+        return f"backtest of {self.policy} against {self.baseline.number}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (BacktestStatus.DONE, BacktestStatus.FAILED)

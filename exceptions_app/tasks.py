@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from exceptions_app.services import documents, drift
+from exceptions_app.services import backtests, documents, drift
 
 
 @shared_task(acks_late=True)
@@ -24,3 +24,9 @@ def fetch_document(self, document_id: int) -> str:
             documents.mark_unreachable(document_id, str(exc))
             return "failed"
         raise self.retry(exc=exc, countdown=30 * 2 ** self.request.retries) from exc
+
+
+@shared_task(acks_late=True)
+def run_backtest(backtest_id: int) -> str:
+    """Judge a backtest's window (idempotent: a finished backtest is left as it is)."""
+    return backtests.run(backtest_id).status

@@ -12,6 +12,7 @@ class DomainVerb(models.TextChoices):
     POLICY_APPROVED = "policy.approved", "Policy approved"
     POLICY_ACTIVATED = "policy.activated", "Policy activated"
     POLICY_RETIRED = "policy.retired", "Policy retired"
+    POLICY_BACKTEST_REQUESTED = "policy.backtest_requested", "Policy backtest requested"
     USE_CASE_CREATED = "use_case.created", "Use case created"
     USE_CASE_CHANGED = "use_case.changed", "Use case changed"
     AI_SYSTEM_CREATED = "ai_system.created", "AI system created"
