@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exceptions_app.api import documents, labels, quality, views, withdrawal
+from exceptions_app.api import backtests, documents, labels, quality, views, withdrawal
 
 urlpatterns = [
     path("decisions/", views.DecisionsView.as_view(), name="decision-create"),
@@ -16,4 +16,9 @@ urlpatterns = [
     path("resolutions/", views.ResolutionFeedView.as_view(), name="resolution-feed"),
     path("use-cases/<slug:slug>/quality/", quality.UseCaseQualityView.as_view(),
          name="use-case-quality"),
+    path("use-cases/<slug:slug>/backtests/", backtests.UseCaseBacktestsView.as_view(),
+         name="use-case-backtests"),
+    path("use-cases/<slug:slug>/thresholds/", backtests.UseCaseThresholdsView.as_view(),
+         name="use-case-thresholds"),
+    path("backtests/<int:pk>/", backtests.BacktestDetailView.as_view(), name="backtest-detail"),
 ]

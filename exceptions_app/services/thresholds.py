@@ -12,11 +12,12 @@ One grouped query reads a count per confidence hundredth, however long the histo
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db.models import Count, F, IntegerField, Q
 from django.db.models.functions import Cast, Floor
 
 from exceptions_app.models import LabelledExample, UseCase
-from exceptions_app.services.quality import Proportion
+from exceptions_app.services.quality import Proportion, check_model_version
 from workflows.models import Verdict
 
 STEPS = 100  # thresholds 0.00, 0.01, ..., 1.00
@@ -64,6 +65,7 @@ def threshold_curve(*, use_case: UseCase, since: date, until: date,
         received_at__gte=datetime.combine(since, time.min, tzinfo=UTC),
         received_at__lt=datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC))
     if model_version:
+        check_model_version(use_case=use_case, model_version=model_version)
         labels = labels.filter(model_version=model_version)
     # A hundredth: 0.29 * 100 is 28.999... in binary, so a hair is added before flooring.
     rows = (labels.annotate(hundredth=Cast(Floor(F("ai_confidence") * STEPS + 1e-9),
@@ -101,3 +103,18 @@ def _suggest(points: list[ThresholdPoint], tolerated_error: float) -> ThresholdP
         if interval is not None and interval[1] <= tolerated_error:
             return point
     return None
+
+
+def parse_tolerated_error(params) -> float:
+    """``tolerated_error`` from query parameters: a fraction above 0 and below 1."""
+    raw = params.get("tolerated_error", "")
+    if not raw:
+        return DEFAULT_TOLERATED_ERROR
+    try:
+        value = float(raw)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < 1:
+        raise ValidationError({"tolerated_error": [
+            f"'{raw}' is not a fraction between 0 and 1 (0.02 tolerates 2% errors)."]})
+    return value

@@ -18,7 +18,7 @@ from tests.exceptions_app.quality_support import (
     quality_use_case,
     queue_people,
 )
-from tests.factories import UserFactory, make_manager
+from tests.factories import UserFactory, client_for, make_manager
 from workflows.models import AuditEvent
 
 
@@ -170,3 +170,65 @@ def test_the_suggested_threshold_is_the_lowest_whose_error_interval_is_tolerated
     assert suggested(0.69).threshold == 0.0
     assert suggested(0.69).auto_passed.successes == 10
     assert suggested(0.68) is None
+
+
+# --- By API ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_backtest_asked_for_by_api_answers_202_and_its_result_at_its_address(
+        history, draft, use_case, django_capture_on_commit_callbacks, monkeypatch):
+    monkeypatch.setattr(backtests, "_enqueue", backtests.run)  # the worker's part, inline
+    client = client_for(make_manager())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/api/v1/use-cases/{use_case.slug}/backtests/",
+                               {"version": 2, "last": 100}, format="json")
+
+    assert response.status_code == 202, response.json()
+    assert response.json()["status"] == "queued"
+    done = client.get(response.json()["url"]).json()
+    active = use_case.policies.get(status=PolicyStatus.ACTIVE)
+    assert (done["status"], done["version"], done["baseline_version"]) == (
+        "done", 2, active.number)
+    assert done["result"]["changes"][0]["count"] == 2
+    listed = client.get(f"/api/v1/use-cases/{use_case.slug}/backtests/").json()
+    assert [item["id"] for item in listed] == [done["id"]]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body, field", [
+    ({"version": 9, "last": 10}, "version"),
+    ({"version": 2}, "last"),
+    ({"version": 2, "last": "many"}, "last"),
+])
+def test_a_bad_backtest_request_names_its_field(history, draft, use_case, body, field):
+    response = client_for(make_manager()).post(
+        f"/api/v1/use-cases/{use_case.slug}/backtests/", body, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+@pytest.mark.django_db
+def test_a_reviewer_of_the_use_case_may_not_backtest_it(history, draft, use_case):
+    reviewer = use_case.review_queue.members.get(username="reviewer")
+
+    response = client_for(reviewer).post(f"/api/v1/use-cases/{use_case.slug}/backtests/",
+                                         {"version": 2, "last": 10}, format="json")
+
+    assert response.status_code == 403
+    assert not Backtest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_threshold_curve_by_api(history, use_case):
+    client = client_for(make_manager())
+    url = f"/api/v1/use-cases/{use_case.slug}/thresholds/?since=2026-03-02&until=2026-03-03"
+
+    curve = client.get(url + "&tolerated_error=0.69").json()
+    assert curve["labelled"] == 10 and len(curve["points"]) == 101
+    assert curve["suggested"]["threshold"] == 0.0
+    assert client.get(url + "&tolerated_error=2").json() == {
+        "tolerated_error": ["'2' is not a fraction between 0 and 1 (0.02 tolerates 2% errors)."]}
+    assert "model_version" in client.get(url + "&model_version=nope").json()

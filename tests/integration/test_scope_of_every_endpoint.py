@@ -15,7 +15,12 @@ from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from tests.exceptions_app.factories import AiSystemFactory, UseCaseFactory, issue_key
+from exceptions_app.models import Backtest
+from tests.exceptions_app.factories import (
+    AiSystemFactory,
+    UseCaseFactory,
+    issue_key,
+)
 from tests.exceptions_app.factories import make_decision_case as decision_with_case
 from tests.factories import QueueFactory, UserFactory, client_for
 from tests.workflows.sla_support import office_calendar, publish
@@ -70,6 +75,10 @@ def sealed(monkeypatch):
     outbox.notify_users(users=[insider], text=f"{MARK} notice", dedup_prefix=f"{MARK}:1",
                         case=decision.case)
     outbox.relay_due()
+    policy_version = use_case.policies.get()
+    backtest = Backtest.objects.create(use_case=use_case, policy=policy_version,
+                                       baseline=policy_version, last=10, requested_by=insider,
+                                       requested_at=now)
     return {
         "case-detail": {"pk": decision.case_id},
         "case-comments": {"pk": decision.case_id},
@@ -88,6 +97,9 @@ def sealed(monkeypatch):
         "decision-detail": {"pk": decision.pk},
         "label-export": {"file_format": "jsonl"},
         "use-case-quality": {"slug": use_case.slug},
+        "use-case-backtests": {"slug": use_case.slug},
+        "use-case-thresholds": {"slug": use_case.slug},
+        "backtest-detail": {"pk": backtest.pk},
     }
 
 
