@@ -616,3 +616,10 @@ class Backtest(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (BacktestStatus.DONE, BacktestStatus.FAILED)
+
+    @property
+    def changed(self) -> int | None:
+        """How many decisions the version would route otherwise (None until done)."""
+        if self.status != BacktestStatus.DONE:
+            return None
+        return self.result["decisions"] - self.result["unchanged"]

@@ -154,8 +154,8 @@ class _Tally:
         self.auto_labelled = Counter()
         self.auto_not_accepted = Counter()
 
-    def add(self, *, decision_id: int, external_id: str, baseline: str, candidate: str,
-            rule: str | None, verdict: str | None) -> None:
+    def add(self, *, decision_id: int, case_id: int | None, external_id: str, baseline: str,
+            candidate: str, rule: str | None, verdict: str | None) -> None:
         self.decisions += 1
         self.routes["baseline"][baseline] += 1
         self.routes["candidate"][candidate] += 1
@@ -169,8 +169,8 @@ class _Tally:
             return
         change = (baseline, candidate)
         self.changes[change] += 1
-        example = {"decision": decision_id, "external_id": external_id, "rule": rule,
-                   "verdict": verdict}
+        example = {"decision": decision_id, "case": case_id, "external_id": external_id,
+                   "rule": rule, "verdict": verdict}
         examples = self.examples.setdefault(change, [])
         if len(examples) < EXAMPLES_PER_CHANGE:
             examples.append(example)
@@ -251,11 +251,11 @@ def judge_window(backtest: Backtest, *, progress=None) -> _Tally:
                       output_text=Cast("output", TextField()),
                       meta_text=Cast("meta", TextField()),
                       verdict=F("labelled_example__verdict"))
-            .values_list("id", "external_id", "input_text", "output_text", "meta_text",
-                         "confidence", "model_version", "verdict")
+            .values_list("id", "case_id", "external_id", "input_text", "output_text",
+                         "meta_text", "confidence", "model_version", "verdict")
             .iterator(chunk_size=CHUNK))
     tally = _Tally()
-    for decision_id, external_id, input_text, output_text, meta_text, confidence, \
+    for decision_id, case_id, external_id, input_text, output_text, meta_text, confidence, \
             model_version, verdict in rows:
         decision = {"input": orjson.loads(input_text), "output": orjson.loads(output_text),
                     "meta": orjson.loads(meta_text) if meta_text else {},
@@ -266,8 +266,8 @@ def judge_window(backtest: Backtest, *, progress=None) -> _Tally:
                    judge(version, **decision, max_list_items=max_list_items)
                    if version.list_macro_depth else evaluate(version, context))
             for version in versions)
-        tally.add(decision_id=decision_id, external_id=external_id, baseline=baseline,
-                  candidate=candidate, rule=rule, verdict=verdict)
+        tally.add(decision_id=decision_id, case_id=case_id, external_id=external_id,
+                  baseline=baseline, candidate=candidate, rule=rule, verdict=verdict)
         if progress is not None and tally.decisions % CHUNK == 0:
             progress(tally.decisions)
     return tally

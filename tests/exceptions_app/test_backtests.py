@@ -232,3 +232,76 @@ def test_the_threshold_curve_by_api(history, use_case):
     assert client.get(url + "&tolerated_error=2").json() == {
         "tolerated_error": ["'2' is not a fraction between 0 and 1 (0.02 tolerates 2% errors)."]}
     assert "model_version" in client.get(url + "&model_version=nope").json()
+
+
+# --- Pages ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_manager_runs_a_backtest_from_its_page_and_reads_what_would_change(
+        history, draft, use_case, client, django_capture_on_commit_callbacks, monkeypatch):
+    monkeypatch.setattr(backtests, "_enqueue", backtests.run)
+    client.force_login(make_manager())
+    page = client.get(f"/use-cases/{use_case.slug}/backtests/")
+    assert page.status_code == 200 and b"v2 (draft)" in page.content
+
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = client.post(f"/use-cases/{use_case.slug}/backtests/",
+                            {"version": 2, "last": 100})
+    assert asked.status_code == 302
+    result = client.get(asked["Location"])
+
+    text = result.content.decode()
+    assert 'data-figure="changed">2<' in text
+    assert 'data-figure="corrected">2<' in text
+    assert "r2" in text and "r3" in text
+    assert "hx-trigger" not in text  # finished: the page stops polling
+
+
+@pytest.mark.django_db
+def test_a_backtest_still_running_polls_and_shows_its_progress(history, draft, client):
+    manager = make_manager()
+    backtest = backtests.request_backtest(policy=draft, actor=manager, last=100)
+    client.force_login(manager)
+
+    page = client.get(f"/backtests/{backtest.pk}/", HTTP_HX_REQUEST="true")
+
+    assert 'hx-trigger="every 1s"' in page.content.decode()
+    assert b"decisions judged" in page.content
+    assert b"<html" not in page.content  # htmx gets the fragment alone
+
+
+@pytest.mark.django_db
+def test_a_reviewer_sees_the_backtests_but_cannot_ask_for_one(history, draft, use_case,
+                                                               client):
+    client.force_login(use_case.review_queue.members.get(username="reviewer"))
+
+    assert b"New backtest" not in client.get(f"/use-cases/{use_case.slug}/backtests/").content
+    assert client.post(f"/use-cases/{use_case.slug}/backtests/",
+                       {"version": 2, "last": 10}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_someone_outside_the_use_case_finds_none_of_its_pages(history, draft, use_case,
+                                                              client):
+    backtest = backtests.request_backtest(policy=draft, actor=make_manager(), last=10)
+    client.force_login(UserFactory())
+
+    for path in (f"/use-cases/{use_case.slug}/backtests/",
+                 f"/use-cases/{use_case.slug}/threshold/", f"/backtests/{backtest.pk}/"):
+        assert client.get(path).status_code == 404, path
+
+
+@pytest.mark.django_db
+def test_the_threshold_page_draws_the_curve_and_names_a_bad_parameter(history, use_case,
+                                                                      client):
+    client.force_login(make_manager())
+    url = f"/use-cases/{use_case.slug}/threshold/?since=2026-03-02&until=2026-03-03"
+
+    page = client.get(url + "&tolerated_error=0.69").content.decode()
+    assert 'data-figure="labelled">10<' in page
+    assert 'data-figure="suggested">0.00<' in page
+    assert "<polyline" in page
+    refused = client.get(url + "&tolerated_error=abc")
+    assert refused.status_code == 400
+    assert "is not a fraction between 0 and 1" in refused.content.decode()
