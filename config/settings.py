@@ -434,6 +434,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": DRIFT_CHECK_INTERVAL.total_seconds(),
         "options": {"expires": DRIFT_CHECK_INTERVAL.total_seconds()},
     },
+    # Backtests whose hand-over to a worker was lost (a broker blip) are handed over again.
+    "enqueue-waiting-backtests": {
+        "task": "exceptions_app.tasks.enqueue_waiting_backtests",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
 }
 if REDIS_URL:
     # Only a shared cache lets the web workers read what the worker summarised.

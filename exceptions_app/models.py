@@ -599,6 +599,9 @@ class Backtest(models.Model):
                                      related_name="+")
     requested_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
+    # Written with each progress step: a running backtest whose heartbeat stops lost its
+    # worker, and is handed over again.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -30,3 +30,9 @@ def fetch_document(self, document_id: int) -> str:
 def run_backtest(backtest_id: int) -> str:
     """Judge a backtest's window (idempotent: a finished backtest is left as it is)."""
     return backtests.run(backtest_id).status
+
+
+@shared_task(acks_late=True)
+def enqueue_waiting_backtests() -> int:
+    """Beat runs this every minute: backtests whose nudge was lost are handed over again."""
+    return backtests.enqueue_waiting()

@@ -14,15 +14,16 @@ Requests are quick (``request_backtest``); the work runs as a Celery job
 (``tasks.run_backtest`` -> ``run``), writing its progress as it goes.
 """
 
+import logging
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import orjson
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F, TextField
+from django.db.models import F, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -58,6 +59,12 @@ EXAMPLES_PER_CHANGE = 5
 CHUNK = 5_000
 # The most decisions one backtest judges: a larger window is refused when asked for.
 MAX_DECISIONS = 5_000_000
+# A queued backtest no worker took after WAITING is handed over again; a running one
+# whose progress has not moved for LOST lost its worker (progress is written every CHUNK).
+WAITING = timedelta(minutes=1)
+LOST = timedelta(minutes=10)
+
+logger = logging.getLogger(__name__)
 
 
 def may_backtest(*, user, use_case: UseCase) -> bool:
@@ -101,9 +108,28 @@ def request_backtest(*, policy: PolicyVersion, actor, last: int | None = None,
 
 
 def _enqueue(backtest_id: int) -> None:
+    """Hand the backtest to a worker (after commit). A broker that is down costs only
+    this nudge: ``enqueue_waiting`` hands it over again a minute later."""
     from exceptions_app.tasks import run_backtest
 
-    run_backtest.delay(backtest_id)
+    try:
+        run_backtest.apply_async(args=[backtest_id], retry=False)
+    except Exception:
+        logger.warning("backtest %s: could not reach a worker; retried within a minute",
+                       backtest_id, exc_info=True)
+
+
+def enqueue_waiting(*, now: datetime | None = None) -> int:
+    """Hand over again the backtests queued over a minute ago, and those a lost worker left
+    running; what a worker has done already it skips (``run``)."""
+    now = now or timezone.now()
+    waiting = list(Backtest.objects.filter(
+        Q(status=BacktestStatus.QUEUED, requested_at__lt=now - WAITING)
+        | Q(status=BacktestStatus.RUNNING, heartbeat_at__lt=now - LOST)
+    ).values_list("pk", flat=True))
+    for backtest_id in waiting:
+        _enqueue(backtest_id)
+    return len(waiting)
 
 
 def _check_window(*, last, since, until) -> None:
@@ -207,16 +233,20 @@ class _Tally:
 
 
 def run(backtest_id: int) -> Backtest:
-    """Do a queued backtest (idempotent: a finished one is left as it is; one that a lost
-    worker left running starts again from the beginning)."""
+    """Do a queued backtest. Idempotent: a finished one, or one another worker is running
+    (its heartbeat is recent), is left as it is; one whose worker was lost starts again."""
     with transaction.atomic():
         backtest = Backtest.objects.select_for_update().get(pk=backtest_id)
-        if backtest.is_finished:
+        now = timezone.now()
+        if backtest.is_finished or (backtest.status == BacktestStatus.RUNNING
+                                    and backtest.heartbeat_at > now - LOST):
             return backtest
-        backtest.status, backtest.started_at = BacktestStatus.RUNNING, timezone.now()
+        backtest.status, backtest.started_at, backtest.heartbeat_at = (
+            BacktestStatus.RUNNING, now, now)
         backtest.processed = 0
         backtest.total = window_decisions(backtest).count()
-        backtest.save(update_fields=["status", "started_at", "processed", "total"])
+        backtest.save(update_fields=["status", "started_at", "heartbeat_at", "processed",
+                                     "total"])
     try:
         tally = judge_window(backtest, progress=lambda done: _progress(backtest, done))
     except Exception as exc:
@@ -231,7 +261,7 @@ def run(backtest_id: int) -> Backtest:
 
 
 def _progress(backtest: Backtest, done: int) -> None:
-    Backtest.objects.filter(pk=backtest.pk).update(processed=done)
+    Backtest.objects.filter(pk=backtest.pk).update(processed=done, heartbeat_at=timezone.now())
 
 
 def judge_window(backtest: Backtest, *, progress=None) -> _Tally:

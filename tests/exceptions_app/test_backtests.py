@@ -5,16 +5,17 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 
-from exceptions_app.models import Backtest, BacktestStatus, PolicyStatus, RuleAction
+from exceptions_app.models import Backtest, BacktestStatus, PolicyStatus
 from exceptions_app.services import backtests, thresholds
 from exceptions_app.verbs import DomainVerb
-from tests.exceptions_app.factories import PolicyVersionFactory, RuleFactory
 from tests.exceptions_app.quality_support import (
     DAY_1,
     DAY_2,
     T0,
     known_history,
+    lowered_threshold_draft,
     quality_use_case,
     queue_people,
 )
@@ -39,16 +40,7 @@ def history(use_case):
 
 @pytest.fixture
 def draft(use_case):
-    """The active policy with its "unsure" rule lowered from 0.5 to 0.4."""
-    draft = PolicyVersionFactory(use_case=use_case, number=2, status=PolicyStatus.DRAFT,
-                                 default_action=RuleAction.AUTO, activated_at=None)
-    RuleFactory(policy=draft, position=1, name="garbage", expression="confidence < 0.1",
-                action=RuleAction.REJECT)
-    RuleFactory(policy=draft, position=2, name="large", expression="output.amount > 10000.0",
-                action=RuleAction.REVIEW, four_eyes=True)
-    RuleFactory(policy=draft, position=3, name="unsure", expression="confidence < 0.4",
-                action=RuleAction.REVIEW)
-    return draft
+    return lowered_threshold_draft(use_case)
 
 
 def _backtest(draft, **window):
@@ -305,3 +297,37 @@ def test_the_threshold_page_draws_the_curve_and_names_a_bad_parameter(history, u
     refused = client.get(url + "&tolerated_error=abc")
     assert refused.status_code == 400
     assert "is not a fraction between 0 and 1" in refused.content.decode()
+
+
+# --- The job ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_backtest_another_worker_is_running_is_left_to_it(history, draft):
+    backtest = backtests.request_backtest(policy=draft, actor=make_manager(), last=100)
+    Backtest.objects.filter(pk=backtest.pk).update(status=BacktestStatus.RUNNING,
+                                                   heartbeat_at=timezone.now())
+
+    assert backtests.run(backtest.pk).status == BacktestStatus.RUNNING
+    assert Backtest.objects.get(pk=backtest.pk).result == {}
+
+
+@pytest.mark.django_db
+def test_waiting_and_lost_backtests_are_handed_over_again(history, draft, monkeypatch):
+    handed = []
+    monkeypatch.setattr(backtests, "_enqueue", handed.append)
+    manager, now = make_manager(), timezone.now()
+    just_asked = backtests.request_backtest(policy=draft, actor=manager, last=10, now=now)
+    waiting = backtests.request_backtest(policy=draft, actor=manager, last=10,
+                                         now=now - timedelta(minutes=2))
+    lost = backtests.request_backtest(policy=draft, actor=manager, last=10,
+                                      now=now - timedelta(hours=1))
+    Backtest.objects.filter(pk=lost.pk).update(status=BacktestStatus.RUNNING,
+                                               heartbeat_at=now - timedelta(minutes=11))
+    handed.clear()
+
+    assert backtests.enqueue_waiting(now=now) == 2
+    assert sorted(handed) == sorted([waiting.pk, lost.pk])
+    assert just_asked.pk not in handed
+    # The lost one starts again from the beginning and finishes.
+    assert backtests.run(lost.pk).status == BacktestStatus.DONE
