@@ -435,6 +435,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": DRIFT_CHECK_INTERVAL.total_seconds()},
     },
     # Backtests whose hand-over to a worker was lost (a broker blip) are handed over again.
+    # Proposed policy versions in shadow route the decisions received since the last pass.
+    "advance-shadows": {
+        "task": "exceptions_app.tasks.advance_shadows",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     "enqueue-waiting-backtests": {
         "task": "exceptions_app.tasks.enqueue_waiting_backtests",
         "schedule": 60.0,

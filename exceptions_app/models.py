@@ -626,3 +626,60 @@ class Backtest(models.Model):
         if self.status != BacktestStatus.DONE:
             return None
         return self.result["decisions"] - self.result["unchanged"]
+
+
+class ShadowStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    FINISHED = "finished", "Finished"
+    STOPPED = "stopped", "Stopped"
+
+
+class Shadow(models.Model):
+    """A proposed policy version run beside the active one for a period: every decision
+    received meanwhile is also routed by it, and what it would have done is recorded
+    (``ShadowOutcome``), to be compared as a backtest is (``services/shadows.py``)."""
+
+    use_case = models.ForeignKey(UseCase, on_delete=models.PROTECT, related_name="shadows")
+    policy = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
+    baseline = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=ShadowStatus.choices,
+                              default=ShadowStatus.RUNNING)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                   related_name="+")
+    started_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    # The last decision routed (decisions are taken in id order) and how many so far.
+    cursor = models.PositiveBigIntegerField(default=0)
+    judged = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy"], condition=Q(status="running"),
+                                    name="one_running_shadow_per_policy_version"),
+            models.CheckConstraint(condition=Q(ends_at__gt=F("started_at")),
+                                   name="shadow_ends_after_it_starts"),
+        ]
+
+    def __str__(self):
+        return f"shadow of {self.policy}"
+
+
+class ShadowOutcome(models.Model):
+    """What a shadowed version did with one decision, beside the active version."""
+
+    shadow = models.ForeignKey(Shadow, on_delete=models.CASCADE, related_name="outcomes")
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="+")
+    baseline_route = models.CharField(max_length=10, choices=Route.choices)
+    route = models.CharField(max_length=10, choices=Route.choices)
+    rule = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shadow", "decision"],
+                                    name="one_outcome_per_decision_per_shadow"),
+        ]
+
+    def __str__(self):
+        return f"{self.baseline_route} -> {self.route}: decision {self.decision_id}"

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from exceptions_app.services import backtests, documents, drift
+from exceptions_app.services import backtests, documents, drift, shadows
 
 
 @shared_task(acks_late=True)
@@ -36,3 +36,10 @@ def run_backtest(backtest_id: int) -> str:
 def enqueue_waiting_backtests() -> int:
     """Beat runs this every minute: backtests whose nudge was lost are handed over again."""
     return backtests.enqueue_waiting()
+
+
+@shared_task(acks_late=True)
+def advance_shadows() -> int:
+    """Beat runs this every minute: running shadows route the decisions received since
+    (safe twice at once: each shadow's pass holds its row)."""
+    return shadows.advance_all()

@@ -13,6 +13,8 @@ class DomainVerb(models.TextChoices):
     POLICY_ACTIVATED = "policy.activated", "Policy activated"
     POLICY_RETIRED = "policy.retired", "Policy retired"
     POLICY_BACKTEST_REQUESTED = "policy.backtest_requested", "Policy backtest requested"
+    POLICY_SHADOW_STARTED = "policy.shadow_started", "Policy version put in shadow"
+    POLICY_SHADOW_STOPPED = "policy.shadow_stopped", "Policy shadow stopped"
     USE_CASE_CREATED = "use_case.created", "Use case created"
     USE_CASE_CHANGED = "use_case.changed", "Use case changed"
     AI_SYSTEM_CREATED = "ai_system.created", "AI system created"

@@ -21,4 +21,8 @@ urlpatterns = [
     path("use-cases/<slug:slug>/thresholds/", backtests.UseCaseThresholdsView.as_view(),
          name="use-case-thresholds"),
     path("backtests/<int:pk>/", backtests.BacktestDetailView.as_view(), name="backtest-detail"),
+    path("use-cases/<slug:slug>/shadows/", backtests.UseCaseShadowsView.as_view(),
+         name="use-case-shadows"),
+    path("shadows/<int:pk>/", backtests.ShadowDetailView.as_view(), name="shadow-detail"),
+    path("shadows/<int:pk>/stop/", backtests.ShadowStopView.as_view(), name="shadow-stop"),
 ]

@@ -16,6 +16,7 @@ Requests are quick (``request_backtest``); the work runs as a Celery job
 
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -180,8 +181,8 @@ class _Tally:
         self.auto_labelled = Counter()
         self.auto_not_accepted = Counter()
 
-    def add(self, *, decision_id: int, case_id: int | None, external_id: str, baseline: str,
-            candidate: str, rule: str | None, verdict: str | None) -> None:
+    def add(self, judged: "Judged") -> None:
+        baseline, candidate, verdict = judged.baseline, judged.candidate, judged.verdict
         self.decisions += 1
         self.routes["baseline"][baseline] += 1
         self.routes["candidate"][candidate] += 1
@@ -195,8 +196,7 @@ class _Tally:
             return
         change = (baseline, candidate)
         self.changes[change] += 1
-        example = {"decision": decision_id, "case": case_id, "external_id": external_id,
-                   "rule": rule, "verdict": verdict}
+        example = example_of(judged)
         examples = self.examples.setdefault(change, [])
         if len(examples) < EXAMPLES_PER_CHANGE:
             examples.append(example)
@@ -232,6 +232,11 @@ class _Tally:
         }
 
 
+def example_of(judged: "Judged") -> dict:
+    return {"decision": judged.decision_id, "case": judged.case_id,
+            "external_id": judged.external_id, "rule": judged.rule, "verdict": judged.verdict}
+
+
 def run(backtest_id: int) -> Backtest:
     """Do a queued backtest. Idempotent: a finished one, or one another worker is running
     (its heartbeat is recent), is left as it is; one whose worker was lost starts again."""
@@ -264,19 +269,33 @@ def _progress(backtest: Backtest, done: int) -> None:
     Backtest.objects.filter(pk=backtest.pk).update(processed=done, heartbeat_at=timezone.now())
 
 
-def judge_window(backtest: Backtest, *, progress=None) -> _Tally:
-    """Judge every decision of the window with both versions.
+@dataclass(frozen=True)
+class Judged:
+    """One decision as both versions route it."""
+
+    decision_id: int
+    case_id: int | None
+    external_id: str
+    verdict: str | None  # what people said of it, if they resolved it
+    baseline: str
+    candidate: str
+    rule: str | None  # the candidate's deciding rule (None: its default)
+
+
+def judge_decisions(decisions, *, baseline: PolicyVersion, candidate: PolicyVersion,
+                    use_case: UseCase) -> Iterator[Judged]:
+    """Route each decision of the queryset with both versions, in its order.
 
     JSON is read as text and parsed with orjson, and one evaluation context serves both
     versions: for a million decisions the ORM's JSON decoding and a second conversion
     would cost more than the rules. A version whose rules loop over lists goes through
     ``judge``, which bounds what they may loop over exactly as intake does.
     """
-    versions = (compile_policy(backtest.baseline), compile_policy(backtest.policy))
+    versions = (compile_policy(baseline), compile_policy(candidate))
     keys = _keys_read_by(*versions)
-    routing = _policy_routing(backtest.use_case)
+    routing = _policy_routing(use_case)
     max_list_items = settings.MAX_RULE_LIST_ITEMS
-    rows = (window_decisions(backtest)
+    rows = (decisions
             .annotate(input_text=Cast("input", TextField()),
                       output_text=Cast("output", TextField()),
                       meta_text=Cast("meta", TextField()),
@@ -284,20 +303,28 @@ def judge_window(backtest: Backtest, *, progress=None) -> _Tally:
             .values_list("id", "case_id", "external_id", "input_text", "output_text",
                          "meta_text", "confidence", "model_version", "verdict")
             .iterator(chunk_size=CHUNK))
-    tally = _Tally()
     for decision_id, case_id, external_id, input_text, output_text, meta_text, confidence, \
             model_version, verdict in rows:
         decision = {"input": orjson.loads(input_text), "output": orjson.loads(output_text),
                     "meta": orjson.loads(meta_text) if meta_text else {},
                     "confidence": confidence, "model_version": model_version}
         context = evaluation_context(**decision, keys=keys)
-        (baseline, _), (candidate, rule) = (
+        (baseline_route, _), (candidate_route, rule) = (
             _route(routing, version, external_id,
                    judge(version, **decision, max_list_items=max_list_items)
                    if version.list_macro_depth else evaluate(version, context))
             for version in versions)
-        tally.add(decision_id=decision_id, case_id=case_id, external_id=external_id,
-                  baseline=baseline, candidate=candidate, rule=rule, verdict=verdict)
+        yield Judged(decision_id=decision_id, case_id=case_id, external_id=external_id,
+                     verdict=verdict, baseline=baseline_route, candidate=candidate_route,
+                     rule=rule)
+
+
+def judge_window(backtest: Backtest, *, progress=None) -> _Tally:
+    """Judge every decision of the backtest's window; ``progress(done)`` now and then."""
+    tally = _Tally()
+    for judged in judge_decisions(window_decisions(backtest), baseline=backtest.baseline,
+                                  candidate=backtest.policy, use_case=backtest.use_case):
+        tally.add(judged)
         if progress is not None and tally.decisions % CHUNK == 0:
             progress(tally.decisions)
     return tally

@@ -15,7 +15,7 @@ from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from exceptions_app.models import Backtest
+from exceptions_app.models import Backtest, Shadow
 from tests.exceptions_app.factories import (
     AiSystemFactory,
     UseCaseFactory,
@@ -79,6 +79,9 @@ def sealed(monkeypatch):
     backtest = Backtest.objects.create(use_case=use_case, policy=policy_version,
                                        baseline=policy_version, last=10, requested_by=insider,
                                        requested_at=now)
+    shadow = Shadow.objects.create(use_case=use_case, policy=policy_version,
+                                   baseline=policy_version, started_by=insider, started_at=now,
+                                   ends_at=now + timedelta(days=1))
     return {
         "case-detail": {"pk": decision.case_id},
         "case-comments": {"pk": decision.case_id},
@@ -100,6 +103,8 @@ def sealed(monkeypatch):
         "use-case-backtests": {"slug": use_case.slug},
         "use-case-thresholds": {"slug": use_case.slug},
         "backtest-detail": {"pk": backtest.pk},
+        "use-case-shadows": {"slug": use_case.slug},
+        "shadow-detail": {"pk": shadow.pk},
     }
 
 
