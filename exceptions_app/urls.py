@@ -18,6 +18,9 @@ urlpatterns = [
     path("use-cases/<slug:slug>/threshold/", views_backtests.use_case_thresholds,
          name="threshold-tuning"),
     path("backtests/<int:pk>/", views_backtests.backtest_detail, name="backtest"),
+    path("use-cases/<slug:slug>/shadows/", views_backtests.start_shadow, name="shadow-start"),
+    path("shadows/<int:pk>/", views_backtests.shadow_detail, name="shadow"),
+    path("shadows/<int:pk>/stop/", views_backtests.stop_shadow, name="shadow-stop-page"),
     path("documents/<int:pk>/", views_documents.document_file, name="decision-document"),
     path("labels/", views_labels.label_export, name="labels"),
 ]

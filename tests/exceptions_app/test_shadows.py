@@ -139,3 +139,27 @@ def test_shadows_by_api(use_case, proposed, manager):
     refused = client.post(f"/api/v1/use-cases/{use_case.slug}/shadows/",
                           {"version": proposed.number, "days": 0}, format="json")
     assert refused.status_code == 400 and "days" in refused.json()
+
+
+@pytest.mark.django_db
+def test_a_manager_starts_a_shadow_from_the_page_and_reads_its_comparison(
+        use_case, proposed, manager, client):
+    client.force_login(manager)
+    page = client.get(f"/use-cases/{use_case.slug}/backtests/")
+    assert b"Start the shadow" in page.content
+
+    started = client.post(f"/use-cases/{use_case.slug}/shadows/",
+                          {"version": proposed.number, "days": 7})
+    assert started.status_code == 302
+    shadow = Shadow.objects.get()
+    known_history(use_case, *queue_people(use_case))
+    shadows.advance(shadow.pk, now=T0 + timedelta(days=3))
+
+    text = client.get(started["Location"]).content.decode()
+    assert 'data-figure="changed">2<' in text
+    assert "Stop the shadow" in text
+    stopped = client.post(f"/shadows/{shadow.pk}/stop/", follow=True)
+    assert b"Shadow stopped" in stopped.content
+    refused = client.post(f"/use-cases/{use_case.slug}/shadows/",
+                          {"version": proposed.number, "days": 500})
+    assert refused.status_code == 400
