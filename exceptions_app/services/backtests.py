@@ -164,6 +164,19 @@ def window_decisions(backtest: Backtest):
                             received_at__lt=backtest.until).order_by("-id")
 
 
+@dataclass(frozen=True)
+class Judged:
+    """One decision as both versions route it."""
+
+    decision_id: int
+    case_id: int | None
+    external_id: str
+    verdict: str | None  # what people said of it, if they resolved it
+    baseline: str
+    candidate: str
+    rule: str | None  # the candidate's deciding rule (None: its default)
+
+
 @dataclass
 class _Tally:
     """What a backtest counts as it reads decisions."""
@@ -181,7 +194,7 @@ class _Tally:
         self.auto_labelled = Counter()
         self.auto_not_accepted = Counter()
 
-    def add(self, judged: "Judged") -> None:
+    def add(self, judged: Judged) -> None:
         baseline, candidate, verdict = judged.baseline, judged.candidate, judged.verdict
         self.decisions += 1
         self.routes["baseline"][baseline] += 1
@@ -232,7 +245,7 @@ class _Tally:
         }
 
 
-def example_of(judged: "Judged") -> dict:
+def example_of(judged: Judged) -> dict:
     return {"decision": judged.decision_id, "case": judged.case_id,
             "external_id": judged.external_id, "rule": judged.rule, "verdict": judged.verdict}
 
@@ -267,19 +280,6 @@ def run(backtest_id: int) -> Backtest:
 
 def _progress(backtest: Backtest, done: int) -> None:
     Backtest.objects.filter(pk=backtest.pk).update(processed=done, heartbeat_at=timezone.now())
-
-
-@dataclass(frozen=True)
-class Judged:
-    """One decision as both versions route it."""
-
-    decision_id: int
-    case_id: int | None
-    external_id: str
-    verdict: str | None  # what people said of it, if they resolved it
-    baseline: str
-    candidate: str
-    rule: str | None  # the candidate's deciding rule (None: its default)
 
 
 def judge_decisions(decisions, *, baseline: PolicyVersion, candidate: PolicyVersion,
