@@ -445,6 +445,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": GUARDRAIL_CHECK_INTERVAL.total_seconds(),
         "options": {"expires": GUARDRAIL_CHECK_INTERVAL.total_seconds()},
     },
+    # Proposed policy versions in shadow route the decisions received since the last pass.
+    "advance-shadows": {
+        "task": "exceptions_app.tasks.advance_shadows",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
+    # Backtests whose hand-over to a worker was lost (a broker blip) are handed over again.
+    "enqueue-waiting-backtests": {
+        "task": "exceptions_app.tasks.enqueue_waiting_backtests",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
 }
 if REDIS_URL:
     # Only a shared cache lets the web workers read what the worker summarised.

@@ -570,6 +570,123 @@ class DecisionDocument(models.Model):
         return self.content_type == "application/pdf"
 
 
+class BacktestStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Backtest(models.Model):
+    """A policy version judged against recorded decisions, beside the version then active.
+
+    Runs as a Celery job (``services/backtests.py``); ``processed`` of ``total`` is its
+    progress, ``result`` what it found once done.
+    """
+
+    use_case = models.ForeignKey(UseCase, on_delete=models.PROTECT, related_name="backtests")
+    policy = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
+    baseline = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
+    # The window: the last ``last`` decisions received, or those received in [since, until).
+    last = models.PositiveIntegerField(null=True, blank=True)
+    since = models.DateTimeField(null=True, blank=True)
+    until = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=BacktestStatus.choices,
+                              default=BacktestStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                     related_name="+")
+    requested_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Written with each progress step: a running backtest whose heartbeat stops lost its
+    # worker, and is handed over again.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(last__isnull=False, since__isnull=True, until__isnull=True)
+                           | Q(last__isnull=True, since__isnull=False, until__isnull=False)),
+                name="backtest_window_is_last_or_period"),
+        ]
+
+    def __str__(self):
+        return f"backtest of {self.policy} against {self.baseline.number}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (BacktestStatus.DONE, BacktestStatus.FAILED)
+
+    @property
+    def changed(self) -> int | None:
+        """How many decisions the version would route otherwise (None until done)."""
+        if self.status != BacktestStatus.DONE:
+            return None
+        return self.result["decisions"] - self.result["unchanged"]
+
+
+class ShadowStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    FINISHED = "finished", "Finished"
+    STOPPED = "stopped", "Stopped"
+
+
+class Shadow(models.Model):
+    """A proposed policy version run beside the active one for a period: every decision
+    received meanwhile is also routed by it, and what it would have done is recorded
+    (``ShadowOutcome``), to be compared as a backtest is (``services/shadows.py``)."""
+
+    use_case = models.ForeignKey(UseCase, on_delete=models.PROTECT, related_name="shadows")
+    policy = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
+    baseline = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=ShadowStatus.choices,
+                              default=ShadowStatus.RUNNING)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                   related_name="+")
+    started_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    # The last decision routed (decisions are taken in id order) and how many so far.
+    cursor = models.PositiveBigIntegerField(default=0)
+    judged = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy"], condition=Q(status="running"),
+                                    name="one_running_shadow_per_policy_version"),
+            models.CheckConstraint(condition=Q(ends_at__gt=F("started_at")),
+                                   name="shadow_ends_after_it_starts"),
+        ]
+
+    def __str__(self):
+        return f"shadow of {self.policy}"
+
+
+class ShadowOutcome(models.Model):
+    """What a shadowed version did with one decision, beside the active version."""
+
+    shadow = models.ForeignKey(Shadow, on_delete=models.CASCADE, related_name="outcomes")
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="+")
+    baseline_route = models.CharField(max_length=10, choices=Route.choices)
+    route = models.CharField(max_length=10, choices=Route.choices)
+    rule = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shadow", "decision"],
+                                    name="one_outcome_per_decision_per_shadow"),
+        ]
+
+    def __str__(self):
+        return f"{self.baseline_route} -> {self.route}: decision {self.decision_id}"
+
+
 # Stage gates, guardrails and their counters live in their own module (``stage_models``).
 from exceptions_app.stage_models import (  # noqa: E402, F401
     AutoPassTally,

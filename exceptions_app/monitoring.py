@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from exceptions_app.models import Route
 from exceptions_app.services.drift import DriftSummary
 from exceptions_app.services.quality import DayQuality, Proportion, QualityReport
+from exceptions_app.services.thresholds import ThresholdCurve
 
 # Trend charts: a 640 x 180 viewBox, the plot inside these margins.
 WIDTH, HEIGHT = 640, 180
@@ -185,3 +186,34 @@ def drift_chart(summary: DriftSummary) -> dict | None:
             "bottom": height - 8,
             "desc": " ".join(f"{r['feature']}: PSI {r['psi']:.3f} ({r['level']})."
                              for r in rows)}
+
+
+def threshold_chart(curve: ThresholdCurve) -> dict:
+    """Over thresholds 0 to 1: the share of labelled decisions passed on their own, and
+    their error rate in its Wilson band; a line marks the suggested threshold."""
+
+    def x(threshold: float) -> float:
+        return round(LEFT + threshold * PLOT_WIDTH, 2)
+
+    passed = [f"{x(p.threshold)},{_y(p.auto_passed.rate)}" for p in curve.points
+              if p.auto_passed.total]
+    errors = [p for p in curve.points if p.errors.total]
+    upper = [f"{x(p.threshold)},{_y(p.errors.interval[1])}" for p in errors]
+    lower = [f"{x(p.threshold)},{_y(p.errors.interval[0])}" for p in errors]
+    suggested = curve.suggested
+    desc = " ".join(
+        f"At {p.threshold:.2f}: {p.auto_passed.rate:.0%} passed, "
+        f"{p.errors.rate:.1%} of them in error (95% up to {p.errors.interval[1]:.1%})."
+        for p in errors if round(p.threshold * 100) % 10 == 0)
+    return {"width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT,
+            "bottom": TOP + PLOT_HEIGHT, "label_y": HEIGHT - 6,
+            "x_ticks": [{"x": x(value), "label": f"{value:.1f}"}
+                        for value in (0, 0.2, 0.4, 0.6, 0.8, 1.0)],
+            "grid": [{"y": _y(value), "label": label}
+                     for value, label in ((0, "0%"), (0.5, "50%"), (1, "100%"))],
+            "passed": " ".join(passed), "errors": " ".join(
+                f"{x(p.threshold)},{_y(p.errors.rate)}" for p in errors),
+            "band": " ".join(upper + lower[::-1]),
+            "tolerated_y": _y(curve.tolerated_error),
+            "suggested_x": x(suggested.threshold) if suggested else None,
+            "desc": desc or "No labelled decisions in this period."}

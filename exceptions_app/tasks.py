@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from exceptions_app.services import documents, drift, guardrails
+from exceptions_app.services import backtests, documents, drift, guardrails, shadows
 
 
 @shared_task(acks_late=True)
@@ -33,3 +33,22 @@ def fetch_document(self, document_id: int) -> str:
             documents.mark_unreachable(document_id, str(exc))
             return "failed"
         raise self.retry(exc=exc, countdown=30 * 2 ** self.request.retries) from exc
+
+
+@shared_task(acks_late=True)
+def run_backtest(backtest_id: int) -> str:
+    """Judge a backtest's window (idempotent: a finished backtest is left as it is)."""
+    return backtests.run(backtest_id).status
+
+
+@shared_task(acks_late=True)
+def enqueue_waiting_backtests() -> int:
+    """Beat runs this every minute: backtests whose nudge was lost are handed over again."""
+    return backtests.enqueue_waiting()
+
+
+@shared_task(acks_late=True)
+def advance_shadows() -> int:
+    """Beat runs this every minute: running shadows route the decisions received since
+    (safe twice at once: each shadow's pass holds its row)."""
+    return shadows.advance_all()

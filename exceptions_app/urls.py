@@ -1,6 +1,7 @@
 from django.urls import path
 
 from exceptions_app import (
+    views_backtests,
     views_documents,
     views_evidence,
     views_labels,
@@ -30,6 +31,14 @@ urlpatterns = [
     path("use-cases/<slug:slug>/monitoring/", views_monitoring.use_case_monitoring,
          name="use-case-monitoring"),
     path("use-cases/<slug:slug>/stage/", views_stages.use_case_stage, name="use-case-stage"),
+    path("use-cases/<slug:slug>/backtests/", views_backtests.use_case_backtests,
+         name="policy-backtests"),
+    path("use-cases/<slug:slug>/threshold/", views_backtests.use_case_thresholds,
+         name="threshold-tuning"),
+    path("backtests/<int:pk>/", views_backtests.backtest_detail, name="backtest"),
+    path("use-cases/<slug:slug>/shadows/", views_backtests.start_shadow, name="shadow-start"),
+    path("shadows/<int:pk>/", views_backtests.shadow_detail, name="shadow"),
+    path("shadows/<int:pk>/stop/", views_backtests.stop_shadow, name="shadow-stop-page"),
     path("documents/<int:pk>/", views_documents.document_file, name="decision-document"),
     path("labels/", views_labels.label_export, name="labels"),
     path("audit/evidence/", views_evidence.evidence_export, name="audit-evidence"),

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from exceptions_app.api import (
+    backtests,
     documents,
     evidence,
     governance,
@@ -54,4 +55,13 @@ urlpatterns = [
          name="use-case-kill-switch"),
     path("use-cases/<slug:slug>/guardrails/", stages.UseCaseGuardrailsView.as_view(),
          name="use-case-guardrails"),
+    path("use-cases/<slug:slug>/backtests/", backtests.UseCaseBacktestsView.as_view(),
+         name="use-case-backtests"),
+    path("use-cases/<slug:slug>/thresholds/", backtests.UseCaseThresholdsView.as_view(),
+         name="use-case-thresholds"),
+    path("backtests/<int:pk>/", backtests.BacktestDetailView.as_view(), name="backtest-detail"),
+    path("use-cases/<slug:slug>/shadows/", backtests.UseCaseShadowsView.as_view(),
+         name="use-case-shadows"),
+    path("shadows/<int:pk>/", backtests.ShadowDetailView.as_view(), name="shadow-detail"),
+    path("shadows/<int:pk>/stop/", backtests.ShadowStopView.as_view(), name="shadow-stop"),
 ]

@@ -141,6 +141,25 @@ class Migration(migrations.Migration):
                 'ordering': ['-at', '-id'],
             },
         ),
+        migrations.CreateModel(
+            name='Shadow',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('status', models.CharField(choices=[('running', 'Running'), ('finished', 'Finished'), ('stopped', 'Stopped')], default='running', max_length=10)),
+                ('started_at', models.DateTimeField()),
+                ('ends_at', models.DateTimeField()),
+                ('stopped_at', models.DateTimeField(blank=True, null=True)),
+                ('cursor', models.PositiveBigIntegerField(default=0)),
+                ('judged', models.PositiveIntegerField(default=0)),
+                ('baseline', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='exceptions_app.policyversion')),
+                ('policy', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='exceptions_app.policyversion')),
+                ('started_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('use_case', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='shadows', to='exceptions_app.usecase')),
+            ],
+            options={
+                'ordering': ['-started_at', '-id'],
+            },
+        ),
         migrations.AddField(
             model_name='policyversion',
             name='use_case',
@@ -312,6 +331,31 @@ class Migration(migrations.Migration):
             ],
         ),
         migrations.CreateModel(
+            name='Backtest',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('last', models.PositiveIntegerField(blank=True, null=True)),
+                ('since', models.DateTimeField(blank=True, null=True)),
+                ('until', models.DateTimeField(blank=True, null=True)),
+                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='queued', max_length=10)),
+                ('total', models.PositiveIntegerField(default=0)),
+                ('processed', models.PositiveIntegerField(default=0)),
+                ('result', models.JSONField(blank=True, default=dict)),
+                ('error', models.TextField(blank=True)),
+                ('requested_at', models.DateTimeField()),
+                ('started_at', models.DateTimeField(blank=True, null=True)),
+                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
+                ('finished_at', models.DateTimeField(blank=True, null=True)),
+                ('requested_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('baseline', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='exceptions_app.policyversion')),
+                ('policy', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='exceptions_app.policyversion')),
+                ('use_case', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='backtests', to='exceptions_app.usecase')),
+            ],
+            options={
+                'ordering': ['-requested_at', '-id'],
+            },
+        ),
+        migrations.CreateModel(
             name='AutoPassTally',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
@@ -366,6 +410,20 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('policy', 'position'), name='rule_position_unique_per_policy'), models.UniqueConstraint(fields=('policy', 'name'), name='rule_name_unique_per_policy')],
             },
         ),
+        migrations.CreateModel(
+            name='ShadowOutcome',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('baseline_route', models.CharField(choices=[('auto', 'Passed automatically'), ('review', 'Sent to review'), ('reject', 'Rejected by policy')], max_length=10)),
+                ('route', models.CharField(choices=[('auto', 'Passed automatically'), ('review', 'Sent to review'), ('reject', 'Rejected by policy')], max_length=10)),
+                ('rule', models.CharField(blank=True, max_length=100)),
+                ('decision', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='exceptions_app.decision')),
+                ('shadow', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='outcomes', to='exceptions_app.shadow')),
+            ],
+            options={
+                'constraints': [models.UniqueConstraint(fields=('shadow', 'decision'), name='one_outcome_per_decision_per_shadow')],
+            },
+        ),
         migrations.AddConstraint(
             model_name='usecase',
             constraint=models.CheckConstraint(condition=models.Q(('automate_qa_rate__gte', 0), ('automate_qa_rate__lte', 1), ('optimize_qa_rate__gte', 0), ('optimize_qa_rate__lte', 1)), name='use_case_qa_rates_are_fractions'),
@@ -373,6 +431,14 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name='stagechange',
             constraint=models.UniqueConstraint(condition=models.Q(('trigger', ''), _negated=True), fields=('use_case', 'trigger'), name='one_demotion_per_trigger'),
+        ),
+        migrations.AddConstraint(
+            model_name='shadow',
+            constraint=models.UniqueConstraint(condition=models.Q(('status', 'running')), fields=('policy',), name='one_running_shadow_per_policy_version'),
+        ),
+        migrations.AddConstraint(
+            model_name='shadow',
+            constraint=models.CheckConstraint(condition=models.Q(('ends_at__gt', models.F('started_at'))), name='shadow_ends_after_it_starts'),
         ),
         migrations.AddConstraint(
             model_name='policyversion',
@@ -421,6 +487,10 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name='dailyquality',
             constraint=models.UniqueConstraint(fields=('use_case', 'day', 'model_version', 'route'), name='daily_quality_key'),
+        ),
+        migrations.AddConstraint(
+            model_name='backtest',
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('last__isnull', False), ('since__isnull', True), ('until__isnull', True)), models.Q(('last__isnull', True), ('since__isnull', False), ('until__isnull', False)), _connector='OR'), name='backtest_window_is_last_or_period'),
         ),
         migrations.AddConstraint(
             model_name='autopasstally',

@@ -249,6 +249,14 @@ def model_versions(use_case: UseCase) -> list[str]:
                 .values_list("model_version", flat=True).distinct())
 
 
+def check_model_version(*, use_case: UseCase, model_version: str) -> None:
+    """Refuse, on ``model_version``, a version the use case never had."""
+    if not DailyQuality.objects.filter(use_case=use_case, model_version=model_version).exists():
+        raise ValidationError({"model_version": [
+            f"The use case '{use_case.slug}' has no decisions of the model version "
+            f"'{model_version}'; it has: {', '.join(model_versions(use_case)) or 'none'}."]})
+
+
 def quality_report(*, use_case: UseCase, since: date, until: date,
                    model_version: str | None = None) -> QualityReport:
     """The figures of decisions received from ``since`` to ``until`` (days, inclusive),
@@ -256,11 +264,7 @@ def quality_report(*, use_case: UseCase, since: date, until: date,
     ``model_version`` (ValidationError)."""
     rows = DailyQuality.objects.filter(use_case=use_case, day__gte=since, day__lte=until)
     if model_version is not None:
-        if not DailyQuality.objects.filter(use_case=use_case,
-                                           model_version=model_version).exists():
-            raise ValidationError({"model_version": [
-                f"The use case '{use_case.slug}' has no decisions of the model version "
-                f"'{model_version}'; it has: {', '.join(model_versions(use_case)) or 'none'}."]})
+        check_model_version(use_case=use_case, model_version=model_version)
         rows = rows.filter(model_version=model_version)
     # Every counter per route for the period's figures; the few the trends need per day
     # (three rows a day, not fifty columns: a year reads in tens of milliseconds).

@@ -3,7 +3,7 @@ services, whose quality figures the tests compute by hand (``test_quality.py``).
 
 from datetime import UTC, date, datetime, timedelta
 
-from exceptions_app.models import RuleAction, Stage
+from exceptions_app.models import PolicyStatus, RuleAction, Stage
 from exceptions_app.services.intake import submit_decisions
 from tests.exceptions_app.factories import (
     AiSystemFactory,
@@ -32,6 +32,20 @@ def quality_use_case():
     RuleFactory(policy=policy, position=3, name="unsure", expression="confidence < 0.5",
                 action=RuleAction.REVIEW)
     return use_case
+
+
+def lowered_threshold_draft(use_case):
+    """A draft of ``quality_use_case``'s policy with its "unsure" rule lowered from 0.5 to
+    0.4: of the known history, r2 (0.45) and r3 (0.42) would pass on their own."""
+    draft = PolicyVersionFactory(use_case=use_case, number=2, status=PolicyStatus.DRAFT,
+                                 default_action=RuleAction.AUTO, activated_at=None)
+    RuleFactory(policy=draft, position=1, name="garbage", expression="confidence < 0.1",
+                action=RuleAction.REJECT)
+    RuleFactory(policy=draft, position=2, name="large", expression="output.amount > 10000.0",
+                action=RuleAction.REVIEW, four_eyes=True)
+    RuleFactory(policy=draft, position=3, name="unsure", expression="confidence < 0.4",
+                action=RuleAction.REVIEW)
+    return draft
 
 
 def queue_people(use_case):

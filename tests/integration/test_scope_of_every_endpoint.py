@@ -15,7 +15,12 @@ from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from tests.exceptions_app.factories import AiSystemFactory, UseCaseFactory, issue_key
+from exceptions_app.models import Backtest, Shadow
+from tests.exceptions_app.factories import (
+    AiSystemFactory,
+    UseCaseFactory,
+    issue_key,
+)
 from tests.exceptions_app.factories import make_decision_case as decision_with_case
 from tests.factories import QueueFactory, UserFactory, client_for
 from tests.workflows.sla_support import office_calendar, publish
@@ -71,6 +76,13 @@ def sealed(monkeypatch):
     outbox.notify_users(users=[insider], text=f"{MARK} notice", dedup_prefix=f"{MARK}:1",
                         case=decision.case)
     outbox.relay_due()
+    policy_version = use_case.policies.get()
+    backtest = Backtest.objects.create(use_case=use_case, policy=policy_version,
+                                       baseline=policy_version, last=10, requested_by=insider,
+                                       requested_at=now)
+    shadow = Shadow.objects.create(use_case=use_case, policy=policy_version,
+                                   baseline=policy_version, started_by=insider, started_at=now,
+                                   ends_at=now + timedelta(days=1))
     return {
         "case-detail": {"pk": decision.case_id},
         "case-comments": {"pk": decision.case_id},
@@ -93,6 +105,11 @@ def sealed(monkeypatch):
         "use-case-detail": {"slug": use_case.slug},
         "ai-system-detail": {"slug": system.slug},
         "use-case-stage-api": {"slug": use_case.slug},
+        "use-case-backtests": {"slug": use_case.slug},
+        "use-case-thresholds": {"slug": use_case.slug},
+        "backtest-detail": {"pk": backtest.pk},
+        "use-case-shadows": {"slug": use_case.slug},
+        "shadow-detail": {"pk": shadow.pk},
     }
 
 
