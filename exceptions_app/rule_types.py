@@ -107,7 +107,8 @@ class Contract:
 
 _TOKEN = re.compile(r"""
     (?P<space>\s+|//[^\n]*)
-  | (?P<string>[rR]?[bB]?[rR]?(?:\"\"\"[\s\S]*?\"\"\"|'''[\s\S]*?'''|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'))
+  | (?P<string>[rR]?[bB]?[rR]?(?:\"\"\"[\s\S]*?\"\"\"|'''[\s\S]*?'''
+                                |"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'))
   | (?P<number>0[xX][0-9a-fA-F]+[uU]?|(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?[uU]?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op>\|\||&&|==|!=|<=|>=|[<>!+\-*/%?:.,()\[\]{}])
@@ -377,7 +378,7 @@ class _Checker:
     def _unary(self, node, scope):
         operand = self.type_of(node.parts[0], scope)
         if node.value == "!":
-            self.expect_bool(operand, node.parts[0], f"'!' (not) takes true or false")
+            self.expect_bool(operand, node.parts[0], "'!' (not) takes true or false")
             return BOOL
         if operand.kind not in (*NUMBERS, "duration", "dyn"):
             self.fail(f"'-' takes a number, and '{self.source(node.parts[0])}' is "
