@@ -312,12 +312,21 @@ class Rule(models.Model):
         return f"{self.name}: {self.expression}"
 
     def clean(self):
+        from exceptions_app import rule_types
         from exceptions_app.policy import check_rule
 
         try:
             check_rule(self.expression)
         except ValueError as exc:
             raise ValidationError({"expression": str(exc)}) from exc
+        # Typed against the contract when the rule knows its version (the admin's rows);
+        # the policy services check their rules themselves (``_build_rules``).
+        policy = self._meta.get_field("policy").get_cached_value(self, default=None)
+        if policy is not None and policy.use_case_id is not None:
+            found = rule_types.problems(
+                self.expression, contract=rule_types.Contract.of(policy.use_case))
+            if found:
+                raise ValidationError({"expression": found})
 
 
 class Decision(models.Model):

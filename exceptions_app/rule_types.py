@@ -341,7 +341,7 @@ class _Checker:
     def _field(self, node, scope):
         return self.field_type(self.type_of(node.target, scope), node.value, node)
 
-    def field_type(self, of: Type, name: str, node: Node) -> Type:
+    def field_type(self, of: Type, name: str, node: Node, *, offset: int | None = None) -> Type:
         if of.kind == "dyn":
             return DYN
         if of.kind != "map":
@@ -358,7 +358,8 @@ class _Checker:
             return from_schema(extra, where=of.where)
         known = ", ".join(properties) or "none"
         self.fail(f"{of.where} has no field '{name}' in '{self.source(node)}' "
-                  f"(its fields: {known}).", node, offset=node.end - len(name))
+                  f"(its fields: {known}).", node,
+                  offset=node.end - len(name) if offset is None else offset)
 
     def _index(self, node, scope):
         of = self.type_of(node.target, scope)
@@ -370,7 +371,7 @@ class _Checker:
                           f"'{self.source(node)}'.", index)
             return of.element or DYN
         if of.kind == "map" and index.kind == "literal" and index_type.kind == "string":
-            return self.field_type(of, self.source(index)[1:-1], node)
+            return self.field_type(of, self.source(index)[1:-1], node, offset=index.start + 1)
         if of.kind in ("map", "dyn"):
             return DYN
         self.fail(f"'{self.source(node.target)}' is {of.words}; it cannot be indexed.", node)
