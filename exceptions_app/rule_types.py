@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 from exceptions_app.models import UseCase
+from exceptions_app.policy import check_rule
 
 # -- types ---------------------------------------------------------------------------------
 
@@ -558,3 +559,13 @@ def problems(expression: str, *, contract: Contract) -> list[str]:
         column = refused.offset - (expression.rfind("\n", 0, refused.offset) + 1) + 1
         return [f"line {line}, column {column}: {refused}"]
     return []
+
+
+def rule_problems(expression: str, *, use_case: UseCase | None) -> list[str]:
+    """Everything saving a draft would say of this one expression: its syntax, its cost,
+    its names, then its types against ``use_case``'s contract."""
+    try:
+        check_rule(expression)
+    except ValueError as exc:
+        return [str(exc)]
+    return problems(expression, contract=Contract.of(use_case))

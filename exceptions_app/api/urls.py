@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exceptions_app.api import documents, labels, quality, views, withdrawal
+from exceptions_app.api import documents, labels, policies, quality, views, withdrawal
 
 urlpatterns = [
     path("decisions/", views.DecisionsView.as_view(), name="decision-create"),
@@ -16,4 +16,16 @@ urlpatterns = [
     path("resolutions/", views.ResolutionFeedView.as_view(), name="resolution-feed"),
     path("use-cases/<slug:slug>/quality/", quality.UseCaseQualityView.as_view(),
          name="use-case-quality"),
+    path("use-cases/<slug:slug>/policies/", policies.PolicyListView.as_view(),
+         name="policy-list"),
+    path("use-cases/<slug:slug>/policies/check-rule/", policies.RuleCheckView.as_view(),
+         name="policy-rule-check"),
+    path("use-cases/<slug:slug>/policies/<int:number>/", policies.PolicyDetailView.as_view(),
+         name="policy-detail"),
+    path("use-cases/<slug:slug>/policies/<int:number>/diff/", policies.PolicyDiffView.as_view(),
+         name="policy-diff"),
+    *(path(f"use-cases/<slug:slug>/policies/<int:number>/{step.replace('_', '-')}/",
+           policies.step_view(step, summary, with_reason=with_reason),
+           name=f"policy-{step.replace('_', '-')}")
+      for step, summary, with_reason in policies.STEPS),
 ]

@@ -88,6 +88,9 @@ def sealed(monkeypatch):
         "decision-detail": {"pk": decision.pk},
         "label-export": {"file_format": "jsonl"},
         "use-case-quality": {"slug": use_case.slug},
+        "policy-list": {"slug": use_case.slug},
+        "policy-detail": {"slug": use_case.slug, "number": use_case.policies.get().number},
+        "policy-diff": {"slug": use_case.slug, "number": use_case.policies.get().number},
     }
 
 
