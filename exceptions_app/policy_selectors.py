@@ -30,6 +30,13 @@ def policy_use_cases(*, user) -> QuerySet[UseCase]:
     return UseCase.objects.filter(process__in=cells.values("process"))
 
 
+def may_see_policies(*, user, use_case: UseCase) -> bool:
+    """``policy_use_cases`` for one use case; no query for a manager."""
+    if user and user.is_authenticated and (user.is_superuser or is_manager(user)):
+        return True
+    return policy_use_cases(user=user).filter(pk=use_case.pk).exists()
+
+
 def policy_use_case(*, user, slug: str) -> UseCase | None:
     return policy_use_cases(user=user).select_related("process", "review_queue").filter(
         slug=slug).first()

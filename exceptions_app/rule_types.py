@@ -569,3 +569,43 @@ def rule_problems(expression: str, *, use_case: UseCase | None) -> list[str]:
     except ValueError as exc:
         return [str(exc)]
     return problems(expression, contract=Contract.of(use_case))
+
+
+@dataclass(frozen=True)
+class RuleVariable:
+    """One name a rule may read, for the editor's reference: ``input.vendor``, text."""
+
+    path: str
+    words: str
+    title: str = ""
+    fields: tuple["RuleVariable", ...] = ()  # a list's items' fields, as ``item.<field>``
+
+
+def variables_of(use_case: UseCase | None) -> list[RuleVariable]:
+    """The rule variables and, from the data contract, the fields of input and output."""
+    contract = Contract.of(use_case)
+    found = [RuleVariable("confidence", DOUBLE.words, "The AI's confidence, 0 to 1"),
+             RuleVariable("model_version", STRING.words, "The model version it posted"),
+             RuleVariable("meta", ANY_OBJECT.words, "Anything the AI system sent along; no "
+                                                    "contract, so any field may be read")]
+    for name in ("input", "output"):
+        kind = contract.variables[name]
+        properties = (kind.schema or {}).get("properties") if kind.kind == "map" else None
+        if not isinstance(properties, dict):
+            found.append(RuleVariable(name, kind.words, f"The decision's {name}; no contract, "
+                                                        f"so any field may be read"))
+            continue
+        for field_name, schema in properties.items():
+            typed = from_schema(schema, where="")
+            items = schema.get("items") if isinstance(schema, dict) else None
+            item_fields = items.get("properties") if isinstance(items, dict) else None
+            found.append(RuleVariable(
+                f"{name}.{field_name}",
+                f"a list of {typed.element.words}" if typed.kind == "list" and typed.element
+                else typed.words,
+                schema.get("title", "") if isinstance(schema, dict) else "",
+                tuple(RuleVariable(f"item.{inner}", from_schema(inner_schema, where="").words,
+                                   inner_schema.get("title", "")
+                                   if isinstance(inner_schema, dict) else "")
+                      for inner, inner_schema in (item_fields or {}).items())))
+    return found

@@ -1,0 +1,78 @@
+"""The policy editor's forms: the text and default beside an ordered formset of rules
+(``ORDER`` reorders them, ``DELETE`` removes one, "Add a rule" appends an empty row).
+They only parse; the draft services check and save (``services/policies.py``)."""
+
+from django import forms
+from django.db.models import Q
+
+from exceptions_app.models import PolicyVersion, RuleAction, UseCase
+from exceptions_app.services.policies import RuleSpec
+from workflows.models import Queue
+
+
+class PolicyTextForm(forms.Form):
+    text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 18, "class": "policy-editor__text"}),
+        label="The policy, in business language (Markdown)")
+    default_action = forms.ChoiceField(choices=RuleAction.choices,
+                                       label="When no rule matches")
+    default_reason = forms.CharField(max_length=300, label="Its reason, in a reviewer's words")
+    default_priority = forms.IntegerField(min_value=0, max_value=100, label="Its priority")
+
+
+class RuleForm(forms.Form):
+    name = forms.SlugField(max_length=100, help_text="Reasons name the rule: lower case "
+                                                     "and dashes, like low-confidence.")
+    description = forms.CharField(max_length=300, label="Why, in a reviewer's words")
+    expression = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false",
+                                                             "class": "mono"}),
+                                 label="When (CEL)")
+    action = forms.ChoiceField(choices=RuleAction.choices)
+    queue = forms.ModelChoiceField(queryset=Queue.objects.none(), required=False,
+                                   empty_label="The use case's review queue")
+    priority = forms.IntegerField(min_value=0, max_value=100, initial=50)
+    four_eyes = forms.BooleanField(required=False, label="A second person approves")
+
+    def __init__(self, *args, use_case: UseCase, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["queue"].queryset = Queue.objects.filter(
+            Q(process=use_case.process_id) | Q(pk=use_case.review_queue_id)
+            | Q(pk=use_case.qa_queue_id)).order_by("name") if use_case.process_id else (
+            Queue.objects.filter(pk__in=[use_case.review_queue_id, use_case.qa_queue_id]))
+
+
+RuleFormSet = forms.formset_factory(RuleForm, extra=0, can_order=True, can_delete=True)
+
+
+def editor_forms(*, use_case: UseCase, policy: PolicyVersion | None = None, data=None,
+                 extra_rule: bool = False):
+    """The text form and the rules formset, filled from ``data`` or from ``policy``."""
+    if data is not None:
+        if extra_rule:
+            # "Add a rule": the rows as typed, and an empty one below them.
+            data = data.copy()
+            data["rules-TOTAL_FORMS"] = str(int(data.get("rules-TOTAL_FORMS") or 0) + 1)
+        return (PolicyTextForm(data),
+                RuleFormSet(data, prefix="rules", form_kwargs={"use_case": use_case}))
+    text = PolicyTextForm(initial={
+        "text": policy.text, "default_action": policy.default_action,
+        "default_reason": policy.default_reason, "default_priority": policy.default_priority})
+    initial = [{"ORDER": rule.position, "name": rule.name, "description": rule.description,
+                "expression": rule.expression, "action": rule.action,
+                "queue": rule.queue_id, "priority": rule.priority, "four_eyes": rule.four_eyes}
+               for rule in policy.rules.order_by("position")]
+    return text, RuleFormSet(prefix="rules", initial=initial,
+                             form_kwargs={"use_case": use_case})
+
+
+def _ordered(rules) -> list[dict]:
+    rows = [dict(form.cleaned_data) for form in rules.forms if form.cleaned_data]
+    return sorted(rows, key=lambda row: (row.get("ORDER") is None, row.get("ORDER") or 0))
+
+
+def rule_specs(rules) -> list[RuleSpec]:
+    """The kept rows, in the order their ``ORDER`` numbers give (ties: as listed)."""
+    return [RuleSpec(name=row["name"], description=row["description"],
+                     expression=row["expression"], action=row["action"], queue=row["queue"],
+                     priority=row["priority"], four_eyes=row["four_eyes"])
+            for row in _ordered(rules) if not row.get("DELETE")]
