@@ -41,6 +41,8 @@ class RuleForm(forms.Form):
             Queue.objects.filter(pk__in=[use_case.review_queue_id, use_case.qa_queue_id]))
 
 
+ROW_FIELDS = ("ORDER", "name", "description", "expression", "action", "queue", "priority",
+              "four_eyes", "DELETE")
 RuleFormSet = forms.formset_factory(RuleForm, extra=0, can_order=True, can_delete=True)
 
 
@@ -49,9 +51,12 @@ def editor_forms(*, use_case: UseCase, policy: PolicyVersion | None = None, data
     """The text form and the rules formset, filled from ``data`` or from ``policy``."""
     if data is not None:
         if extra_rule:
-            # "Add a rule": the rows as typed, and an empty one below them.
-            data = data.copy()
-            data["rules-TOTAL_FORMS"] = str(int(data.get("rules-TOTAL_FORMS") or 0) + 1)
+            # "Add a rule": the rows as typed (unchecked until saved) and an empty one.
+            rows = [{name: data.get(f"rules-{index}-{name}") for name in ROW_FIELDS}
+                    for index in range(int(data.get("rules-TOTAL_FORMS") or 0))]
+            rows.append({"ORDER": len(rows) + 1, "action": RuleAction.REVIEW, "priority": 50})
+            return PolicyTextForm(data), RuleFormSet(prefix="rules", initial=rows,
+                                                     form_kwargs={"use_case": use_case})
         return (PolicyTextForm(data),
                 RuleFormSet(data, prefix="rules", form_kwargs={"use_case": use_case}))
     text = PolicyTextForm(initial={
@@ -66,12 +71,23 @@ def editor_forms(*, use_case: UseCase, policy: PolicyVersion | None = None, data
 
 
 def _ordered(rules) -> list[dict]:
-    rows = [dict(form.cleaned_data) for form in rules.forms if form.cleaned_data]
-    return sorted(rows, key=lambda row: (row.get("ORDER") is None, row.get("ORDER") or 0))
+    """The rows by their numbers; a row given the number another holds goes before it
+    (typing 2 on the last rule moves it to second place)."""
+    rows = [(index, dict(form.cleaned_data)) for index, form in enumerate(rules.forms)
+            if form.cleaned_data]
+
+    def place(pair):
+        index, row = pair
+        order = row.get("ORDER")
+        if order is None:
+            return (1, 0, 0, index)
+        return (0, order, 0 if order != index + 1 else 1, index)
+
+    return [row for _, row in sorted(rows, key=place)]
 
 
 def rule_specs(rules) -> list[RuleSpec]:
-    """The kept rows, in the order their ``ORDER`` numbers give (ties: as listed)."""
+    """The kept rows, in the order their ``ORDER`` numbers give."""
     return [RuleSpec(name=row["name"], description=row["description"],
                      expression=row["expression"], action=row["action"], queue=row["queue"],
                      priority=row["priority"], four_eyes=row["four_eyes"])

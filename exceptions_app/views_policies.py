@@ -179,11 +179,15 @@ def policy_edit(request, slug: str, number: int):
 @require_POST
 @login_required
 def policy_check_rule(request, slug: str):
-    """htmx: one rule's expression (the field named ``*expression``), checked as saving
-    would check it; answers the fragment under the field."""
+    """htmx: one rule's expression, checked as saving would check it; answers the
+    fragment under the field. The field is the one that asked (``HX-Trigger-Name``),
+    else the first field named ``*expression``."""
     use_case = _use_case(request, slug)
-    expression = next((value for key, value in request.POST.items()
-                       if key.endswith("expression")), "")
+    asked = request.headers.get("HX-Trigger-Name", "")
+    expression = request.POST.get(asked) if asked.endswith("expression") else None
+    if expression is None:
+        expression = next((value for key, value in request.POST.items()
+                           if key.endswith("expression")), "")
     return render(request, "exceptions_app/policies/_rule_check.html", {
         "expression": expression,
         "problems": rule_types.rule_problems(expression, use_case=use_case)
