@@ -14,6 +14,10 @@ a field the schema does not declare, a function CEL here does not have, a rule w
 result is not true or false. Whatever it cannot type is ``dyn`` and passes: it never
 refuses a rule the runtime would accept on some decision, except a field the contract
 does not name (most often a typo: ``input.ammount``).
+
+It runs when a draft is saved or proposed and, through the editor's live check, once per
+pause in typing: about 60 µs per rule, 240 µs with the compile and cost checks before it
+(the demo's six rules, on a shared 2-core machine at load average 6).
 """
 
 import re

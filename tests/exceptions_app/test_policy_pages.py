@@ -201,3 +201,15 @@ def test_a_new_draft_starts_from_the_active_version(bench):
     assert response.redirect_chain[-1][0] == url("policy-edit", number=2)
     second = PolicyVersion.objects.get(number=2)
     assert (second.text, second.rules.count()) == ("# Invoices", 2)
+
+
+def test_the_use_case_page_links_to_the_releases_only_for_policy_people(bench):
+    reviewer = UserFactory(username="reviewer")
+    bench.use_case.review_queue.members.add(reviewer)
+    link = "Draft, approve, compare and roll back"
+
+    as_owner = bench.client(bench.owner).get(reverse("use-case", args=["invoice-approval"]))
+    as_reviewer = bench.client(reviewer).get(reverse("use-case", args=["invoice-approval"]))
+
+    assert link in as_owner.content.decode()
+    assert as_reviewer.status_code == 200 and link not in as_reviewer.content.decode()
