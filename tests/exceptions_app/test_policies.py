@@ -1,5 +1,8 @@
 """Policy versions' lifecycle: draft, propose, approve (frozen), activate, retire, roll back."""
 
+import re
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -382,3 +385,14 @@ def test_intake_judges_with_the_newly_active_version(use_case, analyst, owner):
     assert (second["policy_version"], second["route"]) == (2, "review")
     assert replay["policy_version"] == 1  # a replay answers the first answer
     assert Rule.objects.filter(policy=strict).count() == 1
+
+
+def test_the_documented_lifecycle_is_the_models():
+    """docs/ARCHITECTURE.md draws the policy version's transitions; they must be these."""
+    documented = Path(__file__).resolve().parents[2] / "docs" / "ARCHITECTURE.md"
+    [graph] = re.findall(r"```mermaid\nflowchart LR\n(.*?)```", documented.read_text(),
+                         flags=re.S)
+    arrows = set(re.findall(r"(\w+) -->\|(\w+)\| (\w+)", graph))
+
+    assert arrows == {(transition.source, transition.name, transition.target)
+                      for transition in PolicyVersion().get_all_status_transitions()}
