@@ -28,17 +28,27 @@ class RuleForm(forms.Form):
                                                              "class": "mono"}),
                                  label="When (CEL)")
     action = forms.ChoiceField(choices=RuleAction.choices)
-    queue = forms.ModelChoiceField(queryset=Queue.objects.none(), required=False,
-                                   empty_label="The use case's review queue")
+    queue = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
     priority = forms.IntegerField(min_value=0, max_value=100, initial=50)
     four_eyes = forms.BooleanField(required=False, label="A second person approves")
 
-    def __init__(self, *args, use_case: UseCase, **kwargs):
+    def __init__(self, *args, queues: list[Queue], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["queue"].queryset = Queue.objects.filter(
-            Q(process=use_case.process_id) | Q(pk=use_case.review_queue_id)
-            | Q(pk=use_case.qa_queue_id)).order_by("name") if use_case.process_id else (
-            Queue.objects.filter(pk__in=[use_case.review_queue_id, use_case.qa_queue_id]))
+        self.queues = {queue.pk: queue for queue in queues}
+        self.fields["queue"].choices = [("", "The use case's review queue"),
+                                        *((queue.pk, queue.name) for queue in queues)]
+
+    def clean_queue(self) -> Queue | None:
+        chosen = self.cleaned_data["queue"]
+        return None if chosen is None else self.queues[chosen]
+
+
+def rule_queues(use_case: UseCase) -> list[Queue]:
+    """The queues a rule of the use case may send cases to, read once for every row."""
+    return list(Queue.objects.filter(
+        Q(pk=use_case.review_queue_id) | Q(pk=use_case.qa_queue_id)
+        | (Q(process=use_case.process_id) if use_case.process_id else Q(pk__in=[])))
+        .order_by("name"))
 
 
 ROW_FIELDS = ("ORDER", "name", "description", "expression", "action", "queue", "priority",
@@ -49,6 +59,7 @@ RuleFormSet = forms.formset_factory(RuleForm, extra=0, can_order=True, can_delet
 def editor_forms(*, use_case: UseCase, policy: PolicyVersion | None = None, data=None,
                  extra_rule: bool = False):
     """The text form and the rules formset, filled from ``data`` or from ``policy``."""
+    row_kwargs = {"queues": rule_queues(use_case)}
     if data is not None:
         if extra_rule:
             # "Add a rule": the rows as typed (unchecked until saved) and an empty one.
@@ -56,9 +67,9 @@ def editor_forms(*, use_case: UseCase, policy: PolicyVersion | None = None, data
                     for index in range(int(data.get("rules-TOTAL_FORMS") or 0))]
             rows.append({"ORDER": len(rows) + 1, "action": RuleAction.REVIEW, "priority": 50})
             return PolicyTextForm(data), RuleFormSet(prefix="rules", initial=rows,
-                                                     form_kwargs={"use_case": use_case})
+                                                     form_kwargs=row_kwargs)
         return (PolicyTextForm(data),
-                RuleFormSet(data, prefix="rules", form_kwargs={"use_case": use_case}))
+                RuleFormSet(data, prefix="rules", form_kwargs=row_kwargs))
     text = PolicyTextForm(initial={
         "text": policy.text, "default_action": policy.default_action,
         "default_reason": policy.default_reason, "default_priority": policy.default_priority})
@@ -67,7 +78,7 @@ def editor_forms(*, use_case: UseCase, policy: PolicyVersion | None = None, data
                 "queue": rule.queue_id, "priority": rule.priority, "four_eyes": rule.four_eyes}
                for rule in policy.rules.order_by("position")]
     return text, RuleFormSet(prefix="rules", initial=initial,
-                             form_kwargs={"use_case": use_case})
+                             form_kwargs=row_kwargs)
 
 
 def _ordered(rules) -> list[dict]:
