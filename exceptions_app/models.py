@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 from rest_framework_api_key.models import AbstractAPIKey
 
 from workflows.models import Case, Process, Queue, Verdict
@@ -220,12 +221,17 @@ class RuleAction(models.TextChoices):
     REJECT = "reject", "Reject"
 
 
-class PolicyVersion(models.Model):
+# Who may take a step of a version's life is the services' question (the use case's
+# RACI matrix, ``services/policies.py``): the transitions below only say which steps
+# fit which status.
+class PolicyVersion(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     use_case = models.ForeignKey(UseCase, on_delete=models.PROTECT, related_name="policies")
     number = models.PositiveIntegerField()
     text = models.TextField(help_text="The policy in business language (Markdown).")
-    status = models.CharField(max_length=20, choices=PolicyStatus.choices,
-                              default=PolicyStatus.DRAFT)
+    # The lifecycle (SPEC): draft -> proposed -> approved -> active -> retired, a proposed
+    # version sent back to draft, and a retired or approved one (re-)activated: a rollback.
+    status = FSMField(max_length=20, choices=PolicyStatus.choices, default=PolicyStatus.DRAFT,
+                      protected=True)
     default_action = models.CharField(max_length=10, choices=RuleAction.choices,
                                       default=RuleAction.REVIEW)
     default_reason = models.CharField(max_length=300,
@@ -254,6 +260,28 @@ class PolicyVersion(models.Model):
     @property
     def is_frozen(self) -> bool:
         return self.status in FROZEN_POLICY_STATUSES
+
+    @transition(field=status, source=PolicyStatus.DRAFT, target=PolicyStatus.PROPOSED)
+    def propose(self):
+        pass
+
+    @transition(field=status, source=PolicyStatus.PROPOSED, target=PolicyStatus.DRAFT)
+    def send_back(self):
+        pass
+
+    @transition(field=status, source=PolicyStatus.PROPOSED, target=PolicyStatus.APPROVED)
+    def approve(self, *, by, at):
+        self.approved_by = by
+        self.approved_at = at
+
+    @transition(field=status, source=[PolicyStatus.APPROVED, PolicyStatus.RETIRED],
+                target=PolicyStatus.ACTIVE)
+    def activate(self, *, at):
+        self.activated_at = at
+
+    @transition(field=status, source=PolicyStatus.ACTIVE, target=PolicyStatus.RETIRED)
+    def retire(self):
+        pass
 
 
 class Rule(models.Model):
@@ -284,12 +312,21 @@ class Rule(models.Model):
         return f"{self.name}: {self.expression}"
 
     def clean(self):
+        from exceptions_app import rule_types
         from exceptions_app.policy import check_rule
 
         try:
             check_rule(self.expression)
         except ValueError as exc:
             raise ValidationError({"expression": str(exc)}) from exc
+        # Typed against the contract when the rule knows its version (the admin's rows);
+        # the policy services check their rules themselves (``_build_rules``).
+        policy = self._meta.get_field("policy").get_cached_value(self, default=None)
+        if policy is not None and policy.use_case_id is not None:
+            found = rule_types.problems(
+                self.expression, contract=rule_types.Contract.of(policy.use_case))
+            if found:
+                raise ValidationError({"expression": found})
 
 
 class Decision(models.Model):

@@ -1,7 +1,8 @@
 """Read queries for the use case pages.
 
 Scope (I8): a manager sees every use case; anyone else sees the use cases whose queues
-they are a member of (directly or through a group). A use case's queues are its review
+they are a member of (directly or through a group), and those whose policy they draft or
+own (``policy_selectors.policy_use_cases``). A use case's queues are its review
 and QA queues, the queues of its process, the queues its active policy's rules send
 cases to and the queues its escalation chain re-queues into. Everything else is absent,
 which the pages answer with 404.
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from exceptions_app.models import PolicyStatus, PolicyVersion, Rule, UseCase
+from exceptions_app.policy_selectors import policy_use_cases
 from workflows import selectors as work
 from workflows.models import Activity, EscalationLevel, Queue
 from workflows.services import raci
@@ -32,7 +34,9 @@ def visible_use_cases(*, user) -> QuerySet[UseCase]:
         | Q(process__in=Queue.objects.filter(pk__in=member).values("process"))
         | Q(process__in=EscalationLevel.objects.filter(queue__in=member).values("process"))
         | Q(pk__in=Rule.objects.filter(queue__in=member, policy__status=PolicyStatus.ACTIVE)
-            .values("policy__use_case")))
+            .values("policy__use_case"))
+        # Its policy's people (RACI), who may reach no queue of it: they draft and approve.
+        | Q(pk__in=policy_use_cases(user=user).values("pk")))
 
 
 def use_case_list(*, user) -> list[UseCase]:

@@ -58,6 +58,20 @@ class UseCaseFactory(factory.django.DjangoModelFactory):
             RaciAssignment.objects.get_or_create(process=use_case.process, activity=activity,
                                                  role=RaciRole.ACCOUNTABLE, user=extracted)
 
+    @factory.post_generation
+    def drafter(use_case, create, extracted, **kwargs):
+        """``drafter=person``: named Responsible for policy changes (writes and proposes
+        drafts; after ``owner``, whose process it joins)."""
+        if not create or extracted is None:
+            return
+        if use_case.process is None:
+            use_case.process, _ = Process.objects.get_or_create(
+                slug=use_case.slug, defaults={"name": use_case.name})
+            use_case.save(update_fields=["process"])
+        RaciAssignment.objects.get_or_create(
+            process=use_case.process, activity=DomainActivity.POLICY_CHANGE,
+            role=RaciRole.RESPONSIBLE, user=extracted)
+
 
 class PolicyVersionFactory(factory.django.DjangoModelFactory):
     class Meta:

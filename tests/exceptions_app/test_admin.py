@@ -252,6 +252,20 @@ def test_adding_a_policy_draft_in_the_admin_is_audited_once(admin_client, root):
 
 
 @pytest.mark.django_db
+def test_the_admin_refuses_a_rule_comparing_confidence_with_text(admin_client):
+    """The issue's rule: it failed on every decision and sent everything to review."""
+    use_case = UseCaseFactory()
+
+    response = admin_client.post(reverse("admin:exceptions_app_policyversion_add"),
+                                 policy_form(use_case=use_case, rules=[
+                                     {**LOW_CONFIDENCE, "expression": 'confidence < "0.9"'}]))
+
+    assert response.status_code == 200
+    assert "compares a number (confidence) and text" in response.content.decode()
+    assert not PolicyVersion.objects.exists()
+
+
+@pytest.mark.django_db
 def test_editing_a_policy_draft_in_the_admin_is_audited_once_with_before_and_after(
         admin_client):
     policy = PolicyVersionFactory(status=PolicyStatus.DRAFT, text="Old words.")

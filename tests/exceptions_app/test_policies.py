@@ -1,7 +1,11 @@
 """Policy versions' lifecycle: draft, propose, approve (frozen), activate, retire, roll back."""
 
+import re
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
 
 from exceptions_app.activities import DomainActivity
 from exceptions_app.models import PolicyStatus, PolicyVersion, Rule
@@ -12,6 +16,8 @@ from exceptions_app.services.policies import (
     policy_approve,
     policy_create_draft,
     policy_propose,
+    policy_rollback,
+    policy_send_back,
     policy_update_draft,
 )
 from tests.exceptions_app.factories import AiSystemFactory, UseCaseFactory
@@ -41,8 +47,8 @@ def analyst():
 
 
 @pytest.fixture
-def use_case(owner):
-    return UseCaseFactory(slug="invoice-approval", owner=owner)
+def use_case(owner, analyst):
+    return UseCaseFactory(slug="invoice-approval", owner=owner, drafter=analyst)
 
 
 def draft(use_case, author, *, rules=RULES, text="Approve invoices that match their PO."):
@@ -230,24 +236,54 @@ def test_activating_retires_the_previous_version(use_case, analyst, owner):
 
 
 @pytest.mark.django_db
-def test_rollback_reactivates_an_earlier_version(use_case, analyst, owner):
+def test_rollback_reactivates_an_earlier_version_in_one_step_with_its_reason(
+        use_case, analyst, owner):
     first = approved(use_case, analyst, owner)
     policy_activate(policy=first, actor=owner)
     second = approved(use_case, analyst, owner)
     policy_activate(policy=second, actor=owner)
 
-    policy_activate(policy=first, actor=owner)
+    policy_rollback(policy=first, actor=owner, reason="v2 sends every invoice to review")
 
     statuses = dict(PolicyVersion.objects.values_list("number", "status"))
     assert statuses == {1: "active", 2: "retired"}
-    event = AuditEvent.objects.filter(verb="policy.activated").latest("id")
-    assert event.data["rollback"] is True and event.data["previous"] == 2
+    event = AuditEvent.objects.filter(verb="policy.rolled_back").get()
+    assert event.data == {"use_case": "invoice-approval", "number": 1, "previous": 2,
+                          "rollback": True, "reason": "v2 sends every invoice to review"}
+    assert verbs(first)[-1] == "policy.rolled_back"
+    assert verbs(second)[-1] == "policy.retired"
+    assert PolicyVersion.objects.count() == 2  # the same version again, not a copy
+
+
+@pytest.mark.django_db
+def test_a_rollback_needs_a_reason_an_owner_and_an_earlier_approved_version(
+        use_case, analyst, owner):
+    first = approved(use_case, analyst, owner)
+    policy_activate(policy=first, actor=owner)
+    second = approved(use_case, analyst, owner)
+    policy_activate(policy=second, actor=owner)
+    third = draft(use_case, analyst)
+
+    with pytest.raises(ValidationError, match="Say why you roll back"):
+        policy_rollback(policy=first, actor=owner, reason="  ")
+    with pytest.raises(PermissionDenied):
+        policy_rollback(policy=first, actor=analyst, reason="I prefer it")
+    with pytest.raises(PolicyConflict, match="it is draft"):
+        policy_rollback(policy=third, actor=owner, reason="never approved")
+    with pytest.raises(PolicyConflict, match="it is active"):
+        policy_rollback(policy=second, actor=owner, reason="already active")
+    with pytest.raises(PolicyConflict, match="only approved versions can be activated"):
+        policy_activate(policy=first, actor=owner)  # going back is a rollback, with a reason
+
+    assert dict(PolicyVersion.objects.values_list("number", "status")) == {
+        1: "retired", 2: "active", 3: "draft"}
+    assert not AuditEvent.objects.filter(verb="policy.rolled_back").exists()
 
 
 @pytest.mark.django_db
 def test_only_the_owner_activates_and_only_approved_versions(use_case, analyst, owner):
     policy = draft(use_case, analyst)
-    with pytest.raises(PolicyConflict, match="only approved or retired versions"):
+    with pytest.raises(PolicyConflict, match="only approved versions can be activated"):
         policy_activate(policy=policy, actor=owner)
     policy_propose(policy=policy, actor=analyst)
     policy_approve(policy=policy, actor=owner)
@@ -257,6 +293,78 @@ def test_only_the_owner_activates_and_only_approved_versions(use_case, analyst, 
 
     policy.refresh_from_db()
     assert policy.status == PolicyStatus.APPROVED
+
+
+@pytest.mark.django_db
+def test_the_database_holds_one_active_version_per_use_case(use_case, analyst, owner):
+    first = approved(use_case, analyst, owner)
+    policy_activate(policy=first, actor=owner)
+    second = approved(use_case, analyst, owner)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PolicyVersion.objects.filter(pk=second.pk).update(status=PolicyStatus.ACTIVE)
+
+
+@pytest.mark.django_db
+def test_the_status_changes_only_through_its_transitions(use_case, analyst):
+    policy = draft(use_case, analyst)
+
+    with pytest.raises(AttributeError, match="Direct status modification is not allowed"):
+        policy.status = PolicyStatus.APPROVED
+
+
+@pytest.mark.django_db
+def test_only_the_people_the_matrix_names_draft_and_propose(use_case, analyst, owner):
+    outsider = UserFactory(username="outsider")
+
+    with pytest.raises(PermissionDenied, match="Responsible or Accountable for policy"):
+        draft(use_case, outsider)
+    policy = draft(use_case, analyst)
+    with pytest.raises(PermissionDenied):
+        policy_update_draft(policy=policy, actor=outsider, text="Mine now")
+    with pytest.raises(PermissionDenied):
+        policy_propose(policy=policy, actor=outsider)
+    policy_propose(policy=policy, actor=owner)  # the owner may propose a colleague's draft
+
+    assert PolicyVersion.objects.get(pk=policy.pk).status == PolicyStatus.PROPOSED
+
+
+@pytest.mark.django_db
+def test_a_proposal_sent_back_is_a_draft_again_with_the_reason(use_case, analyst, owner):
+    policy = draft(use_case, analyst)
+    policy_propose(policy=policy, actor=analyst)
+
+    with pytest.raises(ValidationError, match="Say why it goes back to draft"):
+        policy_send_back(policy=policy, actor=owner, reason="")
+    with pytest.raises(PermissionDenied):
+        policy_send_back(policy=policy, actor=UserFactory(), reason="no")
+    policy_send_back(policy=policy, actor=owner, reason="Say what happens in other currencies")
+    policy_update_draft(policy=policy, actor=analyst, text="Amounts in EUR only.")
+
+    policy.refresh_from_db()
+    assert (policy.status, policy.text) == (PolicyStatus.DRAFT, "Amounts in EUR only.")
+    event = AuditEvent.objects.get(verb="policy.sent_back")
+    assert event.data["reason"] == "Say what happens in other currencies"
+    with pytest.raises(PolicyConflict, match="only proposed versions can be sent back"):
+        policy_send_back(policy=policy, actor=owner, reason="again")
+
+
+@pytest.mark.django_db
+def test_a_rule_that_fails_on_every_decision_is_refused_when_proposed(use_case, analyst):
+    """A draft saved before type-checking (or before the contract changed) is checked
+    again when it is proposed."""
+    policy = draft(use_case, analyst)
+    Rule.objects.filter(policy=policy, name="low-confidence").update(
+        expression='confidence < "0.9"')
+
+    with pytest.raises(ValidationError) as refused:
+        policy_propose(policy=policy, actor=analyst)
+
+    [problem] = refused.value.message_dict["rules"]
+    assert problem.startswith("Rule 2 'low-confidence', expression: line 1, column 12: ")
+    assert "compares a number (confidence) and text" in problem
+
+    assert PolicyVersion.objects.get(pk=policy.pk).status == PolicyStatus.DRAFT
 
 
 @pytest.mark.django_db
@@ -277,3 +385,14 @@ def test_intake_judges_with_the_newly_active_version(use_case, analyst, owner):
     assert (second["policy_version"], second["route"]) == (2, "review")
     assert replay["policy_version"] == 1  # a replay answers the first answer
     assert Rule.objects.filter(policy=strict).count() == 1
+
+
+def test_the_documented_lifecycle_is_the_models():
+    """docs/ARCHITECTURE.md draws the policy version's transitions; they must be these."""
+    documented = Path(__file__).resolve().parents[2] / "docs" / "ARCHITECTURE.md"
+    [graph] = re.findall(r"```mermaid\nflowchart LR\n(.*?)```", documented.read_text(),
+                         flags=re.S)
+    arrows = set(re.findall(r"(\w+) -->\|(\w+)\| (\w+)", graph))
+
+    assert arrows == {(transition.source, transition.name, transition.target)
+                      for transition in PolicyVersion().get_all_status_transitions()}

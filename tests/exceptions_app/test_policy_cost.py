@@ -39,10 +39,11 @@ def test_two_nested_list_macros_are_allowed():
 
 @pytest.mark.django_db
 def test_a_draft_with_a_too_costly_rule_is_refused_naming_the_rule():
-    use_case = UseCaseFactory()
+    owner = UserFactory()
+    use_case = UseCaseFactory(owner=owner)
 
     with pytest.raises(ValidationError) as refused:
-        policy_create_draft(use_case=use_case, text="t", author=UserFactory(), rules=[
+        policy_create_draft(use_case=use_case, text="t", author=owner, rules=[
             RuleSpec(name="every-triple", description="d", expression=CUBIC,
                      action="review")])
 

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from exceptions_app.models import PolicyStatus
+from exceptions_app.models import PolicyStatus, PolicyVersion
 from tests.browser.workbench import build_workbench
 from tests.exceptions_app.factories import PolicyVersionFactory, RuleFactory, UseCaseFactory
 from tests.factories import QueueFactory, UserFactory
@@ -177,8 +177,7 @@ def test_without_a_process_the_page_says_nobody_is_named(client, bench):
 
 
 def test_without_an_active_policy_the_page_says_decisions_are_refused(client, bench):
-    bench.policy.status = PolicyStatus.RETIRED
-    bench.policy.save()
+    PolicyVersion.objects.filter(pk=bench.policy.pk).update(status=PolicyStatus.RETIRED)
 
     page = page_for(client, bench.manager).content.decode()
 

@@ -110,6 +110,9 @@ def sealed(monkeypatch):
         "backtest-detail": {"pk": backtest.pk},
         "use-case-shadows": {"slug": use_case.slug},
         "shadow-detail": {"pk": shadow.pk},
+        "policy-list": {"slug": use_case.slug},
+        "policy-detail": {"slug": use_case.slug, "number": use_case.policies.get().number},
+        "policy-diff": {"slug": use_case.slug, "number": use_case.policies.get().number},
     }
 
 
