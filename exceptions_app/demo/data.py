@@ -2,6 +2,7 @@
 matrix, the calendars and SLA targets, the escalation chains, how much work to seed."""
 
 
+from dataclasses import replace
 from datetime import timedelta
 
 from exceptions_app.activities import UseCaseActivity as Activity
@@ -148,6 +149,15 @@ POLICY_RULES = tuple(
     RuleSpec(name=name, description=description, expression=expression, action=action,
              priority=priority, four_eyes=four_eyes)
     for name, description, expression, action, priority, four_eyes in _RULES)
+
+# Version 2, proposed and waiting for the owner: unsure readings from 0.85 rather than 0.9.
+REVISED_POLICY_TEXT = POLICY_TEXT.replace("version 1", "version 2").replace(
+    "When the AI's confidence is under 0.9", "When the AI's confidence is under 0.85")
+REVISED_POLICY_RULES = tuple(
+    replace(rule, expression="confidence < 0.85",
+            description="Confidence under 0.85: a person checks the reading")
+    if rule.name == "low-confidence" else rule
+    for rule in POLICY_RULES)
 
 # --- Who owns what: the RACI matrix ------------------------------------------------------
 # activity: {role: (usernames, group names)}

@@ -112,6 +112,7 @@ def seed_demo(*, now: datetime | None = None, callback_url: str | None = None) -
                     default_reason=data.INTERCOMPANY_DEFAULT_REASON, now=now)
         posted = seed_work(ai_system=ai_system, users=users, now=now)
         posted += seed_intercompany_work(ai_system=ai_system, now=now)
+        seed_proposed_revision(use_case=use_case, author=users["reviewer2"], now=now)
         seed_guardrails(use_cases={use_case.slug: use_case, second.slug: second},
                         actor=manager, now=now)
     return DemoSeed(use_case=use_case, policy=policy, ai_system=ai_system, process=process,
@@ -226,6 +227,20 @@ def seed_policy(*, use_case: UseCase, author, text: str, rules, default_action: 
     if (policy.status == PolicyStatus.APPROVED and not PolicyVersion.objects.filter(
             use_case=use_case, status=PolicyStatus.ACTIVE).exists()):
         policy = policies.policy_activate(policy=policy, actor=owner, now=now)
+    return policy
+
+
+def seed_proposed_revision(*, use_case: UseCase, author, now: datetime) -> PolicyVersion:
+    """Version 2 of the invoice policy, drafted and proposed by ``author`` and waiting for
+    the owner: what the backtest, the shadow and the diff are tried on. Seeded once."""
+    policy = PolicyVersion.objects.filter(use_case=use_case, number=2).first()
+    if policy is None:
+        policy = policies.policy_create_draft(
+            use_case=use_case, text=data.REVISED_POLICY_TEXT, rules=data.REVISED_POLICY_RULES,
+            author=author, default_action=RuleAction.REVIEW,
+            default_reason=data.DEFAULT_REASON, default_priority=40, now=now)
+    if policy.status == PolicyStatus.DRAFT:
+        policy = policies.policy_propose(policy=policy, actor=author, now=now)
     return policy
 
 

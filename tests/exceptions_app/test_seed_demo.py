@@ -107,12 +107,22 @@ def test_the_seeds_dated_history_verifies_as_backfilled_and_only_when_accepted()
 def test_the_policy_is_drafted_by_one_person_and_activated_by_the_owner():
     seeded = seed_demo(now=NOW)
 
-    policy = PolicyVersion.objects.get(use_case__slug="invoice-approval")
+    policy = PolicyVersion.objects.get(use_case__slug="invoice-approval", number=1)
     assert policy.status == PolicyStatus.ACTIVE and seeded.policy == policy
     steps = list(AuditEvent.objects.filter(object_type="policy_version", object_id=policy.pk)
                  .order_by("id").values_list("verb", "actor_label"))
     assert steps == [("policy.drafted", "reviewer2"), ("policy.proposed", "reviewer2"),
                      ("policy.approved", "manager"), ("policy.activated", "manager")]
+
+
+@pytest.mark.django_db
+def test_a_second_version_waits_for_the_owner_to_backtest_and_compare():
+    seed_demo(now=NOW)
+
+    revision = PolicyVersion.objects.get(use_case__slug="invoice-approval", number=2)
+    assert revision.status == PolicyStatus.PROPOSED
+    assert revision.created_by.username == "reviewer2"
+    assert revision.rules.get(name="low-confidence").expression == "confidence < 0.85"
 
 
 @pytest.mark.django_db
