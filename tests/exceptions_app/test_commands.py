@@ -88,7 +88,7 @@ def test_seed_demo_run_twice_changes_nothing():
     assert seeded_state() == first
     assert first["decisions"] == 64 + 36  # invoice-approval's and intercompany-invoices'
     assert first["api_keys"] == 1
-    assert len(first["users"]) == 4
+    assert len(first["users"]) == 5  # reviewer, reviewer2, manager, auditor, admin
     manager = get_user_model().objects.get(username="manager")
     assert manager.has_perm("workflows.manage_cases")
     assert manager.check_password("manager-demo")
