@@ -17,7 +17,6 @@ back, and the next attempt answers that item as a replay.
 """
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,7 +38,7 @@ from exceptions_app.policy import CompiledPolicy, compile_policy, judge
 from exceptions_app.routing import RoutingResult, UseCaseRouting, route_decision
 from exceptions_app.services import quality
 from exceptions_app.verbs import DomainVerb
-from workflows import db
+from workflows import db, json_codec
 from workflows.models import AuditEvent, Case, Queue
 from workflows.process_cache import ProcessCache
 from workflows.services import audit
@@ -68,8 +67,7 @@ def body_hash(data: dict) -> str:
     canonical = {field: _canonical_numbers(data.get(field)) for field in DECISION_FIELDS}
     canonical["explanation"] = canonical["explanation"] or ""
     canonical["meta"] = canonical["meta"] or {}
-    return hashlib.sha256(
-        json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(json_codec.dumps(canonical, sort_keys=True)).hexdigest()
 
 
 def _canonical_numbers(value):
