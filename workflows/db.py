@@ -57,6 +57,11 @@ def add_to_counters(model: type[models.Model], *, key: Sequence[str], counters: 
     """
     if not rows:
         return
+    with connection.cursor() as cursor:
+        cursor.execute(*_adding_to_counters(model, key=key, counters=counters, rows=rows))
+
+
+def _adding_to_counters(model, *, key, counters, rows) -> tuple[str, list]:
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     fields = {field.column: field for field in model._meta.concrete_fields}
@@ -67,12 +72,48 @@ def add_to_counters(model: type[models.Model], *, key: Sequence[str], counters: 
     row = "(" + ", ".join(["%s"] * (len(key) + len(counters) + len(others))) + ")"
     sums = ", ".join(f"{quote(column)} = {table}.{quote(column)} + EXCLUDED.{quote(column)}"
                      for column in counters)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({', '.join(map(quote, [*key, *counters, *others]))}) "
+    return (f"INSERT INTO {table} ({', '.join(map(quote, [*key, *counters, *others]))}) "
             f"VALUES {', '.join([row] * len(rows))} "
             f"ON CONFLICT ({', '.join(map(quote, key))}) DO UPDATE SET {sums}",
             [value for values in rows for value in (*values, *defaults)])
+
+
+def write_at_once(*, objects: Sequence[tuple[type[models.Model], Sequence[models.Model]]],
+                  rows: Sequence[tuple[str, Sequence[str], Sequence[Sequence]]] = (),
+                  counters: dict | None = None) -> None:
+    """Model instances (their ids set, as ``reserve_ids`` gives them), then raw ``rows``
+    of tables (name, columns, values), then ``add_to_counters(**counters)``, in one
+    statement (PostgreSQL: data-modifying ``WITH`` parts). One statement is atomic by
+    itself: outside a transaction it writes everything or nothing in one round trip,
+    without BEGIN and COMMIT; a unique constraint's clash is an ``IntegrityError``.
+
+    ORM reference: ``bulk_create`` of each model's instances, then the rows' inserts and
+    ``add_to_counters``, in one transaction.
+    """
+    quote = connection.ops.quote_name
+    tables = [(model._meta.db_table, [field.column for field in model._meta.concrete_fields],
+               [[field.get_db_prep_save(getattr(obj, field.attname), connection)
+                 for field in model._meta.concrete_fields] for obj in objs])
+              for model, objs in objects]
+    statements = []
+    for table, columns, values in [*tables, *rows]:
+        if not values:
+            continue
+        row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        statements.append((f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) "
+                           f"VALUES {', '.join([row] * len(values))}",
+                           [value for row_values in values for value in row_values]))
+    if counters and counters["rows"]:
+        statements.append(_adding_to_counters(**counters))
+    if not statements:
+        return
+    *first, (last, last_params) = statements
+    sql = ("WITH " + ", ".join(f"w{n} AS ({part})" for n, (part, _) in enumerate(first)) + " "
+           if first else "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql + last, [*(value for _, part_params in first
+                                      for value in part_params), *last_params])
+
 
 # --- Model instances from raw rows (Django's private API) -----------------------------------
 
