@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, models
 from django.db.models.expressions import RawSQL
 
+from workflows import json_codec
 from workflows.models import Case, Queue, RaciAssignment, RaciRole
 
 
@@ -242,7 +243,8 @@ def copy_objects(model: type[models.Model], objs: Sequence[models.Model]) -> Non
         for obj in objs:
             values = [getattr(obj, field.attname) for field in fields]
             for n, encoder in json_fields:
-                values[n] = json.dumps(values[n], cls=encoder)
+                values[n] = json_codec.dumps(values[n], ensure_ascii=False,
+                                             encoder=encoder or json.JSONEncoder).decode()
             yield values
 
     copy_rows(model._meta.db_table, [field.column for field in fields], rows())

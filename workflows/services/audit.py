@@ -141,10 +141,11 @@ def row(*, verb: str, object_type: str, object_id, actor_label: str, now: dateti
     backfilled = _backfilling.get()
     marker = '"backfilled":true,' if backfilled else ""
     # event_hash's canonical JSON, its keys in sorted order.
-    content = (f'{{"actor":null,"actor_label":{json.dumps(actor_label)},{marker}'
-               f'"case":{json.dumps(case_id)},"data":{data_json},'
-               f'"object_id":{json.dumps(object_id)},"object_type":{json.dumps(object_type)},'
-               f'"occurred_at":{json.dumps(occurred_at)},"verb":{json.dumps(verb)}}}')
+    text = json_codec.canonical
+    content = (f'{{"actor":null,"actor_label":{text(actor_label)},{marker}'
+               f'"case":{text(case_id)},"data":{data_json},'
+               f'"object_id":{text(object_id)},"object_type":{text(object_type)},'
+               f'"occurred_at":{text(occurred_at)},"verb":{text(verb)}}}')
     row_hash = hashlib.sha256(content.encode()).hexdigest()
     return (now, None, actor_label, verb, object_type, object_id, case_id, data_json,
             row_hash, row_mac(row_hash), backfilled)
