@@ -8,8 +8,9 @@ statements or a savepoint on a hot path (the sweeper, escalation, intake).
 import json
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
+import orjson
 from django.contrib.auth import get_user_model
 from django.db import connection, models
 from django.db.models.expressions import RawSQL
@@ -80,30 +81,32 @@ def _adding_to_counters(model, *, key, counters, rows) -> tuple[str, list]:
 
 
 def write_at_once(*, objects: Sequence[tuple[type[models.Model], Sequence[models.Model]]],
-                  rows: Sequence[tuple[str, Sequence[str], Sequence[Sequence]]] = (),
+                  rows: Sequence[tuple[type[models.Model], Sequence[str], Sequence[Sequence]]] = (),
                   counters: dict | None = None) -> None:
-    """Model instances (their ids set, as ``reserve_ids`` gives them), then raw ``rows``
-    of tables (name, columns, values), then ``add_to_counters(**counters)``, in one
-    statement (PostgreSQL: data-modifying ``WITH`` parts). One statement is atomic by
-    itself: outside a transaction it writes everything or nothing in one round trip,
-    without BEGIN and COMMIT; a unique constraint's clash is an ``IntegrityError``.
+    """Model instances (their ids set, as ``reserve_ids`` gives them), then ``rows`` of
+    models (columns and values as ``copy_rows`` takes them: a JSON column as JSON text),
+    then ``add_to_counters(**counters)``, in one statement (PostgreSQL: data-modifying
+    ``WITH`` parts). One statement is atomic by itself: outside a transaction it writes
+    everything or nothing in one round trip, without BEGIN and COMMIT; a unique
+    constraint's clash is an ``IntegrityError``. Each table's rows go as one JSON
+    parameter (``jsonb_populate_recordset``): the statement stays short and few in
+    parameters, so psycopg reuses its parsed form instead of parsing it every time.
 
     ORM reference: ``bulk_create`` of each model's instances, then the rows' inserts and
     ``add_to_counters``, in one transaction.
     """
-    quote = connection.ops.quote_name
-    tables = [(model._meta.db_table, [field.column for field in model._meta.concrete_fields],
-               [[field.get_db_prep_save(getattr(obj, field.attname), connection)
-                 for field in model._meta.concrete_fields] for obj in objs])
-              for model, objs in objects]
     statements = []
-    for table, columns, values in [*tables, *rows]:
-        if not values:
-            continue
-        row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-        statements.append((f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) "
-                           f"VALUES {', '.join([row] * len(values))}",
-                           [value for row_values in values for value in row_values]))
+    for model, objs in objects:
+        fields = model._meta.concrete_fields
+        statements.append(_populating(model, [field.column for field in fields], [
+            [_json_value(getattr(obj, field.attname)) for field in fields]
+            for obj in objs]))
+    for model, columns, values in rows:
+        json_columns = {field.column for field in model._meta.concrete_fields
+                        if isinstance(field, models.JSONField)}
+        statements.append(_populating(model, columns, values, json_text={
+            n for n, column in enumerate(columns) if column in json_columns}))
+    statements = [statement for statement in statements if statement]
     if counters and counters["rows"]:
         statements.append(_adding_to_counters(**counters))
     if not statements:
@@ -114,6 +117,34 @@ def write_at_once(*, objects: Sequence[tuple[type[models.Model], Sequence[models
     with connection.cursor() as cursor:
         cursor.execute(sql + last, [*(value for _, part_params in first
                                       for value in part_params), *last_params])
+
+
+def _populating(model, columns: Sequence[str], values: Sequence[Sequence],
+                json_text: set[int] = frozenset()):
+    """An INSERT of ``values`` into ``model``'s table from one JSON parameter; the values
+    at the positions ``json_text`` are JSON text, taken as the JSON they spell."""
+    if not values:
+        return None
+    quote = connection.ops.quote_name
+    table, names = quote(model._meta.db_table), ", ".join(map(quote, columns))
+
+    def records(as_json):
+        return [{column: as_json(value) if n in json_text and value is not None else value
+                 for n, (column, value) in enumerate(zip(columns, row, strict=True))}
+                for row in values]
+    try:
+        text = orjson.dumps(records(orjson.Fragment), default=str).decode()
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits: the standard library
+        text = json.dumps(records(json.loads), default=str)
+    return (f"INSERT INTO {table} ({names}) SELECT {names} "
+            f"FROM jsonb_populate_recordset(NULL::{table}, %s)", [text])
+
+
+def _json_value(value):
+    """A value as ``jsonb_populate_recordset`` reads it into its column."""
+    if isinstance(value, timedelta):  # an interval: days apart, as PostgreSQL keeps them
+        return f"{value.days} days {value.seconds}.{value.microseconds:06d} seconds"
+    return value
 
 
 # --- Model instances from raw rows (Django's private API) -----------------------------------

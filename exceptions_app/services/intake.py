@@ -361,7 +361,7 @@ def _write_at_once(*, cases: list[Case], decisions: list[dict], actor_label: str
     events = [audit.row(**event, actor_label=actor_label, now=now)
               for event in _events(cases=cases, decisions=stored, case_reasons=case_reasons)]
     db.write_at_once(objects=[(Case, cases), (Decision, stored)],
-                     rows=[(AuditEvent._meta.db_table, audit.ROW_COLUMNS, events)],
+                     rows=[(AuditEvent, audit.ROW_COLUMNS, events)],
                      counters=quality.intake_counts(stored))
     return stored
 

@@ -211,7 +211,7 @@ def test_writing_at_once_stores_what_bulk_create_and_the_inserts_store():
     for case, pk in zip(at_once, ids, strict=True):
         db.mark_saved(case, pk=pk)
     db.write_at_once(objects=[(Case, at_once)],
-                     rows=[(AuditEvent._meta.db_table, audit.ROW_COLUMNS, events(at_once))])
+                     rows=[(AuditEvent, audit.ROW_COLUMNS, events(at_once))])
 
     assert stored_rows(at_once) == stored_rows(by_orm)
     stored_events = [list(AuditEvent.objects.filter(case__in=cases).order_by("case_id")
