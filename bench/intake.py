@@ -4,9 +4,11 @@
 
 What it does, in one run:
 
-1. (Re)creates its own database ``bs_intakebench``, migrates it and seeds, through
-   the ORM, an ``invoice-approval`` use case (assist stage, input and output JSON
-   Schemas, six CEL rules like the demo's), an AI system and its API key.
+1. (Re)creates its own database ``bs_intakebench``, migrates it and seeds it with the
+   demo (``seed_demo``: the ``invoice-approval`` use case as users configure it, its
+   JSON Schemas declaring ``$schema``, its policy, rules, queues, SLA policies, and
+   work in flight), then issues ``demo-ai`` a key. The bodies are the demo's
+   synthetic upstream's (``demo.simulation.synthetic_decision``).
 2. Starts gunicorn (``config.wsgi``, 2 sync workers) with ``bench.baseline_settings``:
    the product's URLs plus two bench-only baselines (``bench/baseline_urls.py``): a
    bare DRF endpoint (ModelSerializer, validating the same fields, saved through the
@@ -24,6 +26,13 @@ What it does, in one run:
    stored exactly once, and stops gunicorn by its PID. Beside each figure, the CPU a
    decision cost gunicorn's processes, the bench database's PostgreSQL backends and
    the load process (from /proc): steadier than throughput on a shared machine.
+6. Profiles the server's CPU per decision step by step (parse, shape, contract, CEL,
+   store, answer) in a process of its own, for batches of 1000 and single POSTs, with
+   the whole request through Django's test client beside them (``--step-rounds``).
+
+``--against DIR`` runs a second checkout's code (the code before a change, say) beside
+this one, against the same database: a second gunicorn, every load and step profile
+alternating between the two, so that both meet the same neighbours.
 """
 
 import argparse
@@ -44,33 +53,18 @@ ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "bs_intakebench"
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
 USE_CASE = "invoice-approval"
-VENDORS = ["ACME GmbH", "Globex Corporation", "Initech Ltd", "Umbrella plc", "Stark Industries",
-           "Wayne Enterprises", "Hooli Inc", "Vandelay Industries"]
 
 
 # --- The bodies an upstream invoice AI posts ------------------------------------------------
 
 
 def invoice_body(external_id: str, rng: random.Random) -> dict:
-    """A realistic invoice decision; about 30% of them need a reviewer."""
-    vendor = rng.choice(VENDORS)
-    lines = [{"description": rng.choice(["Toner cartridge, black", "A4 paper, 80 g",
-                                         "Service hours", "Laptop stand", "Licence seat"]),
-              "quantity": rng.randint(1, 40), "unit_price": round(rng.uniform(5, 120), 2)}
-             for _ in range(rng.randint(1, 4))]
-    po_amount = round(sum(line["quantity"] * line["unit_price"] for line in lines), 2)
-    unsure = rng.random() < 0.3
-    return {
-        "use_case": USE_CASE, "external_id": external_id,
-        "model_version": "invoice-extractor-3.2.1",
-        "confidence": round(rng.uniform(0.6, 0.89) if unsure else rng.uniform(0.91, 0.99), 3),
-        "input": {"vendor": vendor, "invoice_number": f"INV-{rng.randint(10**5, 10**6)}",
-                  "po_number": f"PO-{rng.randint(10**5, 10**6)}", "po_amount": po_amount,
-                  "currency": rng.choice(["EUR", "USD", "GBP", "CHF"]), "line_items": lines},
-        "output": {"action": "approve", "amount": po_amount, "vendor": vendor},
-        "explanation": "Amount and vendor read from the invoice header; matches the PO.",
-        "meta": {"pipeline": "ap-inbox", "document_pages": rng.randint(1, 3)},
-    }
+    """An invoice decision as the demo's upstream extractor posts it (about 10% of its
+    readings wrong); the demo's policy sends about four in ten to a reviewer."""
+    from exceptions_app.demo.simulation import synthetic_decision
+
+    return synthetic_decision(rng, external_id=external_id, error_rate=0.1,
+                              use_case=USE_CASE).body
 
 
 # --- Setup: database, seed, server ---------------------------------------------------------------
@@ -87,70 +81,29 @@ def setup_database() -> str:
     return _seed()
 
 
-def _django() -> None:
+def _django(root: Path = ROOT) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.baseline_settings"
     os.environ["DATABASE_URL"] = DATABASE_URL
     os.environ.setdefault("BACKSTOP_DEMO", "1")  # the demo's keys; nothing here is exposed
-    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("AI_SYSTEM_THROTTLE_RATE", "1000000/s")
+    sys.path.insert(0, str(root))
     import django
 
     django.setup()
 
 
 def _seed() -> str:
-    from django.contrib.auth import get_user_model
+    """The demo as ``seed_demo`` sets it up, and a key for its AI system."""
     from django.db import connection
 
     from bench.baseline_urls import BASELINE_DDL
-    from exceptions_app.models import (
-        AiSystem,
-        AiSystemAPIKey,
-        PolicyStatus,
-        PolicyVersion,
-        Rule,
-        RuleAction,
-        Stage,
-        UseCase,
-    )
-    from workflows.models import Queue
+    from exceptions_app.demo.setup import seed_demo
+    from exceptions_app.services.api_keys import issue_api_key
+    from workflows.actors import SYSTEM
 
-    owner = get_user_model().objects.create_user("bench-owner", password="bench-owner-pw")
-    review = Queue.objects.create(slug="invoice-review", name="Invoice review")
-    qa = Queue.objects.create(slug="invoice-qa", name="Invoice QA", blind=True)
-    use_case = UseCase.objects.create(
-        slug=USE_CASE, name="Invoice approval", stage=Stage.ASSIST,
-        review_queue=review, qa_queue=qa,
-        input_schema={"type": "object",
-                      "required": ["vendor", "po_amount", "currency"],
-                      "properties": {
-                          "vendor": {"type": "string", "minLength": 1},
-                          "po_amount": {"type": "number", "minimum": 0},
-                          "currency": {"enum": ["EUR", "USD", "GBP", "CHF"]},
-                          "line_items": {"type": "array", "items": {
-                              "type": "object", "required": ["quantity", "unit_price"]}}}},
-        output_schema={"type": "object", "required": ["action", "amount", "vendor"],
-                       "properties": {"action": {"enum": ["approve", "hold", "reject"]},
-                                      "amount": {"type": "number", "minimum": 0},
-                                      "vendor": {"type": "string"}}})
-    policy = PolicyVersion.objects.create(
-        use_case=use_case, number=1, text="Approve small invoices that match their PO.",
-        status=PolicyStatus.ACTIVE, default_action=RuleAction.REVIEW, created_by=owner)
-    rules = [
-        ("large-invoice", "output.amount > 50000.0", RuleAction.REVIEW, 90, True),
-        ("low-confidence", "confidence < 0.9", RuleAction.REVIEW, 70, False),
-        ("vendor-mismatch", "output.vendor != input.vendor", RuleAction.REVIEW, 65, False),
-        ("po-mismatch", "output.amount > input.po_amount * 1.02 || "
-                        "output.amount < input.po_amount * 0.98", RuleAction.REVIEW, 60, False),
-        ("not-an-approval", 'output.action != "approve"', RuleAction.REVIEW, 50, False),
-        ("small-matching", "output.amount < 5000.0", RuleAction.AUTO, 0, False),
-    ]
-    for position, (name, expression, action, priority, four_eyes) in enumerate(rules, 1):
-        Rule.objects.create(policy=policy, position=position, name=name, expression=expression,
-                            description=name.replace("-", " ").capitalize(), action=action,
-                            priority=priority, four_eyes=four_eyes)
-    system = AiSystem.objects.create(slug="bench-ai", name="Bench AI", owner=owner)
-    system.use_cases.add(use_case)
-    _, key = AiSystemAPIKey.objects.create_key(name="bench", ai_system=system)
+    seeded = seed_demo()
+    key = issue_api_key(ai_system=seeded.ai_system, name="intake bench", actor=SYSTEM)
     with connection.cursor() as cursor:
         cursor.execute(BASELINE_DDL)
     return key
@@ -167,15 +120,15 @@ def free_port(preferred: int) -> int:
     raise SystemExit("No free port in 8200-8299.")
 
 
-def start_gunicorn(port: int, var_dir: str) -> subprocess.Popen:
+def start_gunicorn(port: int, var_dir: str, root: Path = ROOT) -> subprocess.Popen:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.baseline_settings",
            "DATABASE_URL": DATABASE_URL, "AI_SYSTEM_THROTTLE_RATE": "1000000/s",
            "LOG_LEVEL": "WARNING", "DEBUG": "false", "BACKSTOP_VAR_DIR": var_dir}
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--workers", "2",
-         "--worker-class", "sync", "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT),
+         "--worker-class", "sync", "--bind", f"127.0.0.1:{port}", "--chdir", str(root),
          "--log-level", "warning", "--timeout", "120"],
-        env=env, cwd=ROOT)
+        env=env, cwd=root)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -247,7 +200,8 @@ class CpuProbe:
                 for pid in pids if (stat := self._stat(pid))}
 
 
-probe: CpuProbe | None = None
+# The CPU probe of the gunicorn serving each port.
+probes: dict[int, CpuProbe] = {}
 
 
 # --- The load process ---------------------------------------------------------------------------
@@ -272,6 +226,7 @@ def run_load(*, port: int, key: str, kind: str, clients: int, duration: float,
     analyze_tables()
     spec = {"port": port, "key": key, "kind": kind, "clients": clients, "duration": duration,
             "batch_size": batch_size, "tag": tag}
+    probe = probes.get(port)
     before = probe.sample() if probe else None
     done = subprocess.run([sys.executable, __file__, "load", json.dumps(spec)],
                           capture_output=True, text=True, check=True)
@@ -286,6 +241,7 @@ def run_load(*, port: int, key: str, kind: str, clients: int, duration: float,
 
 def load_process(spec: dict) -> None:
     """One thread per client, each posting as fast as answers come, for spec['duration'] s."""
+    sys.path.insert(0, str(ROOT))  # the demo's synthetic upstream writes the bodies
     path = {"intake": "/api/v1/decisions/", "baseline": "/api/bench-baseline/",
             "raw": "/api/bench-baseline-raw/", "batch": "/api/v1/decisions/batch/"}[spec["kind"]]
     headers = {"Content-Type": "application/json", "Authorization": f"Api-Key {spec['key']}"}
@@ -344,6 +300,7 @@ def load_process(spec: dict) -> None:
     for thread in threads:
         thread.join()
     print(json.dumps({
+        "kind": spec["kind"],
         "elapsed": time.monotonic() - start, "batch_size": spec["batch_size"],
         "load_cpu": time.process_time() - cpu_at_start,
         "latencies": [latency for per_client in latencies for latency in per_client],
@@ -365,6 +322,7 @@ def summarize(runs: list[dict]) -> dict:
     cpu = {part: 1000 * sum(run["cpu"][part] for run in runs) / max(decisions, 1)
            for part in ("server", "db", "load")} if all("cpu" in run for run in runs) else None
     return {
+        "kind": runs[0]["kind"],
         "cpu_ms": cpu,  # per decision: gunicorn, PostgreSQL, the load process
         "requests": len(every), "requests_per_s": len(every) / elapsed,
         "decisions_per_s": len(every) * runs[0]["batch_size"] / elapsed,
@@ -375,15 +333,16 @@ def summarize(runs: list[dict]) -> dict:
     }
 
 
-def interleaved(*, port: int, key: str, loads: list[tuple[str, dict]], duration: float,
+def interleaved(*, key: str, loads: list[tuple[str, dict]], duration: float,
                 rounds: int, tag: str) -> dict[str, dict]:
     """Each load for ``duration`` seconds in all, in ``rounds`` alternating slices, so a
     neighbour's burst of work falls on all of them alike."""
     runs: dict[str, list[dict]] = {name: [] for name, _ in loads}
     for round_ in range(rounds):
         for name, options in loads:
-            runs[name].append(run_load(port=port, key=key, duration=duration / rounds,
-                                       tag=f"{tag}-{name}-{round_}", **options))
+            runs[name].append(run_load(key=key, duration=duration / rounds,
+                                       tag=f"{tag}-{name.replace(' ', '-')}-{round_}",
+                                       **options))
     return {name: summarize(results) for name, results in runs.items()}
 
 
@@ -480,50 +439,68 @@ def main() -> None:
                         help="concurrent clients posting batches")
     parser.add_argument("--rounds", type=int, default=3,
                         help="alternating slices each level is measured in (default 3)")
+    parser.add_argument("--step-rounds", type=int, default=3,
+                        help="rounds of the step-by-step profile (default 3; 0: none)")
+    parser.add_argument("--against", type=Path, default=None,
+                        help="a second checkout whose code runs beside this one, alternating")
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
     batch_clients = [int(level) for level in args.batch_clients.split(",")]
+    # The code measured: this checkout ("now") and, with --against, the other ("against").
+    codes = {"now": ROOT, **({"against": args.against.resolve()} if args.against else {})}
 
     key = setup_database()
-    port = free_port(args.port)
     run = uuid.uuid4().hex[:8]
-    var_dir = f"/tmp/bs-intakebench-{run}"
-    server = start_gunicorn(port, var_dir)
-    global probe
-    probe = CpuProbe(server.pid)
-    print(f"gunicorn pid {server.pid} on 127.0.0.1:{port}, 2 sync workers; "
-          f"database {DATABASE}; {args.duration:g} s per level", flush=True)
-    figures: dict = {"single": {}, "baseline": {}, "raw": {}, "batch": {}, "floor": {}}
+    servers, ports = {}, {}
+    figures: dict = {"single": {}, "baseline": {}, "raw": {}, "batch": {}, "floor": {},
+                     "steps": {}}
     try:
-        for kind in ("baseline", "raw", "intake"):  # warm up: connections, compiled policy
+        for code, root in codes.items():
+            ports[code] = free_port(args.port + len(ports))
+            servers[code] = start_gunicorn(ports[code], f"/tmp/bs-intakebench-{run}-{code}",
+                                           root)
+            probes[ports[code]] = CpuProbe(servers[code].pid)
+            print(f"{code}: {root.name}, gunicorn pid {servers[code].pid} on "
+                  f"127.0.0.1:{ports[code]}, 2 sync workers", flush=True)
+        print(f"database {DATABASE}; {args.duration:g} s per level", flush=True)
+        port = ports["now"]
+        for kind in ("baseline", "raw"):  # warm up: connections, compiled policy
             run_load(port=port, key=key, kind=kind, clients=2, duration=1,
                      tag=f"warm-{kind}-{run}")
+        for code in codes:
+            run_load(port=ports[code], key=key, kind="intake", clients=2, duration=1,
+                     tag=f"warm-intake-{code}-{run}")
+        singles = [("baseline", {"kind": "baseline", "port": port}),
+                   ("raw", {"kind": "raw", "port": port}),
+                   *((f"intake {code}", {"kind": "intake", "port": ports[code]})
+                     for code in codes)]
         for clients in levels:
             load = os.getloadavg()[0]
             measured = interleaved(
-                port=port, key=key, duration=args.duration, rounds=args.rounds,
+                key=key, duration=args.duration, rounds=args.rounds,
                 tag=f"single-{clients}-{run}",
-                loads=[(kind, {"kind": kind, "clients": clients})
-                       for kind in ("baseline", "raw", "intake")])
-            for kind, into in (("baseline", "baseline"), ("raw", "raw"), ("intake", "single")):
-                figures[into][clients] = measured[kind]
-                _print_level(f"{kind:8} x{clients:<3}", measured[kind])
+                loads=[(name, {**options, "clients": clients}) for name, options in singles])
+            for name, _ in singles:
+                figures["single"][(name, clients)] = measured[name]
+                _print_level(f"{name:14} x{clients:<3}", measured[name])
             print(f"  (load average {load:.1f} before, {os.getloadavg()[0]:.1f} after)")
         for clients in batch_clients:
             load = os.getloadavg()[0]
-            runs: dict[int, list[dict]] = {100: [], 1000: []}
+            runs: dict[tuple, list[dict]] = {}
             floors = []
             for round_ in range(args.rounds):
-                for size in (100, 1000):
-                    runs[size].append(run_load(
-                        port=port, key=key, kind="batch", clients=clients, batch_size=size,
-                        duration=max(args.duration, 6) / args.rounds,
-                        tag=f"batch-{clients}-{run}-{size}-{round_}"))
+                for code in codes:
+                    for size in (100, 1000):
+                        runs.setdefault((code, size), []).append(run_load(
+                            port=ports[code], key=key, kind="batch", clients=clients,
+                            batch_size=size, duration=max(args.duration, 6) / args.rounds,
+                            tag=f"batch-{clients}-{run}-{code}-{size}-{round_}"))
                 # The floor, sampled under the same conditions as the batches just run.
-                floors.append(measure_floor(run))
-            for size in (100, 1000):
-                figures["batch"][(size, clients)] = summarize(runs[size])
-                _print_level(f"batch {size:<4} x{clients}", figures["batch"][(size, clients)])
+                floors.append(measure_floor(f"{run}-now"))
+            for (code, size), results in runs.items():
+                figures["batch"][(code, size, clients)] = summarize(results)
+                _print_level(f"batch {size:<4} {code:7} x{clients}",
+                             figures["batch"][(code, size, clients)])
             figures["floor"][clients] = floor = {
                 key: statistics.mean(sample[key] for sample in floors) for key in floors[0]}
             print(f"floor x{clients}: the rows of {floor['decisions']:.0f} decisions "
@@ -533,9 +510,146 @@ def main() -> None:
                   f"samples, one after each batch round)")
             print(f"  (load average {load:.1f} before, {os.getloadavg()[0]:.1f} after)")
     finally:
-        stop(server)
-    _check_stored(figures)
-    _report(figures, levels, batch_clients)
+        for server in servers.values():
+            stop(server)
+    if args.step_rounds:
+        load = os.getloadavg()[0]
+        profiles: dict[str, list[dict]] = {code: [] for code in codes}
+        for round_ in range(args.step_rounds):
+            for code, root in codes.items():
+                profiles[code].append(step_profile(root=root, key=key,
+                                                   tag=f"steps-{run}-{code}-{round_}"))
+        for code in codes:
+            figures["steps"][code] = _median_steps(profiles[code])
+        _print_steps(figures["steps"], load)
+    _check_stored(figures, run)
+    _report(figures, levels, batch_clients, list(codes))
+
+
+# --- Where a decision's server CPU goes, step by step ---------------------------------
+
+
+STEPS = ("parse", "shape", "contract", "CEL", "store", "answer")
+
+
+def step_profile(*, root: Path, key: str, tag: str) -> dict:
+    """One round of ``steps_process`` in ``root``'s code, in a process of its own."""
+    spec = {"root": str(root), "key": key, "tag": tag}
+    done = subprocess.run([sys.executable, __file__, "steps", json.dumps(spec)], cwd=root,
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def steps_process(spec: dict, *, batches: int = 6, singles: int = 300) -> None:
+    """Server CPU per decision of each step of intake (``time.process_time``), for
+    batches of 1000 and single decisions, in ``spec['root']``'s code, and of the whole
+    request through Django's test client (the URLs, middleware, key check, throttle).
+
+    Each step is timed on its own over the same bodies: parse (the view's parser),
+    shape (``validate_decisions``), contract (``_refusal``: the data contracts), CEL
+    (the rules and the route), store (``submit_decisions`` less the contract and CEL
+    it includes), answer (``DecisionOutSerializer`` and the renderer's bytes).
+    """
+    import gc
+    import io
+
+    _django(Path(spec["root"]))
+    from django.conf import settings
+    from django.test import Client
+    from rest_framework.settings import api_settings
+
+    from exceptions_app.api.serializers import DecisionOutSerializer, validate_decisions
+    from exceptions_app.api.views import DecisionsView
+    from exceptions_app.models import AiSystem
+    from exceptions_app.policy import judge
+    from exceptions_app.routing import route_decision
+    from exceptions_app.services import intake
+
+    settings.ALLOWED_HOSTS = ["testserver"]
+    client = Client(HTTP_AUTHORIZATION=f"Api-Key {spec['key']}")
+    ai_system = AiSystem.objects.get(slug="demo-ai")
+    parser = DecisionsView.parser_classes[0]()
+    renderer = api_settings.DEFAULT_RENDERER_CLASSES[0]()
+    rng = random.Random(spec["tag"])
+    numbers = iter(range(10**9))
+
+    def bodies(count: int) -> list[dict]:
+        return [invoice_body(f"{spec['tag']}-{next(numbers)}", rng) for _ in range(count)]
+
+    def timed(work) -> float:
+        started = time.process_time()
+        work()
+        return time.process_time() - started
+
+    def steps_of(items: list[dict], *, batch: bool) -> dict[str, float]:
+        raw = json.dumps({"decisions": items} if batch else items[0]).encode()
+        seconds = {"parse": timed(lambda: parser.parse(io.BytesIO(raw)))}
+        checked = []
+        seconds["shape"] = timed(lambda: checked.extend(validate_decisions(items)))
+        valid = [item for item, errors in checked if errors is None]
+        entries = intake._targets(ai_system=ai_system, slugs={USE_CASE})
+        target = entries[USE_CASE]
+        seconds["contract"] = timed(lambda: [intake._refusal(item, entries) for item in valid])
+        max_items = settings.MAX_RULE_LIST_ITEMS
+
+        def rules():
+            for item in valid:
+                route_decision(use_case=target.routing, policy=target.compiled,
+                               evaluation=judge(
+                                   target.compiled, input=item["input"], output=item["output"],
+                                   confidence=item["confidence"],
+                                   model_version=item["model_version"], meta=item.get("meta"),
+                                   max_list_items=max_items),
+                               external_id=item["external_id"])
+        seconds["CEL"] = timed(rules)
+        results = []
+        submitted = timed(lambda: results.extend(
+            intake.submit_decisions(ai_system=ai_system, items=valid)))
+        seconds["store"] = submitted - seconds["contract"] - seconds["CEL"]
+
+        def answer():
+            written = DecisionOutSerializer([result.decision for result in results], many=True).data
+            renderer.render({"results": [{"status": 201, "decision": decision}
+                                         for decision in written]} if batch else written[0])
+        seconds["answer"] = timed(answer)
+        return seconds
+
+    def whole(items: list[dict], *, batch: bool) -> float:
+        path = "/api/v1/decisions/batch/" if batch else "/api/v1/decisions/"
+        body = {"decisions": items} if batch else items[0]
+        return timed(lambda: client.post(path, body, content_type="application/json"))
+
+    for _ in range(20):  # warm: caches, compiled policy and contracts
+        whole(bodies(1), batch=False)
+    whole(bodies(1000), batch=True)
+    gc.freeze()  # as config.wsgi does
+    figures = {}
+    for kind, count, repeat in (("batch", 1000, batches), ("single", 1, singles)):
+        totals = dict.fromkeys(STEPS, 0.0)
+        for _ in range(repeat):
+            for step, value in steps_of(bodies(count), batch=kind == "batch").items():
+                totals[step] += value
+        requests = sum(whole(bodies(count), batch=kind == "batch") for _ in range(repeat))
+        decisions = count * repeat
+        figures[kind] = {**{step: 1000 * totals[step] / decisions for step in STEPS},
+                         "whole request": 1000 * requests / decisions}
+    print(json.dumps(figures))
+
+
+def _median_steps(profiles: list[dict]) -> dict:
+    return {kind: {step: statistics.median(profile[kind][step] for profile in profiles)
+                   for step in profiles[0][kind]} for kind in profiles[0]}
+
+
+def _print_steps(steps: dict, load: float) -> None:
+    print(f"\nserver CPU per decision, step by step (ms, medians of alternating rounds; "
+          f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after)")
+    for kind in ("batch", "single"):
+        names = [*STEPS, "whole request"]
+        print(f"  {kind + ' (1000)' if kind == 'batch' else kind:12} "
+              + " ".join(f"{name:>13}" for name in names))
+        for code, figures in steps.items():
+            print(f"  {code:12} " + " ".join(f"{figures[kind][name]:13.4f}" for name in names))
 
 
 def _print_level(label: str, result: dict) -> None:
@@ -549,38 +663,51 @@ def _print_level(label: str, result: dict) -> None:
           flush=True)
 
 
-def _check_stored(figures: dict) -> None:
+def _check_stored(figures: dict, run: str) -> None:
     from exceptions_app.models import Decision
 
-    created = sum(result["statuses"].get("201", 0) for result in figures["single"].values())
+    created = sum(result["statuses"].get("201", 0) for result in figures["single"].values()
+                  if result["kind"] == "intake")
     created += sum(result["items_by_status"].get("201", 0)
                    for result in figures["batch"].values())
-    stored = Decision.objects.exclude(external_id__startswith="warm-").count()
+    stored = Decision.objects.filter(external_id__regex=rf"^(single|batch)-\d+-{run}-").count()
+    errors = sum(count for result in [*figures["single"].values(), *figures["batch"].values()]
+                 for status, count in result["statuses"].items() if status.startswith("5"))
     verdict = "ok" if stored == created else "MISMATCH"
-    print(f"stored check: {created} answered 201, {stored} stored ({verdict})")
+    print(f"stored check: {created} answered 201, {stored} stored ({verdict}); "
+          f"{errors} answers 5xx")
 
 
-def _report(figures: dict, levels: list[int], batch_clients: list[int]) -> None:
-    print("\nratios to targets")
-    for clients in levels:
-        intake = figures["single"][clients]["requests_per_s"]
-        ratio = intake / figures["baseline"][clients]["requests_per_s"]
-        raw = intake / figures["raw"][clients]["requests_per_s"]
-        print(f"  single x{clients:<3} intake/bare DRF = {ratio:5.0%}  (target >= 50%) "
-              f"{'met' if ratio >= 0.5 else 'MISSED'}; intake/raw-insert DRF = {raw:4.0%}"
-              f"{_cpu_ratio(figures['single'][clients], figures['baseline'][clients])}")
-    for clients in batch_clients:
-        rate = figures["batch"][(1000, clients)]["decisions_per_s"]
-        floor = figures["floor"][clients]
-        ratio = rate / floor["insert_decisions_per_s"]
-        print(f"  batch 1000 x{clients}: {rate:,.0f} decisions/s (target >= 5,000) "
-              f"{'met' if rate >= 5000 else 'MISSED'}; "
-              f"{ratio:.0%} of the bare INSERT (target >= 25%) "
-              f"{'met' if ratio >= 0.25 else 'MISSED'}; "
-              f"{rate / floor['copy_decisions_per_s']:.0%} of COPY")
-        if cpu := figures["batch"][(1000, clients)]["cpu_ms"]:
-            print(f"    {sum(cpu.values()):.3f} ms of CPU per decision in all: at most "
-                  f"{2000 / sum(cpu.values()):,.0f} decisions/s on two idle cores")
+def _report(figures: dict, levels: list[int], batch_clients: list[int],
+            codes: list[str]) -> None:
+    print("\nagainst the targets (server CPU per decision, gunicorn + PostgreSQL)")
+    for code in codes:
+        for clients in levels:
+            intake = figures["single"][(f"intake {code}", clients)]
+            baseline = figures["single"][("baseline", clients)]
+            ratio = intake["requests_per_s"] / baseline["requests_per_s"]
+            print(f"  {code:7} single x{clients:<3} {_server_cpu(intake)} (target <= 4 ms); "
+                  f"{intake['requests_per_s']:,.0f}/s, p50 {intake['p50_ms']:.1f} ms, "
+                  f"p99 {intake['p99_ms']:.1f} ms; intake/bare DRF {ratio:.0%}"
+                  f"{_cpu_ratio(intake, baseline)}")
+        for clients in batch_clients:
+            batch = figures["batch"][(code, 1000, clients)]
+            floor = figures["floor"][clients]
+            rate = batch["decisions_per_s"]
+            print(f"  {code:7} batch 1000 x{clients}: {_server_cpu(batch)} (target <= 0.25 ms); "
+                  f"{rate:,.0f} decisions/s, p50 {batch['p50_ms']:.0f} ms, "
+                  f"p99 {batch['p99_ms']:.0f} ms; "
+                  f"{rate / floor['insert_decisions_per_s']:.0%} of the bare INSERT, "
+                  f"{rate / floor['copy_decisions_per_s']:.0%} of COPY")
+
+
+def _server_cpu(result: dict) -> str:
+    cpu = result["cpu_ms"]
+    if not cpu:
+        return "no CPU figures"
+    server = cpu["server"] + cpu["db"]
+    return (f"{server:.3f} ms ({cpu['server']:.3f} + {cpu['db']:.3f}; 2 cores / it = "
+            f"{2000 / server:,.0f}/s)")
 
 
 def _cpu_ratio(intake: dict, baseline: dict) -> str:
@@ -595,5 +722,7 @@ def _cpu_ratio(intake: dict, baseline: dict) -> str:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "load":
         load_process(json.loads(sys.argv[2]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "steps":
+        steps_process(json.loads(sys.argv[2]))
     else:
         main()

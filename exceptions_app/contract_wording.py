@@ -1,6 +1,6 @@
 """A data contract's refusals in a reviewer's words, every one at once.
 
-jsonschema says ``None is not one of ['approve', 'hold', 'reject']``; a reviewer should
+The validator says ``None is not one of ['approve', 'hold', 'reject']``; a reviewer should
 read "Action: choose one of Approve, Hold, Reject." Each error is worded from the
 schema's ``title`` of the field (else its key, as words) and the labels of its choices:
 an ``enum``'s values as words, or the ``title`` of each ``const`` in a ``oneOf``/``anyOf``
@@ -70,14 +70,14 @@ def contract_field_errors(schema: dict | None, value, *, prefix: str) -> dict[st
     for error in contract.violations(value):
         for path, message in _worded(schema, error):
             messages = errors.setdefault(".".join([prefix, *map(str, path)]), [])
-            if message not in messages:  # jsonschema says "required" once per field
+            if message not in messages:  # "required" comes once per missing field
                 messages.append(message)
     return errors
 
 
 def _worded(root: dict, error) -> list[tuple[list, str]]:
-    path = list(error.absolute_path)
-    keyword, expected, instance = error.validator, error.validator_value, error.instance
+    path = list(error.path)
+    keyword, expected, instance = error.keyword, error.expected, error.instance
     if keyword == "required":
         return [([*path, name], f"{_label(root, [*path, name])} is required.")
                 for name in expected if isinstance(instance, dict) and name not in instance]
@@ -105,7 +105,7 @@ _LIMITS = {
 
 
 def _problem(label: str, error) -> str:
-    keyword, expected, instance = error.validator, error.validator_value, error.instance
+    keyword, expected, instance = error.keyword, error.expected, error.instance
     if keyword in ("enum", "const", "oneOf", "anyOf") and (options := choices(error.schema)):
         return choose_one(label, (text for _, text in options))
     if keyword == "const":
@@ -128,7 +128,7 @@ def _problem(label: str, error) -> str:
     if keyword == "not":
         return f"{label} may not be {instance!r}." if isinstance(instance, str) else (
             f"{label} may not be {_number(instance)}.")
-    # anyOf/oneOf/allOf of schemas and the rarer keywords: jsonschema's own sentence,
+    # anyOf/oneOf/allOf of schemas and the rarer keywords: the validator's own sentence,
     # still under the field's name.
     return f"{label}: {error.message}."
 

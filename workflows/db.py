@@ -8,12 +8,14 @@ statements or a savepoint on a hot path (the sweeper, escalation, intake).
 import json
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
+import orjson
 from django.contrib.auth import get_user_model
 from django.db import connection, models
 from django.db.models.expressions import RawSQL
 
+from workflows import json_codec
 from workflows.models import Case, Queue, RaciAssignment, RaciRole
 
 
@@ -61,6 +63,13 @@ def add_to_counters(model: type[models.Model], *, key: Sequence[str], counters: 
     """
     if not rows:
         return []
+    with connection.cursor() as cursor:
+        cursor.execute(*_adding_to_counters(model, key=key, counters=counters, rows=rows,
+                                            returning=returning))
+        return [tuple(found) for found in cursor.fetchall()] if returning else []
+
+
+def _adding_to_counters(model, *, key, counters, rows, returning=()) -> tuple[str, list]:
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     fields = {field.column: field for field in model._meta.concrete_fields}
@@ -72,13 +81,78 @@ def add_to_counters(model: type[models.Model], *, key: Sequence[str], counters: 
     sums = ", ".join(f"{quote(column)} = {table}.{quote(column)} + EXCLUDED.{quote(column)}"
                      for column in counters)
     answer = f" RETURNING {', '.join(map(quote, returning))}" if returning else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({', '.join(map(quote, [*key, *counters, *others]))}) "
+    return (f"INSERT INTO {table} ({', '.join(map(quote, [*key, *counters, *others]))}) "
             f"VALUES {', '.join([row] * len(rows))} "
             f"ON CONFLICT ({', '.join(map(quote, key))}) DO UPDATE SET {sums}{answer}",
             [value for values in rows for value in (*values, *defaults)])
-        return [tuple(found) for found in cursor.fetchall()] if returning else []
+
+
+def write_at_once(*, objects: Sequence[tuple[type[models.Model], Sequence[models.Model]]],
+                  rows: Sequence[tuple[type[models.Model], Sequence[str], Sequence[Sequence]]] = (),
+                  counters: dict | None = None) -> None:
+    """Model instances (their ids set, as ``reserve_ids`` gives them), then ``rows`` of
+    models (columns and values as ``copy_rows`` takes them: a JSON column as JSON text),
+    then ``add_to_counters(**counters)``, in one statement (PostgreSQL: data-modifying
+    ``WITH`` parts). One statement is atomic by itself: outside a transaction it writes
+    everything or nothing in one round trip, without BEGIN and COMMIT; a unique
+    constraint's clash is an ``IntegrityError``. Each table's rows go as one JSON
+    parameter (``jsonb_populate_recordset``): the statement stays short and few in
+    parameters, so psycopg reuses its parsed form instead of parsing it every time.
+
+    ORM reference: ``bulk_create`` of each model's instances, then the rows' inserts and
+    ``add_to_counters``, in one transaction.
+    """
+    statements = []
+    for model, objs in objects:
+        fields = model._meta.concrete_fields
+        statements.append(_populating(model, [field.column for field in fields], [
+            [_json_value(getattr(obj, field.attname)) for field in fields]
+            for obj in objs]))
+    for model, columns, values in rows:
+        json_columns = {field.column for field in model._meta.concrete_fields
+                        if isinstance(field, models.JSONField)}
+        statements.append(_populating(model, columns, values, json_text={
+            n for n, column in enumerate(columns) if column in json_columns}))
+    statements = [statement for statement in statements if statement]
+    if counters and counters["rows"]:
+        statements.append(_adding_to_counters(**counters))
+    if not statements:
+        return
+    *first, (last, last_params) = statements
+    sql = ("WITH " + ", ".join(f"w{n} AS ({part})" for n, (part, _) in enumerate(first)) + " "
+           if first else "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql + last, [*(value for _, part_params in first
+                                      for value in part_params), *last_params])
+
+
+def _populating(model, columns: Sequence[str], values: Sequence[Sequence],
+                json_text: set[int] = frozenset()):
+    """An INSERT of ``values`` into ``model``'s table from one JSON parameter; the values
+    at the positions ``json_text`` are JSON text, taken as the JSON they spell."""
+    if not values:
+        return None
+    quote = connection.ops.quote_name
+    table, names = quote(model._meta.db_table), ", ".join(map(quote, columns))
+
+    def records(as_json):
+        return [{column: as_json(value) if n in json_text and value is not None else value
+                 for n, (column, value) in enumerate(zip(columns, row, strict=True))}
+                for row in values]
+    try:
+        text = orjson.dumps(records(orjson.Fragment), default=str).decode()
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits: the standard library
+        text = json.dumps(records(json.loads), default=str)
+    return (f"INSERT INTO {table} ({names}) SELECT {names} "
+            f"FROM jsonb_populate_recordset(NULL::{table}, %s)", [text])
+
+
+def _json_value(value):
+    """A value as ``jsonb_populate_recordset`` reads it into its column."""
+    if isinstance(value, timedelta):  # an interval: days apart, as PostgreSQL keeps them
+        return f"{value.days} days {value.seconds}.{value.microseconds:06d} seconds"
+    return value
+
 
 # --- Model instances from raw rows (Django's private API) -----------------------------------
 
@@ -207,7 +281,8 @@ def copy_objects(model: type[models.Model], objs: Sequence[models.Model]) -> Non
         for obj in objs:
             values = [getattr(obj, field.attname) for field in fields]
             for n, encoder in json_fields:
-                values[n] = json.dumps(values[n], cls=encoder)
+                values[n] = json_codec.dumps(values[n], ensure_ascii=False,
+                                             encoder=encoder or json.JSONEncoder).decode()
             yield values
 
     copy_rows(model._meta.db_table, [field.column for field in fields], rows())

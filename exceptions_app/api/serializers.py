@@ -5,19 +5,21 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
 from rest_framework.utils import json
 
 from exceptions_app.contracts import json_value_problem
 from exceptions_app.models import Decision, Route, Stage
 from exceptions_app.services import callbacks
+from workflows.api import codec
 from workflows.models import Verdict
 
 
-class IntakeJSONParser(JSONParser):
-    """DRF's JSON parser, but a hostile nesting depth is a 400, not a RecursionError."""
+class IntakeJSONParser(codec.JSONParser):
+    """The API's JSON parser, but what orjson does not read is read as it always was
+    here (``NaN`` and lone surrogates too, for the field checks to refuse by name), and
+    a hostile nesting depth is a 400, not a RecursionError."""
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse_slowly(self, stream, media_type=None, parser_context=None):
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
             return json.load(codecs.getreader(encoding)(stream))

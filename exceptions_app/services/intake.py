@@ -17,7 +17,7 @@ back, and the next attempt answers that item as a replay.
 """
 
 import hashlib
-import json
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,8 +40,8 @@ from exceptions_app.routing import RoutingResult, UseCaseRouting, route_decision
 from exceptions_app.services import guardrails, quality
 from exceptions_app.stage_models import Guardrails
 from exceptions_app.verbs import DomainVerb
-from workflows import db
-from workflows.models import AuditEvent, Case, Queue
+from workflows import db, json_codec
+from workflows.models import AssignmentMode, AuditEvent, Case, Queue
 from workflows.process_cache import ProcessCache
 from workflows.services import audit
 from workflows.services.cases import NewCase, hand_out, new_cases, opened_events
@@ -69,8 +69,7 @@ def body_hash(data: dict) -> str:
     canonical = {field: _canonical_numbers(data.get(field)) for field in DECISION_FIELDS}
     canonical["explanation"] = canonical["explanation"] or ""
     canonical["meta"] = canonical["meta"] or {}
-    return hashlib.sha256(
-        json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(json_codec.dumps(canonical, sort_keys=True)).hexdigest()
 
 
 def _canonical_numbers(value):
@@ -189,6 +188,10 @@ def submit_decisions(*, ai_system: AiSystem, items: list[dict],
     look_up_stored = len(items) != 1 or judged[0] is not None
     for _attempt in range(len(items) + 2):
         try:
+            if not look_up_stored and connection.vendor == "postgresql":
+                [decision] = _create(ai_system=ai_system, items=items, hashes=hashes,
+                                     targets=targets, indexes=[0], now=now, at_once=True)
+                return [ItemResult(201, decision=decision)]
             return _store(ai_system=ai_system, items=items, hashes=hashes, judged=judged,
                           targets=targets, now=now, look_up_stored=look_up_stored)
         except IntegrityError as exc:
@@ -248,7 +251,11 @@ def _store(*, ai_system, items, hashes, judged, targets, now,
     return results
 
 
-def _create(*, ai_system, items, hashes, targets, indexes, now) -> list[Decision]:
+def _create(*, ai_system, items, hashes, targets, indexes, now,
+            at_once: bool = False) -> list[Decision]:
+    """Route and write the new decisions ``indexes`` of ``items``, with their cases and
+    audit events, inside ``_store``'s transaction; ``at_once``: a single decision on
+    PostgreSQL, outside any, in one statement (``_write_at_once``)."""
     if not indexes:
         return []
     routed: list[RoutingResult] = []
@@ -296,14 +303,22 @@ def _create(*, ai_system, items, hashes, targets, indexes, now) -> list[Decision
             "received_at": now, "policy_version": target.policy,
             "stage": target.routing.stage, "route": routing.route, "reasons": routing.reasons,
             "qa_sampled": routing.qa_sampled, "case": case_for.get(n)})
-    write = (_write_by_copy if connection.vendor == "postgresql" and len(decisions) >= COPY_FROM
-             else _write_by_orm)
-    stored = write(cases=cases, decisions=decisions, actor_label=ai_system.actor_label,
-                   case_reasons=["qa-sample" if routed[n].qa_sampled else "review"
-                                 for n in case_positions],
-                   now=now)
-    quality.count_intake(stored)
-    hand_out(cases, now=now)
+    writing = {"cases": cases, "decisions": decisions, "actor_label": ai_system.actor_label,
+               "case_reasons": ["qa-sample" if routed[n].qa_sampled else "review"
+                                for n in case_positions], "now": now}
+    if at_once and all(case.queue.assignment_mode == AssignmentMode.PULL for case in cases):
+        # Inside a caller's transaction, a savepoint keeps a clash from aborting it.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            stored = _write_at_once(**writing)
+        hand_out(cases, now=now)  # a pull queue's: only nudges, after the commit
+        return stored
+    # (A push queue hands the case out in the same transaction.)
+    with transaction.atomic() if at_once else nullcontext():
+        write = (_write_by_copy if connection.vendor == "postgresql"
+                 and len(decisions) >= COPY_FROM else _write_by_orm)
+        stored = write(**writing)
+        quality.count_intake(stored)
+        hand_out(cases, now=now)
     return stored
 
 
@@ -339,6 +354,25 @@ def _write_by_copy(*, cases: list[Case], decisions: list[dict], actor_label: str
     db.copy_rows(AuditEvent._meta.db_table, audit.ROW_COLUMNS, (
         audit.row(**event, actor_label=actor_label, now=now)
         for event in _events(cases=cases, decisions=stored, case_reasons=case_reasons)))
+    return stored
+
+
+def _write_at_once(*, cases: list[Case], decisions: list[dict], actor_label: str,
+                   case_reasons: list[str], now: datetime) -> list[Decision]:
+    """The rows of ``_write_by_copy`` and the quality counts, in two round trips and no
+    transaction: the ids first (the audit events hash them), then everything in one
+    statement (``db.write_at_once``), which stores all of it or, on a clash of I1's
+    constraint, nothing."""
+    case_ids, decision_ids = db.reserve_ids((Case, len(cases)), (Decision, len(decisions)))
+    for case, pk in zip(cases, case_ids, strict=True):
+        db.mark_saved(case, pk=pk)
+    stored = [_stored_decision(pk, fields)
+              for fields, pk in zip(decisions, decision_ids, strict=True)]
+    events = [audit.row(**event, actor_label=actor_label, now=now)
+              for event in _events(cases=cases, decisions=stored, case_reasons=case_reasons)]
+    db.write_at_once(objects=[(Case, cases), (Decision, stored)],
+                     rows=[(AuditEvent, audit.ROW_COLUMNS, events)],
+                     counters=quality.intake_counts(stored))
     return stored
 
 

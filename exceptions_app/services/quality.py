@@ -65,6 +65,12 @@ def count_intake(decisions: Sequence[Decision]) -> None:
     """Add newly stored decisions to their rollups, one statement for the whole batch
     (``db.add_to_counters``): a concurrent batch adding to the same row waits for this
     one's commit and then adds to its sum."""
+    db.add_to_counters(**intake_counts(decisions))
+
+
+def intake_counts(decisions: Sequence[Decision]) -> dict:
+    """What ``count_intake`` adds, as ``db.add_to_counters``' arguments (``db.write_at_once``
+    takes them too)."""
     counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     for decision in decisions:
         key = (decision_day(decision.received_at), decision.use_case_id,
@@ -72,13 +78,12 @@ def count_intake(decisions: Sequence[Decision]) -> None:
         counts[key][0] += 1
         counts[key][1] += decision.qa_sampled
     # In key order: two batches adding to the same rows lock them in the same order.
-    db.add_to_counters(
-        DailyQuality, key=("day", "use_case_id", "model_version", "route"),
-        counters=("decisions", "qa_sampled"),
-        rows=[(connection.ops.adapt_datefield_value(day), use_case_id, model_version, route,
-               count, sampled)
-              for (day, use_case_id, model_version, route), (count, sampled)
-              in sorted(counts.items())])
+    return {"model": DailyQuality, "key": ("day", "use_case_id", "model_version", "route"),
+            "counters": ("decisions", "qa_sampled"),
+            "rows": [(connection.ops.adapt_datefield_value(day), use_case_id, model_version,
+                      route, count, sampled)
+                     for (day, use_case_id, model_version, route), (count, sampled)
+                     in sorted(counts.items())]}
 
 
 def count_resolution(*, case, resolution) -> None:

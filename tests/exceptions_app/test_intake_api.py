@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
 from exceptions_app.api.serializers import DecisionOutSerializer
@@ -483,21 +484,24 @@ def test_a_new_single_decision_is_inserted_without_looking_first(ai_client,
     ai_client.post(URL, invoice("inv-warm"), format="json")  # compiles the policy
 
     # The key, then (savepoint) the decision, its event and the quality rollup (release);
-    # the use case and its policy come from the catalogue cache.
-    with django_assert_num_queries(6):
+    # the use case and its policy come from the catalogue cache. On PostgreSQL: the key,
+    # the ids, one statement writing it all (here in a test's transaction, so inside a
+    # savepoint; a request, outside any, sends no BEGIN or COMMIT: 3 round trips).
+    with django_assert_num_queries(5 if connection.vendor == "postgresql" else 6):
         response = ai_client.post(URL, invoice("inv-1"), format="json")
 
     assert response.status_code == 201
 
 
 @pytest.mark.django_db
-def test_a_decision_that_opens_a_case_costs_one_insert_more(ai_client,
+def test_a_decision_that_opens_a_case_costs_few_statements(ai_client,
                                                             django_assert_num_queries):
     ai_client.post(URL, invoice("inv-warm", confidence=0.5), format="json")
 
     # The key, then (savepoint) the case, the decision, the events of both in one
     # insert, the quality rollup (release); the queue's SLA terms come from their cache.
-    with django_assert_num_queries(7):
+    # On PostgreSQL, as many as for a decision that opens none (above).
+    with django_assert_num_queries(5 if connection.vendor == "postgresql" else 7):
         response = ai_client.post(URL, invoice("inv-1", confidence=0.5), format="json")
 
     assert response.json()["route"] == "review"

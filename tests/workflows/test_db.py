@@ -6,13 +6,14 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from tests.factories import CaseFactory, QueueFactory, UserFactory
 from workflows import db
-from workflows.models import Case, Process, Queue, RaciAssignment, SlaWarning
+from workflows.models import AuditEvent, Case, Process, Queue, RaciAssignment, SlaWarning
+from workflows.services import audit
 
 pytestmark = pytest.mark.django_db
 
@@ -187,6 +188,57 @@ def test_copy_stores_the_rows_bulk_create_stores():
 
     assert len(set(ids) | {c.pk for c in by_orm}) == 6  # fresh ids from the same sequence
     assert stored_rows(by_copy) == stored_rows(by_orm)
+
+
+@pytest.mark.postgres
+def test_writing_at_once_stores_what_bulk_create_and_the_inserts_store():
+    queue = QueueFactory()
+    now = timezone.now().replace(microsecond=0)
+
+    def batch(tag):
+        return [Case(queue=queue, title=f"{tag} {n}\twith a tab and é", created_at=now,
+                     due_at=now, priority=n) for n in range(2)]
+
+    def events(cases):
+        return [audit.row(verb="case.opened", object_type="case", object_id=case.pk,
+                          case_id=case.pk, actor_label="ai:bot", now=now,
+                          data={"priority": case.priority, "note": "ü"}) for case in cases]
+
+    by_orm = Case.objects.bulk_create(batch("case"))
+    db.copy_rows(AuditEvent._meta.db_table, audit.ROW_COLUMNS, events(by_orm))
+    at_once = batch("case")
+    (ids,) = db.reserve_ids((Case, len(at_once)))
+    for case, pk in zip(at_once, ids, strict=True):
+        db.mark_saved(case, pk=pk)
+    db.write_at_once(objects=[(Case, at_once)],
+                     rows=[(AuditEvent, audit.ROW_COLUMNS, events(at_once))])
+
+    assert stored_rows(at_once) == stored_rows(by_orm)
+    stored_events = [list(AuditEvent.objects.filter(case__in=cases).order_by("case_id")
+                          .values_list("verb", "object_type", "data", "row_hash"))
+                     for cases in (at_once, by_orm)]
+    assert [event[:3] for event in stored_events[0]] == [
+        event[:3] for event in stored_events[1]]
+    assert all(event[3] for event in stored_events[0])
+    assert audit.seal() == 4 and audit.verify().ok
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # outside any transaction, as a request writes
+def test_writing_at_once_is_all_or_nothing():
+    case = CaseFactory()
+    clash = Case(queue=case.queue, title="Taken id", created_at=case.created_at,
+                 due_at=case.due_at)
+    db.mark_saved(clash, pk=case.pk)
+    (ids,) = db.reserve_ids((Case, 1))
+    fresh = Case(queue=case.queue, title="Fresh", created_at=case.created_at,
+                 due_at=case.due_at)
+    db.mark_saved(fresh, pk=ids[0])
+
+    with pytest.raises(IntegrityError):
+        db.write_at_once(objects=[(Case, [fresh, clash])])
+
+    assert not Case.objects.filter(pk=ids[0]).exists()
 
 
 # --- claim-next's heads: the most urgent cases of each queue -------------------------------

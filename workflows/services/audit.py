@@ -24,13 +24,20 @@ from django.db import transaction
 from django.db.models import Exists, F, Max, OuterRef
 from django.utils import timezone
 
-from workflows import db
+from workflows import db, json_codec
 from workflows.actors import is_system
 from workflows.models import AuditCheckpoint, AuditEvent, AuditSeal
 
 
 def _canonical(value) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)``:
+    the text every row hash since the first covers (written by orjson, the same bytes)."""
+    return json_codec.canonical(value, encoder=DjangoJSONEncoder)
+
+
+def _round_trip(value):
+    """``value`` as the database will return it: its canonical text, read back."""
+    return json_codec.loads(_canonical(value).encode(), fallback=json.loads)
 
 
 def event_hash(event: AuditEvent) -> str:
@@ -101,7 +108,7 @@ def build(*, verb: str, object_type: str, object_id, actor=None, actor_label: st
                         "actor_label for an actor that is no user (an AI system).")
     verb = str(verb)  # an ``AuditVerb`` (or a domain's) member stores as its plain value
     # A JSON round trip makes the hashed data exactly what the database will return.
-    data = json.loads(_canonical(data or {}))
+    data = _round_trip(data or {})
     event = AuditEvent(occurred_at=now or timezone.now(), actor=actor, actor_label=actor_label,
                        verb=verb, object_type=object_type, object_id=str(object_id),
                        case=case, data=data, backfilled=_backfilling.get())
@@ -134,10 +141,11 @@ def row(*, verb: str, object_type: str, object_id, actor_label: str, now: dateti
     backfilled = _backfilling.get()
     marker = '"backfilled":true,' if backfilled else ""
     # event_hash's canonical JSON, its keys in sorted order.
-    content = (f'{{"actor":null,"actor_label":{json.dumps(actor_label)},{marker}'
-               f'"case":{json.dumps(case_id)},"data":{data_json},'
-               f'"object_id":{json.dumps(object_id)},"object_type":{json.dumps(object_type)},'
-               f'"occurred_at":{json.dumps(occurred_at)},"verb":{json.dumps(verb)}}}')
+    text = json_codec.canonical
+    content = (f'{{"actor":null,"actor_label":{text(actor_label)},{marker}'
+               f'"case":{text(case_id)},"data":{data_json},'
+               f'"object_id":{text(object_id)},"object_type":{text(object_type)},'
+               f'"occurred_at":{text(occurred_at)},"verb":{text(verb)}}}')
     row_hash = hashlib.sha256(content.encode()).hexdigest()
     return (now, None, actor_label, verb, object_type, object_id, case_id, data_json,
             row_hash, row_mac(row_hash), backfilled)
@@ -161,7 +169,7 @@ def snapshot(obj, fields) -> dict:
                             if obj.pk else [])
         else:
             values[name] = getattr(obj, field.attname)
-    return json.loads(_canonical(values))
+    return _round_trip(values)
 
 
 def changes(before: dict, after: dict) -> dict:
