@@ -93,9 +93,13 @@ def _visible_shadow(request, pk: int) -> Shadow:
     return shadow
 
 
-class _UseCaseView(APIView):
+class _PeopleView(APIView):
+    # Token first: an unauthenticated call answers 401 with the Token challenge.
     authentication_classes = [ThrottledTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated]
+
+
+class _UseCaseView(_PeopleView):
 
     def use_case(self, request, slug: str):
         use_case = selectors.visible_use_cases(user=request.user).filter(slug=slug).first()
@@ -137,10 +141,7 @@ class UseCaseBacktestsView(_UseCaseView):
                         status=status.HTTP_202_ACCEPTED)
 
 
-class BacktestDetailView(APIView):
-    authentication_classes = [ThrottledTokenAuthentication, SessionAuthentication]
-    permission_classes = [IsAuthenticated]
-
+class BacktestDetailView(_PeopleView):
     @extend_schema(operation_id="backtest_detail",
                    summary="A backtest's progress and, once done, what it found.",
                    responses={200: BacktestSerializer,
@@ -212,10 +213,7 @@ class UseCaseShadowsView(_UseCaseView):
                         status=status.HTTP_201_CREATED)
 
 
-class ShadowDetailView(APIView):
-    authentication_classes = [ThrottledTokenAuthentication, SessionAuthentication]
-    permission_classes = [IsAuthenticated]
-
+class ShadowDetailView(_PeopleView):
     @extend_schema(operation_id="shadow_detail",
                    summary="A shadow and its comparison with the active version so far.",
                    responses={200: ShadowDetailSerializer,
@@ -225,10 +223,7 @@ class ShadowDetailView(APIView):
                                                context={"request": request}).data)
 
 
-class ShadowStopView(APIView):
-    authentication_classes = [ThrottledTokenAuthentication, SessionAuthentication]
-    permission_classes = [IsAuthenticated]
-
+class ShadowStopView(_PeopleView):
     @extend_schema(operation_id="shadow_stop", request=None,
                    summary="Stop a running shadow before its period ends.",
                    responses={200: ShadowSerializer,
