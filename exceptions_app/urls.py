@@ -17,8 +17,8 @@ urlpatterns = [
     # Onboarding (views_onboard.py); "new" before the slug it would otherwise be.
     path("use-cases/new/", views_onboard.use_case_create, name="use-case-create"),
     path("use-cases/<slug:slug>/edit/", views_onboard.use_case_edit, name="use-case-edit"),
-    path("use-cases/<slug:slug>/policies/<int:number>/approve/",
-         views_onboard.policy_approve_and_activate, name="policy-approve"),
+    path("use-cases/<slug:slug>/policies/<int:number>/approve-and-activate/",
+         views_onboard.policy_approve_and_activate, name="policy-approve-and-activate"),
     path("ai-systems/", views_onboard.ai_system_list, name="ai-systems"),
     path("ai-systems/new/", views_onboard.ai_system_create, name="ai-system-create"),
     path("ai-systems/<slug:slug>/", views_onboard.ai_system_detail, name="ai-system"),

@@ -207,7 +207,7 @@ def test_the_accountable_approves_and_activates_with_one_button(client, proposed
     page = client.get(reverse("use-case", args=[use_case.slug])).content.decode()
     assert "Approve and activate version 1" in page
 
-    client.post(reverse("policy-approve", args=[use_case.slug, 1]))
+    client.post(reverse("policy-approve-and-activate", args=[use_case.slug, 1]))
 
     assert PolicyVersion.objects.get(pk=policy.pk).status == PolicyStatus.ACTIVE
     assert verbs()[-2:] == ["policy.approved", "policy.activated"]
@@ -220,7 +220,7 @@ def test_an_approved_version_waiting_to_go_live_is_activated_with_one_button(cli
     assert "Activate version 1" in client.get(
         reverse("use-case", args=[use_case.slug])).content.decode()
 
-    client.post(reverse("policy-approve", args=[use_case.slug, 1]))
+    client.post(reverse("policy-approve-and-activate", args=[use_case.slug, 1]))
 
     assert PolicyVersion.objects.get(pk=policy.pk).status == PolicyStatus.ACTIVE
 
@@ -230,7 +230,7 @@ def test_the_author_sees_no_button_and_cannot_approve(browser, proposed):
     page = browser.get(reverse("use-case", args=[use_case.slug])).content.decode()
     assert "Approve and activate" not in page
 
-    response = browser.post(reverse("policy-approve", args=[use_case.slug, 1]), follow=True)
+    response = browser.post(reverse("policy-approve-and-activate", args=[use_case.slug, 1]), follow=True)
 
     assert PolicyVersion.objects.get(pk=policy.pk).status == PolicyStatus.PROPOSED
     assert "Only the use case&#x27;s Accountable owner (olivia)" in response.content.decode()
@@ -239,6 +239,6 @@ def test_the_author_sees_no_button_and_cannot_approve(browser, proposed):
 def test_someone_outside_the_use_case_gets_404(client, proposed):
     client.force_login(UserFactory(username="outsider"))
 
-    assert client.post(reverse("policy-approve", args=["expense-claims", 1])).status_code == 404
+    assert client.post(reverse("policy-approve-and-activate", args=["expense-claims", 1])).status_code == 404
     assert RaciAssignment.objects.filter(activity=DomainActivity.POLICY_CHANGE,
                                          role=RaciRole.ACCOUNTABLE).count() == 1
