@@ -230,7 +230,8 @@ def test_the_author_sees_no_button_and_cannot_approve(browser, proposed):
     page = browser.get(reverse("use-case", args=[use_case.slug])).content.decode()
     assert "Approve and activate" not in page
 
-    response = browser.post(reverse("policy-approve-and-activate", args=[use_case.slug, 1]), follow=True)
+    response = browser.post(reverse("policy-approve-and-activate", args=[use_case.slug, 1]),
+                            follow=True)
 
     assert PolicyVersion.objects.get(pk=policy.pk).status == PolicyStatus.PROPOSED
     assert "Only the use case&#x27;s Accountable owner (olivia)" in response.content.decode()
@@ -239,6 +240,7 @@ def test_the_author_sees_no_button_and_cannot_approve(browser, proposed):
 def test_someone_outside_the_use_case_gets_404(client, proposed):
     client.force_login(UserFactory(username="outsider"))
 
-    assert client.post(reverse("policy-approve-and-activate", args=["expense-claims", 1])).status_code == 404
+    refused = client.post(reverse("policy-approve-and-activate", args=["expense-claims", 1]))
+    assert refused.status_code == 404
     assert RaciAssignment.objects.filter(activity=DomainActivity.POLICY_CHANGE,
                                          role=RaciRole.ACCOUNTABLE).count() == 1
