@@ -289,6 +289,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # The schema maps every endpoint: for signed-in people unless API_DOCS_PUBLIC.
     "SERVE_PERMISSIONS": ["config.api_docs.MayReadApiDocs"],
+    # Choice sets that several fields share, or whose field names collide, named once.
+    "ENUM_NAME_OVERRIDES": {
+        "RuleActionEnum": "exceptions_app.models.RuleAction",
+        "ShadowStatusEnum": "exceptions_app.models.ShadowStatus",
+    },
 }
 # The API docs (/api/v1/schema/, /docs/) for anyone; else signed-in people only.
 API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=DEMO)

@@ -54,7 +54,7 @@ class DraftChangeSerializer(DraftSerializer):
     default_priority = serializers.IntegerField(min_value=0, max_value=100, required=False)
 
 
-class ReasonSerializer(serializers.Serializer):
+class PolicyReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(allow_blank=True, help_text="Why, in a sentence.")
 
 
@@ -183,7 +183,7 @@ class PolicyStepView(PolicyView):
         policy = self.version(slug, number)
         arguments = {}
         if self.with_reason:
-            given = ReasonSerializer(data=request.data)
+            given = PolicyReasonSerializer(data=request.data)
             given.is_valid(raise_exception=True)
             arguments["reason"] = given.validated_data["reason"]
         service = getattr(policies, f"policy_{self.step}")
@@ -197,7 +197,7 @@ class PolicyStepView(PolicyView):
 def _step_schema(step: str, summary: str, *, with_reason: bool = False):
     return extend_schema(
         operation_id=f"policy_version_{step}", summary=summary,
-        request=ReasonSerializer if with_reason else None,
+        request=PolicyReasonSerializer if with_reason else None,
         responses={200: OpenApiResponse(OpenApiTypes.OBJECT, "The version after the step."),
                    400: OpenApiResponse(description="A reason is missing, or a rule does "
                                                     "not type-check."),
@@ -208,9 +208,13 @@ def _step_schema(step: str, summary: str, *, with_reason: bool = False):
 
 
 def step_view(step: str, summary: str, *, with_reason: bool = False):
+    def post(self, request, slug: str, number: int):
+        return PolicyStepView.post(self, request, slug, number)
+
+    # A function of its own per step: the schema's annotations are set on the function.
     view = type(f"Policy{step.title().replace('_', '')}View", (PolicyStepView,),
-                {"step": step, "with_reason": with_reason})
-    view.post = _step_schema(step, summary, with_reason=with_reason)(view.post)
+                {"step": step, "with_reason": with_reason,
+                 "post": _step_schema(step, summary, with_reason=with_reason)(post)})
     return view.as_view()
 
 
