@@ -6,13 +6,11 @@ With ``BACKSTOP_SCREENSHOTS=1`` it also writes ``docs/screenshots/threshold.png`
 ``docs/screenshots/backtest.png``.
 """
 
-import os
-
 import pytest
 from playwright.sync_api import expect
 
 from exceptions_app.services import backtests
-from tests.browser.workbench import SCREENSHOTS
+from tests.browser.workbench import screenshot
 from tests.exceptions_app.quality_support import (
     known_history,
     lowered_threshold_draft,
@@ -35,13 +33,6 @@ def history(transactional_db, monkeypatch):
     return use_case
 
 
-def _screenshot(page, name: str) -> None:
-    if os.environ.get("BACKSTOP_SCREENSHOTS"):
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / name), full_page=True,
-                        animations="disabled", caret="hide")
-
-
 def test_an_owner_reads_the_threshold_trade_off_then_backtests_the_draft(
         page, live_server, history, sign_in):
     sign_in(page, make_manager())
@@ -57,7 +48,7 @@ def test_an_owner_reads_the_threshold_trade_off_then_backtests_the_draft(
     expect(page.locator('[data-figure="suggested"]')).to_have_text("0.00")
     expect(page.get_by_role("img", name="Share passed and error rate by confidence "
                                         "threshold")).to_be_visible()
-    _screenshot(page, "threshold.png")
+    screenshot(page, "threshold.png")
 
     page.get_by_role("link", name="backtest").click()
     expect(page.get_by_role("heading", name="New backtest")).to_be_visible()
@@ -71,4 +62,4 @@ def test_an_owner_reads_the_threshold_trade_off_then_backtests_the_draft(
     expect(page.locator('[data-figure="corrected"]')).to_have_text("2")
     changes = page.get_by_role("table").last
     expect(changes.get_by_role("cell", name="0 of 2 accepted as the AI had it")).to_be_visible()
-    _screenshot(page, "backtest.png")
+    screenshot(page, "backtest.png")

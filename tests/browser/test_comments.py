@@ -6,6 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.workbench import screenshot
 from workflows.services import claiming, outbox
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -14,7 +15,7 @@ ORDINARY = "inv-2026-000123"
 
 
 def test_a_comment_mentioning_a_colleague_notifies_them_and_shows_in_the_timeline(
-        page, live_server, bench, sign_in, new_page, tmp_path):
+        page, live_server, bench, sign_in, new_page):
     case = bench.case(ORDINARY)
     claiming.claim(case_id=case.pk, user=bench.reviewer)
 
@@ -28,7 +29,7 @@ def test_a_comment_mentioning_a_colleague_notifies_them_and_shows_in_the_timelin
     timeline = reviewer.locator(".case-history")
     expect(timeline.locator(".comment strong")).to_have_text("4,180")
     expect(timeline).to_contain_text("mentions Bob Okafor")
-    reviewer.screenshot(path=str(tmp_path / "comment-with-mention.png"), full_page=True)
+    screenshot(reviewer, "case-comment.png")
 
     outbox.relay_due()  # the relay a worker runs: the in-app notice arrives
     colleague = sign_in(new_page(), bench.second_reviewer)
@@ -37,3 +38,12 @@ def test_a_comment_mentioning_a_colleague_notifies_them_and_shows_in_the_timelin
     notice.get_by_role("button", name=re.compile("^Open")).click()
     colleague.wait_for_url(re.compile(rf"/cases/{case.pk}/"))
     expect(colleague.locator(".case-history .comment")).to_contain_text("within the PO?")
+
+
+def test_a_manager_reads_who_works_a_queue(page, live_server, bench, sign_in):
+    sign_in(page, bench.manager)
+    page.goto(f"{live_server.url}/queues/{bench.queue.slug}/members/")
+
+    expect(page.get_by_role("heading", level=1)).to_contain_text(bench.queue.name)
+    expect(page.locator("main")).to_contain_text(bench.reviewer.display_name)
+    screenshot(page, "queue-members.png")

@@ -1,6 +1,7 @@
 """A realistic reviewer's world for page and browser tests: people, queues, a policy
 and decisions posted through the intake service, as an AI system would post them."""
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,3 +169,11 @@ def build_workbench(*, extra_open_cases: int = 0) -> Workbench:
 
 def decision(external_id: str) -> Decision:
     return Decision.objects.select_related("case").get(external_id=external_id)
+
+
+def screenshot(page, name: str) -> None:
+    """Write ``docs/screenshots/<name>`` when ``BACKSTOP_SCREENSHOTS`` is set."""
+    if os.environ.get("BACKSTOP_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / name), full_page=True, animations="disabled",
+                        caret="hide")
