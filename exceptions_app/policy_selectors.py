@@ -1,9 +1,10 @@
 """Read queries for policy releases: whose policies a person may see, their versions,
 and the proposals waiting for a person's approval.
 
-Scope (I8): a manager sees every use case's policies; anyone else those of the use
-cases whose RACI matrix names them (directly or through a group) Responsible or
-Accountable for ``policy_change``, or Accountable for ``review`` (the business owner).
+Scope (I8): a manager or an auditor (reading) sees every use case's policies; anyone
+else those of the use cases whose RACI matrix names them (directly or through a group)
+Responsible or Accountable for ``policy_change``, or Accountable for ``review`` (the
+business owner).
 Everything else is absent: the pages and the API answer 404.
 """
 
@@ -12,15 +13,15 @@ from django.db.models import Q, QuerySet
 from exceptions_app.activities import DomainActivity
 from exceptions_app.models import PolicyStatus, PolicyVersion, UseCase
 from exceptions_app.services.policies import may_approve, may_draft
-from workflows.models import Activity, RaciAssignment, RaciRole
-from workflows.selectors import is_manager
+from workflows.models import Activity, RaciAssignment, RaciRole, reads_everything
 
 
 def policy_use_cases(*, user) -> QuerySet[UseCase]:
-    """The use cases whose policy versions ``user`` may read, draft and propose."""
+    """The use cases whose policy versions ``user`` may read (and, unless an auditor,
+    draft and propose: the services decide who may take each step)."""
     if not (user and user.is_authenticated and user.is_active):
         return UseCase.objects.none()
-    if user.is_superuser or is_manager(user):
+    if user.is_superuser or reads_everything(user):
         return UseCase.objects.all()
     cells = RaciAssignment.objects.filter(
         Q(activity=DomainActivity.POLICY_CHANGE,
@@ -31,8 +32,8 @@ def policy_use_cases(*, user) -> QuerySet[UseCase]:
 
 
 def may_see_policies(*, user, use_case: UseCase) -> bool:
-    """``policy_use_cases`` for one use case; no query for a manager."""
-    if user and user.is_authenticated and (user.is_superuser or is_manager(user)):
+    """``policy_use_cases`` for one use case; no query for a manager or an auditor."""
+    if user and user.is_authenticated and (user.is_superuser or reads_everything(user)):
         return True
     return policy_use_cases(user=user).filter(pk=use_case.pk).exists()
 

@@ -1,7 +1,7 @@
 """Onboarding by API: AI systems (keys, secret, callback URL, document hosts) and use
 cases (contracts, reason codes, summary fields, QA rates), as the pages do.
 
-Reads are scoped (I8): AI systems to managers and each system's owner, use cases to
+Reads are scoped (I8): AI systems to managers, auditors and each system's owner, use cases to
 those who may see them (``selectors.visible_use_cases``); anything else is 404. Writes
 are managers' (403 for anyone else) and go through the audited services; their
 refusals answer 400 naming the field. A new key or signing secret is in the answer to
@@ -27,8 +27,7 @@ from workflows.api.queues import (
     managers_input,
     require_manager,
 )
-from workflows.models import Queue
-from workflows.selectors import is_manager
+from workflows.models import Queue, reads_everything
 
 NOT_YOURS = OpenApiResponse(description="No such AI system or use case for you.")
 
@@ -78,7 +77,8 @@ class RotateSecretInput(serializers.Serializer):
 def _visible_systems(user):
     systems = AiSystem.objects.select_related("owner").prefetch_related("use_cases",
                                                                         "api_keys")
-    return systems if is_manager(user) else systems.filter(owner=user)
+    # Managers and the auditor (reading) see every system; anyone else their own.
+    return systems if reads_everything(user) else systems.filter(owner=user)
 
 
 def _system(request, slug: str) -> AiSystem:

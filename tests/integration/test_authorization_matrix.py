@@ -27,15 +27,21 @@ from django.urls import URLResolver, get_resolver
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from exceptions_app.models import AiSystemAPIKey, PolicyStatus
 from exceptions_app.roles import setup_roles
-from exceptions_app.services import documents
-from tests.exceptions_app.factories import AiSystemFactory, UseCaseFactory, issue_key
+from exceptions_app.services import backtests, documents, shadows
+from tests.exceptions_app.factories import (
+    AiSystemFactory,
+    PolicyVersionFactory,
+    UseCaseFactory,
+    issue_key,
+)
 from tests.exceptions_app.factories import make_decision_case as decision_with_case
 from tests.factories import QueueFactory, UserFactory, make_manager
 from tests.workflows.sla_support import office_calendar, publish
 from workflows.actors import SYSTEM
 from workflows.models import ConsultRequest, Notification, OutboxMessage, Process
-from workflows.services import outbox
+from workflows.services import outbox, saved_views
 
 ROLES = ("anonymous", "reviewer", "manager", "auditor", "ai")
 # Django's own admin has its own permission system and tests.
@@ -52,6 +58,7 @@ class Line:
     query: str = ""  # what the route needs besides its path (a period)
     reads: dict | None = None
     writes: dict | None = None
+    write_method: str = "post"  # the route's change, when it is not a POST (a PATCH)
 
 
 def answers(anonymous, reviewer, manager, auditor, ai) -> dict:
@@ -68,6 +75,9 @@ API_AUDIT = answers(401, 403, 200, 200, 401)
 API_EVIDENCE = answers(401, 403, 403, 200, 401)
 API_AI = answers(401, 401, 401, 401, 200)  # the integration's, by API key
 API_AI_SCOPED = answers(401, 401, 401, 401, (200, 404))
+# A use case's policies: its policy people (RACI) and managers; a member of its queue is
+# not one of them (the auditor reads them all).
+API_POLICIES = answers(401, 404, 200, 200, 401)
 PUBLIC = answers(200, 200, 200, 200, 200)
 PAGE = answers(302, 200, 200, 200, 302)  # every signed-in person
 PAGE_SCOPED = answers(302, (200, 404), 200, 200, 302)
@@ -75,17 +85,23 @@ PAGE_MANAGERS = answers(302, 403, 200, 403, 302)
 PAGE_READERS = answers(302, 403, 200, 200, 302)  # managers and auditors
 PAGE_AUDIT = PAGE_READERS
 PAGE_EVIDENCE = answers(302, 403, 403, 200, 302)
+PAGE_POLICIES = answers(302, 404, 200, 200, 302)
 # Changes: the auditor is refused everywhere, whatever the object (403).
 API_WRITE = answers(401, None, None, 403, 401)
 API_WRITE_SCOPED = answers(401, (None, 404), None, 403, 401)
 # These read the body before the object: an empty one is 400 whatever the id (so the
 # answer says nothing of a case outside one's scope; with a valid body it is 404).
 API_WRITE_BODY_FIRST = answers(401, (None, 400), None, 403, 401)
+API_WRITE_MANAGERS = answers(401, 403, None, 403, 401)
+# A manager's change to something the reviewer may not even see (404 before 403).
+API_WRITE_MANAGERS_SCOPED = answers(401, (403, 404), None, 403, 401)
+API_WRITE_MANAGERS_UNSEEN = answers(401, 404, None, 403, 401)
 API_AI_WRITE = answers(401, 401, 401, 403, None)
 API_AI_WRITE_SCOPED = answers(401, 401, 401, 403, (None, 404))
 API_AI_WRITE_BODY_FIRST = answers(401, 401, 401, 403, (None, 400))
 PAGE_WRITE = answers(302, None, None, 403, 302)
 PAGE_WRITE_SCOPED = answers(302, (None, 404), None, 403, 302)
+PAGE_WRITE_MANAGERS = answers(302, 403, None, 403, 302)
 
 PERIOD = "since=2026-01-01&until=2026-01-31"
 
@@ -186,6 +202,82 @@ MATRIX = {
     "use-case-monitoring": Line({"slug": "use_case"}, reads=PAGE_SCOPED),
     "decision-document": Line({"pk": "document"}, reads=PAGE_SCOPED),
     "labels": Line(reads=PAGE_MANAGERS),
+    # Onboarding (managers set up AI systems and use cases) and governance as code.
+    "api ai-system-list": Line(reads=API_ANYONE, writes=API_WRITE_MANAGERS),
+    # A system is its owner's and managers' (and the auditor's, reading); the reviewer
+    # owns none.
+    "api ai-system-detail": Line({"slug": "system_slug"}, reads=answers(401, 404, 200, 200, 401),
+                                 writes=API_WRITE_MANAGERS_UNSEEN, write_method="patch"),
+    "api ai-system-keys": Line({"slug": "system_slug"}, writes=API_WRITE_MANAGERS_UNSEEN),
+    "api ai-system-key-revoke": Line({"slug": "system_slug", "prefix": "key_prefix"},
+                                     writes=API_WRITE_MANAGERS_UNSEEN),
+    "api ai-system-secret-rotation": Line({"slug": "system_slug"},
+                                          writes=API_WRITE_MANAGERS_UNSEEN),
+    "api use-case-list": Line(reads=API_ANYONE, writes=API_WRITE_MANAGERS),
+    "api use-case-detail": Line({"slug": "use_case"}, reads=API_SCOPED,
+                                writes=API_WRITE_MANAGERS_SCOPED, write_method="patch"),
+    "api governance-export": Line(reads=API_MANAGERS),
+    "api governance-plan": Line(writes=API_WRITE_MANAGERS),
+    "api governance-apply": Line(writes=API_WRITE_MANAGERS),
+    "ai-systems": Line(reads=PAGE_MANAGERS),
+    "ai-system-create": Line(reads=PAGE_MANAGERS, writes=PAGE_WRITE_MANAGERS),
+    "ai-system": Line({"slug": "system_slug"}, reads=PAGE_MANAGERS, writes=PAGE_WRITE_MANAGERS),
+    "ai-system-issue-key": Line({"slug": "system_slug"}, writes=PAGE_WRITE_MANAGERS),
+    "ai-system-revoke-key": Line({"slug": "system_slug", "prefix": "key_prefix"},
+                                 writes=PAGE_WRITE_MANAGERS),
+    "ai-system-rotate-secret": Line({"slug": "system_slug"}, writes=PAGE_WRITE_MANAGERS),
+    "use-case-create": Line(reads=PAGE_MANAGERS, writes=PAGE_WRITE_MANAGERS),
+    "use-case-edit": Line({"slug": "use_case"}, reads=PAGE_MANAGERS, writes=PAGE_WRITE_MANAGERS),
+    "queue-create": Line(reads=PAGE_MANAGERS, writes=PAGE_WRITE_MANAGERS),
+    "queue-settings": Line({"slug": "queue"}, reads=PAGE_MANAGERS, writes=PAGE_WRITE_MANAGERS),
+    # Stages and guardrails.
+    "api use-case-stage-api": Line({"slug": "use_case"}, reads=API_SCOPED),
+    **{f"api use-case-{action}": Line({"slug": "use_case"}, writes=API_WRITE_SCOPED)
+       for action in ("stage-advance", "stage-lower", "kill-switch")},
+    "api use-case-guardrails": Line({"slug": "use_case"}, writes=API_WRITE_SCOPED,
+                                    write_method="patch"),
+    "use-case-stage": Line({"slug": "use_case"}, reads=PAGE_SCOPED, writes=PAGE_WRITE_SCOPED),
+    # Policy releases, backtests, shadows, threshold tuning.
+    "api policy-list": Line({"slug": "use_case"}, reads=API_POLICIES, writes=API_WRITE_SCOPED),
+    "api policy-rule-check": Line({"slug": "use_case"}, writes=API_WRITE_SCOPED),
+    "api policy-detail": Line({"slug": "use_case", "number": "draft"}, reads=API_POLICIES,
+                              writes=API_WRITE_SCOPED, write_method="patch"),
+    "api policy-diff": Line({"slug": "use_case", "number": "proposed"}, reads=API_POLICIES),
+    **{f"api policy-{step}": Line({"slug": "use_case", "number": "proposed"},
+                                  writes=API_WRITE_SCOPED)
+       for step in ("propose", "approve", "send-back", "activate", "rollback")},
+    "api use-case-backtests": Line({"slug": "use_case"}, reads=API_SCOPED,
+                                   writes=API_WRITE_SCOPED),
+    "api use-case-thresholds": Line({"slug": "use_case"}, reads=API_SCOPED),
+    "api backtest-detail": Line({"pk": "backtest"}, reads=API_SCOPED),
+    "api use-case-shadows": Line({"slug": "use_case"}, reads=API_SCOPED,
+                                 writes=API_WRITE_SCOPED),
+    "api shadow-detail": Line({"pk": "shadow"}, reads=API_SCOPED),
+    "api shadow-stop": Line({"pk": "shadow"}, writes=API_WRITE_SCOPED),
+    "policy-approvals": Line(reads=PAGE),
+    "policy-versions": Line({"slug": "use_case"}, reads=PAGE_POLICIES),
+    "policy-new": Line({"slug": "use_case"}, writes=PAGE_WRITE_SCOPED),
+    "policy-check-rule": Line({"slug": "use_case"}, writes=PAGE_WRITE_SCOPED),
+    "policy-version": Line({"slug": "use_case", "number": "proposed"}, reads=PAGE_POLICIES),
+    "policy-edit": Line({"slug": "use_case", "number": "draft"}, reads=PAGE_POLICIES,
+                        writes=PAGE_WRITE_SCOPED),
+    "policy-compare": Line({"slug": "use_case", "number": "proposed"}, reads=PAGE_POLICIES),
+    "policy-step": Line({"slug": "use_case", "number": "proposed", "step": "policy_step"},
+                        writes=PAGE_WRITE_SCOPED),
+    "policy-approve-and-activate": Line({"slug": "use_case", "number": "proposed"},
+                                        writes=PAGE_WRITE_SCOPED),
+    "policy-backtests": Line({"slug": "use_case"}, reads=PAGE_SCOPED, writes=PAGE_WRITE_SCOPED),
+    "threshold-tuning": Line({"slug": "use_case"}, reads=PAGE_SCOPED),
+    "backtest": Line({"pk": "backtest"}, reads=PAGE_SCOPED),
+    "shadow-start": Line({"slug": "use_case"}, writes=PAGE_WRITE_SCOPED),
+    "shadow": Line({"pk": "shadow"}, reads=PAGE_SCOPED),
+    "shadow-stop-page": Line({"pk": "shadow"}, writes=PAGE_WRITE_SCOPED),
+    # The case list, its saved views (each its owner's) and bulk actions.
+    "api case-bulk": Line(writes=API_WRITE),
+    "case-index": Line(reads=PAGE),
+    "case-bulk": Line(writes=PAGE_WRITE),
+    "case-view-save": Line(writes=PAGE_WRITE),
+    "case-view-delete": Line({"pk": "saved_view"}, writes=PAGE_WRITE_SCOPED),
 }
 
 
@@ -215,8 +307,9 @@ def path(route: str, values: dict) -> str:
     return "/" + filled.replace("^", "").replace("$", "")
 
 
-def world(mark: str, *, member) -> dict:
-    """A queue and everything hanging off it, worked by ``member``."""
+def world(mark: str, *, member, manager) -> dict:
+    """A queue and everything hanging off it, worked by ``member``; ``manager`` sets up
+    what only a manager may (a backtest and a shadow of a proposed policy)."""
     process = Process.objects.create(slug=f"{mark}-process", name=f"{mark} process")
     queue = QueueFactory(slug=f"{mark}-desk", name=f"{mark} desk", process=process)
     queue.members.add(member)
@@ -235,6 +328,13 @@ def world(mark: str, *, member) -> dict:
     outbox.notify_users(users=[member], text=f"{mark} notice", dedup_prefix=f"{mark}:1",
                         case=decision.case)
     outbox.relay_due()
+    proposed = PolicyVersionFactory(use_case=use_case, status=PolicyStatus.PROPOSED,
+                                    activated_at=None)
+    draft = PolicyVersionFactory(use_case=use_case, status=PolicyStatus.DRAFT, activated_at=None)
+    backtest = backtests.request_backtest(policy=proposed, actor=manager, last=10)
+    shadow = shadows.start_shadow(policy=proposed, actor=manager, days=7)
+    view = saved_views.save_view(user=member, name=f"{mark} view", filters=[("state", "open")])
+    key, _ = AiSystemAPIKey.objects.create_key(name=f"{mark} key", ai_system=system)
     return {
         "case": decision.case_id, "consult": consult.pk, "queue": queue.slug,
         "process": process.slug, "calendar": calendar.pk,
@@ -242,9 +342,12 @@ def world(mark: str, *, member) -> dict:
         "notification": Notification.objects.get(user=member).pk,
         "message": OutboxMessage.objects.filter(recipient=str(member.pk)).first().pk,
         "person": member.username, "use_case": use_case.slug, "decision": decision.pk,
-        "document": document.pk, "system": system,
+        "document": document.pk, "system": system, "system_slug": system.slug,
+        "key_prefix": key.prefix, "proposed": proposed.number, "draft": draft.number,
+        "backtest": backtest.pk,
+        "shadow": shadow.pk, "saved_view": view.pk,
         "evidence_format": "csv", "label_format": "jsonl", "activity": "review",
-        "raci_role": "R",
+        "raci_role": "R", "policy_step": "approve",
     }
 
 
@@ -256,8 +359,10 @@ def people_and_worlds(monkeypatch, settings):
     reviewer, stranger = UserFactory(username="riley"), UserFactory(username="sam")
     auditor = UserFactory(username="alex")
     auditor.groups.add(Group.objects.get(name="auditors"))
-    inside, outside = world("in", member=reviewer), world("out", member=stranger)
-    people = {"anonymous": None, "reviewer": reviewer, "manager": make_manager(),
+    manager = make_manager()
+    inside = world("in", member=reviewer, manager=manager)
+    outside = world("out", member=stranger, manager=manager)
+    people = {"anonymous": None, "reviewer": reviewer, "manager": manager,
               "auditor": auditor, "ai": inside["system"]}
     return people, {"in": inside, "out": outside}
 
@@ -292,7 +397,7 @@ def test_every_route_answers_every_role_in_and_out_of_scope_as_the_matrix_says(
     ours = routes()
     wrong = []
     for key, line in MATRIX.items():
-        for method, table in (("get", line.reads), ("post", line.writes)):
+        for method, table in (("get", line.reads), (line.write_method, line.writes)):
             for role, answer in (table or {}).items():
                 for scope in ("in", "out") if line.objects else ("in",):
                     want = expected(answer, scope)
