@@ -40,3 +40,17 @@ class Stored(NamedTuple):
 def stored() -> Stored:
     """What intake has written so far: compare before and after a request."""
     return Stored(Decision.objects.count(), Case.objects.count(), AuditEvent.objects.count())
+
+
+def without_guardrails(use_case) -> None:
+    """Lift a use case's daily caps and probation, as its owner would (the demo sets them
+    on the automated use case): for tests that compare intake's routes with routing's own,
+    which guardrails would change by what passed earlier."""
+    from django.contrib.auth import get_user_model
+
+    from exceptions_app.services import guardrails
+
+    guardrails.update_guardrails(use_case=use_case,
+                                 actor=get_user_model().objects.get(username="manager"),
+                                 daily_auto_cap=None, daily_value_cap=None,
+                                 probation_decisions=0)

@@ -8,7 +8,6 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from django.contrib.auth import get_user_model
 from jsonschema.validators import validator_for
 from rest_framework import parsers, renderers
 from rest_framework.test import APIClient
@@ -16,8 +15,9 @@ from rest_framework.test import APIClient
 from exceptions_app.api.views import DecisionBatchView, DecisionsView
 from exceptions_app.demo.setup import seed_demo
 from exceptions_app.demo.simulation import synthetic_decision
-from exceptions_app.services import guardrails, intake
+from exceptions_app.services import intake
 from exceptions_app.services.api_keys import issue_api_key
+from tests.exceptions_app.intake_support import without_guardrails
 from workflows.actors import SYSTEM
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -109,10 +109,7 @@ def demo_client(db):
     seeded = seed_demo(now=NOW)
     # Guardrails count what passed earlier today (daily caps, a new model version's
     # probation): the second run would be judged after the first. Off for the comparison.
-    manager = get_user_model().objects.get(username="manager")
-    guardrails.update_guardrails(use_case=seeded.second_use_case, actor=manager,
-                                 daily_auto_cap=None, daily_value_cap=None,
-                                 probation_decisions=0)
+    without_guardrails(seeded.second_use_case)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Api-Key " + issue_api_key(
         ai_system=seeded.ai_system, name="equivalence", actor=SYSTEM))
