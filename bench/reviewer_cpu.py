@@ -31,7 +31,8 @@ import time
 
 from support import ensure_database, setup_django
 
-DATABASE = "bs_reviewerbench"
+# BENCH_DATABASE lets two engineers (or two checkouts) bench side by side.
+DATABASE = os.environ.get("BENCH_DATABASE", "bs_reviewerbench")
 QUEUE = "invoice-review"
 
 BUDGETS_MS = {"claim-next": 5, "resolve": 5, "release": 5, "claim": 5, "request-info": 5,
