@@ -21,10 +21,6 @@ INPUT_SCHEMA = {"type": "object", "properties": {
     "invoice_number": {"type": "string"}, "lines": {"type": "array"}}}
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def owner(db):

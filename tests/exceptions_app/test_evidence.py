@@ -22,11 +22,6 @@ from workflows.services import audit
 from workflows.verbs import AuditVerb
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def make_auditor():
     user = UserFactory(username="alex")
     user.user_permissions.add(Permission.objects.get(codename="read_everything"))

@@ -46,10 +46,6 @@ RUNS = 100
 DECISIONS_PER_RUN = 1000
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def demo(db):

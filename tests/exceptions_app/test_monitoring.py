@@ -22,10 +22,6 @@ from tests.factories import UserFactory, make_manager
 PERIOD = f"since={DAY_1}&until={DAY_2}"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def use_case(db, settings):

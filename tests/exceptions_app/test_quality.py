@@ -21,11 +21,6 @@ from tests.exceptions_app.quality_support import (
 from workflows.models import Case
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def use_case(db):
     return quality_use_case()

@@ -22,10 +22,6 @@ from workflows.services import claiming, transitions
 S = CaseState
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def use_case(db):

@@ -15,11 +15,6 @@ from workflows.models import AuditEvent, is_auditor, is_manager, reads_audit_tra
 from workflows.services import tokens
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def holding(role: str, **kwargs):
     user = UserFactory(**kwargs)
     user.groups.add(Group.objects.get(name=role))

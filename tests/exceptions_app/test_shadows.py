@@ -20,11 +20,6 @@ from tests.factories import UserFactory, client_for, make_manager
 from workflows.models import AuditEvent
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def use_case(db):
     return quality_use_case()

@@ -352,8 +352,7 @@ def world(mark: str, *, member, manager) -> dict:
 
 
 @pytest.fixture
-def people_and_worlds(monkeypatch, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def people_and_worlds(monkeypatch):
     monkeypatch.setattr(outbox, "_nudge", lambda message_ids, webhooks=False: None)
     setup_roles(actor=SYSTEM)
     reviewer, stranger = UserFactory(username="riley"), UserFactory(username="sam")

@@ -37,8 +37,7 @@ def worker(transactional_db, tmp_path):
 @pytest.mark.postgres
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
-def test_a_requested_backtest_is_judged_by_a_worker(worker, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def test_a_requested_backtest_is_judged_by_a_worker(worker):
     process, server = worker
     use_case = quality_use_case()
     known_history(use_case, *queue_people(use_case))

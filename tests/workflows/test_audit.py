@@ -42,11 +42,6 @@ def with_id(event_id: int, verb: str = "case.opened") -> AuditEvent:
     return event
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # Every test makes a reviewer; the default hasher would dominate the suite's time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @contextmanager
 def tampering():

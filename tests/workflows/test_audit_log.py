@@ -17,11 +17,6 @@ from workflows.services import audit
 from workflows.verbs import AuditVerb
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def make_auditor(**kwargs):
     user = UserFactory(**kwargs)
     user.user_permissions.add(Permission.objects.get(codename="read_everything"))
