@@ -468,6 +468,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
+    # Checks of the audit trail whose hand-over to a worker (or whose worker) was lost.
+    "enqueue-waiting-audit-verifications": {
+        "task": "workflows.tasks.enqueue_waiting_audit_verifications",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
 }
 if REDIS_URL:
     # Only a shared cache lets the web workers read what the worker summarised.

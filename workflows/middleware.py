@@ -122,9 +122,19 @@ class PersonTimeZoneMiddleware:
 
 AUDITOR_REFUSED = ("An auditor reads everything and changes nothing: this request would "
                    "change something, so it was refused. Nothing was changed.")
-# What an auditor may still send: signing in and out changes nothing of the business.
-AUDITOR_MAY_POST = frozenset({"login", "logout"})
+# What an auditor may still send: signing in and out, and asking for a check of the audit
+# trail (its own work), change nothing of the business.
+AUDITOR_MAY_POST = frozenset({"login", "logout", "audit-verifications",
+                              "audit-verification-list"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def auditor_may_send(request) -> bool:
+    """Whether this request is one an auditor may make: a read, or one of AUDITOR_MAY_POST."""
+    if request.method in SAFE_METHODS:
+        return True
+    match = request.resolver_match
+    return match is not None and match.view_name in AUDITOR_MAY_POST
 
 
 class AuditorChangesNothingMiddleware:
@@ -140,10 +150,7 @@ class AuditorChangesNothingMiddleware:
         return self.get_response(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
-        if request.method in SAFE_METHODS or not is_auditor(request.user):
-            return None
-        match = request.resolver_match
-        if match is not None and match.view_name in AUDITOR_MAY_POST:
+        if auditor_may_send(request) or not is_auditor(request.user):
             return None
         if request.path.startswith("/api/"):
             return JsonResponse({"detail": AUDITOR_REFUSED}, status=403)

@@ -6,7 +6,7 @@ from django.db import DatabaseError
 
 from workflows import dashboard
 from workflows.models import Channel
-from workflows.services import audit, claiming, outbox, sweeper
+from workflows.services import audit, audit_verifications, claiming, outbox, sweeper
 
 
 @shared_task(acks_late=True)
@@ -26,6 +26,20 @@ def seal_audit_chain() -> int:
     One sealer at a time holds the advisory lock; a second run waits and seals nothing new.
     """
     return audit.seal()
+
+
+@shared_task(acks_late=True)
+def run_audit_verification(verification_id: int) -> str:
+    """Check the whole chain for a person who asked (idempotent: a finished check, or one
+    another worker is running, is left as it is)."""
+    return audit_verifications.run(verification_id).status
+
+
+@shared_task(acks_late=True)
+def enqueue_waiting_audit_verifications() -> int:
+    """Beat runs this every minute: checks whose nudge or worker was lost are handed over
+    again."""
+    return audit_verifications.enqueue_waiting()
 
 
 @shared_task(acks_late=True)

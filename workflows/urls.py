@@ -71,4 +71,7 @@ urlpatterns = [
     # The audit log and a case's trail, for managers and auditors (views_audit.py).
     path("audit/", views_audit.audit_log_page, name="audit-log"),
     path("audit/cases/<int:pk>/", views_audit.case_trail, name="audit-case-trail"),
+    path("audit/verifications/", views_audit.verifications_page, name="audit-verifications"),
+    path("audit/verifications/<int:pk>/", views_audit.verification_page,
+         name="audit-verification"),
 ]

@@ -46,6 +46,9 @@ class AuditVerb(models.TextChoices):
     PROCESS_DELETED = "process.deleted", "Process deleted"
     ESCALATION_CHAIN_CHANGED = "escalation_chain.changed", "Escalation chain changed"
     MESSAGE_REDELIVERED = "outbox.redelivered", "Failed message sent again"
+    AUDIT_VERIFICATION_REQUESTED = ("audit.verification_requested",
+                                    "Check of the audit trail asked for")
+    AUDIT_VERIFIED = "audit.verified", "Audit trail checked"
     USER_TOKEN_ISSUED = "user_token.issued", "API token issued"
     USER_TOKEN_ROTATED = "user_token.rotated", "API token replaced"
     USER_TOKEN_SHOWN = "user_token.shown", "API token shown again"

@@ -4,15 +4,17 @@ one keyset page at a time (``workflows.audit_log``)."""
 
 from dataclasses import dataclass
 
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import dateformat, timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from workflows import audit_log, hooks, selectors, verbs
-from workflows.models import exports_evidence, reads_audit_trail
+from workflows.models import AuditVerification, exports_evidence, reads_audit_trail
+from workflows.services import audit_verifications
 
 NOT_ALLOWED = ("The audit log is for managers and auditors (permission "
                "workflows.view_audit_trail).")
@@ -98,3 +100,53 @@ def case_trail(request, pk: int):
     require_audit_reader(request.user)
     case = get_object_or_404(selectors.visible_cases(user=request.user), pk=pk)
     return _render_log(request, params={"case": str(case.pk)}, case=case)
+
+
+class VerificationForm(forms.Form):
+    expect_head = forms.RegexField(
+        regex=r"^\d+:[0-9a-f]{64}$", required=False, label="Expected head (optional)",
+        help_text="SEQ:HASH of a checkpoint kept outside the database, as the sealer logs "
+                  "it: the check then also catches a tail cut off together with its "
+                  "checkpoints.",
+        error_messages={"invalid": "Give the head as SEQ:HASH: a checkpoint's seq, a colon "
+                                   "and its 64-character chain_hash."})
+    accept_backfilled = forms.BooleanField(
+        required=False, label="Accept backfilled history",
+        help_text="Events the demo seed dated in the past; never in production.")
+
+    def expected_head(self) -> tuple[int, str] | None:
+        value = self.cleaned_data["expect_head"]
+        if not value:
+            return None
+        seq, _, chain = value.partition(":")
+        return int(seq), chain
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def verifications_page(request):
+    """Check the whole trail (a job: minutes at a million events) and see the last checks."""
+    if not audit_verifications.may_verify(request.user):
+        raise PermissionDenied(NOT_ALLOWED)
+    form = VerificationForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        verification = audit_verifications.request_verification(
+            actor=request.user, expected_head=form.expected_head(),
+            accept_backfilled=form.cleaned_data["accept_backfilled"])
+        return redirect("audit-verification", pk=verification.pk)
+    return render(request, "workflows/audit/verifications.html", {
+        "nav": "audit", "form": form, "verifications": audit_verifications.recent(),
+    }, status=400 if form.errors else 200)
+
+
+@require_GET
+@login_required
+def verification_page(request, pk: int):
+    """One check: its progress while it runs (the body reloads itself), then its report."""
+    if not audit_verifications.may_verify(request.user):
+        raise PermissionDenied(NOT_ALLOWED)
+    verification = get_object_or_404(AuditVerification.objects.select_related("requested_by"),
+                                     pk=pk)
+    template = ("workflows/audit/_verification_body.html" if request.htmx
+                else "workflows/audit/verification.html")
+    return render(request, template, {"nav": "audit", "verification": verification})

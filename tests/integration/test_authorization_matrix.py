@@ -41,7 +41,7 @@ from tests.factories import QueueFactory, UserFactory, make_manager
 from tests.workflows.sla_support import office_calendar, publish
 from workflows.actors import SYSTEM
 from workflows.models import ConsultRequest, Notification, OutboxMessage, Process
-from workflows.services import outbox, saved_views
+from workflows.services import audit_verifications, outbox, saved_views
 
 ROLES = ("anonymous", "reviewer", "manager", "auditor", "ai")
 # Django's own admin has its own permission system and tests.
@@ -145,7 +145,10 @@ MATRIX = {
                                       reads=answers(401, (200, 403), 200, 200, 401),
                                       writes=API_WRITE),
     "api audit-event-list": Line(reads=API_AUDIT),
-    "api audit-verify": Line(reads=API_AUDIT),
+    # Asking for a check of the trail is the auditor's own work: it changes nothing else.
+    "api audit-verification-list": Line(reads=API_AUDIT,
+                                        writes=answers(401, 403, 202, 202, 401)),
+    "api audit-verification-detail": Line({"pk": "verification"}, reads=API_AUDIT),
     "api audit-evidence-export": Line({"file_format": "evidence_format"}, PERIOD,
                                       reads=API_EVIDENCE),
     "api label-list": Line(reads=API_MANAGERS),
@@ -196,6 +199,8 @@ MATRIX = {
     "sla-dashboard-reassign": Line({"pk": "case"}, writes=PAGE_WRITE),
     "audit-log": Line(reads=PAGE_AUDIT),
     "audit-case-trail": Line({"pk": "case"}, reads=PAGE_AUDIT),
+    "audit-verifications": Line(reads=PAGE_AUDIT, writes=answers(302, 403, 302, 302, 302)),
+    "audit-verification": Line({"pk": "verification"}, reads=PAGE_AUDIT),
     "audit-evidence": Line(reads=PAGE_EVIDENCE),
     "use-cases": Line(reads=PAGE),
     "use-case": Line({"slug": "use_case"}, reads=PAGE_SCOPED),
@@ -334,6 +339,7 @@ def world(mark: str, *, member, manager) -> dict:
     backtest = backtests.request_backtest(policy=proposed, actor=manager, last=10)
     shadow = shadows.start_shadow(policy=proposed, actor=manager, days=7)
     view = saved_views.save_view(user=member, name=f"{mark} view", filters=[("state", "open")])
+    verification = audit_verifications.request_verification(actor=manager)
     key, _ = AiSystemAPIKey.objects.create_key(name=f"{mark} key", ai_system=system)
     return {
         "case": decision.case_id, "consult": consult.pk, "queue": queue.slug,
@@ -345,7 +351,7 @@ def world(mark: str, *, member, manager) -> dict:
         "document": document.pk, "system": system, "system_slug": system.slug,
         "key_prefix": key.prefix, "proposed": proposed.number, "draft": draft.number,
         "backtest": backtest.pk,
-        "shadow": shadow.pk, "saved_view": view.pk,
+        "shadow": shadow.pk, "saved_view": view.pk, "verification": verification.pk,
         "evidence_format": "csv", "label_format": "jsonl", "activity": "review",
         "raci_role": "R", "policy_step": "approve",
     }

@@ -24,7 +24,7 @@ from tests.exceptions_app.factories import (
 from tests.exceptions_app.factories import make_decision_case as decision_with_case
 from tests.factories import QueueFactory, UserFactory, client_for
 from tests.workflows.sla_support import office_calendar, publish
-from workflows.models import Notification, OutboxMessage, Process
+from workflows.models import AuditVerification, Notification, OutboxMessage, Process
 from workflows.services import claiming, comments, outbox
 
 MARK = "zq-sealed"  # in every name of the world the callers must not see
@@ -113,6 +113,8 @@ def sealed(monkeypatch):
         "policy-list": {"slug": use_case.slug},
         "policy-detail": {"slug": use_case.slug, "number": use_case.policies.get().number},
         "policy-diff": {"slug": use_case.slug, "number": use_case.policies.get().number},
+        "audit-verification-detail": {"pk": AuditVerification.objects.create(
+            requested_by=insider, requested_at=now).pk},
     }
 
 

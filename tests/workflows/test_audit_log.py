@@ -1,5 +1,6 @@
-"""The audit log (page and API), a case's audit trail and chain verification through the
-API: who may read them, what the filters select, and pages that neither repeat nor skip."""
+"""The audit log (page and API), a case's audit trail and checks of the whole chain (jobs,
+page and API): who may read them, what the filters select, and pages that neither repeat
+nor skip."""
 
 from datetime import timedelta
 
@@ -12,8 +13,8 @@ from django.utils import timezone
 from tests.factories import CaseFactory, UserFactory, client_for, make_manager
 from tests.workflows.test_audit import tampering
 from workflows.actors import SYSTEM
-from workflows.models import AuditEvent
-from workflows.services import audit
+from workflows.models import AuditEvent, AuditVerification
+from workflows.services import audit, audit_verifications
 from workflows.verbs import AuditVerb
 
 
@@ -151,21 +152,43 @@ def test_case_trail_is_refused_to_a_reviewer():
         reverse("case", args=[case.pk])).content.decode()
 
 
+def checked(client, **body) -> dict:
+    """Ask for a check through the API, let a worker do it (``run``, as the Celery task
+    does), then read its url: the finished check."""
+    response = client.post(reverse("audit-verification-list"), body, format="json")
+    assert response.status_code == 202, response.content
+    queued = response.json()
+    assert queued["status"] == "queued" and queued["report"] is None
+    assert response["Location"] == queued["url"]
+    audit_verifications.run(queued["id"])
+    return client.get(queued["url"]).json()
+
+
 @pytest.mark.django_db
-def test_verification_through_the_api_says_the_chain_holds():
+def test_a_check_of_the_trail_says_the_chain_holds_and_is_audited():
     for n in range(4):
         audit.record(actor=SYSTEM, verb=AuditVerb.QUEUE_CHANGED, object_type="queue", object_id=n)
     audit.seal()
+    auditor = make_auditor(username="ada")
 
-    body = client_for(make_auditor()).get(reverse("audit-verify")).json()
+    check = checked(client_for(auditor))
 
-    assert body["ok"] is True
-    assert body["sealed"] == 4 and body["first_broken_link"] is None
-    assert body["head"]["seq"] == 4
+    assert check["status"] == "passed" and check["requested_by"] == "ada"
+    # The four sealed events, and the request's own event, not sealed yet.
+    assert check["checked"] == 5 and check["total"] == 5
+    report = check["report"]
+    assert report["ok"] is True
+    assert (report["sealed"], report["unsealed"]) == (4, 1)
+    assert report["first_broken_link"] is None
+    assert report["head"]["seq"] == 4
+    asked, done = AuditEvent.objects.filter(
+        object_type="audit_verification", object_id=str(check["id"])).order_by("id")
+    assert (asked.verb, asked.actor_label) == (AuditVerb.AUDIT_VERIFICATION_REQUESTED, "ada")
+    assert done.verb == AuditVerb.AUDIT_VERIFIED and done.data["ok"] is True
 
 
 @pytest.mark.django_db
-def test_verification_through_the_api_names_the_first_broken_link():
+def test_a_check_of_the_trail_names_the_first_broken_link():
     events = [audit.record(actor=SYSTEM, verb=AuditVerb.QUEUE_CHANGED, object_type="queue",
                            object_id=n) for n in range(5)]
     audit.seal()
@@ -175,18 +198,80 @@ def test_verification_through_the_api_names_the_first_broken_link():
         cursor.execute("UPDATE workflows_auditevent SET object_id = %s WHERE id = %s",
                        ["99", edited.pk])
 
-    body = client_for(make_auditor()).get(reverse("audit-verify")).json()
+    check = checked(client_for(make_auditor()))
 
-    assert body["ok"] is False
-    assert body["first_broken_link"] == {
+    assert check["status"] == "failed"
+    report = check["report"]
+    assert report["ok"] is False
+    assert report["first_broken_link"] == {
         "seq": 3, "event_id": edited.pk, "field": "row_hash",
         "expected": audit.event_hash(edited), "found": events[2].row_hash}
-    assert any(f"event {edited.pk}" in problem for problem in body["problems"])
+    assert any(f"event {edited.pk}" in problem for problem in report["problems"])
 
 
 @pytest.mark.django_db
-def test_verification_is_refused_to_a_reviewer_and_a_bad_head_is_named():
-    assert client_for(UserFactory()).get(reverse("audit-verify")).status_code == 403
-    response = client_for(make_manager()).get(reverse("audit-verify"), {"expect_head": "12"})
+def test_a_check_expecting_a_head_the_chain_does_not_have_finds_the_truncation():
+    for n in range(3):
+        audit.record(actor=SYSTEM, verb=AuditVerb.QUEUE_CHANGED, object_type="queue", object_id=n)
+    audit.seal()
+
+    check = checked(client_for(make_manager()), expect_head=f"7:{'a' * 64}")
+
+    assert check["expected_head"] == f"7:{'a' * 64}"
+    assert any("expected head #7 is not in the chain" in problem
+               for problem in check["report"]["problems"])
+
+
+@pytest.mark.django_db
+def test_a_check_is_refused_to_a_reviewer_and_a_bad_head_is_named():
+    reviewer_api = client_for(UserFactory())
+    assert reviewer_api.post(reverse("audit-verification-list")).status_code == 403
+    assert reviewer_api.get(reverse("audit-verification-list")).status_code == 403
+    response = client_for(make_manager()).post(reverse("audit-verification-list"),
+                                               {"expect_head": "12"}, format="json")
     assert response.status_code == 400
-    assert "expect_head" in response.json()
+    assert "SEQ:HASH" in response.json()["expect_head"][0]
+    assert not AuditVerification.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_check_runs_once_a_lost_one_is_handed_over_again(monkeypatch):
+    handed = []
+    monkeypatch.setattr(audit_verifications, "_enqueue", handed.append)
+    check = audit_verifications.request_verification(actor=make_auditor())
+    now = timezone.now()
+
+    assert audit_verifications.enqueue_waiting(now=now) == 0
+    assert audit_verifications.enqueue_waiting(now=now + timedelta(minutes=2)) == 1
+    assert handed == [check.pk]
+
+    first = audit_verifications.run(check.pk)
+    finished_at = first.finished_at
+    again = audit_verifications.run(check.pk)
+    assert again.finished_at == finished_at
+    assert AuditEvent.objects.filter(verb=AuditVerb.AUDIT_VERIFIED).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_checks_page_starts_a_check_and_shows_its_report():
+    for n in range(2):
+        audit.record(actor=SYSTEM, verb=AuditVerb.QUEUE_CHANGED, object_type="queue", object_id=n)
+    audit.seal()
+    browser = signed_in(make_auditor())
+
+    assert "Check the whole trail" in browser.get(reverse("audit-log")).content.decode()
+    refused = browser.post(reverse("audit-verifications"), {"expect_head": "12:abc"})
+    assert refused.status_code == 400
+    assert "Give the head as SEQ:HASH" in refused.content.decode()
+
+    started = browser.post(reverse("audit-verifications"), {"accept_backfilled": "on"})
+    check = AuditVerification.objects.get()
+    assert started.url == reverse("audit-verification", args=[check.pk])
+    assert check.accept_backfilled
+    assert "events checked. This page updates itself." in browser.get(started.url).content.decode()
+
+    audit_verifications.run(check.pk)
+    page = browser.get(started.url).content.decode()
+    assert "The trail is intact." in page
+    assert "2 sealed events checked link by link up to seal #2" in page
+    assert signed_in(UserFactory()).get(started.url).status_code == 403

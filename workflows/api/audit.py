@@ -3,23 +3,29 @@
 - ``GET /api/v1/audit/events/``: the audit log, newest first, with the page's filters
   (``actor``, ``verb``, ``object_type``, ``object_id``, ``case``, ``since``, ``until``
   and the domain's, e.g. ``use_case``); ``before`` pages back by keyset;
-- ``GET /api/v1/audit/verify/``: the whole chain verified now, with the first broken
-  link (seq, event id, what was checked, expected and found). It reads every event
-  (see docs/PERFORMANCE.md for its rate): a nightly job or an auditor's check, not a
-  probe.
+- ``POST /api/v1/audit/verifications/``: check the whole chain, as a job (it reads every
+  event: minutes at a million, see docs/PERFORMANCE.md); ``GET`` its url for the progress
+  and, once finished, the report with the first broken link (seq, event id, what was
+  checked, expected and found); ``GET /api/v1/audit/verifications/`` lists the latest.
 """
 
 from django.core.exceptions import ValidationError
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
+from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from workflows import audit_log
 from workflows.api.queues import PeopleAPIView
-from workflows.models import reads_audit_trail
-from workflows.services import audit
+from workflows.models import AuditVerification, reads_audit_trail
+from workflows.services import audit_verifications
 from workflows.views_audit import NOT_ALLOWED
 
 
@@ -83,7 +89,7 @@ class BrokenLinkSerializer(serializers.Serializer):
     found = serializers.CharField()
 
 
-class VerificationSerializer(serializers.Serializer):
+class VerificationReportSerializer(serializers.Serializer):
     ok = serializers.BooleanField()
     sealed = serializers.IntegerField()
     unsealed = serializers.IntegerField()
@@ -94,29 +100,79 @@ class VerificationSerializer(serializers.Serializer):
     problems = serializers.ListField(child=serializers.CharField())
 
 
-class AuditVerifyView(PeopleAPIView):
+class VerificationSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="audit-verification-detail")
+    requested_by = serializers.CharField(source="requested_by.username")
+    expected_head = serializers.SerializerMethodField(
+        help_text="SEQ:HASH of the checkpoint it was asked to find, or null")
+    report = serializers.SerializerMethodField(
+        help_text="What the check found, once it is finished (null before)")
+
+    class Meta:
+        model = AuditVerification
+        fields = ["id", "url", "status", "checked", "total", "expected_head",
+                  "accept_backfilled", "requested_by", "requested_at", "started_at",
+                  "finished_at", "error", "report"]
+
+    def get_expected_head(self, verification) -> str | None:
+        head = verification.expected_head
+        return f"{head[0]}:{head[1]}" if head else None
+
+    @extend_schema_field(VerificationReportSerializer(allow_null=True))
+    def get_report(self, verification):
+        return verification.report or None
+
+
+class VerificationRequestSerializer(serializers.Serializer):
+    expect_head = serializers.CharField(
+        required=False, allow_blank=True,
+        help_text="SEQ:HASH of a checkpoint kept outside the database")
+    accept_backfilled = serializers.BooleanField(
+        default=False, help_text="accept the demo seed's backfilled history")
+
+    def validate_expect_head(self, value: str) -> tuple[int, str] | None:
+        if not value:
+            return None
+        seq, _, chain = value.partition(":")
+        if not seq.isdigit() or len(chain) != 64:
+            raise serializers.ValidationError(
+                "Give the head as SEQ:HASH (a checkpoint's seq, a colon and its "
+                "64-character chain_hash).")
+        return int(seq), chain
+
+
+class AuditVerificationsView(PeopleAPIView):
     permission_classes = [*PeopleAPIView.permission_classes, ReadsAuditTrail]
 
-    @extend_schema(responses=VerificationSerializer, parameters=[
-        OpenApiParameter("expect_head", str, required=False,
-                         description="SEQ:HASH of a checkpoint kept outside the database"),
-        OpenApiParameter("accept_backfilled", bool, required=False,
-                         description="accept the demo seed's backfilled history")])
+    @extend_schema(operation_id="audit_verification_list",
+                   responses=VerificationSerializer(many=True),
+                   summary="The latest checks of the audit trail, newest first.")
     def get(self, request):
-        expected_head = None
-        if request.query_params.get("expect_head"):
-            seq, _, chain = request.query_params["expect_head"].partition(":")
-            if not seq.isdigit() or len(chain) != 64:
-                raise serializers.ValidationError(
-                    {"expect_head": "Give the head as SEQ:HASH (a checkpoint's seq, a colon "
-                                    "and its 64-character chain_hash)."})
-            expected_head = (int(seq), chain)
-        accept = request.query_params.get("accept_backfilled", "").lower() in ("1", "true", "yes")
-        report = audit.verify(expected_head=expected_head, accept_backfilled=accept)
-        head = {"seq": report.head[0], "chain_hash": report.head[1]} if report.head else None
-        broken = report.first_broken_link
-        return Response(VerificationSerializer({
-            "ok": report.ok, "sealed": report.sealed, "unsealed": report.unsealed,
-            "backfilled": report.backfilled, "head": head, "problem_count": report.problem_count,
-            "problems": report.problems,
-            "first_broken_link": broken.__dict__ if broken else None}).data)
+        return Response(VerificationSerializer(audit_verifications.recent(), many=True,
+                                               context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="audit_verification_request", request=VerificationRequestSerializer,
+        summary="Check the whole audit trail: every event's hash and MAC, every link of the "
+                "chain, every checkpoint. Runs as a job (minutes at a million events): "
+                "read its progress and report at its url.",
+        responses={202: VerificationSerializer,
+                   400: OpenApiResponse(description="expect_head, named.")})
+    def post(self, request):
+        given = VerificationRequestSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        verification = audit_verifications.request_verification(
+            actor=request.user, expected_head=given.validated_data.get("expect_head"),
+            accept_backfilled=given.validated_data["accept_backfilled"])
+        body = VerificationSerializer(verification, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+
+class AuditVerificationView(PeopleAPIView):
+    permission_classes = [*PeopleAPIView.permission_classes, ReadsAuditTrail]
+
+    @extend_schema(operation_id="audit_verification_detail", responses=VerificationSerializer)
+    def get(self, request, pk: int):
+        verification = get_object_or_404(AuditVerification.objects.select_related("requested_by"),
+                                         pk=pk)
+        return Response(VerificationSerializer(verification, context={"request": request}).data)

@@ -2,11 +2,11 @@
 tokens or keys within the window (``workflows.sign_in_throttle``) gets 429 instead of
 another 401 until the window has passed, even with a good one."""
 
-from rest_framework import exceptions, permissions
+from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
 from workflows import sign_in_throttle
-from workflows.middleware import AUDITOR_REFUSED
+from workflows.middleware import AUDITOR_REFUSED, auditor_may_send
 from workflows.models import is_auditor
 
 
@@ -37,7 +37,7 @@ class ThrottledTokenAuthentication(TokenAuthentication):
             count_failure(request)
             raise
         # An auditor changes nothing, with a token as with a session (the middleware).
-        if (authenticated and request.method not in permissions.SAFE_METHODS
+        if (authenticated and not auditor_may_send(request._request)
                 and is_auditor(authenticated[0])):
             raise exceptions.PermissionDenied(AUDITOR_REFUSED)
         return authenticated

@@ -41,5 +41,8 @@ urlpatterns = [
          name="reviewer-availability"),
     # The audit trail and its verification (workflows/api/audit.py).
     path("audit/events/", audit.AuditEventsView.as_view(), name="audit-event-list"),
-    path("audit/verify/", audit.AuditVerifyView.as_view(), name="audit-verify"),
+    path("audit/verifications/", audit.AuditVerificationsView.as_view(),
+         name="audit-verification-list"),
+    path("audit/verifications/<int:pk>/", audit.AuditVerificationView.as_view(),
+         name="audit-verification-detail"),
 ]

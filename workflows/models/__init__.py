@@ -4,7 +4,15 @@ Nothing here knows about AI. The domain app creates cases and listens for their
 resolution through ``workflows.hooks``.
 """
 
-from .audit import AppendOnlyModel, AuditCheckpoint, AuditEvent, AuditQuerySet, AuditSeal
+from .audit import (
+    AppendOnlyModel,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditQuerySet,
+    AuditSeal,
+    AuditVerification,
+    VerificationStatus,
+)
 from .cases import (
     CLAIMABLE_STATES,
     CLOSED_STATES,
@@ -74,6 +82,7 @@ __all__ = [
     "AuditEvent",
     "AuditQuerySet",
     "AuditSeal",
+    "AuditVerification",
     "Calendar",
     "CalendarClosure",
     "Case",
@@ -103,6 +112,7 @@ __all__ = [
     "SlaWarning",
     "User",
     "Verdict",
+    "VerificationStatus",
     "activity_choices",
     "activity_label",
     "activity_values",

@@ -111,4 +111,56 @@ class AuditCheckpoint(AppendOnlyModel):
         return f"checkpoint #{self.seq} {self.chain_hash[:12]}"
 
 
+class VerificationStatus(models.TextChoices):
+    QUEUED = "queued", "Waiting for a worker"
+    RUNNING = "running", "Running"
+    PASSED = "passed", "Intact"
+    FAILED = "failed", "Problems found"
+    ERROR = "error", "Could not finish"
+
+
+class AuditVerification(models.Model):
+    """One check of the whole chain (``services.audit.verify``), run by a Celery worker:
+    at a million events it takes minutes, longer than a request may.
+
+    ``checked`` of ``total`` is its progress; ``report`` what ``verify`` found.
+    """
+
+    # A checkpoint kept outside the database (seq and chain_hash), to catch a truncated tail.
+    expected_head_seq = models.BigIntegerField(null=True, blank=True)
+    expected_head_hash = models.CharField(max_length=64, blank=True)
+    accept_backfilled = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=VerificationStatus.choices,
+                              default=VerificationStatus.QUEUED)
+    total = models.PositiveBigIntegerField(default=0)
+    checked = models.PositiveBigIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                     related_name="+")
+    requested_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Written with each chunk checked: a running check whose heartbeat stops lost its
+    # worker, and is handed over again.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self):
+        return f"audit verification {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (VerificationStatus.PASSED, VerificationStatus.FAILED,
+                               VerificationStatus.ERROR)
+
+    @property
+    def expected_head(self) -> tuple[int, str] | None:
+        if self.expected_head_seq is None:
+            return None
+        return self.expected_head_seq, self.expected_head_hash
+
+
 # --- Who owns the work: processes and the RACI matrix -----------------------------

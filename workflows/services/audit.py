@@ -472,12 +472,14 @@ def _unsealed_events(*, chunk: int) -> Iterator[AuditEvent]:
 
 
 def verify(*, expected_head: tuple[int, str] | None = None, now: datetime | None = None,
-           chunk_size: int = VERIFY_CHUNK, accept_backfilled: bool = False) -> VerificationReport:
+           chunk_size: int = VERIFY_CHUNK, accept_backfilled: bool = False,
+           progress: Callable[[int], None] | None = None) -> VerificationReport:
     """Walk the whole chain and its checkpoints and say what, if anything, is wrong.
 
     ``expected_head`` is a (seq, chain_hash) kept outside the database (a shipped
     checkpoint); it catches a tail truncated together with its checkpoints. Events marked
     backfilled (the demo seed's history) are a problem unless ``accept_backfilled``.
+    ``progress`` is told how many events were checked, every ``chunk_size`` of them.
     """
     now = now or timezone.now()
     problems = _Problems()
@@ -498,6 +500,8 @@ def verify(*, expected_head: tuple[int, str] | None = None, now: datetime | None
     first_broken_link = None
     for event in _sealed_events(upto=upto, chunk=chunk_size):
         sealed += 1
+        if progress and sealed % chunk_size == 0:
+            progress(sealed)
         gap = event.seq != previous_seq + 1
         if gap and first_broken_link is None:
             first_broken_link = BrokenLink(seq=event.seq, event_id=event.id, field="seq",
@@ -554,6 +558,8 @@ def verify(*, expected_head: tuple[int, str] | None = None, now: datetime | None
     unsealed = 0
     for event in _unsealed_events(chunk=chunk_size):
         unsealed += 1
+        if progress and unsealed % chunk_size == 0:
+            progress(sealed + unsealed)
         _check_event(event, f"unsealed event {event.id}", problems, backfilled)
         if event_hash(event) != event.row_hash:
             problems.add(f"unsealed event {event.id}: the event's content does not match its "
