@@ -283,19 +283,21 @@ class Stack:
             str(venv / "gunicorn"), "config.wsgi", "--workers", "2", "--worker-class", "sync",
             "--bind", f"127.0.0.1:{self.web_port}", "--timeout", "60",
             "--log-level", "warning"], env=self.env, logs=logs)
-        # Two workers, as the Procfile runs them: the slow receivers hold only the
-        # webhook worker's slots, never the periodic jobs'.
-        self.worker, self.webhook_worker = (
+        # A worker per queue, as the Procfile runs them: the slow receivers hold only the
+        # webhook worker's slots and a storm of notices the notice worker's, never the
+        # periodic jobs'.
+        self.worker, self.notice_worker, self.webhook_worker = (
             Process(f"celery-{queue}-worker", [
                 str(venv / "celery"), "-A", "config", "worker", "-Q", queue,
                 "--concurrency", "2", "--loglevel", "WARNING",
                 "-n", f"{queue}-{self.redis_port}@%h", "--without-gossip", "--without-mingle",
                 "--without-heartbeat"], env=self.env, logs=logs)
-            for queue in ("celery", "webhooks"))
+            for queue in ("celery", "notices", "webhooks"))
         self.beat = Process("celery-beat", [
             str(venv / "celery"), "-A", "config", "beat", "--loglevel", "WARNING",
             "-s", str(self.workdir / "beat-schedule")], env=self.env, logs=logs)
-        self.processes = [self.redis, self.web, self.worker, self.webhook_worker, self.beat]
+        self.processes = [self.redis, self.web, self.worker, self.notice_worker,
+                          self.webhook_worker, self.beat]
         self.receivers: Receivers | None = None
 
     def start(self) -> Credentials:
@@ -309,7 +311,8 @@ class Stack:
         self.receivers = Receivers()
         credentials = seed(receivers=self.receivers, response_target=self.response_target)
         self.receivers.secrets = credentials.secrets
-        for process in (self.web, self.worker, self.webhook_worker, self.beat):
+        for process in (self.web, self.worker, self.notice_worker, self.webhook_worker,
+                        self.beat):
             process.start()
         self.wait_for_web()
         return credentials
@@ -354,7 +357,8 @@ class Stack:
         """Restart a server process that exited on its own, as systemd's
         ``Restart=always`` does in production (docs/DEPLOY.md); note each one."""
         while not stop.is_set():
-            for process in (self.web, self.worker, self.webhook_worker, self.beat):
+            for process in (self.web, self.worker, self.notice_worker, self.webhook_worker,
+                            self.beat):
                 if not process.held and not process.alive():
                     exits.append(f"{wall() - started:6.1f} s  {process.name} exited "
                                  f"(code {process.popen.returncode}); started again")
@@ -650,6 +654,7 @@ class Sampler:
     def _parts(self) -> dict[int, str]:
         parts = {pid: "load generator and receivers" for pid in [os.getpid()]}
         for process, name in ((self.stack.web, "gunicorn"), (self.stack.worker, "celery worker"),
+                              (self.stack.notice_worker, "notice worker"),
                               (self.stack.webhook_worker, "webhook worker"),
                               (self.stack.beat, "celery beat"), (self.stack.redis, "redis")):
             if process.alive():

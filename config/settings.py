@@ -321,14 +321,19 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Webhooks go to customers' endpoints, which can be slow or hostile: they have a queue
-# and workers of their own, so the periodic jobs (audit sealing, SLA sweeps, lease
-# expiry, the relay of e-mail and in-app messages) never wait behind one. Start
-# workers with ``-Q celery`` and ``-Q webhooks`` (or ``-Q celery,webhooks`` on one host).
+# and workers of their own. E-mail and in-app notices come in storms (an escalation
+# wave tells every Informed person twice): they have theirs too. So the periodic jobs
+# (audit sealing, SLA sweeps, lease expiry) never wait behind either. Start workers
+# with ``-Q celery``, ``-Q notices`` and ``-Q webhooks`` (or all three on one host).
 WEBHOOK_QUEUE = "webhooks"
+NOTICE_QUEUE = "notices"
 CELERY_TASK_ROUTES = {
     "workflows.tasks.deliver_webhook": {"queue": WEBHOOK_QUEUE},
     "workflows.tasks.deliver_webhooks": {"queue": WEBHOOK_QUEUE},
     "workflows.tasks.relay_webhooks": {"queue": WEBHOOK_QUEUE},
+    "workflows.tasks.deliver_outbox_message": {"queue": NOTICE_QUEUE},
+    "workflows.tasks.deliver_outbox_messages": {"queue": NOTICE_QUEUE},
+    "workflows.tasks.relay_outbox": {"queue": NOTICE_QUEUE},
     # Fetching a source document reaches an AI system's host, as slow as a webhook's.
     "exceptions_app.tasks.fetch_document": {"queue": WEBHOOK_QUEUE},
 }
@@ -424,8 +429,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workflows.tasks.expire_claim_leases",
         "schedule": 30.0,
     },
-    # The outbox relay (I5): messages a lost nudge or a failed attempt left due; the
-    # webhooks' own relay runs on their queue. A run nobody took in time expires.
+    # The outbox relay (I5): messages a lost nudge or a failed attempt left due, on the
+    # notices queue; the webhooks' own relay runs on theirs. A run nobody took in time
+    # expires.
     "relay-outbox": {
         "task": "workflows.tasks.relay_outbox",
         "schedule": 10.0,

@@ -98,7 +98,7 @@ class CeleryProcess:
     """``celery worker`` or ``celery beat`` in its own process group."""
 
     def __init__(self, kind: str, *, env: dict, workdir: Path, name: str,
-                 queues: str = "celery,webhooks"):
+                 queues: str = "celery,notices,webhooks"):
         self.kind, self.env, self.workdir, self.name = kind, env, workdir, name
         self.queues = queues  # a worker consumes these (production splits them)
         self.process: subprocess.Popen | None = None

@@ -611,12 +611,15 @@ def _queue_of(task_name: str) -> str:
     return route["queue"].name if "queue" in route else app.conf.task_default_queue
 
 
-def test_webhook_deliveries_run_on_their_own_queue_and_the_periodic_jobs_do_not():
+def test_webhooks_and_notices_run_on_queues_of_their_own_and_the_periodic_jobs_do_not():
     for name in ("deliver_webhook", "deliver_webhooks", "relay_webhooks"):
         assert _queue_of(f"workflows.tasks.{name}") == "webhooks"
+    # An escalation storm's e-mail and in-app notices wait on their own workers.
+    for name in ("relay_outbox", "deliver_outbox_message", "deliver_outbox_messages"):
+        assert _queue_of(f"workflows.tasks.{name}") == "notices"
     for name in ("seal_audit_chain", "sweep_sla_clocks", "check_case_clock",
-                 "expire_claim_leases", "relay_outbox", "deliver_outbox_message",
-                 "deliver_outbox_messages", "warm_dashboard"):
+                 "expire_claim_leases", "warm_dashboard", "run_audit_verification",
+                 "enqueue_waiting_audit_verifications"):
         assert _queue_of(f"workflows.tasks.{name}") == "celery"
 
 
