@@ -390,7 +390,7 @@ def _stored_decision(pk: int, fields: dict) -> Decision:
     values = {"id": pk, **fields}
     decision = db.instance_as_read(Decision, [
         (getattr(values.get(field.name), "pk", None) if field.is_relation
-         else values.get(field.name, field.get_default()))
+         else values[field.name] if field.name in values else field.get_default())
         for field in _DECISION_FIELDS])
     for field in _DECISION_RELATIONS:
         if values.get(field.name) is not None:
