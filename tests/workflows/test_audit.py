@@ -106,11 +106,11 @@ def truncate_chain_from(cursor, seq: int) -> None:
 @pytest.mark.parametrize("case_id", [None, 7, 2**70])
 def test_a_row_for_copy_hashes_what_build_hashes(label, case_id):
     now = timezone.now()
-    event = audit.build(verb="decision.received", object_type="decision", object_id=label,
+    event = audit.build(verb="case.opened", object_type="case", object_id=label,
                         actor_label=label or "ai:x", case_id=case_id, now=now,
                         data={"note": label, "amount": 1e-07})
     row = dict(zip(audit.ROW_COLUMNS, audit.row(
-        verb="decision.received", object_type="decision", object_id=label,
+        verb="case.opened", object_type="case", object_id=label,
         actor_label=label or "ai:x", case_id=case_id, now=now,
         data={"note": label, "amount": 1e-07}), strict=True))
 
