@@ -9,7 +9,8 @@ What it does, in one run:
    JSON Schemas declaring ``$schema``, its policy, rules, queues, SLA policies, and
    work in flight), then issues ``demo-ai`` a key. The bodies are the demo's
    synthetic upstream's (``demo.simulation.synthetic_decision``).
-2. Starts gunicorn (``config.wsgi``, 2 sync workers) with ``bench.baseline_settings``:
+2. Starts gunicorn (``config.wsgi``, 2 sync workers, or ``--worker-class gthread``) with
+   ``bench.baseline_settings``:
    the product's URLs plus two bench-only baselines (``bench/baseline_urls.py``): a
    bare DRF endpoint (ModelSerializer, validating the same fields, saved through the
    ORM: the target's denominator) and a barer one inserting through a cursor.
@@ -32,7 +33,8 @@ What it does, in one run:
 
 ``--against DIR`` runs a second checkout's code (the code before a change, say) beside
 this one, against the same database: a second gunicorn, every load and step profile
-alternating between the two, so that both meet the same neighbours.
+alternating between the two, so that both meet the same neighbours. With DIR this
+checkout and ``--against-worker-class gthread``, it compares gunicorn's worker classes.
 """
 
 import argparse
@@ -50,7 +52,8 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATABASE = "bs_intakebench"
+# BENCH_DATABASE lets two engineers (or two checkouts) bench side by side.
+DATABASE = os.environ.get("BENCH_DATABASE", "bs_intakebench")
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
 USE_CASE = "invoice-approval"
 
@@ -120,13 +123,15 @@ def free_port(preferred: int) -> int:
     raise SystemExit("No free port in 8200-8299.")
 
 
-def start_gunicorn(port: int, var_dir: str, root: Path = ROOT) -> subprocess.Popen:
+def start_gunicorn(port: int, var_dir: str, root: Path = ROOT, *,
+                   worker_class: str = "sync", threads: int = 1) -> subprocess.Popen:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.baseline_settings",
            "DATABASE_URL": DATABASE_URL, "AI_SYSTEM_THROTTLE_RATE": "1000000/s",
            "LOG_LEVEL": "WARNING", "DEBUG": "false", "BACKSTOP_VAR_DIR": var_dir}
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--workers", "2",
-         "--worker-class", "sync", "--bind", f"127.0.0.1:{port}", "--chdir", str(root),
+         "--worker-class", worker_class, "--threads", str(threads),
+         "--bind", f"127.0.0.1:{port}", "--chdir", str(root),
          "--log-level", "warning", "--timeout", "120"],
         env=env, cwd=root)
     deadline = time.monotonic() + 30
@@ -443,6 +448,13 @@ def main() -> None:
                         help="rounds of the step-by-step profile (default 3; 0: none)")
     parser.add_argument("--against", type=Path, default=None,
                         help="a second checkout whose code runs beside this one, alternating")
+    parser.add_argument("--worker-class", default="sync",
+                        help="gunicorn's worker class for this checkout (sync, gthread)")
+    parser.add_argument("--against-worker-class", default=None,
+                        help="the second checkout's worker class (default: --worker-class); "
+                             "with --against naming this checkout, compares worker classes")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="threads per gthread worker (default 4)")
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
     batch_clients = [int(level) for level in args.batch_clients.split(",")]
@@ -457,11 +469,15 @@ def main() -> None:
     try:
         for code, root in codes.items():
             ports[code] = free_port(args.port + len(ports))
-            servers[code] = start_gunicorn(ports[code], f"/tmp/bs-intakebench-{run}-{code}",
-                                           root)
+            worker_class = (args.against_worker_class or args.worker_class
+                            if code == "against" else args.worker_class)
+            servers[code] = start_gunicorn(
+                ports[code], f"/tmp/bs-intakebench-{run}-{code}", root,
+                worker_class=worker_class,
+                threads=args.threads if worker_class == "gthread" else 1)
             probes[ports[code]] = CpuProbe(servers[code].pid)
             print(f"{code}: {root.name}, gunicorn pid {servers[code].pid} on "
-                  f"127.0.0.1:{ports[code]}, 2 sync workers", flush=True)
+                  f"127.0.0.1:{ports[code]}, 2 {worker_class} workers", flush=True)
         print(f"database {DATABASE}; {args.duration:g} s per level", flush=True)
         port = ports["now"]
         for kind in ("baseline", "raw"):  # warm up: connections, compiled policy

@@ -322,8 +322,15 @@ _SURROGATE_PROBLEM = ("text may not contain a lone UTF-16 surrogate "
 def json_value_problem(value) -> str | None:
     """Why ``value`` cannot be stored and judged, naming where; None if it can.
 
-    Iterative, so a hostile nesting depth cannot exhaust the stack.
+    Iterative, so a hostile nesting depth cannot exhaust the stack. A value that plainly
+    has no problem (nearly every one) is passed by ``_plainly_storable``'s walk, which
+    keeps no paths.
     """
+    return None if _plainly_storable(value, 0) else _named_problem(value)
+
+
+def _named_problem(value) -> str | None:
+    """``json_value_problem``'s full walk, naming where."""
     stack = [(value, "", 0)]
     while stack:
         item, where, depth = stack.pop()
@@ -349,6 +356,30 @@ def json_value_problem(value) -> str | None:
         elif isinstance(item, int | float) and not -_LARGEST_DOUBLE <= item <= _LARGEST_DOUBLE:
             return _at(where, "the number is out of range (at most about 1.8e308)")
     return None
+
+
+def _plainly_storable(item, depth: int) -> bool:
+    """Whether ``json_value_problem`` finds nothing in ``item`` at ``depth``: the same
+    checks without naming where (the recursion stops past ``MAX_JSON_DEPTH``)."""
+    if depth > MAX_JSON_DEPTH:
+        return False
+    kind = type(item)
+    if kind is str:
+        return "\x00" not in item and (item.isascii() or not _LONE_SURROGATE.search(item))
+    if kind is dict:
+        for key, child in item.items():
+            if "\x00" in key or not (key.isascii() or not _LONE_SURROGATE.search(key)):
+                return False
+            if not _plainly_storable(child, depth + 1):
+                return False
+        return True
+    if kind is list:
+        return all(_plainly_storable(child, depth + 1) for child in item)
+    if kind is bool or item is None:
+        return True
+    if kind is int or kind is float:
+        return -_LARGEST_DOUBLE <= item <= _LARGEST_DOUBLE
+    return False  # anything else: the full walk decides
 
 
 def _at(where: str, problem: str) -> str:

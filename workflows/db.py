@@ -72,19 +72,52 @@ def add_to_counters(model: type[models.Model], *, key: Sequence[str], counters: 
 def _adding_to_counters(model, *, key, counters, rows, returning=()) -> tuple[str, list]:
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
+    others, defaults = _other_columns(model, key=key, counters=counters)
+    row = "(" + ", ".join(["%s"] * (len(key) + len(counters) + len(others))) + ")"
+    answer = f" RETURNING {', '.join(map(quote, returning))}" if returning else ""
+    return (f"INSERT INTO {table} ({', '.join(map(quote, [*key, *counters, *others]))}) "
+            f"VALUES {', '.join([row] * len(rows))} "
+            f"{_on_conflict_add(model, key=key, counters=counters)}{answer}",
+            [value for values in rows for value in (*values, *defaults)])
+
+
+def _adding_to_counters_from_json(model, *, key, counters, rows) -> tuple[str, list] | None:
+    """``_adding_to_counters``' statement with every row in one JSON parameter (as
+    ``_populating``'s), for ``write_at_once``: a rollup's row brings some fifty columns."""
+    others, defaults = _other_columns(model, key=key, counters=counters)
+    columns = [*key, *counters, *others]
+    statement = _populating(model, columns, [(*values, *defaults) for values in rows])
+    if statement is None:
+        return None
+    sql, params = statement
+    return f"{sql} {_on_conflict_add(model, key=key, counters=counters)}", params
+
+
+def _on_conflict_add(model, *, key, counters) -> str:
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    sums = ", ".join(f"{quote(column)} = {table}.{quote(column)} + EXCLUDED.{quote(column)}"
+                     for column in counters)
+    return f"ON CONFLICT ({', '.join(map(quote, key))}) DO UPDATE SET {sums}"
+
+
+_constant_defaults: dict[tuple, tuple[list[str], list]] = {}
+
+
+def _other_columns(model, *, key, counters) -> tuple[list[str], list]:
+    """The columns of ``model`` neither key nor counter, and their defaults as the
+    database takes them (kept once worked out, unless a default is a callable)."""
+    cache_key = (model, tuple(key), tuple(counters), connection.vendor)
+    if (known := _constant_defaults.get(cache_key)) is not None:
+        return known
     fields = {field.column: field for field in model._meta.concrete_fields}
     others = [column for column, field in fields.items()
               if column not in (*key, *counters) and not field.primary_key]
     defaults = [fields[column].get_db_prep_save(fields[column].get_default(), connection)
                 for column in others]
-    row = "(" + ", ".join(["%s"] * (len(key) + len(counters) + len(others))) + ")"
-    sums = ", ".join(f"{quote(column)} = {table}.{quote(column)} + EXCLUDED.{quote(column)}"
-                     for column in counters)
-    answer = f" RETURNING {', '.join(map(quote, returning))}" if returning else ""
-    return (f"INSERT INTO {table} ({', '.join(map(quote, [*key, *counters, *others]))}) "
-            f"VALUES {', '.join([row] * len(rows))} "
-            f"ON CONFLICT ({', '.join(map(quote, key))}) DO UPDATE SET {sums}{answer}",
-            [value for values in rows for value in (*values, *defaults)])
+    if not any(callable(fields[column].default) for column in others):
+        _constant_defaults[cache_key] = (others, defaults)
+    return others, defaults
 
 
 def write_at_once(*, objects: Sequence[tuple[type[models.Model], Sequence[models.Model]]],
@@ -115,7 +148,7 @@ def write_at_once(*, objects: Sequence[tuple[type[models.Model], Sequence[models
             n for n, column in enumerate(columns) if column in json_columns}))
     statements = [statement for statement in statements if statement]
     if counters and counters["rows"]:
-        statements.append(_adding_to_counters(**counters))
+        statements.append(_adding_to_counters_from_json(**counters))
     if not statements:
         return
     *first, (last, last_params) = statements

@@ -26,7 +26,6 @@ _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 # A string (skipped) or a float orjson writes unlike repr: 0.0000..., or 1e-7.
 _FLOAT = re.compile(
     rb'"(?:[^"\\]|\\.)*"|(?<![\w.])(-?(?:0\.0000\d*|\d+(?:\.\d+)?e-\d+))')
-_MAY_HAVE_SUCH_FLOAT = re.compile(rb"0\.0000|\de-")
 _NOT_PRINTABLE_ASCII = re.compile("[^\x00-\x7e]")
 # Long digit runs: an integer orjson may read as a float (or text that only looks so).
 _LONG_NUMBER = re.compile(rb"\d{19}")
@@ -43,11 +42,25 @@ def dumps(value, *, sort_keys: bool = False, ensure_ascii: bool = True,
     except orjson.JSONEncodeError:
         return json.dumps(value, sort_keys=sort_keys, ensure_ascii=ensure_ascii,
                           separators=(",", ":"), cls=encoder).encode()
-    if _MAY_HAVE_SUCH_FLOAT.search(text):
+    if _may_have_such_float(text):
         text = _FLOAT.sub(_as_repr, text)
     if ensure_ascii and (not text.isascii() or b"\x7f" in text):
         text = _NOT_PRINTABLE_ASCII.sub(_escaped, text.decode()).encode()
     return text
+
+
+def _may_have_such_float(text: bytes) -> bool:
+    """Whether ``text`` holds ``0.0000`` or a digit before ``e-`` (what ``_FLOAT`` may
+    rewrite): by ``bytes.find``, several times faster than a regex searching for
+    either."""
+    if b"0.0000" in text:
+        return True
+    at = text.find(b"e-", 1)
+    while at != -1:
+        if 48 <= text[at - 1] <= 57:  # a digit
+            return True
+        at = text.find(b"e-", at + 2)
+    return False
 
 
 def canonical(value, *, encoder: type[json.JSONEncoder] = json.JSONEncoder) -> str:

@@ -8,18 +8,44 @@ decision; a query for them would cost more than judging the decision. Correctnes
   cache: with Redis, every process drops its entries on its next use;
 - anything else (``QuerySet.update``, SQL, a process without a shared cache) is seen
   after at most ``TTL`` seconds.
+
+A request that looks into several caches reads their tokens in one round trip inside
+``one_look()``: each cache then holds what it held at the block's start.
 """
 
 import logging
 import time
 import uuid
+import weakref
 from collections.abc import Hashable, Iterable
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 logger = logging.getLogger(__name__)
+
+# Every cache's token as ``one_look`` read it, while its block runs.
+_tokens: ContextVar[dict | None] = ContextVar("process_cache_tokens", default=None)
+_every: "weakref.WeakSet[ProcessCache]" = weakref.WeakSet()
+
+
+@contextmanager
+def one_look():
+    """Inside, every process cache's lookups take their token from one ``get_many`` made
+    on entering, instead of a round trip to the shared cache each."""
+    if _tokens.get() is not None:  # nested: the outer block's reading stands
+        yield
+        return
+    keys = sorted({each.generation_key for each in _every})
+    tokens = _shared_cache("get_many", keys) or {}
+    reset = _tokens.set({key: tokens.get(key) for key in keys})
+    try:
+        yield
+    finally:
+        _tokens.reset(reset)
 
 
 class ProcessCache:
@@ -31,10 +57,14 @@ class ProcessCache:
         self.clock = clock
         self.entries: dict[Hashable, tuple[float, object]] = {}
         self.generation = None
+        _every.add(self)
 
     def lookup(self, keys: Iterable[Hashable]) -> dict:
         """The entries of ``keys`` still fresh here and not dropped by another process."""
-        generation = _shared_cache("get", self.generation_key)
+        tokens = _tokens.get()
+        generation = (tokens[self.generation_key]
+                      if tokens is not None and self.generation_key in tokens
+                      else _shared_cache("get", self.generation_key))
         if generation != self.generation:
             self.entries = {}
             self.generation = generation

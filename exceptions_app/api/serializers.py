@@ -86,9 +86,17 @@ class DecisionInSerializer(serializers.Serializer):
     meta = JsonObjectField(required=False, default=dict)
 
 
+class ParsedJsonField(serializers.JSONField):
+    """Any JSON value, as the parser read it: ``JSONField`` would write each one out
+    again to prove it can be (a parsed body always can), 20 µs an item of a batch."""
+
+    def to_internal_value(self, data):
+        return data
+
+
 class BatchInSerializer(serializers.Serializer):
     # Items are checked one by one in the view, so one bad item fails only itself.
-    decisions = serializers.ListField(child=serializers.JSONField(), allow_empty=False,
+    decisions = serializers.ListField(child=ParsedJsonField(), allow_empty=False,
                                       max_length=settings.BATCH_MAX_DECISIONS)
 
 

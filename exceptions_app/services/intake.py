@@ -40,7 +40,7 @@ from exceptions_app.routing import RoutingResult, UseCaseRouting, route_decision
 from exceptions_app.services import guardrails, quality
 from exceptions_app.stage_models import Guardrails
 from exceptions_app.verbs import DomainVerb
-from workflows import db, json_codec
+from workflows import db, json_codec, process_cache
 from workflows.models import AssignmentMode, AuditEvent, Case, Queue
 from workflows.process_cache import ProcessCache
 from workflows.services import audit
@@ -175,7 +175,11 @@ def submit_decisions(*, ai_system: AiSystem, items: list[dict],
     different body. 400/403: the use case is unknown, has no active policy, is
     not this system's, or the decision breaks its data contract.
     """
-    now = now or timezone.now()
+    with process_cache.one_look():  # the caches' tokens in one round trip
+        return _submit(ai_system=ai_system, items=items, now=now or timezone.now())
+
+
+def _submit(*, ai_system: AiSystem, items: list[dict], now: datetime) -> list[ItemResult]:
     entries = _targets(ai_system=ai_system, slugs={item["use_case"] for item in items})
     targets = {slug: entry for slug, entry in entries.items() if isinstance(entry, _Target)}
     hashes = [body_hash(item) for item in items]
@@ -386,7 +390,7 @@ def _stored_decision(pk: int, fields: dict) -> Decision:
     values = {"id": pk, **fields}
     decision = db.instance_as_read(Decision, [
         (getattr(values.get(field.name), "pk", None) if field.is_relation
-         else values.get(field.name, field.get_default()))
+         else values[field.name] if field.name in values else field.get_default())
         for field in _DECISION_FIELDS])
     for field in _DECISION_RELATIONS:
         if values.get(field.name) is not None:

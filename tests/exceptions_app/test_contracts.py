@@ -116,3 +116,24 @@ def test_a_schema_that_is_not_valid_json_schema_is_refused_naming_where(schema, 
 ])
 def test_schemas_of_every_supported_draft_are_taken(schema):
     check_schema(schema)
+
+
+DEEP = {"a": [1]}
+for _ in range(40):
+    DEEP = {"d": DEEP}
+
+
+@pytest.mark.parametrize("value", [
+    {"vendor": "Bäckerei", "n": [1, 2.5, None, True, {"x": "y"}]},
+    {"nul": "a\x00b"}, {"key\x00": 1}, {"lone": "\ud800"}, {"\udc00": 1},
+    {"big": float("inf")}, {"nan": [float("nan")]}, {"huge": 10**400}, {"ok": 10**300},
+    DEEP, {"d": [[[[["deep but fine"]]]]]},
+])
+def test_the_quick_walk_answers_what_the_full_walk_names(value):
+    """``json_value_problem`` lets plainly storable values through without naming paths;
+    a value with a problem gets the full walk's answer, where included."""
+    from exceptions_app import contracts
+
+    full = contracts._named_problem(value)
+    assert contracts.json_value_problem(value) == full
+    assert contracts._plainly_storable(value, 0) == (full is None)

@@ -64,3 +64,25 @@ def test_the_counters_answered_are_those_after_the_add():
     assert sorted(answered) == [("v1", 7, 1), ("v2", 3, 0)]
     assert [row[1:3] for row in counted(use_case)] == [("v1", "auto"), ("v2", "auto")]
     assert [row[3] for row in counted(use_case)] == [7, 3]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_counters_written_at_once_add_as_add_to_counters_does():
+    at_once, reference = UseCaseFactory(), UseCaseFactory()
+    day = date(2026, 12, 4)
+    for use_case in (at_once, reference):
+        orm_add(use_case, day, "v1", "auto", 5, 1)
+
+    def rows(use_case):
+        return [(connection.ops.adapt_datefield_value(day), use_case.pk, v, r, n, s)
+                for v, r, n, s in (("v1", "auto", 2, 1), ("v2", "review", 3, 0))]
+
+    db.write_at_once(objects=[], counters={
+        "model": DailyQuality, "key": KEY, "counters": ("decisions", "qa_sampled"),
+        "rows": rows(at_once)})
+    db.add_to_counters(DailyQuality, key=KEY, counters=("decisions", "qa_sampled"),
+                       rows=rows(reference))
+
+    assert counted(at_once) == counted(reference) == [
+        (day, "v1", "auto", 7, 2, 0), (day, "v2", "review", 3, 0, 0)]

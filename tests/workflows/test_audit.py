@@ -96,6 +96,22 @@ def truncate_chain_from(cursor, seq: int) -> None:
                    "(SELECT event_id FROM workflows_auditseal)")
 
 
+@pytest.mark.parametrize("label", ["ai:invoice-bot", 'ai:"quoted"', "ai:back\\slash",
+                                   "ai:Bäckerei", "ai:\x7f", "ai:tab\t", "ai:😀", ""])
+@pytest.mark.parametrize("case_id", [None, 7, 2**70])
+def test_a_row_for_copy_hashes_what_build_hashes(label, case_id):
+    now = timezone.now()
+    event = audit.build(verb="case.opened", object_type="case", object_id=label,
+                        actor_label=label or "ai:x", case_id=case_id, now=now,
+                        data={"note": label, "amount": 1e-07})
+    row = dict(zip(audit.ROW_COLUMNS, audit.row(
+        verb="case.opened", object_type="case", object_id=label,
+        actor_label=label or "ai:x", case_id=case_id, now=now,
+        data={"note": label, "amount": 1e-07}), strict=True))
+
+    assert (row["row_hash"], row["row_mac"]) == (event.row_hash, event.row_mac)
+
+
 # --- sealing -----------------------------------------------------------------------------
 
 @pytest.mark.django_db

@@ -119,6 +119,25 @@ def test_opening_a_batch_takes_the_same_queries_whatever_its_size(queue):
     assert len(small) == len(large) == 2  # the current policies' targets, their closures
 
 
+@pytest.mark.django_db
+def test_cases_opened_together_have_the_clocks_each_would_have_alone(queue):
+    other = QueueFactory(slug="other")
+    publish(queue, calendar=office_calendar(), more=[(80, 15 * MINUTE, 2 * HOUR)])
+    publish(other, calendar=office_calendar("Other office"), response=2 * HOUR)
+    now = berlin(2026, 3, 3, 16, 30)  # business time runs out within the hour
+    specs = [NewCase(queue=(queue, other)[n % 2], title=f"case {n}", priority=(50, 90)[n % 3 > 0])
+             for n in range(12)]
+    clocks = ("sla_policy_id", "response_due_at", "response_warn_at", "due_at", "warn_at",
+              "sla_remaining", "sla_next_check_at")
+
+    together = open_cases(specs=specs, actor_label="test", now=now)
+    alone = [open_cases(specs=[spec], actor_label="test", now=now)[0] for spec in specs]
+
+    assert len({case.due_at for case in together}) > 1
+    assert ([[getattr(case, name) for name in clocks] for case in together]
+            == [[getattr(case, name) for name in clocks] for case in alone])
+
+
 # -- waiting pauses the clock -----------------------------------------------------------
 
 

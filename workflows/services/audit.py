@@ -141,7 +141,7 @@ def row(*, verb: str, object_type: str, object_id, actor_label: str, now: dateti
     backfilled = _backfilling.get()
     marker = '"backfilled":true,' if backfilled else ""
     # event_hash's canonical JSON, its keys in sorted order.
-    text = json_codec.canonical
+    text = _scalar_text
     content = (f'{{"actor":null,"actor_label":{text(actor_label)},{marker}'
                f'"case":{text(case_id)},"data":{data_json},'
                f'"object_id":{text(object_id)},"object_type":{text(object_type)},'
@@ -149,6 +149,20 @@ def row(*, verb: str, object_type: str, object_id, actor_label: str, now: dateti
     row_hash = hashlib.sha256(content.encode()).hexdigest()
     return (now, None, actor_label, verb, object_type, object_id, case_id, data_json,
             row_hash, row_mac(row_hash), backfilled)
+
+
+def _scalar_text(value) -> str:
+    """``json_codec.canonical(value)`` of a row's scalar: plain ASCII text, an integer and
+    None written directly, anything else by the codec."""
+    kind = type(value)
+    if kind is str:
+        if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+            return f'"{value}"'
+    elif kind is int:
+        return str(value)
+    elif value is None:
+        return "null"
+    return json_codec.canonical(value)
 
 
 def record(**kwargs) -> AuditEvent:

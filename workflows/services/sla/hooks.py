@@ -32,12 +32,30 @@ def start_clocks(cases: Sequence[Case], *, now: datetime,
     id (``cases.new_cases`` keeps them cached). Terms are built once per (queue,
     priority); each case's due times are added to its opening time under them.
     """
+    # Cases opened together under the same terms get the same clocks: work them out for
+    # the first and copy them to the others (the business-time sums are the cost).
+    started: dict[int, Case] = {}
     for case in cases:
         book = books[case.queue.pk]
         policy = book.current_policy[case.queue.pk]
         terms = book.terms(queue_id=case.queue.pk, policy_id=policy.pk if policy else None,
                            priority=case.priority)
-        _start(case, terms, now=now)
+        first = started.get(id(terms))
+        if first is None:
+            _start(case, terms, now=now)
+            started[id(terms)] = case
+        else:
+            _copy_clocks(first, case)
+
+
+_CLOCK_FIELDS = ("sla_policy", "response_due_at", "response_warn_at", "due_at", "warn_at",
+                 "sla_remaining", "sla_next_check_at")
+
+
+def _copy_clocks(source: Case, case: Case) -> None:
+    """``_start``'s fields of ``source``, set on ``case`` (started alike)."""
+    for name in _CLOCK_FIELDS:
+        setattr(case, name, getattr(source, name))
 
 
 def pause(case: Case, *, now: datetime, rules: Rules | None = None) -> None:
