@@ -65,10 +65,12 @@ COLUMNS = {
 }
 JSON_COLUMNS = ("rules_fired", "input", "ai_output", "final_output")
 CHUNK = 2000
-# Rows of a Parquet row group, which the export holds twice (as Python rows, then Arrow's):
-# with the system allocator (below), peak RSS 208 MB over 1,000,000 rows against 219 MB
-# with 10,000-row groups and Arrow's own allocator (docs/PERFORMANCE.md).
+# Rows of a Parquet row group, held in Arrow's columns until written, and of the batches
+# the rows are turned into (Python's rows take about 2 KB each, Arrow's about 0.8): each
+# row group costs about 25 KB of the footer, held until the file closes
+# (docs/PERFORMANCE.md).
 PARQUET_ROW_GROUP = 5_000
+PARQUET_BATCH = 1_000
 
 _READ = ("position", "decision_id", "external_id", "use_case__slug", "model_version",
          "policy_version__number", "stage", "route", "rules_fired", "qa_sample", "blind",
@@ -366,7 +368,8 @@ def as_csv(rows: Iterable[tuple], *, chunk: int = CHUNK) -> Iterator[bytes]:
     yield out.getvalue().encode()
 
 
-def as_parquet(rows: Iterable[tuple], *, row_group: int = PARQUET_ROW_GROUP) -> Iterator[bytes]:
+def as_parquet(rows: Iterable[tuple], *, row_group: int = PARQUET_ROW_GROUP,
+               batch: int = PARQUET_BATCH) -> Iterator[bytes]:
     """A Parquet file in row groups of ``row_group`` rows, each group's bytes yielded as
     soon as it is written; JSON columns as JSON text. The rows give their instants in
     microseconds (``flat_rows(..., instants="us")``): Arrow takes them as they are, where
@@ -374,9 +377,7 @@ def as_parquet(rows: Iterable[tuple], *, row_group: int = PARQUET_ROW_GROUP) -> 
     import pyarrow as pa  # only exports in Parquet pay for loading it
     import pyarrow.parquet as pq
 
-    # Arrow's default allocator (mimalloc) keeps what a row group freed: about 25 MB more
-    # at the peak over 100,000 rows. Nothing else in Backstop uses Arrow.
-    pa.set_memory_pool(pa.system_memory_pool())
+    pa.set_memory_pool(_arrow_pool(pa))
 
     types = {"position": pa.int64(), "decision_id": pa.int64(), "policy_version": pa.int32(),
              "qa_sample": pa.bool_(), "blind": pa.bool_(), "ai_confidence": pa.float64(),
@@ -386,24 +387,54 @@ def as_parquet(rows: Iterable[tuple], *, row_group: int = PARQUET_ROW_GROUP) -> 
     schema = pa.schema([(name, types.get(name, pa.string())) for name in COLUMNS])
     sink = _Pieces()
     writer = pq.ParquetWriter(sink, schema, compression="zstd")
-    group: list[tuple] = []
+    rows_held: list[tuple] = []
+    batches: list = []
+    batched = 0
+
+    def convert():
+        # Python's rows (about 2 KB each) into Arrow's columns (little more than the
+        # values' bytes), a batch at a time: the row group waits in the compact form.
+        nonlocal batched
+        batches.append(pa.RecordBatch.from_arrays(
+            [pa.array(column, type=schema.field(index).type)
+             for index, column in enumerate(zip(*rows_held, strict=True))], schema=schema))
+        batched += len(rows_held)
+        rows_held.clear()
 
     def flush():
-        table = pa.Table.from_arrays(
-            [pa.array(column, type=schema.field(index).type)
-             for index, column in enumerate(zip(*group, strict=True))], schema=schema)
-        group.clear()  # before the writer's buffers grow: the peak holds one copy, not two
+        nonlocal batched
+        table = pa.Table.from_batches(batches, schema=schema)
+        batches.clear()
+        batched = 0
         writer.write_table(table, row_group_size=row_group)
 
     for row in rows:
-        group.append(row)
-        if len(group) == row_group:
-            flush()
-            yield sink.take()
-    if group:
+        rows_held.append(row)
+        if len(rows_held) == min(batch, row_group - batched):
+            convert()
+            if batched == row_group:
+                flush()
+                yield sink.take()
+    if rows_held:
+        convert()
+    if batches:
         flush()
     writer.close()
     yield sink.take()
+
+
+def _arrow_pool(pa):
+    """Arrow's buffers in jemalloc, returning freed pages at once (decay 0). Arrow's
+    default, mimalloc, keeps what a row group freed (about 25 MB more at the peak); the
+    system allocator (glibc) interleaves a row group's buffers with longer-lived blocks,
+    and the holes they leave grew the heap by 20-40 MB over 1,000,000 rows. Nothing
+    else in Backstop uses Arrow. A build without jemalloc falls back to the system's."""
+    try:
+        pool = pa.jemalloc_memory_pool()
+        pa.jemalloc_set_decay_ms(0)
+    except NotImplementedError:
+        pool = pa.system_memory_pool()
+    return pool
 
 
 class _Pieces(io.RawIOBase):

@@ -111,18 +111,26 @@ def test_every_format_holds_the_same_rows(resolve_new, manager, file_format):
     assert list(rows[0]) == list(labels.COLUMNS)
 
 
-def test_parquet_is_written_a_row_group_at_a_time():
-    instant = labels.INSTANTS["us"](timezone.now())
+@pytest.mark.parametrize("batch", [4, 10, 1000])
+def test_parquet_is_written_a_row_group_at_a_time(batch):
+    """Rows become Arrow's columns a batch at a time, and a row group is written as soon
+    as it is full, whatever the batch."""
+    now = timezone.now()
     row = {name: "" for name in labels.COLUMNS} | {
         "decision_id": 1, "policy_version": 1, "qa_sample": False, "blind": False,
-        "ai_confidence": 0.5, "received_at": instant, "decided_at": instant,
-        "seconds_to_decision": 0.0, "time_spent_seconds": 0}
-    rows = (tuple(dict(row, position=n).values()) for n in range(25))
-    pieces = list(labels.as_parquet(rows, row_group=10))
+        "ai_confidence": 0.5, "received_at": labels.INSTANTS["us"](now),
+        "decided_at": labels.INSTANTS["us"](now), "seconds_to_decision": 0.0,
+        "time_spent_seconds": 0}
+    rows = (tuple(dict(row, position=n, notes=f"n{n}").values()) for n in range(25))
+    pieces = list(labels.as_parquet(rows, row_group=10, batch=batch))
 
-    table = pq.ParquetFile(io.BytesIO(b"".join(pieces)))
-    assert table.metadata.num_row_groups == 3 and table.metadata.num_rows == 25
+    file = pq.ParquetFile(io.BytesIO(b"".join(pieces)))
+    assert [file.metadata.row_group(n).num_rows for n in range(file.metadata.num_row_groups)
+            ] == [10, 10, 5]
     assert len(pieces) == 3 and all(pieces[:2])  # two full groups flushed as they filled
+    read = file.read().to_pylist()
+    assert [(row["position"], row["notes"]) for row in read] == [(n, f"n{n}") for n in range(25)]
+    assert {row["decided_at"] for row in read} == {now}
 
 
 @pytest.mark.django_db
