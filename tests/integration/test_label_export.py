@@ -346,3 +346,17 @@ def test_parquet_holds_the_values_json_lines_hold(resolve_new, manager, second_m
     assert by_parquet == by_jsonl
     assert [row["received_at"] for row in by_parquet][1] == "1969-12-31T23:59:59.999999+00:00"
     assert str(table.schema.field("received_at").type) == "timestamp[us, tz=UTC]"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("file_format", ["csv", "parquet"])
+def test_the_command_s_progress_bar_counts_rows(resolve_new, tmp_path, capsys, file_format):
+    """Rows, not the lines of the file: a CSV field may hold line ends, Parquet is bytes."""
+    resolve_new("inv-1", verdict=Verdict.CORRECTED, output={"action": "hold", "amount": 1.5},
+                notes="one\ntwo\nthree\nfour")
+    resolve_new("inv-2", verdict=Verdict.REJECTED)
+
+    call_command("export_labels", "--format", file_format, "-o", str(tmp_path / "labels"))
+
+    bar = capsys.readouterr().err.split("\r")[-1]
+    assert "2/2 [" in bar, bar

@@ -43,25 +43,22 @@ class Command(BaseCommand):
         total = labels.examples(label_filter).count()
         labels.record_export(actor=SystemActor(label="cli:export_labels"),
                              label_filter=label_filter, how=options["format"])
-        pieces = labels.file_pieces(label_filter, options["format"])
-        if not options["no_progress"]:
-            pieces = _progress(pieces, total=total)
+        bar = None if options["no_progress"] else tqdm(total=total, unit=" rows",
+                                                           file=sys.stderr)
+        pieces = labels.file_pieces(label_filter, options["format"],
+                                    counted=bar.update if bar else None)
         output = options["output"]
-        if output == "-":
-            for piece in pieces:
-                sys.stdout.buffer.write(piece)
-            sys.stdout.buffer.flush()
-        else:
-            with open(output, "wb") as file:
+        try:
+            if output == "-":
                 for piece in pieces:
-                    file.write(piece)
+                    sys.stdout.buffer.write(piece)
+                sys.stdout.buffer.flush()
+            else:
+                with open(output, "wb") as file:
+                    for piece in pieces:
+                        file.write(piece)
+        finally:
+            if bar:
+                bar.close()
+        if output != "-":
             self.stderr.write(f"Wrote {total} labelled examples to {output}.")
-
-
-def _progress(pieces, *, total: int):
-    """Pass the pieces through, counting their lines (JSON Lines, CSV) or, for Parquet,
-    bytes, on a progress bar on standard error."""
-    with tqdm(total=total, unit=" rows", file=sys.stderr) as bar:
-        for piece in pieces:
-            bar.update(piece.count(b"\n"))
-            yield piece
