@@ -14,6 +14,11 @@
    it, the floor: ``COPY (SELECT <the same columns> ...) TO STDOUT`` by psql.
 
 Targets (issue 12): JSON Lines >= 50,000 rows/s; peak RSS < 200 MB whatever the size.
+
+``--base DIR`` runs each export in another checkout too (one of the commit before a
+change), alternating base and this checkout ``--repeat`` times, so that a before/after
+pair is measured under the same load; ``BENCH_DATABASE`` names another database (two
+sizes side by side, or two engineers).
 """
 
 import argparse
@@ -24,7 +29,7 @@ import time
 
 from support import ROOT, database_url, ensure_database, setup_django
 
-DATABASE = "bs_exportbench"
+DATABASE = os.environ.get("BENCH_DATABASE", "bs_exportbench")
 
 
 def seed(total: int) -> int:
@@ -94,13 +99,13 @@ def seed(total: int) -> int:
     return LabelledExample.objects.count()
 
 
-def export_run(file_format: str) -> dict:
+def export_run(file_format: str, checkout=ROOT) -> dict:
     env = dict(os.environ, DATABASE_URL=database_url(DATABASE), BACKSTOP_DEMO="1",
                LOG_LEVEL="WARNING")
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, "manage.py", "export_labels", "--format",
                               file_format, "-o", os.devnull, "--no-progress"],
-                             cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+                             cwd=checkout, env=env, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)  # this child's own CPU and peak memory
     wall = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -132,6 +137,9 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=1_000_000)
     parser.add_argument("--formats", default="jsonl,csv,parquet")
     parser.add_argument("--reseed", action="store_true")
+    parser.add_argument("--base", default="",
+                        help="another checkout to run each export in too, alternating")
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
 
     ensure_database(DATABASE, recreate=args.reseed)
@@ -145,11 +153,16 @@ def main() -> None:
           f"{load[1]:.1f} {load[2]:.1f}; {os.cpu_count()} cores")
     floor = copy_floor()
     print(f"  floor  psql COPY of the same columns: {floor:6.1f} s  {rows / floor:9,.0f} rows/s")
-    for file_format in args.formats.split(","):
-        run = export_run(file_format)
-        print(f"  {file_format:7s} export_labels: {run['wall']:6.1f} s  "
-              f"{rows / run['wall']:9,.0f} rows/s  CPU {run['cpu']:6.1f} s  "
-              f"peak RSS {run['rss_mb']:6.0f} MB  ({floor / run['wall']:.0%} of COPY's rate)")
+    checkouts = [("base", args.base), ("this", ROOT)] if args.base else [("", ROOT)]
+    for _ in range(args.repeat):
+        for file_format in args.formats.split(","):
+            for name, checkout in checkouts:
+                run = export_run(file_format, checkout)
+                load = os.getloadavg()[0]
+                print(f"  {file_format:7s} {name:4s} export_labels: {run['wall']:6.1f} s  "
+                      f"{rows / run['wall']:9,.0f} rows/s  CPU {run['cpu']:6.1f} s  "
+                      f"peak RSS {run['rss_mb']:6.0f} MB  ({floor / run['wall']:.0%} of COPY's "
+                      f"rate; load {load:.1f})", flush=True)
     load = os.getloadavg()
     print(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
 

@@ -12,9 +12,9 @@ Exporting is a manager's action, audited ``labels.exported``.
 
 import csv
 import io
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from django.contrib.auth import get_user_model
@@ -65,10 +65,12 @@ COLUMNS = {
 }
 JSON_COLUMNS = ("rules_fired", "input", "ai_output", "final_output")
 CHUNK = 2000
-# Rows of a Parquet row group, which the export holds twice (as Python rows, then Arrow's):
-# with the system allocator (below), peak RSS 208 MB over 1,000,000 rows against 219 MB
-# with 10,000-row groups and Arrow's own allocator (docs/PERFORMANCE.md).
+# Rows of a Parquet row group, held in Arrow's columns until written, and of the batches
+# the rows are turned into (Python's rows take about 2 KB each, Arrow's about 0.8): each
+# row group costs about 25 KB of the footer, held until the file closes
+# (docs/PERFORMANCE.md).
 PARQUET_ROW_GROUP = 5_000
+PARQUET_BATCH = 1_000
 
 _READ = ("position", "decision_id", "external_id", "use_case__slug", "model_version",
          "policy_version__number", "stage", "route", "rules_fired", "qa_sample", "blind",
@@ -165,24 +167,38 @@ def page(label_filter: LabelFilter, *, after: int = 0, size: int = CHUNK) -> lis
     return [_row(values, roles) for values in rows]
 
 
-def flat_rows(label_filter: LabelFilter, *, chunk: int = CHUNK) -> Iterator[tuple]:
+def flat_rows(label_filter: LabelFilter, *, chunk: int = CHUNK,
+              instants: str = "iso") -> Iterator[tuple]:
     """Every row the filter selects, in position order, as a tuple in ``COLUMNS`` order:
     the JSON columns (``JSON_COLUMNS``) as JSON text, straight from the database, so
-    that no file format decodes and re-encodes them, and the instants as ISO 8601 text.
-    Keyset chunks of ``chunk`` rows, each one range of the position index: constant
-    memory whatever the size.
+    that no file format decodes and re-encodes them, and the instants as ISO 8601 text
+    (``instants="iso"``) or as microseconds since 1970-01-01 UTC (``instants="us"``,
+    what Parquet stores: no text to parse). Keyset chunks of ``chunk`` rows, each one
+    range of the position index: constant memory whatever the size.
 
     On PostgreSQL the database writes the text of the instants and the seconds between
     them (``_flat_rows_by_sql``): turning a timestamp into a datetime costs psycopg about
     4 µs, two a row were most of the export's time. Elsewhere (SQLite), the ORM reads
     them (``_flat_rows_by_orm``, the reference the other is tested against).
     """
+    if instants not in INSTANTS:
+        raise ValueError(f"instants: one of {', '.join(INSTANTS)}")
     if connection.vendor == "postgresql":
-        return _flat_rows_by_sql(label_filter, chunk=chunk)
-    return _flat_rows_by_orm(label_filter, chunk=chunk)
+        return _flat_rows_by_sql(label_filter, chunk=chunk, instants=instants)
+    return _flat_rows_by_orm(label_filter, chunk=chunk, instants=instants)
 
 
-def _flat_rows_by_orm(label_filter: LabelFilter, *, chunk: int) -> Iterator[tuple]:
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+# How a row gives an instant: ISO 8601 text as Python's ``isoformat()`` writes it, or
+# microseconds since 1970-01-01 UTC.
+INSTANTS = {"iso": datetime.isoformat,
+            "us": lambda instant: (instant - _EPOCH) // _MICROSECOND}
+
+
+def _flat_rows_by_orm(label_filter: LabelFilter, *, chunk: int,
+                      instants: str = "iso") -> Iterator[tuple]:
+    instant = INSTANTS[instants]
     read = [*_READ]
     for name in JSON_COLUMNS:
         column = "human_output" if name == "final_output" else name
@@ -198,37 +214,41 @@ def _flat_rows_by_orm(label_filter: LabelFilter, *, chunk: int) -> Iterator[tupl
             yield (position, decision_id, external_id, use_case, model_version,
                    policy_version, stage, route, rules_fired, qa_sample, blind, input_,
                    ai_output, ai_confidence, final_output or "null", verdict, reason_code,
-                   notes, *roles(reviewer_id), *roles(approver_id), received_at.isoformat(),
-                   decided_at.isoformat(),
+                   notes, *roles(reviewer_id), *roles(approver_id), instant(received_at),
+                   instant(decided_at),
                    round((decided_at - received_at).total_seconds(), 3), time_spent_seconds)
         if len(values) < chunk:
             return
         after = values[-1][0]
 
 
-# An instant as Python's ``isoformat()`` of a UTC datetime writes it: microseconds only
-# when there are some, and the offset +00:00.
-_ISO_INSTANT = ("to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') "
-                "|| CASE WHEN mod(date_part('microseconds', {0})::bigint, 1000000) = 0 "
-                "THEN '' ELSE to_char({0} AT TIME ZONE 'UTC', '.US') END || '+00:00'")
-_SQL_READ = f"""
+# An instant as ``INSTANTS`` gives it, in SQL. ISO 8601 as Python's ``isoformat()`` of a
+# UTC datetime writes it: microseconds only when there are some, and the offset +00:00.
+_SQL_INSTANT = {
+    "iso": ("to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') "
+            "|| CASE WHEN mod(date_part('microseconds', {0})::bigint, 1000000) = 0 "
+            "THEN '' ELSE to_char({0} AT TIME ZONE 'UTC', '.US') END || '+00:00'"),
+    "us": "(extract(epoch FROM {0}) * 1000000)::bigint",
+}
+_SQL_READ = """
     SELECT l.position, l.decision_id, l.external_id, u.slug, l.model_version, p.number,
            l.stage, l.route, l.rules_fired::text, l.qa_sample, l.blind, l.input::text,
            l.ai_output::text, l.ai_confidence, coalesce(l.human_output::text, 'null'),
            l.verdict, l.reason_code, l.notes, l.reviewer_id, l.approver_id,
-           {_ISO_INSTANT.format("l.received_at")}, {_ISO_INSTANT.format("l.decided_at")},
+           {received_at}, {decided_at},
            ((extract(epoch FROM l.decided_at) - extract(epoch FROM l.received_at))
             * 1000000)::bigint,
            l.time_spent_seconds
     FROM exceptions_app_labelledexample l
     JOIN exceptions_app_usecase u ON u.id = l.use_case_id
     JOIN exceptions_app_policyversion p ON p.id = l.policy_version_id
-    WHERE l.position > %s {{conditions}}
+    WHERE l.position > %s {conditions}
     ORDER BY l.position
     LIMIT %s"""
 
 
-def _flat_rows_by_sql(label_filter: LabelFilter, *, chunk: int) -> Iterator[tuple]:
+def _flat_rows_by_sql(label_filter: LabelFilter, *, chunk: int,
+                      instants: str = "iso") -> Iterator[tuple]:
     """``_flat_rows_by_orm``'s rows, read by SQL (PostgreSQL): the same conditions as
     ``examples``, the same position index."""
     conditions, params = [], []
@@ -241,7 +261,9 @@ def _flat_rows_by_sql(label_filter: LabelFilter, *, chunk: int) -> Iterator[tupl
         if value:
             conditions.append(f"AND {condition}")
             params.append(value)
-    sql = _SQL_READ.format(conditions=" ".join(conditions))
+    sql = _SQL_READ.format(conditions=" ".join(conditions),
+                           received_at=_SQL_INSTANT[instants].format("l.received_at"),
+                           decided_at=_SQL_INSTANT[instants].format("l.decided_at"))
     after, roles = 0, _Roles()
     with connection.cursor() as cursor:
         while True:
@@ -295,9 +317,6 @@ def _row(values: tuple, roles: _Roles) -> dict:
 
 # --- Formats: each turns flat rows into the bytes of a file, a piece at a time -------------
 
-_INSTANT_AT = [index for index, name in enumerate(COLUMNS) if name.endswith("_at")]
-
-
 def as_jsonl(rows: Iterable[tuple], *, chunk: int = CHUNK) -> Iterator[bytes]:
     """One JSON object a line, its keys in ``COLUMNS`` order, compact; the JSON columns go
     in as the database gave them (``orjson.Fragment``), numbers as Python writes them."""
@@ -349,15 +368,16 @@ def as_csv(rows: Iterable[tuple], *, chunk: int = CHUNK) -> Iterator[bytes]:
     yield out.getvalue().encode()
 
 
-def as_parquet(rows: Iterable[tuple], *, row_group: int = PARQUET_ROW_GROUP) -> Iterator[bytes]:
+def as_parquet(rows: Iterable[tuple], *, row_group: int = PARQUET_ROW_GROUP,
+               batch: int = PARQUET_BATCH) -> Iterator[bytes]:
     """A Parquet file in row groups of ``row_group`` rows, each group's bytes yielded as
-    soon as it is written; JSON columns as JSON text."""
+    soon as it is written; JSON columns as JSON text. The rows give their instants in
+    microseconds (``flat_rows(..., instants="us")``): Arrow takes them as they are, where
+    ISO text would need a cast, and a cast loads Arrow's compute functions (about 15 MB)."""
     import pyarrow as pa  # only exports in Parquet pay for loading it
     import pyarrow.parquet as pq
 
-    # Arrow's default allocator (mimalloc) keeps what a row group freed: about 25 MB more
-    # at the peak over 100,000 rows. Nothing else in Backstop uses Arrow.
-    pa.set_memory_pool(pa.system_memory_pool())
+    pa.set_memory_pool(_arrow_pool(pa))
 
     types = {"position": pa.int64(), "decision_id": pa.int64(), "policy_version": pa.int32(),
              "qa_sample": pa.bool_(), "blind": pa.bool_(), "ai_confidence": pa.float64(),
@@ -367,26 +387,54 @@ def as_parquet(rows: Iterable[tuple], *, row_group: int = PARQUET_ROW_GROUP) -> 
     schema = pa.schema([(name, types.get(name, pa.string())) for name in COLUMNS])
     sink = _Pieces()
     writer = pq.ParquetWriter(sink, schema, compression="zstd")
-    group: list[tuple] = []
+    rows_held: list[tuple] = []
+    batches: list = []
+    batched = 0
+
+    def convert():
+        # Python's rows (about 2 KB each) into Arrow's columns (little more than the
+        # values' bytes), a batch at a time: the row group waits in the compact form.
+        nonlocal batched
+        batches.append(pa.RecordBatch.from_arrays(
+            [pa.array(column, type=schema.field(index).type)
+             for index, column in enumerate(zip(*rows_held, strict=True))], schema=schema))
+        batched += len(rows_held)
+        rows_held.clear()
 
     def flush():
-        # The instants come as ISO 8601 text: Arrow parses a column of them at once.
-        table = pa.Table.from_arrays(
-            [pa.array(column).cast(schema.field(index).type) if index in _INSTANT_AT
-             else pa.array(column, type=schema.field(index).type)
-             for index, column in enumerate(zip(*group, strict=True))], schema=schema)
-        group.clear()  # before the writer's buffers grow: the peak holds one copy, not two
+        nonlocal batched
+        table = pa.Table.from_batches(batches, schema=schema)
+        batches.clear()
+        batched = 0
         writer.write_table(table, row_group_size=row_group)
 
     for row in rows:
-        group.append(row)
-        if len(group) == row_group:
-            flush()
-            yield sink.take()
-    if group:
+        rows_held.append(row)
+        if len(rows_held) == min(batch, row_group - batched):
+            convert()
+            if batched == row_group:
+                flush()
+                yield sink.take()
+    if rows_held:
+        convert()
+    if batches:
         flush()
     writer.close()
     yield sink.take()
+
+
+def _arrow_pool(pa):
+    """Arrow's buffers in jemalloc, returning freed pages at once (decay 0). Arrow's
+    default, mimalloc, keeps what a row group freed (about 25 MB more at the peak); the
+    system allocator (glibc) interleaves a row group's buffers with longer-lived blocks,
+    and the holes they leave grew the heap by 20-40 MB over 1,000,000 rows. Nothing
+    else in Backstop uses Arrow. A build without jemalloc falls back to the system's."""
+    try:
+        pool = pa.jemalloc_memory_pool()
+        pa.jemalloc_set_decay_ms(0)
+    except NotImplementedError:
+        pool = pa.system_memory_pool()
+    return pool
 
 
 class _Pieces(io.RawIOBase):
@@ -417,9 +465,23 @@ class _Pieces(io.RawIOBase):
 WRITERS = {"jsonl": as_jsonl, "csv": as_csv, "parquet": as_parquet}
 
 
-def file_pieces(label_filter: LabelFilter, file_format: str) -> Iterator[bytes]:
-    """The export file in ``file_format``."""
-    return WRITERS[file_format](flat_rows(label_filter))
+def file_pieces(label_filter: LabelFilter, file_format: str, *,
+                counted: Callable[[int], object] | None = None) -> Iterator[bytes]:
+    """The export file in ``file_format``; ``counted(n)``, when given, hears of the rows
+    read, ``CHUNK`` at a time (a progress bar: the pieces' lines are not rows in CSV,
+    whose fields may hold line ends, nor in Parquet)."""
+    rows = flat_rows(label_filter, instants="us" if file_format == "parquet" else "iso")
+    return WRITERS[file_format](rows if counted is None else _counting(rows, counted))
+
+
+def _counting(rows: Iterable[tuple], counted: Callable[[int], object]) -> Iterator[tuple]:
+    count = 0
+    for count, row in enumerate(rows, start=1):
+        yield row
+        if count % CHUNK == 0:
+            counted(CHUNK)
+    if count % CHUNK:
+        counted(count % CHUNK)
 
 
 def export(*, label_filter: LabelFilter, file_format: str, actor) -> Iterator[bytes]:

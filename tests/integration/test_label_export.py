@@ -111,18 +111,26 @@ def test_every_format_holds_the_same_rows(resolve_new, manager, file_format):
     assert list(rows[0]) == list(labels.COLUMNS)
 
 
-def test_parquet_is_written_a_row_group_at_a_time():
-    instant = timezone.now().isoformat()
+@pytest.mark.parametrize("batch", [4, 10, 1000])
+def test_parquet_is_written_a_row_group_at_a_time(batch):
+    """Rows become Arrow's columns a batch at a time, and a row group is written as soon
+    as it is full, whatever the batch."""
+    now = timezone.now()
     row = {name: "" for name in labels.COLUMNS} | {
         "decision_id": 1, "policy_version": 1, "qa_sample": False, "blind": False,
-        "ai_confidence": 0.5, "received_at": instant, "decided_at": instant,
-        "seconds_to_decision": 0.0, "time_spent_seconds": 0}
-    rows = (tuple(dict(row, position=n).values()) for n in range(25))
-    pieces = list(labels.as_parquet(rows, row_group=10))
+        "ai_confidence": 0.5, "received_at": labels.INSTANTS["us"](now),
+        "decided_at": labels.INSTANTS["us"](now), "seconds_to_decision": 0.0,
+        "time_spent_seconds": 0}
+    rows = (tuple(dict(row, position=n, notes=f"n{n}").values()) for n in range(25))
+    pieces = list(labels.as_parquet(rows, row_group=10, batch=batch))
 
-    table = pq.ParquetFile(io.BytesIO(b"".join(pieces)))
-    assert table.metadata.num_row_groups == 3 and table.metadata.num_rows == 25
+    file = pq.ParquetFile(io.BytesIO(b"".join(pieces)))
+    assert [file.metadata.row_group(n).num_rows for n in range(file.metadata.num_row_groups)
+            ] == [10, 10, 5]
     assert len(pieces) == 3 and all(pieces[:2])  # two full groups flushed as they filled
+    read = file.read().to_pylist()
+    assert [(row["position"], row["notes"]) for row in read] == [(n, f"n{n}") for n in range(25)]
+    assert {row["decided_at"] for row in read} == {now}
 
 
 @pytest.mark.django_db
@@ -296,8 +304,59 @@ def test_rows_read_by_sql_are_the_rows_the_orm_reads(resolve_new, manager, secon
                          labels.LabelFilter(use_case=invoice_use_case, verdict=Verdict.ACCEPTED),
                          labels.LabelFilter(model_version="nothing-has-it"),
                          labels.LabelFilter(since=decided, until=decided + timedelta(days=1))):
-        by_sql = list(labels._flat_rows_by_sql(label_filter, chunk=2))
-        assert by_sql == list(labels._flat_rows_by_orm(label_filter, chunk=2))
+        for instants in labels.INSTANTS:
+            by_sql = list(labels._flat_rows_by_sql(label_filter, chunk=2, instants=instants))
+            assert by_sql == list(labels._flat_rows_by_orm(label_filter, chunk=2,
+                                                           instants=instants))
     assert len(list(labels.flat_rows(labels.LabelFilter()))) == 3
     assert "2026-12-01T08:12:00.123456+00:00" in {
         row[22] for row in labels._flat_rows_by_sql(labels.LabelFilter(), chunk=10)}
+    assert 1796112720123456 in {  # the same instant in microseconds since 1970
+        row[22] for row in labels._flat_rows_by_sql(labels.LabelFilter(), chunk=10,
+                                                    instants="us")}
+
+
+@pytest.mark.django_db
+def test_parquet_holds_the_values_json_lines_hold(resolve_new, manager, second_member,
+                                                  invoice_use_case):
+    """Parquet is written from rows whose instants are microseconds, JSON Lines from ISO
+    text: read back, each row gives the same values (JSON columns as their JSON, instants
+    to the microsecond)."""
+    resolve_new("inv-1", verdict=Verdict.CORRECTED, output={"action": "hold", "amount": 1.5},
+                notes='Quotes " and \\ and\nnew lines, ünïcödé')
+    resolve_new("inv-2", verdict=Verdict.REJECTED)
+    four_eyes = make_decision_case(invoice_use_case, external_id="inv-3", four_eyes=True,
+                                   ai_system=AiSystemFactory(slug="invoice-bot"))
+    claiming.claim(case_id=four_eyes.case_id, user=second_member)
+    transitions.resolve(case_id=four_eyes.case_id, user=second_member, verdict=Verdict.ACCEPTED,
+                        output=None, reason_code="")
+    transitions.approve(case_id=four_eyes.case_id, user=manager)
+    LabelledExample.objects.filter(external_id="inv-2").update(
+        decided_at=datetime(2026, 12, 1, 8, 29, tzinfo=UTC),
+        received_at=datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC))
+    everything = labels.LabelFilter()
+
+    by_jsonl = [json.loads(line) for line in
+                b"".join(labels.file_pieces(everything, "jsonl")).splitlines()]
+    table = pq.read_table(io.BytesIO(b"".join(labels.file_pieces(everything, "parquet"))))
+    by_parquet = [{name: (json.loads(value) if name in labels.JSON_COLUMNS
+                          else value.isoformat() if name.endswith("_at") else value)
+                   for name, value in row.items()} for row in table.to_pylist()]
+
+    assert by_parquet == by_jsonl
+    assert [row["received_at"] for row in by_parquet][1] == "1969-12-31T23:59:59.999999+00:00"
+    assert str(table.schema.field("received_at").type) == "timestamp[us, tz=UTC]"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("file_format", ["csv", "parquet"])
+def test_the_command_s_progress_bar_counts_rows(resolve_new, tmp_path, capsys, file_format):
+    """Rows, not the lines of the file: a CSV field may hold line ends, Parquet is bytes."""
+    resolve_new("inv-1", verdict=Verdict.CORRECTED, output={"action": "hold", "amount": 1.5},
+                notes="one\ntwo\nthree\nfour")
+    resolve_new("inv-2", verdict=Verdict.REJECTED)
+
+    call_command("export_labels", "--format", file_format, "-o", str(tmp_path / "labels"))
+
+    bar = capsys.readouterr().err.split("\r")[-1]
+    assert "2/2 [" in bar, bar
