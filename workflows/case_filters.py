@@ -55,7 +55,10 @@ class CaseFilter(django_filters.FilterSet):
         help_text="Words of an external id, a title or an input value, any case; every "
                   "word must match, and one needs at least "
                   f"{case_search.MIN_TERM_LENGTH} characters (up to "
-                  f"{case_search.MAX_TERMS} words).")
+                  f"{case_search.MAX_TERMS} words). A rare word (an external id) is "
+                  "found however old; a common one is searched "
+                  f"{case_search.SEARCH_WINDOW:,} cases at a time, newest first, so a "
+                  "page may come back short or empty: follow `next` to search on.")
     process = django_filters.CharFilter(field_name="queue__process__slug", label="Use case",
                                         help_text="A use case's (process's) slug.")
     queue = django_filters.CharFilter(method="filter_queue", label="Queue",

@@ -110,8 +110,9 @@ def bounded(cases: QuerySet, terms: list[str], *, before: int | None,
 
 def _rare(model, terms: list[str]) -> bool:
     """Whether the planner expects few cases to hold the terms (``RARE`` or fewer): its
-    own estimate from the trigram statistics, read by EXPLAIN (planning only, well under
-    a millisecond). The estimate is not a count: a term it overrates is searched by
-    window, one it underrates costs the index's reading of its matches."""
+    own estimate, read by EXPLAIN (planning only, well under a millisecond), from the
+    1,000 values of the column's histogram (migration 0005). The estimate is not a
+    count: a term it overrates is searched by window, one it underrates costs the
+    index's reading of its matches."""
     plan = json.loads(matching(model.objects.all(), terms).explain(format="json"))
     return plan[0]["Plan"]["Plan Rows"] <= RARE
