@@ -39,7 +39,8 @@ from pathlib import Path
 
 from support import ROOT, database_url, ensure_database, setup_django
 
-DATABASE = "bs_casesearch"
+# BENCH_DATABASE lets two engineers (or two checkouts) bench side by side.
+DATABASE = os.environ.get("BENCH_DATABASE", "bs_casesearch")
 QUEUE_PREFIX = "find-q"
 QUEUES = 10
 REVIEWERS = 20

@@ -200,15 +200,19 @@ CASE_LIST_FIELDS = ("id", "title", "state", "priority", "due_at", "queue__name",
 
 
 def case_list_page(*, cases: QuerySet[Case], before: int | None = None,
-                   size: int = 50) -> tuple[list[Case], int | None]:
+                   size: int = 50, floor: int | None = None) -> tuple[list[Case], int | None]:
     """One page of a case list, newest first, and the id the next page starts before
     (None on the last page). Keyset paging by id: no count, no offset, so the hundredth
-    page costs what the first does however long the history."""
+    page costs what the first does however long the history. ``floor``: ``cases`` stop
+    at this id (a search's window, ``case_search.bounded``); a short page goes on below
+    it."""
     if before is not None:
         cases = cases.filter(pk__lt=before)
     rows = list(cases.select_related("queue", "assignee").only(*CASE_LIST_FIELDS)
                 .order_by("-id")[:size + 1])
-    return rows[:size], (rows[size - 1].pk if len(rows) > size else None)
+    if len(rows) > size:
+        return rows[:size], rows[size - 1].pk
+    return rows, floor
 
 
 def saved_case_views(*, user) -> QuerySet[SavedCaseView]:

@@ -31,15 +31,16 @@ PAGE_SIZE = 50
 @login_required
 def case_list(request):
     user = request.user
+    before = _position(request.GET.get("before"))
     filters = CaseFilter(request.GET, queryset=selectors.visible_cases(user=user),
-                         request=request)
+                         request=request, before=before)
     queues = list(selectors.member_queues(user=user).select_related("process")
                   .order_by("name"))
-    before = _position(request.GET.get("before"))
     status, cases, next_before = 200, [], None
     if filters.is_valid():
         cases, next_before = selectors.case_list_page(cases=filters.qs, before=before,
-                                                      size=PAGE_SIZE)
+                                                      size=PAGE_SIZE,
+                                                      floor=filters.search_floor)
     else:
         status = 400
     manager = is_manager(user)
@@ -58,6 +59,9 @@ def case_list(request):
         "cases": cases,
         "query": query,
         "next_before": next_before,
+        # A search that stopped short of a full page: how far down it looked.
+        "searched_to": filters.search_floor if next_before and len(cases) < PAGE_SIZE
+        else None,
         "first_page": before is not None,
         "saved_views": selectors.saved_case_views(user=user),
         "filtered": bool(query),

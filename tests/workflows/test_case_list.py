@@ -5,10 +5,12 @@ and through ``POST /api/v1/cases/bulk/``."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from tests.factories import QueueFactory, UserFactory, case_in_state, client_for
+from workflows import case_search
 from workflows.models import Case, CaseState, Process, SavedCaseView
 from workflows.services import cases as case_service
 from workflows.services import transitions
@@ -126,6 +128,66 @@ def test_the_page_lists_what_the_person_may_see_and_searches_like_the_api(
     assert "inv-42-acme" in page.text and "inv-44" not in page.text
     assert page_for(member).get(LIST, {"search": "a"}).status_code == 400
     assert "Cases</a>" in page.text  # the banner links here for people who work a queue
+
+
+def _search_window(monkeypatch, *, size: int, rare: int):
+    """A search window of ``size`` ids, and terms rare up to ``rare`` expected matches
+    (-1: every term is common), so that a handful of cases shows what a million do."""
+    monkeypatch.setattr(case_search, "SEARCH_WINDOW", size)
+    monkeypatch.setattr(case_search, "RARE", rare)
+
+
+@pytest.mark.django_db
+def test_a_common_word_is_searched_a_stretch_at_a_time_and_the_page_says_how_far(
+        queue, member, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite scans the whole history: no window")
+    _search_window(monkeypatch, size=10, rare=-1)
+    old = opened(queue, "Invoice approval: inv-1-wonka")
+    others = [opened(queue, f"Invoice approval: inv-{n}-globex") for n in range(2, 22)]
+    new = opened(queue, "Invoice approval: inv-22-wonka")
+    client = page_for(member)
+
+    first = client.get(LIST, {"search": "wonka"})
+    assert [case.pk for case in first.context["cases"]] == [new.pk]
+    assert f"searched down to case #{new.pk + 1 - 10}" in first.text
+    assert "Search older cases</a>" in first.text
+
+    # Below the window, a stretch with no match says so, and offers to go on.
+    second = client.get(LIST, {"search": "wonka", "before": first.context["next_before"]})
+    assert second.context["cases"] == []
+    assert "No case you may see matches among the newest ones" in second.text
+    third = client.get(LIST, {"search": "wonka", "before": second.context["next_before"]})
+    assert [case.pk for case in third.context["cases"]] == [old.pk]
+    assert third.context["next_before"] is None  # the window reached the first case
+    assert others  # between the two, in the windows searched
+
+    # The API: the same windows, followed by ``next`` until it is null.
+    api = client_for(member)
+    found, url, pages = [], CASES + "?search=wonka", 0
+    while url:
+        body = api.get(url).json()
+        found += [item["id"] for item in body["results"]]
+        url, pages = body["next"], pages + 1
+    assert found == [new.pk, old.pk]
+    assert pages == 3
+
+
+@pytest.mark.django_db
+def test_a_rare_word_is_found_however_old_without_windows(queue, member, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite scans the whole history: no window")
+    _search_window(monkeypatch, size=3, rare=10 ** 9)
+    old = opened(queue, "Invoice approval: inv-2026-000123")
+    for n in range(10):
+        opened(queue, f"Invoice approval: inv-2026-1{n:05d}")
+
+    page = page_for(member).get(LIST, {"search": "000123"})
+    body = client_for(member).get(CASES, {"search": "000123"}).json()
+
+    assert [case.pk for case in page.context["cases"]] == [old.pk]
+    assert page.context["next_before"] is None and "Search older" not in page.text
+    assert [item["id"] for item in body["results"]] == [old.pk] and body["next"] is None
 
 
 @pytest.mark.django_db

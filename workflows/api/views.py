@@ -8,6 +8,8 @@ with the current state, 403, 404 (out of scope, I8) or 400 with field errors.
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.utils import translate_validation
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
@@ -17,6 +19,7 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
+from rest_framework.pagination import Cursor
 from rest_framework.response import Response
 
 from workflows import selectors
@@ -48,7 +51,52 @@ CASE_ROW_COLUMNS = [*(name for name in CaseSerializer.Meta.fields
 
 
 class CasePagination(NewestFirstPagination):
-    ordering = "-id"  # newest first; unique, so the cursor never skips or repeats
+    ordering = ("-id",)  # newest first; unique, so the cursor never skips or repeats
+
+    def start(self, request) -> tuple[int | None, bool]:
+        """Where the request's page starts (below this id; None: the newest) and whether
+        it reads down, older (the ``next`` way) rather than back up."""
+        self.model = Case
+        cursor = self.decode_cursor(request)
+        if cursor is None or cursor.position is None:
+            return None, True
+        return int(cursor.position), not cursor.reverse
+
+    def paginate_queryset(self, queryset, request, view=None):
+        page = super().paginate_queryset(queryset, request, view)
+        self.floor = None
+        floor = getattr(view, "search_floor", None)
+        if floor is not None and not self.has_next and not (self.cursor and self.cursor.reverse):
+            # A search that stopped at its window (``case_search.bounded``) with a short
+            # or empty page: ``next`` searches on below the window.
+            self.has_next, self.floor = True, floor
+        return page
+
+    def get_next_link(self):
+        if self.floor is None:
+            return super().get_next_link()
+        return self.encode_cursor(Cursor(offset=0, reverse=False, position=str(self.floor)))
+
+
+class CaseFilterBackend(DjangoFilterBackend):
+    """The case list's filters, told where the page starts so that a search's window
+    follows the pages; where a search stopped is left on the view for the pager."""
+
+    def get_filterset_kwargs(self, request, queryset, view):
+        kwargs = super().get_filterset_kwargs(request, queryset, view)
+        if getattr(view, "action", None) == "list":
+            kwargs["before"], kwargs["window"] = view.paginator.start(request)
+        return kwargs
+
+    def filter_queryset(self, request, queryset, view):
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        if not filterset.is_valid() and self.raise_exception:
+            raise translate_validation(filterset.errors)
+        cases = filterset.qs  # filtering sets ``search_floor``
+        view.search_floor = filterset.search_floor
+        return cases
 
 
 REFUSALS = {
@@ -99,6 +147,7 @@ def _transition_schema(request, summary: str, *, refused: OpenApiResponse = REFU
 class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     # Token first: an unauthenticated call answers 401 with the Token challenge.
     authentication_classes = [ThrottledTokenAuthentication, SessionAuthentication]
+    filter_backends = [CaseFilterBackend]
     filterset_class = CaseFilter
     pagination_class = CasePagination
     lookup_value_regex = r"\d+"
@@ -110,12 +159,21 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         cases = selectors.visible_cases(user=self.request.user).select_related(
             "queue", "assignee")
         if self.action == "list":
-            # What a row shows, and no more: fewer columns to fetch and convert.
-            return cases.only(*CASE_ROW_COLUMNS, "queue__slug", "assignee__username")
+            return cases  # its columns are chosen after filtering (filter_queryset)
         return cases.select_related(
             "first_reviewer", "resolution__resolved_by", "resolution__approved_by",
         ).prefetch_related(Prefetch("consults", queryset=ConsultRequest.objects
                                     .select_related("consultee", "escalation")))
+
+    def filter_queryset(self, queryset):
+        cases = super().filter_queryset(queryset)
+        if self.action == "list":
+            # What a row shows, and no more: fewer columns to fetch and convert. After
+            # filtering: a filter on open cases answers a plain ``pk IN (...)``
+            # (``case_filters.narrow``).
+            return cases.select_related("queue", "assignee").only(
+                *CASE_ROW_COLUMNS, "queue__slug", "assignee__username")
+        return cases
 
     def get_serializer_class(self):
         return CaseSerializer if self.action == "list" else CaseDetailSerializer

@@ -206,6 +206,21 @@ class Case(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
             models.Index(fields=["queue", "due_at"],
                          condition=Q(state__in=list(OPEN_STATES)),
                          name="case_open_idx"),
+            # the case list's filters on open cases (breached, at risk, open states):
+            # newest first, read without the table (``case_filters.narrow``), so it
+            # holds every column the scope and those filters test. PostgreSQL only
+            # covers (``include``); elsewhere it is a plain partial index.
+            models.Index(fields=["id"], condition=Q(state__in=list(OPEN_STATES)),
+                         include=["queue", "state", "assignee", "first_reviewer", "priority",
+                                  "due_at", "warn_at", "response_warn_at", "waiting_since",
+                                  "first_claimed_at", "escalation_level"],
+                         name="case_open_list_idx"),
+            # the top bar's count of approvals waiting (``selectors.pending_approvals``):
+            # without it the planner counts them by reading every open case's entry of
+            # the index above.
+            models.Index(fields=["first_reviewer"],
+                         condition=Q(state=CaseState.PENDING_APPROVAL),
+                         name="case_pending_approval_idx"),
             # the dashboard's closed-case figures over a period.
             models.Index(fields=["queue", "closed_at"], condition=Q(closed_at__isnull=False),
                          name="case_closed_idx"),
