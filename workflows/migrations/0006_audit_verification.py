@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0003_case_search_index'),
+        ('workflows', '0005_case_search_statistics'),
     ]
 
     operations = [
