@@ -154,7 +154,9 @@ class CaseDetailSerializer(CaseSerializer):
             "reason_codes": self.get_reason_codes(case),
             "output_schema": self.get_output_schema(case),
             "available_transitions": self.get_available_transitions(case),
-            "consults": _CONSULTS.to_representation(case.consults.all()),
+            # ``has_consults`` False: read with the case (``with_answer_facts``), none.
+            "consults": _CONSULTS.to_representation(
+                case.consults.all() if getattr(case, "has_consults", True) else []),
         })
         return data
 

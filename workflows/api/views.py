@@ -5,6 +5,7 @@ new ``state`` and ``version``). Refusals come out of ``workflows.api.errors``: 4
 with the current state, 403, 404 (out of scope, I8) or 400 with field errors.
 """
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
@@ -39,12 +40,47 @@ from workflows.api.serializers import (
     VersionSerializer,
 )
 from workflows.case_filters import CaseFilter
-from workflows.models import Case, ConsultRequest
+from workflows.models import Case, ConsultRequest, Resolution
 from workflows.services import bulk, claiming, comments, transitions
 
 # The case's own columns a list row shows (``CaseSerializer``), its queue and assignee by id.
 CASE_ROW_COLUMNS = [*(name for name in CaseSerializer.Meta.fields
                       if name not in ("queue", "assignee")), "queue_id", "assignee_id"]
+
+
+def _known_people(case: Case, user) -> None:
+    """The people a transition's answer names (holder, first reviewer, who resolved and
+    approved) that the service did not load: the caller is one of them, given; the
+    others read in one query rather than one each."""
+    people = [(case, Case._meta.get_field(name)) for name in ("assignee", "first_reviewer")]
+    resolution = _cached_resolution(case)
+    if resolution is not None:
+        people += [(resolution, Resolution._meta.get_field(name))
+                   for name in ("resolved_by", "approved_by")]
+    missing = {}
+    for instance, field in people:
+        person_id = getattr(instance, field.attname)
+        if person_id is None or field.is_cached(instance):
+            continue
+        if person_id == user.pk:
+            field.set_cached_value(instance, user)
+        else:
+            missing.setdefault(person_id, []).append((instance, field))
+    if missing:
+        for person in get_user_model().objects.filter(pk__in=list(missing)):
+            for instance, field in missing.pop(person.pk):
+                field.set_cached_value(instance, person)
+
+
+def _cached_resolution(case: Case) -> Resolution | None:
+    """The resolution the service read or wrote with the case; None when it has none or
+    it was not read (the serializer reads it then)."""
+    if not Case.resolution.is_cached(case):
+        return None
+    try:
+        return case.resolution
+    except Resolution.DoesNotExist:
+        return None
 
 
 class CasePagination(NewestFirstPagination):
@@ -131,6 +167,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         # The case as the service left it, committed: no second read of the scope and its
         # joins. What the service did not load (consults) is read here; what it loaded
         # (the queue, the people it set, a new resolution) is not read again.
+        _known_people(case, self.request.user)
         return Response(CaseDetailSerializer(case, context=self.get_serializer_context()).data,
                         status=status_code)
 

@@ -27,11 +27,12 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed, has_transition_perm
 
 from workflows import hooks, selectors
-from workflows.models import Case, CaseState, Resolution, Verdict
+from workflows.models import Case, CaseState, ConsultRequest, Verdict
 from workflows.services import audit, consults, escalation, resolving, sla
 from workflows.services.errors import CaseConflict
 from workflows.services.work_time import end_stint, start_stint
@@ -46,9 +47,18 @@ STALE_MESSAGE = ("This case changed meanwhile; reload it to see its current stat
 
 # -- shared steps ------------------------------------------------------------------------
 
+def with_answer_facts(cases: QuerySet[Case]) -> QuerySet[Case]:
+    """``cases`` with, in the same statement, what a transition and its answer read
+    besides the case: its queue, its resolution (or that it has none) and whether
+    anyone was consulted on it (``has_consults``; consults are rare, so the answer
+    reads them only when there are some)."""
+    return cases.select_related("queue", "resolution").annotate(
+        has_consults=Exists(ConsultRequest.objects.filter(case=OuterRef("pk"))))
+
+
 def load_case(*, case_id: int, user, expected_version: int | None = None) -> Case:
     """The case as the user may see it, checked against the version they saw."""
-    case = selectors.visible_cases(user=user).select_related("queue").get(pk=case_id)
+    case = with_answer_facts(selectors.visible_cases(user=user)).get(pk=case_id)
     if expected_version is not None and case.version != expected_version:
         raise CaseConflict(
             f"This case is now at version {case.version}, not {expected_version}: "
@@ -328,7 +338,7 @@ def escalate(*, case_id: int, user, reason: str, expected_version: int | None = 
             raise CaseConflict(STALE_MESSAGE, case=case)
         # Re-read rather than refresh_from_db: django-fsm's refresh flips the state
         # field's class-wide ``protected`` flag, which races between threads.
-        case = Case.objects.select_related("queue").get(pk=case.pk)
+        case = with_answer_facts(Case.objects).get(pk=case.pk)
     return case
 
 
@@ -343,7 +353,7 @@ def approve(*, case_id: int, user, expected_version: int | None = None,
         case.approve()
         case.closed_at = now
         case.save()
-        resolution = Resolution.objects.get(case=case)
+        resolution = case.resolution  # read with the case (``with_answer_facts``)
         resolution.approved_by = user
         resolution.approved_at = now
         resolution.save(update_fields=["approved_by", "approved_at"])
