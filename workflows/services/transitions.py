@@ -113,7 +113,10 @@ def require_works_queue(case: Case, person, *, field: str) -> None:
     reassigning and a reviewer's delegate taking over alike."""
     if person is None or not getattr(person, "is_active", False):
         raise ValidationError({field: ["Choose an active user to give the case to."]})
-    if not selectors.member_queues(user=person).filter(pk=case.queue_id).exists():
+    # Membership first (one query): whether they are a manager (their permissions, a
+    # query more) only matters when they are not a member.
+    if not (selectors.works_queue(user=person, queue_id=case.queue_id)
+            or selectors.is_manager(person)):
         raise ValidationError({field: [
             f"{person.get_username()} does not work the queue '{case.queue.name}'; "
             "add them to it first."]})
