@@ -7,7 +7,7 @@ with the current state, 403, 404 (out of scope, I8) or 400 with field errors.
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -148,10 +148,19 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         if self.action == "list":
             # What a row shows, and no more: fewer columns to fetch and convert.
             return cases.only(*CASE_ROW_COLUMNS, "queue__slug", "assignee__username")
+        # Whether anyone was consulted in the same statement: the consults (rare) are
+        # read only when there are some (``CaseDetailSerializer``).
         return cases.select_related(
             "first_reviewer", "resolution__resolved_by", "resolution__approved_by",
-        ).prefetch_related(Prefetch("consults", queryset=ConsultRequest.objects
-                                    .select_related("consultee", "escalation")))
+        ).annotate(has_consults=Exists(ConsultRequest.objects.filter(case=OuterRef("pk"))))
+
+    def filter_queryset(self, queryset):
+        # No filter asked for (a case by its id, the next page by its cursor): every
+        # filter would let the cases through unchanged, after the filter set built its
+        # form and a copy of each filter for this request.
+        if not any(name in self.request.query_params for name in CaseFilter.base_filters):
+            return queryset
+        return super().filter_queryset(queryset)
 
     def get_serializer_class(self):
         return CaseSerializer if self.action == "list" else CaseDetailSerializer
