@@ -86,6 +86,7 @@ class Step:
 
     def __init__(self, label: str):
         self.label, self.cpu, self.wall, self.queries = label, [], [], []
+        self.statements: list[str] = []  # the last call's SQL, for ``--show-queries``
 
     def time(self, call, *, expect: int):
         from django.db import connection
@@ -97,6 +98,7 @@ class Step:
             self.cpu.append(time.process_time() - started_cpu)
             self.wall.append(time.perf_counter() - started)
         self.queries.append(len(queries.captured_queries))
+        self.statements = [query["sql"] for query in queries.captured_queries]
         assert response.status_code == expect, (self.label, response.status_code,
                                                 getattr(response, "content", b"")[:300])
         return response
@@ -116,6 +118,9 @@ def main() -> None:
                         help="open cases waiting in the demo's review queue")
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--reseed", action="store_true")
+    parser.add_argument("--show-queries", action="append", default=[], metavar="STEP",
+                        help="print the SQL of this step's last request (repeatable; "
+                             "'all' for every step)")
     args = parser.parse_args()
 
     ensure_database(DATABASE, recreate=args.reseed)
@@ -217,6 +222,11 @@ def main() -> None:
           "load average " + " ".join(f"{value:.1f}" for value in os.getloadavg()))
     for label in steps:
         print(steps[label].line())
+    for label in steps:
+        if label in args.show_queries or "all" in args.show_queries:
+            print(f"\n{label}:")
+            for number, sql in enumerate(steps[label].statements, 1):
+                print(f"  {number:2d}. {sql[:400]}")
     sys.stdout.flush()
 
 

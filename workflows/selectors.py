@@ -96,6 +96,26 @@ def visible_cases(*, user) -> QuerySet[Case]:
         | Q(first_reviewer=user.pk) | Q(pk__in=consulted_on, state__in=OPEN_STATES))
 
 
+def may_see(*, case: Case, user) -> bool:
+    """Is ``case`` (read without the scope) one of ``visible_cases(user=user)``? The same
+    rule, asked of one loaded case: the holder, the first reviewer, a manager or an
+    auditor without a query; a member of its queue with one (remembered on the case,
+    where the transitions' permissions ask it again); consulted on it, with one more.
+    tests/workflows/test_scope.py holds the two equal."""
+    if not (user and user.is_authenticated):
+        return False
+    if user.pk in (case.assignee_id, case.first_reviewer_id) or reads_everything(user):
+        return True
+    asked = case.__dict__.setdefault("_members_asked", {})  # shared with the permissions
+    key = (user.pk, case.queue_id)
+    if key not in asked:
+        asked[key] = works_queue(user=user, queue_id=case.queue_id)
+    if asked[key]:
+        return True
+    return case.state in OPEN_STATES and ConsultRequest.objects.filter(
+        case=case.pk, consultee=user.pk).exists()
+
+
 def workable_cases(*, user, queue: Queue | None = None) -> QuerySet[Case]:
     """Cases waiting in a queue the user works, ready to claim, most urgent first."""
     cases = Case.objects.filter(state__in=CLAIMABLE_STATES)

@@ -7,6 +7,7 @@ from django.test import RequestFactory
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.request import Request
+from rest_framework.test import APIClient
 
 from tests.factories import case_in_state, make_manager
 from workflows.api.serializers import CaseDetailSerializer, CaseSerializer
@@ -44,3 +45,21 @@ def test_a_case_reads_the_same_as_drf_renders_it(state, zone, queue, member):
         assert row.data == drf_rendering(CaseSerializer(case), case)
         assert detail.data == drf_rendering(CaseDetailSerializer(case, context=context), case)
     assert list(detail.data) == CaseDetailSerializer.Meta.fields  # in the schema's order
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Chatham"])
+def test_the_case_list_reads_its_rows_as_the_serializer_renders_cases(zone, queue, member):
+    made = [case_in_state(state, queue=queue, assignee=member) for state in STATES]
+    client = APIClient()
+    client.force_authenticate(member)
+
+    with timezone.override(zone):
+        listed = client.get("/api/v1/cases/", {"page_size": 3})
+        rows = listed.json()["results"]
+        rows += client.get(listed.json()["next"]).json()["results"]
+        rows += client.get(client.get(listed.json()["next"]).json()["next"]).json()["results"]
+        cases = Case.objects.select_related("queue", "assignee").order_by("-id")
+        assert rows == [drf_rendering(CaseSerializer(case), case) for case in cases]
+    assert len(rows) == len(made) and {row["assignee"] for row in rows} == {
+        None, member.username}

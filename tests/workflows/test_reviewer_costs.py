@@ -12,13 +12,17 @@ import statistics
 import time
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory, case_in_state, make_case
+from tests.workflows.sla_support import office_calendar, publish
 from workflows.actors import SystemActor
-from workflows.models import CaseState
+from workflows.models import CaseState, Resolution
 from workflows.services import tokens
+from workflows.services.sla import terms
 
 # Server CPU budgets per request, in ms (docs/PERFORMANCE.md), and the tripwire's margin.
 BUDGET_MS = {"claim-next": 5, "transition": 5, "case API": 4, "case page": 8, "home": 4,
@@ -69,9 +73,10 @@ def test_claim_next_answers_with_the_case_it_claimed_without_reading_it_again(
         make_case(queue)
     client = with_token(member)
 
-    # Token, permissions, away?, the locked candidate, its update and audit row, then
-    # what the answer shows and the claim did not load: resolution, consults, content.
-    with django_assert_max_num_queries(12):
+    # Token, permissions, away?, the locked candidate (with its resolution and whether
+    # it has consults), its update and audit row, then the content the answer shows
+    # (and the transaction's two statements).
+    with django_assert_max_num_queries(9):
         answer = client.post("/api/v1/cases/claim-next/", {}, format="json")
 
     assert answer.status_code == 200
@@ -88,7 +93,10 @@ def test_a_transition_answers_with_the_case_it_changed(queue, member,
              for _ in range(9)]
     client = with_token(member)
 
-    with django_assert_max_num_queries(15):
+    # Token, permissions, the case (its holder acting: no scope query), its update and
+    # audit row, the content the answer shows and whether the holder may claim it again
+    # (a member of its queue); and the transaction's two statements.
+    with django_assert_max_num_queries(9):
         answer = client.post(f"/api/v1/cases/{cases[0].pk}/release/",
                              {"version": cases[0].version}, format="json")
 
@@ -98,6 +106,57 @@ def test_a_transition_answers_with_the_case_it_changed(queue, member,
     rest = iter(cases[1:])
     within_tripwire("transition", lambda: client.post(
         f"/api/v1/cases/{next(rest).pk}/release/", {}, format="json"))
+
+
+@pytest.mark.django_db
+def test_putting_a_case_on_hold_and_back_reads_the_sla_terms_once_per_process(
+        queue, member, monkeypatch, django_assert_max_num_queries):
+    # Business hours, a holiday calendar: the terms a clock pauses and resumes under.
+    publish(queue, calendar=office_calendar())
+    monkeypatch.setattr(terms._case_terms, "clock", lambda: 0.0)  # no expiry in this test
+    first, second = (case_in_state(CaseState.ASSIGNED, queue=queue, assignee=member)
+                     for _ in range(2))
+    client = with_token(member)
+    client.post(f"/api/v1/cases/{first.pk}/request-info/", {"reason": "Which PO?"},
+                format="json")  # the first reads the queue's terms: policy, targets...
+
+    # Token, permissions, the case, its update and audit row, its content, whether
+    # its holder works the queue (resume: may they claim it?); the transaction's two.
+    # No SLA policy, targets, calendar closures or chain read again.
+    with django_assert_max_num_queries(8):
+        held = client.post(f"/api/v1/cases/{second.pk}/request-info/",
+                           {"reason": "Which PO?"}, format="json")
+    with django_assert_max_num_queries(8):
+        resumed = client.post(f"/api/v1/cases/{second.pk}/resume/", {}, format="json")
+
+    assert (held.status_code, held.json()["state"]) == (200, "waiting")
+    assert (resumed.status_code, resumed.json()["state"]) == (200, "assigned")
+    assert resumed.json()["due_at"] is not None
+
+
+@pytest.mark.django_db
+def test_a_resolution_is_written_and_answered_without_reading_it_again(queue, member):
+    case = case_in_state(CaseState.ASSIGNED, queue=queue, assignee=member)
+    client = with_token(member)
+
+    with CaptureQueriesContext(connection) as queries:
+        answer = client.post(f"/api/v1/cases/{case.pk}/resolve/",
+                             {"verdict": "rejected", "reason_code": "wrong-amount",
+                              "version": case.version}, format="json")
+
+    # Read with the case (a join), written in one statement: no read of its own, no
+    # savepoints of update_or_create, none for the answer.
+    touching = [query["sql"] for query in queries.captured_queries
+                if '"workflows_resolution"' in query["sql"]]
+    assert [sql.split()[0] for sql in touching] == ["SELECT", "INSERT"]
+    assert ' FROM "workflows_case" ' in touching[0]  # the case's own query
+    assert 'LEFT OUTER JOIN "workflows_resolution"' in touching[0]
+    assert not any(query["sql"].startswith("SAVEPOINT")
+                   for query in queries.captured_queries[3:])  # only the transaction's
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["resolution"]["verdict"] == "rejected"
+    assert answer.json()["resolution"]["resolved_by"] == member.username
+    assert Resolution.objects.get(case=case).reason_code == "wrong-amount"
 
 
 @pytest.mark.django_db
@@ -111,7 +170,9 @@ def test_the_case_api_reads_a_page_or_a_case_in_a_few_queries(
 
     with django_assert_max_num_queries(3):  # token, permissions, the page
         page = client.get("/api/v1/cases/")
-    with django_assert_max_num_queries(6):  # token, permissions, case, consults, content..
+    # Token, permissions, the case (whether it has consults with it: none), its content,
+    # whether they work its queue (may they approve it?).
+    with django_assert_max_num_queries(5):
         one = client.get(f"/api/v1/cases/{case.pk}/")
 
     assert len(page.json()["results"]) == 31

@@ -154,7 +154,7 @@ class CaseDetailSerializer(CaseSerializer):
             "reason_codes": self.get_reason_codes(case),
             "output_schema": self.get_output_schema(case),
             "available_transitions": self.get_available_transitions(case),
-            "consults": _CONSULTS.to_representation(case.consults.all()),
+            "consults": _CONSULTS.to_representation(_consults_of(case)),
         })
         return data
 
@@ -208,6 +208,17 @@ class CaseDetailSerializer(CaseSerializer):
     def get_available_transitions(self, case) -> list[str]:
         user = self._user()
         return available_transitions(case=case, user=user) if user is not None else []
+
+
+def _consults_of(case) -> list[ConsultRequest]:
+    """The case's consults, oldest first, with whom and which level asked; none without
+    a query when the case was read with ``has_consults`` False (the API's detail and
+    ``transitions.with_answer_facts``)."""
+    if getattr(case, "has_consults", True) is False:
+        return []
+    if "consults" in getattr(case, "_prefetched_objects_cache", {}):
+        return list(case.consults.all())
+    return list(case.consults.select_related("consultee", "escalation"))
 
 
 # Built once, their fields with them; they read no request.

@@ -5,8 +5,9 @@ new ``state`` and ``version``). Refusals come out of ``workflows.api.errors``: 4
 with the current state, 403, 404 (out of scope, I8) or 400 with field errors.
 """
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.utils import translate_validation
@@ -42,12 +43,77 @@ from workflows.api.serializers import (
     VersionSerializer,
 )
 from workflows.case_filters import CaseFilter
-from workflows.models import Case, ConsultRequest
+from workflows.models import Case, ConsultRequest, Resolution
 from workflows.services import bulk, claiming, comments, transitions
 
 # The case's own columns a list row shows (``CaseSerializer``), its queue and assignee by id.
 CASE_ROW_COLUMNS = [*(name for name in CaseSerializer.Meta.fields
                       if name not in ("queue", "assignee")), "queue_id", "assignee_id"]
+
+
+# ... and the values a list's row reads: those, its queue's slug and assignee's username.
+CASE_ROW_VALUES = [*CASE_ROW_COLUMNS, "queue__slug", "assignee__username"]
+
+
+class CaseRow:
+    """A list's row read as values, with the attributes ``CaseSerializer`` reads of a
+    case (tests/workflows/test_case_representation.py holds the two renderings equal)."""
+
+    __slots__ = ("_values", "assignee", "queue")
+
+    def __init__(self, values: dict):
+        self._values = values
+        self.queue = _Named(slug=values["queue__slug"])
+        username = values["assignee__username"]
+        self.assignee = None if username is None else _Named(username=username)
+
+    def __getattr__(self, name):
+        try:
+            return self._values["id" if name == "pk" else name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class _Named:
+    __slots__ = ("slug", "username")
+
+    def __init__(self, *, slug=None, username=None):
+        self.slug, self.username = slug, username
+
+
+def _known_people(case: Case, user) -> None:
+    """The people a transition's answer names (holder, first reviewer, who resolved and
+    approved) that the service did not load: the caller is one of them, given; the
+    others read in one query rather than one each."""
+    people = [(case, Case._meta.get_field(name)) for name in ("assignee", "first_reviewer")]
+    resolution = _cached_resolution(case)
+    if resolution is not None:
+        people += [(resolution, Resolution._meta.get_field(name))
+                   for name in ("resolved_by", "approved_by")]
+    missing = {}
+    for instance, field in people:
+        person_id = getattr(instance, field.attname)
+        if person_id is None or field.is_cached(instance):
+            continue
+        if person_id == user.pk:
+            field.set_cached_value(instance, user)
+        else:
+            missing.setdefault(person_id, []).append((instance, field))
+    if missing:
+        for person in get_user_model().objects.filter(pk__in=list(missing)):
+            for instance, field in missing.pop(person.pk):
+                field.set_cached_value(instance, person)
+
+
+def _cached_resolution(case: Case) -> Resolution | None:
+    """The resolution the service read or wrote with the case; None when it has none or
+    it was not read (the serializer reads it then)."""
+    if not Case.resolution.is_cached(case):
+        return None
+    try:
+        return case.resolution
+    except Resolution.DoesNotExist:
+        return None
 
 
 class CasePagination(NewestFirstPagination):
@@ -159,21 +225,31 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         cases = selectors.visible_cases(user=self.request.user).select_related(
             "queue", "assignee")
         if self.action == "list":
-            return cases  # its columns are chosen after filtering (filter_queryset)
+            # ``list`` reads a row's columns only, as values, after filtering: a filter
+            # on open cases answers a plain ``pk IN (...)`` (``case_filters.narrow``).
+            return cases
+        # Whether anyone was consulted in the same statement: the consults (rare) are
+        # read only when there are some (``CaseDetailSerializer``).
         return cases.select_related(
             "first_reviewer", "resolution__resolved_by", "resolution__approved_by",
-        ).prefetch_related(Prefetch("consults", queryset=ConsultRequest.objects
-                                    .select_related("consultee", "escalation")))
+        ).annotate(has_consults=Exists(ConsultRequest.objects.filter(case=OuterRef("pk"))))
 
     def filter_queryset(self, queryset):
-        cases = super().filter_queryset(queryset)
-        if self.action == "list":
-            # What a row shows, and no more: fewer columns to fetch and convert. After
-            # filtering: a filter on open cases answers a plain ``pk IN (...)``
-            # (``case_filters.narrow``).
-            return cases.select_related("queue", "assignee").only(
-                *CASE_ROW_COLUMNS, "queue__slug", "assignee__username")
-        return cases
+        # No filter asked for (a case by its id, the next page by its cursor): every
+        # filter would let the cases through unchanged, after the filter set built its
+        # form and a copy of each filter for this request.
+        if not any(name in self.request.query_params for name in CaseFilter.base_filters):
+            return queryset
+        return super().filter_queryset(queryset)
+
+    def list(self, request, *args, **kwargs):
+        # What a row shows, and no more, as plain values: no model instances (a case, its
+        # queue, its assignee) built per row only to be read once. Filtered first, as
+        # model instances (a filter may annotate).
+        rows = self.filter_queryset(self.get_queryset()).values(*CASE_ROW_VALUES)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(
+            CaseSerializer([CaseRow(row) for row in page], many=True).data)
 
     def get_serializer_class(self):
         return CaseSerializer if self.action == "list" else CaseDetailSerializer
@@ -189,6 +265,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         # The case as the service left it, committed: no second read of the scope and its
         # joins. What the service did not load (consults) is read here; what it loaded
         # (the queue, the people it set, a new resolution) is not read again.
+        _known_people(case, self.request.user)
         return Response(CaseDetailSerializer(case, context=self.get_serializer_context()).data,
                         status=status_code)
 

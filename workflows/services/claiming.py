@@ -19,7 +19,13 @@ from workflows import db, selectors
 from workflows.actors import SYSTEM
 from workflows.models import CLAIMABLE_STATES, AuditEvent, Case, CaseState, Queue
 from workflows.services import assignment, audit
-from workflows.services.transitions import changing, load_case, require, responded
+from workflows.services.transitions import (
+    changing,
+    load_case,
+    require,
+    responded,
+    with_answer_facts,
+)
 from workflows.services.work_time import drop_stint, start_stint
 from workflows.verbs import AuditVerb
 
@@ -61,21 +67,21 @@ def _locked_candidate(*, user, queue: Queue | None) -> list[Case]:
         return []
     if queue is not None:
         # One ordered range scan of case_claimable_idx, locking the first free row.
-        return list(selectors.workable_cases(user=user, queue=queue).select_related("queue")
+        return list(with_answer_facts(selectors.workable_cases(user=user, queue=queue))
                     .select_for_update(skip_locked=True, of=("self",))[:1])
     # Across the user's queues urgency order cannot come from one index range: take
     # the head of each queue's range (a LATERAL index scan per queue), then lock the
     # most urgent free row among those heads, all in one statement.
     heads = db.queue_heads(queue_ids=selectors.member_queues(user=user).values("pk"),
                            states=CLAIMABLE_STATES, limit=CANDIDATES)
-    cases = (Case.objects.filter(pk__in=heads, state__in=CLAIMABLE_STATES)
-             .select_related("queue").order_by(*selectors.URGENCY_ORDER)
+    cases = (with_answer_facts(Case.objects.filter(pk__in=heads, state__in=CLAIMABLE_STATES))
+             .order_by(*selectors.URGENCY_ORDER)
              .select_for_update(skip_locked=True, of=("self",)))
     first = list(cases[:1])
     if first:
         return first
     # Every head is held by another claimer (more than CANDIDATES at once): scan all.
-    return list(selectors.workable_cases(user=user).select_related("queue")
+    return list(with_answer_facts(selectors.workable_cases(user=user))
                 .select_for_update(skip_locked=True, of=("self",))[:1])
 
 

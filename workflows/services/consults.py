@@ -43,6 +43,8 @@ class ConsultsUnanswered(CaseConflict):
 
 def require_answered(*, case, action: str) -> None:
     """Required consults come first: resolving or approving waits for their answers."""
+    if getattr(case, "has_consults", True) is False:  # read with the case: none asked
+        return
     waiting = list(unanswered_required(case=case).select_related("consultee"))
     if waiting:
         names = ", ".join(sorted({c.consultee.display_name

@@ -513,7 +513,9 @@ def _restart_clock(case: Case, *, time_limit: timedelta | None,
         case.sla_next_check_at = None
         return
     # Loads only what the book lacks (a queue the level re-queued into): no query else.
-    terms = (terms or sla.TermsBook(now=now)).load_cases([case], levels=False)
+    # Without a batch's book, the case's terms from this process's cache.
+    terms = (terms.load_cases([case], levels=False) if terms is not None
+             else sla.book_for(case, now=now))
     sla.on_escalated(case, time_limit=time_limit, now=now,
                      rules=sla.Rules(terms=terms.terms(queue_id=case.queue_id,
                                                        policy_id=case.sla_policy_id,

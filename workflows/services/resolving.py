@@ -19,12 +19,26 @@ def store_resolution(*, case: Case, verdict: str, output: dict | None, reason_co
                      notes: str, resolved_by, now: datetime) -> Resolution:
     """The case's resolution, written over any earlier one (a four-eyes case sent back
     and resolved again); approval starts empty."""
-    resolution, _ = Resolution.objects.update_or_create(
-        case=case, defaults={
-            "verdict": verdict, "output": output, "reason_code": reason_code,
-            "notes": notes or "", "resolved_by": resolved_by,
-            "time_spent_seconds": case.time_spent_seconds, "created_at": now,
-            "approved_by": None, "approved_at": None})
+    values = {"verdict": verdict, "output": output, "reason_code": reason_code,
+              "notes": notes or "", "resolved_by": resolved_by,
+              "time_spent_seconds": case.time_spent_seconds, "created_at": now,
+              "approved_by": None, "approved_at": None}
+    if Case.resolution.is_cached(case):
+        # Read with the case (``transitions.with_answer_facts``), and the case's
+        # conditional save before this holds off any other writer of its resolution:
+        # one statement, not update_or_create's savepoints and read.
+        try:
+            resolution = case.resolution
+        except Resolution.DoesNotExist:
+            resolution = Resolution(case=case, **values)
+            resolution.save(force_insert=True)
+        else:
+            for name, value in values.items():
+                setattr(resolution, name, value)
+            resolution.save(update_fields=list(values))
+    else:
+        resolution, _ = Resolution.objects.update_or_create(case=case, defaults=values)
+    case.resolution = resolution  # what the case answers with, no second read
     return resolution
 
 

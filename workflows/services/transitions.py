@@ -27,11 +27,12 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed, has_transition_perm
 
 from workflows import hooks, selectors
-from workflows.models import Case, CaseState, Resolution, Verdict
+from workflows.models import Case, CaseState, ConsultRequest, Verdict
 from workflows.services import audit, consults, escalation, resolving, sla
 from workflows.services.errors import CaseConflict
 from workflows.services.work_time import end_stint, start_stint
@@ -46,9 +47,23 @@ STALE_MESSAGE = ("This case changed meanwhile; reload it to see its current stat
 
 # -- shared steps ------------------------------------------------------------------------
 
+def with_answer_facts(cases: QuerySet[Case]) -> QuerySet[Case]:
+    """``cases`` with, in the same statement, what a transition and its answer read
+    besides the case: its queue, its resolution (or that it has none) and whether
+    anyone was consulted on it (``has_consults``; consults are rare, so the answer
+    reads them only when there are some)."""
+    return cases.select_related("queue", "resolution").annotate(
+        has_consults=Exists(ConsultRequest.objects.filter(case=OuterRef("pk"))))
+
+
 def load_case(*, case_id: int, user, expected_version: int | None = None) -> Case:
     """The case as the user may see it, checked against the version they saw."""
-    case = selectors.visible_cases(user=user).select_related("queue").get(pk=case_id)
+    # Read by its id, then judged by the scope's rule (I8): the holder acting on their
+    # own case (most transitions) costs no query for it, instead of the scope's
+    # subqueries in this statement. Out of scope is absent, as not found is.
+    case = with_answer_facts(Case.objects).get(pk=case_id)
+    if not selectors.may_see(case=case, user=user):
+        raise Case.DoesNotExist("No case with this id in the caller's scope.")
     if expected_version is not None and case.version != expected_version:
         raise CaseConflict(
             f"This case is now at version {case.version}, not {expected_version}: "
@@ -103,7 +118,10 @@ def require_works_queue(case: Case, person, *, field: str) -> None:
     reassigning and a reviewer's delegate taking over alike."""
     if person is None or not getattr(person, "is_active", False):
         raise ValidationError({field: ["Choose an active user to give the case to."]})
-    if not selectors.member_queues(user=person).filter(pk=case.queue_id).exists():
+    # Membership first (one query): whether they are a manager (their permissions, a
+    # query more) only matters when they are not a member.
+    if not (selectors.works_queue(user=person, queue_id=case.queue_id)
+            or selectors.is_manager(person)):
         raise ValidationError({field: [
             f"{person.get_username()} does not work the queue '{case.queue.name}'; "
             "add them to it first."]})
@@ -328,7 +346,7 @@ def escalate(*, case_id: int, user, reason: str, expected_version: int | None = 
             raise CaseConflict(STALE_MESSAGE, case=case)
         # Re-read rather than refresh_from_db: django-fsm's refresh flips the state
         # field's class-wide ``protected`` flag, which races between threads.
-        case = Case.objects.select_related("queue").get(pk=case.pk)
+        case = with_answer_facts(Case.objects).get(pk=case.pk)
     return case
 
 
@@ -343,7 +361,7 @@ def approve(*, case_id: int, user, expected_version: int | None = None,
         case.approve()
         case.closed_at = now
         case.save()
-        resolution = Resolution.objects.get(case=case)
+        resolution = case.resolution  # read with the case (``with_answer_facts``)
         resolution.approved_by = user
         resolution.approved_at = now
         resolution.save(update_fields=["approved_by", "approved_at"])

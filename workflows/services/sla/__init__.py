@@ -75,6 +75,7 @@ from workflows.services.sla.terms import (
     Rules,
     SlaTerms,
     TermsBook,
+    book_for,
     business_calendar,
     rules_for,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "SlaTerms",
     "TermsBook",
     "add_closure",
+    "book_for",
     "business_calendar",
     "case_status",
     "deadline_live",

@@ -21,7 +21,7 @@ from workflows.services.sla.clocks import (
     resolution_target,
 )
 from workflows.services.sla.nudges import nudge
-from workflows.services.sla.terms import _ZERO, Rules, TermsBook, rules_for
+from workflows.services.sla.terms import _ZERO, Rules, TermsBook, book_for, rules_for
 
 
 def start_clocks(cases: Sequence[Case], *, now: datetime,
@@ -80,8 +80,8 @@ def on_priority_change(case: Case, *, old_priority: int, now: datetime) -> None:
     """Targets follow the new priority (``case.priority``); business time already used
     stays used. Only level 0 has priority targets: once escalated, the chain governs.
     """
-    book = TermsBook(now=now).load_cases([case])
-    rules = book.rules(case)
+    book = book_for(case, now=now)
+    rules = rules_for(case, now=now)
     if case.escalation_level == 0:
         old = book.terms(queue_id=case.queue_id, policy_id=case.sla_policy_id,
                          priority=old_priority)

@@ -22,6 +22,7 @@ from workflows.models import (
     SlaPolicy,
     SlaTarget,
 )
+from workflows.process_cache import ProcessCache
 
 DEFAULT_WARNING_FRACTION = 0.75
 # Closures that ended longer ago than this cannot affect a clock that is still running.
@@ -255,6 +256,34 @@ def _row(case) -> tuple[int, int, int | None, int]:
     return tuple(case)
 
 
+# The terms single cases run under, by (queue, policy version): a person's transition
+# (request info, resume, reassign, a new priority) reads them for one case, and loading
+# them is four queries and a calendar built anew each time. Kept briefly in each
+# process (``workflows.process_cache``: any ORM write to these models drops them). A
+# book holds only the calendar closures near the time it was loaded for.
+_case_terms = ProcessCache("sla-case-terms")
+_case_terms.watch(SlaPolicy, SlaTarget, Calendar, CalendarClosure, Queue, EscalationLevel)
+BOOK_SPAN = timedelta(hours=1)
+
+
+def book_for(case: Case, *, now: datetime) -> TermsBook:
+    """A book holding the terms of ``case``'s queue and policy version and its queue's
+    escalation chain, from this process's cache when fresh. Nothing case-specific is
+    put in it (when the case reached its level is read by ``rules_for``)."""
+    key = (case.queue_id, case.sla_policy_id)
+    book = _case_terms.lookup([key]).get(key)
+    if book is None or abs(book.now - now) >= BOOK_SPAN:
+        # Loaded as a level-0 row: the chain's limits, no case's escalation.
+        book = TermsBook(now=now).load_cases([(None, case.queue_id, case.sla_policy_id, 0)])
+        _case_terms.store(key, book)
+    return book
+
+
 def rules_for(case: Case, *, now: datetime) -> Rules:
-    """The rules of one case (a handful of queries): for single-case services."""
-    return TermsBook(now=now).load_cases([case]).rules(case)
+    """The rules of one case, for single-case services: no query while this process
+    holds its terms, one for when an escalated case reached its level."""
+    escalated_at = None
+    if case.escalation_level > 0:
+        escalated_at = (Escalation.objects.filter(case_id=case.pk, level=case.escalation_level)
+                        .values_list("created_at", flat=True).first())
+    return book_for(case, now=now).rules(case, escalated_at=escalated_at)
