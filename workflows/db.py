@@ -12,11 +12,22 @@ from datetime import datetime, timedelta
 
 import orjson
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models
 from django.db.models.expressions import RawSQL
 
 from workflows import json_codec
-from workflows.models import Case, Queue, RaciAssignment, RaciRole
+from workflows.models import (
+    OPEN_STATES,
+    Case,
+    CaseState,
+    ConsultRequest,
+    Notification,
+    Queue,
+    RaciAssignment,
+    RaciRole,
+)
 
 
 def insert_new(model: type[models.Model], *, columns: Sequence[str], rows: Sequence[Sequence],
@@ -442,3 +453,82 @@ def capped_case_count(*, states: Sequence[str], cap: int) -> RawSQL:
         f" WHERE c.queue_id = {Queue._meta.db_table}.id"
         f" AND c.state IN ({', '.join(['%s'] * len(states))})"
         f" LIMIT %s) AS capped", (*[str(state) for state in states], cap))
+
+
+# --- What every signed-in request asks: the person's permissions and the top bar ------------
+# Plain SQL: building and compiling the ORM's versions cost 0.4-1 ms of CPU a request
+# (the approvals count alone 1 ms), for statements the database answers in microseconds.
+
+
+def permission_names(user_id: int) -> set[str]:
+    """The person's permissions, their own and their groups', as ``app_label.codename``.
+
+    ORM reference (``workflows.permissions_backend``): ``Permission.objects.filter(
+    Q(user=user) | Q(group__user=user)).values_list("content_type__app_label",
+    "codename")``.
+    """
+    User = get_user_model()
+    own, groups = User.user_permissions.through._meta, User.groups.through._meta
+    group_permissions = Group.permissions.through._meta
+    permission, content_type = Permission._meta, ContentType._meta
+    sql = (f"SELECT ct.{content_type.get_field('app_label').column},"
+           f" p.{permission.get_field('codename').column}"
+           f" FROM {permission.db_table} p JOIN {content_type.db_table} ct"
+           f" ON ct.id = p.{permission.get_field('content_type').column}"
+           f" WHERE p.id IN ("
+           f"SELECT o.{own.get_field('permission').column} FROM {own.db_table} o"
+           f" WHERE o.{own.get_field('user').column} = %s"
+           f" UNION SELECT gp.{group_permissions.get_field('permission').column}"
+           f" FROM {group_permissions.db_table} gp JOIN {groups.db_table} ug"
+           f" ON ug.{groups.get_field('group').column}"
+           f" = gp.{group_permissions.get_field('group').column}"
+           f" WHERE ug.{groups.get_field('user').column} = %s)")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (user_id, user_id))
+        return {f"{app_label}.{codename}" for app_label, codename in cursor.fetchall()}
+
+
+def top_bar_counts(*, user_id: int, manager: bool,
+                   reads_everything: bool) -> tuple[bool, int, int]:
+    """For the top bar, one statement: does the person work any queue (a manager works
+    every one), how many four-eyes cases wait for their approval, how many of their
+    notifications are unread.
+
+    ORM reference (``workflows.selectors``): ``is_manager(user) or
+    member_queues(user=user).exists()``, ``pending_approvals(user=user).count()``,
+    ``unread_notification_count(user=user)``; a manager or an auditor
+    (``reads_everything``) sees every case, anyone else the cases of ``visible_cases``.
+    """
+    case, consult, notification = (Case._meta, ConsultRequest._meta, Notification._meta)
+    member_sql = _memberships(select="{queue}", where="{user} = %s")
+    member_params = (user_id,) * MEMBERSHIP_BRANCHES
+    first_reviewer = f"c.{case.get_field('first_reviewer').column}"
+    params: list = []
+    works = "TRUE"
+    if not manager:
+        works = f"EXISTS ({member_sql})"
+        params += member_params
+    scope = ""
+    params += [str(CaseState.PENDING_APPROVAL), user_id]
+    if not reads_everything:
+        open_states = ", ".join(["%s"] * len(OPEN_STATES))
+        scope = (f" AND (c.{case.get_field('queue').column} IN ({member_sql})"
+                 f" OR c.{case.get_field('assignee').column} = %s OR {first_reviewer} = %s"
+                 f" OR (c.id IN (SELECT k.{consult.get_field('case').column}"
+                 f" FROM {consult.db_table} k"
+                 f" WHERE k.{consult.get_field('consultee').column} = %s)"
+                 f" AND c.{case.get_field('state').column} IN ({open_states})))")
+        params += [*member_params, user_id, user_id, user_id,
+                   *[str(state) for state in OPEN_STATES]]
+    params.append(user_id)
+    sql = (f"SELECT {works},"
+           f" (SELECT COUNT(*) FROM {case.db_table} c"
+           f" WHERE c.{case.get_field('state').column} = %s"
+           f" AND ({first_reviewer} IS NULL OR {first_reviewer} <> %s){scope}),"
+           f" (SELECT COUNT(*) FROM {notification.db_table} n"
+           f" WHERE n.{notification.get_field('user').column} = %s"
+           f" AND n.{notification.get_field('read_at').column} IS NULL)")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        works_queues, approvals, unread = cursor.fetchone()
+    return bool(works_queues), approvals, unread

@@ -366,3 +366,81 @@ def test_the_capped_count_is_the_orm_count_up_to_the_cap():
         assert counted[queue.pk] == min(
             Case.objects.filter(queue=queue, state__in=states).count(), cap)
     assert [counted[queue.pk] for queue in queues] == [5, 2, 0]
+
+
+# --- what every signed-in request asks: permissions and the top bar -------------------------
+
+def test_a_persons_permissions_are_those_the_orm_finds_directly_and_through_groups():
+    from django.contrib.auth.models import Permission
+
+    managers, auditors = Group.objects.create(name="managers"), Group.objects.create(name="a")
+    managers.permissions.add(Permission.objects.get(codename="manage_cases"))
+    auditors.permissions.add(Permission.objects.get(codename="read_everything"),
+                             Permission.objects.get(codename="view_audit_trail"))
+    both, own, grouped, nobody = (UserFactory() for _ in range(4))
+    both.user_permissions.add(Permission.objects.get(codename="manage_cases"))
+    both.groups.add(managers, auditors)
+    own.user_permissions.add(Permission.objects.get(codename="export_evidence"))
+    grouped.groups.add(auditors)
+    for person in (both, own, grouped, nobody):
+        by_orm = {f"{app}.{codename}" for app, codename in Permission.objects.filter(
+            Q(user=person) | Q(group__user=person))
+            .values_list("content_type__app_label", "codename")}
+        assert db.permission_names(person.pk) == by_orm
+    assert db.permission_names(grouped.pk) == {"workflows.read_everything",
+                                               "workflows.view_audit_trail"}
+    assert db.permission_names(nobody.pk) == set()
+
+
+def test_the_top_bar_counts_what_the_orm_finds_for_every_kind_of_person(
+        django_assert_num_queries):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import make_case, make_manager
+    from workflows import selectors
+    from workflows.models import CaseState, ConsultRequest, Notification
+
+    queues, people = membership_fixture()
+    ana, ben, cy, dee, eve, _fay = people
+    manager = make_manager()
+    auditor = UserFactory()
+    auditor.user_permissions.add(Permission.objects.get(codename="read_everything"))
+    outsider = UserFactory()
+    # Waiting for approval: in queue 0 (ana resolved one first), queue 1, queue 3
+    # (through the RACI matrix); one assigned to the outsider elsewhere, and one the
+    # outsider was consulted on; plus cases in other states, which never count.
+    elsewhere = QueueFactory()
+    make_case(queues[0], state=CaseState.PENDING_APPROVAL, assignee=ana)
+    make_case(queues[0], state=CaseState.PENDING_APPROVAL, assignee=ben)
+    make_case(queues[1], state=CaseState.PENDING_APPROVAL, assignee=cy)
+    make_case(queues[3], state=CaseState.PENDING_APPROVAL, assignee=eve)
+    make_case(elsewhere, state=CaseState.PENDING_APPROVAL, assignee=dee)
+    consulted = make_case(elsewhere, state=CaseState.PENDING_APPROVAL, assignee=dee)
+    ConsultRequest.objects.create(case=consulted, consultee=outsider, question="Sure?",
+                                  created_at=timezone.now())
+    for state in (CaseState.OPEN, CaseState.ASSIGNED, CaseState.RESOLVED):
+        make_case(queues[0], state=state, assignee=ana)
+    for person, unread in ((ana, 2), (ben, 1), (outsider, 3)):
+        for _ in range(unread):
+            Notification.objects.create(user=person, text="Escalated", created_at=timezone.now())
+    Notification.objects.create(user=ana, text="Read", created_at=timezone.now(),
+                                read_at=timezone.now())
+
+    for person in (*people, manager, auditor, outsider):
+        person = get_user_model().objects.get(pk=person.pk)
+        person.get_all_permissions()  # the request has them by the time the bar is drawn
+        by_orm = (selectors.is_manager(person) or selectors.member_queues(user=person).exists(),
+                  selectors.pending_approvals(user=person).count(),
+                  selectors.unread_notification_count(user=person))
+        with django_assert_num_queries(1):
+            bar = selectors.top_bar(user=person)
+        assert (bar.works_queues, bar.approvals, bar.unread_notifications) == by_orm, person
+    # The fixture reaches every branch: a count of each kind, and somebody with none.
+    assert db.top_bar_counts(user_id=ana.pk, manager=False, reads_everything=False) == (
+        True, 1, 2)
+    assert db.top_bar_counts(user_id=outsider.pk, manager=False,
+                             reads_everything=False) == (False, 1, 3)
+    assert db.top_bar_counts(user_id=dee.pk, manager=False, reads_everything=False) == (
+        False, 0, 0)
+    assert db.top_bar_counts(user_id=manager.pk, manager=True, reads_everything=True) == (
+        True, 6, 0)
