@@ -5,6 +5,7 @@ holds them to it on small fixtures); it exists only because the reference costs 
 statements or a savepoint on a hot path (the sweeper, escalation, intake).
 """
 
+import functools
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -193,15 +194,25 @@ def instance_from_row(model: type[models.Model], row: Sequence,
     """The instance a query would have made of ``row`` (values of ``fields``, by default
     every concrete field), with the conversions a query applies (SQLite hands back
     datetimes as text)."""
-    fields = list(fields if fields is not None else model._meta.concrete_fields)
+    fields = tuple(fields if fields is not None else model._meta.concrete_fields)
     values = []
-    for model_field, value in zip(fields, row, strict=True):
-        column = model_field.get_col(model._meta.db_table)
-        for convert in (connection.ops.get_db_converters(column)
-                        + column.get_db_converters(connection)):
+    for (column, converters), value in zip(_converters(model, fields), row, strict=True):
+        for convert in converters:
             value = convert(value, column, connection)
         values.append(value)
     return model.from_db(connection.alias, [field.attname for field in fields], values)
+
+
+@functools.cache
+def _converters(model: type[models.Model], fields: tuple[models.Field, ...]) -> list:
+    """Each field's column and the conversions a query applies to it, worked out once per
+    process (they depend on the field and the database's vendor only)."""
+    found = []
+    for model_field in fields:
+        column = model_field.get_col(model._meta.db_table)
+        found.append((column, connection.ops.get_db_converters(column)
+                      + column.get_db_converters(connection)))
+    return found
 
 
 # --- Cases: the sweeper's and escalation's conditional updates ------------------------------
@@ -532,3 +543,50 @@ def top_bar_counts(*, user_id: int, manager: bool,
         cursor.execute(sql, params)
         works_queues, approvals, unread = cursor.fetchone()
     return bool(works_queues), approvals, unread
+
+
+def person(user_id: int):
+    """The person with this id, read afresh (every request re-reads its person, so a
+    deactivation or a new password takes effect at once), or None.
+
+    ORM reference (``ModelBackend.get_user``): ``User.objects.get(pk=user_id)``.
+    """
+    User = get_user_model()
+    fields = User._meta.concrete_fields
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(quote(field.column) for field in fields)}"
+                       f" FROM {quote(User._meta.db_table)}"
+                       f" WHERE {quote(User._meta.pk.column)} = %s", (user_id,))
+        row = cursor.fetchone()
+    return None if row is None else instance_from_row(User, row)
+
+
+def person_by_token(key: str):
+    """The API token with this key and its person, as ``(person, token)``, or None: the
+    key is looked up in the database on every request, so a rotated token is refused at
+    once.
+
+    ORM reference (DRF's ``TokenAuthentication``): ``Token.objects.select_related("user")
+    .get(key=key)``.
+    """
+    from rest_framework.authtoken.models import Token
+
+    User = get_user_model()
+    user_fields, token_fields = User._meta.concrete_fields, Token._meta.concrete_fields
+    quote = connection.ops.quote_name
+    columns = ", ".join([*(f"u.{quote(field.column)}" for field in user_fields),
+                         *(f"t.{quote(field.column)}" for field in token_fields)])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {quote(Token._meta.db_table)} t"
+                       f" JOIN {quote(User._meta.db_table)} u"
+                       f" ON u.{quote(User._meta.pk.column)}"
+                       f" = t.{quote(Token._meta.get_field('user').column)}"
+                       f" WHERE t.{quote(Token._meta.get_field('key').column)} = %s", (key,))
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    user = instance_from_row(User, row[:len(user_fields)], user_fields)
+    token = instance_from_row(Token, row[len(user_fields):], token_fields)
+    token.user = user  # as select_related leaves it
+    return user, token

@@ -444,3 +444,29 @@ def test_the_top_bar_counts_what_the_orm_finds_for_every_kind_of_person(
         False, 0, 0)
     assert db.top_bar_counts(user_id=manager.pk, manager=True, reads_everything=True) == (
         True, 6, 0)
+
+
+def test_the_person_and_the_token_are_read_as_the_orm_reads_them():
+    from rest_framework.authtoken.models import Token
+
+    ann = UserFactory(username="ann", first_name="Ann", time_zone="Europe/Berlin",
+                      last_login=timezone.now())
+    token = Token.objects.create(user=ann)
+    User = get_user_model()
+
+    def fields(obj):
+        return {field.attname: getattr(obj, field.attname)
+                for field in type(obj)._meta.concrete_fields}
+
+    person = db.person(ann.pk)
+    found_user, found_token = db.person_by_token(token.key)
+
+    assert fields(person) == fields(User.objects.get(pk=ann.pk))
+    assert fields(found_user) == fields(person)
+    assert fields(found_token) == fields(Token.objects.get(key=token.key))
+    assert found_token.user is found_user
+    person.first_name = "Anna"
+    person.save()  # an instance like the ORM's: saving updates the row
+    assert User.objects.get(pk=ann.pk).first_name == "Anna"
+    assert db.person(ann.pk + 1000) is None
+    assert db.person_by_token("0" * 40) is None
