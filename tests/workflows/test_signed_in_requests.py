@@ -112,3 +112,18 @@ def test_a_token_is_refused_once_rotated_or_its_person_deactivated():
         "detail": "User inactive or deleted."}
     program.credentials(HTTP_AUTHORIZATION=f"Token {new_key}")
     assert program.get("/api/v1/me/preferences/").status_code == 200
+
+
+@needs_redis
+@pytest.mark.django_db
+def test_while_redis_cannot_be_reached_a_signed_in_page_answers_503_to_retry(settings):
+    browser = Client(raise_request_exception=False)  # as a server answers: no re-raising
+    browser.cookies = signed_in_browser(UserFactory(username="ann")).cookies
+    settings.CACHES = {"default": {"BACKEND": "workflows.cache.ClientKeepingRedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/0"}}  # nothing there
+
+    page = browser.get("/consults/")
+
+    assert page.status_code == 503
+    assert page["Retry-After"] == str(settings.RETRY_AFTER_SECONDS)
+    assert b"Redis" in page.content
