@@ -470,3 +470,42 @@ def test_the_person_and_the_token_are_read_as_the_orm_reads_them():
     assert User.objects.get(pk=ann.pk).first_name == "Anna"
     assert db.person(ann.pk + 1000) is None
     assert db.person_by_token("0" * 40) is None
+
+
+def test_queue_summaries_are_what_the_orm_finds_for_members_and_managers():
+    from django.db.models import OuterRef, Subquery
+
+    queues, people = membership_fixture()
+    CaseFactory.create_batch(4, queue=queues[0])
+    CaseFactory(queue=queues[0], state="escalated")
+    CaseFactory(queue=queues[1], state="resolved")
+    CaseFactory(queue=queues[3])
+    states, cap = ("open", "escalated"), 3
+
+    def by_orm(queryset):
+        waiting = Case.objects.filter(queue=OuterRef("pk"), state__in=states)
+        return [(queue, queue.open_count, queue.oldest_open_at) for queue in (
+            queryset.order_by("name").annotate(
+                open_count=db.capped_case_count(states=states, cap=cap),
+                oldest_open_at=Subquery(waiting.order_by("created_at")
+                                        .values("created_at")[:1])))]
+
+    def plain(rows):
+        return [(queue.pk, queue.name, queue.slug, queue.blind, count, oldest)
+                for queue, count, oldest in rows]
+
+    for person in people:
+        worked = Queue.objects.filter(pk__in=db.queues_worked_by(person.pk))
+        assert plain(db.queue_summary_rows(worked_by=person.pk, queue_ids=None,
+                                           states=states, cap=cap)) == plain(by_orm(worked))
+    some = [queues[0].pk, queues[3].pk]
+    everything = db.queue_summary_rows(worked_by=None, queue_ids=None, states=states, cap=cap)
+    assert plain(everything) == plain(by_orm(Queue.objects.all()))
+    assert plain(db.queue_summary_rows(worked_by=None, queue_ids=some, states=states,
+                                       cap=cap)) == plain(by_orm(Queue.objects.filter(
+                                           pk__in=some)))
+    # Counted up to the cap (five wait in the first queue); no oldest where none waits.
+    assert {queue.pk: (count, oldest is not None) for queue, count, oldest in everything} == {
+        queues[0].pk: (3, True), queues[1].pk: (0, False), queues[2].pk: (0, False),
+        queues[3].pk: (1, True)}
+    assert db.queue_summary_rows(worked_by=None, queue_ids=[], states=states, cap=cap) == []
