@@ -137,10 +137,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+    # Django's Redis cache, keeping its Redis client (workflows/cache.py).
+    CACHES = {"default": {"BACKEND": "workflows.cache.ClientKeepingRedisCache",
                           "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Sessions: read from the cache, written through to the database (a cache flushed or
+# evicted loses no one's sign-in). Only a cache every web worker shares will do: signing
+# out deletes the session from it, and a per-process cache (the demo's, without Redis)
+# would keep it alive in the other workers until it expired.
+SESSION_ENGINE = ("django.contrib.sessions.backends.cached_db" if REDIS_URL
+                  else "django.contrib.sessions.backends.db")
 
 AUTH_USER_MODEL = "workflows.User"
 # Django's model backend with a person's permissions read in one query (per request).

@@ -6,10 +6,10 @@ the whole Redis database, and the dashboard's cached summaries describe one proc
 database: so each process gets its own key prefix, and ``clear()`` removes only its keys.
 """
 
-from django.core.cache.backends.redis import RedisCache
+from workflows.cache import ClientKeepingRedisCache
 
 
-class ProcessRedisCache(RedisCache):
+class ProcessRedisCache(ClientKeepingRedisCache):
     def clear(self) -> bool:
         client = self._cache.get_client(write=True)
         keys = list(client.scan_iter(match=f"{self.key_prefix}:*", count=1000))

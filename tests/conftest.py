@@ -62,7 +62,7 @@ def process_isolation(request, tmp_path_factory):
                      "OPTIONS": {"location": str(tmp_path_factory.mktemp("documents")),
                                  "base_url": None}}}}
     default = settings.CACHES["default"]
-    if default["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    if default["BACKEND"] == "workflows.cache.ClientKeepingRedisCache":
         overrides["CACHES"] = {"default": {
             **default, "BACKEND": "tests.cache.ProcessRedisCache",
             "KEY_PREFIX": f"tests-{worker}"}}

@@ -194,24 +194,22 @@ class QueueSummary:
 
 def queue_summaries(*, user, queue_ids: Iterable[int] | None = None) -> list[QueueSummary]:
     """Each queue the user works (of ``queue_ids``, if given), with its waiting count and
-    oldest wait: one query.
+    oldest wait: one plain statement (``db.queue_summary_rows``: the ORM's version cost
+    more to build and compile than to run, on every home page).
 
     Per queue, the count reads at most ``OPEN_COUNT_CAP + 1`` entries of
     ``case_claimable_idx`` and the oldest wait is one probe of ``case_waiting_age_idx``,
     so neither the backlog nor closed history slows the home page down.
     """
-    waiting = Case.objects.filter(queue=OuterRef("pk"), state__in=CLAIMABLE_STATES)
-    capped_count = db.capped_case_count(states=CLAIMABLE_STATES, cap=OPEN_COUNT_CAP + 1)
-    queues = member_queues(user=user)
-    if queue_ids is not None:
-        queues = queues.filter(pk__in=list(queue_ids))
-    queues = (queues.order_by("name").annotate(
-        open_count=capped_count,
-        oldest_open_at=Subquery(waiting.order_by("created_at").values("created_at")[:1])))
-    return [QueueSummary(queue=queue, open_count=min(queue.open_count, OPEN_COUNT_CAP),
-                         oldest_open_at=queue.oldest_open_at,
-                         open_count_capped=queue.open_count > OPEN_COUNT_CAP)
-            for queue in queues]
+    if not (user and user.is_authenticated):
+        return []
+    rows = db.queue_summary_rows(
+        worked_by=None if is_manager(user) else user.pk,
+        queue_ids=None if queue_ids is None else list(queue_ids),
+        states=CLAIMABLE_STATES, cap=OPEN_COUNT_CAP + 1)
+    return [QueueSummary(queue=queue, open_count=min(count, OPEN_COUNT_CAP),
+                         oldest_open_at=oldest, open_count_capped=count > OPEN_COUNT_CAP)
+            for queue, count, oldest in rows]
 
 
 # What a row of the case list shows: reading only these keeps a page of 50 cheap.
@@ -288,6 +286,25 @@ def unread_notification_count(*, user) -> int:
     if not (user and user.is_authenticated):
         return 0
     return Notification.objects.filter(user=user.pk, read_at__isnull=True).count()
+
+
+@dataclass(frozen=True)
+class TopBar:
+    """What every page's top bar shows of the signed-in person."""
+
+    works_queues: bool  # then "Next case" is worth offering (a manager works every queue)
+    approvals: int  # four-eyes cases waiting for them (``pending_approvals``)
+    unread_notifications: int
+
+
+def top_bar(*, user) -> TopBar:
+    """The top bar's three answers in one statement (``db.top_bar_counts``): it is paid
+    on every page."""
+    if not (user and user.is_authenticated):
+        return TopBar(works_queues=False, approvals=0, unread_notifications=0)
+    works, approvals, unread = db.top_bar_counts(
+        user_id=user.pk, manager=is_manager(user), reads_everything=reads_everything(user))
+    return TopBar(works_queues=works, approvals=approvals, unread_notifications=unread)
 
 
 def delivery_log(*, status: str = "", channel: str = "") -> QuerySet[OutboxMessage]:

@@ -366,3 +366,146 @@ def test_the_capped_count_is_the_orm_count_up_to_the_cap():
         assert counted[queue.pk] == min(
             Case.objects.filter(queue=queue, state__in=states).count(), cap)
     assert [counted[queue.pk] for queue in queues] == [5, 2, 0]
+
+
+# --- what every signed-in request asks: permissions and the top bar -------------------------
+
+def test_a_persons_permissions_are_those_the_orm_finds_directly_and_through_groups():
+    from django.contrib.auth.models import Permission
+
+    managers, auditors = Group.objects.create(name="managers"), Group.objects.create(name="a")
+    managers.permissions.add(Permission.objects.get(codename="manage_cases"))
+    auditors.permissions.add(Permission.objects.get(codename="read_everything"),
+                             Permission.objects.get(codename="view_audit_trail"))
+    both, own, grouped, nobody = (UserFactory() for _ in range(4))
+    both.user_permissions.add(Permission.objects.get(codename="manage_cases"))
+    both.groups.add(managers, auditors)
+    own.user_permissions.add(Permission.objects.get(codename="export_evidence"))
+    grouped.groups.add(auditors)
+    for person in (both, own, grouped, nobody):
+        by_orm = {f"{app}.{codename}" for app, codename in Permission.objects.filter(
+            Q(user=person) | Q(group__user=person))
+            .values_list("content_type__app_label", "codename")}
+        assert db.permission_names(person.pk) == by_orm
+    assert db.permission_names(grouped.pk) == {"workflows.read_everything",
+                                               "workflows.view_audit_trail"}
+    assert db.permission_names(nobody.pk) == set()
+
+
+def test_the_top_bar_counts_what_the_orm_finds_for_every_kind_of_person(
+        django_assert_num_queries):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import make_case, make_manager
+    from workflows import selectors
+    from workflows.models import CaseState, ConsultRequest, Notification
+
+    queues, people = membership_fixture()
+    ana, ben, cy, dee, eve, _fay = people
+    manager = make_manager()
+    auditor = UserFactory()
+    auditor.user_permissions.add(Permission.objects.get(codename="read_everything"))
+    outsider = UserFactory()
+    # Waiting for approval: in queue 0 (ana resolved one first), queue 1, queue 3
+    # (through the RACI matrix); one assigned to the outsider elsewhere, and one the
+    # outsider was consulted on; plus cases in other states, which never count.
+    elsewhere = QueueFactory()
+    make_case(queues[0], state=CaseState.PENDING_APPROVAL, assignee=ana)
+    make_case(queues[0], state=CaseState.PENDING_APPROVAL, assignee=ben)
+    make_case(queues[1], state=CaseState.PENDING_APPROVAL, assignee=cy)
+    make_case(queues[3], state=CaseState.PENDING_APPROVAL, assignee=eve)
+    make_case(elsewhere, state=CaseState.PENDING_APPROVAL, assignee=dee)
+    consulted = make_case(elsewhere, state=CaseState.PENDING_APPROVAL, assignee=dee)
+    ConsultRequest.objects.create(case=consulted, consultee=outsider, question="Sure?",
+                                  created_at=timezone.now())
+    for state in (CaseState.OPEN, CaseState.ASSIGNED, CaseState.RESOLVED):
+        make_case(queues[0], state=state, assignee=ana)
+    for person, unread in ((ana, 2), (ben, 1), (outsider, 3)):
+        for _ in range(unread):
+            Notification.objects.create(user=person, text="Escalated", created_at=timezone.now())
+    Notification.objects.create(user=ana, text="Read", created_at=timezone.now(),
+                                read_at=timezone.now())
+
+    for person in (*people, manager, auditor, outsider):
+        person = get_user_model().objects.get(pk=person.pk)
+        person.get_all_permissions()  # the request has them by the time the bar is drawn
+        by_orm = (selectors.is_manager(person) or selectors.member_queues(user=person).exists(),
+                  selectors.pending_approvals(user=person).count(),
+                  selectors.unread_notification_count(user=person))
+        with django_assert_num_queries(1):
+            bar = selectors.top_bar(user=person)
+        assert (bar.works_queues, bar.approvals, bar.unread_notifications) == by_orm, person
+    # The fixture reaches every branch: a count of each kind, and somebody with none.
+    assert db.top_bar_counts(user_id=ana.pk, manager=False, reads_everything=False) == (
+        True, 1, 2)
+    assert db.top_bar_counts(user_id=outsider.pk, manager=False,
+                             reads_everything=False) == (False, 1, 3)
+    assert db.top_bar_counts(user_id=dee.pk, manager=False, reads_everything=False) == (
+        False, 0, 0)
+    assert db.top_bar_counts(user_id=manager.pk, manager=True, reads_everything=True) == (
+        True, 6, 0)
+
+
+def test_the_person_and_the_token_are_read_as_the_orm_reads_them():
+    from rest_framework.authtoken.models import Token
+
+    ann = UserFactory(username="ann", first_name="Ann", time_zone="Europe/Berlin",
+                      last_login=timezone.now())
+    token = Token.objects.create(user=ann)
+    User = get_user_model()
+
+    def fields(obj):
+        return {field.attname: getattr(obj, field.attname)
+                for field in type(obj)._meta.concrete_fields}
+
+    person = db.person(ann.pk)
+    found_user, found_token = db.person_by_token(token.key)
+
+    assert fields(person) == fields(User.objects.get(pk=ann.pk))
+    assert fields(found_user) == fields(person)
+    assert fields(found_token) == fields(Token.objects.get(key=token.key))
+    assert found_token.user is found_user
+    person.first_name = "Anna"
+    person.save()  # an instance like the ORM's: saving updates the row
+    assert User.objects.get(pk=ann.pk).first_name == "Anna"
+    assert db.person(ann.pk + 1000) is None
+    assert db.person_by_token("0" * 40) is None
+
+
+def test_queue_summaries_are_what_the_orm_finds_for_members_and_managers():
+    from django.db.models import OuterRef, Subquery
+
+    queues, people = membership_fixture()
+    CaseFactory.create_batch(4, queue=queues[0])
+    CaseFactory(queue=queues[0], state="escalated")
+    CaseFactory(queue=queues[1], state="resolved")
+    CaseFactory(queue=queues[3])
+    states, cap = ("open", "escalated"), 3
+
+    def by_orm(queryset):
+        waiting = Case.objects.filter(queue=OuterRef("pk"), state__in=states)
+        return [(queue, queue.open_count, queue.oldest_open_at) for queue in (
+            queryset.order_by("name").annotate(
+                open_count=db.capped_case_count(states=states, cap=cap),
+                oldest_open_at=Subquery(waiting.order_by("created_at")
+                                        .values("created_at")[:1])))]
+
+    def plain(rows):
+        return [(queue.pk, queue.name, queue.slug, queue.blind, count, oldest)
+                for queue, count, oldest in rows]
+
+    for person in people:
+        worked = Queue.objects.filter(pk__in=db.queues_worked_by(person.pk))
+        assert plain(db.queue_summary_rows(worked_by=person.pk, queue_ids=None,
+                                           states=states, cap=cap)) == plain(by_orm(worked))
+    some = [queues[0].pk, queues[3].pk]
+    everything = db.queue_summary_rows(worked_by=None, queue_ids=None, states=states, cap=cap)
+    assert plain(everything) == plain(by_orm(Queue.objects.all()))
+    assert plain(db.queue_summary_rows(worked_by=None, queue_ids=some, states=states,
+                                       cap=cap)) == plain(by_orm(Queue.objects.filter(
+                                           pk__in=some)))
+    # Counted up to the cap (five wait in the first queue); no oldest where none waits.
+    assert {queue.pk: (count, oldest is not None) for queue, count, oldest in everything} == {
+        queues[0].pk: (3, True), queues[1].pk: (0, False), queues[2].pk: (0, False),
+        queues[3].pk: (1, True)}
+    assert db.queue_summary_rows(worked_by=None, queue_ids=[], states=states, cap=cap) == []

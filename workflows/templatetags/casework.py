@@ -7,13 +7,11 @@ about. Nothing here decides what a person may do; it only says things readably.
 from datetime import datetime, timedelta
 
 from django import template
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from workflows import hooks, presentation, verbs
+from workflows import presentation, verbs
 from workflows.presentation import PERSON_KEYS, field_label
 from workflows.rich_text import sanitised_html
 from workflows.services import sla
@@ -269,48 +267,3 @@ def reason_label(code, reason_codes) -> str:
         if item.get("code") == code:
             return item.get("label") or code
     return code
-
-
-class MainNav:
-    """For the top bar: how many approvals wait for this person, and do they work any
-    queue (then "Next case" is worth offering, and so are approvals). Each answer is one
-    query, asked only when the bar shows it; a manager works every queue."""
-
-    def __init__(self, user):
-        self.user = user
-
-    @cached_property
-    def approvals(self) -> int:
-        from workflows import selectors
-
-        return selectors.pending_approvals(user=self.user).count()
-
-    @cached_property
-    def works_queues(self) -> bool:
-        from workflows import selectors
-
-        return (selectors.is_manager(self.user)
-                or selectors.member_queues(user=self.user).exists())
-
-    @cached_property
-    def reads_audit_trail(self) -> bool:
-        from workflows.models import reads_audit_trail
-
-        return reads_audit_trail(self.user)
-
-    @property
-    def may_approve(self) -> bool:
-        return bool(self.approvals) or self.works_queues
-
-    @property
-    def links(self) -> list[dict]:
-        """The domain's pages (``hooks.register_nav_link``), reversed by their own names."""
-        return [{"key": link.key, "label": link.label, "url": reverse(link.url_name)}
-                for link in hooks.nav_links()]
-
-
-@register.simple_tag
-def main_nav(user) -> MainNav:
-    return MainNav(user)
-
-
