@@ -27,6 +27,7 @@ from .cases import (
     is_manager,
     reads_audit_trail,
     reads_everything,
+    remember_membership,
 )
 from .messaging import Channel, DeliveryAttempt, Notification, OutboxMessage, OutboxStatus
 from .people import ReviewerStatus, User
@@ -111,4 +112,5 @@ __all__ = [
     "is_manager",
     "reads_audit_trail",
     "reads_everything",
+    "remember_membership",
 ]
