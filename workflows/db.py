@@ -16,7 +16,7 @@ from django.db import connection, models
 from django.db.models.expressions import RawSQL
 
 from workflows import json_codec
-from workflows.models import Case, Queue, RaciAssignment, RaciRole
+from workflows.models import Case, ConsultRequest, Queue, RaciAssignment, RaciRole
 
 
 def insert_new(model: type[models.Model], *, columns: Sequence[str], rows: Sequence[Sequence],
@@ -442,3 +442,17 @@ def capped_case_count(*, states: Sequence[str], cap: int) -> RawSQL:
         f" WHERE c.queue_id = {Queue._meta.db_table}.id"
         f" AND c.state IN ({', '.join(['%s'] * len(states))})"
         f" LIMIT %s) AS capped", (*[str(state) for state in states], cap))
+
+
+def case_has_consults() -> RawSQL:
+    """Per case row of the outer query: has it any consult? Compiled as plain text (the
+    case page reads it with the case, and ``Exists`` cost as much to compile as the
+    query it saves).
+
+    ORM reference: ``Exists(ConsultRequest.objects.filter(case=OuterRef("pk")))``.
+    """
+    consults = ConsultRequest._meta
+    return RawSQL(
+        f"EXISTS (SELECT 1 FROM {consults.db_table} k"
+        f" WHERE k.{consults.get_field('case').column} = {Case._meta.db_table}.id)", (),
+        output_field=models.BooleanField())

@@ -13,7 +13,6 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -21,7 +20,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from workflows import hooks, selectors
+from workflows import db, hooks, selectors
 from workflows.forms import (
     CaseActionForm,
     CaseCommentForm,
@@ -35,7 +34,6 @@ from workflows.forms import (
 from workflows.models import (
     Case,
     CaseState,
-    ConsultRequest,
     is_auditor,
     reads_audit_trail,
     remember_membership,
@@ -126,7 +124,7 @@ def _visible_case(request, pk):
     # works its queue (which actions the page offers) and whether it has consults
     # (most have none).
     cases = selectors.with_membership(cases, user=request.user).annotate(
-        has_consults=Exists(ConsultRequest.objects.filter(case=OuterRef("pk"))))
+        has_consults=db.case_has_consults())
     case = get_object_or_404(cases, pk=pk)
     remember_membership(case, request.user, works_queue=case.user_works_queue)
     return case
