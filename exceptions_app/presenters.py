@@ -7,25 +7,31 @@ breadcrumb, and gives the resolve form one field per output field, typed after t
 case's output schema. Registered in ``ExceptionsAppConfig.ready``.
 """
 
+from django.db.models import Exists, OuterRef, prefetch_related_objects
 from django.urls import reverse
 
 from exceptions_app.contract_wording import field_title
 from exceptions_app.forms import output_fields
-from exceptions_app.models import Decision, FetchStatus, schema_at
+from exceptions_app.models import Decision, DecisionDocument, FetchStatus, schema_at
 from exceptions_app.services.resolutions import content_of
 from workflows.hooks import CasePresentation, Link, Panel, SummaryItem
 
 
 def _decisions(case_ids) -> dict[int, Decision]:
-    decisions = (Decision.objects.select_related("use_case", "policy_version", "ai_system")
-                 .prefetch_related("documents").filter(case__in=case_ids))
+    decisions = list(
+        Decision.objects.select_related("use_case", "policy_version", "ai_system")
+        .annotate(has_documents=Exists(DecisionDocument.objects.filter(decision=OuterRef("pk"))))
+        .filter(case__in=case_ids))
+    # Most decisions come without a document: only those with one are asked for theirs.
+    prefetch_related_objects([decision for decision in decisions if decision.has_documents],
+                             "documents")
     return {decision.case_id: decision for decision in decisions}
 
 
 def _documents(decision: Decision) -> dict:
     """The source document shown beside the fields (the first one stored), and every
     document with its state (one being fetched, one that could not be)."""
-    documents = list(decision.documents.all())
+    documents = list(decision.documents.all()) if decision.has_documents else []
     shown = next((document for document in documents
                   if document.fetch_status == FetchStatus.STORED), None)
     return {"documents": documents, "document": shown}

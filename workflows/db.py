@@ -676,3 +676,16 @@ def queue_summary_rows(*, worked_by: int | None, queue_ids: Sequence[int] | None
         found.append((instance_from_row(Queue, row[:len(fields)], fields),
                       row[len(fields)], oldest))
     return found
+
+def case_has_consults() -> RawSQL:
+    """Per case row of the outer query: has it any consult? Compiled as plain text (the
+    case page reads it with the case, and ``Exists`` cost as much to compile as the
+    query it saves).
+
+    ORM reference: ``Exists(ConsultRequest.objects.filter(case=OuterRef("pk")))``.
+    """
+    consults = ConsultRequest._meta
+    return RawSQL(
+        f"EXISTS (SELECT 1 FROM {consults.db_table} k"
+        f" WHERE k.{consults.get_field('case').column} = {Case._meta.db_table}.id)", (),
+        output_field=models.BooleanField())

@@ -11,11 +11,13 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from workflows.models import Verdict
 from workflows.presentation import field_label
+from workflows.widget_html import widget_renderer
 
 
 class CaseActionForm(forms.Form):
     """Every action on a case carries the version the page showed (I4: a stale page loses)."""
 
+    default_renderer = widget_renderer  # the case pages' fields, without template work
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
 
     def __init__(self, *args, case, **kwargs):
@@ -75,6 +77,7 @@ class CaseCommentForm(forms.Form):
     """A comment on the case: not an action, so it carries no version (a comment on a
     case that changed meanwhile is still the comment its author meant)."""
 
+    default_renderer = widget_renderer
     body = forms.CharField(
         max_length=5000, widget=forms.Textarea(attrs={"rows": 3}), label="Add a comment",
         help_text="Markdown works (**bold**, lists, links). Mention someone who can see "

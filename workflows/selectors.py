@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import BooleanField, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -73,6 +73,14 @@ def queue_worker_ids(queue_ids: Iterable[int]) -> dict[int, set[int]]:
     for queue_id, user_id in db.queue_worker_pairs(list(queue_ids)):
         workers.setdefault(queue_id, set()).add(user_id)
     return workers
+
+
+def with_membership(cases: QuerySet[Case], *, user) -> QuerySet[Case]:
+    """Each case with ``user_works_queue``: ``works_queue``'s answer for its queue, read
+    with the case rather than in a query of its own (give it to the case's transitions
+    with ``models.remember_membership``)."""
+    return cases.annotate(user_works_queue=ExpressionWrapper(
+        Q(queue__in=member_queue_ids(user)), output_field=BooleanField()))
 
 
 def member_queues(*, user) -> QuerySet[Queue]:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from workflows import hooks, selectors
+from workflows import db, hooks, selectors
 from workflows.forms import (
     CaseActionForm,
     CaseCommentForm,
@@ -31,7 +31,13 @@ from workflows.forms import (
     ReassignForm,
     ResolveForm,
 )
-from workflows.models import Case, CaseState, is_auditor, reads_audit_trail
+from workflows.models import (
+    Case,
+    CaseState,
+    is_auditor,
+    reads_audit_trail,
+    remember_membership,
+)
 from workflows.presentation import ChangesSince, changes_since, output_changes, people_in
 from workflows.services import assignment, claiming, comments, consults, transitions
 from workflows.services import preferences as preferences_service
@@ -114,7 +120,21 @@ def _visible_case(request, pk):
     cases = selectors.visible_cases(user=request.user).select_related(
         "queue", "assignee", "first_reviewer", "resolution__resolved_by",
         "resolution__approved_by")
-    return get_object_or_404(cases, pk=pk)
+    # Read with the case rather than asked in queries of their own: whether the person
+    # works its queue (which actions the page offers) and whether it has consults
+    # (most have none).
+    cases = selectors.with_membership(cases, user=request.user).annotate(
+        has_consults=db.case_has_consults())
+    case = get_object_or_404(cases, pk=pk)
+    remember_membership(case, request.user, works_queue=case.user_works_queue)
+    return case
+
+
+def _read_again(case) -> None:
+    """The case as it is now, after a refused action (what was read with it is asked
+    again: an escalation meanwhile may have asked for a consult)."""
+    case.refresh_from_db()
+    case.__dict__.pop("has_consults", None)
 
 
 @dataclass
@@ -161,7 +181,8 @@ def _case_page(request, case, *, bound: dict | None = None, conflict=None,
         if action in available:
             forms[action] = bound.get(action) or CaseActionForm(case=case, prefix=action)
 
-    consults = list(case.consults.select_related("consultee"))
+    consults = (list(case.consults.select_related("consultee"))
+                if getattr(case, "has_consults", True) else [])
     resolution = getattr(case, "resolution", None)
     context = {
         "case": case,
@@ -177,7 +198,8 @@ def _case_page(request, case, *, bound: dict | None = None, conflict=None,
         "available": available,
         "forms": forms,
         "timeline": timeline,
-        "people": _names(people_in(timeline)),
+        "people": _names(people_in(timeline), known=_people_read(case, resolution, timeline,
+                                                                 user=user)),
         "resolution": resolution,
         "conflict": conflict,
         "not_saved": any(form.errors for form in bound.values()),
@@ -214,9 +236,27 @@ def _person(user) -> str:
     return user.display_name if user else ""
 
 
-def _names(user_ids) -> dict[int, str]:
-    users = get_user_model().objects.filter(pk__in=user_ids) if user_ids else []
-    return {user.pk: user.display_name for user in users}
+def _people_read(case, resolution, timeline, *, user) -> list:
+    """The people the page has read already: the viewer, the timeline's actors, and the
+    case's and resolution's people when they came with the case (never read for this)."""
+    people = [user, *(event.actor for event in timeline)]
+    for row, name in ((case, "assignee"), (case, "first_reviewer"),
+                      (resolution, "resolved_by"), (resolution, "approved_by")):
+        if row is not None and row._meta.get_field(name).is_cached(row):
+            people.append(getattr(row, name))
+    return people
+
+
+def _names(user_ids, *, known=()) -> dict[int, str]:
+    """Display names of ``user_ids``; the people the page has already read (``known``)
+    are not read again, so a timeline naming only them costs no query."""
+    names = {user.pk: user.display_name for user in known
+             if user is not None and user.pk in user_ids}
+    missing = set(user_ids) - names.keys()
+    if missing:
+        names.update((user.pk, user.display_name)
+                     for user in get_user_model().objects.filter(pk__in=missing))
+    return names
 
 
 @dataclass
@@ -291,11 +331,11 @@ def _act(request, case, *, action: str, form, perform, success, next_url=None,
             messages.error(request, str(refusal))
             return _case_page(request, case, status=409)
         except consults.ConsultsUnanswered as error:
-            case.refresh_from_db()
+            _read_again(case)
             return _case_page(request, case, bound={action: form}, status=409,
                               consults_refusal=str(error))
         except CONFLICTS as error:
-            case.refresh_from_db()
+            _read_again(case)
             since = changes_since(
                 selectors.changes_since(case_id=case.pk,
                                         version=form.cleaned_data["version"]),

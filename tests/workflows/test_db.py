@@ -7,12 +7,20 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from tests.factories import CaseFactory, QueueFactory, UserFactory
 from workflows import db
-from workflows.models import AuditEvent, Case, Process, Queue, RaciAssignment, SlaWarning
+from workflows.models import (
+    AuditEvent,
+    Case,
+    ConsultRequest,
+    Process,
+    Queue,
+    RaciAssignment,
+    SlaWarning,
+)
 from workflows.services import audit
 
 pytestmark = pytest.mark.django_db
@@ -509,3 +517,19 @@ def test_queue_summaries_are_what_the_orm_finds_for_members_and_managers():
         queues[0].pk: (3, True), queues[1].pk: (0, False), queues[2].pk: (0, False),
         queues[3].pk: (1, True)}
     assert db.queue_summary_rows(worked_by=None, queue_ids=[], states=states, cap=cap) == []
+
+def test_whether_a_case_has_consults_is_what_the_orm_finds():
+    queue = QueueFactory()
+    cases = CaseFactory.create_batch(3, queue=queue)
+    person = UserFactory()
+    for case in cases[1:]:
+        ConsultRequest.objects.create(case=case, consultee=person, question="Why?",
+                                      required=False, created_at=timezone.now())
+    ConsultRequest.objects.create(case=cases[2], consultee=UserFactory(), question="And?",
+                                  required=True, created_at=timezone.now())
+
+    by_sql = dict(Case.objects.annotate(has=db.case_has_consults()).values_list("pk", "has"))
+
+    reference = dict(Case.objects.annotate(
+        has=Exists(ConsultRequest.objects.filter(case=OuterRef("pk")))).values_list("pk", "has"))
+    assert by_sql == reference == {cases[0].pk: False, cases[1].pk: True, cases[2].pk: True}

@@ -35,6 +35,7 @@ from .cases import (
     is_manager,
     reads_audit_trail,
     reads_everything,
+    remember_membership,
 )
 from .messaging import Channel, DeliveryAttempt, Notification, OutboxMessage, OutboxStatus
 from .people import ReviewerStatus, User
@@ -121,4 +122,5 @@ __all__ = [
     "is_manager",
     "reads_audit_trail",
     "reads_everything",
+    "remember_membership",
 ]

@@ -117,6 +117,12 @@ def _is_member(case, user) -> bool:
     return asked[key]
 
 
+def remember_membership(case, user, *, works_queue: bool) -> None:
+    """What a read of the case already answered about ``_is_member`` (the case page
+    reads it with ``selectors.with_membership``), so the question is not asked again."""
+    case.__dict__.setdefault("_members_asked", {})[(user.pk, case.queue_id)] = works_queue
+
+
 def _can_work(case, user) -> bool:
     return _is_assignee(case, user) or is_manager(user)
 

@@ -1,0 +1,95 @@
+"""What the case page of a decision reads (issue 15): the case, the decision with its
+policy and use case, the timeline, and the holder's lease, each once; a document or a
+consult only when the case has one.
+
+Above that, every signed-in page reads its session, its person, their permissions and
+the top bar's counts (4-6 queries here), which these maxima include.
+"""
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from exceptions_app.models import DecisionDocument, DocumentKind, FetchStatus
+from tests.browser.workbench import build_workbench
+from workflows.models import CaseState
+from workflows.services import claiming, transitions
+
+pytestmark = pytest.mark.django_db
+
+ORDINARY = "inv-2026-000123"  # low confidence: ordinary review
+FOUR_EYES = "inv-2026-000124"  # over 10,000: needs a second person
+
+
+@pytest.fixture
+def bench():
+    return build_workbench()
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def case_page(client, case) -> tuple[str, list[str]]:
+    client.get(reverse("case", args=[case.pk]))  # the first view fills per-process caches
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("case", args=[case.pk]))
+    assert response.status_code == 200
+    return response.content.decode(), [query["sql"] for query in queries.captured_queries]
+
+
+def reads(table: str, sql: list[str]) -> int:
+    return sum(query.startswith(f'SELECT "{table}".') for query in sql)
+
+
+def test_the_holders_case_page_reads_each_thing_it_shows_once(bench):
+    case = claiming.claim(case_id=bench.case(ORDINARY).pk, user=bench.reviewer)
+
+    page, sql = case_page(signed_in(bench.reviewer), case)
+
+    assert "Your decision" in page and "Why a person sees this" in page
+    # The case, its lease renewed, the decision, the timeline; the top bar's three.
+    assert len(sql) <= 10, "\n".join(sql)
+    assert reads("workflows_case", sql) == 1
+    assert reads("exceptions_app_decision", sql) == 1
+    assert reads("workflows_auditevent", sql) == 1
+    assert not reads("exceptions_app_decisiondocument", sql)
+    assert not reads("workflows_consultrequest", sql)
+    assert not reads("workflows_user", sql[2:])  # the timeline's people were read with it
+
+
+def test_a_waiting_case_offers_its_member_the_claim_without_asking_about_the_queue(bench):
+    page, sql = case_page(signed_in(bench.reviewer), bench.case(ORDINARY))
+
+    assert "Take this case" in page
+    assert len(sql) <= 9, "\n".join(sql)
+
+
+def test_the_approvers_case_page_reads_no_more_than_the_holders(bench):
+    case = claiming.claim(case_id=bench.case(FOUR_EYES).pk, user=bench.reviewer)
+    transitions.resolve(case_id=case.pk, user=bench.reviewer, verdict="accepted",
+                        output=None, reason_code="")
+    case.refresh_from_db()
+    assert case.state == CaseState.PENDING_APPROVAL
+
+    page, sql = case_page(signed_in(bench.second_reviewer), case)
+
+    assert "Approve the resolution" in page
+    assert len(sql) <= 10, "\n".join(sql)
+
+
+def test_a_document_is_read_only_for_a_decision_that_has_one(bench):
+    case = bench.case(ORDINARY)
+    DecisionDocument.objects.create(
+        decision=case.decision, kind=DocumentKind.URL, fetch_status=FetchStatus.FAILED,
+        source_url="https://docs.example.com/inv-123.pdf", fetch_error="timed out")
+
+    page, sql = case_page(signed_in(bench.reviewer), case)
+
+    assert reads("exceptions_app_decisiondocument", sql) == 1
+    assert "Source document" in page and "https://docs.example.com/inv-123.pdf" in page
+    assert "timed out" in page
