@@ -459,6 +459,25 @@ def test_filters_by_queue_and_period_through_get_parameters(client, world, froze
     assert "c4 overdue" not in response.content.decode()
 
 
+def test_managers_looking_within_seconds_share_one_count_of_the_open_cases(client, world):
+    client.force_login(world.manager)
+    with time_machine.travel(NOW, tick=False):
+        first = client.get(reverse("sla-dashboard")).context["board"]
+    CaseFactory(queue=world.review, state=CaseState.OPEN)
+
+    with time_machine.travel(NOW + timedelta(seconds=dashboard.LIVE_SECONDS - 1), tick=False):
+        shared = client.get(reverse("sla-dashboard"))
+    with time_machine.travel(NOW + timedelta(seconds=dashboard.LIVE_SECONDS + 1), tick=False):
+        recounted = client.get(reverse("sla-dashboard")).context["board"]
+
+    # The second look reads the first one's figures, and says when they were counted.
+    assert shared.context["board"].now == first.now == NOW
+    assert figures_of(shared.context["board"], "Invoice review").live.open == 8
+    assert "as of <time datetime=\"2026-11-20T12:00:00+00:00\">" in shared.content.decode()
+    assert recounted.now == NOW + timedelta(seconds=dashboard.LIVE_SECONDS + 1)
+    assert figures_of(recounted, "Invoice review").live.open == 9
+
+
 def test_htmx_refresh_answers_the_body_only(client, world, frozen):
     client.force_login(world.manager)
 

@@ -28,7 +28,10 @@ What the figures mean:
 Cost: a fixed number of queries whatever the history (docs/PERFORMANCE.md, Dashboard).
 
 - Open cases: ``state IN (open states)``, a few thousand rows however long the history
-  (the partial index ``case_open_idx`` proposed in docs/PERFORMANCE.md serves it).
+  (the partial index ``case_open_idx`` proposed in docs/PERFORMANCE.md serves it). A
+  backlog of a million open cases takes a second or more to count, so a manager's look
+  shares the count (and the urgent cases) of one made up to ``LIVE_SECONDS`` earlier
+  (``live_snapshot``, in the shared cache) and the page says when it was counted.
 - Closed cases never change once closed. So their figures are kept as per-queue
   ``ClosedSummary`` objects (counts, and latency *sketches*: counts per logarithmic
   bucket, which add up) for each complete UTC hour and day, in Django's cache
@@ -75,7 +78,13 @@ from workflows.dashboard.figures import (
     Reviewer,
     UrgentCase,
 )
-from workflows.dashboard.live import URGENT_LIMIT, live_by_queue, urgent_cases
+from workflows.dashboard.live import (
+    LIVE_SECONDS,
+    URGENT_LIMIT,
+    live_by_queue,
+    live_snapshot,
+    urgent_cases,
+)
 from workflows.dashboard.page import dashboard, scope_queues
 from workflows.dashboard.queries import (
     AT_RISK,
@@ -99,11 +108,13 @@ from workflows.dashboard.sketches import (
 
 __all__ = [
     "AGE_BUCKETS", "AT_RISK", "BREACHED", "BREACH_CAUSES", "DEFAULT_PERIOD", "FINAL_AFTER",
-    "ON_TRACK", "PERIODS", "PERIOD_LABELS", "SKETCH_ACCURACY", "SKETCH_GAMMA", "STATUS_LABELS",
+    "LIVE_SECONDS", "ON_TRACK", "PERIODS", "PERIOD_LABELS", "SKETCH_ACCURACY", "SKETCH_GAMMA",
+    "STATUS_LABELS",
     "SUMMARY_TTL", "URGENT_LIMIT", "ClosedSummary", "Compliance", "Dashboard",
     "EscalationLevelCount", "Figures", "Latency", "Live", "ProcessGroup", "Reviewer", "Seconds",
     "UrgentCase", "bucket_of", "bucket_value", "closed_figures", "dashboard",
-    "escalations_by_level", "forget_closed_figures", "live_by_queue", "next_deadline",
+    "escalations_by_level", "forget_closed_figures", "live_by_queue", "live_snapshot",
+    "next_deadline",
     "open_cases", "plan_period", "scope_queues", "sketch_bucket", "sketch_percentile",
     "sla_met", "sla_status", "summarise", "urgent_cases",
 ]

@@ -22,7 +22,7 @@ from workflows.dashboard.figures import (
     ProcessGroup,
     Reviewer,
 )
-from workflows.dashboard.live import URGENT_LIMIT, live_by_queue, urgent_cases
+from workflows.dashboard.live import URGENT_LIMIT, live_by_queue, live_snapshot, urgent_cases
 from workflows.models import Process, Queue
 
 
@@ -42,11 +42,13 @@ def dashboard(*, process: str = "", queue: str = "", period: str = DEFAULT_PERIO
 
     ``process`` and ``queue`` are slugs ("" for all); an unknown one selects nothing.
     ``period`` is a key of ``PERIODS`` (the latency, throughput and escalation window;
-    SLA compliance is always given for every period).
+    SLA compliance is always given for every period). Without ``now`` (a manager looking
+    now) the open cases' figures may be up to ``LIVE_SECONDS`` old, shared with the
+    others who look, and the whole page is as of the time they were counted.
     """
+    shared = now is None
     now = now or timezone.now()
     period = period if period in PERIODS else DEFAULT_PERIOD
-    start = now - PERIODS[period]
     all_queues = list(Queue.objects.select_related("process").order_by("name", "pk"))
     processes = list(Process.objects.order_by("name", "pk"))
     chosen_process = next((row for row in processes if row.slug == process), None)
@@ -59,16 +61,22 @@ def dashboard(*, process: str = "", queue: str = "", period: str = DEFAULT_PERIO
     scoped = queue_ids if len(queues) != len(all_queues) else None
 
     if queue_ids:
-        live, load = live_by_queue(queue_ids=scoped, now=now)
+        if shared:
+            now, live, load, urgent = live_snapshot(queue_ids=scoped, now=now,
+                                                    urgent_limit=urgent_limit)
+        else:
+            live, load = live_by_queue(queue_ids=scoped, now=now)
+            urgent = urgent_cases(queue_ids=scoped, now=now, limit=urgent_limit)
+        start = now - PERIODS[period]
         closed = closed_figures(queue_ids=queue_ids, all_queue_ids=[row.pk for row in all_queues],
                                 starts={key: now - length for key, length in PERIODS.items()},
                                 detail=period, now=now)
         escalations = escalations_by_level(queue_ids=scoped, start=start, now=now)
-        urgent = urgent_cases(queue_ids=scoped, now=now, limit=urgent_limit)
         members = selectors.queue_worker_ids({row.case.queue_id for row in urgent})
     else:
         live, load, escalations, urgent, members = {}, {}, [], [], {}
         closed = {key: {} for key in PERIODS}
+        start = now - PERIODS[period]
 
     throughput: dict[int, list[int]] = {}
     for summary in closed[period].values():
