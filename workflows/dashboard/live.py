@@ -19,23 +19,33 @@ URGENT_LIMIT = 25
 # million open cases by SLA status takes a second or more, and twenty managers (or one
 # refreshing) would each pay it. The page says the time they were counted at.
 LIVE_SECONDS = 10
+# While one request counts again, the others show the last count, up to this old; only
+# without any count at all does a request wait for one.
+STALE_SECONDS = 300
 
 
 def live_snapshot(*, queue_ids: Sequence[int] | None, now: datetime,
                   urgent_limit: int = URGENT_LIMIT
                   ) -> tuple[datetime, dict[int, Live], dict[int, int], list[UrgentCase]]:
     """``live_by_queue`` and ``urgent_cases`` as counted at most LIVE_SECONDS ago (in the
-    shared cache), with the time they were counted at."""
+    shared cache), with the time they were counted at. One request at a time counts again
+    (the others, meanwhile, get the last count): a web worker held by the count is one
+    of the pool, never all of it."""
     scope = "all" if queue_ids is None else ",".join(map(str, sorted(queue_ids)))
     key = f"dashboard:live:{scope}:{urgent_limit}"
     snapshot = cache.get(key)
-    # The cache's own expiry runs on its clock; the age is judged on ours as well.
-    if snapshot is None or not timedelta(0) <= now - snapshot[0] < timedelta(
-            seconds=LIVE_SECONDS):
+    # The cache's own expiry runs on its clock; the age is judged on ours.
+    fresh = snapshot is not None and timedelta(0) <= now - snapshot[0] < timedelta(
+        seconds=LIVE_SECONDS)
+    if fresh or (snapshot is not None and not cache.add(f"{key}:counting", True, timeout=60)):
+        return snapshot
+    try:
         live, load = live_by_queue(queue_ids=queue_ids, now=now)
         snapshot = (now, live, load, urgent_cases(queue_ids=queue_ids, now=now,
                                                   limit=urgent_limit))
-        cache.set(key, snapshot, LIVE_SECONDS)
+        cache.set(key, snapshot, STALE_SECONDS)
+    finally:
+        cache.delete(f"{key}:counting")
     return snapshot
 
 
