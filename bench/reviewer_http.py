@@ -117,6 +117,7 @@ def reviewer(spec: dict, barrier, results) -> None:
             failures.append(f"{name}: {answer.status_code} {answer.text[:200]}")
         return answer
 
+    chosen = spec["steps"]
     barrier.wait()
     end = time.monotonic() + spec["duration"]
     while time.monotonic() < end:
@@ -125,26 +126,36 @@ def reviewer(spec: dict, barrier, results) -> None:
         if answer.status_code == 200:
             case = answer.json()
             claimed.append(case["id"])
-            step("case page", pages, "GET", f"/cases/{case['id']}/")
-            resolved = step("resolve", api, "POST", f"/api/v1/cases/{case['id']}/resolve/",
-                            json={"verdict": "accepted", "version": case["version"]})
-            if resolved.status_code == 200 and resolved.json()["state"] == "pending_approval":
-                step("approve", second, "POST", f"/api/v1/cases/{case['id']}/approve/",
-                     json={})
-        step("home", pages, "GET", "/")
-        step("queue list", pages, "GET", "/?fragment=queues", headers={"HX-Request": "true"})
-        step("approvals", pages, "GET", "/approvals/")
-        step("dashboard", manager, "GET", "/dashboard/")
+            if "case page" in chosen:
+                step("case page", pages, "GET", f"/cases/{case['id']}/")
+            if "resolve" in chosen:
+                resolved = step("resolve", api, "POST",
+                                f"/api/v1/cases/{case['id']}/resolve/",
+                                json={"verdict": "accepted", "version": case["version"]})
+                if (resolved.status_code == 200
+                        and resolved.json()["state"] == "pending_approval"):
+                    step("approve", second, "POST", f"/api/v1/cases/{case['id']}/approve/",
+                         json={})
+        if "home" in chosen:
+            step("home", pages, "GET", "/")
+        if "queue list" in chosen:
+            step("queue list", pages, "GET", "/?fragment=queues",
+                 headers={"HX-Request": "true"})
+        if "approvals" in chosen:
+            step("approvals", pages, "GET", "/approvals/")
+        if "dashboard" in chosen:
+            step("dashboard", manager, "GET", "/dashboard/")
     results.put((timings, claimed, failures))
 
 
 def run(*, base: str, people: list[dict], count: int, think: float, duration: float,
-        probe) -> dict:
+        probe, steps: frozenset[str] = frozenset(STEPS)) -> dict:
     context = multiprocessing.get_context("spawn")  # no Django state in the clients
     barrier, results = context.Barrier(count + 1), context.Queue()
     workers = [context.Process(target=reviewer, args=(
         {"base": base, "me": people[n], "approver": people[(n + 1) % len(people)],
-         "think": think, "duration": duration, "index": n}, barrier, results))
+         "think": think, "duration": duration, "index": n, "steps": steps}, barrier,
+        results))
                for n in range(count)]
     for worker in workers:
         worker.start()
@@ -191,6 +202,9 @@ def main() -> None:
                         help="mean seconds before each step when paced")
     parser.add_argument("--reviewers", default=f"1,{REVIEWERS}")
     parser.add_argument("--port", type=int, default=8260)
+    parser.add_argument("--steps", default=",".join(STEPS),
+                        help="the steps of a round, comma-separated (Next case always: "
+                             "'next case' alone is claim-next back to back)")
     args = parser.parse_args()
 
     ensure_database(DATABASE)
@@ -220,7 +234,7 @@ def main() -> None:
                 for think in (args.think, 0.0):
                     figures = run(base=f"http://127.0.0.1:{port}", people=people,
                                   count=count, think=think, duration=args.duration,
-                                  probe=probe)
+                                  probe=probe, steps=frozenset(args.steps.split(",")))
                     double += figures["double"]
                     report(f"{count} reviewer{'s' if count > 1 else ''}, "
                            + (f"pausing {think:.1f} s before each step" if think
