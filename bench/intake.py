@@ -66,8 +66,12 @@ def invoice_body(external_id: str, rng: random.Random) -> dict:
     readings wrong); the demo's policy sends about four in ten to a reviewer."""
     from exceptions_app.demo.simulation import synthetic_decision
 
-    return synthetic_decision(rng, external_id=external_id, error_rate=0.1,
+    body = synthetic_decision(rng, external_id=external_id, error_rate=0.1,
                               use_case=USE_CASE).body
+    if os.environ.get("BENCH_ROUTE") == "review":
+        # Below the demo policy's confidence threshold: every decision opens a case.
+        body["confidence"] = 0.5
+    return body
 
 
 # --- Setup: database, seed, server ---------------------------------------------------------------
@@ -455,7 +459,11 @@ def main() -> None:
                              "with --against naming this checkout, compares worker classes")
     parser.add_argument("--threads", type=int, default=4,
                         help="threads per gthread worker (default 4)")
+    parser.add_argument("--route", choices=("mixed", "review"), default="mixed",
+                        help="review: every decision posted opens a case (the issue's single "
+                             "POST that opens a case); mixed: the demo's upstream as it is")
     args = parser.parse_args()
+    os.environ["BENCH_ROUTE"] = args.route  # read by the load processes too
     levels = [int(level) for level in args.levels.split(",")]
     batch_clients = [int(level) for level in args.batch_clients.split(",")]
     # The code measured: this checkout ("now") and, with --against, the other ("against").
