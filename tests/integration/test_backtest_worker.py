@@ -11,39 +11,24 @@ from tests.exceptions_app.quality_support import (
     queue_people,
 )
 from tests.factories import make_manager
-from tests.workflows.celery_support import (
-    CeleryProcess,
-    RedisServer,
-    process_env,
-    publishing_to,
-    require_redis_server,
-    wait_until,
-)
+from tests.workflows.celery_support import celery_stack, publishing_to, wait_until
 
 
 @pytest.fixture
-def worker(transactional_db, tmp_path):
-    require_redis_server()
-    server = RedisServer(tmp_path).start()
-    env = process_env(redis_url=server.url, workdir=tmp_path, sweep_interval=60.0)
-    process = CeleryProcess("worker", env=env, workdir=tmp_path, name="backtests").start()
-    try:
-        yield process, server
-    finally:
-        process.stop()
-        server.stop()
+def stack(transactional_db, tmp_path):
+    yield from celery_stack(tmp_path, sweep_interval=60.0)
 
 
 @pytest.mark.postgres
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
-def test_a_requested_backtest_is_judged_by_a_worker(worker):
-    process, server = worker
+def test_a_requested_backtest_is_judged_by_a_worker(stack):
+    process = stack.start("worker", "backtests")
     use_case = quality_use_case()
     known_history(use_case, *queue_people(use_case))
     draft = lowered_threshold_draft(use_case)
 
-    with publishing_to(server.url):
+    with publishing_to(stack.redis.url):
         backtest = backtests.request_backtest(policy=draft, actor=make_manager(), last=100)
 
     try:

@@ -5,14 +5,7 @@ import pytest
 from django.urls import reverse
 
 from tests.factories import client_for, make_manager
-from tests.workflows.celery_support import (
-    CeleryProcess,
-    RedisServer,
-    process_env,
-    publishing_to,
-    require_redis_server,
-    wait_until,
-)
+from tests.workflows.celery_support import celery_stack, publishing_to, wait_until
 from workflows.actors import SYSTEM
 from workflows.models import AuditVerification
 from workflows.services import audit
@@ -20,28 +13,20 @@ from workflows.verbs import AuditVerb
 
 
 @pytest.fixture
-def worker(transactional_db, tmp_path):
-    require_redis_server()
-    server = RedisServer(tmp_path).start()
-    env = process_env(redis_url=server.url, workdir=tmp_path, sweep_interval=60.0)
-    process = CeleryProcess("worker", env=env, workdir=tmp_path, name="verifier").start()
-    try:
-        yield process, server
-    finally:
-        process.stop()
-        server.stop()
+def stack(transactional_db, tmp_path):
+    yield from celery_stack(tmp_path, sweep_interval=60.0)
 
 
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
-def test_a_requested_check_is_done_by_a_worker(worker):
-    process, server = worker
+def test_a_requested_check_is_done_by_a_worker(stack):
+    process = stack.start("worker", "verifier")
     for n in range(30):
         audit.record(actor=SYSTEM, verb=AuditVerb.QUEUE_CHANGED, object_type="queue", object_id=n)
     audit.seal()
     api = client_for(make_manager())
 
-    with publishing_to(server.url):
+    with publishing_to(stack.redis.url):
         asked = api.post(reverse("audit-verification-list"), {}, format="json").json()
 
     try:
