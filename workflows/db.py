@@ -543,7 +543,7 @@ def top_bar_counts(*, user_id: int, manager: bool,
     ``unread_notification_count(user=user)``; a manager or an auditor
     (``reads_everything``) sees every case, anyone else the cases of ``visible_cases``.
     """
-    case, consult, notification = (Case._meta, ConsultRequest._meta, Notification._meta)
+    case, notification = Case._meta, Notification._meta
     member_sql = _memberships(select="{queue}", where="{user} = %s")
     member_params = (user_id,) * MEMBERSHIP_BRANCHES
     first_reviewer = f"c.{case.get_field('first_reviewer').column}"
@@ -555,15 +555,9 @@ def top_bar_counts(*, user_id: int, manager: bool,
     scope = ""
     params += [str(CaseState.PENDING_APPROVAL), user_id]
     if not reads_everything:
-        open_states = ", ".join(["%s"] * len(OPEN_STATES))
-        scope = (f" AND (c.{case.get_field('queue').column} IN ({member_sql})"
-                 f" OR c.{case.get_field('assignee').column} = %s OR {first_reviewer} = %s"
-                 f" OR (c.id IN (SELECT k.{consult.get_field('case').column}"
-                 f" FROM {consult.db_table} k"
-                 f" WHERE k.{consult.get_field('consultee').column} = %s)"
-                 f" AND c.{case.get_field('state').column} IN ({open_states})))")
-        params += [*member_params, user_id, user_id, user_id,
-                   *[str(state) for state in OPEN_STATES]]
+        scope, scope_params = _case_scope(user_id)
+        scope = f" AND {scope}"
+        params += scope_params
     params.append(user_id)
     sql = (f"SELECT {works},"
            f" (SELECT COUNT(*) FROM {case.db_table} c"
@@ -576,6 +570,52 @@ def top_bar_counts(*, user_id: int, manager: bool,
         cursor.execute(sql, params)
         works_queues, approvals, unread = cursor.fetchone()
     return bool(works_queues), approvals, unread
+
+
+def _case_scope(user_id: int) -> tuple[str, list]:
+    """The condition on a case row ``c`` that it is one of ``selectors.visible_cases``
+    for a person who does not read everything (I8), and its parameters."""
+    case, consult = Case._meta, ConsultRequest._meta
+    open_states = ", ".join(["%s"] * len(OPEN_STATES))
+    sql = (f"(c.{case.get_field('queue').column} IN"
+           f" ({_memberships(select='{queue}', where='{user} = %s')})"
+           f" OR c.{case.get_field('assignee').column} = %s"
+           f" OR c.{case.get_field('first_reviewer').column} = %s"
+           f" OR (c.id IN (SELECT k.{consult.get_field('case').column}"
+           f" FROM {consult.db_table} k"
+           f" WHERE k.{consult.get_field('consultee').column} = %s)"
+           f" AND c.{case.get_field('state').column} IN ({open_states})))")
+    return sql, [*(user_id,) * MEMBERSHIP_BRANCHES, user_id, user_id, user_id,
+                 *[str(state) for state in OPEN_STATES]]
+
+
+def visible_case(*, case_id: int, user_id: int,
+                 reads_everything: bool) -> tuple[bool, bool] | None:
+    """Is the case one the person may see (I8), and if so: do they work its queue, has
+    it any consult? None when there is no such case or it is out of their scope. One
+    plain statement, asked before the case page builds its wide query (a 404 then costs
+    no more than this).
+
+    ORM reference: ``selectors.with_membership(selectors.visible_cases(user=user),
+    user=user).annotate(has_consults=case_has_consults()).filter(pk=case_id)
+    .values_list("user_works_queue", "has_consults").first()``.
+    """
+    case, consult = Case._meta, ConsultRequest._meta
+    params: list = [*(user_id,) * MEMBERSHIP_BRANCHES, case_id]
+    scope = ""
+    if not reads_everything:
+        scope, scope_params = _case_scope(user_id)
+        scope = f" AND {scope}"
+        params += scope_params
+    sql = (f"SELECT c.{case.get_field('queue').column} IN"
+           f" ({_memberships(select='{queue}', where='{user} = %s')}),"
+           f" EXISTS (SELECT 1 FROM {consult.db_table} k"
+           f" WHERE k.{consult.get_field('case').column} = c.id)"
+           f" FROM {case.db_table} c WHERE c.id = %s{scope}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else (bool(row[0]), bool(row[1]))
 
 
 def person(user_id: int):

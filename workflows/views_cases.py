@@ -36,6 +36,7 @@ from workflows.models import (
     CaseState,
     is_auditor,
     reads_audit_trail,
+    reads_everything,
     remember_membership,
 )
 from workflows.presentation import ChangesSince, changes_since, output_changes, people_in
@@ -117,15 +118,18 @@ def next_case(request):
 
 
 def _visible_case(request, pk):
-    cases = selectors.visible_cases(user=request.user).select_related(
+    # First one plain statement: is the case there and in the person's scope (I8: out
+    # of scope is "not found"), and with it whether they work its queue (which actions
+    # the page offers) and whether it has consults (most have none). A 404 costs no
+    # more; only a case the person may see is read with everything the page shows.
+    found = db.visible_case(case_id=pk, user_id=request.user.pk,
+                            reads_everything=reads_everything(request.user))
+    if found is None:
+        raise Http404("No Case matches the given query.")
+    case = get_object_or_404(Case.objects.select_related(
         "queue", "assignee", "first_reviewer", "resolution__resolved_by",
-        "resolution__approved_by")
-    # Read with the case rather than asked in queries of their own: whether the person
-    # works its queue (which actions the page offers) and whether it has consults
-    # (most have none).
-    cases = selectors.with_membership(cases, user=request.user).annotate(
-        has_consults=db.case_has_consults())
-    case = get_object_or_404(cases, pk=pk)
+        "resolution__approved_by"), pk=pk)
+    case.user_works_queue, case.has_consults = found
     remember_membership(case, request.user, works_queue=case.user_works_queue)
     return case
 

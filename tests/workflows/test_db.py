@@ -533,3 +533,52 @@ def test_whether_a_case_has_consults_is_what_the_orm_finds():
     reference = dict(Case.objects.annotate(
         has=Exists(ConsultRequest.objects.filter(case=OuterRef("pk")))).values_list("pk", "has"))
     assert by_sql == reference == {cases[0].pk: False, cases[1].pk: True, cases[2].pk: True}
+
+
+def test_whether_a_person_may_see_a_case_is_what_the_orm_finds(django_assert_num_queries):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import make_case, make_manager
+    from workflows import selectors
+    from workflows.models import CaseState, reads_everything
+
+    queues, people = membership_fixture()
+    ana, _ben, _cy, dee, _eve, _fay = people
+    manager = make_manager()
+    auditor = UserFactory()
+    auditor.user_permissions.add(Permission.objects.get(codename="read_everything"))
+    outsider, closer = UserFactory(), UserFactory()
+    elsewhere = QueueFactory()
+    # In every queue, open and closed; held by or first resolved by someone outside the
+    # queue; consulted on while open, and once it closed (no longer in scope).
+    cases = [make_case(queue, state=state, assignee=closer) for queue in (*queues, elsewhere)
+             for state in (CaseState.OPEN, CaseState.RESOLVED)]
+    cases.append(make_case(elsewhere, state=CaseState.ASSIGNED, assignee=dee))
+    cases.append(make_case(elsewhere, state=CaseState.RESOLVED, assignee=closer,
+                           first_reviewer=outsider))
+    for queue, state in ((elsewhere, CaseState.ASSIGNED), (elsewhere, CaseState.RESOLVED),
+                         (queues[0], CaseState.ASSIGNED)):
+        consulted = make_case(queue, state=state, assignee=ana)
+        ConsultRequest.objects.create(case=consulted, consultee=outsider, question="Sure?",
+                                      created_at=timezone.now())
+        cases.append(consulted)
+    missing = max(case.pk for case in cases) + 1
+
+    seen = set()
+    for person in (*people, manager, auditor, outsider, closer):
+        person = get_user_model().objects.get(pk=person.pk)
+        person.get_all_permissions()  # the request has them when the page asks
+        reference = selectors.with_membership(
+            selectors.visible_cases(user=person), user=person).annotate(
+            has_consults=db.case_has_consults())
+        for case_id in (*(case.pk for case in cases), missing):
+            by_orm = reference.filter(pk=case_id).values_list(
+                "user_works_queue", "has_consults").first()
+            with django_assert_num_queries(1):
+                by_sql = db.visible_case(case_id=case_id, user_id=person.pk,
+                                         reads_everything=reads_everything(person))
+            assert by_sql == by_orm, (person, case_id)
+            seen.add(by_sql)
+    # The fixture reaches every answer: out of scope, seen without working the queue or
+    # working it, with consults and without.
+    assert seen == {None, (False, False), (True, False), (False, True), (True, True)}

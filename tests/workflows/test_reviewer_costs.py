@@ -18,7 +18,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from tests.factories import UserFactory, case_in_state, make_case
+from tests.factories import QueueFactory, UserFactory, case_in_state, make_case
 from tests.workflows.sla_support import office_calendar, publish
 from workflows.actors import SystemActor
 from workflows.models import CaseState, Resolution
@@ -211,11 +211,20 @@ def test_a_refused_page_answers_without_the_menu_and_logs_one_line(
         refused = browser.get("/dashboard/")  # managers only
     with django_assert_max_num_queries(SESSION + PERSON_AND_PERMISSIONS + 1):  # the lookup
         missing = browser.get("/cases/999999/")
+    # A case of a queue they do not work is not found either (I8), for the same price:
+    # the page's wide read of the case is never made.
+    elsewhere = make_case(QueueFactory())
+    with django_assert_max_num_queries(SESSION + PERSON_AND_PERMISSIONS + 1), \
+            CaptureQueriesContext(connection) as lookup:
+        hidden = browser.get(f"/cases/{elsewhere.pk}/")
+    assert not any(Resolution._meta.db_table in query["sql"]
+                   for query in lookup.captured_queries)
 
     assert refused.status_code == 403
     assert b"Not allowed" in refused.content and b"Ask a manager" in refused.content
     assert missing.status_code == 404
     assert b"Not found" in missing.content
+    assert hidden.status_code == 404 and hidden.content == missing.content
     assert b'aria-label="Main"' not in refused.content + missing.content  # no menu
     [line] = [record for record in caplog.records if record.name == "django.request"
               and record.status_code == 403]
@@ -223,6 +232,7 @@ def test_a_refused_page_answers_without_the_menu_and_logs_one_line(
     assert line.exc_info is None  # a refusal is not a failure: no traceback
     within_tripwire("error page", lambda: browser.get("/dashboard/"))
     within_tripwire("error page", lambda: browser.get("/cases/999999/"))
+    within_tripwire("error page", lambda: browser.get(f"/cases/{elsewhere.pk}/"))
 
 
 @pytest.mark.django_db
