@@ -124,11 +124,19 @@ def may_see(*, case: Case, user) -> bool:
         case=case.pk, consultee=user.pk).exists()
 
 
-def workable_cases(*, user, queue: Queue | None = None) -> QuerySet[Case]:
-    """Cases waiting in a queue the user works, ready to claim, most urgent first."""
+def workable_cases(*, user, queue: Queue | None = None,
+                   queue_slug: str | None = None) -> QuerySet[Case]:
+    """Cases waiting in a queue the user works, ready to claim, most urgent first.
+
+    ``queue_slug`` names the queue without reading it first: the queue's id is a scalar
+    subquery, computed once, so the cases are still one ordered range of the index.
+    """
     cases = Case.objects.filter(state__in=CLAIMABLE_STATES)
     if queue is not None:
         cases = cases.filter(queue=queue)
+    if queue_slug is not None:
+        cases = cases.filter(queue_id=Subquery(
+            Queue.objects.filter(slug=queue_slug).values("pk")[:1]))
     if not (user and user.is_authenticated):
         return Case.objects.none()
     if not is_manager(user):

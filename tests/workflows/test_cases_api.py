@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from tests.factories import QueueFactory, case_in_state, client_for, make_case
 from workflows.models import CaseState
+from workflows.services import assignment
 
 S = CaseState
 CASES = "/api/v1/cases/"
@@ -212,6 +213,32 @@ def test_claim_next_in_a_named_queue(queue, member, outsider):
     refused = client_for(outsider).post(f"{CASES}claim-next/", {"queue": "invoices"},
                                         format="json")
     assert refused.status_code == 404
+
+
+@pytest.mark.django_db
+def test_claim_next_in_a_named_queue_tells_an_empty_queue_from_one_not_theirs(
+        queue, member, outsider):
+    QueueFactory(slug="payments")  # exists, but the member does not work it
+    make_case(queue)
+    client = client_for(member)
+    assert client.post(f"{CASES}claim-next/", {"queue": "invoices"},
+                       format="json").status_code == 200
+
+    # Theirs and empty: nothing waits. Not theirs, or no such queue: not there.
+    assert client.post(f"{CASES}claim-next/", {"queue": "invoices"},
+                       format="json").status_code == 204
+    assert client.post(f"{CASES}claim-next/", {"queue": "payments"},
+                       format="json").status_code == 404
+    assert client.post(f"{CASES}claim-next/", {"queue": "nowhere"},
+                       format="json").status_code == 404
+
+    # Away: a queue not theirs is still not there; their own queue answers that they are away.
+    assignment.set_away(user=member, actor=member)
+    make_case(queue)
+    assert client.post(f"{CASES}claim-next/", {"queue": "payments"},
+                       format="json").status_code == 404
+    assert client.post(f"{CASES}claim-next/", {"queue": "invoices"},
+                       format="json").status_code == 409
 
 
 @pytest.mark.django_db

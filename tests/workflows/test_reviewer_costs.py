@@ -88,6 +88,21 @@ def test_claim_next_answers_with_the_case_it_claimed_without_reading_it_again(
 
 
 @pytest.mark.django_db
+def test_claim_next_in_a_named_queue_reads_no_queue_first(queue, member,
+                                                          django_assert_max_num_queries):
+    make_case(queue)
+    client = with_token(member)
+
+    # As without a queue: the queue is named inside the candidate's query.
+    with django_assert_max_num_queries(9):
+        answer = client.post("/api/v1/cases/claim-next/", {"queue": queue.slug},
+                             format="json")
+
+    assert answer.status_code == 200
+    assert answer.json()["queue"] == queue.slug
+
+
+@pytest.mark.django_db
 def test_a_transition_answers_with_the_case_it_changed(queue, member,
                                                        django_assert_max_num_queries):
     cases = [case_in_state(CaseState.ASSIGNED, queue=queue, assignee=member)

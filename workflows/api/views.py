@@ -45,6 +45,7 @@ from workflows.api.serializers import (
 from workflows.case_filters import CaseFilter
 from workflows.models import Case, ConsultRequest, Resolution
 from workflows.services import bulk, claiming, comments, transitions
+from workflows.services.errors import ReviewerAway
 
 # The case's own columns a list row shows (``CaseSerializer``), its queue and assignee by id.
 CASE_ROW_COLUMNS = [*(name for name in CaseSerializer.Meta.fields
@@ -281,14 +282,22 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @action(detail=False, methods=["post"], url_path="claim-next")
     def claim_next(self, request):
         data = self._input(ClaimNextSerializer)
-        queue = None
-        if data.get("queue"):
-            queue = get_object_or_404(selectors.member_queues(user=request.user),
-                                      slug=data["queue"])
-        case = claiming.claim_next(user=request.user, queue=queue)
+        slug = data.get("queue") or None
+        try:
+            # The queue is named to the candidate's query, not read first: whether it is
+            # one of theirs is asked only when there is nothing to answer with.
+            case = claiming.claim_next(user=request.user, queue_slug=slug)
+        except ReviewerAway:
+            self._queue_of_theirs(slug)  # a queue not theirs is a 404 before anything
+            raise
         if case is None:
+            self._queue_of_theirs(slug)
             return Response(status=status.HTTP_204_NO_CONTENT)
         return self._answer(case)
+
+    def _queue_of_theirs(self, slug: str | None) -> None:
+        if slug is not None:
+            get_object_or_404(selectors.member_queues(user=self.request.user), slug=slug)
 
     @_transition_schema(VersionSerializer, "Claim this case (a lease on it).")
     @action(detail=True, methods=["post"])

@@ -36,9 +36,13 @@ from workflows.verbs import AuditVerb
 CANDIDATES = 32
 
 
-def claim_next(*, user, queue: Queue | None = None, now: datetime | None = None) -> Case | None:
-    """Lease the most urgent waiting case the user may work (in ``queue`` if given), or None.
+def claim_next(*, user, queue: Queue | None = None, queue_slug: str | None = None,
+               now: datetime | None = None) -> Case | None:
+    """Lease the most urgent waiting case the user may work (in ``queue``, or the queue
+    named ``queue_slug``, if given), or None.
 
+    None also when ``queue_slug`` names no queue the user works: the caller, which has
+    nothing to answer then anyway, asks which it is (the queue is not read first).
     Refused (``ReviewerAway``) while the user is marked away.
     """
     now = now or timezone.now()
@@ -46,11 +50,11 @@ def claim_next(*, user, queue: Queue | None = None, now: datetime | None = None)
         assignment.refuse_if_away(user=user)
         if connection.features.has_select_for_update_skip_locked:
             # The row is ours until commit: the conditional save cannot lose.
-            for case in _locked_candidate(user=user, queue=queue):
+            for case in _locked_candidate(user=user, queue=queue, queue_slug=queue_slug):
                 _take(case, user=user, now=now)
                 return case
             return None
-        for case in (selectors.workable_cases(user=user, queue=queue)
+        for case in (selectors.workable_cases(user=user, queue=queue, queue_slug=queue_slug)
                      .select_related("queue")[:CANDIDATES]):
             try:
                 with transaction.atomic():  # a lost race rolls back this try only
@@ -61,13 +65,14 @@ def claim_next(*, user, queue: Queue | None = None, now: datetime | None = None)
     return None
 
 
-def _locked_candidate(*, user, queue: Queue | None) -> list[Case]:
+def _locked_candidate(*, user, queue: Queue | None, queue_slug: str | None) -> list[Case]:
     """The most urgent waiting case no other claimer holds, locked; or nothing."""
     if not (user and user.is_authenticated):
         return []
-    if queue is not None:
+    if queue is not None or queue_slug is not None:
         # One ordered range scan of case_claimable_idx, locking the first free row.
-        return list(with_answer_facts(selectors.workable_cases(user=user, queue=queue))
+        return list(with_answer_facts(selectors.workable_cases(user=user, queue=queue,
+                                                               queue_slug=queue_slug))
                     .select_for_update(skip_locked=True, of=("self",))[:1])
     # Across the user's queues urgency order cannot come from one index range: take
     # the head of each queue's range (a LATERAL index scan per queue), then lock the
