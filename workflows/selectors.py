@@ -136,7 +136,7 @@ def workable_cases(*, user, queue: Queue | None = None,
         cases = cases.filter(queue=queue)
     if queue_slug is not None:
         cases = cases.filter(queue_id=Subquery(
-            Queue.objects.filter(slug=queue_slug).values("pk")[:1]))
+            Queue.objects.filter(slug=queue_slug).order_by().values("pk")[:1]))
     if not (user and user.is_authenticated):
         return Case.objects.none()
     if not is_manager(user):
