@@ -3,6 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
+from django.utils import timezone
 
 from workflows import dashboard
 from workflows.models import Channel
@@ -40,6 +41,14 @@ def enqueue_waiting_audit_verifications() -> int:
     """Beat runs this every minute: checks whose nudge or worker was lost are handed over
     again."""
     return audit_verifications.enqueue_waiting()
+
+
+@shared_task(acks_late=True)
+def count_open_cases() -> None:
+    """Beat runs this every 8 s (with a cache the web workers share): the whole
+    desk's count of open cases for the dashboard, so a manager's look finds it fresh
+    instead of counting a large backlog in a web worker."""
+    dashboard.live_snapshot(queue_ids=None, now=timezone.now(), recount=True)
 
 
 @shared_task(acks_late=True)

@@ -24,7 +24,7 @@ from tests.factories import CaseFactory, QueueFactory, UserFactory, make_manager
 from tests.workflows.metrics_support import samples, scrape
 from workflows import dashboard, hooks, metrics
 from workflows.models import Case, CaseState, Escalation, Process
-from workflows.tasks import warm_dashboard
+from workflows.tasks import count_open_cases, warm_dashboard
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -484,6 +484,23 @@ def test_managers_looking_within_seconds_share_one_count_of_the_open_cases(clien
         meanwhile = client.get(reverse("sla-dashboard")).context["board"]
     assert meanwhile.now == recounted.now
     assert figures_of(meanwhile, "Invoice review").live.open == 9
+
+
+def test_the_beat_job_counts_the_desk_so_a_look_finds_it_fresh(client, world):
+    with time_machine.travel(NOW, tick=False):
+        count_open_cases()
+    CaseFactory(queue=world.review, state=CaseState.OPEN)
+    client.force_login(world.manager)
+
+    with time_machine.travel(NOW + timedelta(seconds=3), tick=False):
+        board = client.get(reverse("sla-dashboard")).context["board"]
+        count_open_cases()  # counts again, though its last count is fresh
+        recounted = dashboard.live_snapshot(queue_ids=None, now=NOW + timedelta(seconds=3))
+
+    assert board.now == NOW
+    assert figures_of(board, "Invoice review").live.open == 8
+    assert recounted[0] == NOW + timedelta(seconds=3)
+    assert recounted[1][world.review.pk].open == 9
 
 
 def test_htmx_refresh_answers_the_body_only(client, world, frozen):

@@ -31,7 +31,9 @@ Cost: a fixed number of queries whatever the history (docs/PERFORMANCE.md, Dashb
   (the partial index ``case_open_idx`` proposed in docs/PERFORMANCE.md serves it). A
   backlog of a million open cases takes a second or more to count, so a manager's look
   shares the count (and the urgent cases) of one made up to ``LIVE_SECONDS`` earlier
-  (``live_snapshot``, in the shared cache) and the page says when it was counted.
+  (``live_snapshot``, in the shared cache) and the page says when it was counted; with
+  Redis, beat's ``count_open_cases`` counts the whole desk every 8 s on a worker, so a
+  look at it does not count in a web worker.
 - Closed cases never change once closed. So their figures are kept as per-queue
   ``ClosedSummary`` objects (counts, and latency *sketches*: counts per logarithmic
   bucket, which add up) for each complete UTC hour and day, in Django's cache

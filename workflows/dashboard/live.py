@@ -25,18 +25,19 @@ STALE_SECONDS = 300
 
 
 def live_snapshot(*, queue_ids: Sequence[int] | None, now: datetime,
-                  urgent_limit: int = URGENT_LIMIT
+                  urgent_limit: int = URGENT_LIMIT, recount: bool = False
                   ) -> tuple[datetime, dict[int, Live], dict[int, int], list[UrgentCase]]:
     """``live_by_queue`` and ``urgent_cases`` as counted at most LIVE_SECONDS ago (in the
     shared cache), with the time they were counted at. One request at a time counts again
     (the others, meanwhile, get the last count): a web worker held by the count is one
-    of the pool, never all of it."""
+    of the pool, never all of it. ``recount``: count now unless another is counting (the
+    beat job that keeps the whole desk's count fresh, off the web workers)."""
     scope = "all" if queue_ids is None else ",".join(map(str, sorted(queue_ids)))
     key = f"dashboard:live:{scope}:{urgent_limit}"
     snapshot = cache.get(key)
     # The cache's own expiry runs on its clock; the age is judged on ours.
-    fresh = snapshot is not None and timedelta(0) <= now - snapshot[0] < timedelta(
-        seconds=LIVE_SECONDS)
+    fresh = not recount and snapshot is not None and timedelta(0) <= now - snapshot[0] < (
+        timedelta(seconds=LIVE_SECONDS))
     if fresh or (snapshot is not None and not cache.add(f"{key}:counting", True, timeout=60)):
         return snapshot
     try:
