@@ -3,11 +3,11 @@ from io import BytesIO
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.handlers.wsgi import LimitedStream
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from workflows import hooks, sign_in_throttle, time_zones
+from workflows import errors, hooks, sign_in_throttle, time_zones
 from workflows.models import is_auditor
 
 
@@ -154,4 +154,4 @@ class AuditorChangesNothingMiddleware:
             return None
         if request.path.startswith("/api/"):
             return JsonResponse({"detail": AUDITOR_REFUSED}, status=403)
-        return render(request, "403.html", {"exception": AUDITOR_REFUSED}, status=403)
+        return HttpResponse(errors.refusal_page(AUDITOR_REFUSED), status=403)
