@@ -28,6 +28,7 @@ from workflows.models import (
     Queue,
     RaciAssignment,
     RaciRole,
+    ReviewerStatus,
 )
 
 
@@ -716,6 +717,72 @@ def queue_summary_rows(*, worked_by: int | None, queue_ids: Sequence[int] | None
         found.append((instance_from_row(Queue, row[:len(fields)], fields),
                       row[len(fields)], oldest))
     return found
+
+def reviewer_status(user_id: int) -> ReviewerStatus | None:
+    """The person's availability with their delegate (None: never marked), for home's
+    "you are marked away". One plain statement (the ORM's cost more to build and
+    compile than to run, on every home page).
+
+    ORM reference (``assignment.statuses``): ``ReviewerStatus.objects
+    .select_related("delegate").filter(user=user_id).first()``.
+    """
+    User = get_user_model()
+    status_fields, user_fields = ReviewerStatus._meta.concrete_fields, User._meta.concrete_fields
+    quote = connection.ops.quote_name
+    columns = ", ".join([*(f"s.{quote(field.column)}" for field in status_fields),
+                         *(f"d.{quote(field.column)}" for field in user_fields)])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {quote(ReviewerStatus._meta.db_table)} s"
+                       f" LEFT JOIN {quote(User._meta.db_table)} d"
+                       f" ON d.{quote(User._meta.pk.column)}"
+                       f" = s.{quote(ReviewerStatus._meta.get_field('delegate').column)}"
+                       f" WHERE s.{quote(ReviewerStatus._meta.get_field('user').column)} = %s"
+                       f" ORDER BY s.{quote(ReviewerStatus._meta.pk.column)} LIMIT 1",
+                       (user_id,))
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    status = instance_from_row(ReviewerStatus, row[:len(status_fields)], status_fields)
+    delegate = (None if status.delegate_id is None else
+                instance_from_row(User, row[len(status_fields):], user_fields))
+    status.delegate = delegate  # as select_related leaves it
+    return status
+
+
+def cases_in_hand(*, user_id: int, states: Sequence[str]) -> list[Case]:
+    """The person's cases in ``states``, each with its queue, most urgent first
+    (priority, then due time, then id): home's "your cases in hand", one plain
+    statement.
+
+    ORM reference (``selectors.my_cases`` before it used this): ``Case.objects
+    .filter(assignee=user_id, state__in=states).select_related("queue")
+    .order_by("-priority", "due_at", "id")``.
+    """
+    case_fields, queue_fields = Case._meta.concrete_fields, Queue._meta.concrete_fields
+    quote = connection.ops.quote_name
+    case = Case._meta
+    columns = ", ".join([*(f"c.{quote(field.column)}" for field in case_fields),
+                         *(f"q.{quote(field.column)}" for field in queue_fields)])
+    due = f"c.{quote(case.get_field('due_at').column)}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM {quote(case.db_table)} c"
+            f" JOIN {quote(Queue._meta.db_table)} q"
+            f" ON q.{quote(Queue._meta.pk.column)} = c.{quote(case.get_field('queue').column)}"
+            f" WHERE c.{quote(case.get_field('assignee').column)} = %s"
+            f" AND c.{quote(case.get_field('state').column)}"
+            f" IN ({', '.join(['%s'] * len(states))})"
+            f" ORDER BY c.{quote(case.get_field('priority').column)} DESC, {due} ASC,"
+            f" c.{quote(case.pk.column)} ASC",
+            [user_id, *(str(state) for state in states)])
+        rows = cursor.fetchall()
+    found = []
+    for row in rows:
+        item = instance_from_row(Case, row[:len(case_fields)], case_fields)
+        item.queue = instance_from_row(Queue, row[len(case_fields):], queue_fields)
+        found.append(item)
+    return found
+
 
 def case_has_consults() -> RawSQL:
     """Per case row of the outer query: has it any consult? Compiled as plain text (the

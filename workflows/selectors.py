@@ -176,13 +176,12 @@ def queue_page(*, user, queue: Queue, limit: int = 50) -> list[Case]:
                 .select_related("queue", "assignee")[:limit])
 
 
-def my_cases(*, user) -> QuerySet[Case]:
-    """The user's own work in hand: assigned to them or waiting for information."""
+def my_cases(*, user) -> list[Case]:
+    """The user's own work in hand: assigned to them or waiting for information, most
+    urgent first, each with its queue (one plain statement, ``db.cases_in_hand``)."""
     if not (user and user.is_authenticated):
-        return Case.objects.none()
-    return (Case.objects.filter(assignee=user.pk,
-                                state__in=HELD_STATES)
-            .select_related("queue").order_by(*URGENCY_ORDER))
+        return []
+    return db.cases_in_hand(user_id=user.pk, states=HELD_STATES)
 
 
 # Past this many waiting cases a queue's count says "10,000+": counting a million

@@ -40,7 +40,7 @@ from workflows.models import (
     remember_membership,
 )
 from workflows.presentation import ChangesSince, changes_since, output_changes, people_in
-from workflows.services import assignment, claiming, comments, consults, transitions
+from workflows.services import claiming, comments, consults, transitions
 from workflows.services import preferences as preferences_service
 from workflows.services.errors import CaseConflict, ReviewerAway
 
@@ -70,17 +70,15 @@ def home(request):
 
 
 def _home_page(request, *, status=200):
-    context = {
-        "nav": "home",
-        "summaries": selectors.queue_summaries(user=request.user),
-        "my_cases": selectors.my_cases(user=request.user),
-        "preferences": PreferencesForm(initial={
-            "open_next_after_resolving": request.user.open_next_after_resolving}),
-    }
+    context = {"nav": "home", "summaries": selectors.queue_summaries(user=request.user)}
     if request.htmx and request.GET.get("fragment") == "queues":
         return render(request, "workflows/_queues.html", context)
-    away = assignment.statuses([request.user.pk]).get(request.user.pk)
-    context["away"] = away if away is not None and not away.available else None
+    away = db.reviewer_status(request.user.pk)
+    context.update(
+        my_cases=selectors.my_cases(user=request.user),
+        preferences=PreferencesForm(initial={
+            "open_next_after_resolving": request.user.open_next_after_resolving}),
+        away=away if away is not None and not away.available else None)
     return render(request, "workflows/home.html", context, status=status)
 
 

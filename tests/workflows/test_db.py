@@ -582,3 +582,56 @@ def test_whether_a_person_may_see_a_case_is_what_the_orm_finds(django_assert_num
     # The fixture reaches every answer: out of scope, seen without working the queue or
     # working it, with consults and without.
     assert seen == {None, (False, False), (True, False), (False, True), (True, True)}
+
+
+def _as_read(obj) -> dict:
+    return {field.attname: getattr(obj, field.attname) for field in obj._meta.concrete_fields}
+
+
+def test_a_persons_status_is_read_as_the_orm_reads_it_with_the_delegate():
+    from workflows.models import ReviewerStatus
+
+    away, available, delegate, never = (UserFactory() for _ in range(4))
+    ReviewerStatus.objects.create(user=away, available=False, away_since=timezone.now(),
+                                  delegate=delegate, note="On leave")
+    ReviewerStatus.objects.create(user=available, available=True)
+    for person in (away, available, delegate, never):
+        reference = (ReviewerStatus.objects.select_related("delegate")
+                     .filter(user=person.pk).first())
+        by_sql = db.reviewer_status(person.pk)
+        if reference is None:
+            assert by_sql is None
+            continue
+        assert _as_read(by_sql) == _as_read(reference)
+        assert (by_sql.delegate and _as_read(by_sql.delegate)) == (
+            reference.delegate and _as_read(reference.delegate))
+    assert db.reviewer_status(away.pk).delegate.display_name == delegate.display_name
+
+
+def test_the_cases_in_hand_are_those_the_orm_finds_in_its_order(django_assert_num_queries):
+    from workflows.models import HELD_STATES
+
+    first, second = QueueFactory(), QueueFactory()
+    person, other = UserFactory(), UserFactory()
+    now = timezone.now()
+    # Priorities tie and due times tie or are missing: the id decides last.
+    for queue, state, priority, due in (
+            (first, "assigned", 50, now + timedelta(hours=2)),
+            (second, "waiting", 50, now + timedelta(hours=1)),
+            (first, "assigned", 90, None),
+            (second, "assigned", 50, now + timedelta(hours=1)),
+            (first, "assigned", 50, None),
+            (first, "resolved", 99, now),
+            (first, "pending_approval", 99, now)):
+        CaseFactory(queue=queue, state=state, priority=priority, due_at=due, assignee=person)
+    CaseFactory(queue=first, state="assigned", assignee=other)
+
+    reference = list(Case.objects.filter(assignee=person.pk, state__in=HELD_STATES)
+                     .select_related("queue").order_by("-priority", "due_at", "id"))
+    with django_assert_num_queries(1):
+        by_sql = db.cases_in_hand(user_id=person.pk, states=HELD_STATES)
+        names = [case.queue.name for case in by_sql]
+    assert [_as_read(case) for case in by_sql] == [_as_read(case) for case in reference]
+    assert [_as_read(case.queue) for case in by_sql] == [_as_read(c.queue) for c in reference]
+    assert names == [case.queue.name for case in reference] and len(by_sql) == 5
+    assert db.cases_in_hand(user_id=other.pk, states=HELD_STATES)[0].assignee_id == other.pk
