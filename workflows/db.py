@@ -28,6 +28,7 @@ from workflows.models import (
     Queue,
     RaciAssignment,
     RaciRole,
+    Resolution,
     ReviewerStatus,
 )
 
@@ -590,33 +591,78 @@ def _case_scope(user_id: int) -> tuple[str, list]:
                  *[str(state) for state in OPEN_STATES]]
 
 
-def visible_case(*, case_id: int, user_id: int,
-                 reads_everything: bool) -> tuple[bool, bool] | None:
-    """Is the case one the person may see (I8), and if so: do they work its queue, has
-    it any consult? None when there is no such case or it is out of their scope. One
-    plain statement, asked before the case page builds its wide query (a 404 then costs
-    no more than this).
+def case_for_page(*, case_id: int, user_id: int, reads_everything: bool) -> Case | None:
+    """The case, if the person may see it (I8), with everything its page shows of it:
+    its queue, holder and first reviewer, its resolution with who resolved and approved
+    it, and ``user_works_queue`` (which actions the page offers) and ``has_consults``
+    (most have none). None when there is no such case or it is out of their scope, so a
+    404 costs this one statement. Plain SQL: the ORM's five joins and scope filter cost
+    more to build and compile than to run, on every case page.
 
     ORM reference: ``selectors.with_membership(selectors.visible_cases(user=user),
-    user=user).annotate(has_consults=case_has_consults()).filter(pk=case_id)
-    .values_list("user_works_queue", "has_consults").first()``.
+    user=user).annotate(has_consults=case_has_consults()).select_related("queue",
+    "assignee", "first_reviewer", "resolution__resolved_by", "resolution__approved_by")
+    .filter(pk=case_id).first()``.
     """
-    case, consult = Case._meta, ConsultRequest._meta
+    parts, sql = _case_for_page_sql(scoped=not reads_everything)
     params: list = [*(user_id,) * MEMBERSHIP_BRANCHES, case_id]
-    scope = ""
     if not reads_everything:
-        scope, scope_params = _case_scope(user_id)
-        scope = f" AND {scope}"
-        params += scope_params
-    sql = (f"SELECT c.{case.get_field('queue').column} IN"
-           f" ({_memberships(select='{queue}', where='{user} = %s')}),"
-           f" EXISTS (SELECT 1 FROM {consult.db_table} k"
-           f" WHERE k.{consult.get_field('case').column} = c.id)"
-           f" FROM {case.db_table} c WHERE c.id = %s{scope}")
+        params += _case_scope(user_id)[1]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    return None if row is None else (bool(row[0]), bool(row[1]))
+    if row is None:
+        return None
+    read, at = [], 2
+    for model, fields in parts:
+        values = row[at:at + len(fields)]
+        at += len(fields)
+        # A missing row (no holder, no resolution...) comes back as NULLs, its id too.
+        read.append(None if values[0] is None else instance_from_row(model, values, fields))
+    case, queue, assignee, first_reviewer, resolution, resolved_by, approved_by = read
+    # As select_related leaves them: each relation cached, a missing one as None.
+    case.queue, case.assignee, case.first_reviewer = queue, assignee, first_reviewer
+    Case._meta.get_field("resolution").set_cached_value(case, resolution)
+    if resolution is not None:
+        resolution.case, resolution.resolved_by, resolution.approved_by = (
+            case, resolved_by, approved_by)
+    case.user_works_queue, case.has_consults = bool(row[0]), bool(row[1])
+    return case
+
+
+@functools.cache
+def _case_for_page_sql(*, scoped: bool) -> tuple[tuple, str]:
+    """``case_for_page``'s models with their columns in the order it selects them, and
+    its statement (the same text every time: written once per process)."""
+    User = get_user_model()
+    case, consult, resolution = Case._meta, ConsultRequest._meta, Resolution._meta
+    quote = connection.ops.quote_name
+    people = tuple(User._meta.concrete_fields)
+    parts = (("c", Case, tuple(case.concrete_fields)),
+             ("q", Queue, tuple(Queue._meta.concrete_fields)),
+             ("a", User, people), ("f", User, people),
+             ("r", Resolution, tuple(resolution.concrete_fields)),
+             ("rb", User, people), ("ab", User, people))
+    columns = ", ".join(f"{alias}.{quote(field.column)}"
+                        for alias, _model, fields in parts for field in fields)
+    users, user_pk = quote(User._meta.db_table), quote(User._meta.pk.column)
+    sql = (f"SELECT c.{case.get_field('queue').column} IN"
+           f" ({_memberships(select='{queue}', where='{user} = %s')}),"
+           f" EXISTS (SELECT 1 FROM {consult.db_table} k"
+           f" WHERE k.{consult.get_field('case').column} = c.id), {columns}"
+           f" FROM {case.db_table} c"
+           f" JOIN {quote(Queue._meta.db_table)} q"
+           f" ON q.{quote(Queue._meta.pk.column)} = c.{case.get_field('queue').column}"
+           f" LEFT JOIN {users} a ON a.{user_pk} = c.{case.get_field('assignee').column}"
+           f" LEFT JOIN {users} f ON f.{user_pk} = c.{case.get_field('first_reviewer').column}"
+           f" LEFT JOIN {quote(resolution.db_table)} r"
+           f" ON r.{resolution.get_field('case').column} = c.id"
+           f" LEFT JOIN {users} rb"
+           f" ON rb.{user_pk} = r.{resolution.get_field('resolved_by').column}"
+           f" LEFT JOIN {users} ab"
+           f" ON ab.{user_pk} = r.{resolution.get_field('approved_by').column}"
+           f" WHERE c.id = %s{' AND ' + _case_scope(0)[0] if scoped else ''}")
+    return tuple((model, fields) for _alias, model, fields in parts), sql
 
 
 def person(user_id: int):

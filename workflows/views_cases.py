@@ -116,18 +116,13 @@ def next_case(request):
 
 
 def _visible_case(request, pk):
-    # First one plain statement: is the case there and in the person's scope (I8: out
-    # of scope is "not found"), and with it whether they work its queue (which actions
-    # the page offers) and whether it has consults (most have none). A 404 costs no
-    # more; only a case the person may see is read with everything the page shows.
-    found = db.visible_case(case_id=pk, user_id=request.user.pk,
+    # One plain statement: the case if it is there and in the person's scope (I8: out of
+    # scope is "not found"), with what the page shows of it, whether they work its queue
+    # (which actions the page offers) and whether it has consults (most have none).
+    case = db.case_for_page(case_id=pk, user_id=request.user.pk,
                             reads_everything=reads_everything(request.user))
-    if found is None:
+    if case is None:
         raise Http404("No Case matches the given query.")
-    case = get_object_or_404(Case.objects.select_related(
-        "queue", "assignee", "first_reviewer", "resolution__resolved_by",
-        "resolution__approved_by"), pk=pk)
-    case.user_works_queue, case.has_consults = found
     remember_membership(case, request.user, works_queue=case.user_works_queue)
     return case
 

@@ -19,6 +19,7 @@ from workflows.models import (
     Process,
     Queue,
     RaciAssignment,
+    Resolution,
     SlaWarning,
 )
 from workflows.services import audit
@@ -535,7 +536,8 @@ def test_whether_a_case_has_consults_is_what_the_orm_finds():
     assert by_sql == reference == {cases[0].pk: False, cases[1].pk: True, cases[2].pk: True}
 
 
-def test_whether_a_person_may_see_a_case_is_what_the_orm_finds(django_assert_num_queries):
+def test_a_case_for_its_page_is_what_the_orm_finds_in_scope_with_its_people(
+        django_assert_num_queries):
     from django.contrib.auth.models import Permission
 
     from tests.factories import make_case, make_manager
@@ -556,6 +558,9 @@ def test_whether_a_person_may_see_a_case_is_what_the_orm_finds(django_assert_num
     cases.append(make_case(elsewhere, state=CaseState.ASSIGNED, assignee=dee))
     cases.append(make_case(elsewhere, state=CaseState.RESOLVED, assignee=closer,
                            first_reviewer=outsider))
+    # A resolution approved by a second person (four eyes); the others by one.
+    assert Resolution.objects.filter(case=cases[3]).update(
+        approved_by=manager, approved_at=timezone.now()) == 1
     for queue, state in ((elsewhere, CaseState.ASSIGNED), (elsewhere, CaseState.RESOLVED),
                          (queues[0], CaseState.ASSIGNED)):
         consulted = make_case(queue, state=state, assignee=ana)
@@ -564,24 +569,42 @@ def test_whether_a_person_may_see_a_case_is_what_the_orm_finds(django_assert_num
         cases.append(consulted)
     missing = max(case.pk for case in cases) + 1
 
-    seen = set()
+    seen, approvals = set(), set()
     for person in (*people, manager, auditor, outsider, closer):
         person = get_user_model().objects.get(pk=person.pk)
         person.get_all_permissions()  # the request has them when the page asks
         reference = selectors.with_membership(
             selectors.visible_cases(user=person), user=person).annotate(
-            has_consults=db.case_has_consults())
+            has_consults=db.case_has_consults()).select_related(
+            "queue", "assignee", "first_reviewer", "resolution__resolved_by",
+            "resolution__approved_by")
         for case_id in (*(case.pk for case in cases), missing):
-            by_orm = reference.filter(pk=case_id).values_list(
-                "user_works_queue", "has_consults").first()
+            by_orm = reference.filter(pk=case_id).first()
             with django_assert_num_queries(1):
-                by_sql = db.visible_case(case_id=case_id, user_id=person.pk,
-                                         reads_everything=reads_everything(person))
-            assert by_sql == by_orm, (person, case_id)
-            seen.add(by_sql)
+                by_sql = db.case_for_page(case_id=case_id, user_id=person.pk,
+                                          reads_everything=reads_everything(person))
+            with django_assert_num_queries(0):  # every relation the page shows came with it
+                assert _page_facts(by_sql) == _page_facts(by_orm), (person, case_id)
+            seen.add(None if by_sql is None else (by_sql.user_works_queue,
+                                                  by_sql.has_consults))
+            resolution = getattr(by_sql, "resolution", None)
+            approvals.add(resolution and resolution.approved_by_id is not None)
     # The fixture reaches every answer: out of scope, seen without working the queue or
-    # working it, with consults and without.
+    # working it, with consults and without; unresolved, resolved, approved.
     assert seen == {None, (False, False), (True, False), (False, True), (True, True)}
+    assert approvals == {None, False, True}
+
+
+def _page_facts(case) -> tuple | None:
+    """What the case page reads of a case: its row, its people, its resolution."""
+    if case is None:
+        return None
+    resolution = getattr(case, "resolution", None)
+    people = [case.assignee, case.first_reviewer,
+              resolution and resolution.resolved_by, resolution and resolution.approved_by]
+    return (_as_read(case), case.user_works_queue, case.has_consults, _as_read(case.queue),
+            [person and _as_read(person) for person in people],
+            resolution and (_as_read(resolution), resolution.case is case))
 
 
 def _as_read(obj) -> dict:
