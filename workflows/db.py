@@ -837,8 +837,19 @@ def case_has_consults() -> RawSQL:
 
     ORM reference: ``Exists(ConsultRequest.objects.filter(case=OuterRef("pk")))``.
     """
-    consults = ConsultRequest._meta
+    return has_any(ConsultRequest, field="case")
+
+
+def has_any(model: type[models.Model], *, field: str) -> RawSQL:
+    """Per row of the outer query (of the model ``model.field`` points to): has it any
+    ``model`` row? Compiled as plain text, as ``case_has_consults``.
+
+    ORM reference: ``Exists(model.objects.filter(**{field: OuterRef("pk")}))``.
+    """
+    meta, target = model._meta, model._meta.get_field(field)
+    outer = target.related_model._meta
+    quote = connection.ops.quote_name
     return RawSQL(
-        f"EXISTS (SELECT 1 FROM {consults.db_table} k"
-        f" WHERE k.{consults.get_field('case').column} = {Case._meta.db_table}.id)", (),
-        output_field=models.BooleanField())
+        f"EXISTS (SELECT 1 FROM {quote(meta.db_table)} k"
+        f" WHERE k.{quote(target.column)} = {quote(outer.db_table)}.{quote(outer.pk.column)})",
+        (), output_field=models.BooleanField())

@@ -534,6 +534,13 @@ def test_whether_a_case_has_consults_is_what_the_orm_finds():
     reference = dict(Case.objects.annotate(
         has=Exists(ConsultRequest.objects.filter(case=OuterRef("pk")))).values_list("pk", "has"))
     assert by_sql == reference == {cases[0].pk: False, cases[1].pk: True, cases[2].pk: True}
+    # The same question of any model and the one its field points to: who is consulted.
+    UserFactory()  # never asked
+    consulted = dict(get_user_model().objects.annotate(
+        has=db.has_any(ConsultRequest, field="consultee")).values_list("pk", "has"))
+    assert consulted == dict(get_user_model().objects.annotate(has=Exists(
+        ConsultRequest.objects.filter(consultee=OuterRef("pk")))).values_list("pk", "has"))
+    assert sorted(consulted.values()) == [False, True, True]
 
 
 def test_a_case_for_its_page_is_what_the_orm_finds_in_scope_with_its_people(
