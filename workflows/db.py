@@ -21,6 +21,7 @@ from django.db.models.expressions import RawSQL
 from workflows import json_codec
 from workflows.models import (
     OPEN_STATES,
+    AuditEvent,
     Case,
     CaseState,
     ConsultRequest,
@@ -828,6 +829,35 @@ def cases_in_hand(*, user_id: int, states: Sequence[str]) -> list[Case]:
         item.queue = instance_from_row(Queue, row[len(case_fields):], queue_fields)
         found.append(item)
     return found
+
+
+def case_events(case_id: int) -> list[AuditEvent]:
+    """Every audit event of the case, oldest first, each with its actor: the case
+    page's timeline, one plain statement (``audit_case_idx``).
+
+    ORM reference (``selectors.case_timeline`` before it used this):
+    ``AuditEvent.objects.filter(case=case_id).select_related("actor").order_by("id")``.
+    """
+    User = get_user_model()
+    event_fields, user_fields = AuditEvent._meta.concrete_fields, User._meta.concrete_fields
+    quote = connection.ops.quote_name
+    columns = ", ".join([*(f"e.{quote(field.column)}" for field in event_fields),
+                         *(f"u.{quote(field.column)}" for field in user_fields)])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {quote(AuditEvent._meta.db_table)} e"
+                       f" LEFT JOIN {quote(User._meta.db_table)} u"
+                       f" ON u.{quote(User._meta.pk.column)}"
+                       f" = e.{quote(AuditEvent._meta.get_field('actor').column)}"
+                       f" WHERE e.{quote(AuditEvent._meta.get_field('case').column)} = %s"
+                       f" ORDER BY e.{quote(AuditEvent._meta.pk.column)}", (case_id,))
+        rows = cursor.fetchall()
+    events = []
+    for row in rows:
+        event = instance_from_row(AuditEvent, row[:len(event_fields)], event_fields)
+        event.actor = (None if event.actor_id is None else  # as select_related leaves it
+                       instance_from_row(User, row[len(event_fields):], user_fields))
+        events.append(event)
+    return events
 
 
 def case_has_consults() -> RawSQL:

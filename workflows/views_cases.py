@@ -161,7 +161,7 @@ def _case_page(request, case, *, bound: dict | None = None, conflict=None,
                  if transition.name in ACTION_FOR_TRANSITION}
     hide_suggestion = selectors.hides_suggestion(case=case, user=user)
 
-    timeline = list(selectors.case_timeline(case=case))
+    timeline = selectors.case_timeline(case=case)
 
     forms = {}
     if "resolve" in available:

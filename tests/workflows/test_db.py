@@ -665,3 +665,29 @@ def test_the_cases_in_hand_are_those_the_orm_finds_in_its_order(django_assert_nu
     assert [_as_read(case.queue) for case in by_sql] == [_as_read(c.queue) for c in reference]
     assert names == [case.queue.name for case in reference] and len(by_sql) == 5
     assert db.cases_in_hand(user_id=other.pk, states=HELD_STATES)[0].assignee_id == other.pk
+
+
+def test_a_cases_events_are_those_the_orm_reads_in_order_with_their_actors(
+        django_assert_num_queries):
+    from workflows.actors import SYSTEM
+
+    case, other = CaseFactory(), CaseFactory()
+    person = UserFactory(first_name="Ann")
+    for actor, verb, data in ((person, "case.claimed", {"assignee": person.pk}),
+                              (SYSTEM, "case.sla_warning", {}),
+                              (None, "decision.received", {"confidence": 0.5, "nested": [1]}),
+                              (person, "case.commented", {"markdown": "**x**"})):
+        audit.record(verb=verb, object_type="case", object_id=case.pk, case=case,
+                     actor=actor, actor_label="" if actor else "ai:demo", data=data)
+    audit.record(verb="case.opened", object_type="case", object_id=other.pk, case=other,
+                 actor=person)
+
+    reference = list(AuditEvent.objects.filter(case=case.pk).select_related("actor")
+                     .order_by("id"))
+    with django_assert_num_queries(1):
+        by_sql = db.case_events(case.pk)
+        actors = [event.actor and event.actor.display_name for event in by_sql]
+    assert [_as_read(event) for event in by_sql] == [_as_read(e) for e in reference]
+    assert actors == [event.actor and event.actor.display_name for event in reference]
+    assert [event.data for event in by_sql][2] == {"confidence": 0.5, "nested": [1]}
+    assert db.case_events(CaseFactory().pk) == []
