@@ -675,7 +675,7 @@ def test_a_cases_events_are_those_the_orm_reads_in_order_with_their_actors(
     person = UserFactory(first_name="Ann")
     for actor, verb, data in ((person, "case.claimed", {"assignee": person.pk}),
                               (SYSTEM, "case.sla_warning", {}),
-                              (None, "decision.received", {"confidence": 0.5, "nested": [1]}),
+                              (None, "case.resolved", {"confidence": 0.5, "nested": [1]}),
                               (person, "case.commented", {"markdown": "**x**"})):
         audit.record(verb=verb, object_type="case", object_id=case.pk, case=case,
                      actor=actor, actor_label="" if actor else "ai:demo", data=data)
