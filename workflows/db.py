@@ -21,6 +21,7 @@ from django.db.models.expressions import RawSQL
 from workflows import json_codec
 from workflows.models import (
     OPEN_STATES,
+    AuditEvent,
     Case,
     CaseState,
     ConsultRequest,
@@ -28,6 +29,8 @@ from workflows.models import (
     Queue,
     RaciAssignment,
     RaciRole,
+    Resolution,
+    ReviewerStatus,
 )
 
 
@@ -608,33 +611,78 @@ def _case_scope(user_id: int) -> tuple[str, list]:
                  *[str(state) for state in OPEN_STATES]]
 
 
-def visible_case(*, case_id: int, user_id: int,
-                 reads_everything: bool) -> tuple[bool, bool] | None:
-    """Is the case one the person may see (I8), and if so: do they work its queue, has
-    it any consult? None when there is no such case or it is out of their scope. One
-    plain statement, asked before the case page builds its wide query (a 404 then costs
-    no more than this).
+def case_for_page(*, case_id: int, user_id: int, reads_everything: bool) -> Case | None:
+    """The case, if the person may see it (I8), with everything its page shows of it:
+    its queue, holder and first reviewer, its resolution with who resolved and approved
+    it, and ``user_works_queue`` (which actions the page offers) and ``has_consults``
+    (most have none). None when there is no such case or it is out of their scope, so a
+    404 costs this one statement. Plain SQL: the ORM's five joins and scope filter cost
+    more to build and compile than to run, on every case page.
 
     ORM reference: ``selectors.with_membership(selectors.visible_cases(user=user),
-    user=user).annotate(has_consults=case_has_consults()).filter(pk=case_id)
-    .values_list("user_works_queue", "has_consults").first()``.
+    user=user).annotate(has_consults=case_has_consults()).select_related("queue",
+    "assignee", "first_reviewer", "resolution__resolved_by", "resolution__approved_by")
+    .filter(pk=case_id).first()``.
     """
-    case, consult = Case._meta, ConsultRequest._meta
+    parts, sql = _case_for_page_sql(scoped=not reads_everything)
     params: list = [*(user_id,) * MEMBERSHIP_BRANCHES, case_id]
-    scope = ""
     if not reads_everything:
-        scope, scope_params = _case_scope(user_id)
-        scope = f" AND {scope}"
-        params += scope_params
-    sql = (f"SELECT c.{case.get_field('queue').column} IN"
-           f" ({_memberships(select='{queue}', where='{user} = %s')}),"
-           f" EXISTS (SELECT 1 FROM {consult.db_table} k"
-           f" WHERE k.{consult.get_field('case').column} = c.id)"
-           f" FROM {case.db_table} c WHERE c.id = %s{scope}")
+        params += _case_scope(user_id)[1]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    return None if row is None else (bool(row[0]), bool(row[1]))
+    if row is None:
+        return None
+    read, at = [], 2
+    for model, fields in parts:
+        values = row[at:at + len(fields)]
+        at += len(fields)
+        # A missing row (no holder, no resolution...) comes back as NULLs, its id too.
+        read.append(None if values[0] is None else instance_from_row(model, values, fields))
+    case, queue, assignee, first_reviewer, resolution, resolved_by, approved_by = read
+    # As select_related leaves them: each relation cached, a missing one as None.
+    case.queue, case.assignee, case.first_reviewer = queue, assignee, first_reviewer
+    Case._meta.get_field("resolution").set_cached_value(case, resolution)
+    if resolution is not None:
+        resolution.case, resolution.resolved_by, resolution.approved_by = (
+            case, resolved_by, approved_by)
+    case.user_works_queue, case.has_consults = bool(row[0]), bool(row[1])
+    return case
+
+
+@functools.cache
+def _case_for_page_sql(*, scoped: bool) -> tuple[tuple, str]:
+    """``case_for_page``'s models with their columns in the order it selects them, and
+    its statement (the same text every time: written once per process)."""
+    User = get_user_model()
+    case, consult, resolution = Case._meta, ConsultRequest._meta, Resolution._meta
+    quote = connection.ops.quote_name
+    people = tuple(User._meta.concrete_fields)
+    parts = (("c", Case, tuple(case.concrete_fields)),
+             ("q", Queue, tuple(Queue._meta.concrete_fields)),
+             ("a", User, people), ("f", User, people),
+             ("r", Resolution, tuple(resolution.concrete_fields)),
+             ("rb", User, people), ("ab", User, people))
+    columns = ", ".join(f"{alias}.{quote(field.column)}"
+                        for alias, _model, fields in parts for field in fields)
+    users, user_pk = quote(User._meta.db_table), quote(User._meta.pk.column)
+    sql = (f"SELECT c.{case.get_field('queue').column} IN"
+           f" ({_memberships(select='{queue}', where='{user} = %s')}),"
+           f" EXISTS (SELECT 1 FROM {consult.db_table} k"
+           f" WHERE k.{consult.get_field('case').column} = c.id), {columns}"
+           f" FROM {case.db_table} c"
+           f" JOIN {quote(Queue._meta.db_table)} q"
+           f" ON q.{quote(Queue._meta.pk.column)} = c.{case.get_field('queue').column}"
+           f" LEFT JOIN {users} a ON a.{user_pk} = c.{case.get_field('assignee').column}"
+           f" LEFT JOIN {users} f ON f.{user_pk} = c.{case.get_field('first_reviewer').column}"
+           f" LEFT JOIN {quote(resolution.db_table)} r"
+           f" ON r.{resolution.get_field('case').column} = c.id"
+           f" LEFT JOIN {users} rb"
+           f" ON rb.{user_pk} = r.{resolution.get_field('resolved_by').column}"
+           f" LEFT JOIN {users} ab"
+           f" ON ab.{user_pk} = r.{resolution.get_field('approved_by').column}"
+           f" WHERE c.id = %s{' AND ' + _case_scope(0)[0] if scoped else ''}")
+    return tuple((model, fields) for _alias, model, fields in parts), sql
 
 
 def person(user_id: int):
@@ -754,6 +802,101 @@ def queue_summary_rows(*, worked_by: int | None, queue_ids: Sequence[int] | None
                       row[len(fields)], oldest))
     return found
 
+def reviewer_status(user_id: int) -> ReviewerStatus | None:
+    """The person's availability with their delegate (None: never marked), for home's
+    "you are marked away". One plain statement (the ORM's cost more to build and
+    compile than to run, on every home page).
+
+    ORM reference (``assignment.statuses``): ``ReviewerStatus.objects
+    .select_related("delegate").filter(user=user_id).first()``.
+    """
+    User = get_user_model()
+    status_fields, user_fields = ReviewerStatus._meta.concrete_fields, User._meta.concrete_fields
+    quote = connection.ops.quote_name
+    columns = ", ".join([*(f"s.{quote(field.column)}" for field in status_fields),
+                         *(f"d.{quote(field.column)}" for field in user_fields)])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {quote(ReviewerStatus._meta.db_table)} s"
+                       f" LEFT JOIN {quote(User._meta.db_table)} d"
+                       f" ON d.{quote(User._meta.pk.column)}"
+                       f" = s.{quote(ReviewerStatus._meta.get_field('delegate').column)}"
+                       f" WHERE s.{quote(ReviewerStatus._meta.get_field('user').column)} = %s"
+                       f" ORDER BY s.{quote(ReviewerStatus._meta.pk.column)} LIMIT 1",
+                       (user_id,))
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    status = instance_from_row(ReviewerStatus, row[:len(status_fields)], status_fields)
+    delegate = (None if status.delegate_id is None else
+                instance_from_row(User, row[len(status_fields):], user_fields))
+    status.delegate = delegate  # as select_related leaves it
+    return status
+
+
+def cases_in_hand(*, user_id: int, states: Sequence[str]) -> list[Case]:
+    """The person's cases in ``states``, each with its queue, most urgent first
+    (priority, then due time, then id): home's "your cases in hand", one plain
+    statement.
+
+    ORM reference (``selectors.my_cases`` before it used this): ``Case.objects
+    .filter(assignee=user_id, state__in=states).select_related("queue")
+    .order_by("-priority", "due_at", "id")``.
+    """
+    case_fields, queue_fields = Case._meta.concrete_fields, Queue._meta.concrete_fields
+    quote = connection.ops.quote_name
+    case = Case._meta
+    columns = ", ".join([*(f"c.{quote(field.column)}" for field in case_fields),
+                         *(f"q.{quote(field.column)}" for field in queue_fields)])
+    due = f"c.{quote(case.get_field('due_at').column)}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM {quote(case.db_table)} c"
+            f" JOIN {quote(Queue._meta.db_table)} q"
+            f" ON q.{quote(Queue._meta.pk.column)} = c.{quote(case.get_field('queue').column)}"
+            f" WHERE c.{quote(case.get_field('assignee').column)} = %s"
+            f" AND c.{quote(case.get_field('state').column)}"
+            f" IN ({', '.join(['%s'] * len(states))})"
+            f" ORDER BY c.{quote(case.get_field('priority').column)} DESC, {due} ASC,"
+            f" c.{quote(case.pk.column)} ASC",
+            [user_id, *(str(state) for state in states)])
+        rows = cursor.fetchall()
+    found = []
+    for row in rows:
+        item = instance_from_row(Case, row[:len(case_fields)], case_fields)
+        item.queue = instance_from_row(Queue, row[len(case_fields):], queue_fields)
+        found.append(item)
+    return found
+
+
+def case_events(case_id: int) -> list[AuditEvent]:
+    """Every audit event of the case, oldest first, each with its actor: the case
+    page's timeline, one plain statement (``audit_case_idx``).
+
+    ORM reference (``selectors.case_timeline`` before it used this):
+    ``AuditEvent.objects.filter(case=case_id).select_related("actor").order_by("id")``.
+    """
+    User = get_user_model()
+    event_fields, user_fields = AuditEvent._meta.concrete_fields, User._meta.concrete_fields
+    quote = connection.ops.quote_name
+    columns = ", ".join([*(f"e.{quote(field.column)}" for field in event_fields),
+                         *(f"u.{quote(field.column)}" for field in user_fields)])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {quote(AuditEvent._meta.db_table)} e"
+                       f" LEFT JOIN {quote(User._meta.db_table)} u"
+                       f" ON u.{quote(User._meta.pk.column)}"
+                       f" = e.{quote(AuditEvent._meta.get_field('actor').column)}"
+                       f" WHERE e.{quote(AuditEvent._meta.get_field('case').column)} = %s"
+                       f" ORDER BY e.{quote(AuditEvent._meta.pk.column)}", (case_id,))
+        rows = cursor.fetchall()
+    events = []
+    for row in rows:
+        event = instance_from_row(AuditEvent, row[:len(event_fields)], event_fields)
+        event.actor = (None if event.actor_id is None else  # as select_related leaves it
+                       instance_from_row(User, row[len(event_fields):], user_fields))
+        events.append(event)
+    return events
+
+
 def case_has_consults() -> RawSQL:
     """Per case row of the outer query: has it any consult? Compiled as plain text (the
     case page reads it with the case, and ``Exists`` cost as much to compile as the
@@ -761,8 +904,19 @@ def case_has_consults() -> RawSQL:
 
     ORM reference: ``Exists(ConsultRequest.objects.filter(case=OuterRef("pk")))``.
     """
-    consults = ConsultRequest._meta
+    return has_any(ConsultRequest, field="case")
+
+
+def has_any(model: type[models.Model], *, field: str) -> RawSQL:
+    """Per row of the outer query (of the model ``model.field`` points to): has it any
+    ``model`` row? Compiled as plain text, as ``case_has_consults``.
+
+    ORM reference: ``Exists(model.objects.filter(**{field: OuterRef("pk")}))``.
+    """
+    meta, target = model._meta, model._meta.get_field(field)
+    outer = target.related_model._meta
+    quote = connection.ops.quote_name
     return RawSQL(
-        f"EXISTS (SELECT 1 FROM {consults.db_table} k"
-        f" WHERE k.{consults.get_field('case').column} = {Case._meta.db_table}.id)", (),
-        output_field=models.BooleanField())
+        f"EXISTS (SELECT 1 FROM {quote(meta.db_table)} k"
+        f" WHERE k.{quote(target.column)} = {quote(outer.db_table)}.{quote(outer.pk.column)})",
+        (), output_field=models.BooleanField())

@@ -68,6 +68,7 @@ class CommentForm(CaseActionForm):
 
 
 class PreferencesForm(forms.Form):
+    default_renderer = widget_renderer
     open_next_after_resolving = forms.BooleanField(
         required=False, label="After resolving, open the next case",
         help_text="The most urgent case waiting in your queues is claimed for you.")

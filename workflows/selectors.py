@@ -176,13 +176,12 @@ def queue_page(*, user, queue: Queue, limit: int = 50) -> list[Case]:
                 .select_related("queue", "assignee")[:limit])
 
 
-def my_cases(*, user) -> QuerySet[Case]:
-    """The user's own work in hand: assigned to them or waiting for information."""
+def my_cases(*, user) -> list[Case]:
+    """The user's own work in hand: assigned to them or waiting for information, most
+    urgent first, each with its queue (one plain statement, ``db.cases_in_hand``)."""
     if not (user and user.is_authenticated):
-        return Case.objects.none()
-    return (Case.objects.filter(assignee=user.pk,
-                                state__in=HELD_STATES)
-            .select_related("queue").order_by(*URGENCY_ORDER))
+        return []
+    return db.cases_in_hand(user_id=user.pk, states=HELD_STATES)
 
 
 # Past this many waiting cases a queue's count says "10,000+": counting a million
@@ -265,9 +264,10 @@ def pending_approvals(*, user) -> QuerySet[Case]:
             .order_by(*URGENCY_ORDER))
 
 
-def case_timeline(*, case) -> QuerySet[AuditEvent]:
-    """Every audit event of the case, oldest first (``audit_case_idx``)."""
-    return AuditEvent.objects.filter(case=case.pk).select_related("actor").order_by("id")
+def case_timeline(*, case) -> list[AuditEvent]:
+    """Every audit event of the case, oldest first, with its actor (``audit_case_idx``;
+    one plain statement, ``db.case_events``)."""
+    return db.case_events(case.pk)
 
 
 def case_comments(*, case) -> QuerySet[CaseComment]:

@@ -40,7 +40,7 @@ from workflows.models import (
     remember_membership,
 )
 from workflows.presentation import ChangesSince, changes_since, output_changes, people_in
-from workflows.services import assignment, claiming, comments, consults, transitions
+from workflows.services import claiming, comments, consults, transitions
 from workflows.services import preferences as preferences_service
 from workflows.services.errors import CaseConflict, ReviewerAway
 
@@ -70,17 +70,15 @@ def home(request):
 
 
 def _home_page(request, *, status=200):
-    context = {
-        "nav": "home",
-        "summaries": selectors.queue_summaries(user=request.user),
-        "my_cases": selectors.my_cases(user=request.user),
-        "preferences": PreferencesForm(initial={
-            "open_next_after_resolving": request.user.open_next_after_resolving}),
-    }
+    context = {"nav": "home", "summaries": selectors.queue_summaries(user=request.user)}
     if request.htmx and request.GET.get("fragment") == "queues":
         return render(request, "workflows/_queues.html", context)
-    away = assignment.statuses([request.user.pk]).get(request.user.pk)
-    context["away"] = away if away is not None and not away.available else None
+    away = db.reviewer_status(request.user.pk)
+    context.update(
+        my_cases=selectors.my_cases(user=request.user),
+        preferences=PreferencesForm(initial={
+            "open_next_after_resolving": request.user.open_next_after_resolving}),
+        away=away if away is not None and not away.available else None)
     return render(request, "workflows/home.html", context, status=status)
 
 
@@ -118,18 +116,13 @@ def next_case(request):
 
 
 def _visible_case(request, pk):
-    # First one plain statement: is the case there and in the person's scope (I8: out
-    # of scope is "not found"), and with it whether they work its queue (which actions
-    # the page offers) and whether it has consults (most have none). A 404 costs no
-    # more; only a case the person may see is read with everything the page shows.
-    found = db.visible_case(case_id=pk, user_id=request.user.pk,
+    # One plain statement: the case if it is there and in the person's scope (I8: out of
+    # scope is "not found"), with what the page shows of it, whether they work its queue
+    # (which actions the page offers) and whether it has consults (most have none).
+    case = db.case_for_page(case_id=pk, user_id=request.user.pk,
                             reads_everything=reads_everything(request.user))
-    if found is None:
+    if case is None:
         raise Http404("No Case matches the given query.")
-    case = get_object_or_404(Case.objects.select_related(
-        "queue", "assignee", "first_reviewer", "resolution__resolved_by",
-        "resolution__approved_by"), pk=pk)
-    case.user_works_queue, case.has_consults = found
     remember_membership(case, request.user, works_queue=case.user_works_queue)
     return case
 
@@ -168,7 +161,7 @@ def _case_page(request, case, *, bound: dict | None = None, conflict=None,
                  if transition.name in ACTION_FOR_TRANSITION}
     hide_suggestion = selectors.hides_suggestion(case=case, user=user)
 
-    timeline = list(selectors.case_timeline(case=case))
+    timeline = selectors.case_timeline(case=case)
 
     forms = {}
     if "resolve" in available:

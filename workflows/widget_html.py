@@ -69,7 +69,7 @@ def _select(widget: dict) -> str | None:
 
 # Each of these templates is ``{% include "django/forms/widgets/input.html" %}``.
 INPUT_TYPES = ("input", "text", "number", "hidden", "email", "url", "password", "search",
-               "tel", "date", "datetime", "time", "color")
+               "tel", "date", "datetime", "time", "color", "checkbox")
 WRITERS = {
     **{f"{WIDGETS}{name}.html": _input for name in INPUT_TYPES},
     WIDGETS + "textarea.html": _textarea,

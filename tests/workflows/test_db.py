@@ -19,6 +19,7 @@ from workflows.models import (
     Process,
     Queue,
     RaciAssignment,
+    Resolution,
     SlaWarning,
 )
 from workflows.services import audit
@@ -546,9 +547,17 @@ def test_whether_a_case_has_consults_is_what_the_orm_finds():
     reference = dict(Case.objects.annotate(
         has=Exists(ConsultRequest.objects.filter(case=OuterRef("pk")))).values_list("pk", "has"))
     assert by_sql == reference == {cases[0].pk: False, cases[1].pk: True, cases[2].pk: True}
+    # The same question of any model and the one its field points to: who is consulted.
+    UserFactory()  # never asked
+    consulted = dict(get_user_model().objects.annotate(
+        has=db.has_any(ConsultRequest, field="consultee")).values_list("pk", "has"))
+    assert consulted == dict(get_user_model().objects.annotate(has=Exists(
+        ConsultRequest.objects.filter(consultee=OuterRef("pk")))).values_list("pk", "has"))
+    assert sorted(consulted.values()) == [False, True, True]
 
 
-def test_whether_a_person_may_see_a_case_is_what_the_orm_finds(django_assert_num_queries):
+def test_a_case_for_its_page_is_what_the_orm_finds_in_scope_with_its_people(
+        django_assert_num_queries):
     from django.contrib.auth.models import Permission
 
     from tests.factories import make_case, make_manager
@@ -569,6 +578,9 @@ def test_whether_a_person_may_see_a_case_is_what_the_orm_finds(django_assert_num
     cases.append(make_case(elsewhere, state=CaseState.ASSIGNED, assignee=dee))
     cases.append(make_case(elsewhere, state=CaseState.RESOLVED, assignee=closer,
                            first_reviewer=outsider))
+    # A resolution approved by a second person (four eyes); the others by one.
+    assert Resolution.objects.filter(case=cases[3]).update(
+        approved_by=manager, approved_at=timezone.now()) == 1
     for queue, state in ((elsewhere, CaseState.ASSIGNED), (elsewhere, CaseState.RESOLVED),
                          (queues[0], CaseState.ASSIGNED)):
         consulted = make_case(queue, state=state, assignee=ana)
@@ -577,21 +589,118 @@ def test_whether_a_person_may_see_a_case_is_what_the_orm_finds(django_assert_num
         cases.append(consulted)
     missing = max(case.pk for case in cases) + 1
 
-    seen = set()
+    seen, approvals = set(), set()
     for person in (*people, manager, auditor, outsider, closer):
         person = get_user_model().objects.get(pk=person.pk)
         person.get_all_permissions()  # the request has them when the page asks
         reference = selectors.with_membership(
             selectors.visible_cases(user=person), user=person).annotate(
-            has_consults=db.case_has_consults())
+            has_consults=db.case_has_consults()).select_related(
+            "queue", "assignee", "first_reviewer", "resolution__resolved_by",
+            "resolution__approved_by")
         for case_id in (*(case.pk for case in cases), missing):
-            by_orm = reference.filter(pk=case_id).values_list(
-                "user_works_queue", "has_consults").first()
+            by_orm = reference.filter(pk=case_id).first()
             with django_assert_num_queries(1):
-                by_sql = db.visible_case(case_id=case_id, user_id=person.pk,
-                                         reads_everything=reads_everything(person))
-            assert by_sql == by_orm, (person, case_id)
-            seen.add(by_sql)
+                by_sql = db.case_for_page(case_id=case_id, user_id=person.pk,
+                                          reads_everything=reads_everything(person))
+            with django_assert_num_queries(0):  # every relation the page shows came with it
+                assert _page_facts(by_sql) == _page_facts(by_orm), (person, case_id)
+            seen.add(None if by_sql is None else (by_sql.user_works_queue,
+                                                  by_sql.has_consults))
+            resolution = getattr(by_sql, "resolution", None)
+            approvals.add(resolution and resolution.approved_by_id is not None)
     # The fixture reaches every answer: out of scope, seen without working the queue or
-    # working it, with consults and without.
+    # working it, with consults and without; unresolved, resolved, approved.
     assert seen == {None, (False, False), (True, False), (False, True), (True, True)}
+    assert approvals == {None, False, True}
+
+
+def _page_facts(case) -> tuple | None:
+    """What the case page reads of a case: its row, its people, its resolution."""
+    if case is None:
+        return None
+    resolution = getattr(case, "resolution", None)
+    people = [case.assignee, case.first_reviewer,
+              resolution and resolution.resolved_by, resolution and resolution.approved_by]
+    return (_as_read(case), case.user_works_queue, case.has_consults, _as_read(case.queue),
+            [person and _as_read(person) for person in people],
+            resolution and (_as_read(resolution), resolution.case is case))
+
+
+def _as_read(obj) -> dict:
+    return {field.attname: getattr(obj, field.attname) for field in obj._meta.concrete_fields}
+
+
+def test_a_persons_status_is_read_as_the_orm_reads_it_with_the_delegate():
+    from workflows.models import ReviewerStatus
+
+    away, available, delegate, never = (UserFactory() for _ in range(4))
+    ReviewerStatus.objects.create(user=away, available=False, away_since=timezone.now(),
+                                  delegate=delegate, note="On leave")
+    ReviewerStatus.objects.create(user=available, available=True)
+    for person in (away, available, delegate, never):
+        reference = (ReviewerStatus.objects.select_related("delegate")
+                     .filter(user=person.pk).first())
+        by_sql = db.reviewer_status(person.pk)
+        if reference is None:
+            assert by_sql is None
+            continue
+        assert _as_read(by_sql) == _as_read(reference)
+        assert (by_sql.delegate and _as_read(by_sql.delegate)) == (
+            reference.delegate and _as_read(reference.delegate))
+    assert db.reviewer_status(away.pk).delegate.display_name == delegate.display_name
+
+
+def test_the_cases_in_hand_are_those_the_orm_finds_in_its_order(django_assert_num_queries):
+    from workflows.models import HELD_STATES
+
+    first, second = QueueFactory(), QueueFactory()
+    person, other = UserFactory(), UserFactory()
+    now = timezone.now()
+    # Priorities tie and due times tie or are missing: the id decides last.
+    for queue, state, priority, due in (
+            (first, "assigned", 50, now + timedelta(hours=2)),
+            (second, "waiting", 50, now + timedelta(hours=1)),
+            (first, "assigned", 90, None),
+            (second, "assigned", 50, now + timedelta(hours=1)),
+            (first, "assigned", 50, None),
+            (first, "resolved", 99, now),
+            (first, "pending_approval", 99, now)):
+        CaseFactory(queue=queue, state=state, priority=priority, due_at=due, assignee=person)
+    CaseFactory(queue=first, state="assigned", assignee=other)
+
+    reference = list(Case.objects.filter(assignee=person.pk, state__in=HELD_STATES)
+                     .select_related("queue").order_by("-priority", "due_at", "id"))
+    with django_assert_num_queries(1):
+        by_sql = db.cases_in_hand(user_id=person.pk, states=HELD_STATES)
+        names = [case.queue.name for case in by_sql]
+    assert [_as_read(case) for case in by_sql] == [_as_read(case) for case in reference]
+    assert [_as_read(case.queue) for case in by_sql] == [_as_read(c.queue) for c in reference]
+    assert names == [case.queue.name for case in reference] and len(by_sql) == 5
+    assert db.cases_in_hand(user_id=other.pk, states=HELD_STATES)[0].assignee_id == other.pk
+
+
+def test_a_cases_events_are_those_the_orm_reads_in_order_with_their_actors(
+        django_assert_num_queries):
+    from workflows.actors import SYSTEM
+
+    case, other = CaseFactory(), CaseFactory()
+    person = UserFactory(first_name="Ann")
+    for actor, verb, data in ((person, "case.claimed", {"assignee": person.pk}),
+                              (SYSTEM, "case.sla_warning", {}),
+                              (None, "case.resolved", {"confidence": 0.5, "nested": [1]}),
+                              (person, "case.commented", {"markdown": "**x**"})):
+        audit.record(verb=verb, object_type="case", object_id=case.pk, case=case,
+                     actor=actor, actor_label="" if actor else "ai:demo", data=data)
+    audit.record(verb="case.opened", object_type="case", object_id=other.pk, case=other,
+                 actor=person)
+
+    reference = list(AuditEvent.objects.filter(case=case.pk).select_related("actor")
+                     .order_by("id"))
+    with django_assert_num_queries(1):
+        by_sql = db.case_events(case.pk)
+        actors = [event.actor and event.actor.display_name for event in by_sql]
+    assert [_as_read(event) for event in by_sql] == [_as_read(e) for e in reference]
+    assert actors == [event.actor and event.actor.display_name for event in reference]
+    assert [event.data for event in by_sql][2] == {"confidence": 0.5, "nested": [1]}
+    assert db.case_events(CaseFactory().pk) == []

@@ -19,6 +19,7 @@ from workflows.forms import (
     CaseActionForm,
     CaseCommentForm,
     CommentForm,
+    PreferencesForm,
     ReasonForm,
     ReassignForm,
     ResolveForm,
@@ -60,6 +61,11 @@ WIDGETS = [
     (forms.Select(choices=GROUPED), "a2"),
     (forms.Select(choices=[]), None),
     (forms.NullBooleanSelect(), True),
+    (forms.CheckboxInput(), True),
+    (forms.CheckboxInput(), False),
+    (forms.CheckboxInput(), None),
+    (forms.CheckboxInput(), "on"),
+    (forms.CheckboxInput(attrs={"disabled": True}), ""),
 ]
 
 
@@ -74,7 +80,6 @@ def test_each_plain_widget_renders_as_djangos_template_does(widget, value):
 
 def test_other_widgets_are_left_to_djangos_templates():
     for widget, value in ((forms.RadioSelect(choices=CHOICES), "po_mismatch"),
-                          (forms.CheckboxInput(), True),
                           (forms.SelectMultiple(choices=CHOICES), ["po_mismatch", 3]),
                           (forms.ClearableFileInput(), None)):
         ours = widget.render("field", value, renderer=widget_renderer)
@@ -159,6 +164,14 @@ def test_the_reassign_form_renders_as_with_djangos_templates():
         _same_fields(reassign)
 
 
+@pytest.mark.parametrize("data", [None, {"open_next_after_resolving": "on"}, {}])
+def test_home_pages_preferences_render_as_with_djangos_templates(data):
+    for initial in (True, False):
+        _same_fields(lambda renderer, initial=initial: PreferencesForm(
+            data, initial={"open_next_after_resolving": initial}, renderer=renderer))
+
+
 def test_the_case_pages_forms_use_the_python_widgets():
     assert CaseActionForm(case=CASE).renderer is widget_renderer
+    assert PreferencesForm().renderer is widget_renderer
     assert CaseCommentForm().renderer is widget_renderer
