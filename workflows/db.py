@@ -28,6 +28,7 @@ from workflows.models import (
     Queue,
     RaciAssignment,
     RaciRole,
+    Resolution,
 )
 
 
@@ -729,3 +730,62 @@ def case_has_consults() -> RawSQL:
         f"EXISTS (SELECT 1 FROM {consults.db_table} k"
         f" WHERE k.{consults.get_field('case').column} = {Case._meta.db_table}.id)", (),
         output_field=models.BooleanField())
+
+
+
+# --- A case about to change: the transitions' one read ---------------------------------------
+
+
+def case_for_change(*, case_id: int, user_id: int | None) -> Case | None:
+    """The case with what a transition and its answer read besides it, or None: its
+    queue, its resolution (or that it has none), whether anyone was consulted on it
+    (``has_consults``) and whether the person works its queue (``user_works_queue``).
+    One plain statement whose text is built once per process: its ORM form (three
+    tables, an ``Exists`` and a membership condition) cost more to build and compile
+    than PostgreSQL took to run it.
+
+    ORM reference: ``selectors.with_membership(transitions.with_answer_facts(
+    Case.objects), user=user).get(pk=case_id)``.
+    """
+    sql, fields = _case_for_change_statement()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*(user_id,) * MEMBERSHIP_BRANCHES, case_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    case_fields, queue_fields, resolution_fields = fields
+    queue_at = len(case_fields)
+    resolution_at = queue_at + len(queue_fields)
+    facts_at = resolution_at + len(resolution_fields)
+    case = instance_from_row(Case, row[:queue_at], case_fields)
+    Case.queue.field.set_cached_value(
+        case, instance_from_row(Queue, row[queue_at:resolution_at], queue_fields))
+    resolution = None
+    if row[resolution_at] is not None:  # its id: a LEFT JOIN's missing row is all NULL
+        resolution = instance_from_row(Resolution, row[resolution_at:facts_at],
+                                       resolution_fields)
+        Resolution.case.field.set_cached_value(resolution, case)
+    Case.resolution.related.set_cached_value(case, resolution)  # None: DoesNotExist
+    case.has_consults, case.user_works_queue = bool(row[facts_at]), bool(row[facts_at + 1])
+    return case
+
+
+@functools.cache
+def _case_for_change_statement() -> tuple[str, tuple[tuple[models.Field, ...], ...]]:
+    fields = tuple(tuple(model._meta.concrete_fields) for model in (Case, Queue, Resolution))
+    quote = connection.ops.quote_name
+    case, queue, resolution = Case._meta, Queue._meta, Resolution._meta
+    consults = ConsultRequest._meta
+    columns = ", ".join(f"{alias}.{quote(field.column)}"
+                        for alias, model_fields in zip("cqr", fields, strict=True)
+                        for field in model_fields)
+    queue_column = f"c.{quote(case.get_field('queue').column)}"
+    return (f"SELECT {columns},"
+            f" EXISTS (SELECT 1 FROM {quote(consults.db_table)} k"
+            f" WHERE k.{quote(consults.get_field('case').column)} = c.id),"
+            f" {queue_column} IN ({_memberships(select='{queue}', where='{user} = %s')})"
+            f" FROM {quote(case.db_table)} c"
+            f" JOIN {quote(queue.db_table)} q ON q.{quote(queue.pk.column)} = {queue_column}"
+            f" LEFT JOIN {quote(resolution.db_table)} r"
+            f" ON r.{quote(resolution.get_field('case').column)} = c.id"
+            f" WHERE c.id = %s"), fields

@@ -582,3 +582,58 @@ def test_whether_a_person_may_see_a_case_is_what_the_orm_finds(django_assert_num
     # The fixture reaches every answer: out of scope, seen without working the queue or
     # working it, with consults and without.
     assert seen == {None, (False, False), (True, False), (False, True), (True, True)}
+
+
+def _model_values(instance) -> dict:
+    return {field.attname: getattr(instance, field.attname)
+            for field in instance._meta.concrete_fields}
+
+
+def test_a_case_about_to_change_is_read_as_the_orm_reads_it(django_assert_num_queries):
+    from tests.factories import make_case
+    from workflows import selectors
+    from workflows.models import CaseState, Resolution
+    from workflows.services.transitions import with_answer_facts
+
+    queues, people = membership_fixture()
+    ana = people[0]
+    cases = [make_case(queue, state=CaseState.OPEN) for queue in queues]
+    resolved = make_case(queues[0], state=CaseState.RESOLVED, assignee=ana)
+    Resolution.objects.update_or_create(case=resolved, defaults={
+        "verdict": "corrected", "resolved_by": ana, "reason_code": "wrong-amount",
+        "output": {"amount": 4094.5, "lines": [{"sku": "ä"}]}, "created_at": timezone.now()})
+    ConsultRequest.objects.create(case=cases[1], consultee=ana, question="Sure?",
+                                  created_at=timezone.now())
+    cases.append(resolved)
+    missing = max(case.pk for case in cases) + 1
+
+    seen = set()
+    for person in (*people, None):
+        user_id = None if person is None else person.pk
+        for case_id in (*(case.pk for case in cases), missing):
+            reference = with_answer_facts(Case.objects).filter(pk=case_id)
+            if person is not None:
+                reference = selectors.with_membership(reference, user=person)
+            by_orm = reference.first()
+            with django_assert_num_queries(1):  # the queue and resolution come with it
+                by_sql = db.case_for_change(case_id=case_id, user_id=user_id)
+                if by_sql is not None:
+                    queue = by_sql.queue
+                    resolution = getattr(by_sql, "resolution", None)
+            if by_orm is None:
+                assert by_sql is None
+                continue
+            assert _model_values(by_sql) == _model_values(by_orm)
+            assert _model_values(queue) == _model_values(by_orm.queue)
+            expected = getattr(by_orm, "resolution", None)
+            assert (resolution and _model_values(resolution)) == (
+                expected and _model_values(expected))
+            assert resolution is None or resolution.case is by_sql
+            works = by_orm.user_works_queue if person is not None else False
+            assert (by_sql.has_consults, by_sql.user_works_queue) == (
+                by_orm.has_consults, works), (person, case_id)
+            seen.add((by_sql.has_consults, works, resolution is not None))
+    # The fixture reaches every answer: with and without consults, a member and not,
+    # with a resolution.
+    assert {(True, True, False), (False, True, False), (False, False, False),
+            (True, False, False), (False, True, True)} <= seen

@@ -31,8 +31,8 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed, has_transition_perm
 
-from workflows import hooks, selectors
-from workflows.models import Case, CaseState, ConsultRequest, Verdict
+from workflows import db, hooks, selectors
+from workflows.models import Case, CaseState, ConsultRequest, Verdict, remember_membership
 from workflows.services import audit, consults, escalation, resolving, sla
 from workflows.services.errors import CaseConflict
 from workflows.services.work_time import end_stint, start_stint
@@ -58,10 +58,13 @@ def with_answer_facts(cases: QuerySet[Case]) -> QuerySet[Case]:
 
 def load_case(*, case_id: int, user, expected_version: int | None = None) -> Case:
     """The case as the user may see it, checked against the version they saw."""
-    # Read by its id, then judged by the scope's rule (I8): the holder acting on their
-    # own case (most transitions) costs no query for it, instead of the scope's
-    # subqueries in this statement. Out of scope is absent, as not found is.
-    case = with_answer_facts(Case.objects).get(pk=case_id)
+    # Read by its id, with whether they work its queue, then judged by the scope's rule
+    # (I8) in Python: one plain statement, whoever acts. Out of scope is absent, as not
+    # found is.
+    case = db.case_for_change(case_id=case_id, user_id=getattr(user, "pk", None))
+    if case is None:
+        raise Case.DoesNotExist("No case with this id.")
+    remember_membership(case, user, works_queue=case.user_works_queue)
     if not selectors.may_see(case=case, user=user):
         raise Case.DoesNotExist("No case with this id in the caller's scope.")
     if expected_version is not None and case.version != expected_version:
