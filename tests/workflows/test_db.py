@@ -637,3 +637,37 @@ def test_a_case_about_to_change_is_read_as_the_orm_reads_it(django_assert_num_qu
     # with a resolution.
     assert {(True, True, False), (False, True, False), (False, False, False),
             (True, False, False), (False, True, True)} <= seen
+
+
+def test_one_row_with_its_related_rows_is_read_as_the_orm_reads_it(django_assert_num_queries):
+    from tests.factories import make_case
+    from workflows.models import CaseState, SlaPolicy
+
+    queue = QueueFactory()
+    policy = SlaPolicy.objects.create(queue=queue, version=1, created_at=timezone.now())
+    with_policy = make_case(queue, title="with", sla_policy=policy)
+    without = make_case(queue, state=CaseState.ASSIGNED, assignee=UserFactory(), title="none")
+    missing = max(with_policy.pk, without.pk) + 1
+    related, omit = ("queue", "sla_policy"), ("search_text", "queue__description")
+
+    for case_id in (missing, with_policy.pk, without.pk):
+        by_orm = (Case.objects.select_related(*related).defer(*omit)
+                  .filter(pk=case_id).first())
+        with django_assert_num_queries(1):  # the related rows come with it
+            by_sql = db.one_with_related(Case, by="id", value=case_id, related=related,
+                                         omit=omit)
+            if by_sql is not None:
+                queue_read, policy_read = by_sql.queue, by_sql.sla_policy
+        if by_orm is None:
+            assert by_sql is None
+            continue
+        assert by_sql.get_deferred_fields() == by_orm.get_deferred_fields() == {"search_text"}
+        assert queue_read.get_deferred_fields() == by_orm.queue.get_deferred_fields()
+        kept = [field.attname for field in Case._meta.concrete_fields
+                if field.attname != "search_text"]
+        assert [getattr(by_sql, name) for name in kept] == [getattr(by_orm, name)
+                                                            for name in kept]
+        assert queue_read.slug == by_orm.queue.slug
+        assert (policy_read and policy_read.pk) == (by_orm.sla_policy and by_orm.sla_policy.pk)
+    # Left out is read on access, as ``defer`` leaves it.
+    assert by_sql.search_text == Case.objects.get(pk=without.pk).search_text
