@@ -8,7 +8,7 @@ statements or a savepoint on a hot path (the sweeper, escalation, intake).
 import functools
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 import orjson
@@ -17,6 +17,7 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models
 from django.db.models.expressions import RawSQL
+from django_fsm import ConcurrentTransition
 
 from workflows import json_codec
 from workflows.models import (
@@ -852,3 +853,60 @@ def _one_with_related_statement(model, by: str, related: tuple[str, ...],
     return (f"SELECT {columns} FROM {quote(model._meta.db_table)} t0{''.join(joins)}"
             f" WHERE t0.{quote(model._meta.get_field(by).column)} = %s"
             f" ORDER BY t0.{quote(model._meta.pk.column)} LIMIT 1"), parts
+
+
+# --- A case's change and its audit event in one round trip ---------------------------------
+
+
+def save_case_with_event(case: Case, event_for: Callable[[Case], models.Model]) -> None:
+    """Save the changed ``case`` as ``Case.save`` does (I4: only if its state and version
+    are still those it was read with, the version moved on by one; otherwise
+    ``ConcurrentTransition`` and nothing written), then insert the audit event
+    ``event_for(case)`` builds of the saved case (I7), in one statement on PostgreSQL: a
+    data-modifying ``WITH`` whose INSERT takes place only if the UPDATE changed the row.
+    Elsewhere (SQLite) the reference itself, in two.
+
+    ORM reference: ``case.save()``, then ``event_for(case).save()``.
+    """
+    if connection.vendor != "postgresql":
+        case.save()
+        event_for(case).save()
+        return
+    version_read = case.version
+    case.bump_version()
+    try:
+        event = event_for(case)
+        sql, case_fields, event_fields = _case_with_event_statement(type(event))
+        state_read = case._ConcurrentTransitionMixin__initial_states["state"]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*db_values(case, case_fields), case.pk, state_read,
+                                 version_read, *db_values(event, event_fields)])
+            written = cursor.fetchone()
+        if written is None:
+            raise ConcurrentTransition(
+                "Cannot save the case: it was changed since it was fetched from the database.")
+    except BaseException:
+        case.version = version_read
+        raise
+    mark_saved(event, pk=written[0])
+    case._update_initial_state()  # as ``ConcurrentTransitionMixin.save`` leaves it
+
+
+@functools.cache
+def _case_with_event_statement(event_model) -> tuple[str, list, list]:
+    quote = connection.ops.quote_name
+    case_fields = [field for field in Case._meta.concrete_fields if not field.primary_key]
+    # ``recorded_at`` is the database's to set (a trigger refuses any other value).
+    event_fields = [field for field in event_model._meta.concrete_fields
+                    if not field.primary_key and field.db_default is models.NOT_PROVIDED]
+    sets = ", ".join(f"{quote(field.column)} = %s" for field in case_fields)
+    values = ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in event_fields)
+    case_meta = Case._meta
+    return (f"WITH changed AS (UPDATE {quote(case_meta.db_table)} SET {sets}"
+            f" WHERE {quote(case_meta.pk.column)} = %s"
+            f" AND {quote(case_meta.get_field('state').column)} = %s"
+            f" AND {quote(case_meta.get_field('version').column)} = %s RETURNING 1)"
+            f" INSERT INTO {quote(event_model._meta.db_table)}"
+            f" ({', '.join(quote(field.column) for field in event_fields)})"
+            f" SELECT {values} FROM changed"
+            f" RETURNING {quote(event_model._meta.pk.column)}"), case_fields, event_fields

@@ -671,3 +671,60 @@ def test_one_row_with_its_related_rows_is_read_as_the_orm_reads_it(django_assert
         assert (policy_read and policy_read.pk) == (by_orm.sla_policy and by_orm.sla_policy.pk)
     # Left out is read on access, as ``defer`` leaves it.
     assert by_sql.search_text == Case.objects.get(pk=without.pk).search_text
+
+
+def _case_event(case, verb="case.released"):
+    return audit.build(actor_label="tests", verb=verb, object_type="case", object_id=case.pk,
+                       case=case, data={"to": case.state, "version": case.version})
+
+
+def _released_copy(case_id):
+    case = Case.objects.get(pk=case_id)
+    case.release()
+    case.time_spent_seconds += 60
+    return case
+
+
+def test_a_case_saved_with_its_event_is_stored_as_save_and_the_events_save_store_it(
+        django_assert_num_queries):
+    from django_fsm import ConcurrentTransition
+
+    from tests.factories import make_case
+    from workflows.models import CaseState
+
+    holder = UserFactory()
+    cases = [make_case(QueueFactory(), state=CaseState.ASSIGNED, assignee=holder)
+             for _ in range(2)]
+    reference, by_sql = (_released_copy(case.pk) for case in cases)
+    reference.save()
+    _case_event(reference).save()
+
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
+        db.save_case_with_event(by_sql, _case_event)
+
+    for case in (reference, by_sql):
+        stored = Case.objects.get(pk=case.pk)
+        assert _model_values(stored) == _model_values(case)
+        assert (stored.state, stored.version) == (CaseState.OPEN, cases[0].version + 1)
+        event = AuditEvent.objects.get(case=case.pk)
+        assert event.data == {"to": "open", "version": stored.version}
+        assert event.row_hash == audit.event_hash(event) and event.recorded_at is not None
+    # Saved as read now: the next change saves on top of it.
+    by_sql.claim(by=holder, until=timezone.now() + timedelta(minutes=5))
+    db.save_case_with_event(by_sql, lambda case: _case_event(case, "case.claimed"))
+    assert Case.objects.get(pk=by_sql.pk).version == cases[1].version + 2
+
+    # A case changed meanwhile (its version, or its state): nothing written (I4).
+    fresh = [make_case(cases[0].queue, state=CaseState.ASSIGNED, assignee=holder)
+             for _ in range(2)]
+    stale, moved = (_released_copy(case.pk) for case in fresh)
+    stale.version -= 1
+    Case.objects.filter(pk=moved.pk).update(state=CaseState.WAITING)
+    events = AuditEvent.objects.count()
+    for case in (stale, moved):
+        version = case.version
+        with pytest.raises(ConcurrentTransition), transaction.atomic():
+            db.save_case_with_event(case, _case_event)
+        assert case.version == version
+    assert AuditEvent.objects.count() == events
+    assert Case.objects.get(pk=stale.pk).state == CaseState.ASSIGNED

@@ -35,6 +35,9 @@ TRIPWIRE = 5
 SESSION = 0 if settings.SESSION_ENGINE.endswith("cached_db") else 1
 PERSON_AND_PERMISSIONS = 2
 TOP_BAR = 1
+# A transition's UPDATE of its case and INSERT of its audit row: one statement where the
+# database has data-modifying WITH (PostgreSQL), two elsewhere.
+CHANGE_AND_EVENT = 1 if connection.vendor == "postgresql" else 2
 
 
 def with_token(user) -> APIClient:
@@ -110,9 +113,9 @@ def test_a_transition_answers_with_the_case_it_changed(queue, member,
     client = with_token(member)
 
     # Token, permissions, the case (with whether the holder works its queue: may they
-    # claim it again?), its update and audit row, the content the answer shows; and the
-    # transaction's two statements.
-    with django_assert_max_num_queries(8):
+    # claim it again?), its update and audit row (one statement), the content the answer
+    # shows; and the transaction's two statements.
+    with django_assert_max_num_queries(6 + CHANGE_AND_EVENT):
         answer = client.post(f"/api/v1/cases/{cases[0].pk}/release/",
                              {"version": cases[0].version}, format="json")
 
@@ -136,12 +139,13 @@ def test_putting_a_case_on_hold_and_back_reads_the_sla_terms_once_per_process(
     client.post(f"/api/v1/cases/{first.pk}/request-info/", {"reason": "Which PO?"},
                 format="json")  # the first reads the queue's terms: policy, targets...
 
-    # Token, permissions, the case, its update and audit row, its content; the
-    # transaction's two. No SLA policy, targets, calendar closures or chain read again.
-    with django_assert_max_num_queries(8):
+    # Token, permissions, the case, its update and audit row (one statement), its
+    # content; the transaction's two. No SLA policy, targets, calendar closures or chain
+    # read again.
+    with django_assert_max_num_queries(6 + CHANGE_AND_EVENT):
         held = client.post(f"/api/v1/cases/{second.pk}/request-info/",
                            {"reason": "Which PO?"}, format="json")
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(6 + CHANGE_AND_EVENT):
         resumed = client.post(f"/api/v1/cases/{second.pk}/resume/", {}, format="json")
 
     assert (held.status_code, held.json()["state"]) == (200, "waiting")

@@ -111,9 +111,22 @@ def responded(case: Case, now: datetime) -> None:
 
 
 def _record(*, case: Case, user, verb: AuditVerb, before: str, now: datetime, **data) -> None:
-    audit.record(actor=user, verb=verb, object_type="case", object_id=case.pk, case=case,
-                 now=now, data={"from": before, "to": case.state, "version": case.version,
-                                **data})
+    _event(case=case, user=user, verb=verb, before=before, now=now, **data).save()
+
+
+def save_and_record(*, case: Case, user, verb: AuditVerb, before: str, now: datetime,
+                    **data) -> None:
+    """``case.save()`` and its one audit event (I7), written in one round trip
+    (``db.save_case_with_event``); the event carries the version the save gave it."""
+    db.save_case_with_event(case, lambda saved: _event(
+        case=saved, user=user, verb=verb, before=before, now=now, **data))
+
+
+def _event(*, case: Case, user, verb: AuditVerb, before: str, now: datetime, **data):
+    return audit.build(actor=user, verb=verb, object_type="case", object_id=case.pk,
+                       case=case, now=now,
+                       data={"from": before, "to": case.state, "version": case.version,
+                             **data})
 
 
 def require_works_queue(case: Case, person, *, field: str) -> None:
@@ -149,9 +162,8 @@ def release(*, case_id: int, user, expected_version: int | None = None, reason: 
         end_stint(case, now)
         responded(case, now)
         case.release()
-        case.save()
-        _record(case=case, user=user, verb=AuditVerb.CASE_RELEASED, before=before, now=now,
-                assignee=holder, **({"reason": reason} if reason else {}))
+        save_and_record(case=case, user=user, verb=AuditVerb.CASE_RELEASED, before=before, now=now,
+                        assignee=holder, **({"reason": reason} if reason else {}))
     return case
 
 
@@ -305,9 +317,8 @@ def request_info(*, case_id: int, user, reason: str, expected_version: int | Non
         case.request_info()
         case.waiting_since = now
         sla.pause(case, now=now)
-        case.save()
-        _record(case=case, user=user, verb=AuditVerb.CASE_INFO_REQUESTED, before=before, now=now,
-                reason=reason)
+        save_and_record(case=case, user=user, verb=AuditVerb.CASE_INFO_REQUESTED, before=before,
+                        now=now, reason=reason)
     return case
 
 
@@ -323,10 +334,9 @@ def resume(*, case_id: int, user, expected_version: int | None = None,
         start_stint(case, now)
         responded(case, now)
         sla.resume(case, now=now)
-        case.save()
-        _record(case=case, user=user, verb=AuditVerb.CASE_RESUMED, before=before, now=now,
-                waited_seconds=int((now - waited_since).total_seconds()) if waited_since
-                else None)
+        save_and_record(case=case, user=user, verb=AuditVerb.CASE_RESUMED, before=before, now=now,
+                        waited_seconds=int((now - waited_since).total_seconds())
+                        if waited_since else None)
     return case
 
 
@@ -384,9 +394,8 @@ def send_back(*, case_id: int, user, comment: str, expected_version: int | None 
         before = case.state
         case.send_back(until=now + case.queue.lease_time)
         start_stint(case, now)
-        case.save()
-        _record(case=case, user=user, verb=AuditVerb.CASE_SENT_BACK, before=before, now=now,
-                comment=comment, assignee=case.assignee_id)
+        save_and_record(case=case, user=user, verb=AuditVerb.CASE_SENT_BACK, before=before,
+                        now=now, comment=comment, assignee=case.assignee_id)
     return case
 
 
@@ -403,9 +412,8 @@ def reassign(*, case_id: int, user, to_user, expected_version: int | None = None
         case.waiting_since = None
         start_stint(case, now)
         sla.on_reassign(case, now=now, resumed=before == CaseState.WAITING)
-        case.save()
-        _record(case=case, user=user, verb=AuditVerb.CASE_REASSIGNED, before=before, now=now,
-                from_assignee=holder, to_assignee=to_user.pk)
+        save_and_record(case=case, user=user, verb=AuditVerb.CASE_REASSIGNED, before=before,
+                        now=now, from_assignee=holder, to_assignee=to_user.pk)
     return case
 
 
@@ -457,9 +465,9 @@ def change_priority(*, case_id: int, user, priority: int,
         sla.on_priority_change(case, old_priority=old, now=now)
         if case.holds_live_lease(user, now):  # a manager working their own claim
             case.lease_expires_at = now + case.queue.lease_time
-        case.save()
-        _record(case=case, user=user, verb=AuditVerb.CASE_PRIORITY_CHANGED, before=case.state,
-                now=now, priority_from=old, priority_to=priority, due_at=case.due_at)
+        save_and_record(case=case, user=user, verb=AuditVerb.CASE_PRIORITY_CHANGED,
+                        before=case.state, now=now, priority_from=old, priority_to=priority,
+                        due_at=case.due_at)
     return case
 
 
@@ -475,9 +483,8 @@ def cancel(*, case_id: int, user, reason: str, expected_version: int | None = No
         case.cancel()
         case.closed_at = now
         case.waiting_since = None
-        case.save()
-        _record(case=case, user=user, verb=AuditVerb.CASE_CANCELLED, before=before, now=now,
-                reason=reason)
+        save_and_record(case=case, user=user, verb=AuditVerb.CASE_CANCELLED, before=before,
+                        now=now, reason=reason)
     return case
 
 
