@@ -197,14 +197,14 @@ def resolve(*, case_id: int, user, verdict: str, output: dict | None, reason_cod
         method(by=user)
         if case.state == CaseState.RESOLVED:
             case.closed_at = now
-        case.save()
-        resolution = resolving.store_resolution(
+        resolution = resolving.new_resolution(
             case=case, verdict=clean.verdict, output=clean.output,
             reason_code=clean.reason_code, notes=notes, resolved_by=user, now=now)
         blind = ({"blind_answer": {"differing_fields": clean.differing_fields}}
                  if clean.differing_fields is not None else {})
-        resolving.resolution_event(case=case, resolution=resolution, actor=user,
-                                   before=before, now=now, **blind).save()
+        db.save_case_with_event(case, lambda saved: resolving.resolution_event(
+            case=saved, resolution=resolution, actor=user, before=before, now=now, **blind))
+        resolution = resolving.write_resolution(case=case, resolution=resolution)
         if case.state == CaseState.RESOLVED:
             hooks.case_resolved(case=case, resolution=resolution)
     return case
