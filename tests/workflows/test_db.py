@@ -728,3 +728,15 @@ def test_a_case_saved_with_its_event_is_stored_as_save_and_the_events_save_store
         assert case.version == version
     assert AuditEvent.objects.count() == events
     assert Case.objects.get(pk=stale.pk).state == CaseState.ASSIGNED
+
+
+def test_people_are_read_as_the_orm_reads_them():
+    ana, ben, _cy = (UserFactory() for _ in range(3))
+    wanted = [ana.pk, ben.pk, ben.pk + 1000]
+
+    by_sql = sorted(db.people(wanted), key=lambda person: person.pk)
+
+    reference = list(get_user_model().objects.filter(pk__in=wanted).order_by("pk"))
+    assert [_model_values(person) for person in by_sql] == [
+        _model_values(person) for person in reference]
+    assert len(by_sql) == 2 and db.people([]) == []
