@@ -93,7 +93,7 @@ MIDDLEWARE = [
     "workflows.middleware.PersonTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "workflows.middleware.ContentSecurityPolicyMiddleware",  # django-csp's, built once
     "django_htmx.middleware.HtmxMiddleware",
 ]
 

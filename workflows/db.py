@@ -513,25 +513,44 @@ def permission_names(user_id: int) -> set[str]:
     Q(user=user) | Q(group__user=user)).values_list("content_type__app_label",
     "codename")``.
     """
+    with connection.cursor() as cursor:
+        cursor.execute(_permission_names_sql("%s"), (user_id, user_id))
+        return {name for (name,) in cursor.fetchall()}
+
+
+@functools.cache
+def _permission_names_sql(user: str, *, aggregate: str = "") -> str:
+    """``SELECT`` of the names (one a row, or all in one through ``aggregate``) of the
+    permissions of the person whose id is ``user`` (a column, or ``%s`` twice)."""
     User = get_user_model()
     own, groups = User.user_permissions.through._meta, User.groups.through._meta
     group_permissions = Group.permissions.through._meta
     permission, content_type = Permission._meta, ContentType._meta
-    sql = (f"SELECT ct.{content_type.get_field('app_label').column},"
-           f" p.{permission.get_field('codename').column}"
-           f" FROM {permission.db_table} p JOIN {content_type.db_table} ct"
-           f" ON ct.id = p.{permission.get_field('content_type').column}"
-           f" WHERE p.id IN ("
-           f"SELECT o.{own.get_field('permission').column} FROM {own.db_table} o"
-           f" WHERE o.{own.get_field('user').column} = %s"
-           f" UNION SELECT gp.{group_permissions.get_field('permission').column}"
-           f" FROM {group_permissions.db_table} gp JOIN {groups.db_table} ug"
-           f" ON ug.{groups.get_field('group').column}"
-           f" = gp.{group_permissions.get_field('group').column}"
-           f" WHERE ug.{groups.get_field('user').column} = %s)")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, (user_id, user_id))
-        return {f"{app_label}.{codename}" for app_label, codename in cursor.fetchall()}
+    name = (f"ct.{content_type.get_field('app_label').column} || '.'"
+            f" || p.{permission.get_field('codename').column}")
+    return (f"SELECT {f'{aggregate}({name})' if aggregate else name}"
+            f" FROM {permission.db_table} p JOIN {content_type.db_table} ct"
+            f" ON ct.id = p.{permission.get_field('content_type').column}"
+            f" WHERE p.id IN ("
+            f"SELECT o.{own.get_field('permission').column} FROM {own.db_table} o"
+            f" WHERE o.{own.get_field('user').column} = {user}"
+            f" UNION SELECT gp.{group_permissions.get_field('permission').column}"
+            f" FROM {group_permissions.db_table} gp JOIN {groups.db_table} ug"
+            f" ON ug.{groups.get_field('group').column}"
+            f" = gp.{group_permissions.get_field('group').column}"
+            f" WHERE ug.{groups.get_field('user').column} = {user})")
+
+
+def _permission_names_column(user: str, vendor: str) -> str:
+    """One column: the names of ``_permission_names_sql`` aggregated (an array in
+    PostgreSQL, a JSON array in SQLite: ``_names_from`` reads either)."""
+    if vendor == "postgresql":
+        return f"ARRAY({_permission_names_sql(user)})"
+    return f"({_permission_names_sql(user, aggregate='json_group_array')})"
+
+
+def _names_from(column) -> set[str]:
+    return set(column if isinstance(column, list) else json.loads(column))
 
 
 def top_bar_counts(*, user_id: int, manager: bool,
@@ -621,20 +640,29 @@ def visible_case(*, case_id: int, user_id: int,
 
 
 def person(user_id: int):
-    """The person with this id, read afresh (every request re-reads its person, so a
-    deactivation or a new password takes effect at once), or None.
+    """The person with this id and their permissions' names (as ``permission_names``), in
+    one statement, read afresh (every request re-reads its person, so a deactivation, a
+    new password or a changed group takes effect at once): ``(person, names)``, or None.
 
-    ORM reference (``ModelBackend.get_user``): ``User.objects.get(pk=user_id)``.
+    ORM reference (``ModelBackend.get_user``, then its permissions):
+    ``User.objects.get(pk=user_id)``, ``permission_names(user_id)``.
     """
-    User = get_user_model()
-    fields = User._meta.concrete_fields
-    quote = connection.ops.quote_name
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(quote(field.column) for field in fields)}"
-                       f" FROM {quote(User._meta.db_table)}"
-                       f" WHERE {quote(User._meta.pk.column)} = %s", (user_id,))
+        cursor.execute(_person_sql(connection.vendor), (user_id,))
         row = cursor.fetchone()
-    return None if row is None else instance_from_row(User, row)
+    if row is None:
+        return None
+    return instance_from_row(get_user_model(), row[:-1]), _names_from(row[-1])
+
+
+@functools.cache
+def _person_sql(vendor: str) -> str:
+    User = get_user_model()
+    quote = connection.ops.quote_name
+    user_id = f"u.{quote(User._meta.pk.column)}"
+    columns = [f"u.{quote(field.column)}" for field in User._meta.concrete_fields]
+    return (f"SELECT {', '.join(columns)}, {_permission_names_column(user_id, vendor)}"
+            f" FROM {quote(User._meta.db_table)} u WHERE {user_id} = %s")
 
 
 def people(user_ids: Sequence[int]) -> list:
@@ -657,33 +685,42 @@ def people(user_ids: Sequence[int]) -> list:
 
 
 def person_by_token(key: str):
-    """The API token with this key and its person, as ``(person, token)``, or None: the
-    key is looked up in the database on every request, so a rotated token is refused at
-    once.
+    """The API token with this key, its person and their permissions' names, as
+    ``(person, token, names)``, or None: one statement, on every request, so a rotated
+    token, a deactivation or a changed group takes effect at once.
 
     ORM reference (DRF's ``TokenAuthentication``): ``Token.objects.select_related("user")
-    .get(key=key)``.
+    .get(key=key)``, then ``permission_names(token.user_id)``.
     """
     from rest_framework.authtoken.models import Token
 
     User = get_user_model()
     user_fields, token_fields = User._meta.concrete_fields, Token._meta.concrete_fields
-    quote = connection.ops.quote_name
-    columns = ", ".join([*(f"u.{quote(field.column)}" for field in user_fields),
-                         *(f"t.{quote(field.column)}" for field in token_fields)])
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM {quote(Token._meta.db_table)} t"
-                       f" JOIN {quote(User._meta.db_table)} u"
-                       f" ON u.{quote(User._meta.pk.column)}"
-                       f" = t.{quote(Token._meta.get_field('user').column)}"
-                       f" WHERE t.{quote(Token._meta.get_field('key').column)} = %s", (key,))
+        cursor.execute(_person_by_token_sql(connection.vendor), (key,))
         row = cursor.fetchone()
     if row is None:
         return None
     user = instance_from_row(User, row[:len(user_fields)], user_fields)
-    token = instance_from_row(Token, row[len(user_fields):], token_fields)
+    token = instance_from_row(Token, row[len(user_fields):-1], token_fields)
     token.user = user  # as select_related leaves it
-    return user, token
+    return user, token, _names_from(row[-1])
+
+
+@functools.cache
+def _person_by_token_sql(vendor: str) -> str:
+    from rest_framework.authtoken.models import Token
+
+    User = get_user_model()
+    quote = connection.ops.quote_name
+    user_id = f"u.{quote(User._meta.pk.column)}"
+    columns = ", ".join([*(f"u.{quote(field.column)}" for field in User._meta.concrete_fields),
+                         *(f"t.{quote(field.column)}" for field in Token._meta.concrete_fields),
+                         _permission_names_column(user_id, vendor)])
+    return (f"SELECT {columns} FROM {quote(Token._meta.db_table)} t"
+            f" JOIN {quote(User._meta.db_table)} u"
+            f" ON {user_id} = t.{quote(Token._meta.get_field('user').column)}"
+            f" WHERE t.{quote(Token._meta.get_field('key').column)} = %s")
 
 
 def queue_summary_rows(*, worked_by: int | None, queue_ids: Sequence[int] | None,

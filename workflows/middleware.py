@@ -1,13 +1,20 @@
+import functools
+import http
 from io import BytesIO
 
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.middleware import CheckableLazyObject, CSPMiddleware
+from csp.utils import build_policy
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.handlers.wsgi import LimitedStream
-from django.http import JsonResponse
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from workflows import hooks, sign_in_throttle, time_zones
+from workflows import errors, hooks, sign_in_throttle, time_zones
 from workflows.models import is_auditor
 
 
@@ -154,4 +161,52 @@ class AuditorChangesNothingMiddleware:
             return None
         if request.path.startswith("/api/"):
             return JsonResponse({"detail": AUDITOR_REFUSED}, status=403)
-        return render(request, "403.html", {"exception": AUDITOR_REFUSED}, status=403)
+        return HttpResponse(errors.refusal_page(AUDITOR_REFUSED), status=403)
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware, with the policy's headers built once per process.
+
+    django-csp builds its header from the settings anew for every response (a tenth of
+    an error page's CPU), yet nearly every response gets the same one: unless a view
+    asked for its own policy (``csp_update`` and the like) or a page used a nonce, the
+    headers built once are set, under django-csp's own conditions (exempt responses,
+    excluded paths, Django's debug pages); otherwise django-csp builds them as it does.
+    """
+
+    def process_response(self, request, response):
+        if (getattr(request, "_csp_nonce", None) is not None
+                or any(getattr(response, name, None) is not None for name in _A_VIEWS_OWN)):
+            return super().process_response(request, response)
+        if response.status_code in _DEBUG_PAGES and settings.DEBUG:
+            return response
+        for header, policy, exempt, excluded in _policies():
+            if (policy and header not in response and getattr(response, exempt, False) is False
+                    and not request.path_info.startswith(excluded)):
+                response[header] = policy
+        # As django-csp does: a nonce asked for after the header was written is an error.
+        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
+        return response
+
+
+_A_VIEWS_OWN = ("_csp_config", "_csp_update", "_csp_replace",
+                "_csp_config_ro", "_csp_update_ro", "_csp_replace_ro")
+_DEBUG_PAGES = (http.HTTPStatus.INTERNAL_SERVER_ERROR, http.HTTPStatus.NOT_FOUND)
+
+
+@functools.cache
+def _policies() -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
+    """(header, policy, the attribute exempting a response, the paths excluded) of the
+    policy and of the report-only one, from the settings."""
+    def excluded(setting: str) -> tuple[str, ...]:
+        return tuple((getattr(settings, setting, None) or {}).get("EXCLUDE_URL_PREFIXES")
+                     or ())
+
+    return ((HEADER, build_policy(), "_csp_exempt", excluded("CONTENT_SECURITY_POLICY")),
+            (HEADER_REPORT_ONLY, build_policy(report_only=True), "_csp_exempt_ro",
+             excluded("CONTENT_SECURITY_POLICY_REPORT_ONLY")))
+
+
+@receiver(setting_changed, dispatch_uid="workflows.middleware.forget_policies")
+def _forget_policies(**kwargs) -> None:
+    _policies.cache_clear()

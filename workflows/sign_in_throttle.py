@@ -3,7 +3,9 @@
 Counted in the cache (Redis in production, shared by every process; per process in the
 embedded demo) in one-minute buckets, each an atomic increment, so that guesses sent in
 parallel are all counted. A window is the sum of its buckets; the clock is Django's
-(``timezone.now``), not the cache's expiry, which only tidies up.
+(``timezone.now``), not the cache's expiry, which only tidies up. When an ident may try
+again is worked out at each failure and kept in a key of its own, so that the check every
+API call makes is one read.
 
 What is counted, and where: sign-in forms (``/accounts/login/``, the admin's) through
 Django's ``user_login_failed`` signal (``workflows.apps``), refused before the form is
@@ -66,17 +68,37 @@ def client_address(request) -> str:
 
 
 def record_failure(limit: Limit, ident: str, *, now: datetime | None = None) -> None:
-    key = _key(limit, ident, _bucket(now or timezone.now()))
+    now = now or timezone.now()
+    key = _key(limit, ident, _bucket(now))
     # add() then incr(): incr() alone refuses a missing key; both are atomic in Redis.
     cache.add(key, 0, timeout=int(limit.window.total_seconds()) + BUCKET_SECONDS)
     try:
         cache.incr(key)
     except ValueError:  # expired between the two: start the bucket again
         cache.set(key, 1, timeout=int(limit.window.total_seconds()) + BUCKET_SECONDS)
+    # Whether an ident may try is asked on every API call, failures are rare: when it may
+    # try again is worked out here, where its count grows (and nowhere else), and kept in
+    # one key (reading the window's buckets on every call cost a quarter of a token's
+    # authentication). Failures in parallel may keep a moment a little early; the next
+    # failure puts it right.
+    until = until_by_buckets(limit, ident, now=now)
+    if until is not None:
+        cache.set(_blocked_key(limit, ident), until.timestamp(),
+                  timeout=seconds_until(until, now=now) + BUCKET_SECONDS)
 
 
 def blocked_until(limit: Limit, ident: str, *, now: datetime | None = None) -> datetime | None:
-    """When ``ident`` may try again, or None if it may now."""
+    """When ``ident`` may try again, or None if it may now: as ``until_by_buckets`` says
+    at its last failure, one read."""
+    until = cache.get(_blocked_key(limit, ident))
+    if until is None:
+        return None
+    until = datetime.fromtimestamp(until, tz=UTC)
+    return until if until > (now or timezone.now()) else None
+
+
+def until_by_buckets(limit: Limit, ident: str, *, now: datetime | None = None) -> datetime | None:
+    """When ``ident`` may try again by the failures counted in the window, or None."""
     current = _bucket(now or timezone.now())
     buckets = range(current - limit.buckets + 1, current + 1)
     found = cache.get_many([_key(limit, ident, bucket) for bucket in buckets])
@@ -94,8 +116,9 @@ def blocked_until(limit: Limit, ident: str, *, now: datetime | None = None) -> d
 
 def forget(limit: Limit, ident: str, *, now: datetime | None = None) -> None:
     current = _bucket(now or timezone.now())
-    cache.delete_many([_key(limit, ident, bucket)
-                       for bucket in range(current - limit.buckets + 1, current + 1)])
+    cache.delete_many([_blocked_key(limit, ident),
+                       *(_key(limit, ident, bucket)
+                         for bucket in range(current - limit.buckets + 1, current + 1))])
 
 
 def seconds_until(moment: datetime, *, now: datetime | None = None) -> int:
@@ -108,3 +131,7 @@ def _bucket(now: datetime) -> int:
 
 def _key(limit: Limit, ident: str, bucket: int) -> str:
     return f"{KEY_PREFIX}:{limit.scope}:{ident}:{bucket}"
+
+
+def _blocked_key(limit: Limit, ident: str) -> str:
+    return f"{KEY_PREFIX}:{limit.scope}:{ident}:until"

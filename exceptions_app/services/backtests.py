@@ -14,17 +14,16 @@ Requests are quick (``request_backtest``); the work runs as a Celery job
 (``tasks.run_backtest`` -> ``run``), writing its progress as it goes.
 """
 
-import logging
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import orjson
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F, Q, TextField
+from django.db.models import F, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -53,19 +52,13 @@ from exceptions_app.verbs import DomainVerb
 from workflows import actors
 from workflows import selectors as engine_selectors
 from workflows.models import RaciRole, Verdict
-from workflows.services import audit, raci
+from workflows.services import audit, background_jobs, raci
 
 EXAMPLES_PER_CHANGE = 5
 # Decisions read per round trip, and how often the progress is written.
 CHUNK = 5_000
 # The most decisions one backtest judges: a larger window is refused when asked for.
 MAX_DECISIONS = 5_000_000
-# A queued backtest no worker took after WAITING is handed over again; a running one
-# whose progress has not moved for LOST lost its worker (progress is written every CHUNK).
-WAITING = timedelta(minutes=1)
-LOST = timedelta(minutes=10)
-
-logger = logging.getLogger(__name__)
 
 
 def may_backtest(*, user, use_case: UseCase) -> bool:
@@ -109,25 +102,17 @@ def request_backtest(*, policy: PolicyVersion, actor, last: int | None = None,
 
 
 def _enqueue(backtest_id: int) -> None:
-    """Hand the backtest to a worker (after commit). A broker that is down costs only
-    this nudge: ``enqueue_waiting`` hands it over again a minute later."""
     from exceptions_app.tasks import run_backtest
 
-    try:
-        run_backtest.apply_async(args=[backtest_id], retry=False)
-    except Exception:
-        logger.warning("backtest %s: could not reach a worker; retried within a minute",
-                       backtest_id, exc_info=True)
+    background_jobs.hand_over(run_backtest, backtest_id, what="backtest")
 
 
 def enqueue_waiting(*, now: datetime | None = None) -> int:
     """Hand over again the backtests queued over a minute ago, and those a lost worker left
     running; what a worker has done already it skips (``run``)."""
-    now = now or timezone.now()
-    waiting = list(Backtest.objects.filter(
-        Q(status=BacktestStatus.QUEUED, requested_at__lt=now - WAITING)
-        | Q(status=BacktestStatus.RUNNING, heartbeat_at__lt=now - LOST)
-    ).values_list("pk", flat=True))
+    waiting = background_jobs.waiting(Backtest.objects, queued=BacktestStatus.QUEUED,
+                                      running=BacktestStatus.RUNNING,
+                                      now=now or timezone.now())
     for backtest_id in waiting:
         _enqueue(backtest_id)
     return len(waiting)
@@ -256,8 +241,7 @@ def run(backtest_id: int) -> Backtest:
     with transaction.atomic():
         backtest = Backtest.objects.select_for_update().get(pk=backtest_id)
         now = timezone.now()
-        if backtest.is_finished or (backtest.status == BacktestStatus.RUNNING
-                                    and backtest.heartbeat_at > now - LOST):
+        if background_jobs.is_taken(backtest, running=BacktestStatus.RUNNING, now=now):
             return backtest
         backtest.status, backtest.started_at, backtest.heartbeat_at = (
             BacktestStatus.RUNNING, now, now)

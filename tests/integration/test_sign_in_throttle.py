@@ -163,3 +163,28 @@ def test_an_address_sending_bad_tokens_is_throttled(settings, alice):
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
 
     assert client.get("/api/v1/queues/").status_code == 429
+
+
+@pytest.mark.django_db
+def test_the_moment_kept_at_each_failure_is_what_the_windows_failures_say(settings):
+    """Whether an address may try is one read of a moment worked out at each failure:
+    the same moment the window's counted failures give, at the failure and after it."""
+    from workflows import sign_in_throttle
+
+    settings.API_AUTH_FAILURES_PER_ADDRESS = 4
+    limit, address = sign_in_throttle.api_per_address(), "203.0.113.9"
+    start = timezone.now().replace(second=30, microsecond=0)
+    # Failures spread over the window and beyond it: blocked, let in, blocked again.
+    for minutes in (0, 0, 3, 7, 9, 15, 16, 16.5, 25, 40, 40, 40, 41):
+        failed_at = start + timedelta(minutes=minutes)
+        sign_in_throttle.record_failure(limit, address, now=failed_at)
+        for later in (0, 0.5, 1, 4, 8, 15, 16):
+            asked_at = failed_at + timedelta(minutes=later)
+            assert (sign_in_throttle.blocked_until(limit, address, now=asked_at)
+                    == sign_in_throttle.until_by_buckets(limit, address, now=asked_at)), (
+                minutes, later)
+    assert sign_in_throttle.blocked_until(limit, address, now=failed_at) is not None
+
+    sign_in_throttle.forget(limit, address, now=failed_at)
+
+    assert sign_in_throttle.blocked_until(limit, address, now=failed_at) is None

@@ -455,6 +455,7 @@ def test_the_top_bar_counts_what_the_orm_finds_for_every_kind_of_person(
 
 
 def test_the_person_and_the_token_are_read_as_the_orm_reads_them():
+    from django.contrib.auth.models import Permission
     from rest_framework.authtoken.models import Token
 
     ann = UserFactory(username="ann", first_name="Ann", time_zone="Europe/Berlin",
@@ -466,18 +467,30 @@ def test_the_person_and_the_token_are_read_as_the_orm_reads_them():
         return {field.attname: getattr(obj, field.attname)
                 for field in type(obj)._meta.concrete_fields}
 
-    person = db.person(ann.pk)
-    found_user, found_token = db.person_by_token(token.key)
+    person, names = db.person(ann.pk)
+    found_user, found_token, token_names = db.person_by_token(token.key)
 
     assert fields(person) == fields(User.objects.get(pk=ann.pk))
     assert fields(found_user) == fields(person)
     assert fields(found_token) == fields(Token.objects.get(key=token.key))
     assert found_token.user is found_user
+    assert names == token_names == set()  # nobody gave Ann any permission yet
     person.first_name = "Anna"
     person.save()  # an instance like the ORM's: saving updates the row
     assert User.objects.get(pk=ann.pk).first_name == "Anna"
     assert db.person(ann.pk + 1000) is None
     assert db.person_by_token("0" * 40) is None
+
+    auditors = Group.objects.create(name="auditors")
+    auditors.permissions.add(Permission.objects.get(codename="read_everything"),
+                             Permission.objects.get(codename="view_audit_trail"))
+    ann.groups.add(auditors)
+    ann.user_permissions.add(Permission.objects.get(codename="read_everything"),
+                             Permission.objects.get(codename="manage_cases"))
+    expected = db.permission_names(ann.pk)  # held to the ORM's above
+    assert expected == {"workflows.read_everything", "workflows.view_audit_trail",
+                        "workflows.manage_cases"}
+    assert db.person(ann.pk)[1] == db.person_by_token(token.key)[2] == expected
 
 
 def test_queue_summaries_are_what_the_orm_finds_for_members_and_managers():

@@ -6,9 +6,14 @@ import socket
 import psycopg
 import pytest
 from django.db import close_old_connections, connection
+from django.template import loader
 from django.test import Client
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy
 
 from tests.factories import UserFactory
+from workflows import errors
+from workflows.middleware import AUDITOR_REFUSED
 from workflows.models import Case
 from workflows.services.tokens import issue_user_token
 
@@ -110,6 +115,44 @@ def test_a_page_that_does_not_exist_is_still_a_page():
 
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("words", [
+    "", "Only the case's holder may resolve it.", "<script>alert('x')</script> & \"more\"",
+    mark_safe("<b>already</b> safe"), gettext_lazy("Not yours."), 42])
+def test_a_refusal_page_is_what_its_template_renders(words):
+    """Error pages are rendered once per process; the refusal's words put in as the
+    template would put them (escaped, unless already safe)."""
+    assert errors.refusal_page(words) == loader.render_to_string("403.html",
+                                                                 {"exception": words})
+    assert errors.page("404.html") == loader.render_to_string("404.html")
+
+
+@pytest.mark.django_db
+def test_an_error_page_follows_its_settings(settings):
+    client = Client()
+    client.force_login(UserFactory())
+    assert b'href="/static/' in client.get("/no-such-page/").content
+
+    settings.STATIC_URL = "/assets/"
+
+    assert b'href="/assets/' in client.get("/no-such-page/").content
+
+
+@pytest.mark.django_db
+def test_an_auditor_refused_a_change_reads_why_on_the_error_page():
+    from django.contrib.auth.models import Permission
+
+    auditor = UserFactory()
+    auditor.user_permissions.add(Permission.objects.get(codename="read_everything"))
+    client = Client()
+    client.force_login(auditor)
+
+    refused = client.post("/consults/")
+
+    assert refused.status_code == 403
+    assert refused.content.decode() == loader.render_to_string(
+        "403.html", {"exception": AUDITOR_REFUSED})
 
 
 @pytest.mark.django_db

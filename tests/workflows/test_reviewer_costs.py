@@ -30,10 +30,10 @@ BUDGET_MS = {"claim-next": 5, "transition": 5, "case API": 4, "case page": 8, "h
              "error page": 1}
 TRIPWIRE = 5
 # What every signed-in request pays before its view, in queries: the session (none where
-# sessions are read from a shared cache: Redis), the person, their permissions; a page
-# adds its top bar (one statement).
+# sessions are read from a shared cache: Redis), the person with their permissions (one
+# statement, by session or by token); a page adds its top bar (one statement).
 SESSION = 0 if settings.SESSION_ENGINE.endswith("cached_db") else 1
-PERSON_AND_PERMISSIONS = 2
+PERSON_AND_PERMISSIONS = 1
 TOP_BAR = 1
 # A transition's UPDATE of its case and INSERT of its audit row: one statement where the
 # database has data-modifying WITH (PostgreSQL), two elsewhere.
@@ -77,10 +77,10 @@ def test_claim_next_answers_with_the_case_it_claimed_without_reading_it_again(
         make_case(queue)
     client = with_token(member)
 
-    # Token, permissions, away?, the locked candidate (with its resolution and whether
-    # it has consults), its update and audit row (one statement), then the content the
-    # answer shows (and the transaction's two statements).
-    with django_assert_max_num_queries(7 + CHANGE_AND_EVENT):
+    # The token with its person and permissions, away?, the locked candidate (with its
+    # resolution and whether it has consults), its update and audit row (one statement),
+    # then the content the answer shows (and the transaction's two statements).
+    with django_assert_max_num_queries(6 + CHANGE_AND_EVENT):
         answer = client.post("/api/v1/cases/claim-next/", {}, format="json")
 
     assert answer.status_code == 200
@@ -97,7 +97,7 @@ def test_claim_next_in_a_named_queue_reads_no_queue_first(queue, member,
     client = with_token(member)
 
     # As without a queue: the queue is named inside the candidate's query.
-    with django_assert_max_num_queries(7 + CHANGE_AND_EVENT):
+    with django_assert_max_num_queries(6 + CHANGE_AND_EVENT):
         answer = client.post("/api/v1/cases/claim-next/", {"queue": queue.slug},
                              format="json")
 
@@ -112,10 +112,10 @@ def test_a_transition_answers_with_the_case_it_changed(queue, member,
              for _ in range(9)]
     client = with_token(member)
 
-    # Token, permissions, the case (with whether the holder works its queue: may they
-    # claim it again?), its update and audit row (one statement), the content the answer
-    # shows; and the transaction's two statements.
-    with django_assert_max_num_queries(6 + CHANGE_AND_EVENT):
+    # The token with its person and permissions, the case (with whether the holder works
+    # its queue: may they claim it again?), its update and audit row (one statement), the
+    # content the answer shows; and the transaction's two statements.
+    with django_assert_max_num_queries(5 + CHANGE_AND_EVENT):
         answer = client.post(f"/api/v1/cases/{cases[0].pk}/release/",
                              {"version": cases[0].version}, format="json")
 
@@ -139,13 +139,13 @@ def test_putting_a_case_on_hold_and_back_reads_the_sla_terms_once_per_process(
     client.post(f"/api/v1/cases/{first.pk}/request-info/", {"reason": "Which PO?"},
                 format="json")  # the first reads the queue's terms: policy, targets...
 
-    # Token, permissions, the case, its update and audit row (one statement), its
-    # content; the transaction's two. No SLA policy, targets, calendar closures or chain
-    # read again.
-    with django_assert_max_num_queries(6 + CHANGE_AND_EVENT):
+    # The token with its person and permissions, the case, its update and audit row (one
+    # statement), its content; the transaction's two. No SLA policy, targets, calendar
+    # closures or chain read again.
+    with django_assert_max_num_queries(5 + CHANGE_AND_EVENT):
         held = client.post(f"/api/v1/cases/{second.pk}/request-info/",
                            {"reason": "Which PO?"}, format="json")
-    with django_assert_max_num_queries(6 + CHANGE_AND_EVENT):
+    with django_assert_max_num_queries(5 + CHANGE_AND_EVENT):
         resumed = client.post(f"/api/v1/cases/{second.pk}/resume/", {}, format="json")
 
     assert (held.status_code, held.json()["state"]) == (200, "waiting")
@@ -171,7 +171,7 @@ def test_a_resolution_is_written_and_answered_without_reading_it_again(queue, me
     assert ' FROM "workflows_case" c ' in touching[0]  # the case's own query
     assert 'LEFT JOIN "workflows_resolution"' in touching[0]
     assert not any(query["sql"].startswith("SAVEPOINT")
-                   for query in queries.captured_queries[3:])  # only the transaction's
+                   for query in queries.captured_queries[2:])  # only the transaction's
     # The case's update and its audit row in one statement, where the database can.
     writes = [query["sql"].split(" (")[0] for query in queries.captured_queries
               if query["sql"].startswith(("UPDATE", "INSERT", "WITH"))]
@@ -192,11 +192,11 @@ def test_the_case_api_reads_a_page_or_a_case_in_a_few_queries(
     case = case_in_state(CaseState.PENDING_APPROVAL, queue=queue, assignee=UserFactory())
     client = with_token(member)
 
-    with django_assert_max_num_queries(3):  # token, permissions, the page
+    with django_assert_max_num_queries(2):  # the token with its person's permissions, the page
         page = client.get("/api/v1/cases/")
-    # Token, permissions, the case (whether it has consults with it: none), its content,
-    # whether they work its queue (may they approve it?).
-    with django_assert_max_num_queries(5):
+    # The token (with the person's permissions), the case (whether it has consults with
+    # it: none), its content, whether they work its queue (may they approve it?).
+    with django_assert_max_num_queries(4):
         one = client.get(f"/api/v1/cases/{case.pk}/")
 
     assert len(page.json()["results"]) == 31
@@ -282,7 +282,7 @@ def test_an_api_call_with_a_token_pays_one_statement_for_its_person(
     client = with_token(member)
     client.get("/api/v1/me/preferences/")
 
-    with django_assert_num_queries(1):  # the token and its person, read afresh
+    with django_assert_num_queries(1):  # the token, its person and permissions, afresh
         answer = client.get("/api/v1/me/preferences/")
 
     assert answer.status_code == 200

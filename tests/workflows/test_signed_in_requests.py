@@ -9,7 +9,7 @@ from django.core.cache import cache, caches
 from django.test import Client
 from rest_framework.test import APIClient
 
-from tests.factories import UserFactory
+from tests.factories import QueueFactory, UserFactory, make_case
 from tests.test_settings import django
 from workflows.actors import SYSTEM
 from workflows.services.tokens import issue_user_token
@@ -127,3 +127,28 @@ def test_while_redis_cannot_be_reached_a_signed_in_page_answers_503_to_retry(set
     assert page.status_code == 503
     assert page["Retry-After"] == str(settings.RETRY_AFTER_SECONDS)
     assert b"Redis" in page.content
+
+
+@pytest.mark.django_db
+def test_a_permission_given_or_taken_through_a_group_counts_from_the_next_request():
+    from django.contrib.auth.models import Group, Permission
+
+    ann = UserFactory(username="ann")
+    browser, program = signed_in_browser(ann), APIClient()
+    program.credentials(HTTP_AUTHORIZATION="Token " + issue_user_token(user=ann,
+                                                                       actor=SYSTEM).key)
+    elsewhere = make_case(QueueFactory())  # a queue Ann does not work: a manager's to see
+    managers = Group.objects.create(name="managers")
+    managers.permissions.add(Permission.objects.get(codename="manage_cases"))
+    assert browser.get("/dashboard/").status_code == 403
+    assert program.get(f"/api/v1/cases/{elsewhere.pk}/").status_code == 404
+
+    ann.groups.add(managers)
+
+    assert browser.get("/dashboard/").status_code == 200
+    assert program.get(f"/api/v1/cases/{elsewhere.pk}/").status_code == 200
+
+    ann.groups.remove(managers)
+
+    assert browser.get("/dashboard/").status_code == 403
+    assert program.get(f"/api/v1/cases/{elsewhere.pk}/").status_code == 404

@@ -8,6 +8,7 @@ from rest_framework.authentication import TokenAuthentication
 from workflows import db, sign_in_throttle
 from workflows.middleware import AUDITOR_REFUSED, auditor_may_send
 from workflows.models import is_auditor
+from workflows.permissions_backend import keep_permissions
 
 
 def refuse_while_guessing(request) -> None:
@@ -43,14 +44,16 @@ class ThrottledTokenAuthentication(TokenAuthentication):
         return authenticated
 
     def authenticate_credentials(self, key):
-        # DRF's own checks, on one plain statement (``db.person_by_token``): building and
-        # compiling its ORM query cost more than running it.
+        # DRF's own checks, on one plain statement (``db.person_by_token``) that reads the
+        # person's permissions too: building and compiling the ORM's queries cost more
+        # than running them, and nearly every call asks for a permission (I8's scope).
         found = db.person_by_token(key)
         if found is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
-        user, token = found
+        user, token, permissions = found
         if not user.is_active:
             raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        keep_permissions(user, permissions)
         return user, token
 
     def sends_credentials(self, request) -> bool:

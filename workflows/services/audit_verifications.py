@@ -6,12 +6,11 @@ a request may, so the API and the audit log's page start a check and show it, in
 running it. ``manage.py verify_audit_chain`` still runs one in the foreground.
 """
 
-import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.utils import timezone
 
 from workflows import actors
@@ -22,15 +21,8 @@ from workflows.models import (
     VerificationStatus,
     reads_audit_trail,
 )
-from workflows.services import audit
+from workflows.services import audit, background_jobs
 from workflows.verbs import AuditVerb
-
-# A queued check no worker took after WAITING is handed over again; a running one whose
-# progress has not moved for LOST lost its worker (progress is written every chunk).
-WAITING = timedelta(minutes=1)
-LOST = timedelta(minutes=10)
-
-logger = logging.getLogger(__name__)
 
 
 def may_verify(user) -> bool:
@@ -61,25 +53,18 @@ def request_verification(*, actor, expected_head: tuple[int, str] | None = None,
 
 
 def _enqueue(verification_id: int) -> None:
-    """Hand the check to a worker (after commit). A broker that is down costs only this
-    nudge: ``enqueue_waiting`` hands it over again a minute later."""
     from workflows.tasks import run_audit_verification
 
-    try:
-        run_audit_verification.apply_async(args=[verification_id], retry=False)
-    except Exception:
-        logger.warning("audit verification %s: could not reach a worker; retried within a "
-                       "minute", verification_id, exc_info=True)
+    background_jobs.hand_over(run_audit_verification, verification_id,
+                              what="audit verification")
 
 
 def enqueue_waiting(*, now: datetime | None = None) -> int:
     """Hand over again the checks queued over a minute ago, and those a lost worker left
     running."""
-    now = now or timezone.now()
-    waiting = list(AuditVerification.objects.filter(
-        Q(status=VerificationStatus.QUEUED, requested_at__lt=now - WAITING)
-        | Q(status=VerificationStatus.RUNNING, heartbeat_at__lt=now - LOST)
-    ).values_list("pk", flat=True))
+    waiting = background_jobs.waiting(
+        AuditVerification.objects, queued=VerificationStatus.QUEUED,
+        running=VerificationStatus.RUNNING, now=now or timezone.now())
     for verification_id in waiting:
         _enqueue(verification_id)
     return len(waiting)
@@ -92,8 +77,7 @@ def run(verification_id: int) -> AuditVerification:
     with transaction.atomic():
         verification = AuditVerification.objects.select_for_update().get(pk=verification_id)
         now = timezone.now()
-        if verification.is_finished or (verification.status == VerificationStatus.RUNNING
-                                        and verification.heartbeat_at > now - LOST):
+        if background_jobs.is_taken(verification, running=VerificationStatus.RUNNING, now=now):
             return verification
         verification.status = VerificationStatus.RUNNING
         verification.started_at = verification.heartbeat_at = now
