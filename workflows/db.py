@@ -8,7 +8,7 @@ statements or a savepoint on a hot path (the sweeper, escalation, intake).
 import functools
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 import orjson
@@ -17,6 +17,7 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models
 from django.db.models.expressions import RawSQL
+from django_fsm import ConcurrentTransition
 
 from workflows import json_codec
 from workflows.models import (
@@ -711,6 +712,25 @@ def _person_sql(vendor: str) -> str:
             f" FROM {quote(User._meta.db_table)} u WHERE {user_id} = %s")
 
 
+def people(user_ids: Sequence[int]) -> list:
+    """The people with these ids, read afresh (in no particular order).
+
+    ORM reference: ``User.objects.filter(pk__in=user_ids)``.
+    """
+    if not user_ids:
+        return []
+    User = get_user_model()
+    fields = User._meta.concrete_fields
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(quote(field.column) for field in fields)}"
+                       f" FROM {quote(User._meta.db_table)}"
+                       f" WHERE {quote(User._meta.pk.column)}"
+                       f" IN ({', '.join(['%s'] * len(user_ids))})", list(user_ids))
+        rows = cursor.fetchall()
+    return [instance_from_row(User, row) for row in rows]
+
+
 def person_by_token(key: str):
     """The API token with this key, its person and their permissions' names, as
     ``(person, token, names)``, or None: one statement, on every request, so a rotated
@@ -920,3 +940,182 @@ def has_any(model: type[models.Model], *, field: str) -> RawSQL:
         f"EXISTS (SELECT 1 FROM {quote(meta.db_table)} k"
         f" WHERE k.{quote(target.column)} = {quote(outer.db_table)}.{quote(outer.pk.column)})",
         (), output_field=models.BooleanField())
+
+
+
+# --- A case about to change: the transitions' one read ---------------------------------------
+
+
+def case_for_change(*, case_id: int, user_id: int | None) -> Case | None:
+    """The case with what a transition and its answer read besides it, or None: its
+    queue, its resolution (or that it has none), whether anyone was consulted on it
+    (``has_consults``) and whether the person works its queue (``user_works_queue``).
+    One plain statement whose text is built once per process: its ORM form (three
+    tables, an ``Exists`` and a membership condition) cost more to build and compile
+    than PostgreSQL took to run it.
+
+    ORM reference: ``selectors.with_membership(transitions.with_answer_facts(
+    Case.objects), user=user).get(pk=case_id)``.
+    """
+    sql, fields = _case_for_change_statement()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*(user_id,) * MEMBERSHIP_BRANCHES, case_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    case_fields, queue_fields, resolution_fields = fields
+    queue_at = len(case_fields)
+    resolution_at = queue_at + len(queue_fields)
+    facts_at = resolution_at + len(resolution_fields)
+    case = instance_from_row(Case, row[:queue_at], case_fields)
+    Case.queue.field.set_cached_value(
+        case, instance_from_row(Queue, row[queue_at:resolution_at], queue_fields))
+    resolution = None
+    if row[resolution_at] is not None:  # its id: a LEFT JOIN's missing row is all NULL
+        resolution = instance_from_row(Resolution, row[resolution_at:facts_at],
+                                       resolution_fields)
+        Resolution.case.field.set_cached_value(resolution, case)
+    Case.resolution.related.set_cached_value(case, resolution)  # None: DoesNotExist
+    case.has_consults, case.user_works_queue = bool(row[facts_at]), bool(row[facts_at + 1])
+    return case
+
+
+@functools.cache
+def _case_for_change_statement() -> tuple[str, tuple[tuple[models.Field, ...], ...]]:
+    fields = tuple(tuple(model._meta.concrete_fields) for model in (Case, Queue, Resolution))
+    quote = connection.ops.quote_name
+    case, queue, resolution = Case._meta, Queue._meta, Resolution._meta
+    consults = ConsultRequest._meta
+    columns = ", ".join(f"{alias}.{quote(field.column)}"
+                        for alias, model_fields in zip("cqr", fields, strict=True)
+                        for field in model_fields)
+    queue_column = f"c.{quote(case.get_field('queue').column)}"
+    return (f"SELECT {columns},"
+            f" EXISTS (SELECT 1 FROM {quote(consults.db_table)} k"
+            f" WHERE k.{quote(consults.get_field('case').column)} = c.id),"
+            f" {queue_column} IN ({_memberships(select='{queue}', where='{user} = %s')})"
+            f" FROM {quote(case.db_table)} c"
+            f" JOIN {quote(queue.db_table)} q ON q.{quote(queue.pk.column)} = {queue_column}"
+            f" LEFT JOIN {quote(resolution.db_table)} r"
+            f" ON r.{quote(resolution.get_field('case').column)} = c.id"
+            f" WHERE c.id = %s"), fields
+
+
+# --- One row with its related rows, by a column ----------------------------------------------
+
+
+def one_with_related(model: type[models.Model], *, by: str, value,
+                     related: Sequence[str] = (), omit: Sequence[str] = ()):
+    """The first ``model`` (by id) whose field ``by`` is ``value``, with its forward
+    foreign keys ``related`` read in the same statement, leaving out the fields ``omit``
+    names (``name`` of ``model``, ``relation__name`` of a related model: read on access,
+    as ``defer`` leaves them), or None. The statement's text is built once per process:
+    for a row read on every answer, the ORM built and compiled a three-table query each
+    time, several times what PostgreSQL took to run it.
+
+    ORM reference: ``model.objects.select_related(*related).defer(*omit)
+    .filter(**{by: value}).first()``.
+    """
+    sql, parts = _one_with_related_statement(model, by, tuple(related), tuple(omit))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, (value,))
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    start = len(parts[0][1])
+    found = instance_from_row(model, row[:start], parts[0][1])
+    for relation, fields in parts[1:]:
+        values = row[start:start + len(fields)]
+        start += len(fields)
+        # A nullable relation's missing row comes back as NULLs: no instance, as the ORM.
+        other = None if values[0] is None else instance_from_row(
+            relation.related_model, values, fields)
+        relation.set_cached_value(found, other)
+    return found
+
+
+@functools.cache
+def _one_with_related_statement(model, by: str, related: tuple[str, ...],
+                                omit: tuple[str, ...]) -> tuple[str, list]:
+    quote = connection.ops.quote_name
+
+    def kept(of, prefix: str) -> tuple[models.Field, ...]:
+        # In the model's order (``from_db`` takes them so); the primary key is never left
+        # out, and is first: it tells a missing row of a nullable relation.
+        fields = tuple(field for field in of._meta.concrete_fields
+                       if field.primary_key or f"{prefix}{field.name}" not in omit)
+        assert fields[0].primary_key, of
+        return fields
+
+    parts = [(None, kept(model, ""))]
+    joins = []
+    for number, name in enumerate(related, 1):
+        relation = model._meta.get_field(name)
+        other = relation.related_model
+        parts.append((relation, kept(other, f"{name}__")))
+        joins.append(f" {'LEFT JOIN' if relation.null else 'JOIN'}"
+                     f" {quote(other._meta.db_table)} t{number}"
+                     f" ON t{number}.{quote(relation.target_field.column)}"
+                     f" = t0.{quote(relation.column)}")
+    columns = ", ".join(f"t{number}.{quote(field.column)}"
+                        for number, (_, fields) in enumerate(parts) for field in fields)
+    return (f"SELECT {columns} FROM {quote(model._meta.db_table)} t0{''.join(joins)}"
+            f" WHERE t0.{quote(model._meta.get_field(by).column)} = %s"
+            f" ORDER BY t0.{quote(model._meta.pk.column)} LIMIT 1"), parts
+
+
+# --- A case's change and its audit event in one round trip ---------------------------------
+
+
+def save_case_with_event(case: Case, event_for: Callable[[Case], models.Model]) -> None:
+    """Save the changed ``case`` as ``Case.save`` does (I4: only if its state and version
+    are still those it was read with, the version moved on by one; otherwise
+    ``ConcurrentTransition`` and nothing written), then insert the audit event
+    ``event_for(case)`` builds of the saved case (I7), in one statement on PostgreSQL: a
+    data-modifying ``WITH`` whose INSERT takes place only if the UPDATE changed the row.
+    Elsewhere (SQLite) the reference itself, in two.
+
+    ORM reference: ``case.save()``, then ``event_for(case).save()``.
+    """
+    if connection.vendor != "postgresql":
+        case.save()
+        event_for(case).save()
+        return
+    version_read = case.version
+    case.bump_version()
+    try:
+        event = event_for(case)
+        sql, case_fields, event_fields = _case_with_event_statement(type(event))
+        state_read = case._ConcurrentTransitionMixin__initial_states["state"]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*db_values(case, case_fields), case.pk, state_read,
+                                 version_read, *db_values(event, event_fields)])
+            written = cursor.fetchone()
+        if written is None:
+            raise ConcurrentTransition(
+                "Cannot save the case: it was changed since it was fetched from the database.")
+    except BaseException:
+        case.version = version_read
+        raise
+    mark_saved(event, pk=written[0])
+    case._update_initial_state()  # as ``ConcurrentTransitionMixin.save`` leaves it
+
+
+@functools.cache
+def _case_with_event_statement(event_model) -> tuple[str, list, list]:
+    quote = connection.ops.quote_name
+    case_fields = [field for field in Case._meta.concrete_fields if not field.primary_key]
+    # ``recorded_at`` is the database's to set (a trigger refuses any other value).
+    event_fields = [field for field in event_model._meta.concrete_fields
+                    if not field.primary_key and field.db_default is models.NOT_PROVIDED]
+    sets = ", ".join(f"{quote(field.column)} = %s" for field in case_fields)
+    values = ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in event_fields)
+    case_meta = Case._meta
+    return (f"WITH changed AS (UPDATE {quote(case_meta.db_table)} SET {sets}"
+            f" WHERE {quote(case_meta.pk.column)} = %s"
+            f" AND {quote(case_meta.get_field('state').column)} = %s"
+            f" AND {quote(case_meta.get_field('version').column)} = %s RETURNING 1)"
+            f" INSERT INTO {quote(event_model._meta.db_table)}"
+            f" ({', '.join(quote(field.column) for field in event_fields)})"
+            f" SELECT {values} FROM changed"
+            f" RETURNING {quote(event_model._meta.pk.column)}"), case_fields, event_fields

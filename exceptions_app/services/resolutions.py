@@ -44,9 +44,12 @@ def _decision_of(case) -> Decision | None:
     # Read once per case object: a decision never changes once stored (I1), and a
     # resolution asks for it to check the answer, to compare it and to answer with it.
     # (Not found is not remembered: the decision of a case being opened comes after it.)
+    # One plain statement (``db.one_with_related``): it is read for every answer about a
+    # case, and the ORM's form cost more to build and compile than to run.
     if case.__dict__.get("_decision") is None:
-        case._decision = (Decision.objects.select_related("use_case", "policy_version")
-                          .defer(*UNUSED_FOR_A_CASE).filter(case=case.pk).first())
+        case._decision = db.one_with_related(
+            Decision, by="case", value=case.pk, related=("use_case", "policy_version"),
+            omit=UNUSED_FOR_A_CASE)
     return case._decision
 
 

@@ -378,3 +378,21 @@ def test_the_final_output_follows_the_verdict(verdict, expected):
 
     resolution = SimpleNamespace(verdict=verdict, output={"human": 2})
     assert final_output(resolution, SimpleNamespace(output={"ai": 1})) == expected
+
+
+@pytest.mark.django_db
+def test_a_case_shows_its_decision_as_the_orm_reads_it(use_case, django_assert_num_queries):
+    from exceptions_app.services.resolutions import UNUSED_FOR_A_CASE, case_content, content_of
+
+    decision = make_decision_case(use_case)
+    case = Case.objects.get(pk=decision.case_id)
+    reference = content_of(Decision.objects.select_related("use_case", "policy_version")
+                           .defer(*UNUSED_FOR_A_CASE).get(case=case.pk))
+
+    with django_assert_num_queries(1):  # its use case and policy version with it
+        content = case_content(case=case)
+        case_content(case=case)  # read once per case object
+
+    assert content == reference
+    other = make_decision_case(use_case, external_id="inv-2", ai_system=decision.ai_system)
+    assert case_content(case=Case.objects.get(pk=other.case_id)).subject["external_id"] == "inv-2"

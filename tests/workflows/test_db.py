@@ -704,3 +704,161 @@ def test_a_cases_events_are_those_the_orm_reads_in_order_with_their_actors(
     assert actors == [event.actor and event.actor.display_name for event in reference]
     assert [event.data for event in by_sql][2] == {"confidence": 0.5, "nested": [1]}
     assert db.case_events(CaseFactory().pk) == []
+
+
+def _model_values(instance) -> dict:
+    return {field.attname: getattr(instance, field.attname)
+            for field in instance._meta.concrete_fields}
+
+
+def test_a_case_about_to_change_is_read_as_the_orm_reads_it(django_assert_num_queries):
+    from tests.factories import make_case
+    from workflows import selectors
+    from workflows.models import CaseState, Resolution
+    from workflows.services.transitions import with_answer_facts
+
+    queues, people = membership_fixture()
+    ana = people[0]
+    cases = [make_case(queue, state=CaseState.OPEN) for queue in queues]
+    resolved = make_case(queues[0], state=CaseState.RESOLVED, assignee=ana)
+    Resolution.objects.update_or_create(case=resolved, defaults={
+        "verdict": "corrected", "resolved_by": ana, "reason_code": "wrong-amount",
+        "output": {"amount": 4094.5, "lines": [{"sku": "ä"}]}, "created_at": timezone.now()})
+    ConsultRequest.objects.create(case=cases[1], consultee=ana, question="Sure?",
+                                  created_at=timezone.now())
+    cases.append(resolved)
+    missing = max(case.pk for case in cases) + 1
+
+    seen = set()
+    for person in (*people, None):
+        user_id = None if person is None else person.pk
+        for case_id in (*(case.pk for case in cases), missing):
+            reference = with_answer_facts(Case.objects).filter(pk=case_id)
+            if person is not None:
+                reference = selectors.with_membership(reference, user=person)
+            by_orm = reference.first()
+            with django_assert_num_queries(1):  # the queue and resolution come with it
+                by_sql = db.case_for_change(case_id=case_id, user_id=user_id)
+                if by_sql is not None:
+                    queue = by_sql.queue
+                    resolution = getattr(by_sql, "resolution", None)
+            if by_orm is None:
+                assert by_sql is None
+                continue
+            assert _model_values(by_sql) == _model_values(by_orm)
+            assert _model_values(queue) == _model_values(by_orm.queue)
+            expected = getattr(by_orm, "resolution", None)
+            assert (resolution and _model_values(resolution)) == (
+                expected and _model_values(expected))
+            assert resolution is None or resolution.case is by_sql
+            works = by_orm.user_works_queue if person is not None else False
+            assert (by_sql.has_consults, by_sql.user_works_queue) == (
+                by_orm.has_consults, works), (person, case_id)
+            seen.add((by_sql.has_consults, works, resolution is not None))
+    # The fixture reaches every answer: with and without consults, a member and not,
+    # with a resolution.
+    assert {(True, True, False), (False, True, False), (False, False, False),
+            (True, False, False), (False, True, True)} <= seen
+
+
+def test_one_row_with_its_related_rows_is_read_as_the_orm_reads_it(django_assert_num_queries):
+    from tests.factories import make_case
+    from workflows.models import CaseState, SlaPolicy
+
+    queue = QueueFactory()
+    policy = SlaPolicy.objects.create(queue=queue, version=1, created_at=timezone.now())
+    with_policy = make_case(queue, title="with", sla_policy=policy)
+    without = make_case(queue, state=CaseState.ASSIGNED, assignee=UserFactory(), title="none")
+    missing = max(with_policy.pk, without.pk) + 1
+    related, omit = ("queue", "sla_policy"), ("search_text", "queue__description")
+
+    for case_id in (missing, with_policy.pk, without.pk):
+        by_orm = (Case.objects.select_related(*related).defer(*omit)
+                  .filter(pk=case_id).first())
+        with django_assert_num_queries(1):  # the related rows come with it
+            by_sql = db.one_with_related(Case, by="id", value=case_id, related=related,
+                                         omit=omit)
+            if by_sql is not None:
+                queue_read, policy_read = by_sql.queue, by_sql.sla_policy
+        if by_orm is None:
+            assert by_sql is None
+            continue
+        assert by_sql.get_deferred_fields() == by_orm.get_deferred_fields() == {"search_text"}
+        assert queue_read.get_deferred_fields() == by_orm.queue.get_deferred_fields()
+        kept = [field.attname for field in Case._meta.concrete_fields
+                if field.attname != "search_text"]
+        assert [getattr(by_sql, name) for name in kept] == [getattr(by_orm, name)
+                                                            for name in kept]
+        assert queue_read.slug == by_orm.queue.slug
+        assert (policy_read and policy_read.pk) == (by_orm.sla_policy and by_orm.sla_policy.pk)
+    # Left out is read on access, as ``defer`` leaves it.
+    assert by_sql.search_text == Case.objects.get(pk=without.pk).search_text
+
+
+def _case_event(case, verb="case.released"):
+    return audit.build(actor_label="tests", verb=verb, object_type="case", object_id=case.pk,
+                       case=case, data={"to": case.state, "version": case.version})
+
+
+def _released_copy(case_id):
+    case = Case.objects.get(pk=case_id)
+    case.release()
+    case.time_spent_seconds += 60
+    return case
+
+
+def test_a_case_saved_with_its_event_is_stored_as_save_and_the_events_save_store_it(
+        django_assert_num_queries):
+    from django_fsm import ConcurrentTransition
+
+    from tests.factories import make_case
+    from workflows.models import CaseState
+
+    holder = UserFactory()
+    cases = [make_case(QueueFactory(), state=CaseState.ASSIGNED, assignee=holder)
+             for _ in range(2)]
+    reference, by_sql = (_released_copy(case.pk) for case in cases)
+    reference.save()
+    _case_event(reference).save()
+
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
+        db.save_case_with_event(by_sql, _case_event)
+
+    for case in (reference, by_sql):
+        stored = Case.objects.get(pk=case.pk)
+        assert _model_values(stored) == _model_values(case)
+        assert (stored.state, stored.version) == (CaseState.OPEN, cases[0].version + 1)
+        event = AuditEvent.objects.get(case=case.pk)
+        assert event.data == {"to": "open", "version": stored.version}
+        assert event.row_hash == audit.event_hash(event) and event.recorded_at is not None
+    # Saved as read now: the next change saves on top of it.
+    by_sql.claim(by=holder, until=timezone.now() + timedelta(minutes=5))
+    db.save_case_with_event(by_sql, lambda case: _case_event(case, "case.claimed"))
+    assert Case.objects.get(pk=by_sql.pk).version == cases[1].version + 2
+
+    # A case changed meanwhile (its version, or its state): nothing written (I4).
+    fresh = [make_case(cases[0].queue, state=CaseState.ASSIGNED, assignee=holder)
+             for _ in range(2)]
+    stale, moved = (_released_copy(case.pk) for case in fresh)
+    stale.version -= 1
+    Case.objects.filter(pk=moved.pk).update(state=CaseState.WAITING)
+    events = AuditEvent.objects.count()
+    for case in (stale, moved):
+        version = case.version
+        with pytest.raises(ConcurrentTransition), transaction.atomic():
+            db.save_case_with_event(case, _case_event)
+        assert case.version == version
+    assert AuditEvent.objects.count() == events
+    assert Case.objects.get(pk=stale.pk).state == CaseState.ASSIGNED
+
+
+def test_people_are_read_as_the_orm_reads_them():
+    ana, ben, _cy = (UserFactory() for _ in range(3))
+    wanted = [ana.pk, ben.pk, ben.pk + 1000]
+
+    by_sql = sorted(db.people(wanted), key=lambda person: person.pk)
+
+    reference = list(get_user_model().objects.filter(pk__in=wanted).order_by("pk"))
+    assert [_model_values(person) for person in by_sql] == [
+        _model_values(person) for person in reference]
+    assert len(by_sql) == 2 and db.people([]) == []

@@ -5,7 +5,6 @@ new ``state`` and ``version``). Refusals come out of ``workflows.api.errors``: 4
 with the current state, 403, 404 (out of scope, I8) or 400 with field errors.
 """
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404
@@ -23,7 +22,7 @@ from rest_framework.decorators import action
 from rest_framework.pagination import Cursor
 from rest_framework.response import Response
 
-from workflows import selectors
+from workflows import db, selectors
 from workflows.api.authentication import ThrottledTokenAuthentication
 from workflows.api.pagination import NewestFirstPagination
 from workflows.api.serializers import (
@@ -101,7 +100,7 @@ def _known_people(case: Case, user) -> None:
         else:
             missing.setdefault(person_id, []).append((instance, field))
     if missing:
-        for person in get_user_model().objects.filter(pk__in=list(missing)):
+        for person in db.people(list(missing)):
             for instance, field in missing.pop(person.pk):
                 field.set_cached_value(instance, person)
 

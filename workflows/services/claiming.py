@@ -24,6 +24,7 @@ from workflows.services.transitions import (
     load_case,
     require,
     responded,
+    save_and_record,
     with_answer_facts,
 )
 from workflows.services.work_time import drop_stint, start_stint
@@ -95,11 +96,8 @@ def _take(case: Case, *, user, now: datetime) -> None:
     case.claim(by=user, until=now + case.queue.lease_time)
     start_stint(case, now)
     responded(case, now)
-    case.save()
-    audit.record(actor=user, verb=AuditVerb.CASE_CLAIMED, object_type="case", object_id=case.pk,
-                 case=case, now=now,
-                 data={"from": before, "to": case.state, "version": case.version,
-                       "lease_expires_at": case.lease_expires_at})
+    save_and_record(case=case, user=user, verb=AuditVerb.CASE_CLAIMED, before=before, now=now,
+                    lease_expires_at=case.lease_expires_at)
 
 
 def claim(*, case_id: int, user, expected_version: int | None = None,

@@ -8,6 +8,7 @@ labelled data and the audit trail read both alike. Only the context differs: who
 answer's differing fields; the escalation and the person it acted for).
 """
 
+import contextlib
 from datetime import datetime
 
 from workflows.models import AuditEvent, Case, CaseState, Resolution
@@ -19,27 +20,53 @@ def store_resolution(*, case: Case, verdict: str, output: dict | None, reason_co
                      notes: str, resolved_by, now: datetime) -> Resolution:
     """The case's resolution, written over any earlier one (a four-eyes case sent back
     and resolved again); approval starts empty."""
+    resolution = new_resolution(case=case, verdict=verdict, output=output,
+                                reason_code=reason_code, notes=notes,
+                                resolved_by=resolved_by, now=now)
+    return write_resolution(case=case, resolution=resolution)
+
+
+def new_resolution(*, case: Case, verdict: str, output: dict | None, reason_code: str,
+                   notes: str, resolved_by, now: datetime) -> Resolution:
+    """``store_resolution``'s resolution, not yet written (``write_resolution``): what
+    its audit event says is known before the case's save, so that the two go together."""
     values = {"verdict": verdict, "output": output, "reason_code": reason_code,
               "notes": notes or "", "resolved_by": resolved_by,
               "time_spent_seconds": case.time_spent_seconds, "created_at": now,
               "approved_by": None, "approved_at": None}
-    if Case.resolution.is_cached(case):
-        # Read with the case (``transitions.with_answer_facts``), and the case's
-        # conditional save before this holds off any other writer of its resolution:
-        # one statement, not update_or_create's savepoints and read.
-        try:
-            resolution = case.resolution
-        except Resolution.DoesNotExist:
-            resolution = Resolution(case=case, **values)
-            resolution.save(force_insert=True)
-        else:
-            for name, value in values.items():
-                setattr(resolution, name, value)
-            resolution.save(update_fields=list(values))
+    earlier = None
+    if Case.resolution.is_cached(case):  # read with the case (``db.case_for_change``)
+        with contextlib.suppress(Resolution.DoesNotExist):  # read: it has none
+            earlier = case.resolution
+    if earlier is None:
+        # Not ``Resolution(case=case)``: that would mark the case as read with this one.
+        resolution = Resolution(case_id=case.pk)
+        Resolution.case.field.set_cached_value(resolution, case)
     else:
+        resolution = earlier
+    for name, value in values.items():
+        setattr(resolution, name, value)
+    return resolution
+
+
+def write_resolution(*, case: Case, resolution: Resolution) -> Resolution:
+    """Write ``new_resolution``'s answer, after the case's conditional save: that save
+    holds off any other writer of its resolution, so one statement does (not
+    update_or_create's savepoints and read)."""
+    if not resolution._state.adding:
+        resolution.save(update_fields=RESOLUTION_FIELDS)
+    elif Case.resolution.is_cached(case):  # known to have none
+        resolution.save(force_insert=True)
+    else:
+        values = {name: getattr(resolution, name) for name in RESOLUTION_FIELDS}
         resolution, _ = Resolution.objects.update_or_create(case=case, defaults=values)
     case.resolution = resolution  # what the case answers with, no second read
     return resolution
+
+
+# What a resolution (again) writes; ``case`` stays.
+RESOLUTION_FIELDS = ["verdict", "output", "reason_code", "notes", "resolved_by",
+                     "time_spent_seconds", "created_at", "approved_by", "approved_at"]
 
 
 def resolution_event(*, case: Case, resolution: Resolution, actor, before: str,

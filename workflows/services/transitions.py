@@ -31,8 +31,8 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed, has_transition_perm
 
-from workflows import hooks, selectors
-from workflows.models import Case, CaseState, ConsultRequest, Verdict
+from workflows import db, hooks, selectors
+from workflows.models import Case, CaseState, ConsultRequest, Verdict, remember_membership
 from workflows.services import audit, consults, escalation, resolving, sla
 from workflows.services.errors import CaseConflict
 from workflows.services.work_time import end_stint, start_stint
@@ -58,10 +58,13 @@ def with_answer_facts(cases: QuerySet[Case]) -> QuerySet[Case]:
 
 def load_case(*, case_id: int, user, expected_version: int | None = None) -> Case:
     """The case as the user may see it, checked against the version they saw."""
-    # Read by its id, then judged by the scope's rule (I8): the holder acting on their
-    # own case (most transitions) costs no query for it, instead of the scope's
-    # subqueries in this statement. Out of scope is absent, as not found is.
-    case = with_answer_facts(Case.objects).get(pk=case_id)
+    # Read by its id, with whether they work its queue, then judged by the scope's rule
+    # (I8) in Python: one plain statement, whoever acts. Out of scope is absent, as not
+    # found is.
+    case = db.case_for_change(case_id=case_id, user_id=getattr(user, "pk", None))
+    if case is None:
+        raise Case.DoesNotExist("No case with this id.")
+    remember_membership(case, user, works_queue=case.user_works_queue)
     if not selectors.may_see(case=case, user=user):
         raise Case.DoesNotExist("No case with this id in the caller's scope.")
     if expected_version is not None and case.version != expected_version:
@@ -108,9 +111,22 @@ def responded(case: Case, now: datetime) -> None:
 
 
 def _record(*, case: Case, user, verb: AuditVerb, before: str, now: datetime, **data) -> None:
-    audit.record(actor=user, verb=verb, object_type="case", object_id=case.pk, case=case,
-                 now=now, data={"from": before, "to": case.state, "version": case.version,
-                                **data})
+    _event(case=case, user=user, verb=verb, before=before, now=now, **data).save()
+
+
+def save_and_record(*, case: Case, user, verb: AuditVerb, before: str, now: datetime,
+                    **data) -> None:
+    """``case.save()`` and its one audit event (I7), written in one round trip
+    (``db.save_case_with_event``); the event carries the version the save gave it."""
+    db.save_case_with_event(case, lambda saved: _event(
+        case=saved, user=user, verb=verb, before=before, now=now, **data))
+
+
+def _event(*, case: Case, user, verb: AuditVerb, before: str, now: datetime, **data):
+    return audit.build(actor=user, verb=verb, object_type="case", object_id=case.pk,
+                       case=case, now=now,
+                       data={"from": before, "to": case.state, "version": case.version,
+                             **data})
 
 
 def require_works_queue(case: Case, person, *, field: str) -> None:
@@ -146,9 +162,8 @@ def release(*, case_id: int, user, expected_version: int | None = None, reason: 
         end_stint(case, now)
         responded(case, now)
         case.release()
-        case.save()
-        _record(case=case, user=user, verb=AuditVerb.CASE_RELEASED, before=before, now=now,
-                assignee=holder, **({"reason": reason} if reason else {}))
+        save_and_record(case=case, user=user, verb=AuditVerb.CASE_RELEASED, before=before, now=now,
+                        assignee=holder, **({"reason": reason} if reason else {}))
     return case
 
 
@@ -182,14 +197,14 @@ def resolve(*, case_id: int, user, verdict: str, output: dict | None, reason_cod
         method(by=user)
         if case.state == CaseState.RESOLVED:
             case.closed_at = now
-        case.save()
-        resolution = resolving.store_resolution(
+        resolution = resolving.new_resolution(
             case=case, verdict=clean.verdict, output=clean.output,
             reason_code=clean.reason_code, notes=notes, resolved_by=user, now=now)
         blind = ({"blind_answer": {"differing_fields": clean.differing_fields}}
                  if clean.differing_fields is not None else {})
-        resolving.resolution_event(case=case, resolution=resolution, actor=user,
-                                   before=before, now=now, **blind).save()
+        db.save_case_with_event(case, lambda saved: resolving.resolution_event(
+            case=saved, resolution=resolution, actor=user, before=before, now=now, **blind))
+        resolution = resolving.write_resolution(case=case, resolution=resolution)
         if case.state == CaseState.RESOLVED:
             hooks.case_resolved(case=case, resolution=resolution)
     return case
@@ -302,9 +317,8 @@ def request_info(*, case_id: int, user, reason: str, expected_version: int | Non
         case.request_info()
         case.waiting_since = now
         sla.pause(case, now=now)
-        case.save()
-        _record(case=case, user=user, verb=AuditVerb.CASE_INFO_REQUESTED, before=before, now=now,
-                reason=reason)
+        save_and_record(case=case, user=user, verb=AuditVerb.CASE_INFO_REQUESTED, before=before,
+                        now=now, reason=reason)
     return case
 
 
@@ -320,10 +334,9 @@ def resume(*, case_id: int, user, expected_version: int | None = None,
         start_stint(case, now)
         responded(case, now)
         sla.resume(case, now=now)
-        case.save()
-        _record(case=case, user=user, verb=AuditVerb.CASE_RESUMED, before=before, now=now,
-                waited_seconds=int((now - waited_since).total_seconds()) if waited_since
-                else None)
+        save_and_record(case=case, user=user, verb=AuditVerb.CASE_RESUMED, before=before, now=now,
+                        waited_seconds=int((now - waited_since).total_seconds())
+                        if waited_since else None)
     return case
 
 
@@ -381,9 +394,8 @@ def send_back(*, case_id: int, user, comment: str, expected_version: int | None 
         before = case.state
         case.send_back(until=now + case.queue.lease_time)
         start_stint(case, now)
-        case.save()
-        _record(case=case, user=user, verb=AuditVerb.CASE_SENT_BACK, before=before, now=now,
-                comment=comment, assignee=case.assignee_id)
+        save_and_record(case=case, user=user, verb=AuditVerb.CASE_SENT_BACK, before=before,
+                        now=now, comment=comment, assignee=case.assignee_id)
     return case
 
 
@@ -400,9 +412,8 @@ def reassign(*, case_id: int, user, to_user, expected_version: int | None = None
         case.waiting_since = None
         start_stint(case, now)
         sla.on_reassign(case, now=now, resumed=before == CaseState.WAITING)
-        case.save()
-        _record(case=case, user=user, verb=AuditVerb.CASE_REASSIGNED, before=before, now=now,
-                from_assignee=holder, to_assignee=to_user.pk)
+        save_and_record(case=case, user=user, verb=AuditVerb.CASE_REASSIGNED, before=before,
+                        now=now, from_assignee=holder, to_assignee=to_user.pk)
     return case
 
 
@@ -454,9 +465,9 @@ def change_priority(*, case_id: int, user, priority: int,
         sla.on_priority_change(case, old_priority=old, now=now)
         if case.holds_live_lease(user, now):  # a manager working their own claim
             case.lease_expires_at = now + case.queue.lease_time
-        case.save()
-        _record(case=case, user=user, verb=AuditVerb.CASE_PRIORITY_CHANGED, before=case.state,
-                now=now, priority_from=old, priority_to=priority, due_at=case.due_at)
+        save_and_record(case=case, user=user, verb=AuditVerb.CASE_PRIORITY_CHANGED,
+                        before=case.state, now=now, priority_from=old, priority_to=priority,
+                        due_at=case.due_at)
     return case
 
 
@@ -472,9 +483,8 @@ def cancel(*, case_id: int, user, reason: str, expected_version: int | None = No
         case.cancel()
         case.closed_at = now
         case.waiting_since = None
-        case.save()
-        _record(case=case, user=user, verb=AuditVerb.CASE_CANCELLED, before=before, now=now,
-                reason=reason)
+        save_and_record(case=case, user=user, verb=AuditVerb.CASE_CANCELLED, before=before,
+                        now=now, reason=reason)
     return case
 
 
