@@ -21,6 +21,7 @@ from django.db.models.expressions import RawSQL
 from workflows import json_codec
 from workflows.models import (
     OPEN_STATES,
+    AuditEvent,
     Case,
     CaseState,
     ConsultRequest,
@@ -28,6 +29,7 @@ from workflows.models import (
     Queue,
     RaciAssignment,
     RaciRole,
+    ReviewerStatus,
 )
 
 
@@ -301,6 +303,67 @@ def set_next_checks(moves: Sequence[tuple[int, int, int, datetime | None]]) -> N
             f"UPDATE {table} SET sla_next_check_at = moves.next_at FROM moves "
             f"WHERE {table}.id = moves.case_id AND {table}.version = moves.case_version "
             f"AND {table}.escalation_level = moves.case_level", params)
+
+
+def save_case_recording(case: Case, *, since: dict, event: AuditEvent) -> bool:
+    """Store ``case``'s columns changed since ``since`` (its ``field_values()`` as read)
+    under the optimistic lock, and insert ``event`` only if the case was written; answer
+    whether it was. PostgreSQL: one statement (the UPDATE a data-modifying ``WITH`` part,
+    the INSERT reading its ``RETURNING``), atomic by itself; the caller's transaction
+    saves two round trips.
+
+    The caller bumps the version (``Case.bump_version``) before building the event, which
+    names it. ``case`` is left as ``save()`` leaves it (django-fsm's state as read moves
+    on), ``event`` as saved, with its id.
+
+    ORM reference: ``Case.objects.filter(pk=case.pk, state=since["state"],
+    version=since["version"]).update(<the changed columns>)``, then ``event.save()``
+    when one row was updated.
+    """
+    changed = [Case._meta.get_field(name) for name in case.changed_since(since)]
+    if connection.vendor != "postgresql":
+        written = Case.objects.filter(pk=case.pk, state=since["state"],
+                                      version=since["version"]).update(
+            **{field.attname: getattr(case, field.attname) for field in changed})
+        if written:
+            event.save()
+    else:
+        quote = connection.ops.quote_name
+        columns = [field for field in AuditEvent._meta.concrete_fields
+                   if not field.primary_key and field.column != "recorded_at"]
+        sql = (f"WITH written AS (UPDATE {quote(Case._meta.db_table)} SET "
+               + ", ".join(f"{quote(field.column)} = %s" for field in changed)
+               + " WHERE id = %s AND state = %s AND version = %s RETURNING id)"
+               f" INSERT INTO {quote(AuditEvent._meta.db_table)}"
+               f" ({', '.join(quote(field.column) for field in columns)})"
+               f" SELECT {', '.join(['%s'] * len(columns))} FROM written RETURNING id")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*db_values(case, changed), case.pk, since["state"],
+                                 since["version"], *db_values(event, columns)])
+            row = cursor.fetchone()
+        written = row is not None
+        if written:
+            mark_saved(event, pk=row[0])
+    if written:
+        case._update_initial_state()  # django-fsm: the state as stored is the one read now
+    return bool(written)
+
+
+def claimant_available(user_id: int) -> RawSQL:
+    """For a claim's statement (PostgreSQL): is the person available to take cases (no
+    status row: yes)? Their status row is locked until commit whatever it says, as
+    ``assignment.refuse_if_away`` locks it: going away meanwhile waits for the claim,
+    then hands its case over. Uncorrelated, so asked once, before any case is read or
+    locked: a person marked away locks no case.
+
+    ORM reference: ``assignment.is_available(user)`` after
+    ``ReviewerStatus.objects.select_for_update().filter(user=user_id)`` was read.
+    """
+    status = ReviewerStatus._meta
+    return RawSQL(
+        f"COALESCE((SELECT s.{status.get_field('available').column}"
+        f" FROM {status.db_table} s WHERE s.{status.get_field('user').column} = %s"
+        f" FOR UPDATE), TRUE)", (user_id,), output_field=models.BooleanField())
 
 
 # --- Bulk writes by COPY (PostgreSQL) --------------------------------------------------------

@@ -112,6 +112,119 @@ def test_claim_case_level_answers_like_the_orm_update_and_reread(state, level, v
         assert not raw._state.adding
 
 
+# --- save_case_recording: like the ORM's conditional update, then the event's save ---------
+
+def _claimed_with_event(case, reviewer, now):
+    """``case`` claimed in memory, its version bumped, and the claim's event."""
+    since = case.field_values()
+    case.claim(by=reviewer, until=now + timedelta(minutes=30))
+    case.work_started_at = case.first_claimed_at = now
+    case.bump_version()
+    return since, audit.build(actor=reviewer, verb="case.claimed", object_type="case",
+                              object_id=case.pk, case=case, now=now,
+                              data={"from": since["state"], "version": case.version})
+
+
+def _orm_save_recording(case, *, since, event):
+    written = Case.objects.filter(pk=case.pk, state=since["state"],
+                                  version=since["version"]).update(
+        **{name: getattr(case, name) for name in case.changed_since(since)})
+    if written:
+        event.save()
+    return bool(written)
+
+
+def _event_fields(event):
+    return {field.attname: getattr(event, field.attname)
+            for field in AuditEvent._meta.concrete_fields
+            if field.attname not in ("id", "recorded_at", "case_id", "object_id", "row_hash",
+                                     "row_mac")}
+
+
+@pytest.mark.parametrize("meanwhile", [None, "version", "state"])
+def test_saving_a_case_with_its_event_stores_what_the_orm_update_and_save_store(meanwhile):
+    reviewer, queue, now = UserFactory(), QueueFactory(), timezone.now()
+    twins = [CaseFactory(queue=queue, created_at=now, title="Twin", version=3)
+             for _ in range(2)]
+    if meanwhile == "version":  # someone changed another field since it was read
+        Case.objects.filter(pk__in=[case.pk for case in twins]).update(priority=99, version=4)
+    elif meanwhile == "state":  # someone claimed it since it was read
+        Case.objects.filter(pk__in=[case.pk for case in twins]).update(
+            state="assigned", assignee=UserFactory())
+    raw_case, orm_case = twins
+    raw_since, raw_event = _claimed_with_event(raw_case, reviewer, now)
+    orm_since, orm_event = _claimed_with_event(orm_case, reviewer, now)
+
+    raw = db.save_case_recording(raw_case, since=raw_since, event=raw_event)
+    orm = _orm_save_recording(orm_case, since=orm_since, event=orm_event)
+
+    assert raw == orm == (meanwhile is None)
+    stored_raw, stored_orm = (Case.objects.get(pk=raw_case.pk),
+                              Case.objects.get(pk=orm_case.pk))
+    assert ({k: v for k, v in _fields(stored_raw).items() if k != "id"}
+            == {k: v for k, v in _fields(stored_orm).items() if k != "id"})
+    events = AuditEvent.objects.filter(case__in=twins).order_by("case_id")
+    assert [event.case_id for event in events] == ([raw_case.pk, orm_case.pk] if raw else [])
+    if raw:
+        assert _fields(stored_raw) == _fields(raw_case)
+        assert raw_event.pk == events[0].pk and not raw_event._state.adding
+        assert _event_fields(events[0]) == _event_fields(events[1])
+        assert events[0].row_hash == audit.event_hash(events[0])
+        raw_case.release()  # django-fsm takes the stored state as the one read now
+        raw_case.save()
+        assert Case.objects.get(pk=raw_case.pk).state == "open"
+
+
+# --- claimant_available: the away check inside a claim's statement --------------------------
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("status", [None, "available", "away"])
+def test_a_claimants_availability_is_what_the_orm_finds(status):
+    from workflows.models import ReviewerStatus
+    from workflows.services import assignment
+
+    person = UserFactory()
+    CaseFactory()
+    if status is not None:
+        ReviewerStatus.objects.create(user=person, available=status == "available")
+
+    with transaction.atomic():
+        found = Case.objects.filter(db.claimant_available(person.pk)).exists()
+
+    assert found == assignment.is_available(person) == (status != "away")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_claimants_status_stays_locked_until_commit_even_when_available():
+    import psycopg
+
+    from workflows.models import ReviewerStatus
+
+    person = UserFactory()
+    ReviewerStatus.objects.create(user=person, available=True)
+    settings_dict = connection.settings_dict
+    other = psycopg.connect(host=settings_dict["HOST"], port=settings_dict["PORT"] or 5432,
+                            user=settings_dict["USER"], dbname=settings_dict["NAME"],
+                            autocommit=True)
+
+    def other_can_lock():  # as going away does, before it hands the person's cases over
+        try:
+            other.execute(f"SELECT 1 FROM {ReviewerStatus._meta.db_table} WHERE user_id = %s "
+                          "FOR UPDATE NOWAIT", [person.pk])
+        except psycopg.errors.LockNotAvailable:
+            return False
+        return True
+
+    try:
+        with transaction.atomic():
+            list(Case.objects.filter(db.claimant_available(person.pk))[:1])
+            assert not other_can_lock()
+        assert other_can_lock()
+    finally:
+        other.close()
+
+
 # --- set_next_checks: like one conditional ORM update per case ------------------------------
 
 
