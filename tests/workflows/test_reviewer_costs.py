@@ -75,10 +75,10 @@ def test_claim_next_answers_with_the_case_it_claimed_without_reading_it_again(
     client = with_token(member)
 
     # Token, permissions, the locked candidate (with its resolution, whether it has
-    # consults, and whether its claimer is away), its update with its audit row in one
-    # statement, then the content the answer shows (and the transaction's two
-    # statements).
-    with django_assert_max_num_queries(7):
+    # consults, whether its claimer is away, and the content the answer shows: the
+    # domain's, where installed), its update with its audit row in one statement (and
+    # the transaction's two statements).
+    with django_assert_max_num_queries(6):
         answer = client.post("/api/v1/cases/claim-next/", {}, format="json")
 
     assert answer.status_code == 200
@@ -95,7 +95,7 @@ def test_claim_next_in_a_named_queue_reads_no_queue_first(queue, member,
     client = with_token(member)
 
     # As without a queue: the queue is named inside the candidate's query.
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(6):
         answer = client.post("/api/v1/cases/claim-next/", {"queue": queue.slug},
                              format="json")
 

@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from workflows import db, selectors
+from workflows import db, hooks, selectors
 from workflows.actors import SYSTEM
 from workflows.models import CLAIMABLE_STATES, AuditEvent, Case, CaseState, Queue
 from workflows.services import assignment, audit
@@ -75,7 +75,8 @@ def _locked_candidate(*, user, queue: Queue | None, queue_slug: str | None) -> l
         return []
 
     def locked(cases):
-        return (with_answer_facts(cases).filter(db.claimant_available(user.pk))
+        return (hooks.with_content(with_answer_facts(cases))
+                .filter(db.claimant_available(user.pk))
                 .select_for_update(skip_locked=True, of=("self",)))
 
     if queue is not None or queue_slug is not None:
