@@ -50,6 +50,7 @@ def work_on(decision, reviewer, *, start):
 
 # -- what a case shows --------------------------------------------------------------------
 
+@pytest.mark.postgres  # SQLite's claim tries candidates without row locks, read plainly
 @pytest.mark.django_db
 def test_claim_next_answers_with_the_decision_read_in_the_candidates_statement(
         use_case, reviewer):
