@@ -464,6 +464,20 @@ def queue_heads(*, queue_ids: models.QuerySet, states: Sequence[str], limit: int
         (*member_params, *[str(state) for state in states]))
 
 
+def case_id_among(ids: RawSQL) -> RawSQL:
+    """Per case row of the outer query: is its id one of ``ids`` (a statement answering
+    ids, as ``queue_heads``)? Asked as ``id = ANY(ARRAY(...))``, so the ids are found
+    first, once, and the cases read by primary key, whatever else the outer statement
+    joins: as ``IN (...)`` the planner joins them with the cases, and once the joins
+    (claim-next's answer reads the domain's content too) pass ``from_collapse_limit``,
+    joins them last, after reading every waiting case (137 ms instead of 0.3 at 23,000).
+
+    ORM reference: ``Q(pk__in=ids)``.
+    """
+    return RawSQL(f"{connection.ops.quote_name(Case._meta.db_table)}.id = ANY(ARRAY({ids.sql}))",
+                  ids.params, output_field=models.BooleanField())
+
+
 # --- Who works a queue: a member, or Responsible on its process (each directly or through
 # a group) ----------------------------------------------------------------------------------
 # Plain SQL over the membership and RACI tables rather than the ORM's ``through``

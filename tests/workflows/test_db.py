@@ -383,6 +383,9 @@ def test_queue_heads_are_each_queues_most_urgent_cases_as_the_orm_orders_them():
         expected |= set(Case.objects.filter(queue=queue, state__in=states)
                         .order_by("-priority", "due_at", "id")[:3].values_list("pk", flat=True))
     assert heads == expected and len(heads) == 6
+    among = set(Case.objects.filter(db.case_id_among(db.queue_heads(
+        queue_ids=chosen, states=states, limit=3))).values_list("pk", flat=True))
+    assert among == heads
 
 
 # --- the sealer's lock ---------------------------------------------------------------------

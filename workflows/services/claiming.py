@@ -88,7 +88,7 @@ def _locked_candidate(*, user, queue: Queue | None, queue_slug: str | None) -> l
     # most urgent free row among those heads, all in one statement.
     heads = db.queue_heads(queue_ids=selectors.member_queues(user=user).values("pk"),
                            states=CLAIMABLE_STATES, limit=CANDIDATES)
-    first = list(locked(Case.objects.filter(pk__in=heads, state__in=CLAIMABLE_STATES)
+    first = list(locked(Case.objects.filter(db.case_id_among(heads), state__in=CLAIMABLE_STATES)
                         .order_by(*selectors.URGENCY_ORDER))[:1])
     if first:
         return first
