@@ -23,6 +23,7 @@ class ExceptionsAppConfig(AppConfig):
         hooks.register_resolved_handler(quality.count_resolution)
         hooks.register_webhook_secret_provider(callbacks.webhook_secrets)
         hooks.register_content_provider(resolutions.case_content)
+        hooks.register_content_reads(resolutions.CONTENT_READS)
         hooks.register_search_values(intake.input_search_values)
         # The case page's decision panels, use case link and typed output fields.
         hooks.register_case_presenter(presenters.presenter)

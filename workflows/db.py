@@ -307,6 +307,23 @@ def set_next_checks(moves: Sequence[tuple[int, int, int, datetime | None]]) -> N
             f"AND {table}.escalation_level = moves.case_level", params)
 
 
+def claimant_available(user_id: int) -> RawSQL:
+    """For a claim's statement (PostgreSQL): is the person available to take cases (no
+    status row: yes)? Their status row is locked until commit whatever it says, as
+    ``assignment.refuse_if_away`` locks it: going away meanwhile waits for the claim,
+    then hands its case over. Uncorrelated, so asked once, before any case is read or
+    locked: a person marked away locks no case.
+
+    ORM reference: ``assignment.is_available(user)`` after
+    ``ReviewerStatus.objects.select_for_update().filter(user=user_id)`` was read.
+    """
+    status = ReviewerStatus._meta
+    return RawSQL(
+        f"COALESCE((SELECT s.{status.get_field('available').column}"
+        f" FROM {status.db_table} s WHERE s.{status.get_field('user').column} = %s"
+        f" FOR UPDATE), TRUE)", (user_id,), output_field=models.BooleanField())
+
+
 # --- Bulk writes by COPY (PostgreSQL) --------------------------------------------------------
 
 
@@ -403,6 +420,20 @@ def queue_heads(*, queue_ids: models.QuerySet, states: Sequence[str], limit: int
         f" AND c.state IN ({', '.join(['%s'] * len(states))})"
         f" ORDER BY c.priority DESC, c.due_at ASC, c.id ASC LIMIT {int(limit)}) AS head",
         (*member_params, *[str(state) for state in states]))
+
+
+def case_id_among(ids: RawSQL) -> RawSQL:
+    """Per case row of the outer query: is its id one of ``ids`` (a statement answering
+    ids, as ``queue_heads``)? Asked as ``id = ANY(ARRAY(...))``, so the ids are found
+    first, once, and the cases read by primary key, whatever else the outer statement
+    joins: as ``IN (...)`` the planner joins them with the cases, and once the joins
+    (claim-next's answer reads the domain's content too) pass ``from_collapse_limit``,
+    joins them last, after reading every waiting case (137 ms instead of 0.3 at 23,000).
+
+    ORM reference: ``Q(pk__in=ids)``.
+    """
+    return RawSQL(f"{connection.ops.quote_name(Case._meta.db_table)}.id = ANY(ARRAY({ids.sql}))",
+                  ids.params, output_field=models.BooleanField())
 
 
 # --- Who works a queue: a member, or Responsible on its process (each directly or through

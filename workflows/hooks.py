@@ -11,7 +11,9 @@ fills these registries in its ``AppConfig.ready()``, and nowhere else:
   commit or roll back with the resolution. Anything that leaves the database goes
   through the outbox, never straight from here;
 - a content provider: what a reviewer decides from (the subject) and the machine's
-  proposal (the suggestion, hidden in blind review until the case is closed);
+  proposal (the suggestion, hidden in blind review until the case is closed); and what
+  it reads of a case, as relations of ``Case`` (``with_content``), so that a statement
+  reading a case for an answer can read them with it;
 - a case presenter: the domain's parts of the case page (breadcrumb links, panels it
   renders from its own templates, the resolve form's output fields);
 - navigation links: the domain's pages in the top bar (the engine's templates reverse
@@ -40,7 +42,7 @@ from django.core.exceptions import ValidationError
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from django.db.models import Model
+    from django.db.models import Model, QuerySet
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,30 @@ def validate_resolution(*, case, verdict: str, output: dict | None, reason_code:
 def case_resolved(*, case, resolution) -> None:
     for hook in _resolved_handlers:
         hook(case=case, resolution=resolution)
+
+
+@dataclass(frozen=True)
+class ContentReads:
+    """What the content provider reads of a case, as ``Case``'s relations: its
+    ``select_related`` paths and, along them, the columns it leaves out."""
+
+    related: tuple[str, ...]
+    deferred: tuple[str, ...] = ()
+
+
+_content_reads: list[ContentReads] = []
+
+
+def register_content_reads(reads: ContentReads) -> ContentReads:
+    return _add(_content_reads, reads)
+
+
+def with_content(cases: "QuerySet") -> "QuerySet":
+    """``cases`` with what the content provider reads, in the same statement (claim-next's
+    candidate: its answer shows the content, and a query of its own cost as much)."""
+    for reads in _content_reads:
+        cases = cases.select_related(*reads.related).defer(*reads.deferred)
+    return cases
 
 
 def case_content(*, case) -> CaseContent:

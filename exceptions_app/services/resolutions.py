@@ -26,8 +26,8 @@ from exceptions_app import contract_wording
 from exceptions_app.models import AiSystem, Decision, LabelledExample
 from exceptions_app.verbs import DomainVerb
 from workflows import db
-from workflows.hooks import CaseContent
-from workflows.models import Verdict
+from workflows.hooks import CaseContent, ContentReads
+from workflows.models import Case, Verdict
 from workflows.services import audit, transitions
 
 # pg_advisory_xact_lock key of the labelled examples' places: "labels" in ASCII.
@@ -38,14 +38,21 @@ LABELS_LOCK = int.from_bytes(b"labels", "big")
 # decoding on every claim, transition and case view.
 UNUSED_FOR_A_CASE = ("meta", "body_hash", "use_case__description", "use_case__input_schema",
                      "use_case__summary_fields", "policy_version__text")
+# The same read as a case's relations (``hooks.with_content``).
+CONTENT_READS = ContentReads(
+    related=("decision__use_case", "decision__policy_version"),
+    deferred=tuple(f"decision__{name}" for name in UNUSED_FOR_A_CASE))
 
 
 def _decision_of(case) -> Decision | None:
     # Read once per case object: a decision never changes once stored (I1), and a
     # resolution asks for it to check the answer, to compare it and to answer with it.
-    # (Not found is not remembered: the decision of a case being opened comes after it.)
-    # One plain statement (``db.one_with_related``): it is read for every answer about a
-    # case, and the ORM's form cost more to build and compile than to run.
+    # (Not found by a query of its own is not remembered: the decision of a case being
+    # opened comes after it. Read with the case, ``CONTENT_READS``, found or not, it is
+    # what the case had when read.) Else one plain statement (``db.one_with_related``):
+    # the ORM's form cost more to build and compile than to run.
+    if case.__dict__.get("_decision") is None and Case.decision.is_cached(case):
+        return Case.decision.related.get_cached_value(case)
     if case.__dict__.get("_decision") is None:
         case._decision = db.one_with_related(
             Decision, by="case", value=case.pk, related=("use_case", "policy_version"),

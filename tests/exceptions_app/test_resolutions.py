@@ -48,6 +48,31 @@ def work_on(decision, reviewer, *, start):
     claiming.claim(case_id=decision.case_id, user=reviewer, now=start)
 
 
+# -- what a case shows --------------------------------------------------------------------
+
+@pytest.mark.postgres  # SQLite's claim tries candidates without row locks, read plainly
+@pytest.mark.django_db
+def test_claim_next_answers_with_the_decision_read_in_the_candidates_statement(
+        use_case, reviewer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    decision = make_decision_case(use_case, external_id="inv-7")
+    client = APIClient()
+    client.force_authenticate(reviewer)
+
+    with CaptureQueriesContext(connection) as queries:
+        answer = client.post("/api/v1/cases/claim-next/", {}, format="json")
+
+    assert answer.status_code == 200
+    assert answer.json()["subject"]["external_id"] == "inv-7"
+    assert answer.json()["subject"]["input"] == decision.input
+    assert answer.json()["suggestion"]["output"] == decision.output
+    assert answer.json()["suggestion"]["policy_version"] == decision.policy_version.number
+    assert not [query for query in queries.captured_queries
+                if query["sql"].startswith('SELECT "exceptions_app_decision"')]
+
+
 # -- resolutions become labelled examples ---------------------------------------------------
 
 @pytest.mark.django_db

@@ -388,6 +388,20 @@ def test_a_reviewer_marked_away_cannot_claim_until_available_again(queue, member
 
 
 @pytest.mark.django_db
+def test_a_reviewer_marked_away_takes_nothing_from_a_named_queue_or_across_queues(
+        queue, member):
+    make_case(queue)
+    assignment.set_away(user=member, actor=member)
+
+    for where in ({"queue": queue}, {"queue_slug": queue.slug}, {}):
+        with pytest.raises(ReviewerAway):
+            claiming.claim_next(user=member, **where)
+
+    assert not Case.objects.filter(state=S.ASSIGNED).exists()
+    assert not AuditEvent.objects.filter(verb="case.claimed").exists()
+
+
+@pytest.mark.django_db
 def test_the_away_refusal_names_the_time_in_the_active_zone(queue, member):
     make_case(queue)
     assignment.set_away(user=member, actor=member,

@@ -113,6 +113,56 @@ def test_claim_case_level_answers_like_the_orm_update_and_reread(state, level, v
         assert not raw._state.adding
 
 
+# --- claimant_available: the away check inside a claim's statement --------------------------
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("status", [None, "available", "away"])
+def test_a_claimants_availability_is_what_the_orm_finds(status):
+    from workflows.models import ReviewerStatus
+    from workflows.services import assignment
+
+    person = UserFactory()
+    CaseFactory()
+    if status is not None:
+        ReviewerStatus.objects.create(user=person, available=status == "available")
+
+    with transaction.atomic():
+        found = Case.objects.filter(db.claimant_available(person.pk)).exists()
+
+    assert found == assignment.is_available(person) == (status != "away")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_claimants_status_stays_locked_until_commit_even_when_available():
+    import psycopg
+
+    from workflows.models import ReviewerStatus
+
+    person = UserFactory()
+    ReviewerStatus.objects.create(user=person, available=True)
+    settings_dict = connection.settings_dict
+    other = psycopg.connect(host=settings_dict["HOST"], port=settings_dict["PORT"] or 5432,
+                            user=settings_dict["USER"], dbname=settings_dict["NAME"],
+                            autocommit=True)
+
+    def other_can_lock():  # as going away does, before it hands the person's cases over
+        try:
+            other.execute(f"SELECT 1 FROM {ReviewerStatus._meta.db_table} WHERE user_id = %s "
+                          "FOR UPDATE NOWAIT", [person.pk])
+        except psycopg.errors.LockNotAvailable:
+            return False
+        return True
+
+    try:
+        with transaction.atomic():
+            list(Case.objects.filter(db.claimant_available(person.pk))[:1])
+            assert not other_can_lock()
+        assert other_can_lock()
+    finally:
+        other.close()
+
+
 # --- set_next_checks: like one conditional ORM update per case ------------------------------
 
 
@@ -271,6 +321,9 @@ def test_queue_heads_are_each_queues_most_urgent_cases_as_the_orm_orders_them():
         expected |= set(Case.objects.filter(queue=queue, state__in=states)
                         .order_by("-priority", "due_at", "id")[:3].values_list("pk", flat=True))
     assert heads == expected and len(heads) == 6
+    among = set(Case.objects.filter(db.case_id_among(db.queue_heads(
+        queue_ids=chosen, states=states, limit=3))).values_list("pk", flat=True))
+    assert among == heads
 
 
 # --- the sealer's lock ---------------------------------------------------------------------

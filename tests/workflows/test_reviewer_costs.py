@@ -77,10 +77,11 @@ def test_claim_next_answers_with_the_case_it_claimed_without_reading_it_again(
         make_case(queue)
     client = with_token(member)
 
-    # The token with its person and permissions, away?, the locked candidate (with its
-    # resolution and whether it has consults), its update and audit row (one statement),
-    # then the content the answer shows (and the transaction's two statements).
-    with django_assert_max_num_queries(6 + CHANGE_AND_EVENT):
+    # The token with its person and permissions, the locked candidate (with its
+    # resolution, whether it has consults, whether its claimer is away, and the content
+    # the answer shows: the domain's, where installed), its update and audit row (one
+    # statement), and the transaction's two statements.
+    with django_assert_max_num_queries(4 + CHANGE_AND_EVENT):
         answer = client.post("/api/v1/cases/claim-next/", {}, format="json")
 
     assert answer.status_code == 200
@@ -97,7 +98,7 @@ def test_claim_next_in_a_named_queue_reads_no_queue_first(queue, member,
     client = with_token(member)
 
     # As without a queue: the queue is named inside the candidate's query.
-    with django_assert_max_num_queries(6 + CHANGE_AND_EVENT):
+    with django_assert_max_num_queries(4 + CHANGE_AND_EVENT):
         answer = client.post("/api/v1/cases/claim-next/", {"queue": queue.slug},
                              format="json")
 

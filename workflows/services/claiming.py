@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from workflows import db, selectors
+from workflows import db, hooks, selectors
 from workflows.actors import SYSTEM
 from workflows.models import CLAIMABLE_STATES, AuditEvent, Case, CaseState, Queue
 from workflows.services import assignment, audit
@@ -48,13 +48,16 @@ def claim_next(*, user, queue: Queue | None = None, queue_slug: str | None = Non
     """
     now = now or timezone.now()
     with transaction.atomic():
-        assignment.refuse_if_away(user=user)
         if connection.features.has_select_for_update_skip_locked:
-            # The row is ours until commit: the conditional save cannot lose.
+            # The row is ours until commit: the conditional save cannot lose. The
+            # candidate's statement locks the person's status too and finds nothing
+            # while they are away: only then is the status read again, to say so.
             for case in _locked_candidate(user=user, queue=queue, queue_slug=queue_slug):
                 _take(case, user=user, now=now)
                 return case
+            assignment.refuse_if_away(user=user)
             return None
+        assignment.refuse_if_away(user=user)
         for case in (selectors.workable_cases(user=user, queue=queue, queue_slug=queue_slug)
                      .select_related("queue")[:CANDIDATES]):
             try:
@@ -67,31 +70,37 @@ def claim_next(*, user, queue: Queue | None = None, queue_slug: str | None = Non
 
 
 def _locked_candidate(*, user, queue: Queue | None, queue_slug: str | None) -> list[Case]:
-    """The most urgent waiting case no other claimer holds, locked; or nothing."""
+    """The most urgent waiting case no other claimer holds, locked; or nothing (also
+    while the user is away, their status row locked meanwhile)."""
     if not (user and user.is_authenticated):
         return []
+
+    def locked(cases):
+        return (hooks.with_content(with_answer_facts(cases))
+                .filter(db.claimant_available(user.pk))
+                .select_for_update(skip_locked=True, of=("self",)))
+
     if queue is not None or queue_slug is not None:
         # One ordered range scan of case_claimable_idx, locking the first free row.
-        return list(with_answer_facts(selectors.workable_cases(user=user, queue=queue,
-                                                               queue_slug=queue_slug))
-                    .select_for_update(skip_locked=True, of=("self",))[:1])
+        return list(locked(selectors.workable_cases(user=user, queue=queue,
+                                                    queue_slug=queue_slug))[:1])
     # Across the user's queues urgency order cannot come from one index range: take
     # the head of each queue's range (a LATERAL index scan per queue), then lock the
     # most urgent free row among those heads, all in one statement.
     heads = db.queue_heads(queue_ids=selectors.member_queues(user=user).values("pk"),
                            states=CLAIMABLE_STATES, limit=CANDIDATES)
-    cases = (with_answer_facts(Case.objects.filter(pk__in=heads, state__in=CLAIMABLE_STATES))
-             .order_by(*selectors.URGENCY_ORDER)
-             .select_for_update(skip_locked=True, of=("self",)))
-    first = list(cases[:1])
+    first = list(locked(Case.objects.filter(db.case_id_among(heads), state__in=CLAIMABLE_STATES)
+                        .order_by(*selectors.URGENCY_ORDER))[:1])
     if first:
         return first
-    # Every head is held by another claimer (more than CANDIDATES at once): scan all.
-    return list(with_answer_facts(selectors.workable_cases(user=user))
-                .select_for_update(skip_locked=True, of=("self",))[:1])
+    # Every head is held by another claimer (more than CANDIDATES at once), or the
+    # user is away: scan all.
+    return list(locked(selectors.workable_cases(user=user))[:1])
 
 
 def _take(case: Case, *, user, now: datetime) -> None:
+    """The claim transition, saved with its audit event in one statement; a lost race
+    is ``ConcurrentTransition``, as ``Case.save`` raises it."""
     before = case.state
     case.claim(by=user, until=now + case.queue.lease_time)
     start_stint(case, now)
