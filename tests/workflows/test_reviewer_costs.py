@@ -19,6 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from tests.factories import QueueFactory, UserFactory, case_in_state, make_case
+from tests.workflows.chain import make_chain
 from tests.workflows.sla_support import office_calendar, publish
 from workflows.actors import SystemActor
 from workflows.models import CaseState, Resolution
@@ -280,3 +281,27 @@ def test_an_api_call_with_a_token_pays_one_statement_for_its_person(
     assert answer.status_code == 200
     # Nothing but the floor, as an error page: held to the same tripwire.
     within_tripwire("error page", lambda: client.get("/api/v1/me/preferences/"))
+
+
+@pytest.mark.django_db
+def test_escalating_by_hand_reads_the_chain_once_per_process_and_the_case_once(
+        queue, member, django_assert_max_num_queries):
+    chain = make_chain(queue)
+    first, second = (case_in_state(CaseState.ASSIGNED, queue=queue, assignee=member)
+                     for _ in range(2))
+    client = with_token(member)
+    client.post(f"/api/v1/cases/{first.pk}/escalate/", {"reason": "Looks off"},
+                format="json")  # the first reads the chain: levels, matrix, people...
+
+    # Token, permissions, the case, the level's claim, its row, who of the target is
+    # away and their loads, the case's update, the consult asked, the notices, the
+    # audit row; the content and the consults the answer shows; the transactions' four
+    # statements. No queue, level, matrix or person read again, nor the case after.
+    with django_assert_max_num_queries(17):
+        answer = client.post(f"/api/v1/cases/{second.pk}/escalate/",
+                             {"reason": "Looks off"}, format="json")
+
+    assert answer.status_code == 200
+    assert (answer.json()["state"], answer.json()["assignee"]) == ("assigned",
+                                                                   chain.owner.username)
+    assert answer.json()["escalation_level"] == 1

@@ -299,10 +299,12 @@ class ChainBook:
 
 # A single escalation (by hand, or a lone sweep) reads the same configuration as the
 # last one of its queue: its process, chain, matrix, managers and members (about eight
-# queries). Kept briefly in each process (``workflows.process_cache``): any ORM write to
-# what a book holds drops it here and, through the shared cache, in every process;
-# anything else within the cache's TTL. Loads and availability are never in it.
-_chains = ProcessCache("escalation-chains")
+# queries). Kept in each process (``workflows.process_cache``): any ORM write to what a
+# book holds drops it here and, through the shared cache, in every process (where it is
+# shared, a book is kept for a minute; else for the short TTL); the matrix's
+# ``bulk_create`` says so itself (``forget_chains``). Loads and availability are never
+# in it.
+_chains = ProcessCache("escalation-chains", shared_ttl=60.0)
 _chains.watch(Queue, Process, EscalationLevel, RaciAssignment, Group, Permission,
               through=(EscalationLevel.users.through, Queue.members.through,
                        Queue.member_groups.through, User.groups.through,
