@@ -40,7 +40,7 @@ UNUSED_FOR_A_CASE = ("meta", "body_hash", "use_case__description", "use_case__in
                      "use_case__summary_fields", "policy_version__text")
 
 
-def _decision_of(case) -> Decision | None:
+def decision_of(case) -> Decision | None:
     # Read once per case object: a decision never changes once stored (I1), and a
     # resolution asks for it to check the answer, to compare it and to answer with it.
     # (Not found is not remembered: the decision of a case being opened comes after it.)
@@ -53,7 +53,7 @@ def _decision_of(case) -> Decision | None:
 def validate_resolution(*, case, verdict: str, output: dict | None, reason_code: str) -> None:
     """Every problem at once, in words (``contract_wording``): the reason code on
     ``reason_code``, each field of a correction on ``output.<field>``."""
-    decision = _decision_of(case)
+    decision = decision_of(case)
     if decision is None:
         return
     use_case = decision.use_case
@@ -96,7 +96,7 @@ def record_labelled_example(*, case, resolution) -> LabelledExample | None:
     A blind answer arrives already compared with the AI's output by the engine:
     ``accepted`` when they agree, ``corrected`` (with the reviewer's output) when not.
     """
-    decision = _decision_of(case)
+    decision = decision_of(case)
     if decision is None:
         return None
     # Held until the resolving transaction commits: the next place is taken after it.
@@ -119,7 +119,7 @@ def record_labelled_example(*, case, resolution) -> LabelledExample | None:
 
 
 def case_content(*, case) -> CaseContent | None:
-    decision = _decision_of(case)
+    decision = decision_of(case)
     return content_of(decision) if decision is not None else None
 
 
