@@ -116,7 +116,7 @@ class _Plan:
 def escalate(*, case_id: int, cause: str, expected_level: int, actor, reason: str = "",
              now: datetime | None = None, expected_version: int | None = None,
              chains: "ChainBook | None" = None, terms: sla.TermsBook | None = None,
-             writes: "Writes | None" = None) -> Escalation | None:
+             writes: "Writes | None" = None, savepoint: bool = True) -> Escalation | None:
     """Hand the case up from ``expected_level`` to the next level; once (I2).
 
     Answers the new ``Escalation`` (its ``case`` as the escalation left it, its
@@ -129,6 +129,9 @@ def escalate(*, case_id: int, cause: str, expected_level: int, actor, reason: st
     ``sla.book_for``). ``writes``: where a caller that
     escalates many cases in one transaction collects the outbox messages and audit
     events, to write them all at once; without it, they are written here.
+    ``savepoint=False``: the caller's transaction is rolled back whole when this one
+    declines (the manual path raises a conflict), so a declined level needs no
+    savepoint of its own to undo.
     """
     actors.require(actor)
     if cause not in EscalationCause.values:
@@ -136,7 +139,7 @@ def escalate(*, case_id: int, cause: str, expected_level: int, actor, reason: st
                          f"{EscalationCause.values}.")
     now = now or timezone.now()
     chains = chains or configured_chains()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         case = _claim_level(case_id=case_id, expected_level=expected_level,
                             expected_version=expected_version)
         if case is None:

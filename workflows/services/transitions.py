@@ -342,7 +342,8 @@ def escalate(*, case_id: int, user, reason: str, expected_version: int | None = 
         reason = _required_text(reason, field="reason", what="why it needs escalating")
         escalated = escalation.escalate(case_id=case.pk, cause="manual",
                                         expected_level=case.escalation_level, actor=user,
-                                        reason=reason, now=now, expected_version=case.version)
+                                        reason=reason, now=now, expected_version=case.version,
+                                        savepoint=False)
         if escalated is None:
             raise CaseConflict(STALE_MESSAGE, case=case)
     # The case as the escalation wrote it (every field, from its guard's RETURNING on),
