@@ -586,6 +586,33 @@ def _names_from(column) -> set[str]:
     return set(column if isinstance(column, list) else json.loads(column))
 
 
+def availability_and_loads(user_ids: Sequence[int], *,
+                           states: Sequence[str]) -> dict[int, tuple[bool | None, int]]:
+    """Per person: whether they are available (their status says so; None: they have
+    none) and how many cases in ``states`` they hold (``case_assignee_idx``); one
+    statement.
+
+    ORM reference (``workflows.services.assignment``): ``statuses(user_ids)`` and
+    ``open_loads(user_ids)``, two queries.
+    """
+    if not user_ids:
+        return {}
+    status, case = ReviewerStatus._meta, Case._meta
+    people = ", ".join(["%s"] * len(user_ids))
+    held = ", ".join(["%s"] * len(states))
+    sql = (f"SELECT u.id, s.{status.get_field('available').column},"
+           f" (SELECT COUNT(*) FROM {case.db_table} c"
+           f" WHERE c.{case.get_field('assignee').column} = u.id"
+           f" AND c.{case.get_field('state').column} IN ({held}))"
+           f" FROM {get_user_model()._meta.db_table} u"
+           f" LEFT JOIN {status.db_table} s ON s.{status.get_field('user').column} = u.id"
+           f" WHERE u.id IN ({people})")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*(str(state) for state in states), *user_ids])
+        return {user_id: (None if available is None else bool(available), load)
+                for user_id, available, load in cursor.fetchall()}
+
+
 def top_bar_counts(*, user_id: int, manager: bool,
                    reads_everything: bool) -> tuple[bool, int, int]:
     """For the top bar, one statement: does the person work any queue (a manager works

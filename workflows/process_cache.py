@@ -7,7 +7,9 @@ decision; a query for them would cost more than judging the decision. Correctnes
   at once and again when its transaction commits, and bumps a token in Django's
   cache: with Redis, every process drops its entries on its next use;
 - anything else (``QuerySet.update``, SQL, a process without a shared cache) is seen
-  after at most ``TTL`` seconds.
+  after at most ``TTL`` seconds. A cache whose every product write goes through the ORM
+  (or tells it, ``forget``) may keep entries ``shared_ttl`` seconds where the shared
+  cache reaches every process (Redis): there the token already drops them everywhere.
 
 A request that looks into several caches reads their tokens in one round trip inside
 ``one_look()``: each cache then holds what it held at the block's start.
@@ -21,7 +23,9 @@ from collections.abc import Hashable, Iterable
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
@@ -51,9 +55,10 @@ def one_look():
 class ProcessCache:
     TTL = 2.0
 
-    def __init__(self, name: str, *, clock=time.monotonic):
+    def __init__(self, name: str, *, shared_ttl: float | None = None, clock=time.monotonic):
         self.name = name
         self.generation_key = f"backstop:{name}"
+        self.shared_ttl = shared_ttl
         self.clock = clock
         self.entries: dict[Hashable, tuple[float, object]] = {}
         self.generation = None
@@ -77,7 +82,14 @@ class ProcessCache:
         return found
 
     def store(self, key: Hashable, value) -> None:
-        self.entries[key] = (self.clock() + self.TTL, value)
+        self.entries[key] = (self.clock() + self.ttl(), value)
+
+    def ttl(self) -> float:
+        """How long an entry is kept: ``shared_ttl`` where a write in any process drops
+        it in every other (a shared cache carries the token), ``TTL`` otherwise."""
+        if self.shared_ttl is None or not reaches_every_process():
+            return self.TTL
+        return self.shared_ttl
 
     def clear(self) -> None:
         self.entries = {}
@@ -98,6 +110,11 @@ class ProcessCache:
         for table in through:
             m2m_changed.connect(self.forget, sender=table, weak=False,
                                 dispatch_uid=f"{self.name}-m2m-{table.__name__}")
+
+
+def reaches_every_process() -> bool:
+    """Whether Django's cache is one every process shares (not a per-process memory)."""
+    return not isinstance(caches["default"], LocMemCache | DummyCache)
 
 
 def _shared_cache(operation: str, *args):

@@ -34,6 +34,7 @@ from exceptions_app.models import (
     confidence_bin_fields,
     latency_bucket_field,
 )
+from exceptions_app.services import resolutions
 from workflows import db
 from workflows.models import AuditEvent, Verdict
 from workflows.verbs import AuditVerb
@@ -91,24 +92,23 @@ def count_resolution(*, case, resolution) -> None:
 
     Decisions stored before the rollups existed have no row: nothing is added for them.
     """
-    decision = (Decision.objects.filter(case=case.pk)
-                .values("use_case_id", "model_version", "route", "qa_sampled", "confidence",
-                        "received_at").first())
+    # The one the resolution's other handlers read (once per case object).
+    decision = resolutions.decision_of(case)
     if decision is None:
         return
     agreed = resolution.verdict == Verdict.ACCEPTED
     resolved_at = case.closed_at or resolution.approved_at or resolution.created_at
-    seconds = max((resolved_at - decision["received_at"]).total_seconds(), 0)
-    qa = decision["route"] == Route.AUTO and decision["qa_sampled"]
+    seconds = max((resolved_at - decision.received_at).total_seconds(), 0)
+    qa = decision.route == Route.AUTO and decision.qa_sampled
     bin_resolved, bin_agreed, bin_confidence = confidence_bin_fields(
-        confidence_bin(decision["confidence"]))
+        confidence_bin(decision.confidence))
     bucket = latency_bucket_field(latency_bucket(seconds))
     second_reviewed = resolution.approved_by_id is not None
     sent_back = second_reviewed and AuditEvent.objects.filter(
         case_id=case.pk, verb=AuditVerb.CASE_SENT_BACK).exists()
     DailyQuality.objects.filter(
-        day=decision_day(decision["received_at"]), use_case=decision["use_case_id"],
-        model_version=decision["model_version"], route=decision["route"],
+        day=decision_day(decision.received_at), use_case=decision.use_case_id,
+        model_version=decision.model_version, route=decision.route,
     ).update(
         resolved=F("resolved") + 1,
         resolved_in_time=F("resolved_in_time") + int(case.due_at is None
@@ -122,7 +122,7 @@ def count_resolution(*, case, resolution) -> None:
         seconds_to_decision=F("seconds_to_decision") + round(seconds),
         **{bin_resolved: F(bin_resolved) + 1,
            bin_agreed: F(bin_agreed) + int(agreed),
-           bin_confidence: F(bin_confidence) + decision["confidence"],
+           bin_confidence: F(bin_confidence) + decision.confidence,
            bucket: F(bucket) + 1})
 
 

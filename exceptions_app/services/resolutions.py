@@ -44,7 +44,7 @@ CONTENT_READS = ContentReads(
     deferred=tuple(f"decision__{name}" for name in UNUSED_FOR_A_CASE))
 
 
-def _decision_of(case) -> Decision | None:
+def decision_of(case) -> Decision | None:
     # Read once per case object: a decision never changes once stored (I1), and a
     # resolution asks for it to check the answer, to compare it and to answer with it.
     # (Not found by a query of its own is not remembered: the decision of a case being
@@ -63,7 +63,7 @@ def _decision_of(case) -> Decision | None:
 def validate_resolution(*, case, verdict: str, output: dict | None, reason_code: str) -> None:
     """Every problem at once, in words (``contract_wording``): the reason code on
     ``reason_code``, each field of a correction on ``output.<field>``."""
-    decision = _decision_of(case)
+    decision = decision_of(case)
     if decision is None:
         return
     use_case = decision.use_case
@@ -106,7 +106,7 @@ def record_labelled_example(*, case, resolution) -> LabelledExample | None:
     A blind answer arrives already compared with the AI's output by the engine:
     ``accepted`` when they agree, ``corrected`` (with the reviewer's output) when not.
     """
-    decision = _decision_of(case)
+    decision = decision_of(case)
     if decision is None:
         return None
     # Held until the resolving transaction commits: the next place is taken after it.
@@ -129,7 +129,7 @@ def record_labelled_example(*, case, resolution) -> LabelledExample | None:
 
 
 def case_content(*, case) -> CaseContent | None:
-    decision = _decision_of(case)
+    decision = decision_of(case)
     return content_of(decision) if decision is not None else None
 
 

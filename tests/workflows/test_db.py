@@ -915,3 +915,26 @@ def test_people_are_read_as_the_orm_reads_them():
     assert [_model_values(person) for person in by_sql] == [
         _model_values(person) for person in reference]
     assert len(by_sql) == 2 and db.people([]) == []
+
+
+def test_availability_and_loads_are_what_the_statuses_and_loads_queries_find():
+    from tests.factories import make_case
+    from workflows.models import HELD_STATES, CaseState, ReviewerStatus
+    from workflows.services import assignment
+
+    queue = QueueFactory()
+    busy, away, back, new, idle = (UserFactory() for _ in range(5))
+    ReviewerStatus.objects.create(user=away, available=False, delegate=back)
+    ReviewerStatus.objects.create(user=back, available=True)
+    for state in CaseState.values:  # one case in every state, held or not
+        make_case(queue, state=state, assignee=busy if state != CaseState.OPEN else None)
+    make_case(queue, state=CaseState.ASSIGNED, assignee=away)
+    make_case(queue, state=CaseState.WAITING, assignee=back)
+    people = [busy.pk, away.pk, back.pk, new.pk, idle.pk]
+
+    statuses, loads = assignment.statuses(people), assignment.open_loads(people)
+    by_orm = {pk: (statuses[pk].available if pk in statuses else None, loads[pk])
+              for pk in people}
+    assert db.availability_and_loads(people, states=HELD_STATES) == by_orm
+    assert by_orm[busy.pk] == (None, len(HELD_STATES)) and by_orm[away.pk] == (False, 1)
+    assert db.availability_and_loads([], states=HELD_STATES) == {}

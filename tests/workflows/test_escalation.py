@@ -12,6 +12,7 @@ from tests.factories import UserFactory, make_case
 from tests.workflows.chain import make_chain
 from workflows.actors import SYSTEM
 from workflows.models import (
+    Activity,
     AuditEvent,
     Case,
     CaseState,
@@ -20,10 +21,11 @@ from workflows.models import (
     Escalation,
     EscalationOutcome,
     OutboxMessage,
+    RaciRole,
     Resolution,
     ReviewerStatus,
 )
-from workflows.services import consults, escalation, outbox, transitions
+from workflows.services import consults, escalation, outbox, raci, transitions
 from workflows.services.errors import CaseConflict
 
 S = CaseState
@@ -452,6 +454,57 @@ def test_escalating_by_hand_follows_the_chain(queue, member):
     assert event.actor == member and event.data["reason"] == "Vendor disputes the PO"
     # The person who escalated is not told about their own action.
     assert not OutboxMessage.objects.filter(case=case, recipient=str(member.pk)).exists()
+
+
+@pytest.mark.django_db
+def test_escalating_by_hand_answers_the_case_as_the_escalation_left_it(queue, member):
+    chain = make_chain(queue)
+    case = _case(chain, member)
+
+    answered = transitions.escalate(case_id=case.pk, user=member, reason="Unsure")
+
+    stored = transitions.with_answer_facts(Case.objects).get(pk=case.pk)
+    assert {field.attname: getattr(answered, field.attname)
+            for field in Case._meta.concrete_fields} == {
+        field.attname: getattr(stored, field.attname) for field in Case._meta.concrete_fields}
+    assert answered.has_consults is stored.has_consults is True  # level 1 asks legal
+    assert Case.resolution.is_cached(answered) and not hasattr(answered, "resolution")
+    assert answered.assignee == chain.owner
+
+
+@pytest.mark.django_db
+def test_a_matrix_changed_between_two_escalations_counts_for_the_second(queue, member):
+    chain = make_chain(queue)
+    raci.set_assignments(process=chain.process, activity=Activity.ESCALATION,
+                         role=RaciRole.ACCOUNTABLE, users=[], actor=SYSTEM)
+    first, second = _case(chain, member), _case(chain, member)
+    transitions.escalate(case_id=first.pk, user=member, reason="Unsure")
+    assert _reload(first).assignee is None  # nobody accountable: it waits, escalated
+
+    # The cell was empty: nothing is deleted, the new row is bulk-created (no signal).
+    raci.set_assignments(process=chain.process, activity=Activity.ESCALATION,
+                         role=RaciRole.ACCOUNTABLE, users=[chain.owner], actor=SYSTEM)
+    transitions.escalate(case_id=second.pk, user=member, reason="Unsure")
+
+    assert _reload(second).assignee == chain.owner
+
+
+@pytest.mark.django_db
+def test_a_deactivated_accountable_is_not_given_the_next_escalation(queue, member):
+    chain = make_chain(queue)
+    deputy = UserFactory(username="deputy")
+    raci.set_assignments(process=chain.process, activity=Activity.ESCALATION,
+                         role=RaciRole.ACCOUNTABLE, users=[chain.owner, deputy],
+                         actor=SYSTEM)
+    first, second = _case(chain, member), _case(chain, member)
+    transitions.escalate(case_id=first.pk, user=member, reason="Unsure")
+    assert _reload(first).assignee == deputy  # as loaded as the owner, and first by name
+
+    deputy.is_active = False
+    deputy.save()
+    transitions.escalate(case_id=second.pk, user=member, reason="Unsure")
+
+    assert _reload(second).assignee == chain.owner
 
 
 @pytest.mark.django_db

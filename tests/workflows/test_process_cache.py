@@ -2,6 +2,7 @@
 process writes, another stops using on its next lookup; ``one_look`` reads every cache's
 token in one round trip and still sees a write made before it."""
 
+import pytest
 from django.core.cache import cache
 
 from workflows import process_cache
@@ -74,3 +75,22 @@ def test_a_nested_look_keeps_the_outer_reading(monkeypatch):
     assert shared.calls == ["get_many"]
     terms.lookup([1])
     assert shared.calls == ["get_many", "get"]  # outside a look: its own round trip
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_a_longer_ttl_holds_only_where_every_process_shares_the_token(monkeypatch, shared):
+    now = [0.0]
+    terms = ProcessCache("test-terms", shared_ttl=60.0, clock=lambda: now[0])
+    monkeypatch.setattr(process_cache, "reaches_every_process", lambda: shared)
+    terms.lookup([1])
+    terms.store(1, "terms")
+
+    now[0] = 30.0  # past the short TTL, within the shared one
+    assert terms.lookup([1]) == ({1: "terms"} if shared else {})
+    now[0] = 61.0
+    assert terms.lookup([1]) == {}
+
+
+def test_only_a_per_process_cache_is_not_shared_by_every_process(settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert not process_cache.reaches_every_process()

@@ -10,6 +10,7 @@ costing what it did before (2 to 7 times the budget), not to measure it;
 import logging
 import statistics
 import time
+import uuid
 
 import pytest
 from django.conf import settings
@@ -19,10 +20,11 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from tests.factories import QueueFactory, UserFactory, case_in_state, make_case
+from tests.workflows.chain import make_chain
 from tests.workflows.sla_support import office_calendar, publish
 from workflows.actors import SystemActor
 from workflows.models import CaseState, Resolution
-from workflows.services import tokens
+from workflows.services import escalation, tokens
 from workflows.services.sla import terms
 
 # Server CPU budgets per request, in ms (docs/PERFORMANCE.md), and the tripwire's margin.
@@ -52,6 +54,12 @@ def signed_in(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+def alone(monkeypatch, cache) -> None:
+    """``cache``'s token of its own: a test running beside this one in another process
+    writes what the cache watches, which would drop its entries here (Redis)."""
+    monkeypatch.setattr(cache, "generation_key", f"{cache.generation_key}:{uuid.uuid4()}")
 
 
 def median_cpu_ms(call, runs: int = 7) -> float:
@@ -134,6 +142,7 @@ def test_putting_a_case_on_hold_and_back_reads_the_sla_terms_once_per_process(
     # Business hours, a holiday calendar: the terms a clock pauses and resumes under.
     publish(queue, calendar=office_calendar())
     monkeypatch.setattr(terms._case_terms, "clock", lambda: 0.0)  # no expiry in this test
+    alone(monkeypatch, terms._case_terms)
     first, second = (case_in_state(CaseState.ASSIGNED, queue=queue, assignee=member)
                      for _ in range(2))
     client = with_token(member)
@@ -292,3 +301,31 @@ def test_an_api_call_with_a_token_pays_one_statement_for_its_person(
     assert answer.status_code == 200
     # Nothing but the floor, as an error page: held to the same tripwire.
     within_tripwire("error page", lambda: client.get("/api/v1/me/preferences/"))
+
+
+@pytest.mark.django_db
+def test_escalating_by_hand_reads_the_chain_once_per_process_and_the_case_once(
+        queue, member, monkeypatch, django_assert_max_num_queries):
+    chain = make_chain(queue)
+    for cache in (escalation._chains, terms._case_terms):
+        monkeypatch.setattr(cache, "clock", lambda: 0.0)
+        alone(monkeypatch, cache)
+    first, second = (case_in_state(CaseState.ASSIGNED, queue=queue, assignee=member)
+                     for _ in range(2))
+    client = with_token(member)
+    client.post(f"/api/v1/cases/{first.pk}/escalate/", {"reason": "Looks off"},
+                format="json")  # the first reads the chain: levels, matrix, people...
+
+    # Token, permissions, the case, the level's claim, its row, whether the target is
+    # away and their load (one statement), the case's update, the consult asked, the
+    # notices, the audit row; the content and the consults the answer shows; the
+    # transaction's two statements (no savepoint of the escalation's own). No queue,
+    # level, matrix or person read again, nor the case after.
+    with django_assert_max_num_queries(14):
+        answer = client.post(f"/api/v1/cases/{second.pk}/escalate/",
+                             {"reason": "Looks off"}, format="json")
+
+    assert answer.status_code == 200
+    assert (answer.json()["state"], answer.json()["assignee"]) == ("assigned",
+                                                                   chain.owner.username)
+    assert answer.json()["escalation_level"] == 1

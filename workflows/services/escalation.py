@@ -54,9 +54,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from workflows import actors, db, hooks, selectors
@@ -77,10 +78,13 @@ from workflows.models import (
     OutboxMessage,
     Process,
     Queue,
+    RaciAssignment,
     RaciRole,
     Resolution,
+    User,
     Verdict,
 )
+from workflows.process_cache import ProcessCache
 from workflows.services import (
     assignment,
     audit,
@@ -112,25 +116,30 @@ class _Plan:
 def escalate(*, case_id: int, cause: str, expected_level: int, actor, reason: str = "",
              now: datetime | None = None, expected_version: int | None = None,
              chains: "ChainBook | None" = None, terms: sla.TermsBook | None = None,
-             writes: "Writes | None" = None) -> Escalation | None:
+             writes: "Writes | None" = None, savepoint: bool = True) -> Escalation | None:
     """Hand the case up from ``expected_level`` to the next level; once (I2).
 
-    Answers the new ``Escalation``, or ``None`` when the case is no longer open at
-    ``expected_level`` (someone else escalated it, or it was closed): the caller has
-    nothing to do. ``expected_version`` (the manual path) also refuses a case that
+    Answers the new ``Escalation`` (its ``case`` as the escalation left it, its
+    ``consults_asked`` the requests it made), or ``None`` when the case is no longer
+    open at ``expected_level`` (someone else escalated it, or it was closed): the caller
+    has nothing to do. ``expected_version`` (the manual path) also refuses a case that
     changed since the person saw it. Runs in the caller's transaction if there is one.
     ``chains`` and ``terms``: what a batch of escalations shares, read once (the
-    sweeper's); without them, this one reads its own. ``writes``: where a caller that
+    sweeper's); without them, this one takes this process's (``configured_chains``,
+    ``sla.book_for``). ``writes``: where a caller that
     escalates many cases in one transaction collects the outbox messages and audit
     events, to write them all at once; without it, they are written here.
+    ``savepoint=False``: the caller's transaction is rolled back whole when this one
+    declines (the manual path raises a conflict), so a declined level needs no
+    savepoint of its own to undo.
     """
     actors.require(actor)
     if cause not in EscalationCause.values:
         raise ValueError(f"Unknown escalation cause {cause!r}; use one of "
                          f"{EscalationCause.values}.")
     now = now or timezone.now()
-    chains = chains or ChainBook()
-    with transaction.atomic():
+    chains = chains or configured_chains()
+    with transaction.atomic(savepoint=savepoint):
         case = _claim_level(case_id=case_id, expected_level=expected_level,
                             expected_version=expected_version)
         if case is None:
@@ -206,8 +215,9 @@ class ChainBook:
     managers, the queues' members.
 
     The sweeper keeps one per batch, so a change to a chain or a matrix counts from the
-    next batch on; a single escalation reads its own. Loads (who holds how many cases)
-    are never kept: each pick reads them as they are.
+    next batch on; a single escalation takes this process's (``configured_chains``).
+    Nothing a person changes by working is kept: who is away and who holds how many
+    cases, each pick reads as they are (``assignment.pick_least_loaded``).
     """
 
     def __init__(self):
@@ -290,6 +300,47 @@ class ChainBook:
         return self._members[queue.pk]
 
 
+# A single escalation (by hand, or a lone sweep) reads the same configuration as the
+# last one of its queue: its process, chain, matrix, managers and members (about eight
+# queries). Kept in each process (``workflows.process_cache``): any ORM write to what a
+# book holds drops it here and, through the shared cache, in every process (where it is
+# shared, a book is kept for a minute; else for the short TTL); the matrix's
+# ``bulk_create`` says so itself (``forget_chains``). Loads and availability are never
+# in it.
+_chains = ProcessCache("escalation-chains", shared_ttl=60.0)
+_chains.watch(Queue, Process, EscalationLevel, RaciAssignment, Group, Permission,
+              through=(EscalationLevel.users.through, Queue.members.through,
+                       Queue.member_groups.through, User.groups.through,
+                       User.user_permissions.through, Group.permissions.through))
+
+
+def _person_changed(*, update_fields=None, **kwargs) -> None:
+    # A person's name, activity or superuser flag is in the book; signing in (which
+    # saves ``last_login`` alone) changes none of it.
+    if update_fields is None or set(update_fields) - {"last_login"}:
+        _chains.forget()
+
+
+post_save.connect(_person_changed, sender=User, weak=False,
+                  dispatch_uid="escalation-chains-person")
+post_delete.connect(_chains.forget, sender=User, weak=False,
+                    dispatch_uid="escalation-chains-person-gone")
+
+
+def configured_chains() -> ChainBook:
+    """This process's book of the chains' configuration, fresh per ``_chains``."""
+    book = _chains.lookup(["book"]).get("book")
+    if book is None:
+        book = ChainBook()
+        _chains.store("book", book)
+    return book
+
+
+def forget_chains() -> None:
+    """For writes the cache's signals do not see (``bulk_create``, ``QuerySet.update``)."""
+    _chains.forget()
+
+
 # -- where the case goes ----------------------------------------------------------------
 
 def _apply(case: Case, escalation: Escalation, *, claimed: dict, chains: ChainBook,
@@ -315,6 +366,7 @@ def _apply(case: Case, escalation: Escalation, *, claimed: dict, chains: ChainBo
         asked = consults.ask(case=case, escalation=escalation, required=config.consult_required,
                              consultees=chains.holders_of(process, role=RaciRole.CONSULTED),
                              now=now)
+    escalation.consults_asked = asked
     informed = _tell(case, process, escalation, config, plan, asked, chains, writes, now=now)
     event_data = {
         "from": before["state"], "to": case.state, "version": case.version,

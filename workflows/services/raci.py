@@ -211,6 +211,10 @@ def set_assignments(*, process: Process, activity: str, role: str, users: Iterab
              for user in users]
             + [RaciAssignment(process=process, activity=activity, role=role, group=group)
                for group in groups])
+        # ``bulk_create`` sends no signal: the chains' cache is told here. (Imported
+        # here: escalation reads the matrix through this module.)
+        from workflows.services import escalation
+        escalation.forget_chains()
         audit.record(actor=actor, verb=AuditVerb.RACI_CHANGED, object_type="process",
                      object_id=process.pk, now=now,
                      data={"process": process.slug, "activity": activity, "role": role,

@@ -353,14 +353,20 @@ def escalate(*, case_id: int, user, reason: str, expected_version: int | None = 
     with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
         require(case, case.escalate, user, action="be escalated")
         reason = _required_text(reason, field="reason", what="why it needs escalating")
-        if escalation.escalate(case_id=case.pk, cause="manual",
-                               expected_level=case.escalation_level, actor=user,
-                               reason=reason, now=now, expected_version=case.version) is None:
+        escalated = escalation.escalate(case_id=case.pk, cause="manual",
+                                        expected_level=case.escalation_level, actor=user,
+                                        reason=reason, now=now, expected_version=case.version,
+                                        savepoint=False)
+        if escalated is None:
             raise CaseConflict(STALE_MESSAGE, case=case)
-        # Re-read rather than refresh_from_db: django-fsm's refresh flips the state
-        # field's class-wide ``protected`` flag, which races between threads.
-        case = with_answer_facts(Case.objects).get(pk=case.pk)
-    return case
+    # The case as the escalation wrote it (every field, from its guard's RETURNING on),
+    # with what the answer reads besides, as ``with_answer_facts`` would: no second read.
+    answered = escalated.case
+    if not Case.resolution.is_cached(answered):  # none was written: the one read before
+        Case.resolution.related.set_cached_value(
+            answered, Case.resolution.related.get_cached_value(case))
+    answered.has_consults = case.has_consults or bool(escalated.consults_asked)
+    return answered
 
 
 def approve(*, case_id: int, user, expected_version: int | None = None,

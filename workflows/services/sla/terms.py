@@ -258,10 +258,11 @@ def _row(case) -> tuple[int, int, int | None, int]:
 
 # The terms single cases run under, by (queue, policy version): a person's transition
 # (request info, resume, reassign, a new priority) reads them for one case, and loading
-# them is four queries and a calendar built anew each time. Kept briefly in each
-# process (``workflows.process_cache``: any ORM write to these models drops them). A
+# them is five queries and a calendar built anew each time. Kept in each process
+# (``workflows.process_cache``: any ORM write to these models drops them, in every
+# process where the cache is shared, so for a minute there; else for its short TTL). A
 # book holds only the calendar closures near the time it was loaded for.
-_case_terms = ProcessCache("sla-case-terms")
+_case_terms = ProcessCache("sla-case-terms", shared_ttl=60.0)
 _case_terms.watch(SlaPolicy, SlaTarget, Calendar, CalendarClosure, Queue, EscalationLevel)
 BOOK_SPAN = timedelta(hours=1)
 
