@@ -179,6 +179,20 @@ def test_a_long_queue_counts_up_to_the_cap(queue, member, monkeypatch):
     assert summary.open_count_label == "2+"
 
 
+@pytest.mark.django_db
+def test_home_says_a_long_queue_has_more_than_the_cap(client, queue, member, monkeypatch):
+    from workflows import selectors
+
+    monkeypatch.setattr(selectors, "OPEN_COUNT_CAP", 2)
+    for _ in range(3):
+        make_case(queue)
+    client.force_login(member)
+
+    page = client.get("/").content.decode()
+
+    assert '<div class="stat__value">2+</div><div class="stat__label">waiting</div>' in page
+
+
 # -- detail and blind review ----------------------------------------------------------------
 
 # -- claim-next and transitions -------------------------------------------------------------
