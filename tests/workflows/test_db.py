@@ -191,6 +191,35 @@ def test_no_next_checks_to_set_runs_no_query(django_assert_num_queries):
         db.set_next_checks([])
 
 
+# --- renew_lease: like the conditional ORM update it replaced --------------------------------
+
+
+def test_renewing_a_lease_moves_only_what_the_orm_update_would():
+    holder, other, now = UserFactory(), UserFactory(), timezone.now()
+    until = now + timedelta(minutes=15)
+    # (state, holder, lease): held and live; lapsed; held by someone else; held without a
+    # lease (an escalation's owner); waiting for information; resolved.
+    kinds = [("assigned", holder, now + timedelta(minutes=1)),
+             ("assigned", holder, now - timedelta(seconds=1)),
+             ("assigned", other, now + timedelta(minutes=1)),
+             ("assigned", holder, None),
+             ("waiting", holder, now + timedelta(minutes=1)),
+             ("resolved", holder, now + timedelta(minutes=1))]
+    twins = [tuple(CaseFactory(state=state, assignee=person, lease_expires_at=lease)
+                   for _ in range(2)) for state, person, lease in kinds]
+
+    renewed = [db.renew_lease(case_id=raw.pk, holder_id=holder.pk, now=now, until=until)
+               for raw, _ in twins]
+    orm_renewed = [bool(Case.objects.filter(
+        pk=orm.pk, state="assigned", assignee=holder.pk, lease_expires_at__gt=now)
+        .update(lease_expires_at=until)) for _, orm in twins]
+
+    after = dict(Case.objects.values_list("pk", "lease_expires_at"))
+    assert renewed == orm_renewed == [True, False, False, False, False, False]
+    assert [after[raw.pk] for raw, _ in twins] == [after[orm.pk] for _, orm in twins]
+    assert after[twins[0][0].pk] == until
+
+
 # --- instances from raw rows ------------------------------------------------------------------
 
 def test_a_case_marked_saved_after_a_raw_insert_is_updated_by_save_not_inserted_again():

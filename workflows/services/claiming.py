@@ -168,12 +168,10 @@ def extend_lease(*, case: Case, user, now: datetime | None = None) -> bool:
     until = now + case.queue.lease_time
     # The same conditions in the WHERE: a sweeper or a transition that got there first
     # wins (case_lease_idx's sweep locks the row it expires).
-    renewed = Case.objects.filter(
-        pk=case.pk, state=CaseState.ASSIGNED, assignee=user.pk,
-        lease_expires_at__gt=now).update(lease_expires_at=until)
+    renewed = db.renew_lease(case_id=case.pk, holder_id=user.pk, now=now, until=until)
     if renewed:
         case.lease_expires_at = until
-    return bool(renewed)
+    return renewed
 
 
 def expire_leases(*, now: datetime | None = None, batch_size: int = 500) -> int:
