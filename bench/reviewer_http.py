@@ -23,6 +23,13 @@ What it does, in one run:
    processes and the bench database's PostgreSQL backends, from /proc). Checks that
    no case was claimed twice, and stops gunicorn by its PID.
 
+``--client wrk`` runs claim-next alone, back to back, from wrk (Debian's package ``wrk``)
+instead of Python processes: ``--reviewers`` connections, each request with the next
+reviewer's token. Twenty Python clients take about a third of the two cores from the
+server they measure; wrk's one thread takes a few percent, so its claims/s is what the
+server can do. Double claims are counted from the audit trail (one ``case.claimed``
+event per claim).
+
 To compare two commits, run it from each checkout (it serves that checkout's code),
 alternating.
 """
@@ -32,6 +39,7 @@ import multiprocessing
 import os
 import random
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -176,6 +184,55 @@ def run(*, base: str, people: list[dict], count: int, think: float, duration: fl
             "db_ms": 1000 * probe.used(before["db"], after["db"]) / requests_made}
 
 
+WRK_SCRIPT = """
+local tokens = {%(tokens)s}
+local sent = 0
+request = function()
+  sent = sent + 1
+  return wrk.format("POST", "/api/v1/cases/claim-next/",
+    {["Authorization"] = "Token " .. tokens[sent %% #tokens + 1],
+     ["Content-Type"] = "application/json"}, '{"queue": "%(queue)s"}')
+end
+done = function(summary, latency, requests)
+  io.write(string.format("wrk %%d %%d %%d %%d %%d\\n", summary.requests,
+    summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99), summary.duration))
+end
+"""
+
+
+def run_wrk(*, base: str, people: list[dict], count: int, duration: float, probe) -> dict:
+    """Claim-next back to back from ``count`` wrk connections (one thread)."""
+    from django.db import connection
+
+    script = WRK_SCRIPT % {"tokens": ", ".join(f'"{p["token"]}"' for p in people),
+                           "queue": QUEUE}
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        lua.write(script)
+        lua.flush()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT coalesce(max(id), 0) FROM workflows_auditevent")
+            (since,) = cursor.fetchone()
+        before = probe.sample()
+        output = subprocess.run(
+            ["wrk", "-t1", f"-c{count}", f"-d{duration:.0f}s", "-s", lua.name, base],
+            capture_output=True, text=True, check=True).stdout
+        after = probe.sample()
+    done, errors, p50, p99, micros = (int(n) for n in re.search(
+        r"^wrk (\d+) (\d+) (\d+) (\d+) (\d+)$", output, re.M).groups())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), count(DISTINCT object_id) FROM workflows_auditevent "
+                       "WHERE id > %s AND verb = 'case.claimed'", [since])
+        claims, cases = cursor.fetchone()
+    return {"timings": {}, "percentiles": {"next case": (done, p50 / 1e6, p99 / 1e6)},
+            "claimed": claims,
+            "elapsed": micros / 1e6, "double": claims - cases, "requests": done,
+            "failures": [f"{errors} answers were errors or not answered"] if errors else [],
+            "server_ms": 1000 * probe.used(before["server"], after["server"]) / done,
+            "db_ms": 1000 * probe.used(before["db"], after["db"]) / done}
+
+
 def _pct(values: list[float], pct: float) -> float:
     return values[min(len(values) - 1, round(pct / 100 * (len(values) - 1)))] if values else 0.0
 
@@ -185,10 +242,10 @@ def report(label: str, figures: dict) -> None:
           f"{figures['claimed'] / figures['elapsed']:.1f} claims/s, double claims "
           f"{figures['double']}; server CPU per request: gunicorn "
           f"{figures['server_ms']:.2f} ms + PostgreSQL {figures['db_ms']:.2f} ms")
-    for step, values in figures["timings"].items():
-        if values:
-            print(f"  {step:12s} {len(values):6d}  p50 {1000 * _pct(values, 50):7.1f} ms"
-                  f"  p99 {1000 * _pct(values, 99):7.1f} ms")
+    percentiles = {step: (len(values), _pct(values, 50), _pct(values, 99))
+                   for step, values in figures["timings"].items() if values}
+    for step, (count, p50, p99) in (percentiles | figures.get("percentiles", {})).items():
+        print(f"  {step:12s} {count:6d}  p50 {1000 * p50:7.1f} ms  p99 {1000 * p99:7.1f} ms")
     for failure in figures["failures"][:5]:
         print(f"  FAILED {failure}")
 
@@ -202,6 +259,8 @@ def main() -> None:
                         help="mean seconds before each step when paced")
     parser.add_argument("--reviewers", default=f"1,{REVIEWERS}")
     parser.add_argument("--port", type=int, default=8260)
+    parser.add_argument("--client", choices=("python", "wrk"), default="python",
+                        help="wrk: claim-next alone, back to back, from wrk's connections")
     parser.add_argument("--steps", default=",".join(STEPS),
                         help="the steps of a round, comma-separated (Next case always: "
                              "'next case' alone is claim-next back to back)")
@@ -231,6 +290,12 @@ def main() -> None:
                   "average " + " ".join(f"{x:.1f}" for x in os.getloadavg()))
             double = 0
             for count in (int(n) for n in args.reviewers.split(",")):
+                if args.client == "wrk":
+                    figures = run_wrk(base=f"http://127.0.0.1:{port}", people=people,
+                                      count=count, duration=args.duration, probe=probe)
+                    double += figures["double"]
+                    report(f"{count} wrk connections, claim-next back to back", figures)
+                    continue
                 for think in (args.think, 0.0):
                     figures = run(base=f"http://127.0.0.1:{port}", people=people,
                                   count=count, think=think, duration=args.duration,
