@@ -1198,3 +1198,59 @@ def _case_with_event_statement(event_model) -> tuple[str, list, list]:
             f" ({', '.join(quote(field.column) for field in event_fields)})"
             f" SELECT {values} FROM changed"
             f" RETURNING {quote(event_model._meta.pk.column)}"), case_fields, event_fields
+
+
+# --- The next place in an ordered, gap-free sequence -----------------------------------------
+# The caller holds the lock that lets one writer at a time take a place
+# (``hold_transaction_lock``, in an earlier statement: a statement's snapshot is taken
+# before any lock it waits for). Each helper reads the last place and takes the next
+# in one statement, on every database (a subquery reads the table it writes).
+
+
+def insert_at_next_position(instance: models.Model, *, field: str) -> None:
+    """Insert the unsaved ``instance`` with its ``field`` one past the greatest of its
+    table (1 for the first); sets its id and that place on it.
+
+    ORM reference: ``instance.<field> = (Model.objects.aggregate(last=Max(field))["last"]
+    or 0) + 1``, then ``instance.save(force_insert=True)``.
+    """
+    sql, fields = _insert_at_next_statement(type(instance), field)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, db_values(instance, fields))
+        pk, position = cursor.fetchone()
+    setattr(instance, field, position)
+    mark_saved(instance, pk=pk)
+
+
+@functools.cache
+def _insert_at_next_statement(model, field: str) -> tuple[str, list]:
+    quote = connection.ops.quote_name
+    table, place = quote(model._meta.db_table), quote(model._meta.get_field(field).column)
+    fields = [each for each in model._meta.concrete_fields
+              if not each.primary_key and each.name != field]
+    # PostgreSQL types a SELECT's parameters by their casts (a VALUES list would take
+    # the columns' types); SQLite's casts would change a datetime's text into a number.
+    values = ", ".join(f"CAST(%s AS {each.db_type(connection)})"
+                       if connection.vendor == "postgresql" else "%s" for each in fields)
+    return (f"INSERT INTO {table} ({place}, {', '.join(quote(each.column) for each in fields)})"
+            f" SELECT COALESCE(MAX({place}), 0) + 1, {values} FROM {table}"
+            f" RETURNING {quote(model._meta.pk.column)}, {place}"), fields
+
+
+def set_next_position(model: type[models.Model], *, pk, field: str, among: str,
+                      value) -> int:
+    """Give row ``pk`` the place ``field`` one past the greatest of the rows whose
+    ``among`` is ``value`` (1 for the first); answers it.
+
+    ORM reference: ``last = model.objects.filter(**{among: value}).aggregate(
+    last=Max(field))["last"]``, then ``model.objects.filter(pk=pk).update(**{field:
+    (last or 0) + 1})``.
+    """
+    quote = connection.ops.quote_name
+    table, place = quote(model._meta.db_table), quote(model._meta.get_field(field).column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {place} = (SELECT COALESCE(MAX({place}), 0) + 1 FROM {table}"
+            f" WHERE {quote(model._meta.get_field(among).column)} = %s)"
+            f" WHERE {quote(model._meta.pk.column)} = %s RETURNING {place}", [value, pk])
+        return cursor.fetchone()[0]

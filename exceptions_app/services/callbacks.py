@@ -20,7 +20,7 @@ a ``whsec_<base64>`` secret as Standard Webhooks defines it (make one with
 """
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from exceptions_app.models import AiSystem, Decision
@@ -91,16 +91,15 @@ def resolution_feed(*, ai_system: AiSystem, after: int, size: int) -> list[dict]
 def publish_resolution(*, case, resolution) -> OutboxMessage | None:
     """Give the decision its place in the feed; write its webhook if the AI system has a
     callback URL. Inside the resolving transaction."""
-    decision = (Decision.objects.select_related("ai_system", "use_case")
-                .filter(case=case.pk).first())
+    # The one the resolution's other handlers read (once per case object).
+    decision = resolutions.decision_of(case)
     if decision is None:
         return None
     # Held until the resolving transaction commits: the next place is taken after it.
     db.hold_transaction_lock(FEED_LOCK | decision.ai_system_id)
-    last = (Decision.objects.filter(ai_system=decision.ai_system_id)
-            .aggregate(last=Max("feed_position"))["last"])
-    decision.feed_position = (last or 0) + 1
-    Decision.objects.filter(pk=decision.pk).update(feed_position=decision.feed_position)
+    decision.feed_position = db.set_next_position(
+        Decision, pk=decision.pk, field="feed_position", among="ai_system",
+        value=decision.ai_system_id)
     if not decision.ai_system.callback_url:
         return None
     [message] = outbox.write([_webhook(decision, resolution, now=resolved_at(resolution))])

@@ -21,7 +21,8 @@ from datetime import UTC, date, datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import F, Sum
+from django.db.models import Exists, F, IntegerField, Sum, Value
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from exceptions_app.models import (
@@ -104,8 +105,10 @@ def count_resolution(*, case, resolution) -> None:
         confidence_bin(decision.confidence))
     bucket = latency_bucket_field(latency_bucket(seconds))
     second_reviewed = resolution.approved_by_id is not None
-    sent_back = second_reviewed and AuditEvent.objects.filter(
-        case_id=case.pk, verb=AuditVerb.CASE_SENT_BACK).exists()
+    # Whether the second person ever sent it back: asked inside the update, not before it.
+    sent_back = (Cast(Exists(AuditEvent.objects.filter(
+        case_id=case.pk, verb=AuditVerb.CASE_SENT_BACK)), IntegerField())
+        if second_reviewed else Value(0))
     DailyQuality.objects.filter(
         day=decision_day(decision.received_at), use_case=decision.use_case_id,
         model_version=decision.model_version, route=decision.route,
@@ -117,7 +120,7 @@ def count_resolution(*, case, resolution) -> None:
         qa_reviewed=F("qa_reviewed") + int(qa),
         qa_agreed=F("qa_agreed") + int(qa and agreed),
         second_reviewed=F("second_reviewed") + int(second_reviewed),
-        sent_back=F("sent_back") + int(sent_back),
+        sent_back=F("sent_back") + sent_back,
         reviewer_seconds=F("reviewer_seconds") + resolution.time_spent_seconds,
         seconds_to_decision=F("seconds_to_decision") + round(seconds),
         **{bin_resolved: F(bin_resolved) + 1,

@@ -19,7 +19,6 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from exceptions_app import contract_wording
@@ -38,6 +37,11 @@ LABELS_LOCK = int.from_bytes(b"labels", "big")
 # decoding on every claim, transition and case view.
 UNUSED_FOR_A_CASE = ("meta", "body_hash", "use_case__description", "use_case__input_schema",
                      "use_case__summary_fields", "policy_version__text")
+# Its AI system, read with it by ``decision_of``'s own statement, for the resolution's
+# webhook (its callback URL); the relay reads the secrets when it signs.
+UNUSED_OF_ITS_SYSTEM = tuple(f"ai_system__{name}" for name in (
+    "signing_secret", "previous_signing_secret", "previous_secret_expires_at",
+    "document_hosts"))
 # The same read as a case's relations (``hooks.with_content``).
 CONTENT_READS = ContentReads(
     related=("decision__use_case", "decision__policy_version"),
@@ -55,8 +59,9 @@ def decision_of(case) -> Decision | None:
         return Case.decision.related.get_cached_value(case)
     if case.__dict__.get("_decision") is None:
         case._decision = db.one_with_related(
-            Decision, by="case", value=case.pk, related=("use_case", "policy_version"),
-            omit=UNUSED_FOR_A_CASE)
+            Decision, by="case", value=case.pk,
+            related=("use_case", "policy_version", "ai_system"),
+            omit=UNUSED_FOR_A_CASE + UNUSED_OF_ITS_SYSTEM)
     return case._decision
 
 
@@ -111,9 +116,8 @@ def record_labelled_example(*, case, resolution) -> LabelledExample | None:
         return None
     # Held until the resolving transaction commits: the next place is taken after it.
     db.hold_transaction_lock(LABELS_LOCK)
-    last = LabelledExample.objects.aggregate(last=Max("position"))["last"]
-    return LabelledExample.objects.create(
-        position=(last or 0) + 1, decision=decision, use_case=decision.use_case,
+    example = LabelledExample(
+        decision=decision, use_case=decision.use_case,
         input=decision.input,
         ai_output=decision.output, human_output=final_output(resolution, decision),
         verdict=resolution.verdict,
@@ -126,6 +130,8 @@ def record_labelled_example(*, case, resolution) -> LabelledExample | None:
         external_id=decision.external_id, stage=decision.stage, route=decision.route,
         rules_fired=[reason["rule"] for reason in decision.reasons if reason.get("rule")],
         qa_sample=decision.qa_sampled, received_at=decision.received_at)
+    db.insert_at_next_position(example, field="position")  # the last place read and taken at once
+    return example
 
 
 def case_content(*, case) -> CaseContent | None:

@@ -138,6 +138,37 @@ def test_a_four_eyes_example_is_labelled_only_once_approved(use_case, reviewer, 
     assert example.reviewer == reviewer and example.approver == approver
 
 
+@pytest.mark.django_db
+def test_an_approval_takes_the_next_places_in_the_labels_and_the_feed(
+        use_case, reviewer, approver):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    earlier = make_decision_case(use_case, state=S.ASSIGNED, assignee=reviewer)
+    transitions.resolve(case_id=earlier.case_id, user=reviewer, verdict="accepted",
+                        output=None, reason_code="")
+    decision = make_decision_case(use_case, external_id="inv-2", ai_system=earlier.ai_system,
+                                  state=S.ASSIGNED, assignee=reviewer, four_eyes=True)
+    transitions.resolve(case_id=decision.case_id, user=reviewer, verdict="rejected",
+                        output=None, reason_code="policy")
+
+    with CaptureQueriesContext(connection) as queries:
+        transitions.approve(case_id=decision.case_id, user=approver)
+
+    reads = [query["sql"] for query in queries.captured_queries
+             if query["sql"].startswith("SELECT") and "pg_advisory" not in query["sql"]]
+    # The decision once, with its use case, policy version and AI system (its callback
+    # URL); each place read and taken in the statement that writes it.
+    assert len([sql for sql in reads if 'FROM "exceptions_app_decision"' in sql]) == 1
+    assert not [sql for sql in reads if 'FROM "exceptions_app_aisystem"' in sql]
+    assert not [sql for sql in reads if "MAX(" in sql]
+    assert (LabelledExample.objects.get(decision=decision).position
+            == LabelledExample.objects.get(decision=earlier).position + 1)
+    feed = dict(Decision.objects.filter(pk__in=[earlier.pk, decision.pk])
+                .values_list("pk", "feed_position"))
+    assert feed[decision.pk] == feed[earlier.pk] + 1
+
+
 @pytest.fixture
 def blind_case(use_case, reviewer):
     """A case of a blind QA queue, claimed by the reviewer; the AI said approve 4180.0."""
@@ -238,8 +269,8 @@ def test_nested_answers_are_compared_item_by_item():
 def test_the_example_and_the_resolution_commit_together(use_case, reviewer):
     decision = make_decision_case(use_case, state=S.ASSIGNED, assignee=reviewer)
 
-    with (mock.patch.object(LabelledExample.objects, "create",
-                            side_effect=IntegrityError("disk full")),
+    with (mock.patch("workflows.db.insert_at_next_position",
+                     side_effect=IntegrityError("disk full")),
           pytest.raises(IntegrityError)):
         transitions.resolve(case_id=decision.case_id, user=reviewer, verdict="accepted",
                             output=None, reason_code="")

@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from tests.factories import CaseFactory, QueueFactory, UserFactory
@@ -875,6 +875,45 @@ def test_one_row_with_its_related_rows_is_read_as_the_orm_reads_it(django_assert
         assert (policy_read and policy_read.pk) == (by_orm.sla_policy and by_orm.sla_policy.pk)
     # Left out is read on access, as ``defer`` leaves it.
     assert by_sql.search_text == Case.objects.get(pk=without.pk).search_text
+
+
+def test_a_row_inserted_at_the_next_place_is_stored_as_the_orm_would_store_it(
+        django_assert_num_queries):
+    case, now = CaseFactory(), timezone.now()
+    first = SlaWarning(case=case, clock="response", created_at=now)
+    with django_assert_num_queries(1):  # the last place read and the row written at once
+        db.insert_at_next_position(first, field="level")
+    SlaWarning.objects.create(case=case, clock="resolution", level=7, created_at=now)
+    by_orm = SlaWarning.objects.aggregate(last=Max("level"))["last"] + 1
+
+    then = SlaWarning(case=case, clock="response", created_at=now)
+    db.insert_at_next_position(then, field="level")
+
+    assert first.level == 1  # the first place of an empty table
+    assert then.level == by_orm == 8
+    assert not then._state.adding  # a later save updates it
+    stored = SlaWarning.objects.get(pk=then.pk)
+    assert (stored.case_id, stored.clock, stored.level, stored.created_at) == (
+        case.pk, "response", 8, now)
+
+
+def test_the_next_place_among_some_rows_is_the_one_the_orm_would_give(
+        django_assert_num_queries):
+    queue = QueueFactory()
+    for priority in (3, 9):
+        CaseFactory(queue=queue, priority=priority)
+    CaseFactory(priority=40)  # another queue's
+    moved = CaseFactory(queue=queue, priority=0)
+    by_orm = Case.objects.filter(queue=queue).aggregate(last=Max("priority"))["last"] + 1
+
+    with django_assert_num_queries(1):
+        place = db.set_next_position(Case, pk=moved.pk, field="priority", among="queue",
+                                     value=queue.pk)
+
+    assert place == by_orm == 10
+    assert Case.objects.get(pk=moved.pk).priority == 10
+    assert sorted(Case.objects.filter(queue=queue).values_list("priority", flat=True)) == [
+        3, 9, 10]
 
 
 def _case_event(case, verb="case.released"):

@@ -194,6 +194,28 @@ def test_a_resolution_is_written_and_answered_without_reading_it_again(queue, me
 
 
 @pytest.mark.django_db
+def test_an_approval_writes_its_case_with_its_event_then_its_resolution(queue, member,
+                                                                          second_member):
+    case = case_in_state(CaseState.PENDING_APPROVAL, queue=queue, assignee=member)
+    client = with_token(second_member)
+
+    with CaptureQueriesContext(connection) as queries:
+        answer = client.post(f"/api/v1/cases/{case.pk}/approve/", {}, format="json")
+
+    # As every other transition: the case's update and its audit row in one statement
+    # where the database can; the resolution's approval after it (that save holds off
+    # any other writer of the case).
+    writes = [" ".join(query["sql"].split()[:3]) for query in queries.captured_queries
+              if query["sql"].startswith(("UPDATE", "INSERT", "WITH"))]
+    if CHANGE_AND_EVENT == 1:
+        assert writes[:2] == ["WITH changed AS", 'UPDATE "workflows_resolution" SET']
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["state"] == "resolved"
+    assert answer.json()["resolution"]["approved_by"] == second_member.username
+    assert Resolution.objects.get(case=case).approved_by == second_member
+
+
+@pytest.mark.django_db
 def test_the_case_api_reads_a_page_or_a_case_in_a_few_queries(
         queue, member, django_assert_max_num_queries):
     for n in range(30):

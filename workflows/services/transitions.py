@@ -379,13 +379,14 @@ def approve(*, case_id: int, user, expected_version: int | None = None,
         before = case.state
         case.approve()
         case.closed_at = now
-        case.save()
         resolution = case.resolution  # read with the case (``with_answer_facts``)
+        save_and_record(case=case, user=user, verb=AuditVerb.CASE_APPROVED, before=before,
+                        now=now, first_reviewer=case.first_reviewer_id,
+                        verdict=resolution.verdict)
+        # After the case's conditional save, which holds off any other writer of it.
         resolution.approved_by = user
         resolution.approved_at = now
         resolution.save(update_fields=["approved_by", "approved_at"])
-        _record(case=case, user=user, verb=AuditVerb.CASE_APPROVED, before=before, now=now,
-                first_reviewer=case.first_reviewer_id, verdict=resolution.verdict)
         hooks.case_resolved(case=case, resolution=resolution)
     return case
 
