@@ -48,14 +48,17 @@ def test_a_case_reads_the_same_as_drf_renders_it(state, zone, queue, member):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("filtered", [False, True])  # a plain statement / the filter set
 @pytest.mark.parametrize("zone", ["UTC", "Pacific/Chatham"])
-def test_the_case_list_reads_its_rows_as_the_serializer_renders_cases(zone, queue, member):
+def test_the_case_list_reads_its_rows_as_the_serializer_renders_cases(zone, filtered, queue,
+                                                                      member):
     made = [case_in_state(state, queue=queue, assignee=member) for state in STATES]
     client = APIClient()
     client.force_authenticate(member)
 
     with timezone.override(zone):
-        listed = client.get("/api/v1/cases/", {"page_size": 3})
+        listed = client.get("/api/v1/cases/",
+                            {"page_size": 3, **({"queue": queue.slug} if filtered else {})})
         rows = listed.json()["results"]
         rows += client.get(listed.json()["next"]).json()["results"]
         rows += client.get(client.get(listed.json()["next"]).json()["next"]).json()["results"]
