@@ -66,3 +66,22 @@ def test_the_case_list_reads_its_rows_as_the_serializer_renders_cases(zone, filt
         assert rows == [drf_rendering(CaseSerializer(case), case) for case in cases]
     assert len(rows) == len(made) and {row["assignee"] for row in rows} == {
         None, member.username}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("filtered", [False, True])
+def test_the_case_lists_previous_link_reads_the_page_before_again(filtered, queue, member):
+    for state in STATES:
+        case_in_state(state, queue=queue, assignee=member)
+    client = APIClient()
+    client.force_authenticate(member)
+
+    first = client.get("/api/v1/cases/",
+                       {"page_size": 3, **({"queue": queue.slug} if filtered else {})}).json()
+    second = client.get(first["next"]).json()
+    back = client.get(second["previous"]).json()
+
+    assert first["previous"] is None and second["previous"] is not None
+    assert back["results"] == first["results"]
+    assert [row["id"] for row in first["results"] + second["results"]] == sorted(
+        Case.objects.values_list("pk", flat=True), reverse=True)[:6]
