@@ -6,7 +6,9 @@ with the current state, 403, 404 (out of scope, I8) or 400 with field errors.
 """
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.db.models import Exists, OuterRef
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.utils import translate_validation
@@ -43,7 +45,7 @@ from workflows.api.serializers import (
     case_rows,
 )
 from workflows.case_filters import CaseFilter
-from workflows.models import Case, ConsultRequest, Resolution
+from workflows.models import Case, ConsultRequest, Resolution, remember_membership
 from workflows.services import bulk, claiming, comments, transitions
 from workflows.services.errors import ReviewerAway
 
@@ -54,6 +56,11 @@ CASE_ROW_COLUMNS = [*(name for name in CaseSerializer.Meta.fields
 
 # ... and the values a list's row reads: those, its queue's slug and assignee's username.
 CASE_ROW_VALUES = [*CASE_ROW_COLUMNS, "queue__slug", "assignee__username"]
+
+
+# An id past the column's range names no case (the database would refuse to compare it).
+LARGEST_ID = connection.ops.integer_field_range(Case._meta.pk.get_internal_type())[1]
+NOT_FOUND = "No Case matches the given query."  # as the scoped queryset's 404 says it
 
 
 class VisibleCaseRows:
@@ -259,6 +266,21 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         else:
             rows = VisibleCaseRows(request.user)
         return self.get_paginated_response(case_rows(self.paginate_queryset(rows)))
+
+    def retrieve(self, request, *args, **kwargs):
+        # One plain statement, as the case page reads it (``db.case_for_page``): the case
+        # if it is in the person's scope (I8: else 404), with its queue, people and
+        # resolution, whether it has consults and whether they work its queue (which
+        # transitions it offers). The scoped queryset's joins cost more to build and
+        # compile than to run.
+        case_id = int(kwargs[self.lookup_field])
+        case = None if case_id > LARGEST_ID else db.case_for_page(
+            case_id=case_id, user_id=request.user.pk,
+            reads_everything=selectors.reads_everything(request.user))
+        if case is None:
+            raise Http404(NOT_FOUND)
+        remember_membership(case, request.user, works_queue=case.user_works_queue)
+        return Response(CaseDetailSerializer(case, context=self.get_serializer_context()).data)
 
     def get_serializer_class(self):
         return CaseSerializer if self.action == "list" else CaseDetailSerializer
