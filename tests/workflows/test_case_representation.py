@@ -48,14 +48,17 @@ def test_a_case_reads_the_same_as_drf_renders_it(state, zone, queue, member):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("filtered", [False, True])  # a plain statement / the filter set
 @pytest.mark.parametrize("zone", ["UTC", "Pacific/Chatham"])
-def test_the_case_list_reads_its_rows_as_the_serializer_renders_cases(zone, queue, member):
+def test_the_case_list_reads_its_rows_as_the_serializer_renders_cases(zone, filtered, queue,
+                                                                      member):
     made = [case_in_state(state, queue=queue, assignee=member) for state in STATES]
     client = APIClient()
     client.force_authenticate(member)
 
     with timezone.override(zone):
-        listed = client.get("/api/v1/cases/", {"page_size": 3})
+        listed = client.get("/api/v1/cases/",
+                            {"page_size": 3, **({"queue": queue.slug} if filtered else {})})
         rows = listed.json()["results"]
         rows += client.get(listed.json()["next"]).json()["results"]
         rows += client.get(client.get(listed.json()["next"]).json()["next"]).json()["results"]
@@ -63,3 +66,22 @@ def test_the_case_list_reads_its_rows_as_the_serializer_renders_cases(zone, queu
         assert rows == [drf_rendering(CaseSerializer(case), case) for case in cases]
     assert len(rows) == len(made) and {row["assignee"] for row in rows} == {
         None, member.username}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("filtered", [False, True])
+def test_the_case_lists_previous_link_reads_the_page_before_again(filtered, queue, member):
+    for state in STATES:
+        case_in_state(state, queue=queue, assignee=member)
+    client = APIClient()
+    client.force_authenticate(member)
+
+    first = client.get("/api/v1/cases/",
+                       {"page_size": 3, **({"queue": queue.slug} if filtered else {})}).json()
+    second = client.get(first["next"]).json()
+    back = client.get(second["previous"]).json()
+
+    assert first["previous"] is None and second["previous"] is not None
+    assert back["results"] == first["results"]
+    assert [row["id"] for row in first["results"] + second["results"]] == sorted(
+        Case.objects.values_list("pk", flat=True), reverse=True)[:6]

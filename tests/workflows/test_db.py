@@ -697,6 +697,54 @@ def test_a_case_for_its_page_is_what_the_orm_finds_in_scope_with_its_people(
     assert approvals == {None, False, True}
 
 
+def test_a_page_of_the_case_list_is_what_the_orm_finds_in_scope_both_ways(
+        django_assert_num_queries):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import make_case, make_manager
+    from workflows import selectors
+    from workflows.models import CaseState, reads_everything
+
+    queues, people = membership_fixture()
+    ana, _ben, _cy, dee, _eve, _fay = people
+    manager, auditor, outsider, closer = (make_manager(), UserFactory(), UserFactory(),
+                                          UserFactory())
+    auditor.user_permissions.add(Permission.objects.get(codename="read_everything"))
+    elsewhere = QueueFactory()
+    cases = [make_case(queue, state=state, assignee=closer)
+             for queue in (*queues, elsewhere) for state in (CaseState.OPEN, CaseState.RESOLVED)]
+    cases.append(make_case(elsewhere, state=CaseState.ASSIGNED, assignee=dee))
+    cases.append(make_case(elsewhere, state=CaseState.RESOLVED, assignee=closer,
+                           first_reviewer=outsider))
+    for state in (CaseState.ASSIGNED, CaseState.RESOLVED):  # consulted: open ones only
+        consulted = make_case(elsewhere, state=state, assignee=ana)
+        ConsultRequest.objects.create(case=consulted, consultee=outsider, question="Sure?",
+                                      created_at=timezone.now())
+        cases.append(consulted)
+    fields = ["id", "title", "state", "created_at", "due_at", "version", "queue_id",
+              "assignee_id"]
+    middle = sorted(case.pk for case in cases)[len(cases) // 2]
+
+    sizes = set()
+    for person in (*people, manager, auditor, outsider, closer):
+        person = get_user_model().objects.get(pk=person.pk)
+        visible = selectors.visible_cases(user=person)
+        for after, older, offset, limit in ((None, True, 0, 100), (middle, True, 0, 3),
+                                            (middle, False, 0, 100), (None, False, 1, 2)):
+            reference = visible if after is None else visible.filter(
+                **{"id__lt" if older else "id__gt": after})
+            by_orm = list(reference.order_by("-id" if older else "id").values_list(
+                *fields, "queue__slug", "assignee__username")[offset:offset + limit])
+            with django_assert_num_queries(1):
+                by_sql = db.case_list_rows(
+                    fields=fields, user_id=person.pk,
+                    reads_everything=reads_everything(person), after=after, older=older,
+                    offset=offset, limit=limit)
+            assert by_sql == by_orm, (person, after, older, offset, limit)
+        sizes.add(visible.count())
+    assert 0 not in sizes and len(sizes) > 3  # every person sees some, not all the same
+
+
 def _page_facts(case) -> tuple | None:
     """What the case page reads of a case: its row, its people, its resolution."""
     if case is None:

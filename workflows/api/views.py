@@ -6,7 +6,9 @@ with the current state, 403, 404 (out of scope, I8) or 400 with field errors.
 """
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.db.models import Exists, OuterRef
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.utils import translate_validation
@@ -40,9 +42,10 @@ from workflows.api.serializers import (
     ReassignSerializer,
     ResolveSerializer,
     VersionSerializer,
+    case_rows,
 )
 from workflows.case_filters import CaseFilter
-from workflows.models import Case, ConsultRequest, Resolution
+from workflows.models import Case, ConsultRequest, Resolution, remember_membership
 from workflows.services import bulk, claiming, comments, transitions
 from workflows.services.errors import ReviewerAway
 
@@ -55,30 +58,39 @@ CASE_ROW_COLUMNS = [*(name for name in CaseSerializer.Meta.fields
 CASE_ROW_VALUES = [*CASE_ROW_COLUMNS, "queue__slug", "assignee__username"]
 
 
-class CaseRow:
-    """A list's row read as values, with the attributes ``CaseSerializer`` reads of a
-    case (tests/workflows/test_case_representation.py holds the two renderings equal)."""
-
-    __slots__ = ("_values", "assignee", "queue")
-
-    def __init__(self, values: dict):
-        self._values = values
-        self.queue = _Named(slug=values["queue__slug"])
-        username = values["assignee__username"]
-        self.assignee = None if username is None else _Named(username=username)
-
-    def __getattr__(self, name):
-        try:
-            return self._values["id" if name == "pk" else name]
-        except KeyError:
-            raise AttributeError(name) from None
+# An id past the column's range names no case (the database would refuse to compare it).
+LARGEST_ID = connection.ops.integer_field_range(Case._meta.pk.get_internal_type())[1]
+NOT_FOUND = "No Case matches the given query."  # as the scoped queryset's 404 says it
 
 
-class _Named:
-    __slots__ = ("slug", "username")
+class VisibleCaseRows:
+    """The cases a person may see as the list's rows (dicts of ``CASE_ROW_VALUES``), read
+    by one plain statement (``db.case_list_rows``): for a list without filters, which
+    would let every case through. It answers the three moves ``CursorPagination`` makes
+    on a queryset: order by id, filter past the cursor's id, slice a page."""
 
-    def __init__(self, *, slug=None, username=None):
-        self.slug, self.username = slug, username
+    model = Case
+
+    def __init__(self, user):
+        self.user = user
+        self.older, self.after = True, None
+
+    def order_by(self, *ordering):
+        assert ordering in (("-id",), ("id",)), ordering
+        self.older = ordering == ("-id",)
+        return self
+
+    def filter(self, *, id__lt=None, id__gt=None):
+        self.after = int(id__lt if id__lt is not None else id__gt)
+        return self
+
+    def __getitem__(self, page: slice) -> list[dict]:
+        user = self.user
+        rows = db.case_list_rows(
+            fields=CASE_ROW_COLUMNS, user_id=user.pk,
+            reads_everything=selectors.reads_everything(user), after=self.after,
+            older=self.older, offset=page.start, limit=page.stop - page.start)
+        return [dict(zip(CASE_ROW_VALUES, row, strict=True)) for row in rows]
 
 
 def _known_people(case: Case, user) -> None:
@@ -238,18 +250,37 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         # No filter asked for (a case by its id, the next page by its cursor): every
         # filter would let the cases through unchanged, after the filter set built its
         # form and a copy of each filter for this request.
-        if not any(name in self.request.query_params for name in CaseFilter.base_filters):
+        if not self._filtered():
             return queryset
         return super().filter_queryset(queryset)
+
+    def _filtered(self) -> bool:
+        return any(name in self.request.query_params for name in CaseFilter.base_filters)
 
     def list(self, request, *args, **kwargs):
         # What a row shows, and no more, as plain values: no model instances (a case, its
         # queue, its assignee) built per row only to be read once. Filtered first, as
-        # model instances (a filter may annotate).
-        rows = self.filter_queryset(self.get_queryset()).values(*CASE_ROW_VALUES)
-        page = self.paginate_queryset(rows)
-        return self.get_paginated_response(
-            CaseSerializer([CaseRow(row) for row in page], many=True).data)
+        # model instances (a filter may annotate); without filters, one plain statement.
+        if self._filtered():
+            rows = self.filter_queryset(self.get_queryset()).values(*CASE_ROW_VALUES)
+        else:
+            rows = VisibleCaseRows(request.user)
+        return self.get_paginated_response(case_rows(self.paginate_queryset(rows)))
+
+    def retrieve(self, request, *args, **kwargs):
+        # One plain statement, as the case page reads it (``db.case_for_page``): the case
+        # if it is in the person's scope (I8: else 404), with its queue, people and
+        # resolution, whether it has consults and whether they work its queue (which
+        # transitions it offers). The scoped queryset's joins cost more to build and
+        # compile than to run.
+        case_id = int(kwargs[self.lookup_field])
+        case = None if case_id > LARGEST_ID else db.case_for_page(
+            case_id=case_id, user_id=request.user.pk,
+            reads_everything=selectors.reads_everything(request.user))
+        if case is None:
+            raise Http404(NOT_FOUND)
+        remember_membership(case, request.user, works_queue=case.user_works_queue)
+        return Response(CaseDetailSerializer(case, context=self.get_serializer_context()).data)
 
     def get_serializer_class(self):
         return CaseSerializer if self.action == "list" else CaseDetailSerializer
