@@ -18,6 +18,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from exceptions_app import selectors
+from exceptions_app.api.serializers import NamedRowField
 from exceptions_app.models import AiSystem, AiSystemAPIKey, UseCase
 from exceptions_app.services import api_keys, use_cases
 from workflows.api.queues import (
@@ -56,10 +57,10 @@ class AiSystemSerializer(serializers.ModelSerializer):
 class AiSystemInput(serializers.Serializer):
     slug = serializers.SlugField(max_length=50, required=False)
     name = serializers.CharField(max_length=200)
-    owner = serializers.SlugRelatedField(slug_field="username",
-                                         queryset=get_user_model().objects.filter(is_active=True))
-    use_cases = serializers.SlugRelatedField(slug_field="slug", many=True,
-                                             queryset=UseCase.objects.all(), required=False)
+    owner = NamedRowField(slug_field="username",
+                          queryset=get_user_model().objects.filter(is_active=True))
+    use_cases = NamedRowField(slug_field="slug", many=True, queryset=UseCase.objects.all(),
+                              required=False)
     callback_url = serializers.CharField(max_length=200, allow_blank=True, required=False)
     document_hosts = serializers.ListField(child=serializers.CharField(), required=False)
     is_active = serializers.BooleanField(required=False)
@@ -182,9 +183,9 @@ class AiSystemRotateSecretView(PeopleAPIView):
 
 
 class UseCaseSerializer(serializers.ModelSerializer):
-    review_queue = serializers.SlugRelatedField(slug_field="slug", queryset=Queue.objects.all())
-    qa_queue = serializers.SlugRelatedField(slug_field="slug", queryset=Queue.objects.all(),
-                                            allow_null=True, required=False)
+    review_queue = NamedRowField(slug_field="slug", queryset=Queue.objects.all())
+    qa_queue = NamedRowField(slug_field="slug", queryset=Queue.objects.all(), allow_null=True,
+                             required=False)
     reason_codes = serializers.JSONField(required=False)
     summary_fields = serializers.JSONField(required=False)
     input_schema = serializers.JSONField(required=False, allow_null=True)

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from exceptions_app import policy_selectors, rule_types
+from exceptions_app.api.serializers import NamedRowField
 from exceptions_app.models import PolicyVersion, RuleAction
 from exceptions_app.policy_diff import diff_versions
 from exceptions_app.services import policies
@@ -29,9 +30,8 @@ class RuleSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=300)
     expression = serializers.CharField()
     action = serializers.ChoiceField(choices=RuleAction.choices)
-    queue = serializers.SlugRelatedField(slug_field="slug", queryset=Queue.objects.all(),
-                                         required=False, allow_null=True,
-                                         help_text="A queue's slug; the use case's by default.")
+    queue = NamedRowField(slug_field="slug", queryset=Queue.objects.all(), required=False,
+                          allow_null=True, help_text="A queue's slug; the use case's by default.")
     priority = serializers.IntegerField(min_value=0, max_value=100, default=50)
     four_eyes = serializers.BooleanField(default=False)
 

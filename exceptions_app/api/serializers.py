@@ -2,6 +2,7 @@ import codecs
 import re
 
 from django.conf import settings
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError
@@ -27,6 +28,17 @@ class IntakeJSONParser(codec.JSONParser):
             raise ParseError("JSON parse error - the body is nested too deeply.") from None
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
+
+
+class NamedRowField(serializers.SlugRelatedField):
+    """A row named by its slug or username, as ``SlugRelatedField`` reads it; a name with
+    a NUL character, which PostgreSQL's text cannot hold, is refused as a CharField
+    refuses it instead of failing the lookup's query."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            raise serializers.ValidationError(ProhibitNullCharactersValidator.message)
+        return super().to_internal_value(data)
 
 
 @extend_schema_field({"type": "object", "additionalProperties": True})

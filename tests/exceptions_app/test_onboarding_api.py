@@ -56,6 +56,23 @@ def test_a_bad_callback_url_is_refused_naming_the_field(manager):
     assert not AuditEvent.objects.exists()
 
 
+def test_a_name_with_a_nul_character_is_refused_naming_the_field(manager):
+    QueueFactory(slug="expenses")
+    api = client_for(manager)
+
+    system = api.post(reverse("ai-system-list"), {"name": "Reader", "owner": "\u0000"},
+                      format="json")
+    use_case = api.post(reverse("use-case-list"), {
+        "slug": "expense-claims", "name": "Expense claims", "review_queue": "exp\u0000"},
+        format="json")
+
+    assert system.status_code == 400
+    assert system.json()["owner"] == ["Null characters are not allowed."]
+    assert use_case.status_code == 400
+    assert use_case.json()["review_queue"] == ["Null characters are not allowed."]
+    assert not AuditEvent.objects.exists()
+
+
 def test_rotating_the_secret_answers_it_once_with_the_overlap(manager):
     system = AiSystemFactory(slug="receipt-reader", owner=manager, signing_secret="old")
 
