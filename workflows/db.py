@@ -770,6 +770,40 @@ def _person_sql(vendor: str) -> str:
             f" FROM {quote(User._meta.db_table)} u WHERE {user_id} = %s")
 
 
+def person_named(username: str):
+    """The active person with this username, their permissions' names (as
+    ``permission_names``) and the ids of the queues they work (as ``queues_worked_by``),
+    in one statement: ``(person, names, queue_ids)``, or None. A manager reassigning a
+    case names its new holder so; whether they may take it needs no further query.
+
+    ORM reference: ``User.objects.get(username=username, is_active=True)``,
+    ``permission_names(person.pk)``, ``Queue.objects.filter(pk__in=queues_worked_by(
+    person.pk))``.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_person_named_sql(connection.vendor), (username,))
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return (instance_from_row(get_user_model(), row[:-2]), _names_from(row[-2]),
+            {int(queue_id) for queue_id in _names_from(row[-1])})
+
+
+@functools.cache
+def _person_named_sql(vendor: str) -> str:
+    User = get_user_model()
+    quote = connection.ops.quote_name
+    user_id = f"u.{quote(User._meta.pk.column)}"
+    columns = [f"u.{quote(field.column)}" for field in User._meta.concrete_fields]
+    queues = _memberships(select="{queue} AS worked", where="{user} = " + user_id)
+    queues = (f"ARRAY({queues})" if vendor == "postgresql"
+              else f"(SELECT json_group_array(worked) FROM ({queues}))")
+    return (f"SELECT {', '.join(columns)}, {_permission_names_column(user_id, vendor)},"
+            f" {queues} FROM {quote(User._meta.db_table)} u"
+            f" WHERE u.{quote(User._meta.get_field(User.USERNAME_FIELD).column)} = %s"
+            f" AND u.{quote(User._meta.get_field('is_active').column)}")
+
+
 def people(user_ids: Sequence[int]) -> list:
     """The people with these ids, read afresh (in no particular order).
 

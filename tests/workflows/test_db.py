@@ -393,6 +393,29 @@ def test_the_queues_a_person_works_are_those_the_orm_finds_through_every_members
     assert set(Queue.objects.filter(pk__in=db.queues_worked_by(people[4].pk))) == {queues[3]}
 
 
+def test_a_person_named_is_read_with_their_permissions_and_queues_as_the_orm_reads_them():
+    from django.contrib.auth.models import Permission
+
+    queues, people = membership_fixture()
+    User = get_user_model()
+    people[1].user_permissions.add(Permission.objects.get(codename="manage_cases"))
+    for person in people:
+        found, names, worked = db.person_named(person.username)
+
+        assert _model_values(found) == _model_values(User.objects.get(
+            username=person.username, is_active=True))
+        assert names == db.permission_names(person.pk)  # held to the ORM's elsewhere
+        assert worked == set(Queue.objects.filter(pk__in=db.queues_worked_by(person.pk))
+                             .values_list("pk", flat=True))
+    assert db.person_named(people[1].username)[1] == {"workflows.manage_cases"}
+    assert db.person_named(people[3].username)[2] == set()  # an Accountable works none
+    assert db.person_named(people[4].username)[2] == {queues[3].pk}  # the Responsible do
+    people[0].is_active = False
+    people[0].save()
+    assert db.person_named(people[0].username) is None  # only the active are named
+    assert db.person_named("nobody-" + people[1].username) is None
+
+
 def test_the_people_who_work_a_queue_are_those_the_orm_finds_through_every_membership():
     queues, people = membership_fixture()
     User = get_user_model()
