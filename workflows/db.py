@@ -283,6 +283,29 @@ def claim_case_level(*, case_id: int, expected_level: int, states: Sequence[str]
     return None if row is None else instance_from_row(Case, row, fields)
 
 
+def update_columns(obj: models.Model, attnames: Sequence[str]) -> None:
+    """``UPDATE <table> SET <column> = <value>, ... WHERE <pk> = obj.pk``: store these
+    fields of ``obj`` (by attribute name) as they stand; the statement's text is built
+    once per set of fields.
+
+    ORM reference: ``type(obj).objects.filter(pk=obj.pk).update(**{name: getattr(obj,
+    name) for name in attnames})``.
+    """
+    sql, fields = _update_columns_statement(type(obj), tuple(attnames))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*db_values(obj, fields), obj.pk])
+
+
+@functools.cache
+def _update_columns_statement(model: type[models.Model], attnames: tuple[str, ...]):
+    quote = connection.ops.quote_name
+    by_attname = {field.attname: field for field in model._meta.concrete_fields}
+    fields = [by_attname[name] for name in attnames]
+    sets = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    return (f"UPDATE {quote(model._meta.db_table)} SET {sets}"
+            f" WHERE {quote(model._meta.pk.column)} = %s"), fields
+
+
 def set_next_checks(moves: Sequence[tuple[int, int, int, datetime | None]]) -> None:
     """Set each case's ``sla_next_check_at`` in one UPDATE, only while its version and
     level are those given: ``moves`` are ``(case_id, version, level, next_at)``.

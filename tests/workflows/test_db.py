@@ -113,6 +113,28 @@ def test_claim_case_level_answers_like_the_orm_update_and_reread(state, level, v
         assert not raw._state.adding
 
 
+def test_updating_some_columns_stores_what_the_orms_update_stores():
+    reviewer, queue, opened, now = UserFactory(), QueueFactory(), timezone.now(), timezone.now()
+    raw_case, orm_case, untouched = (CaseFactory(queue=queue, created_at=opened, title="Twin")
+                                     for _ in range(3))
+    changes = {"priority": 90, "assignee_id": reviewer.pk, "due_at": now,
+               "warn_at": None, "sla_remaining": timedelta(hours=3, microseconds=5),
+               "title": "Twin, escalated"}
+    for case in (raw_case, orm_case):
+        for name, value in changes.items():
+            setattr(case, name, value)
+
+    db.update_columns(raw_case, list(changes))
+    Case.objects.filter(pk=orm_case.pk).update(**changes)
+
+    ignore = {"id"}
+    assert ({k: v for k, v in _fields(Case.objects.get(pk=raw_case.pk)).items()
+             if k not in ignore}
+            == {k: v for k, v in _fields(Case.objects.get(pk=orm_case.pk)).items()
+                if k not in ignore})
+    assert _fields(Case.objects.get(pk=untouched.pk)) == _fields(untouched)  # its row alone
+
+
 # --- claimant_available: the away check inside a claim's statement --------------------------
 
 @pytest.mark.postgres
