@@ -283,6 +283,29 @@ def claim_case_level(*, case_id: int, expected_level: int, states: Sequence[str]
     return None if row is None else instance_from_row(Case, row, fields)
 
 
+def update_columns(obj: models.Model, attnames: Sequence[str]) -> None:
+    """``UPDATE <table> SET <column> = <value>, ... WHERE <pk> = obj.pk``: store these
+    fields of ``obj`` (by attribute name) as they stand; the statement's text is built
+    once per set of fields.
+
+    ORM reference: ``type(obj).objects.filter(pk=obj.pk).update(**{name: getattr(obj,
+    name) for name in attnames})``.
+    """
+    sql, fields = _update_columns_statement(type(obj), tuple(attnames))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*db_values(obj, fields), obj.pk])
+
+
+@functools.cache
+def _update_columns_statement(model: type[models.Model], attnames: tuple[str, ...]):
+    quote = connection.ops.quote_name
+    by_attname = {field.attname: field for field in model._meta.concrete_fields}
+    fields = [by_attname[name] for name in attnames]
+    sets = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    return (f"UPDATE {quote(model._meta.db_table)} SET {sets}"
+            f" WHERE {quote(model._meta.pk.column)} = %s"), fields
+
+
 def set_next_checks(moves: Sequence[tuple[int, int, int, datetime | None]]) -> None:
     """Set each case's ``sla_next_check_at`` in one UPDATE, only while its version and
     level are those given: ``moves`` are ``(case_id, version, level, next_at)``.
@@ -832,6 +855,40 @@ def _person_sql(vendor: str) -> str:
     columns = [f"u.{quote(field.column)}" for field in User._meta.concrete_fields]
     return (f"SELECT {', '.join(columns)}, {_permission_names_column(user_id, vendor)}"
             f" FROM {quote(User._meta.db_table)} u WHERE {user_id} = %s")
+
+
+def person_named(username: str):
+    """The active person with this username, their permissions' names (as
+    ``permission_names``) and the ids of the queues they work (as ``queues_worked_by``),
+    in one statement: ``(person, names, queue_ids)``, or None. A manager reassigning a
+    case names its new holder so; whether they may take it needs no further query.
+
+    ORM reference: ``User.objects.get(username=username, is_active=True)``,
+    ``permission_names(person.pk)``, ``Queue.objects.filter(pk__in=queues_worked_by(
+    person.pk))``.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_person_named_sql(connection.vendor), (username,))
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return (instance_from_row(get_user_model(), row[:-2]), _names_from(row[-2]),
+            {int(queue_id) for queue_id in _names_from(row[-1])})
+
+
+@functools.cache
+def _person_named_sql(vendor: str) -> str:
+    User = get_user_model()
+    quote = connection.ops.quote_name
+    user_id = f"u.{quote(User._meta.pk.column)}"
+    columns = [f"u.{quote(field.column)}" for field in User._meta.concrete_fields]
+    queues = _memberships(select="{queue} AS worked", where="{user} = " + user_id)
+    queues = (f"ARRAY({queues})" if vendor == "postgresql"
+              else f"(SELECT json_group_array(worked) FROM ({queues}))")
+    return (f"SELECT {', '.join(columns)}, {_permission_names_column(user_id, vendor)},"
+            f" {queues} FROM {quote(User._meta.db_table)} u"
+            f" WHERE u.{quote(User._meta.get_field(User.USERNAME_FIELD).column)} = %s"
+            f" AND u.{quote(User._meta.get_field('is_active').column)}")
 
 
 def people(user_ids: Sequence[int]) -> list:

@@ -113,6 +113,28 @@ def test_claim_case_level_answers_like_the_orm_update_and_reread(state, level, v
         assert not raw._state.adding
 
 
+def test_updating_some_columns_stores_what_the_orms_update_stores():
+    reviewer, queue, opened, now = UserFactory(), QueueFactory(), timezone.now(), timezone.now()
+    raw_case, orm_case, untouched = (CaseFactory(queue=queue, created_at=opened, title="Twin")
+                                     for _ in range(3))
+    changes = {"priority": 90, "assignee_id": reviewer.pk, "due_at": now,
+               "warn_at": None, "sla_remaining": timedelta(hours=3, microseconds=5),
+               "title": "Twin, escalated"}
+    for case in (raw_case, orm_case):
+        for name, value in changes.items():
+            setattr(case, name, value)
+
+    db.update_columns(raw_case, list(changes))
+    Case.objects.filter(pk=orm_case.pk).update(**changes)
+
+    ignore = {"id"}
+    assert ({k: v for k, v in _fields(Case.objects.get(pk=raw_case.pk)).items()
+             if k not in ignore}
+            == {k: v for k, v in _fields(Case.objects.get(pk=orm_case.pk)).items()
+                if k not in ignore})
+    assert _fields(Case.objects.get(pk=untouched.pk)) == _fields(untouched)  # its row alone
+
+
 # --- claimant_available: the away check inside a claim's statement --------------------------
 
 @pytest.mark.postgres
@@ -420,6 +442,29 @@ def test_the_queues_a_person_works_are_those_the_orm_finds_through_every_members
         assert by_sql == by_orm
     assert set(Queue.objects.filter(pk__in=db.queues_worked_by(people[3].pk))) == set()
     assert set(Queue.objects.filter(pk__in=db.queues_worked_by(people[4].pk))) == {queues[3]}
+
+
+def test_a_person_named_is_read_with_their_permissions_and_queues_as_the_orm_reads_them():
+    from django.contrib.auth.models import Permission
+
+    queues, people = membership_fixture()
+    User = get_user_model()
+    people[1].user_permissions.add(Permission.objects.get(codename="manage_cases"))
+    for person in people:
+        found, names, worked = db.person_named(person.username)
+
+        assert _model_values(found) == _model_values(User.objects.get(
+            username=person.username, is_active=True))
+        assert names == db.permission_names(person.pk)  # held to the ORM's elsewhere
+        assert worked == set(Queue.objects.filter(pk__in=db.queues_worked_by(person.pk))
+                             .values_list("pk", flat=True))
+    assert db.person_named(people[1].username)[1] == {"workflows.manage_cases"}
+    assert db.person_named(people[3].username)[2] == set()  # an Accountable works none
+    assert db.person_named(people[4].username)[2] == {queues[3].pk}  # the Responsible do
+    people[0].is_active = False
+    people[0].save()
+    assert db.person_named(people[0].username) is None  # only the active are named
+    assert db.person_named("nobody-" + people[1].username) is None
 
 
 def test_the_people_who_work_a_queue_are_those_the_orm_finds_through_every_membership():

@@ -137,6 +137,33 @@ def test_a_transition_answers_with_the_case_it_changed(queue, member,
 
 
 @pytest.mark.django_db
+def test_a_reassignment_reads_its_new_holder_once(queue, member, second_member, manager,
+                                                  monkeypatch, django_assert_max_num_queries):
+    monkeypatch.setattr(terms._case_terms, "clock", lambda: 0.0)  # no expiry in this test
+    alone(monkeypatch, terms._case_terms)
+    cases = [case_in_state(CaseState.ASSIGNED, queue=queue, assignee=member)
+             for _ in range(10)]
+    client = with_token(manager)
+    to_manager = client.post(f"/api/v1/cases/{cases[0].pk}/reassign/",
+                             {"to_user": "manager"}, format="json")  # reads the SLA terms
+    assert (to_manager.status_code, to_manager.json()["assignee"]) == (200, "manager")
+
+    # The token with its person and permissions; the new holder with theirs and the
+    # queues they work (may they take it?), one statement; the case, its update and
+    # audit row (one statement), the content the answer shows; the transaction's two.
+    with django_assert_max_num_queries(6 + CHANGE_AND_EVENT):
+        answer = client.post(f"/api/v1/cases/{cases[1].pk}/reassign/",
+                             {"to_user": "second", "version": cases[1].version},
+                             format="json")
+
+    assert answer.status_code == 200
+    assert (answer.json()["state"], answer.json()["assignee"]) == ("assigned", "second")
+    rest = iter(cases[2:])
+    within_tripwire("transition", lambda: client.post(
+        f"/api/v1/cases/{next(rest).pk}/reassign/", {"to_user": "second"}, format="json"))
+
+
+@pytest.mark.django_db
 def test_putting_a_case_on_hold_and_back_reads_the_sla_terms_once_per_process(
         queue, member, monkeypatch, django_assert_max_num_queries):
     # Business hours, a holiday calendar: the terms a clock pauses and resumes under.

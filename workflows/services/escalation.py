@@ -580,11 +580,12 @@ def _write(case: Case, *, since: dict) -> None:
     """Store, in one UPDATE, every field changed since the guard claimed (and, on
     PostgreSQL, locked) the row: whatever field an escalation comes to change is saved.
 
-    The guard's UPDATE already bumped the version: an escalation is one change.
+    The guard's UPDATE already bumped the version: an escalation is one change. A plain
+    statement (``db.update_columns``): the ORM's ``update`` cost more to build than to run.
     """
     changed = [name for name in case.changed_since(since) if name != "version"]
     if changed:
-        Case.objects.filter(pk=case.pk).update(**{name: getattr(case, name) for name in changed})
+        db.update_columns(case, changed)
 
 
 # -- the Consulted and the Informed ---------------------------------------------------------

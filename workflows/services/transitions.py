@@ -24,7 +24,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
@@ -33,6 +32,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed, 
 
 from workflows import db, hooks, selectors
 from workflows.models import Case, CaseState, ConsultRequest, Verdict, remember_membership
+from workflows.permissions_backend import keep_permissions
 from workflows.services import audit, consults, escalation, resolving, sla
 from workflows.services.errors import CaseConflict
 from workflows.services.work_time import end_stint, start_stint
@@ -134,10 +134,12 @@ def require_works_queue(case: Case, person, *, field: str) -> None:
     reassigning and a reviewer's delegate taking over alike."""
     if person is None or not getattr(person, "is_active", False):
         raise ValidationError({field: ["Choose an active user to give the case to."]})
-    # Membership first (one query): whether they are a manager (their permissions, a
-    # query more) only matters when they are not a member.
-    if not (selectors.works_queue(user=person, queue_id=case.queue_id)
-            or selectors.is_manager(person)):
+    # Membership first (one query, unless it was read with them: ``user_by_username``):
+    # whether they are a manager (their permissions) only matters when they are not one.
+    worked = getattr(person, "queues_worked", None)
+    works = (case.queue_id in worked if worked is not None
+             else selectors.works_queue(user=person, queue_id=case.queue_id))
+    if not (works or selectors.is_manager(person)):
         raise ValidationError({field: [
             f"{person.get_username()} does not work the queue '{case.queue.name}'; "
             "add them to it first."]})
@@ -531,9 +533,12 @@ def available_transitions(*, case: Case, user) -> list[str]:
 
 
 def user_by_username(username: str):
-    """The active user a manager names when reassigning, or a field error."""
-    try:
-        return get_user_model().objects.get(**{get_user_model().USERNAME_FIELD: username},
-                                            is_active=True)
-    except get_user_model().DoesNotExist as exc:
-        raise ValidationError({"to_user": [f"There is no active user '{username}'."]}) from exc
+    """The active user a manager names when reassigning, or a field error; read with
+    their permissions and the queues they work (``queues_worked``), in one statement,
+    so that ``require_works_queue`` asks nothing more."""
+    found = db.person_named(username)
+    if found is None:
+        raise ValidationError({"to_user": [f"There is no active user '{username}'."]})
+    person, names, person.queues_worked = found
+    keep_permissions(person, names)
+    return person
