@@ -38,7 +38,7 @@ LABELS_LOCK = int.from_bytes(b"labels", "big")
 # decoding on every claim, transition and case view.
 UNUSED_FOR_A_CASE = ("meta", "body_hash", "use_case__description", "use_case__input_schema",
                      "use_case__summary_fields", "policy_version__text")
-# The same read as a case's relations (``hooks.with_content``).
+# The same read as a case's relations (``hooks.content_reads``).
 CONTENT_READS = ContentReads(
     related=("decision__use_case", "decision__policy_version"),
     deferred=tuple(f"decision__{name}" for name in UNUSED_FOR_A_CASE))
