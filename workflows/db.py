@@ -445,39 +445,173 @@ def ping() -> None:
         cursor.fetchone()
 
 
-# --- Claim-next across queues -------------------------------------------------------------
+# --- Claim-next's candidate: one plain statement per shape -----------------------------------
 
 
-def queue_heads(*, queue_ids: models.QuerySet, states: Sequence[str], limit: int) -> RawSQL:
-    """Ids of the ``limit`` most urgent cases in ``states`` of each queue of ``queue_ids``
-    (a values("pk") queryset), urgency being priority desc, due asc, id asc: one LATERAL
-    scan of ``case_claimable_idx`` per queue, in one statement (PostgreSQL).
+def claim_candidate(*, user_id: int, states: Sequence[str], everyone: bool,
+                    queue_id: int | None = None, queue_slug: str | None = None,
+                    heads: int | None = None, related: Sequence[str] = (),
+                    omit: Sequence[str] = ()) -> Case | None:
+    """The most urgent case in ``states`` the person may claim that no other claimer holds,
+    locked ``FOR UPDATE SKIP LOCKED`` until commit, or None (PostgreSQL). With it, in the
+    same statement: its queue, its resolution (or that it has none), ``has_consults``, and
+    the relations ``related`` (``Case``'s ``select_related`` paths, as the content hooks
+    name them) without the fields ``omit`` names along them. Nothing while the person is
+    away (``claimant_available``: their status row locked whatever it says).
 
-    ORM reference: per queue, ``Case.objects.filter(queue=q, state__in=states)
-    .order_by("-priority", "due_at", "id")[:limit]``, all ids together.
+    Where it looks: the queue ``queue_id``, or the one named ``queue_slug`` (read inside the
+    statement, not first), or, with ``heads``, among the ``heads`` most urgent cases of each
+    of their queues (``id = ANY(ARRAY(...))``: one LATERAL range of ``case_claimable_idx``
+    per queue, found first, then the cases read by primary key; as ``IN (...)`` the planner
+    joined every waiting case with its content before the heads), else all their queues.
+    ``everyone``: they work every queue (a manager). The text is built once per process
+    per shape: the ORM's five joins, ``Exists``, membership and sub-selects cost more to
+    build and compile than PostgreSQL took to run them, on every claim.
+
+    ORM reference (``tests/workflows/test_db.py``): ``selectors.workable_cases(user=user,
+    queue=..., queue_slug=...)`` (with ``heads``: ``filter(pk__in=<each of their queues'
+    first heads by urgency>)``), ``.select_related("queue", "resolution", *related)
+    .defer(*omit).annotate(has_consults=Exists(<its consults>))
+    .filter(claimant_available(user_id)).select_for_update(skip_locked=True, of=("self",))
+    .first()``.
     """
-    member_sql, member_params = queue_ids.order_by().query.sql_with_params()
-    table = connection.ops.quote_name(Case._meta.db_table)
-    return RawSQL(
-        f"SELECT head.id FROM ({member_sql}) AS mine (queue_id) CROSS JOIN LATERAL ("
-        f" SELECT c.id FROM {table} c WHERE c.queue_id = mine.queue_id"
-        f" AND c.state IN ({', '.join(['%s'] * len(states))})"
-        f" ORDER BY c.priority DESC, c.due_at ASC, c.id ASC LIMIT {int(limit)}) AS head",
-        (*member_params, *[str(state) for state in states]))
+    where = ("queue" if queue_id is not None else "slug" if queue_slug is not None
+             else "heads" if heads else "all")
+    sql, slots, nodes = _claim_candidate_statement(
+        where=where, everyone=everyone, heads=heads or 0, state_count=len(states),
+        related=tuple(related), omit=tuple(omit))
+    values = {"user": user_id, "queue": queue_id if where == "queue" else queue_slug}
+    states = [str(state) for state in states]
+    params = [states[slot] if isinstance(slot, int) else values[slot] for slot in slots]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else _case_with_relations(row, nodes)
 
 
-def case_id_among(ids: RawSQL) -> RawSQL:
-    """Per case row of the outer query: is its id one of ``ids`` (a statement answering
-    ids, as ``queue_heads``)? Asked as ``id = ANY(ARRAY(...))``, so the ids are found
-    first, once, and the cases read by primary key, whatever else the outer statement
-    joins: as ``IN (...)`` the planner joins them with the cases, and once the joins
-    (claim-next's answer reads the domain's content too) pass ``from_collapse_limit``,
-    joins them last, after reading every waiting case (137 ms instead of 0.3 at 23,000).
+def _case_with_relations(row: Sequence, nodes: Sequence[tuple]) -> Case:
+    """The case of ``row`` (``has_consults`` then each node's columns), its relations
+    cached as ``select_related`` leaves them: a missing row cached as None (its own
+    relations not at all), a one-to-one's other side cached too."""
+    read: list = []
+    at = 1
+    for parent, field, reverse, model, fields in nodes:
+        values = row[at:at + len(fields)]
+        at += len(fields)
+        if parent is None:
+            read.append(instance_from_row(model, values, fields))
+            continue
+        owner = read[parent]
+        found = (None if owner is None or values[0] is None  # its id: a LEFT JOIN's NULLs
+                 else instance_from_row(model, values, fields))
+        read.append(found)
+        if owner is None:
+            continue
+        if reverse:
+            field.remote_field.set_cached_value(owner, found)
+            if found is not None:
+                field.set_cached_value(found, owner)
+        else:
+            field.set_cached_value(owner, found)
+            if found is not None and field.unique:
+                field.remote_field.set_cached_value(found, owner)
+    case = read[0]
+    case.has_consults = bool(row[0])
+    return case
 
-    ORM reference: ``Q(pk__in=ids)``.
-    """
-    return RawSQL(f"{connection.ops.quote_name(Case._meta.db_table)}.id = ANY(ARRAY({ids.sql}))",
-                  ids.params, output_field=models.BooleanField())
+
+@functools.cache
+def _claim_candidate_statement(*, where: str, everyone: bool, heads: int, state_count: int,
+                               related: tuple[str, ...], omit: tuple[str, ...]):
+    """``claim_candidate``'s statement, the order of its parameters (``"user"``,
+    ``"queue"`` or a state's position) and the nodes its row is read into: ``(parent
+    node, the relation's forward field, whether it is followed backwards, model,
+    fields)``, the case first."""
+    quote = connection.ops.quote_name
+    case = Case._meta
+    table = quote(case.db_table)
+
+    def kept(model, prefix: str) -> tuple[models.Field, ...]:
+        fields = tuple(field for field in model._meta.concrete_fields
+                       if field.primary_key or f"{prefix}{field.name}" not in omit)
+        assert fields[0].primary_key, model
+        return fields
+
+    nodes = [(None, None, False, Case, kept(Case, ""))]
+    aliases, outer, joins = ["c"], [False], []
+    at_path = {"": 0}
+    for path in ("queue", "resolution", *related):
+        names = path.split("__")
+        for depth in range(1, len(names) + 1):
+            prefix = "__".join(names[:depth])
+            if prefix in at_path:
+                continue
+            parent = at_path["__".join(names[:depth - 1])]
+            relation = nodes[parent][3]._meta.get_field(names[depth - 1])
+            reverse = not relation.concrete  # a one-to-one followed from its other side
+            field = relation.field if reverse else relation
+            model = relation.related_model
+            alias = f"t{len(nodes)}"
+            left = reverse or field.null or outer[parent]
+            if reverse:
+                on = (f"{alias}.{quote(field.column)}"
+                      f" = {aliases[parent]}.{quote(field.target_field.column)}")
+            else:
+                on = (f"{alias}.{quote(field.target_field.column)}"
+                      f" = {aliases[parent]}.{quote(field.column)}")
+            joins.append(f" {'LEFT JOIN' if left else 'JOIN'} {quote(model._meta.db_table)}"
+                         f" {alias} ON {on}")
+            at_path[prefix] = len(nodes)
+            nodes.append((parent, field, reverse, model, kept(model, f"{prefix}__")))
+            aliases.append(alias)
+            outer.append(left)
+    columns = ", ".join(f"{alias}.{quote(field.column)}"
+                        for alias, node in zip(aliases, nodes, strict=True) for field in node[4])
+    consults = ConsultRequest._meta
+    states = f"({', '.join(['%s'] * state_count)})"
+    state_column, queue_column = (quote(case.get_field("state").column),
+                                  quote(case.get_field("queue").column))
+    members = _memberships(select="{queue}", where="{user} = %s")
+    member_slots = ("user",) * MEMBERSHIP_BRANCHES
+    urgency = (f"{{0}}.{quote(case.get_field('priority').column)} DESC,"
+               f" {{0}}.{quote(case.get_field('due_at').column)} ASC,"
+               f" {{0}}.{quote(case.pk.column)} ASC")
+    conditions, slots = [], []
+    if where == "heads":
+        queue = Queue._meta
+        mine = f"SELECT q.{quote(queue.pk.column)} FROM {quote(queue.db_table)} q"
+        if not everyone:
+            mine += f" WHERE q.{quote(queue.pk.column)} IN ({members})"
+            slots += member_slots
+        conditions.append(
+            f"c.{quote(case.pk.column)} = ANY(ARRAY(SELECT head.id FROM ({mine})"
+            f" AS mine (queue_id) CROSS JOIN LATERAL (SELECT h.{quote(case.pk.column)}"
+            f" FROM {table} h WHERE h.{queue_column} = mine.queue_id"
+            f" AND h.{state_column} IN {states} ORDER BY {urgency.format('h')}"
+            f" LIMIT {int(heads)}) AS head))")
+        slots += range(state_count)
+    conditions.append(f"c.{state_column} IN {states}")
+    slots += range(state_count)
+    if where == "queue":
+        conditions.append(f"c.{queue_column} = %s")
+        slots.append("queue")
+    elif where == "slug":
+        queue = Queue._meta
+        conditions.append(f"c.{queue_column} = (SELECT q.{quote(queue.pk.column)}"
+                          f" FROM {quote(queue.db_table)} q"
+                          f" WHERE q.{quote(queue.get_field('slug').column)} = %s LIMIT 1)")
+        slots.append("queue")
+    if where != "heads" and not everyone:
+        conditions.append(f"c.{queue_column} IN ({members})")
+        slots += member_slots
+    conditions.append(claimant_available(0).sql)
+    slots.append("user")
+    sql = (f"SELECT EXISTS (SELECT 1 FROM {quote(consults.db_table)} k"
+           f" WHERE k.{quote(consults.get_field('case').column)} = c.{quote(case.pk.column)}),"
+           f" {columns} FROM {table} c{''.join(joins)}"
+           f" WHERE {' AND '.join(conditions)}"
+           f" ORDER BY {urgency.format('c')} LIMIT 1 FOR UPDATE OF c SKIP LOCKED")
+    return sql, tuple(slots), tuple(nodes)
 
 
 # --- Who works a queue: a member, or Responsible on its process (each directly or through

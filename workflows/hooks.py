@@ -12,7 +12,7 @@ fills these registries in its ``AppConfig.ready()``, and nowhere else:
   through the outbox, never straight from here;
 - a content provider: what a reviewer decides from (the subject) and the machine's
   proposal (the suggestion, hidden in blind review until the case is closed); and what
-  it reads of a case, as relations of ``Case`` (``with_content``), so that a statement
+  it reads of a case, as relations of ``Case`` (``content_reads``), so that a statement
   reading a case for an answer can read them with it;
 - a case presenter: the domain's parts of the case page (breadcrumb links, panels it
   renders from its own templates, the resolve form's output fields);
@@ -42,7 +42,7 @@ from django.core.exceptions import ValidationError
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from django.db.models import Model, QuerySet
+    from django.db.models import Model
 
 
 @dataclass(frozen=True)
@@ -124,12 +124,14 @@ def register_content_reads(reads: ContentReads) -> ContentReads:
     return _add(_content_reads, reads)
 
 
-def with_content(cases: "QuerySet") -> "QuerySet":
-    """``cases`` with what the content provider reads, in the same statement (claim-next's
-    candidate: its answer shows the content, and a query of its own cost as much)."""
-    for reads in _content_reads:
-        cases = cases.select_related(*reads.related).defer(*reads.deferred)
-    return cases
+def content_reads() -> ContentReads:
+    """Everything the content providers read of a case, as one ``ContentReads``: a
+    statement reading a case for an answer reads them with it (claim-next's candidate,
+    ``db.claim_candidate``: its answer shows the content, and a query of its own cost as
+    much)."""
+    return ContentReads(related=tuple(path for reads in _content_reads for path in reads.related),
+                        deferred=tuple(name for reads in _content_reads
+                                       for name in reads.deferred))
 
 
 def case_content(*, case) -> CaseContent:

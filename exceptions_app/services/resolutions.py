@@ -42,7 +42,7 @@ UNUSED_FOR_A_CASE = ("meta", "body_hash", "use_case__description", "use_case__in
 UNUSED_OF_ITS_SYSTEM = tuple(f"ai_system__{name}" for name in (
     "signing_secret", "previous_signing_secret", "previous_secret_expires_at",
     "document_hosts"))
-# The same read as a case's relations (``hooks.with_content``).
+# The same read as a case's relations (``hooks.content_reads``).
 CONTENT_READS = ContentReads(
     related=("decision__use_case", "decision__policy_version"),
     deferred=tuple(f"decision__{name}" for name in UNUSED_FOR_A_CASE))

@@ -17,7 +17,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from workflows import db, hooks, selectors
 from workflows.actors import SYSTEM
-from workflows.models import CLAIMABLE_STATES, AuditEvent, Case, CaseState, Queue
+from workflows.models import CLAIMABLE_STATES, AuditEvent, Case, CaseState, Queue, is_manager
 from workflows.services import assignment, audit
 from workflows.services.transitions import (
     changing,
@@ -25,7 +25,6 @@ from workflows.services.transitions import (
     require,
     responded,
     save_and_record,
-    with_answer_facts,
 )
 from workflows.services.work_time import drop_stint, start_stint
 from workflows.verbs import AuditVerb
@@ -69,33 +68,32 @@ def claim_next(*, user, queue: Queue | None = None, queue_slug: str | None = Non
     return None
 
 
-def _locked_candidate(*, user, queue: Queue | None, queue_slug: str | None) -> list[Case]:
-    """The most urgent waiting case no other claimer holds, locked; or nothing (also
-    while the user is away, their status row locked meanwhile)."""
+def _locked_candidate(*, user, queue: Queue | None = None,
+                      queue_slug: str | None = None) -> list[Case]:
+    """The most urgent waiting case no other claimer holds, locked, with what its answer
+    shows (the content hooks' relations); or nothing (also while the user is away, their
+    status row locked meanwhile). One plain statement (``db.claim_candidate``)."""
     if not (user and user.is_authenticated):
         return []
+    content = hooks.content_reads()
 
-    def locked(cases):
-        return (hooks.with_content(with_answer_facts(cases))
-                .filter(db.claimant_available(user.pk))
-                .select_for_update(skip_locked=True, of=("self",)))
+    def candidate(**where) -> list[Case]:
+        found = db.claim_candidate(user_id=user.pk, states=CLAIMABLE_STATES,
+                                   everyone=is_manager(user), related=content.related,
+                                   omit=content.deferred, **where)
+        return [] if found is None else [found]
 
-    if queue is not None or queue_slug is not None:
+    if queue is not None:
         # One ordered range scan of case_claimable_idx, locking the first free row.
-        return list(locked(selectors.workable_cases(user=user, queue=queue,
-                                                    queue_slug=queue_slug))[:1])
+        return candidate(queue_id=queue.pk)
+    if queue_slug is not None:
+        return candidate(queue_slug=queue_slug)
     # Across the user's queues urgency order cannot come from one index range: take
     # the head of each queue's range (a LATERAL index scan per queue), then lock the
-    # most urgent free row among those heads, all in one statement.
-    heads = db.queue_heads(queue_ids=selectors.member_queues(user=user).values("pk"),
-                           states=CLAIMABLE_STATES, limit=CANDIDATES)
-    first = list(locked(Case.objects.filter(db.case_id_among(heads), state__in=CLAIMABLE_STATES)
-                        .order_by(*selectors.URGENCY_ORDER))[:1])
-    if first:
-        return first
-    # Every head is held by another claimer (more than CANDIDATES at once), or the
-    # user is away: scan all.
-    return list(locked(selectors.workable_cases(user=user))[:1])
+    # most urgent free row among those heads, all in one statement. When every head is
+    # held by another claimer (more than CANDIDATES at once), or the user is away:
+    # scan all.
+    return candidate(heads=CANDIDATES) or candidate()
 
 
 def _take(case: Case, *, user, now: datetime) -> None:
