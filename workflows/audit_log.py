@@ -80,6 +80,10 @@ def parse_instant(value: str, *, name: str, errors: dict, end: bool = False) -> 
 def parse_filter(params: Mapping[str, str]) -> LogFilter:
     """The filter a page's or the API's query asks for; ``ValidationError`` naming each
     field that is not understood."""
+    unstorable = {name: ["Null characters are not allowed."]  # PostgreSQL's text cannot
+                  for name, value in params.items() if "\x00" in value}  # hold them
+    if unstorable:
+        raise ValidationError(unstorable)
     errors: dict[str, list[str]] = {}
     verb = params.get("verb", "").strip()
     if verb and verb not in verbs.known():

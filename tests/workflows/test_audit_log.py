@@ -90,6 +90,17 @@ def test_filters_a_person_cannot_use_are_named():
 
 
 @pytest.mark.django_db
+def test_a_filter_with_a_nul_character_is_refused_by_name():
+    response = client_for(make_manager()).get(reverse("audit-event-list"), {
+        "actor": "\x00", "verb": "case.claimed"})
+
+    assert response.status_code == 400
+    assert response.json() == {"actor": ["Null characters are not allowed."]}
+    page = signed_in(make_manager()).get(reverse("audit-log"), {"object_type": "case\x00"})
+    assert page.status_code == 400
+
+
+@pytest.mark.django_db
 def test_keyset_pages_cover_the_log_once_newest_first(monkeypatch):
     from workflows import audit_log
 
