@@ -1135,6 +1135,7 @@ def queue_summary_rows(*, worked_by: int | None, queue_ids: Sequence[int] | None
                       row[len(fields)], oldest))
     return found
 
+
 def reviewer_status(user_id: int) -> ReviewerStatus | None:
     """The person's availability with their delegate (None: never marked), for home's
     "you are marked away". One plain statement (the ORM's cost more to build and
