@@ -30,6 +30,12 @@ server they measure; wrk's one thread takes a few percent, so its claims/s is wh
 server can do. Double claims are counted from the audit trail (one ``case.claimed``
 event per claim).
 
+``--celery`` (with ``REDIS_URL`` set) runs the deployment's background processes beside
+gunicorn, as the Procfile does: one Celery worker on every queue and beat, so the
+dashboard finds the count beat keeps fresh instead of counting in a web worker, and
+webhooks and notices are delivered. Their CPU is reported per request beside gunicorn's
+(the PostgreSQL figure then includes their backends).
+
 To compare two commits, run it from each checkout (it serves that checkout's code),
 alternating.
 """
@@ -43,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -180,8 +187,7 @@ def run(*, base: str, people: list[dict], count: int, think: float, duration: fl
     return {"timings": timings, "claimed": len(claimed), "elapsed": elapsed,
             "double": len(claimed) - len(set(claimed)), "requests": requests_made,
             "failures": [f for outcome in outcomes for f in outcome[2]],
-            "server_ms": 1000 * probe.used(before["server"], after["server"]) / requests_made,
-            "db_ms": 1000 * probe.used(before["db"], after["db"]) / requests_made}
+            **probe.per_request(before, after, requests_made)}
 
 
 WRK_SCRIPT = """
@@ -229,8 +235,24 @@ def run_wrk(*, base: str, people: list[dict], count: int, duration: float, probe
             "claimed": claims,
             "elapsed": micros / 1e6, "double": claims - cases, "requests": done,
             "failures": [f"{errors} answers were errors or not answered"] if errors else [],
-            "server_ms": 1000 * probe.used(before["server"], after["server"]) / done,
-            "db_ms": 1000 * probe.used(before["db"], after["db"]) / done}
+            **probe.per_request(before, after, done)}
+
+
+class DeskProbe(intake.CpuProbe):
+    """``intake.CpuProbe``, and the Celery worker's and beat's processes when they run."""
+
+    def __init__(self, server_pid: int, *, database: str, celery_pids: Sequence[int] = ()):
+        super().__init__(server_pid, database=database)
+        self.celery_pids = set(celery_pids)
+
+    def sample(self) -> dict[str, dict[int, float]]:
+        children = [pid for pid, ppid in self._processes() if ppid in self.celery_pids]
+        return super().sample() | {"celery": self._cpu([*self.celery_pids, *children])}
+
+    def per_request(self, before: dict, after: dict, requests_made: int) -> dict[str, float]:
+        """Milliseconds of CPU per request: gunicorn's, PostgreSQL's, Celery's."""
+        return {f"{part}_ms": 1000 * self.used(before[part], after[part]) / requests_made
+                for part in ("server", "db", "celery")}
 
 
 def _pct(values: list[float], pct: float) -> float:
@@ -241,7 +263,8 @@ def report(label: str, figures: dict) -> None:
     print(f"\n{label}: {figures['requests']:,} requests in {figures['elapsed']:.0f} s, "
           f"{figures['claimed'] / figures['elapsed']:.1f} claims/s, double claims "
           f"{figures['double']}; server CPU per request: gunicorn "
-          f"{figures['server_ms']:.2f} ms + PostgreSQL {figures['db_ms']:.2f} ms")
+          f"{figures['server_ms']:.2f} ms + PostgreSQL {figures['db_ms']:.2f} ms"
+          + (f" + Celery {figures['celery_ms']:.2f} ms" if figures["celery_ms"] else ""))
     percentiles = {step: (len(values), _pct(values, 50), _pct(values, 99))
                    for step, values in figures["timings"].items() if values}
     for step, (count, p50, p99) in (percentiles | figures.get("percentiles", {})).items():
@@ -264,7 +287,11 @@ def main() -> None:
     parser.add_argument("--steps", default=",".join(STEPS),
                         help="the steps of a round, comma-separated (Next case always: "
                              "'next case' alone is claim-next back to back)")
+    parser.add_argument("--celery", action="store_true",
+                        help="run a Celery worker and beat beside gunicorn (needs REDIS_URL)")
     args = parser.parse_args()
+    if args.celery and not os.environ.get("REDIS_URL"):
+        parser.error("--celery needs REDIS_URL: the worker and beat share the broker and cache")
 
     ensure_database(DATABASE)
     setup_django(DATABASE)
@@ -283,9 +310,12 @@ def main() -> None:
     port = intake.free_port(args.port)
     with tempfile.TemporaryDirectory() as var_dir:
         server = _start(port, var_dir)
+        background = _start_celery(var_dir) if args.celery else []
         try:
-            probe = intake.CpuProbe(server.pid, database=DATABASE)
-            print(f"{os.path.basename(ROOT)}: gunicorn pid {server.pid}, 2 sync workers; "
+            probe = DeskProbe(server.pid, database=DATABASE,
+                              celery_pids=[process.pid for process in background])
+            print(f"{os.path.basename(ROOT)}: gunicorn pid {server.pid}, 2 sync workers"
+                  f"{', a Celery worker and beat' if background else ''}; "
                   f"{waiting:,} cases waiting in {QUEUE}; {os.cpu_count()} cores, load "
                   "average " + " ".join(f"{x:.1f}" for x in os.getloadavg()))
             double = 0
@@ -305,22 +335,42 @@ def main() -> None:
                            + (f"pausing {think:.1f} s before each step" if think
                               else "back to back"), figures)
         finally:
-            intake.stop(server)
+            for process in [server, *background]:
+                intake.stop(process)
     print("\nload average after: " + " ".join(f"{x:.1f}" for x in os.getloadavg()))
     if double:
         sys.exit(f"{double} cases were claimed twice")
 
 
+def _environment(var_dir: str) -> dict[str, str]:
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "WARNING",
+            "BACKSTOP_VAR_DIR": var_dir}
+
+
+def _start_celery(var_dir: str) -> list[subprocess.Popen]:
+    """One worker on every queue (the Procfile's worker, notices and webhooks) and beat."""
+    from config.celery import app
+
+    celery = [str(ROOT / ".venv/bin/celery"), "--quiet", "-A", "config"]
+    processes = [subprocess.Popen(celery + arguments, env=_environment(var_dir), cwd=ROOT)
+                 for arguments in (["worker", "-Q", "celery,notices,webhooks",
+                                    "--concurrency", "1", "-n", "bench@%h", "-l", "warning"],
+                                   ["beat", "-l", "warning"])]
+    deadline = time.monotonic() + 60
+    while not app.control.ping(timeout=1):  # its start-up is not the desk's cost
+        if time.monotonic() > deadline:
+            for process in processes:
+                intake.stop(process)
+            raise SystemExit("the Celery worker did not come up")
+    return processes
+
+
 def _start(port: int, var_dir: str):
     """gunicorn as ``intake.start_gunicorn`` starts it, with the product's own settings."""
-    import subprocess
-
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "WARNING",
-           "BACKSTOP_VAR_DIR": var_dir}
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "--workers", "2",
          "--worker-class", "sync", "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT),
-         "--log-level", "warning", "--timeout", "120"], env=env, cwd=ROOT)
+         "--log-level", "warning", "--timeout", "120"], env=_environment(var_dir), cwd=ROOT)
     import http.client
 
     deadline = time.monotonic() + 30
