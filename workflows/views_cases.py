@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -46,6 +47,7 @@ from workflows.services.errors import CaseConflict, ReviewerAway
 
 # What a stale page or a lost race raises; the page answers 409 with a reload link.
 CONFLICTS = (CaseConflict, TransitionNotAllowed, ConcurrentTransition)
+APPROVALS_PAGE_SIZE = 25
 
 # Model transition -> the page's action. The model decides which are available.
 ACTION_FOR_TRANSITION = {
@@ -518,8 +520,10 @@ def reassign(request, pk):
 @require_GET
 @login_required
 def approvals(request):
-    cases = list(selectors.pending_approvals(user=request.user).select_related(
-        "resolution__resolved_by"))
+    # A page at a time, most urgent first: a backlog of approvals costs one page's rows.
+    page = Paginator(selectors.pending_approvals(user=request.user).select_related(
+        "resolution__resolved_by"), APPROVALS_PAGE_SIZE).get_page(request.GET.get("page"))
+    cases = list(page.object_list)
     presentations = hooks.present_cases(cases=cases)
     rows = [{"case": case, "presentation": presentations[case.pk],
              "hide_suggestion": selectors.hides_suggestion(case=case,
@@ -528,4 +532,5 @@ def approvals(request):
              "send_back": CommentForm(case=case, prefix="send_back",
                                       auto_id=f"id_case{case.pk}_%s")}
             for case in cases]
-    return render(request, "workflows/approvals.html", {"nav": "approvals", "rows": rows})
+    return render(request, "workflows/approvals.html",
+                  {"nav": "approvals", "rows": rows, "page": page})
