@@ -232,11 +232,8 @@ def instance_from_row(model: type[models.Model], row: Sequence,
     every concrete field), with the conversions a query applies (SQLite hands back
     datetimes as text)."""
     fields = tuple(fields if fields is not None else model._meta.concrete_fields)
-    values = []
-    for (column, converters), value in zip(_converters(model, fields), row, strict=True):
-        for convert in converters:
-            value = convert(value, column, connection)
-        values.append(value)
+    values = [_converted(value, column, converters)
+              for (column, converters), value in zip(_converters(model, fields), row, strict=True)]
     return model.from_db(connection.alias, [field.attname for field in fields], values)
 
 
@@ -861,15 +858,36 @@ def case_for_page(*, case_id: int, user_id: int, reads_everything: bool) -> Case
     "assignee", "first_reviewer", "resolution__resolved_by", "resolution__approved_by")
     .filter(pk=case_id).first()``.
     """
-    parts, sql = _case_for_page_sql(scoped=not reads_everything)
+    parts, sql = _cases_for_pages_sql(scoped=not reads_everything, approvals=False)
     params: list = [*(user_id,) * MEMBERSHIP_BRANCHES, case_id]
     if not reads_everything:
         params += _case_scope(user_id)[1]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else _case_for_pages(row, parts)
+
+
+def pending_approvals(*, user_id: int, reads_everything: bool, offset: int,
+                      limit: int) -> list[Case]:
+    """A page of the four-eyes cases waiting for the person's approval (in their scope,
+    I8, and not resolved first by them), most urgent first, each read as
+    ``case_for_page`` reads a case: the approvals page, one plain statement.
+
+    ORM reference: ``selectors.pending_approvals(user=user).select_related(
+    "resolution__resolved_by")[offset:offset + limit]``.
+    """
+    parts, sql = _cases_for_pages_sql(scoped=not reads_everything, approvals=True)
+    params: list = [*(user_id,) * MEMBERSHIP_BRANCHES, str(CaseState.PENDING_APPROVAL),
+                    user_id]
+    if not reads_everything:
+        params += _case_scope(user_id)[1]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit, offset])
+        return [_case_for_pages(row, parts) for row in cursor.fetchall()]
+
+
+def _case_for_pages(row: Sequence, parts: tuple) -> Case:
     read, at = [], 2
     for model, fields in parts:
         values = row[at:at + len(fields)]
@@ -888,9 +906,10 @@ def case_for_page(*, case_id: int, user_id: int, reads_everything: bool) -> Case
 
 
 @functools.cache
-def _case_for_page_sql(*, scoped: bool) -> tuple[tuple, str]:
-    """``case_for_page``'s models with their columns in the order it selects them, and
-    its statement (the same text every time: written once per process)."""
+def _cases_for_pages_sql(*, scoped: bool, approvals: bool) -> tuple[tuple, str]:
+    """``case_for_page``'s (and ``pending_approvals``') models with their columns in the
+    order it selects them, and its statement (the same text every time: written once
+    per process)."""
     User = get_user_model()
     case, consult, resolution = Case._meta, ConsultRequest._meta, Resolution._meta
     quote = connection.ops.quote_name
@@ -903,6 +922,11 @@ def _case_for_page_sql(*, scoped: bool) -> tuple[tuple, str]:
     columns = ", ".join(f"{alias}.{quote(field.column)}"
                         for alias, _model, fields in parts for field in fields)
     users, user_pk = quote(User._meta.db_table), quote(User._meta.pk.column)
+    first_reviewer = f"c.{case.get_field('first_reviewer').column}"
+    where = "c.id = %s"
+    if approvals:
+        where = (f"c.{case.get_field('state').column} = %s"
+                 f" AND ({first_reviewer} IS NULL OR {first_reviewer} <> %s)")
     sql = (f"SELECT c.{case.get_field('queue').column} IN"
            f" ({_memberships(select='{queue}', where='{user} = %s')}),"
            f" EXISTS (SELECT 1 FROM {consult.db_table} k"
@@ -911,14 +935,17 @@ def _case_for_page_sql(*, scoped: bool) -> tuple[tuple, str]:
            f" JOIN {quote(Queue._meta.db_table)} q"
            f" ON q.{quote(Queue._meta.pk.column)} = c.{case.get_field('queue').column}"
            f" LEFT JOIN {users} a ON a.{user_pk} = c.{case.get_field('assignee').column}"
-           f" LEFT JOIN {users} f ON f.{user_pk} = c.{case.get_field('first_reviewer').column}"
+           f" LEFT JOIN {users} f ON f.{user_pk} = {first_reviewer}"
            f" LEFT JOIN {quote(resolution.db_table)} r"
            f" ON r.{resolution.get_field('case').column} = c.id"
            f" LEFT JOIN {users} rb"
            f" ON rb.{user_pk} = r.{resolution.get_field('resolved_by').column}"
            f" LEFT JOIN {users} ab"
            f" ON ab.{user_pk} = r.{resolution.get_field('approved_by').column}"
-           f" WHERE c.id = %s{' AND ' + _case_scope(0)[0] if scoped else ''}")
+           f" WHERE {where}{' AND ' + _case_scope(0)[0] if scoped else ''}")
+    if approvals:  # ``selectors.URGENCY_ORDER``
+        sql += (f" ORDER BY c.{case.get_field('priority').column} DESC,"
+                f" c.{case.get_field('due_at').column} ASC, c.id ASC LIMIT %s OFFSET %s")
     return tuple((model, fields) for _alias, model, fields in parts), sql
 
 
@@ -942,7 +969,19 @@ def case_list_rows(*, fields: Sequence[str], user_id: int, reads_everything: boo
         params.append(after)
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, limit, offset])
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+    converters = _converters(Case, tuple(Case._meta.get_field(name) for name in fields))
+    if not any(each for _column, each in converters):  # PostgreSQL's rows are as read
+        return rows
+    # SQLite hands back datetimes as text, naive: converted as a query converts them.
+    return [(*(_converted(value, column, each) for value, (column, each)
+               in zip(row, converters, strict=False)), *row[len(fields):]) for row in rows]
+
+
+def _converted(value, column, converters):
+    for convert in converters:
+        value = convert(value, column, connection)
+    return value
 
 
 @functools.cache

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from workflows import db, hooks, selectors
+from workflows.context_processors import main_nav
 from workflows.forms import (
     CaseActionForm,
     CaseCommentForm,
@@ -517,13 +518,32 @@ def reassign(request, pk):
                                        f"{_person(result.assignee)}.")
 
 
+class _Approvals:
+    """The approvals waiting for the person, as ``Paginator`` reads them: counted by the
+    top bar's count (the same question, asked once per page), a page read in one
+    statement (``db.pending_approvals``)."""
+
+    def __init__(self, request):
+        self.request = request
+
+    def __len__(self) -> int:
+        return main_nav(self.request).approvals
+
+    def __getitem__(self, window: slice) -> list:
+        if window.stop <= window.start:  # none waiting
+            return []
+        return db.pending_approvals(
+            user_id=self.request.user.pk, reads_everything=reads_everything(self.request.user),
+            offset=window.start, limit=window.stop - window.start)
+
+
 @require_GET
 @login_required
 def approvals(request):
     # A page at a time, most urgent first: a backlog of approvals costs one page's rows.
-    page = Paginator(selectors.pending_approvals(user=request.user).select_related(
-        "resolution__resolved_by"), APPROVALS_PAGE_SIZE).get_page(request.GET.get("page"))
-    cases = list(page.object_list)
+    page = Paginator(_Approvals(request), APPROVALS_PAGE_SIZE).get_page(
+        request.GET.get("page"))
+    cases = page.object_list
     presentations = hooks.present_cases(cases=cases)
     rows = [{"case": case, "presentation": presentations[case.pk],
              "hide_suggestion": selectors.hides_suggestion(case=case,

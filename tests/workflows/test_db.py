@@ -829,6 +829,58 @@ def test_a_case_for_its_page_is_what_the_orm_finds_in_scope_with_its_people(
     assert approvals == {None, False, True}
 
 
+def test_a_page_of_approvals_is_what_the_orm_finds_in_scope_most_urgent_first(
+        django_assert_num_queries):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import make_case, make_manager
+    from workflows import selectors
+    from workflows.models import CaseState, reads_everything
+
+    queues, people = membership_fixture()
+    ana, ben, _cy, dee, _eve, _fay = people
+    manager, auditor, outsider = make_manager(), UserFactory(), UserFactory()
+    auditor.user_permissions.add(Permission.objects.get(codename="read_everything"))
+    elsewhere = QueueFactory()
+    now = timezone.now()
+    # Waiting for approval in every queue, first resolved by different people, with
+    # priorities and due times that tie; one in a queue nobody here works, consulted on.
+    cases = [make_case(queue, state=CaseState.PENDING_APPROVAL, four_eyes=True,
+                       first_reviewer=first, priority=priority,
+                       due_at=now + timedelta(hours=hours))
+             for queue in (*queues, elsewhere) for first, priority, hours
+             in ((ana, 50, 2), (ben, 50, 1), (dee, 70, 3), (outsider, 50, 1))]
+    ConsultRequest.objects.create(case=cases[-1], consultee=ana, question="Sure?",
+                                  created_at=now)
+    make_case(queues[0], state=CaseState.RESOLVED, assignee=ben)  # approved already
+
+    for person in (*people, manager, auditor, outsider):
+        person = get_user_model().objects.get(pk=person.pk)
+        person.get_all_permissions()  # the request has them when the page asks
+        reference = selectors.with_membership(
+            selectors.pending_approvals(user=person), user=person).annotate(
+            has_consults=db.case_has_consults()).select_related(
+            "assignee", "resolution__resolved_by", "resolution__approved_by")
+        for offset, limit in ((0, 100), (1, 3)):
+            by_orm = list(reference[offset:offset + limit])
+            with django_assert_num_queries(1):
+                by_sql = db.pending_approvals(user_id=person.pk, offset=offset, limit=limit,
+                                              reads_everything=reads_everything(person))
+            with django_assert_num_queries(0):  # every relation the page shows came with it
+                assert [_page_facts(case) for case in by_sql] == [
+                    _page_facts(case) for case in by_orm], (person, offset)
+        assert len(by_sql) == min(3, max(0, reference.count() - 1))
+    # Ana sees her queue's and the consulted one, not her own; a manager every one not
+    # theirs; an outsider only those they neither resolved nor may see: none.
+    assert {case.pk for case in db.pending_approvals(
+        user_id=ana.pk, reads_everything=False, offset=0, limit=100)} == {
+        case.pk for case in (*cases[1:4], cases[-1])}
+    assert len(db.pending_approvals(user_id=manager.pk, reads_everything=True, offset=0,
+                                    limit=100)) == len(cases)
+    assert db.pending_approvals(user_id=outsider.pk, reads_everything=False, offset=0,
+                                limit=100) == []
+
+
 def test_a_page_of_the_case_list_is_what_the_orm_finds_in_scope_both_ways(
         django_assert_num_queries):
     from django.contrib.auth.models import Permission
