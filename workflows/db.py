@@ -1183,27 +1183,43 @@ def reviewer_status(user_id: int) -> ReviewerStatus | None:
     ORM reference (``assignment.statuses``): ``ReviewerStatus.objects
     .select_related("delegate").filter(user=user_id).first()``.
     """
-    User = get_user_model()
-    status_fields, user_fields = ReviewerStatus._meta.concrete_fields, User._meta.concrete_fields
-    quote = connection.ops.quote_name
-    columns = ", ".join([*(f"s.{quote(field.column)}" for field in status_fields),
-                         *(f"d.{quote(field.column)}" for field in user_fields)])
+    found = _rows_with_person(ReviewerStatus, person="delegate", where="user", value=user_id,
+                              first=True)
+    return found[0] if found else None
+
+
+def _rows_with_person(model: type[models.Model], *, person: str, where: str, value,
+                      first: bool = False) -> list:
+    """The ``model`` rows whose ``where`` field is ``value`` by id (the ``first`` alone),
+    each with the person its ``person`` field names, as ``select_related(person)``
+    leaves them."""
+    sql, fields, user_fields = _rows_with_person_statement(model, person, where, first)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM {quote(ReviewerStatus._meta.db_table)} s"
-                       f" LEFT JOIN {quote(User._meta.db_table)} d"
-                       f" ON d.{quote(User._meta.pk.column)}"
-                       f" = s.{quote(ReviewerStatus._meta.get_field('delegate').column)}"
-                       f" WHERE s.{quote(ReviewerStatus._meta.get_field('user').column)} = %s"
-                       f" ORDER BY s.{quote(ReviewerStatus._meta.pk.column)} LIMIT 1",
-                       (user_id,))
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    status = instance_from_row(ReviewerStatus, row[:len(status_fields)], status_fields)
-    delegate = (None if status.delegate_id is None else
-                instance_from_row(User, row[len(status_fields):], user_fields))
-    status.delegate = delegate  # as select_related leaves it
-    return status
+        cursor.execute(sql, (value,))
+        rows = cursor.fetchall()
+    User, person_id = get_user_model(), model._meta.get_field(person).attname
+    found = []
+    for row in rows:
+        item = instance_from_row(model, row[:len(fields)], fields)
+        setattr(item, person, None if getattr(item, person_id) is None else
+                instance_from_row(User, row[len(fields):], user_fields))
+        found.append(item)
+    return found
+
+
+@functools.cache
+def _rows_with_person_statement(model, person: str, where: str, first: bool):
+    User = get_user_model()
+    fields, user_fields = tuple(model._meta.concrete_fields), tuple(User._meta.concrete_fields)
+    quote = connection.ops.quote_name
+    columns = ", ".join([*(f"m.{quote(field.column)}" for field in fields),
+                         *(f"u.{quote(field.column)}" for field in user_fields)])
+    return (f"SELECT {columns} FROM {quote(model._meta.db_table)} m"
+            f" LEFT JOIN {quote(User._meta.db_table)} u ON u.{quote(User._meta.pk.column)}"
+            f" = m.{quote(model._meta.get_field(person).column)}"
+            f" WHERE m.{quote(model._meta.get_field(where).column)} = %s"
+            f" ORDER BY m.{quote(model._meta.pk.column)}{' LIMIT 1' if first else ''}",
+            fields, user_fields)
 
 
 def cases_in_hand(*, user_id: int, states: Sequence[str]) -> list[Case]:
@@ -1248,26 +1264,7 @@ def case_events(case_id: int) -> list[AuditEvent]:
     ORM reference (``selectors.case_timeline`` before it used this):
     ``AuditEvent.objects.filter(case=case_id).select_related("actor").order_by("id")``.
     """
-    User = get_user_model()
-    event_fields, user_fields = AuditEvent._meta.concrete_fields, User._meta.concrete_fields
-    quote = connection.ops.quote_name
-    columns = ", ".join([*(f"e.{quote(field.column)}" for field in event_fields),
-                         *(f"u.{quote(field.column)}" for field in user_fields)])
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM {quote(AuditEvent._meta.db_table)} e"
-                       f" LEFT JOIN {quote(User._meta.db_table)} u"
-                       f" ON u.{quote(User._meta.pk.column)}"
-                       f" = e.{quote(AuditEvent._meta.get_field('actor').column)}"
-                       f" WHERE e.{quote(AuditEvent._meta.get_field('case').column)} = %s"
-                       f" ORDER BY e.{quote(AuditEvent._meta.pk.column)}", (case_id,))
-        rows = cursor.fetchall()
-    events = []
-    for row in rows:
-        event = instance_from_row(AuditEvent, row[:len(event_fields)], event_fields)
-        event.actor = (None if event.actor_id is None else  # as select_related leaves it
-                       instance_from_row(User, row[len(event_fields):], user_fields))
-        events.append(event)
-    return events
+    return _rows_with_person(AuditEvent, person="actor", where="case", value=case_id)
 
 
 def case_has_consults() -> RawSQL:
