@@ -405,13 +405,11 @@ def update_columns_with_effects(obj: models.Model, attnames: Sequence[str], *,
                               conflict=("dedup_key",), returning=(key.column,))
         AuditEvent.objects.bulk_create(events)
         return {key.to_python(value) for (value,) in inserted}
-    sql, fields, event_fields = _update_with_effects_statement(
-        type(obj), tuple(attnames), len(messages), len(events))
+    sql, fields, event_fields = _update_with_effects_statement(type(obj), tuple(attnames))
     params = [*db_values(obj, fields), obj.pk] if attnames else []
-    for m in messages:
-        params += db_values(m, message_fields)
-    for event in events:
-        params += db_values(event, event_fields)
+    # Each table's rows as one JSON parameter (as ``write_at_once``): orjson makes it
+    # faster than Django and psycopg prepare a parameter per value.
+    params += [_rows_as_json(message_fields, messages), _rows_as_json(event_fields, events)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         message_ids, event_ids = cursor.fetchone()
@@ -420,37 +418,37 @@ def update_columns_with_effects(obj: models.Model, attnames: Sequence[str], *,
     return {key.to_python(value) for value in message_ids}
 
 
+def _rows_as_json(fields: Sequence[models.Field], objs: Sequence[models.Model]) -> str:
+    return orjson.dumps([{field.column: _json_value(getattr(obj, field.attname))
+                          for field in fields} for obj in objs], default=str).decode()
+
+
 @functools.cache
-def _update_with_effects_statement(model: type[models.Model], attnames: tuple[str, ...],
-                                   message_count: int, event_count: int):
+def _update_with_effects_statement(model: type[models.Model], attnames: tuple[str, ...]):
     quote = connection.ops.quote_name
     parts, fields = [], []
     if attnames:
         update, fields = _update_columns_statement(model, attnames)
         parts.append(f"changed AS ({update})")
 
-    def inserting(name, insert_model, insert_fields, count, conflict=""):
-        row = "(" + ", ".join(["%s"] * len(insert_fields)) + ")"
+    def inserting(name, insert_model, insert_fields, conflict=""):
+        table = quote(insert_model._meta.db_table)
+        columns = ", ".join(quote(field.column) for field in insert_fields)
         parts.append(
-            f"{name} AS (INSERT INTO {quote(insert_model._meta.db_table)}"
-            f" ({', '.join(quote(field.column) for field in insert_fields)})"
-            f" VALUES {', '.join([row] * count)}{conflict}"
+            f"{name} AS (INSERT INTO {table} ({columns}) SELECT {columns}"
+            f" FROM jsonb_populate_recordset(NULL::{table}, %s){conflict}"
             f" RETURNING {quote(insert_model._meta.pk.column)})")
 
-    if message_count:
-        inserting("messages", OutboxMessage, OutboxMessage._meta.concrete_fields,
-                  message_count, " ON CONFLICT (dedup_key) DO NOTHING")
+    inserting("messages", OutboxMessage, OutboxMessage._meta.concrete_fields,
+              " ON CONFLICT (dedup_key) DO NOTHING")
     # ``recorded_at`` is the database's to set (a trigger refuses any other value).
     event_fields = [field for field in AuditEvent._meta.concrete_fields
                     if not field.primary_key and field.db_default is models.NOT_PROVIDED]
-    if event_count:
-        inserting("events", AuditEvent, event_fields, event_count)
+    inserting("events", AuditEvent, event_fields)
     # ARRAY(subquery) keeps each insert's RETURNING order: the events' ids in their order.
-    answers = ", ".join(f"ARRAY(SELECT {quote(m._meta.pk.column)} FROM {name})"
-                        if count else "ARRAY[]::integer[]"
-                        for name, m, count in (("messages", OutboxMessage, message_count),
-                                               ("events", AuditEvent, event_count)))
-    return (("WITH " + ", ".join(parts) + " " if parts else "") + f"SELECT {answers}",
+    return (f"WITH {', '.join(parts)}"
+            f" SELECT ARRAY(SELECT {quote(OutboxMessage._meta.pk.column)} FROM messages),"
+            f" ARRAY(SELECT {quote(AuditEvent._meta.pk.column)} FROM events)",
             fields, event_fields)
 
 
