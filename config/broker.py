@@ -2,8 +2,8 @@
 
 kombu's Redis channel builds a new ``redis.Redis`` client (over the channel's connection
 pool) for every message it publishes; redis-py fills a fresh table of about 170 reply
-parsers in each one, which was about a third of a task's publish here (the outbox's
-nudge after a request's commit). A client holds no connection of its own (each command
+parsers in each one, about a fifth of a task's publish here (the outbox's nudge after
+a request's commit). A client holds no connection of its own (each command
 takes one from the pool, as before), so one per channel serves every publish.
 """
 
