@@ -321,6 +321,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # Tasks carry ETAs no longer than this (I6), so a lost worker's task comes back in time.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    if CELERY_BROKER_URL.startswith("redis://"):
+        # kombu's Redis transport, publishing through one client per channel (config/broker.py).
+        CELERY_BROKER_TRANSPORT = "config.broker:Transport"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -26,7 +26,9 @@ from workflows.models import (
     Case,
     CaseState,
     ConsultRequest,
+    Escalation,
     Notification,
+    OutboxMessage,
     Queue,
     RaciAssignment,
     RaciRole,
@@ -280,6 +282,81 @@ def claim_case_level(*, case_id: int, expected_level: int, states: Sequence[str]
     return None if row is None else instance_from_row(Case, row, fields)
 
 
+def claim_case_level_with_escalation(*, case_id: int, expected_level: int,
+                                     states: Sequence[str], expected_version: int | None,
+                                     escalation: Escalation,
+                                     due_at_from: str | None) -> Case | None:
+    """``claim_case_level``, and in the same statement (PostgreSQL) the unsaved
+    ``escalation`` of the level claimed, unless its (case, level) is written already
+    (``ON CONFLICT DO NOTHING``). Answers the case as it now is, or None when no row
+    matched; the escalation is then saved (its id set, its ``case`` the case answered,
+    its ``due_at`` the case's ``due_at_from`` field, none without), or left without an id
+    when its level was written before. Elsewhere (SQLite) the reference itself.
+
+    ORM reference: ``claim_case_level``, then ``insert_new`` of the escalation
+    (``conflict=("case_id", "level")``).
+    """
+    if connection.vendor != "postgresql":
+        case = claim_case_level(case_id=case_id, expected_level=expected_level,
+                                states=states, expected_version=expected_version)
+        if case is not None:
+            _escalation_of(escalation, case, due_at_from)
+            fields = [f for f in Escalation._meta.concrete_fields if not f.primary_key]
+            inserted = insert_new(Escalation, columns=[f.column for f in fields],
+                                  rows=[db_values(escalation, fields)],
+                                  conflict=("case_id", "level"), returning=("id",))
+            if inserted:
+                mark_saved(escalation, pk=inserted[0][0])
+        return case
+    states = [str(state) for state in states]
+    sql, given = _claim_with_escalation_statement(len(states), expected_version is not None,
+                                                   due_at_from)
+    params = [expected_level + 1, case_id, expected_level, *states,
+              *([expected_version] if expected_version is not None else []),
+              *db_values(escalation, given)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    case = instance_from_row(Case, row[:-1], Case._meta.concrete_fields)
+    _escalation_of(escalation, case, due_at_from)
+    if row[-1] is not None:
+        mark_saved(escalation, pk=row[-1])
+    return case
+
+
+def _escalation_of(escalation: Escalation, case: Case, due_at_from: str | None) -> None:
+    escalation.case, escalation.level = case, case.escalation_level
+    escalation.due_at = getattr(case, due_at_from) if due_at_from else None
+
+
+@functools.cache
+def _claim_with_escalation_statement(state_count: int, versioned: bool,
+                                     due_at_from: str | None):
+    quote = connection.ops.quote_name
+    case_fields = Case._meta.concrete_fields
+    # What the escalation takes from the row claimed; the rest are parameters.
+    from_case = {"case_id": "id", "level": "escalation_level",
+                 "due_at": Case._meta.get_field(due_at_from).column if due_at_from else None}
+    fields = [field for field in Escalation._meta.concrete_fields if not field.primary_key]
+    given = [field for field in fields if field.attname not in from_case
+             or from_case[field.attname] is None]
+    values = ", ".join(f"claimed.{quote(from_case[field.attname])}" if field not in given
+                       else f"CAST(%s AS {field.db_type(connection)})" for field in fields)
+    conditions = ["id = %s", "escalation_level = %s",
+                  f"state IN ({', '.join(['%s'] * state_count)})",
+                  *(["version = %s"] if versioned else [])]
+    return (f"WITH claimed AS (UPDATE {quote(Case._meta.db_table)} SET escalation_level = %s,"
+            f" version = version + 1 WHERE {' AND '.join(conditions)}"
+            f" RETURNING {', '.join(quote(field.column) for field in case_fields)}),"
+            f" raised AS (INSERT INTO {quote(Escalation._meta.db_table)}"
+            f" ({', '.join(quote(field.column) for field in fields)})"
+            f" SELECT {values} FROM claimed"
+            f" ON CONFLICT (case_id, level) DO NOTHING RETURNING id)"
+            f" SELECT claimed.*, raised.id FROM claimed LEFT JOIN raised ON TRUE"), given
+
+
 def update_columns(obj: models.Model, attnames: Sequence[str]) -> None:
     """``UPDATE <table> SET <column> = <value>, ... WHERE <pk> = obj.pk``: store these
     fields of ``obj`` (by attribute name) as they stand; the statement's text is built
@@ -301,6 +378,75 @@ def _update_columns_statement(model: type[models.Model], attnames: tuple[str, ..
     sets = ", ".join(f"{quote(field.column)} = %s" for field in fields)
     return (f"UPDATE {quote(model._meta.db_table)} SET {sets}"
             f" WHERE {quote(model._meta.pk.column)} = %s"), fields
+
+
+def update_columns_with_effects(obj: models.Model, attnames: Sequence[str], *,
+                                messages: Sequence[OutboxMessage],
+                                events: Sequence[AuditEvent]) -> set:
+    """``update_columns(obj, attnames)``, then the outbox ``messages`` whose ``dedup_key``
+    is not written yet and the audit ``events``, in one statement on PostgreSQL (a
+    ``WITH`` of data-modifying parts, each run once); answers the ids of the messages
+    inserted and sets the events' ids. Elsewhere (SQLite) the reference itself.
+
+    ORM reference: ``update_columns(obj, attnames)`` (when there are any), ``insert_new``
+    of the messages on conflict of ``dedup_key`` (as ``outbox.write`` does), then
+    ``AuditEvent.objects.bulk_create(events)``.
+    """
+    message_fields = OutboxMessage._meta.concrete_fields
+    key = OutboxMessage._meta.pk
+    if connection.vendor != "postgresql":
+        if attnames:
+            update_columns(obj, attnames)
+        inserted = insert_new(OutboxMessage, columns=[field.column for field in message_fields],
+                              rows=[db_values(m, message_fields) for m in messages],
+                              conflict=("dedup_key",), returning=(key.column,))
+        AuditEvent.objects.bulk_create(events)
+        return {key.to_python(value) for (value,) in inserted}
+    sql, fields, event_fields = _update_with_effects_statement(type(obj), tuple(attnames))
+    params = [*db_values(obj, fields), obj.pk] if attnames else []
+    # Each table's rows as one JSON parameter (as ``write_at_once``): orjson makes it
+    # faster than Django and psycopg prepare a parameter per value.
+    params += [_rows_as_json(message_fields, messages), _rows_as_json(event_fields, events)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        message_ids, event_ids = cursor.fetchone()
+    for event, pk in zip(events, event_ids, strict=True):
+        mark_saved(event, pk=pk)
+    return {key.to_python(value) for value in message_ids}
+
+
+def _rows_as_json(fields: Sequence[models.Field], objs: Sequence[models.Model]) -> str:
+    return orjson.dumps([{field.column: _json_value(getattr(obj, field.attname))
+                          for field in fields} for obj in objs], default=str).decode()
+
+
+@functools.cache
+def _update_with_effects_statement(model: type[models.Model], attnames: tuple[str, ...]):
+    quote = connection.ops.quote_name
+    parts, fields = [], []
+    if attnames:
+        update, fields = _update_columns_statement(model, attnames)
+        parts.append(f"changed AS ({update})")
+
+    def inserting(name, insert_model, insert_fields, conflict=""):
+        table = quote(insert_model._meta.db_table)
+        columns = ", ".join(quote(field.column) for field in insert_fields)
+        parts.append(
+            f"{name} AS (INSERT INTO {table} ({columns}) SELECT {columns}"
+            f" FROM jsonb_populate_recordset(NULL::{table}, %s){conflict}"
+            f" RETURNING {quote(insert_model._meta.pk.column)})")
+
+    inserting("messages", OutboxMessage, OutboxMessage._meta.concrete_fields,
+              " ON CONFLICT (dedup_key) DO NOTHING")
+    # ``recorded_at`` is the database's to set (a trigger refuses any other value).
+    event_fields = [field for field in AuditEvent._meta.concrete_fields
+                    if not field.primary_key and field.db_default is models.NOT_PROVIDED]
+    inserting("events", AuditEvent, event_fields)
+    # ARRAY(subquery) keeps each insert's RETURNING order: the events' ids in their order.
+    return (f"WITH {', '.join(parts)}"
+            f" SELECT ARRAY(SELECT {quote(OutboxMessage._meta.pk.column)} FROM messages),"
+            f" ARRAY(SELECT {quote(AuditEvent._meta.pk.column)} FROM events)",
+            fields, event_fields)
 
 
 def set_next_checks(moves: Sequence[tuple[int, int, int, datetime | None]]) -> None:

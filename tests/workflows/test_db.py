@@ -16,13 +16,15 @@ from workflows.models import (
     AuditEvent,
     Case,
     ConsultRequest,
+    Escalation,
+    OutboxMessage,
     Process,
     Queue,
     RaciAssignment,
     Resolution,
     SlaWarning,
 )
-from workflows.services import audit
+from workflows.services import audit, outbox
 
 pytestmark = pytest.mark.django_db
 
@@ -111,6 +113,147 @@ def test_claim_case_level_answers_like_the_orm_update_and_reread(state, level, v
                 == {k: v for k, v in _fields(orm).items() if k not in ignore})
         assert _fields(raw) == _fields(Case.objects.get(pk=raw_case.pk))
         assert not raw._state.adding
+
+
+def _escalation_row(escalation):
+    return {field.attname: getattr(escalation, field.attname)
+            for field in Escalation._meta.concrete_fields if not field.primary_key}
+
+
+@pytest.mark.parametrize(("state", "version", "written_before", "due_at_from"), [
+    ("open", None, False, "due_at"),             # the sweeper's: the deadline missed
+    ("assigned", 1, False, "response_due_at"),
+    ("assigned", 1, False, None),                 # by hand: no deadline missed
+    ("open", 7, False, None),                     # the case changed meanwhile: no claim
+    ("resolved", None, False, "due_at"),          # closed meanwhile
+    ("open", None, True, "due_at"),               # the level's row is there already (I2)
+])
+def test_claiming_a_level_with_its_escalation_does_what_the_claim_and_the_insert_do(
+        state, version, written_before, due_at_from):
+    reviewer, queue, opened = UserFactory(), QueueFactory(), timezone.now()
+    raw_case, orm_case = (
+        CaseFactory(queue=queue, created_at=opened, title="Twin", state=state,
+                    assignee=reviewer if state == "assigned" else None, version=1,
+                    due_at=opened + timedelta(hours=2),
+                    response_due_at=opened + timedelta(minutes=30),
+                    closed_at=timezone.now() if state == "resolved" else None)
+        for _ in range(2))
+    if written_before:
+        for case in (raw_case, orm_case):
+            Escalation.objects.create(case=case, level=1, cause="manual", created_at=opened)
+
+    def unsaved():
+        return Escalation(cause="resolution_breach", reason="Too late", actor=reviewer,
+                          created_at=opened)
+
+    by_sql, by_orm = unsaved(), unsaved()
+    raw = db.claim_case_level_with_escalation(
+        case_id=raw_case.pk, expected_level=0, states=OPEN, expected_version=version,
+        escalation=by_sql, due_at_from=due_at_from)
+    orm = db.claim_case_level(case_id=orm_case.pk, expected_level=0, states=OPEN,
+                              expected_version=version)
+    if orm is not None:
+        by_orm.case, by_orm.level = orm, orm.escalation_level
+        by_orm.due_at = getattr(orm, due_at_from) if due_at_from else None
+        fields = [f for f in Escalation._meta.concrete_fields if not f.primary_key]
+        inserted = db.insert_new(Escalation, columns=[f.column for f in fields],
+                                 rows=[db.db_values(by_orm, fields)],
+                                 conflict=("case_id", "level"), returning=("id",))
+        by_orm.pk = inserted[0][0] if inserted else None
+
+    assert (raw is None) == (orm is None)
+    if orm is None:
+        assert by_sql.pk is None
+        assert _fields(Case.objects.get(pk=raw_case.pk))["escalation_level"] == 0
+        return
+    ignore = {"id"}
+    assert ({k: v for k, v in _fields(raw).items() if k not in ignore}
+            == {k: v for k, v in _fields(orm).items() if k not in ignore})
+    assert _fields(raw) == _fields(Case.objects.get(pk=raw_case.pk))
+    assert (by_sql.pk is None, by_orm.pk is None) == (written_before, written_before)
+    assert by_sql.case is raw and by_sql.level == 1
+    stored = {k: v for k, v in _escalation_row(by_sql).items() if k != "case_id"}
+    assert stored == {k: v for k, v in _escalation_row(by_orm).items() if k != "case_id"}
+    if not written_before:
+        assert _escalation_row(Escalation.objects.get(pk=by_sql.pk)) == _escalation_row(by_sql)
+        assert not by_sql._state.adding
+
+
+def test_a_case_updated_with_its_effects_stores_what_the_update_and_the_inserts_store(
+        django_assert_num_queries):
+    reviewer, queue, now = UserFactory(), QueueFactory(), timezone.now()
+    raw_case, orm_case = (CaseFactory(queue=queue, created_at=now, title="Twin")
+                          for _ in range(2))
+    changes = {"assignee_id": reviewer.pk, "due_at": now, "warn_at": None,
+               "sla_remaining": timedelta(hours=3, microseconds=5)}
+    for case in (raw_case, orm_case):
+        for name, value in changes.items():
+            setattr(case, name, value)
+    written = outbox.message(channel="in_app", recipient=str(reviewer.pk),
+                             dedup_key="escalation:0:in_app:0", payload={"text": "Before"},
+                             case=raw_case, now=now)
+    outbox.write([written])
+
+    def effects(case, prefix):
+        messages = [outbox.message(channel="in_app", recipient=str(reviewer.pk),
+                                   dedup_key=f"{prefix}:in_app:{reviewer.pk}",
+                                   payload={"text": "Escalated", "at": now}, case=case, now=now),
+                    outbox.message(channel="email", recipient="ana@example.com",
+                                   dedup_key=f"{prefix}:email:{reviewer.pk}",
+                                   payload={"text": "Escalated"}, subject="Escalated",
+                                   case=case, now=now)]
+        events = [audit.build(actor=reviewer, verb=verb, object_type="case",
+                              object_id=case.pk, case=case, now=now,
+                              data={"version": case.version, "due_at": now})
+                  for verb in ("case.escalated", "case.resolved")]
+        return messages, events
+
+    raw_messages, raw_events = effects(raw_case, "raw")
+    raw_messages.append(outbox.message(  # written before under its key: not again
+        channel="in_app", recipient=str(reviewer.pk), dedup_key=written.dedup_key,
+        payload={"text": "Again"}, case=raw_case, now=now))
+    orm_messages, orm_events = effects(orm_case, "orm")
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 3):
+        inserted = db.update_columns_with_effects(raw_case, list(changes),
+                                                  messages=raw_messages, events=raw_events)
+    Case.objects.filter(pk=orm_case.pk).update(**changes)
+    fields = OutboxMessage._meta.concrete_fields
+    db.insert_new(OutboxMessage, columns=[f.column for f in fields],
+                  rows=[db.db_values(m, fields) for m in orm_messages],
+                  conflict=("dedup_key",), returning=("id",))
+    AuditEvent.objects.bulk_create(orm_events)
+
+    assert inserted == {m.pk for m in raw_messages[:2]}
+    ignore = {"id"}
+    assert ({k: v for k, v in _fields(Case.objects.get(pk=raw_case.pk)).items()
+             if k not in ignore}
+            == {k: v for k, v in _fields(Case.objects.get(pk=orm_case.pk)).items()
+                if k not in ignore})
+    assert OutboxMessage.objects.get(dedup_key=written.dedup_key).payload == {"text": "Before"}
+    for raw, orm in zip(raw_messages[:2], orm_messages, strict=True):
+        stored, reference = (_model_values(OutboxMessage.objects.get(pk=m.pk))
+                             for m in (raw, orm))
+        assert ({k: v for k, v in stored.items() if k not in ("id", "dedup_key", "case_id")}
+                == {k: v for k, v in reference.items()
+                    if k not in ("id", "dedup_key", "case_id")})
+    for raw, orm in zip(raw_events, orm_events, strict=True):
+        stored, reference = (AuditEvent.objects.get(pk=event.pk) for event in (raw, orm))
+        assert (stored.verb, stored.case_id, stored.data) == (raw.verb, raw_case.pk, raw.data)
+        assert stored.data == {**reference.data, "version": raw_case.version}
+        assert stored.row_hash == audit.event_hash(stored) and stored.recorded_at is not None
+        assert reference.recorded_at is not None
+
+
+def test_a_case_updated_with_nothing_changed_still_stores_its_effects():
+    reviewer, now = UserFactory(), timezone.now()
+    case = CaseFactory(title="Unchanged")
+    event = audit.build(actor=reviewer, verb="case.escalated", object_type="case",
+                        object_id=case.pk, case=case, now=now, data={})
+
+    assert db.update_columns_with_effects(case, [], messages=[], events=[event]) == set()
+
+    assert AuditEvent.objects.get(pk=event.pk).case_id == case.pk
+    assert _fields(Case.objects.get(pk=case.pk)) == _fields(case)
 
 
 def test_updating_some_columns_stores_what_the_orms_update_stores():

@@ -667,3 +667,35 @@ def test_the_webhook_docs_state_the_retry_timing_the_relay_keeps():
     assert attempts == outbox.MAX_ATTEMPTS
     assert delays == [delay.total_seconds() for delay in outbox.BACKOFF[:attempts - 1]]
     assert int(stated.group(2)) == outbox.JITTER * 100
+
+
+@pytest.mark.skipif(not django_settings.CELERY_BROKER_URL.startswith("redis://"),
+                    reason="needs the Redis broker (set REDIS_URL)")
+def test_the_redis_broker_publishes_and_reads_through_one_client_per_channel(monkeypatch):
+    import uuid
+
+    from config import broker
+    from config.celery import app
+
+    built = []
+    build = broker.Channel._create_client
+    monkeypatch.setattr(broker.Channel, "_create_client", lambda channel, asynchronous=False: (
+        built.append(asynchronous), build(channel, asynchronous))[1])
+
+    with app.connection_for_write() as connection:
+        queue = connection.SimpleQueue(f"backstop-test-{uuid.uuid4().hex}")
+        try:
+            for number in range(3):
+                queue.put({"nudge": number})
+            received = []
+            for _ in range(3):
+                message = queue.get(timeout=5)
+                received.append(message.payload)
+                message.ack()
+        finally:
+            queue.clear()
+            queue.close()
+
+    assert received == [{"nudge": 0}, {"nudge": 1}, {"nudge": 2}]
+    # kombu's own channel builds one per publish and read: here one serves them all.
+    assert built.count(False) == 1

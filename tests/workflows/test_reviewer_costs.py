@@ -365,12 +365,12 @@ def test_escalating_by_hand_reads_the_chain_once_per_process_and_the_case_once(
     client.post(f"/api/v1/cases/{first.pk}/escalate/", {"reason": "Looks off"},
                 format="json")  # the first reads the chain: levels, matrix, people...
 
-    # Token, permissions, the case, the level's claim, its row, whether the target is
-    # away and their load (one statement), the case's update, the consult asked, the
-    # notices, the audit row; the content and the consults the answer shows; the
-    # transaction's two statements (no savepoint of the escalation's own). No queue,
-    # level, matrix or person read again, nor the case after.
-    with django_assert_max_num_queries(14):
+    # The token and its person, the case, the level's claim with its escalation row,
+    # whether the target is away and their load (one statement), the consult asked, the
+    # case's changes with the notices and the audit row (one statement); the content and
+    # the consults the answer shows; the transaction's two statements (no savepoint of the
+    # escalation's own). No queue, level, matrix or person read again, nor the case after.
+    with django_assert_max_num_queries(10):
         answer = client.post(f"/api/v1/cases/{second.pk}/escalate/",
                              {"reason": "Looks off"}, format="json")
 

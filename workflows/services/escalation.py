@@ -99,6 +99,9 @@ from workflows.verbs import AuditVerb
 
 # The reason code of a resolution the chain's last level decided, not a person.
 CHAIN_EXHAUSTED = "escalation-exhausted"
+# The deadline a breach missed, recorded on its escalation: the case's field.
+MISSED = {EscalationCause.RESPONSE_BREACH: "response_due_at",
+          EscalationCause.RESOLUTION_BREACH: "due_at"}
 
 
 
@@ -140,28 +143,26 @@ def escalate(*, case_id: int, cause: str, expected_level: int, actor, reason: st
     now = now or timezone.now()
     chains = chains or configured_chains()
     with transaction.atomic(savepoint=savepoint):
-        case = _claim_level(case_id=case_id, expected_level=expected_level,
-                            expected_version=expected_version)
+        escalation = Escalation(cause=cause, reason=reason or "", actor=actors.person(actor),
+                                created_at=now)
+        case = db.claim_case_level_with_escalation(
+            case_id=case_id, expected_level=expected_level, states=OPEN_STATES,
+            expected_version=expected_version, escalation=escalation,
+            due_at_from=MISSED.get(cause))
         if case is None:
             return None
-        case.queue = chains.queue(case.queue_id)
-        missed = {EscalationCause.RESPONSE_BREACH: case.response_due_at,
-                  EscalationCause.RESOLUTION_BREACH: case.due_at}.get(cause)
-        escalation = Escalation(case=case, level=case.escalation_level, cause=cause,
-                                reason=reason or "", due_at=missed,
-                                actor=actors.person(actor),
-                                created_at=now)
-        if not _insert_escalation(escalation):
+        if escalation.pk is None:
             # The level was written before although the case claims it was not: never
             # double it (I2); undo the claim above with the rest of this change.
             transaction.set_rollback(True)
             return None
+        case.queue = chains.queue(case.queue_id)
         claimed = case.field_values()  # what the guard read: every change after it is written
         if actors.person(actor) is not None and case.first_claimed_at is None:
             case.first_claimed_at = now  # escalating by hand is the person's response
         made = Writes()
         _apply(case, escalation, claimed=claimed, chains=chains, terms=terms, writes=made,
-               now=now)
+               alone=writes is None, now=now)
         if writes is None:
             made.write()
         else:
@@ -176,37 +177,25 @@ class Writes:
 
     messages: list[OutboxMessage] = field(default_factory=list)
     events: list[AuditEvent] = field(default_factory=list)
+    # A lone escalation's case and the fields it changed, stored in the same statement
+    # as its messages and events (``db.update_columns_with_effects``): one round trip.
+    case: Case | None = None
+    changed: list[str] = field(default_factory=list)
 
     def add(self, other: "Writes") -> None:
+        if other.case is not None:
+            raise ValueError("A batch's writes hold no case: each is stored as it goes.")
         self.messages += other.messages
         self.events += other.events
 
     def write(self) -> None:
-        outbox.write(self.messages)
-        AuditEvent.objects.bulk_create(self.events)
-        self.messages, self.events = [], []
-
-
-def _claim_level(*, case_id: int, expected_level: int,
-                 expected_version: int | None) -> Case | None:
-    """The conditional UPDATE that decides (I2), answering the row it changed (RETURNING):
-    the case as it now is, without reading it again; None when it changed nothing."""
-    return db.claim_case_level(case_id=case_id, expected_level=expected_level,
-                               states=OPEN_STATES, expected_version=expected_version)
-
-
-def _insert_escalation(escalation: Escalation) -> bool:
-    """Insert the row unless its (case, level) is there (``ON CONFLICT DO NOTHING``:
-    no savepoint to pay for); answer whether it was inserted (its id set)."""
-    fields = [f for f in Escalation._meta.concrete_fields if not f.primary_key]
-    inserted = db.insert_new(
-        Escalation, columns=[f.column for f in fields],
-        rows=[db.db_values(escalation, fields)], conflict=("case_id", "level"),
-        returning=("id",))
-    if not inserted:
-        return False
-    db.mark_saved(escalation, pk=inserted[0][0])
-    return True
+        if self.case is None:
+            outbox.write(self.messages)
+            AuditEvent.objects.bulk_create(self.events)
+        else:
+            outbox.write(self.messages, inserted=db.update_columns_with_effects(
+                self.case, self.changed, messages=self.messages, events=self.events))
+        self.messages, self.events, self.case, self.changed = [], [], None, []
 
 
 class ChainBook:
@@ -344,7 +333,7 @@ def forget_chains() -> None:
 # -- where the case goes ----------------------------------------------------------------
 
 def _apply(case: Case, escalation: Escalation, *, claimed: dict, chains: ChainBook,
-           terms: sla.TermsBook | None, writes: Writes, now: datetime) -> None:
+           terms: sla.TermsBook | None, writes: Writes, alone: bool, now: datetime) -> None:
     before = {"state": case.state, "queue": case.queue.slug, "assignee": case.assignee_id}
     process = chains.process_of(case, escalation.level)
     levels = chains.levels(process)
@@ -360,7 +349,13 @@ def _apply(case: Case, escalation: Escalation, *, claimed: dict, chains: ChainBo
         plan = _hand_up(case, process, config, chains, now=now)
         time_limit = config.time_limit
     _restart_clock(case, time_limit=time_limit, terms=terms, now=now)
-    _write(case, since=claimed)
+    changed = [name for name in case.changed_since(claimed) if name != "version"]
+    if alone and resolution is None:
+        writes.case, writes.changed = case, changed
+    else:
+        # Stored now: in a batch, the next escalation's pick counts this hand-off; a
+        # resolution's hooks (below) run on the case as stored.
+        _write(case, changed)
     asked = []
     if config is not None and config.consult and case.state in OPEN_STATES:
         asked = consults.ask(case=case, escalation=escalation, required=config.consult_required,
@@ -576,14 +571,14 @@ def _restart_clock(case: Case, *, time_limit: timedelta | None,
 
 
 
-def _write(case: Case, *, since: dict) -> None:
-    """Store, in one UPDATE, every field changed since the guard claimed (and, on
-    PostgreSQL, locked) the row: whatever field an escalation comes to change is saved.
+def _write(case: Case, changed: list[str]) -> None:
+    """Store, in one UPDATE, the ``changed`` fields: every field changed since the guard
+    claimed (and, on PostgreSQL, locked) the row, so whatever field an escalation comes
+    to change is saved.
 
     The guard's UPDATE already bumped the version: an escalation is one change. A plain
     statement (``db.update_columns``): the ORM's ``update`` cost more to build than to run.
     """
-    changed = [name for name in case.changed_since(since) if name != "version"]
     if changed:
         db.update_columns(case, changed)
 

@@ -82,18 +82,21 @@ def message(*, channel: str, recipient: str, dedup_key: str, payload: dict,
         next_attempt_at=now, created_at=now)
 
 
-def write(messages: list[OutboxMessage]) -> list[OutboxMessage]:
+def write(messages: list[OutboxMessage], *, inserted: set | None = None) -> list[OutboxMessage]:
     """Write unsaved messages in the caller's transaction, in one statement; answer, in
     order, each one's row: the new one, or the one already written under its key.
 
     ``INSERT ... ON CONFLICT (dedup_key) DO NOTHING``: a key written before, or by a
     concurrent writer (PostgreSQL makes the insert wait for that writer's commit), costs
     nothing and never fails the caller's transaction; those rows are read back in one
-    more query. Only the new ones are nudged, after commit.
+    more query. Only the new ones are nudged, after commit. ``inserted``: the ids of
+    those the caller's own statement inserted so (``db.update_columns_with_effects``,
+    with the change that causes them); this one inserts nothing then.
     """
     if not messages:
         return []
-    inserted = _insert_new(messages)
+    if inserted is None:
+        inserted = _insert_new(messages)
     missing = [m.dedup_key for m in messages if m.pk not in inserted]
     existing = ({row.dedup_key: row for row in
                  OutboxMessage.objects.filter(dedup_key__in=missing)} if missing else {})

@@ -30,7 +30,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed, can_proceed, has_transition_perm
 
-from workflows import db, hooks, selectors
+from workflows import db, hooks, process_cache, selectors
 from workflows.models import Case, CaseState, ConsultRequest, Verdict, remember_membership
 from workflows.permissions_backend import keep_permissions
 from workflows.services import audit, consults, escalation, resolving, sla
@@ -355,10 +355,12 @@ def escalate(*, case_id: int, user, reason: str, expected_version: int | None = 
     with changing(case_id=case_id, user=user, expected_version=expected_version) as case:
         require(case, case.escalate, user, action="be escalated")
         reason = _required_text(reason, field="reason", what="why it needs escalating")
-        escalated = escalation.escalate(case_id=case.pk, cause="manual",
-                                        expected_level=case.escalation_level, actor=user,
-                                        reason=reason, now=now, expected_version=case.version,
-                                        savepoint=False)
+        # The chains' and the SLA terms' caches: their tokens in one round trip.
+        with process_cache.one_look():
+            escalated = escalation.escalate(case_id=case.pk, cause="manual",
+                                            expected_level=case.escalation_level, actor=user,
+                                            reason=reason, now=now,
+                                            expected_version=case.version, savepoint=False)
         if escalated is None:
             raise CaseConflict(STALE_MESSAGE, case=case)
     # The case as the escalation wrote it (every field, from its guard's RETURNING on),
