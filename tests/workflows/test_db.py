@@ -135,6 +135,42 @@ def test_updating_some_columns_stores_what_the_orms_update_stores():
     assert _fields(Case.objects.get(pk=untouched.pk)) == _fields(untouched)  # its row alone
 
 
+@pytest.mark.parametrize("sent_back", [False, True])
+def test_adding_to_columns_changes_what_the_orms_update_changes(sent_back,
+                                                                django_assert_num_queries):
+    from django.db.models import IntegerField
+    from django.db.models.functions import Cast
+
+    raw_queue, orm_queue = QueueFactory(), QueueFactory()
+    for queue in (raw_queue, orm_queue):
+        CaseFactory.create_batch(2, queue=queue, priority=10, time_spent_seconds=7)
+        CaseFactory(queue=queue, requires_four_eyes=True, priority=10)  # not matched
+    asked = CaseFactory(queue=QueueFactory())  # the case whose events are asked about
+    _case_event(asked, verb="case.released").save()
+    if sent_back:
+        _case_event(asked, verb="case.sent_back").save()
+
+    with django_assert_num_queries(1):
+        changed = db.add_to_columns(
+            Case, where={"queue_id": raw_queue.pk, "requires_four_eyes": False},
+            adds={"priority": 5, "escalation_level": 0,
+                  "time_spent_seconds": db.case_has_event(case_id=asked.pk,
+                                                          verb="case.sent_back")})
+    by_orm = Case.objects.filter(queue_id=orm_queue.pk, requires_four_eyes=False).update(
+        priority=F("priority") + 5, escalation_level=F("escalation_level") + 0,
+        time_spent_seconds=F("time_spent_seconds") + Cast(Exists(AuditEvent.objects.filter(
+            case_id=asked.pk, verb="case.sent_back")), IntegerField()))
+
+    def stored(queue):
+        return sorted(Case.objects.filter(queue=queue).values_list(
+            "requires_four_eyes", "priority", "escalation_level", "time_spent_seconds"))
+
+    assert changed == by_orm == 2
+    assert stored(raw_queue) == stored(orm_queue) == sorted(
+        [(False, 15, 0, 7 + sent_back)] * 2 + [(True, 10, 0, 0)])
+    assert Case.objects.get(pk=asked.pk).priority == asked.priority  # other rows alone
+
+
 # --- claimant_available: the away check inside a claim's statement --------------------------
 
 @pytest.mark.postgres
