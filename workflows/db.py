@@ -468,13 +468,14 @@ def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> N
 # --- Locks and liveness -----------------------------------------------------------------------
 
 
-def hold_transaction_lock(key: int) -> None:
-    """Wait for, then hold until this transaction ends, the lock named ``key``
-    (``pg_advisory_xact_lock``). SQLite needs none: its write transactions
-    (IMMEDIATE here) already run one at a time."""
+def hold_transaction_lock(*keys: int) -> None:
+    """Wait for, then hold until this transaction ends, the locks named ``keys``
+    (``pg_advisory_xact_lock``), taken in their order in one statement. SQLite needs
+    none: its write transactions (IMMEDIATE here) already run one at a time."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+            cursor.execute(
+                f"SELECT {', '.join(['pg_advisory_xact_lock(%s)'] * len(keys))}", keys)
 
 
 def ping() -> None:

@@ -2,8 +2,8 @@
 
 The rollups (``DailyQuality``) are counted as things happen: ``count_intake`` adds a
 batch's decisions in one upsert (intake is the hot path: one statement per batch,
-whatever its size), and ``count_resolution`` (a resolved handler, inside the resolving
-transaction) adds what the people said in one update of the row intake made. An
+whatever its size), and ``count_resolution`` (``resolved.case_resolved``, inside the
+resolving transaction) adds what the people said in one update of the row intake made. An
 incremental count rather than a sweep: a sweep would have to find what changed since
 its last run among tens of millions of decisions and could show a page minutes behind;
 counting in the writing transaction costs one statement and is never behind or double.
@@ -88,7 +88,7 @@ def intake_counts(decisions: Sequence[Decision]) -> dict:
 
 
 def count_resolution(*, case, resolution) -> None:
-    """Add a final resolution to its decision's rollup (a resolved handler).
+    """Add a final resolution to its decision's rollup (``resolved.case_resolved``).
 
     Decisions stored before the rollups existed have no row: nothing is added for them.
     """

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, Max, OuterRef, Q
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.factories import CaseFactory, QueueFactory, UserFactory
@@ -512,17 +513,25 @@ def test_the_transaction_lock_is_held_until_commit_and_no_longer():
                             user=settings_dict["USER"], dbname=settings_dict["NAME"],
                             autocommit=True)
 
-    def other_can_take():
-        taken = other.execute("SELECT pg_try_advisory_lock(%s)", [4242]).fetchone()[0]
+    def other_can_take(key):
+        taken = other.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()[0]
         if taken:
-            other.execute("SELECT pg_advisory_unlock(%s)", [4242])
+            other.execute("SELECT pg_advisory_unlock(%s)", [key])
         return taken
 
     try:
         with transaction.atomic():
             db.hold_transaction_lock(4242)
-            assert not other_can_take()
-        assert other_can_take()
+            assert not other_can_take(4242)
+            assert other_can_take(4343)
+        assert other_can_take(4242)
+        # Several at once, in one statement: each held until commit.
+        with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+            db.hold_transaction_lock(4242, 4343)
+            assert not other_can_take(4242)
+            assert not other_can_take(4343)
+        assert len(queries.captured_queries) == 1
+        assert other_can_take(4242) and other_can_take(4343)
     finally:
         other.close()
 

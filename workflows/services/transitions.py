@@ -388,7 +388,9 @@ def approve(*, case_id: int, user, expected_version: int | None = None,
         # After the case's conditional save, which holds off any other writer of it.
         resolution.approved_by = user
         resolution.approved_at = now
-        resolution.save(update_fields=["approved_by", "approved_at"])
+        # A plain UPDATE of the two columns (``db.update_columns``): the ORM's
+        # ``save(update_fields=...)`` cost more to build than to run.
+        db.update_columns(resolution, ["approved_by_id", "approved_at"])
         hooks.case_resolved(case=case, resolution=resolution)
     return case
 
