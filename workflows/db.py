@@ -1436,7 +1436,8 @@ def _one_with_related_statement(model, by: str, related: tuple[str, ...],
 # --- A case's change and its audit event in one round trip ---------------------------------
 
 
-def save_case_with_event(case: Case, event_for: Callable[[Case], models.Model]) -> None:
+def save_case_with_event(case: Case, event_for: Callable[[Case], models.Model], *,
+                         and_update: tuple[models.Model, Sequence[str]] | None = None) -> None:
     """Save the changed ``case`` as ``Case.save`` does (I4: only if its state and version
     are still those it was read with, the version moved on by one; otherwise
     ``ConcurrentTransition`` and nothing written), then insert the audit event
@@ -1444,21 +1445,34 @@ def save_case_with_event(case: Case, event_for: Callable[[Case], models.Model]) 
     data-modifying ``WITH`` whose INSERT takes place only if the UPDATE changed the row.
     Elsewhere (SQLite) the reference itself, in two.
 
-    ORM reference: ``case.save()``, then ``event_for(case).save()``.
+    ``and_update``, an object and some of its fields (attribute names), stores those
+    fields in the same statement, again only if the case's UPDATE changed its row (an
+    approval's resolution): as ``update_columns`` would after the save.
+
+    ORM reference: ``case.save()``, then ``event_for(case).save()`` (then
+    ``update_columns(*and_update)``).
     """
     if connection.vendor != "postgresql":
         case.save()
         event_for(case).save()
+        if and_update is not None:
+            update_columns(*and_update)
         return
+    also, also_obj = None, None
+    if and_update is not None:
+        also_obj, attnames = and_update
+        also = (type(also_obj), tuple(attnames))
     version_read = case.version
     case.bump_version()
     try:
         event = event_for(case)
-        sql, case_fields, event_fields = _case_with_event_statement(type(event))
+        sql, case_fields, event_fields, also_fields = _case_with_event_statement(
+            type(event), also)
+        also_params = [*db_values(also_obj, also_fields), also_obj.pk] if also else []
         state_read = case._ConcurrentTransitionMixin__initial_states["state"]
         with connection.cursor() as cursor:
             cursor.execute(sql, [*db_values(case, case_fields), case.pk, state_read,
-                                 version_read, *db_values(event, event_fields)])
+                                 version_read, *also_params, *db_values(event, event_fields)])
             written = cursor.fetchone()
         if written is None:
             raise ConcurrentTransition(
@@ -1471,7 +1485,7 @@ def save_case_with_event(case: Case, event_for: Callable[[Case], models.Model]) 
 
 
 @functools.cache
-def _case_with_event_statement(event_model) -> tuple[str, list, list]:
+def _case_with_event_statement(event_model, also: tuple | None = None) -> tuple:
     quote = connection.ops.quote_name
     case_fields = [field for field in Case._meta.concrete_fields if not field.primary_key]
     # ``recorded_at`` is the database's to set (a trigger refuses any other value).
@@ -1480,14 +1494,26 @@ def _case_with_event_statement(event_model) -> tuple[str, list, list]:
     sets = ", ".join(f"{quote(field.column)} = %s" for field in case_fields)
     values = ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in event_fields)
     case_meta = Case._meta
-    return (f"WITH changed AS (UPDATE {quote(case_meta.db_table)} SET {sets}"
-            f" WHERE {quote(case_meta.pk.column)} = %s"
-            f" AND {quote(case_meta.get_field('state').column)} = %s"
-            f" AND {quote(case_meta.get_field('version').column)} = %s RETURNING 1)"
-            f" INSERT INTO {quote(event_model._meta.db_table)}"
-            f" ({', '.join(quote(field.column) for field in event_fields)})"
-            f" SELECT {values} FROM changed"
-            f" RETURNING {quote(event_model._meta.pk.column)}"), case_fields, event_fields
+    also_sql, also_fields = "", []
+    if also is not None:
+        model, attnames = also
+        by_attname = {field.attname: field for field in model._meta.concrete_fields}
+        also_fields = [by_attname[name] for name in attnames]
+        table = quote(model._meta.db_table)
+        # Joined to ``changed``: no row changes unless the case's did.
+        also_sql = (f", also AS (UPDATE {table} SET "
+                    + ", ".join(f"{quote(field.column)} = %s" for field in also_fields)
+                    + f" FROM changed WHERE {table}.{quote(model._meta.pk.column)} = %s)")
+    sql = (f"WITH changed AS (UPDATE {quote(case_meta.db_table)} SET {sets}"
+           f" WHERE {quote(case_meta.pk.column)} = %s"
+           f" AND {quote(case_meta.get_field('state').column)} = %s"
+           f" AND {quote(case_meta.get_field('version').column)} = %s RETURNING 1)"
+           f"{also_sql}"
+           f" INSERT INTO {quote(event_model._meta.db_table)}"
+           f" ({', '.join(quote(field.column) for field in event_fields)})"
+           f" SELECT {values} FROM changed"
+           f" RETURNING {quote(event_model._meta.pk.column)}")
+    return sql, case_fields, event_fields, also_fields
 
 
 # --- The next place in an ordered, gap-free sequence -----------------------------------------

@@ -1198,6 +1198,40 @@ def test_a_case_saved_with_its_event_is_stored_as_save_and_the_events_save_store
     assert Case.objects.get(pk=stale.pk).state == CaseState.ASSIGNED
 
 
+def test_fields_saved_with_the_case_are_stored_only_when_the_case_is(
+        django_assert_num_queries):
+    from django_fsm import ConcurrentTransition
+
+    from tests.factories import make_case
+    from workflows.models import CaseState
+
+    holder = UserFactory()
+    queues = [QueueFactory(name=f"Queue {n}", lease_seconds=600) for n in range(3)]
+    cases = [make_case(queue, state=CaseState.ASSIGNED, assignee=holder) for queue in queues]
+    reference, by_sql, stale = (_released_copy(case.pk) for case in cases)
+    for case in (reference, by_sql, stale):
+        case.queue.name, case.queue.lease_seconds = "Renamed", 900
+    reference.save()
+    _case_event(reference).save()
+    db.update_columns(reference.queue, ["name"])
+
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 3):
+        db.save_case_with_event(by_sql, _case_event, and_update=(by_sql.queue, ["name"]))
+
+    for case in (reference, by_sql):
+        assert _model_values(Case.objects.get(pk=case.pk)) == _model_values(case)
+        # The fields named, and only those.
+        assert Queue.objects.values_list("name", "lease_seconds").get(pk=case.queue_id) == (
+            "Renamed", 600)
+        assert AuditEvent.objects.filter(case=case.pk).count() == 1
+    # A case changed meanwhile: neither it, nor its event, nor the other row (I4).
+    stale.version -= 1
+    with pytest.raises(ConcurrentTransition), transaction.atomic():
+        db.save_case_with_event(stale, _case_event, and_update=(stale.queue, ["name"]))
+    assert Queue.objects.get(pk=stale.queue_id).name == "Queue 2"
+    assert not AuditEvent.objects.filter(case=stale.pk).exists()
+
+
 def test_people_are_read_as_the_orm_reads_them():
     ana, ben, _cy = (UserFactory() for _ in range(3))
     wanted = [ana.pk, ben.pk, ben.pk + 1000]
