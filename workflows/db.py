@@ -152,8 +152,11 @@ def add_to_columns(model: type[models.Model], *, where: dict, adds: dict) -> int
         model, tuple(where), tuple(adds), raw)
     params = []
     for field, value in zip(set_fields, adds.values(), strict=True):
-        params.extend(value.params if isinstance(value, RawSQL)
-                      else [field.get_db_prep_save(value, connection)])
+        if isinstance(value, RawSQL):
+            params.extend(value.params)
+        else:  # a number goes as it is (what its field would make of it, at less cost)
+            params.append(value if type(value) in (int, float)
+                          else field.get_db_prep_save(value, connection))
     params.extend(field.get_db_prep_value(value, connection)
                   for field, value in zip(where_fields, where.values(), strict=True))
     with connection.cursor() as cursor:
@@ -1288,12 +1291,15 @@ def case_has_event(*, case_id: int, verb: str) -> RawSQL:
     ORM reference: ``Cast(Exists(AuditEvent.objects.filter(case_id=case_id, verb=verb)),
     IntegerField())``.
     """
+    return RawSQL(_case_has_event_sql(), (case_id, str(verb)))
+
+
+@functools.cache
+def _case_has_event_sql() -> str:
     quote = connection.ops.quote_name
-    return RawSQL(
-        f"CASE WHEN EXISTS (SELECT 1 FROM {quote(AuditEvent._meta.db_table)}"
-        f" WHERE {quote(AuditEvent._meta.get_field('case').column)} = %s"
-        f" AND {quote(AuditEvent._meta.get_field('verb').column)} = %s) THEN 1 ELSE 0 END",
-        (case_id, str(verb)), output_field=models.IntegerField())
+    return (f"CASE WHEN EXISTS (SELECT 1 FROM {quote(AuditEvent._meta.db_table)}"
+            f" WHERE {quote(AuditEvent._meta.get_field('case').column)} = %s"
+            f" AND {quote(AuditEvent._meta.get_field('verb').column)} = %s) THEN 1 ELSE 0 END")
 
 
 def has_any(model: type[models.Model], *, field: str) -> RawSQL:
