@@ -281,6 +281,32 @@ def test_renewing_a_lease_moves_only_what_the_orm_update_would():
 
 # --- instances from raw rows ------------------------------------------------------------------
 
+def test_values_for_the_database_are_what_each_fields_own_preparation_makes_of_them():
+    from django.db.models import JSONField
+
+    from tests.factories import make_case
+    from workflows.models import CaseState
+
+    holder = UserFactory()
+    case = make_case(QueueFactory(), state=CaseState.ASSIGNED, assignee=holder)
+    case.sla_remaining = timedelta(minutes=3)  # a kind its field prepares: an interval
+    case.priority = True  # a bool in an integer column: converted, not passed on
+    case.title = None
+    event = _case_event(case)
+    event.data = {"nested": [1, "two", None]}
+
+    for obj in (case, event, holder):
+        fields = type(obj)._meta.concrete_fields
+        reference = [field.get_db_prep_save(getattr(obj, field.attname), connection)
+                     for field in fields]
+        values = db.db_values(obj, fields)
+        for field, expected, value in zip(fields, reference, values, strict=True):
+            assert type(value) is type(expected), field
+            if isinstance(field, JSONField) and hasattr(value, "obj"):
+                value, expected = value.obj, expected.obj  # PostgreSQL's wrapper: the inside
+            assert value == expected, field
+
+
 def test_a_case_marked_saved_after_a_raw_insert_is_updated_by_save_not_inserted_again():
     queue = QueueFactory()
     case = Case(queue=queue, title="Written by COPY", created_at=timezone.now(),
