@@ -11,16 +11,15 @@ class ExceptionsAppConfig(AppConfig):
         # hooks; it never imports this app.
         from exceptions_app import presenters
         from exceptions_app.activities import DomainActivity
-        from exceptions_app.services import callbacks, drift, intake, quality, resolutions
+        from exceptions_app.services import callbacks, drift, intake, resolutions, resolved
         from exceptions_app.verbs import DomainVerb, StageVerb
         from workflows import hooks, verbs
 
         hooks.register_resolution_validator(resolutions.validate_resolution)
-        hooks.register_resolved_handler(resolutions.record_labelled_example)
-        # The resolution goes back to the AI system as a signed webhook (outbox, I5).
-        hooks.register_resolved_handler(callbacks.publish_resolution)
-        # What people said adds to the quality rollups in the same transaction.
-        hooks.register_resolved_handler(quality.count_resolution)
+        # A final resolution becomes a labelled example, goes back to the AI system (its
+        # feed, a signed webhook: outbox, I5) and adds to the quality rollups, in the
+        # same transaction.
+        hooks.register_resolved_handler(resolved.case_resolved)
         hooks.register_webhook_secret_provider(callbacks.webhook_secrets)
         hooks.register_content_provider(resolutions.case_content)
         hooks.register_content_reads(resolutions.CONTENT_READS)

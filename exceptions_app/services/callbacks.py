@@ -2,7 +2,8 @@
 through the outbox.
 
 When a case is resolved (after four-eyes approval where needed), the engine calls
-``publish_resolution`` through ``workflows.hooks`` inside the resolving transaction. It
+``publish_resolution`` through ``workflows.hooks`` (``resolved.case_resolved``) inside
+the resolving transaction. It
 gives the decision the next place in its AI system's resolution feed, which the system
 reads with ``GET /api/v1/resolutions/?cursor=...`` whether or not it takes webhooks, and,
 when the system has a callback URL, writes one outbox webhook message to it, so the
@@ -34,6 +35,11 @@ RESOLVED_EVENT = "decision.resolved"
 FEED_LOCK = int.from_bytes(b"feed", "big") << 32
 # Unsent resolutions are written to the outbox this many at a time.
 UNSENT_CHUNK = 500
+
+
+def feed_lock(decision: Decision) -> int:
+    """The key of the lock under which the decision's place in its system's feed is taken."""
+    return FEED_LOCK | decision.ai_system_id
 
 
 def resolution_dedup_key(case_id: int) -> str:
@@ -90,13 +96,13 @@ def resolution_feed(*, ai_system: AiSystem, after: int, size: int) -> list[dict]
 
 def publish_resolution(*, case, resolution) -> OutboxMessage | None:
     """Give the decision its place in the feed; write its webhook if the AI system has a
-    callback URL. Inside the resolving transaction."""
+    callback URL. Inside the resolving transaction, whose caller holds the feed's lock
+    (``feed_lock``, taken by ``resolved.case_resolved``): the next place is taken one
+    transaction at a time."""
     # The one the resolution's other handlers read (once per case object).
     decision = resolutions.decision_of(case)
     if decision is None:
         return None
-    # Held until the resolving transaction commits: the next place is taken after it.
-    db.hold_transaction_lock(FEED_LOCK | decision.ai_system_id)
     decision.feed_position = db.set_next_position(
         Decision, pk=decision.pk, field="feed_position", among="ai_system",
         value=decision.ai_system_id)

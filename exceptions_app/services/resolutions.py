@@ -7,8 +7,9 @@ The case engine (``workflows``) calls the first three functions through
   corrected output must satisfy the use case's output schema (data contract). In
   blind review an answer needs no reason code: asking for one only when the answer
   differs from the AI's would tell the reviewer so before they submit;
-- ``record_labelled_example``: inside the resolving transaction, the resolution
-  becomes a labelled example, so the two commit together or not at all;
+- ``record_labelled_example`` (through ``resolved.case_resolved``): inside the
+  resolving transaction, the resolution becomes a labelled example, so the two commit
+  together or not at all;
 - ``case_content``: the decision's input (the subject) and the AI's proposal (the
   suggestion, which blind queues hide until the case is closed).
 
@@ -110,12 +111,12 @@ def record_labelled_example(*, case, resolution) -> LabelledExample | None:
 
     A blind answer arrives already compared with the AI's output by the engine:
     ``accepted`` when they agree, ``corrected`` (with the reviewer's output) when not.
+    The caller holds ``LABELS_LOCK`` (``resolved.case_resolved``): the next place is
+    taken one transaction at a time.
     """
     decision = decision_of(case)
     if decision is None:
         return None
-    # Held until the resolving transaction commits: the next place is taken after it.
-    db.hold_transaction_lock(LABELS_LOCK)
     example = LabelledExample(
         decision=decision, use_case=decision.use_case,
         input=decision.input,

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, Max, OuterRef, Q
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.factories import CaseFactory, QueueFactory, UserFactory
@@ -278,6 +279,42 @@ def test_updating_some_columns_stores_what_the_orms_update_stores():
     assert _fields(Case.objects.get(pk=untouched.pk)) == _fields(untouched)  # its row alone
 
 
+@pytest.mark.parametrize("sent_back", [False, True])
+def test_adding_to_columns_changes_what_the_orms_update_changes(sent_back,
+                                                                django_assert_num_queries):
+    from django.db.models import IntegerField
+    from django.db.models.functions import Cast
+
+    raw_queue, orm_queue = QueueFactory(), QueueFactory()
+    for queue in (raw_queue, orm_queue):
+        CaseFactory.create_batch(2, queue=queue, priority=10, time_spent_seconds=7)
+        CaseFactory(queue=queue, requires_four_eyes=True, priority=10)  # not matched
+    asked = CaseFactory(queue=QueueFactory())  # the case whose events are asked about
+    _case_event(asked, verb="case.released").save()
+    if sent_back:
+        _case_event(asked, verb="case.sent_back").save()
+
+    with django_assert_num_queries(1):
+        changed = db.add_to_columns(
+            Case, where={"queue_id": raw_queue.pk, "requires_four_eyes": False},
+            adds={"priority": 5, "escalation_level": 0,
+                  "time_spent_seconds": db.case_has_event(case_id=asked.pk,
+                                                          verb="case.sent_back")})
+    by_orm = Case.objects.filter(queue_id=orm_queue.pk, requires_four_eyes=False).update(
+        priority=F("priority") + 5, escalation_level=F("escalation_level") + 0,
+        time_spent_seconds=F("time_spent_seconds") + Cast(Exists(AuditEvent.objects.filter(
+            case_id=asked.pk, verb="case.sent_back")), IntegerField()))
+
+    def stored(queue):
+        return sorted(Case.objects.filter(queue=queue).values_list(
+            "requires_four_eyes", "priority", "escalation_level", "time_spent_seconds"))
+
+    assert changed == by_orm == 2
+    assert stored(raw_queue) == stored(orm_queue) == sorted(
+        [(False, 15, 0, 7 + sent_back)] * 2 + [(True, 10, 0, 0)])
+    assert Case.objects.get(pk=asked.pk).priority == asked.priority  # other rows alone
+
+
 # --- claimant_available: the away check inside a claim's statement --------------------------
 
 @pytest.mark.postgres
@@ -386,6 +423,32 @@ def test_renewing_a_lease_moves_only_what_the_orm_update_would():
 
 
 # --- instances from raw rows ------------------------------------------------------------------
+
+def test_values_for_the_database_are_what_each_fields_own_preparation_makes_of_them():
+    from django.db.models import JSONField
+
+    from tests.factories import make_case
+    from workflows.models import CaseState
+
+    holder = UserFactory()
+    case = make_case(QueueFactory(), state=CaseState.ASSIGNED, assignee=holder)
+    case.sla_remaining = timedelta(minutes=3)  # a kind its field prepares: an interval
+    case.priority = True  # a bool in an integer column: converted, not passed on
+    case.title = None
+    event = _case_event(case)
+    event.data = {"nested": [1, "two", None]}
+
+    for obj in (case, event, holder):
+        fields = type(obj)._meta.concrete_fields
+        reference = [field.get_db_prep_save(getattr(obj, field.attname), connection)
+                     for field in fields]
+        values = db.db_values(obj, fields)
+        for field, expected, value in zip(fields, reference, values, strict=True):
+            assert type(value) is type(expected), field
+            if isinstance(field, JSONField) and hasattr(value, "obj"):
+                value, expected = value.obj, expected.obj  # PostgreSQL's wrapper: the inside
+            assert value == expected, field
+
 
 def test_a_case_marked_saved_after_a_raw_insert_is_updated_by_save_not_inserted_again():
     queue = QueueFactory()
@@ -619,17 +682,25 @@ def test_the_transaction_lock_is_held_until_commit_and_no_longer():
                             user=settings_dict["USER"], dbname=settings_dict["NAME"],
                             autocommit=True)
 
-    def other_can_take():
-        taken = other.execute("SELECT pg_try_advisory_lock(%s)", [4242]).fetchone()[0]
+    def other_can_take(key):
+        taken = other.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()[0]
         if taken:
-            other.execute("SELECT pg_advisory_unlock(%s)", [4242])
+            other.execute("SELECT pg_advisory_unlock(%s)", [key])
         return taken
 
     try:
         with transaction.atomic():
             db.hold_transaction_lock(4242)
-            assert not other_can_take()
-        assert other_can_take()
+            assert not other_can_take(4242)
+            assert other_can_take(4343)
+        assert other_can_take(4242)
+        # Several at once, in one statement: each held until commit.
+        with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+            db.hold_transaction_lock(4242, 4343)
+            assert not other_can_take(4242)
+            assert not other_can_take(4343)
+        assert len(queries.captured_queries) == 1
+        assert other_can_take(4242) and other_can_take(4343)
     finally:
         other.close()
 
@@ -1346,6 +1417,40 @@ def test_a_case_saved_with_its_event_is_stored_as_save_and_the_events_save_store
         assert case.version == version
     assert AuditEvent.objects.count() == events
     assert Case.objects.get(pk=stale.pk).state == CaseState.ASSIGNED
+
+
+def test_fields_saved_with_the_case_are_stored_only_when_the_case_is(
+        django_assert_num_queries):
+    from django_fsm import ConcurrentTransition
+
+    from tests.factories import make_case
+    from workflows.models import CaseState
+
+    holder = UserFactory()
+    queues = [QueueFactory(name=f"Queue {n}", lease_seconds=600) for n in range(3)]
+    cases = [make_case(queue, state=CaseState.ASSIGNED, assignee=holder) for queue in queues]
+    reference, by_sql, stale = (_released_copy(case.pk) for case in cases)
+    for case in (reference, by_sql, stale):
+        case.queue.name, case.queue.lease_seconds = "Renamed", 900
+    reference.save()
+    _case_event(reference).save()
+    db.update_columns(reference.queue, ["name"])
+
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 3):
+        db.save_case_with_event(by_sql, _case_event, and_update=(by_sql.queue, ["name"]))
+
+    for case in (reference, by_sql):
+        assert _model_values(Case.objects.get(pk=case.pk)) == _model_values(case)
+        # The fields named, and only those.
+        assert Queue.objects.values_list("name", "lease_seconds").get(pk=case.queue_id) == (
+            "Renamed", 600)
+        assert AuditEvent.objects.filter(case=case.pk).count() == 1
+    # A case changed meanwhile: neither it, nor its event, nor the other row (I4).
+    stale.version -= 1
+    with pytest.raises(ConcurrentTransition), transaction.atomic():
+        db.save_case_with_event(stale, _case_event, and_update=(stale.queue, ["name"]))
+    assert Queue.objects.get(pk=stale.queue_id).name == "Queue 2"
+    assert not AuditEvent.objects.filter(case=stale.pk).exists()
 
 
 def test_people_are_read_as_the_orm_reads_them():

@@ -115,11 +115,13 @@ def _record(*, case: Case, user, verb: AuditVerb, before: str, now: datetime, **
 
 
 def save_and_record(*, case: Case, user, verb: AuditVerb, before: str, now: datetime,
-                    **data) -> None:
+                    and_update: tuple | None = None, **data) -> None:
     """``case.save()`` and its one audit event (I7), written in one round trip
-    (``db.save_case_with_event``); the event carries the version the save gave it."""
+    (``db.save_case_with_event``, with ``and_update``'s fields if given); the event
+    carries the version the save gave it."""
     db.save_case_with_event(case, lambda saved: _event(
-        case=saved, user=user, verb=verb, before=before, now=now, **data))
+        case=saved, user=user, verb=verb, before=before, now=now, **data),
+        and_update=and_update)
 
 
 def _event(*, case: Case, user, verb: AuditVerb, before: str, now: datetime, **data):
@@ -384,13 +386,14 @@ def approve(*, case_id: int, user, expected_version: int | None = None,
         case.approve()
         case.closed_at = now
         resolution = case.resolution  # read with the case (``with_answer_facts``)
-        save_and_record(case=case, user=user, verb=AuditVerb.CASE_APPROVED, before=before,
-                        now=now, first_reviewer=case.first_reviewer_id,
-                        verdict=resolution.verdict)
-        # After the case's conditional save, which holds off any other writer of it.
         resolution.approved_by = user
         resolution.approved_at = now
-        resolution.save(update_fields=["approved_by", "approved_at"])
+        # The approval stored with the case's conditional save, in its statement: only if
+        # that save wins (it holds off any other writer of the case).
+        save_and_record(case=case, user=user, verb=AuditVerb.CASE_APPROVED, before=before,
+                        now=now, first_reviewer=case.first_reviewer_id,
+                        verdict=resolution.verdict,
+                        and_update=(resolution, ["approved_by_id", "approved_at"]))
         hooks.case_resolved(case=case, resolution=resolution)
     return case
 

@@ -1,0 +1,29 @@
+"""What a final resolution makes in the domain, inside the resolving transaction: the
+engine's one resolved handler (``workflows.hooks.case_resolved``, registered in
+``ExceptionsAppConfig.ready``), so the three commit with the resolution or not at all:
+
+1. its labelled example (``resolutions.record_labelled_example``);
+2. its decision's place in the AI system's feed, and its webhook
+   (``callbacks.publish_resolution``);
+3. what people said, added to the quality rollup (``quality.count_resolution``).
+
+The first two each take the next place of a gap-free sequence, one writer at a time,
+under a lock held until commit (``db.hold_transaction_lock``). The lock must be held
+before the statement that reads the last place starts (a statement's snapshot is taken
+before any lock it waits for), so both are taken here first, in one statement: a round
+trip each cost as much CPU as the statement that takes the place.
+"""
+
+from exceptions_app.services import callbacks, quality, resolutions
+from workflows import db
+
+
+def case_resolved(*, case, resolution) -> None:
+    decision = resolutions.decision_of(case)  # read once; each step below reads it too
+    if decision is None:  # a case no decision opened: nothing to label, feed or count
+        return
+    # In this order, as every resolution takes them: no two transactions wait on each other.
+    db.hold_transaction_lock(resolutions.LABELS_LOCK, callbacks.feed_lock(decision))
+    resolutions.record_labelled_example(case=case, resolution=resolution)
+    callbacks.publish_resolution(case=case, resolution=resolution)
+    quality.count_resolution(case=case, resolution=resolution)
