@@ -58,7 +58,7 @@ def test_the_holders_case_page_reads_each_thing_it_shows_once(bench):
     assert sum(" FROM workflows_case c JOIN " in query for query in sql) == 1
     assert not reads("workflows_case", sql)
     assert reads("exceptions_app_decision", sql) == 1
-    assert sum(' FROM "workflows_auditevent" e ' in query for query in sql) == 1  # plain
+    assert sum(' FROM "workflows_auditevent" m ' in query for query in sql) == 1  # plain
     assert not reads("exceptions_app_decisiondocument", sql)
     assert not reads("workflows_consultrequest", sql)
     assert not reads("workflows_user", sql[2:])  # the timeline's people were read with it
