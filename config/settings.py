@@ -133,6 +133,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Short OLTP queries only: PostgreSQL's JIT would compile plans whose *estimated* cost
     # is high (the permission and group joins) for 0.5-2 s each, where they run in 1 ms.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
+    # Django's backend, with the health check above made without a round trip while the
+    # server has said nothing (config/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
