@@ -145,12 +145,9 @@ if REDIS_URL:
                           "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# Sessions: read from the cache, written through to the database (a cache flushed or
-# evicted loses no one's sign-in). Only a cache every web worker shares will do: signing
-# out deletes the session from it, and a per-process cache (the demo's, without Redis)
-# would keep it alive in the other workers until it expired.
-SESSION_ENGINE = ("django.contrib.sessions.backends.cached_db" if REDIS_URL
-                  else "django.contrib.sessions.backends.db")
+# Sessions in the database every web worker shares (a sign-out ends one for all), each
+# read with its person in one statement (workflows/sessions.py).
+SESSION_ENGINE = "workflows.sessions"
 
 AUTH_USER_MODEL = "workflows.User"
 # Django's model backend with a person's permissions read in one query (per request).
