@@ -10,8 +10,10 @@ readable. An idle connection that is well has nothing to read: so the socket is 
 (no waiting), and only when it has something to say, or psycopg already knows the
 connection broken, is ``SELECT 1`` run as Django runs it, closing the connection if it
 fails. What a poll cannot see, a peer gone without a word, ``SELECT 1`` would not have
-seen either before TCP gave up; the request's query fails (503), and Django checks the
-connection again at the next request, as it does after any error.
+seen either before TCP gave up; nor a connection ended in the instant before the poll,
+whose word is still on its way (``SELECT 1`` would have waited for it): either way the
+request's query fails (503, to retry), and Django checks the connection again at the
+next request, as it does after any error.
 """
 
 import select
