@@ -133,6 +133,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Short OLTP queries only: PostgreSQL's JIT would compile plans whose *estimated* cost
     # is high (the permission and group joins) for 0.5-2 s each, where they run in 1 ms.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
+    # Django's backend, with the health check above made without a round trip while the
+    # server has said nothing (config/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -142,12 +145,9 @@ if REDIS_URL:
                           "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# Sessions: read from the cache, written through to the database (a cache flushed or
-# evicted loses no one's sign-in). Only a cache every web worker shares will do: signing
-# out deletes the session from it, and a per-process cache (the demo's, without Redis)
-# would keep it alive in the other workers until it expired.
-SESSION_ENGINE = ("django.contrib.sessions.backends.cached_db" if REDIS_URL
-                  else "django.contrib.sessions.backends.db")
+# Sessions in the database every web worker shares (a sign-out ends one for all), each
+# read with its person in one statement (workflows/sessions.py).
+SESSION_ENGINE = "workflows.sessions"
 
 AUTH_USER_MODEL = "workflows.User"
 # Django's model backend with a person's permissions read in one query (per request).

@@ -34,6 +34,7 @@ from workflows.models import (
     RaciRole,
     Resolution,
     ReviewerStatus,
+    Session,
 )
 
 
@@ -1355,6 +1356,46 @@ def _person_by_token_sql(vendor: str) -> str:
             f" JOIN {quote(User._meta.db_table)} u"
             f" ON {user_id} = t.{quote(Token._meta.get_field('user').column)}"
             f" WHERE t.{quote(Token._meta.get_field('key').column)} = %s")
+
+
+def session_with_person(session_key: str, *, now: datetime):
+    """The session with this key, unexpired at ``now``, and the person signed in on it
+    with their permissions' names (as ``person``), in one statement: ``(session, person,
+    names)``, person None when no one is (or they are gone); None without such a session.
+    Every request reads both afresh, so a sign-out, a deactivation, a new password or a
+    changed group counts from the next request.
+
+    ORM reference (Django's database sessions, then ``person``):
+    ``Session.objects.get(session_key=session_key, expire_date__gt=now)``,
+    ``person(session.user_id)``.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_session_with_person_sql(connection.vendor),
+                       (session_key, connection.ops.adapt_datetimefield_value(now)))
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    fields = Session._meta.concrete_fields
+    session = instance_from_row(Session, row[:len(fields)], fields)
+    if row[len(fields)] is None:  # the person's id: no one joined
+        return session, None, set()
+    return (session, instance_from_row(get_user_model(), row[len(fields):-1]),
+            _names_from(row[-1]))
+
+
+@functools.cache
+def _session_with_person_sql(vendor: str) -> str:
+    User = get_user_model()
+    quote = connection.ops.quote_name
+    user_id = f"u.{quote(User._meta.pk.column)}"
+    columns = ", ".join([*(f"s.{quote(field.column)}" for field in Session._meta.concrete_fields),
+                         *(f"u.{quote(field.column)}" for field in User._meta.concrete_fields),
+                         _permission_names_column(user_id, vendor)])
+    return (f"SELECT {columns} FROM {quote(Session._meta.db_table)} s"
+            f" LEFT JOIN {quote(User._meta.db_table)} u"
+            f" ON {user_id} = s.{quote(Session._meta.get_field('user').column)}"
+            f" WHERE s.{quote(Session._meta.pk.column)} = %s"
+            f" AND s.{quote(Session._meta.get_field('expire_date').column)} > %s")
 
 
 def queue_summary_rows(*, worked_by: int | None, queue_ids: Sequence[int] | None,

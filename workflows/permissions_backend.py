@@ -17,6 +17,7 @@ Superusers' permissions and everything else are Django's own.
 from django.contrib.auth.backends import ModelBackend
 
 from workflows import db
+from workflows.sessions import person_read_with_session
 
 
 def keep_permissions(user, names: set[str]) -> None:
@@ -28,7 +29,8 @@ def keep_permissions(user, names: set[str]) -> None:
 
 class ModelBackendOneQuery(ModelBackend):
     def get_user(self, user_id):
-        found = db.person(user_id)
+        # A signed-in page's person was read with its session (workflows/sessions.py).
+        found = person_read_with_session(user_id) or db.person(user_id)
         if found is None:
             return None
         user, names = found

@@ -1486,3 +1486,45 @@ def test_availability_and_loads_are_what_the_statuses_and_loads_queries_find():
     assert db.availability_and_loads(people, states=HELD_STATES) == by_orm
     assert by_orm[busy.pk] == (None, len(HELD_STATES)) and by_orm[away.pk] == (False, 1)
     assert db.availability_and_loads([], states=HELD_STATES) == {}
+
+
+def test_a_session_and_its_person_are_read_as_the_orm_reads_them():
+    from django.contrib.auth.models import Permission
+
+    from workflows.models import Session
+
+    ann = UserFactory(username="ann", time_zone="Europe/Berlin", last_login=timezone.now())
+    managers = Group.objects.create(name="managers")
+    managers.permissions.add(Permission.objects.get(codename="manage_cases"))
+    ann.groups.add(managers)
+    now = timezone.now()
+    later = now + timedelta(hours=1)
+    signed_in = Session.objects.create(session_key="a" * 32, session_data="x",
+                                       expire_date=later, user=ann)
+    signed_out = Session.objects.create(session_key="b" * 32, session_data="y",
+                                        expire_date=later)
+    Session.objects.create(session_key="c" * 32, session_data="z", expire_date=now, user=ann)
+    gone = Session.objects.create(session_key="d" * 32, session_data="w", expire_date=later,
+                                  user_id=ann.pk + 1000)  # saved as its person was deleted
+
+    def fields(obj):
+        return {field.attname: getattr(obj, field.attname)
+                for field in type(obj)._meta.concrete_fields}
+
+    for key in ("a" * 32, "b" * 32, "c" * 32, "d" * 32, "e" * 32):
+        found = db.session_with_person(key, now=now)
+        by_orm = Session.objects.filter(session_key=key, expire_date__gt=now).first()
+        if by_orm is None:
+            assert found is None, key
+            continue
+        session, person, names = found
+        assert fields(session) == fields(by_orm), key
+        by_orm_person = db.person(by_orm.user_id) if by_orm.user_id else None  # held above
+        assert (fields(person) if person else None) == (
+            fields(by_orm_person[0]) if by_orm_person else None), key
+        assert names == (by_orm_person[1] if by_orm_person else set()), key
+    # The fixture reaches every branch.
+    assert db.session_with_person(signed_in.pk, now=now)[2] == {"workflows.manage_cases"}
+    assert db.session_with_person(signed_out.pk, now=now)[1:] == (None, set())
+    assert db.session_with_person(gone.pk, now=now)[1:] == (None, set())
+    assert db.session_with_person("c" * 32, now=now) is None

@@ -1,6 +1,7 @@
 """Failures answer in the caller's language, and a lost database or Redis answers 503 to
 retry."""
 
+import select
 import socket
 
 import psycopg
@@ -27,6 +28,10 @@ def _terminate_this_connection():
     with psycopg.connect(**{key: params[key] for key in ("dbname", "user", "host", "port")
                             if params.get(key)}, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    # Until the server has said so on the connection, it is not dropped yet (the backend
+    # ends after the call returns): a kept connection is checked by that word.
+    readable, _, _ = select.select([connection.connection.fileno()], [], [], 10)
+    assert readable, "the terminated backend said nothing"
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import time
 import uuid
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -31,11 +30,10 @@ from workflows.services.sla import terms
 BUDGET_MS = {"claim-next": 5, "transition": 5, "case API": 4, "case page": 8, "home": 4,
              "error page": 1}
 TRIPWIRE = 5
-# What every signed-in request pays before its view, in queries: the session (none where
-# sessions are read from a shared cache: Redis), the person with their permissions (one
-# statement, by session or by token); a page adds its top bar (one statement).
-SESSION = 0 if settings.SESSION_ENGINE.endswith("cached_db") else 1
-PERSON_AND_PERMISSIONS = 1
+# What every signed-in request pays before its view, in queries: its session, the person
+# signed in on it and their permissions, in one statement (workflows/sessions.py; by token:
+# the token, its person and permissions); a page adds its top bar (one statement).
+SESSION_AND_PERSON = 1
 TOP_BAR = 1
 # A transition's UPDATE of its case and INSERT of its audit row: one statement where the
 # database has data-modifying WITH (PostgreSQL), two elsewhere.
@@ -277,10 +275,10 @@ def test_the_case_page_and_home_stay_within_their_queries(queue, member,
     # The floor, then the case with its people, its lease, what it is about (with the
     # domain installed, its decision: looked for twice for this case, which has none)
     # and its timeline.
-    with django_assert_max_num_queries(SESSION + PERSON_AND_PERMISSIONS + TOP_BAR + 5):
+    with django_assert_max_num_queries(SESSION_AND_PERSON + TOP_BAR + 5):
         page = browser.get(f"/cases/{case.pk}/")
     # The floor, then the queue summaries, the person's cases, are they away.
-    with django_assert_max_num_queries(SESSION + PERSON_AND_PERMISSIONS + TOP_BAR + 3):
+    with django_assert_max_num_queries(SESSION_AND_PERSON + TOP_BAR + 3):
         home = browser.get("/")
 
     assert page.status_code == home.status_code == 200
@@ -293,15 +291,15 @@ def test_a_refused_page_answers_without_the_menu_and_logs_one_line(
         queue, member, caplog, django_assert_max_num_queries):
     browser = signed_in(member)
 
-    with django_assert_max_num_queries(SESSION + PERSON_AND_PERMISSIONS), \
+    with django_assert_max_num_queries(SESSION_AND_PERSON), \
             caplog.at_level(logging.WARNING):
         refused = browser.get("/dashboard/")  # managers only
-    with django_assert_max_num_queries(SESSION + PERSON_AND_PERMISSIONS + 1):  # the lookup
+    with django_assert_max_num_queries(SESSION_AND_PERSON + 1):  # the lookup
         missing = browser.get("/cases/999999/")
     # A case of a queue they do not work is not found either (I8), for the same price:
     # the page's one plain statement, nothing read by the ORM.
     elsewhere = make_case(QueueFactory())
-    with django_assert_max_num_queries(SESSION + PERSON_AND_PERMISSIONS + 1), \
+    with django_assert_max_num_queries(SESSION_AND_PERSON + 1), \
             CaptureQueriesContext(connection) as lookup:
         hidden = browser.get(f"/cases/{elsewhere.pk}/")
     assert not any(query["sql"].startswith('SELECT "workflows_case".')
@@ -331,7 +329,7 @@ def test_an_empty_page_pays_for_its_person_and_its_top_bar_and_nothing_else(
     case_in_state(CaseState.PENDING_APPROVAL, queue=queue, assignee=UserFactory())
     browser.get("/consults/")
 
-    with django_assert_num_queries(SESSION + PERSON_AND_PERMISSIONS + TOP_BAR + 1):
+    with django_assert_num_queries(SESSION_AND_PERSON + TOP_BAR + 1):
         page = browser.get("/consults/")  # its own: the person's consults (none)
 
     assert page.status_code == 200

@@ -1,32 +1,22 @@
-"""What every signed-in request relies on, now that it is cheap: sessions read from a
-shared cache still end for everyone at sign-out, survive the cache losing them, and a
-person or a token is checked afresh on every request (docs/PERFORMANCE.md, issue 15)."""
+"""What every signed-in request relies on, now that it is cheap: a session read with its
+person in one statement still ends for everyone at sign-out, and a person or a token is
+checked afresh on every request (docs/PERFORMANCE.md, issue 15)."""
 
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.sessions.backends.cached_db import KEY_PREFIX
-from django.core.cache import cache, caches
+from django.contrib.auth import SESSION_KEY
+from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
 
 from tests.factories import QueueFactory, UserFactory, make_case
-from tests.test_settings import django
 from workflows.actors import SYSTEM
+from workflows.models import Session
 from workflows.services.tokens import issue_user_token
+from workflows.sessions import SessionStore, person_read_with_session
 
 needs_redis = pytest.mark.skipif(not django_settings.REDIS_URL,
                                  reason="needs Redis (set REDIS_URL)")
-
-
-def test_sessions_are_read_from_the_cache_only_when_every_worker_shares_it():
-    engine = "from django.conf import settings; print(settings.SESSION_ENGINE)"
-
-    alone = django(engine, BACKSTOP_DEMO="1", REDIS_URL="")
-    shared = django(engine, BACKSTOP_DEMO="1", REDIS_URL="redis://127.0.0.1:6379/3")
-
-    # The demo's cache lives in each process: a sign-out would not reach the others.
-    assert alone.stdout.strip() == "django.contrib.sessions.backends.db", alone.stderr
-    assert shared.stdout.strip() == "django.contrib.sessions.backends.cached_db", shared.stderr
 
 
 def signed_in_browser(person) -> Client:
@@ -44,36 +34,53 @@ def same_session(browser: Client) -> Client:
     return tab
 
 
-@needs_redis
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_signing_out_ends_the_session_for_every_worker():
     ann = UserFactory(username="ann")
     browser = signed_in_browser(ann)
     tab = same_session(browser)
     session_key = browser.cookies[django_settings.SESSION_COOKIE_NAME].value
-    # Another worker has a connection of its own to the cache: it sees the same session.
-    other_worker = caches.create_connection("default")
-    assert other_worker.get(KEY_PREFIX + session_key) is not None
     assert tab.get("/consults/").status_code == 200
 
     assert browser.post("/accounts/logout/").status_code == 302
 
-    assert other_worker.get(KEY_PREFIX + session_key) is None
+    # Another worker has a connection of its own to the database: the session is gone.
+    other_worker = connection.copy()
+    try:
+        with other_worker.cursor() as cursor:
+            cursor.execute(f"SELECT 1 FROM {Session._meta.db_table} WHERE session_key = %s",
+                           [session_key])
+            assert cursor.fetchone() is None
+    finally:
+        other_worker.close()
     refused = tab.get("/consults/")
     assert refused.status_code == 302 and refused["Location"].startswith("/accounts/login/")
 
 
-@needs_redis
 @pytest.mark.django_db
-def test_a_session_the_cache_lost_is_read_from_the_database():
+def test_a_session_says_whose_it_is_and_is_read_with_them_in_one_statement(
+        django_assert_num_queries):
     ann = UserFactory(username="ann")
     browser = signed_in_browser(ann)
-    cache.delete(KEY_PREFIX + browser.cookies[django_settings.SESSION_COOKIE_NAME].value)
+    session = Session.objects.get(
+        session_key=browser.cookies[django_settings.SESSION_COOKIE_NAME].value)
+    assert session.user_id == ann.pk
 
-    page = browser.get("/consults/")
+    with django_assert_num_queries(1):
+        assert browser.get("/api/v1/me/preferences/").status_code == 200
 
-    assert page.status_code == 200
-    assert page.context["user"] == ann
+
+@pytest.mark.django_db
+def test_a_person_read_with_one_session_is_not_taken_for_another():
+    ann, ben = UserFactory(username="ann"), UserFactory(username="ben")
+    anns = SessionStore()
+    anns[SESSION_KEY] = str(ann.pk)
+    anns.create()
+
+    SessionStore(anns.session_key).load()
+
+    assert person_read_with_session(ben.pk) is None
+    assert person_read_with_session(ann.pk) is None  # taken once, by the first asking
 
 
 @pytest.mark.django_db
@@ -116,17 +123,18 @@ def test_a_token_is_refused_once_rotated_or_its_person_deactivated():
 
 @needs_redis
 @pytest.mark.django_db
-def test_while_redis_cannot_be_reached_a_signed_in_page_answers_503_to_retry(settings):
-    browser = Client(raise_request_exception=False)  # as a server answers: no re-raising
-    browser.cookies = signed_in_browser(UserFactory(username="ann")).cookies
+def test_while_redis_cannot_be_reached_a_call_that_needs_it_answers_503_to_retry(settings):
+    program = APIClient(raise_request_exception=False)  # as a server answers: no re-raising
+    program.credentials(HTTP_AUTHORIZATION="Token " + issue_user_token(
+        user=UserFactory(username="ann"), actor=SYSTEM).key)
     settings.CACHES = {"default": {"BACKEND": "workflows.cache.ClientKeepingRedisCache",
                                    "LOCATION": "redis://127.0.0.1:1/0"}}  # nothing there
 
-    page = browser.get("/consults/")
+    answer = program.get("/api/v1/me/preferences/")  # the sign-in limits are in Redis
 
-    assert page.status_code == 503
-    assert page["Retry-After"] == str(settings.RETRY_AFTER_SECONDS)
-    assert b"Redis" in page.content
+    assert answer.status_code == 503
+    assert answer["Retry-After"] == str(settings.RETRY_AFTER_SECONDS)
+    assert "Redis" in answer.json()["detail"]
 
 
 @pytest.mark.django_db

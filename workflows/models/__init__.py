@@ -38,7 +38,7 @@ from .cases import (
     remember_membership,
 )
 from .messaging import Channel, DeliveryAttempt, Notification, OutboxMessage, OutboxStatus
-from .people import ReviewerStatus, User
+from .people import ReviewerStatus, Session, User
 from .queues import (
     Activity,
     AssignmentMode,
@@ -107,6 +107,7 @@ __all__ = [
     "Resolution",
     "ReviewerStatus",
     "SavedCaseView",
+    "Session",
     "SlaClock",
     "SlaPolicy",
     "SlaTarget",
