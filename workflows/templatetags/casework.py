@@ -150,7 +150,7 @@ def due(moment: datetime | None, label: str = "", soon_minutes: int = 60) -> str
     """A due time as a countdown: ``in 42 min``, ``overdue by 1h 05m``, in the page's
     zone. Built in Python rather than an included template: list pages show one per row."""
     if moment is None:
-        return format_html('<span class="muted">—</span>')
+        return mark_safe('<span class="muted">—</span>')  # format_html wants arguments
     now = timezone.now()
     remaining = moment - now
     overdue = sla.reached(moment, now)  # overdue at the deadline's instant, as everywhere

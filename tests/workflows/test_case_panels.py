@@ -1,13 +1,16 @@
-"""The case page's actions panel, written in Python (``actions_panel``), is what its
-templates wrote: the former ``_actions.html``, ``_reason_form.html`` and
-``_resolve_form.html`` are kept in ``case_actions/`` as the reference, and both render
-the panel of every state and person that changes what it offers (fresh and refused
-forms, consults pending, four eyes, blind review), byte for byte."""
+"""The case page's side panels, written in Python (``case_panels``), are what their
+templates wrote: the former ``_actions.html``, ``_reason_form.html``,
+``_resolve_form.html`` and ``_sla.html`` are kept in ``case_panels/`` as the reference,
+and both render the panels of every state and person that changes what they show
+(fresh and refused forms, consults pending, four eyes, blind review; every clock's
+answer, in three time zones), byte for byte."""
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Permission
 from django.template import Context, Engine
 from django.test import Client
@@ -17,19 +20,25 @@ from django.utils import timezone
 from tests.factories import QueueFactory, UserFactory, case_in_state, make_manager
 from tests.workflows.test_widget_html import _resolve
 from workflows.forms import CaseActionForm, CommentForm, ReasonForm
-from workflows.models import CaseState, ConsultRequest
-from workflows.templatetags.actions_panel import actions_panel
+from workflows.models import Case, CaseState, ConsultRequest
+from workflows.templatetags.case_panels import actions_panel, sla_panel
 
 ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = Engine(
-    dirs=[Path(__file__).parent / "case_actions", ROOT / "templates"],
-    libraries={"casework": "workflows.templatetags.casework"},
-).get_template("workflows/_actions.html")
+ENGINE = Engine(dirs=[Path(__file__).parent / "case_panels", ROOT / "templates"],
+                libraries={"casework": "workflows.templatetags.casework"})
+REFERENCE = ENGINE.get_template("workflows/_actions.html")
+SLA_REFERENCE = ENGINE.get_template("workflows/_sla.html")
 S = CaseState
 
 
 def both(context: dict) -> tuple[str, str]:
     return actions_panel(Context(context)), REFERENCE.render(Context(context))
+
+
+def both_sla(case) -> tuple[str, str]:
+    with time_machine.travel(timezone.now(), tick=False):  # the countdowns' "now"
+        return (sla_panel(Context({"case": case})),
+                SLA_REFERENCE.render(Context({"case": case})))
 
 
 def panel_of(response) -> dict:
@@ -93,6 +102,7 @@ def test_the_panel_is_what_its_templates_wrote_for_every_state_and_person(people
             context = panel_of(response)
             by_tag, by_templates = both(context)
             assert by_tag == by_templates, (case.state, person.username)
+            assert len(set(both_sla(context["case"]))) == 1, (case.state, person.username)
             shown.append(by_tag)
             offers.add(frozenset(context["forms"]))
     # The matrix reaches every offer the panel words differently.
@@ -180,3 +190,53 @@ def test_a_refused_one_button_form_is_what_its_template_wrote(action):
                                  "csrf_token": "abc"})
     assert by_tag == by_templates
     assert "Someone &lt;else&gt; changed it &amp; more" in by_tag
+
+
+NOW = datetime(2026, 12, 4, 9, 5, 7, 123456, tzinfo=UTC)
+
+
+def clocked(state=S.ASSIGNED, **fields) -> Case:
+    values = {"pk": 41, "state": state, "response_due_at": NOW + timedelta(minutes=30),
+              "due_at": NOW + timedelta(hours=3), "first_claimed_at": None,
+              "closed_at": None, "lease_expires_at": None, "escalation_level": 0}
+    return Case(**{**values, **fields})
+
+
+CLOCKS = {
+    "waiting for a first response": clocked(S.OPEN),
+    "first response due soon": clocked(S.OPEN, response_due_at=NOW + timedelta(minutes=5)),
+    "first response overdue": clocked(S.OPEN, response_due_at=NOW - timedelta(hours=2)),
+    "no response clock": clocked(S.OPEN, response_due_at=None, due_at=None),
+    "responded on time, lease held": clocked(
+        first_claimed_at=NOW - timedelta(minutes=3), lease_expires_at=NOW + timedelta(minutes=9)),
+    "responded late": clocked(first_claimed_at=NOW, response_due_at=NOW - timedelta(seconds=1)),
+    "responded, no response clock": clocked(first_claimed_at=NOW, response_due_at=None),
+    "escalated before anyone responded": clocked(S.ESCALATED, escalation_level=2),
+    "waiting for information": clocked(S.WAITING, first_claimed_at=NOW,
+                                       lease_expires_at=NOW + timedelta(minutes=9)),
+    "resolved on time": clocked(S.RESOLVED, first_claimed_at=NOW, closed_at=NOW),
+    "resolved late": clocked(S.RESOLVED, first_claimed_at=NOW,
+                             closed_at=NOW + timedelta(hours=4)),
+    "resolved, no clocks": clocked(S.RESOLVED, first_claimed_at=NOW, closed_at=NOW,
+                                   due_at=None, response_due_at=None),
+    "cancelled before anyone responded": clocked(S.CANCELLED, closed_at=NOW),
+    "cancelled after escalating": clocked(S.CANCELLED, closed_at=NOW, escalation_level=1),
+}
+
+
+@pytest.mark.parametrize("case", CLOCKS.values(), ids=CLOCKS.keys())
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/Los_Angeles"])
+def test_the_sla_panel_is_what_its_template_wrote(case, zone):
+    with timezone.override(zone), time_machine.travel(NOW, tick=False):
+        by_tag, by_template = (sla_panel(Context({"case": case})),
+                               SLA_REFERENCE.render(Context({"case": case})))
+    assert by_tag == by_template
+
+
+def test_the_sla_fragment_template_writes_the_panel():
+    from django.template.loader import render_to_string
+
+    case = CLOCKS["responded on time, lease held"]
+    with time_machine.travel(NOW, tick=False):
+        assert (render_to_string("workflows/_sla.html", {"case": case})
+                == SLA_REFERENCE.render(Context({"case": case})))

@@ -1,20 +1,25 @@
-"""The case page's actions panel: ``{% load actions_panel %}{% actions_panel %}``.
+"""The case page's side panels, written in Python: ``{% load case_panels %}``.
 
-What ``workflows/_actions.html`` with its ``_reason_form.html``, ``_resolve_form.html``
-and ``forms/_errors.html`` wrote, written in Python: the panel is on every view of a case
-and its forms' template work (a dozen includes, tags and lookups) cost more than the
-rest of the page's own markup. The former templates are the reference, kept in
-``tests/workflows/case_actions/``; ``test_actions_panel.py`` holds the two equal, byte for
-byte, for every state and person that changes what the panel offers.
+``{% actions_panel %}`` is what ``workflows/_actions.html`` with its
+``_reason_form.html``, ``_resolve_form.html`` and ``forms/_errors.html`` wrote;
+``{% sla_panel %}`` what ``workflows/_sla.html`` wrote (that template now calls the tag,
+for the panel's htmx refresh). Both panels are on every view of a case, and their
+templates' includes, tags and lookups cost more than the rest of the page's own markup.
+The former templates are the reference, kept in ``tests/workflows/case_panels/``;
+``test_case_panels.py`` holds each tag equal to them, byte for byte, for every state and
+person that changes what a panel shows.
 """
 
 from django import template
+from django.template.defaultfilters import date
 from django.template.defaulttags import CsrfTokenNode
 from django.urls import reverse
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.timezone import template_localtime
 
-from workflows.templatetags.casework import _shown, display_name, form_field
+from workflows.models import CaseState
+from workflows.templatetags.casework import _shown, display_name, due, form_field
 
 register = template.Library()
 
@@ -197,3 +202,51 @@ def _resolve_form(context, form, case, csrf: str, url) -> str:
         + ('<p class="field__help">Four eyes: a second reviewer confirms this before it '
            "counts.</p>" if four_eyes else "")
         + "\n</form>\n")
+
+
+@register.simple_tag(takes_context=True)
+def sla_panel(context) -> SafeString:
+    case = context["case"]
+
+    def time(moment, shown: str) -> str:
+        # ``<time datetime="{{ moment|date:'c' }}">{{ moment|date:shown }}</time>``
+        local = template_localtime(moment)
+        return (f'<time datetime="{conditional_escape(date(local, "c"))}">'
+                f"{conditional_escape(date(local, shown))}</time>")
+
+    late = '<span class="due--overdue">Late</span>'
+    refresh = (f' hx-get="{conditional_escape(reverse("case", args=[case.pk]))}?fragment=sla"'
+               ' hx-trigger="every 60s" hx-swap="outerHTML"' if case.is_open else "")
+    if case.first_claimed_at:
+        was_late = case.response_due_at and case.first_claimed_at > case.response_due_at
+        response = (f"\n        <div>{late if was_late else 'On time'}</div>\n"
+                    f'        <div class="sla__sub">responded '
+                    f'{time(case.first_claimed_at, "M j, H:i T")}</div>\n      ')
+    elif case.response_due_at and case.escalation_level:
+        response = (f"\n        <div>{late}</div>\n"
+                    '        <div class="sla__sub">escalated before anyone responded</div>'
+                    "\n      ")
+    elif case.is_open:
+        response = f"\n        <div>{due(case.response_due_at)}</div>\n      "
+    else:
+        response = '<div class="muted">—</div>'
+    if case.closed_at:
+        was_late = case.due_at and case.closed_at > case.due_at
+        resolution = (f"\n        <div>{late if was_late else 'On time'}</div>\n"
+                      f'        <div class="sla__sub">closed {time(case.closed_at, "M j, H:i T")}'
+                      "</div>\n      ")
+    elif case.state == CaseState.WAITING:
+        resolution = ("\n        <div>Paused</div>\n"
+                      '        <div class="sla__sub">waiting for information</div>\n      ')
+    else:
+        resolution = f"\n        <div>{due(case.due_at)}</div>\n      "
+    lease = (f'\n    <p class="muted sla__lease">Claim held until '
+             f'{time(case.lease_expires_at, "H:i T")}; untouched after that, the case returns '
+             "to the queue.</p>\n  "
+             if case.state == CaseState.ASSIGNED and case.lease_expires_at else "")
+    return mark_safe(
+        f'\n<section class="card" id="sla" aria-labelledby="sla-heading"{refresh}>\n'
+        '  <h2 id="sla-heading">SLA</h2>\n  <div class="sla">\n    <div class="sla__item">\n'
+        f'      <div class="sla__label">First response</div>\n      {response}\n    </div>\n'
+        '    <div class="sla__item">\n      <div class="sla__label">Resolution</div>\n'
+        f"      {resolution}\n    </div>\n  </div>\n  {lease}\n</section>\n")
