@@ -14,14 +14,14 @@ import time_machine
 from django.contrib.auth.models import Permission
 from django.template import Context, Engine
 from django.test import Client
-from django.urls import reverse
+from django.urls import reverse, set_script_prefix
 from django.utils import timezone
 
 from tests.factories import QueueFactory, UserFactory, case_in_state, make_manager
 from tests.workflows.test_widget_html import _resolve
 from workflows.forms import CaseActionForm, CommentForm, ReasonForm
 from workflows.models import Case, CaseState, ConsultRequest
-from workflows.templatetags.case_panels import actions_panel, sla_panel
+from workflows.templatetags.case_panels import actions_panel, case_url, sla_panel
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = Engine(dirs=[Path(__file__).parent / "case_panels", ROOT / "templates"],
@@ -240,3 +240,22 @@ def test_the_sla_fragment_template_writes_the_panel():
     with time_machine.travel(NOW, tick=False):
         assert (render_to_string("workflows/_sla.html", {"case": case})
                 == SLA_REFERENCE.render(Context({"case": case})))
+
+
+CASE_ROUTES = ["case", "case-claim", "case-resume", "case-resolve", "case-approve",
+               "case-send-back", "case-escalate", "case-request-info", "case-release",
+               "case-reassign", "case-cancel"]
+
+
+@pytest.mark.parametrize("name", CASE_ROUTES)
+def test_a_case_route_is_the_url_tags_for_every_case(name):
+    for pk in (1, 7, 41, 2_147_483_647):
+        assert case_url(name, pk) == reverse(name, args=[pk])
+    try:
+        set_script_prefix("/backstop/")
+        mounted = case_url(name, 7)
+        assert mounted == reverse(name, args=[7])
+    finally:
+        set_script_prefix("/")
+    assert mounted.startswith("/backstop/cases/7/")
+    assert case_url(name, 7) == reverse(name, args=[7])

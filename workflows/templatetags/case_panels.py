@@ -10,10 +10,12 @@ The former templates are the reference, kept in ``tests/workflows/case_panels/``
 person that changes what a panel shows.
 """
 
+import functools
+
 from django import template
 from django.template.defaultfilters import date
 from django.template.defaulttags import CsrfTokenNode
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
@@ -24,6 +26,25 @@ from workflows.templatetags.casework import _shown, display_name, due, form_fiel
 register = template.Library()
 
 _CSRF = CsrfTokenNode()
+# A case number no case has: where it lands in a route's path, any case's goes.
+_ANY_CASE = 987654321987654321
+
+
+def case_url(name: str, pk: int) -> str:
+    """``{% url name pk %}`` for a route of one case, its path worked out once per process
+    (the panels link five such routes on every view; each ``reverse`` cost more than the
+    rest of its form)."""
+    head, tail = _case_route(name, get_script_prefix(), get_urlconf())
+    return f"{head}{int(pk)}{tail}"
+
+
+@functools.cache
+def _case_route(name: str, prefix: str, urlconf) -> tuple[str, str]:
+    # Keyed by what ``reverse`` depends on besides the name, as ``{% route %}``.
+    head, found, tail = conditional_escape(
+        reverse(name, args=[_ANY_CASE], urlconf=urlconf)).partition(str(_ANY_CASE))
+    assert found and str(_ANY_CASE) not in tail, name
+    return head, tail
 
 
 @register.simple_tag(takes_context=True)
@@ -35,7 +56,7 @@ def actions_panel(context) -> SafeString:
     resolve, approve = forms.get("resolve"), forms.get("approve")
 
     def url(name: str) -> str:
-        return conditional_escape(reverse(name, args=[case.pk]))
+        return case_url(name, case.pk)
 
     def simple(action: str, name: str, button: str, pad: str = "") -> str:
         # A form whose only field is the version the page showed (I4).
@@ -215,7 +236,7 @@ def sla_panel(context) -> SafeString:
                 f"{conditional_escape(date(local, shown))}</time>")
 
     late = '<span class="due--overdue">Late</span>'
-    refresh = (f' hx-get="{conditional_escape(reverse("case", args=[case.pk]))}?fragment=sla"'
+    refresh = (f' hx-get="{case_url("case", case.pk)}?fragment=sla"'
                ' hx-trigger="every 60s" hx-swap="outerHTML"' if case.is_open else "")
     if case.first_claimed_at:
         was_late = case.response_due_at and case.first_claimed_at > case.response_due_at
