@@ -1640,8 +1640,8 @@ def one_with_related(model: type[models.Model], *, by: str, value,
         other = None if values[0] is None else instance_from_row(
             relation.related_model, values, fields)
         relation.set_cached_value(found, other)
-    for (attribute, _, _), value in zip(has, row[start:], strict=True):
-        setattr(found, attribute, bool(value))  # SQLite answers EXISTS with 0 or 1
+    for (attribute, _, _), any_found in zip(has, row[start:], strict=True):
+        setattr(found, attribute, bool(any_found))  # SQLite answers EXISTS with 0 or 1
     return found
 
 
