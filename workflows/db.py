@@ -1649,7 +1649,8 @@ def _case_for_change_statement() -> tuple[str, tuple[tuple[models.Field, ...], .
 
 
 def one_with_related(model: type[models.Model], *, by: str, value,
-                     related: Sequence[str] = (), omit: Sequence[str] = ()):
+                     related: Sequence[str] = (), omit: Sequence[str] = (),
+                     has: Sequence[tuple[str, type[models.Model], str]] = ()):
     """The first ``model`` (by id) whose field ``by`` is ``value``, with its forward
     foreign keys ``related`` read in the same statement, leaving out the fields ``omit``
     names (``name`` of ``model``, ``relation__name`` of a related model: read on access,
@@ -1657,10 +1658,15 @@ def one_with_related(model: type[models.Model], *, by: str, value,
     for a row read on every answer, the ORM built and compiled a three-table query each
     time, several times what PostgreSQL took to run it.
 
+    Each ``(attribute, other, field)`` of ``has`` sets ``attribute``: whether any
+    ``other`` row points to it by ``field`` (``has_any``'s test, in the same statement).
+
     ORM reference: ``model.objects.select_related(*related).defer(*omit)
+    .annotate(**{attribute: has_any(other, field=field), ...})
     .filter(**{by: value}).first()``.
     """
-    sql, parts = _one_with_related_statement(model, by, tuple(related), tuple(omit))
+    sql, parts = _one_with_related_statement(model, by, tuple(related), tuple(omit),
+                                             tuple(has))
     with connection.cursor() as cursor:
         cursor.execute(sql, (value,))
         row = cursor.fetchone()
@@ -1675,12 +1681,16 @@ def one_with_related(model: type[models.Model], *, by: str, value,
         other = None if values[0] is None else instance_from_row(
             relation.related_model, values, fields)
         relation.set_cached_value(found, other)
+    for (attribute, _, _), any_found in zip(has, row[start:], strict=True):
+        setattr(found, attribute, bool(any_found))  # SQLite answers EXISTS with 0 or 1
     return found
 
 
 @functools.cache
 def _one_with_related_statement(model, by: str, related: tuple[str, ...],
-                                omit: tuple[str, ...]) -> tuple[str, list]:
+                                omit: tuple[str, ...],
+                                has: tuple[tuple[str, type[models.Model], str], ...],
+                                ) -> tuple[str, list]:
     quote = connection.ops.quote_name
 
     def kept(of, prefix: str) -> tuple[models.Field, ...]:
@@ -1703,6 +1713,11 @@ def _one_with_related_statement(model, by: str, related: tuple[str, ...],
                      f" = t0.{quote(relation.column)}")
     columns = ", ".join(f"t{number}.{quote(field.column)}"
                         for number, (_, fields) in enumerate(parts) for field in fields)
+    for _, other, field in has:
+        pointing = other._meta.get_field(field)
+        columns += (f", EXISTS (SELECT 1 FROM {quote(other._meta.db_table)} k"
+                    f" WHERE k.{quote(pointing.column)}"
+                    f" = t0.{quote(pointing.target_field.column)})")
     return (f"SELECT {columns} FROM {quote(model._meta.db_table)} t0{''.join(joins)}"
             f" WHERE t0.{quote(model._meta.get_field(by).column)} = %s"
             f" ORDER BY t0.{quote(model._meta.pk.column)} LIMIT 1"), parts

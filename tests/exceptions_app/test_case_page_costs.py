@@ -12,7 +12,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from exceptions_app.models import DecisionDocument, DocumentKind, FetchStatus
+from exceptions_app.models import Decision, DecisionDocument, DocumentKind, FetchStatus
+from exceptions_app.presenters import presenter
 from tests.browser.workbench import build_workbench
 from workflows.models import CaseState
 from workflows.services import claiming, transitions
@@ -57,7 +58,9 @@ def test_the_holders_case_page_reads_each_thing_it_shows_once(bench):
     # The case with its queue, people and resolution in one plain statement.
     assert sum(" FROM workflows_case c JOIN " in query for query in sql) == 1
     assert not reads("workflows_case", sql)
-    assert reads("exceptions_app_decision", sql) == 1
+    # The decision with its use case, policy and AI system in one plain statement.
+    assert sum(' FROM "exceptions_app_decision" t0 JOIN ' in query for query in sql) == 1
+    assert not reads("exceptions_app_decision", sql)
     assert sum(' FROM "workflows_auditevent" m ' in query for query in sql) == 1  # plain
     assert not reads("exceptions_app_decisiondocument", sql)
     assert not reads("workflows_consultrequest", sql)
@@ -95,3 +98,30 @@ def test_a_document_is_read_only_for_a_decision_that_has_one(bench):
     assert reads("exceptions_app_decisiondocument", sql) == 1
     assert "Source document" in page and "https://docs.example.com/inv-123.pdf" in page
     assert "timed out" in page
+
+
+def test_a_case_pages_decision_is_read_as_a_list_reads_it(bench):
+    documented = bench.case(ORDINARY)
+    DecisionDocument.objects.create(
+        decision=documented.decision, kind=DocumentKind.URL, fetch_status=FetchStatus.FAILED,
+        source_url="https://docs.example.com/inv-123.pdf", fetch_error="timed out")
+    cases = [documented, bench.case(FOUR_EYES)]
+    listed = presenter.present_many(cases=cases)
+
+    for case in cases:
+        alone = presenter.present(case=case)
+        (panel,), (listed_panel,) = alone.panels, listed[case.pk].panels
+        decision, listed_decision = panel.context["decision"], listed_panel.context["decision"]
+        fields = [field.attname for field in Decision._meta.concrete_fields]
+        assert ([getattr(decision, name) for name in fields]
+                == [getattr(listed_decision, name) for name in fields])
+        for relation in ("use_case", "policy_version", "ai_system"):
+            assert (getattr(decision, relation).__dict__.keys()
+                    == getattr(listed_decision, relation).__dict__.keys())
+            assert getattr(decision, relation).pk == getattr(listed_decision, relation).pk
+        assert decision.has_documents is listed_decision.has_documents
+        assert panel.context["documents"] == listed_panel.context["documents"]
+        assert alone.summary == listed[case.pk].summary
+        assert alone.breadcrumb == listed[case.pk].breadcrumb
+    assert [presenter.present(case=case).panels[0].context["decision"].has_documents
+            for case in cases] == [True, False]

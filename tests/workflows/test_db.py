@@ -1323,6 +1323,31 @@ def test_one_row_with_its_related_rows_is_read_as_the_orm_reads_it(django_assert
     assert by_sql.search_text == Case.objects.get(pk=without.pk).search_text
 
 
+def test_whether_one_row_has_any_pointing_to_it_is_what_the_orm_finds(
+        django_assert_num_queries):
+    queue, person = QueueFactory(), UserFactory()
+    consulted, alone = CaseFactory(queue=queue), CaseFactory(queue=queue)
+    ConsultRequest.objects.create(case=consulted, consultee=person, question="Why?",
+                                  required=False, created_at=timezone.now())
+    has, seen = [("has_consults", ConsultRequest, "case")], set()
+
+    for case in (consulted, alone):
+        by_orm = (Case.objects.select_related("queue")
+                  .annotate(has_consults=Exists(ConsultRequest.objects.filter(
+                      case=OuterRef("pk"))))
+                  .filter(pk=case.pk).first())
+        with django_assert_num_queries(1):  # asked in the same statement as the row
+            by_sql = db.one_with_related(Case, by="id", value=case.pk, related=["queue"],
+                                         has=has)
+            queue_read = by_sql.queue
+        assert by_sql.has_consults is by_orm.has_consults
+        assert (by_sql.pk, queue_read.pk) == (by_orm.pk, by_orm.queue.pk)
+        seen.add(by_sql.has_consults)
+    assert seen == {True, False}
+    missing = max(consulted.pk, alone.pk) + 1
+    assert db.one_with_related(Case, by="id", value=missing, has=has) is None
+
+
 def test_a_row_inserted_at_the_next_place_is_stored_as_the_orm_would_store_it(
         django_assert_num_queries):
     case, now = CaseFactory(), timezone.now()

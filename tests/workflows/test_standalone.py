@@ -69,5 +69,5 @@ def test_an_engine_template_includes_only_engine_templates(template):
 def test_the_scan_sees_the_case_page_and_the_top_bar():
     # A renamed folder must not leave the tests above checking nothing.
     names = {str(path.relative_to(TEMPLATES)) for path in ENGINE_TEMPLATES}
-    assert {"base.html", "workflows/case.html", "workflows/_actions.html"} <= names
+    assert {"base.html", "workflows/case.html", "workflows/_sla.html"} <= names
     assert {"home", "case", "case-resolve", "approvals", "login"} <= _engine_url_names()

@@ -8,7 +8,9 @@ import functools
 from datetime import datetime, timedelta
 
 from django import template
+from django.core.signals import setting_changed
 from django.template.defaultfilters import date
+from django.templatetags.static import StaticNode
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.formats import localize
@@ -148,7 +150,7 @@ def due(moment: datetime | None, label: str = "", soon_minutes: int = 60) -> str
     """A due time as a countdown: ``in 42 min``, ``overdue by 1h 05m``, in the page's
     zone. Built in Python rather than an included template: list pages show one per row."""
     if moment is None:
-        return format_html('<span class="muted">—</span>')
+        return mark_safe('<span class="muted">—</span>')  # format_html wants arguments
     now = timezone.now()
     remaining = moment - now
     overdue = sla.reached(moment, now)  # overdue at the deadline's instant, as everywhere
@@ -357,3 +359,36 @@ def route(parser, token) -> _RouteNode:
     if len(bits) != 2 or bits[1][0] not in "'\"" or bits[1][0] != bits[1][-1]:
         raise template.TemplateSyntaxError("{% route %} takes one quoted route name")
     return _RouteNode(bits[1][1:-1])
+
+
+class _AssetNode(template.Node):
+    def __init__(self, path: str):
+        self.path = path
+
+    def render(self, context) -> SafeString:
+        return _asset(self.path)
+
+
+@functools.cache
+def _asset(path: str) -> SafeString:
+    # What ``{% static %}`` answers depends on the path and on settings only (the storage,
+    # its manifest, ``STATIC_URL``, ``DEBUG``), all fixed for a process's life.
+    return conditional_escape(StaticNode.handle_simple(path))
+
+
+def _forget_assets(**kwargs) -> None:
+    # Settings change in tests only (``override_settings``): answer as the new ones say.
+    _asset.cache_clear()
+
+
+setting_changed.connect(_forget_assets)
+
+
+@register.tag
+def asset(parser, token) -> _AssetNode:
+    """``{% asset 'path' %}``: ``{% static 'path' %}`` for a quoted path, found once per
+    process (``base.html`` links six on every page, each asked of the storage anew)."""
+    bits = token.split_contents()
+    if len(bits) != 2 or bits[1][0] not in "'\"" or bits[1][0] != bits[1][-1]:
+        raise template.TemplateSyntaxError("{% asset %} takes one quoted path")
+    return _AssetNode(bits[1][1:-1])
