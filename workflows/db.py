@@ -1329,33 +1329,43 @@ def person_by_token(key: str):
     """
     from rest_framework.authtoken.models import Token
 
-    User = get_user_model()
-    user_fields, token_fields = User._meta.concrete_fields, Token._meta.concrete_fields
     with connection.cursor() as cursor:
         cursor.execute(_person_by_token_sql(connection.vendor), (key,))
         row = cursor.fetchone()
     if row is None:
         return None
-    user = instance_from_row(User, row[:len(user_fields)], user_fields)
-    token = instance_from_row(Token, row[len(user_fields):-1], token_fields)
-    token.user = user  # as select_related leaves it
-    return user, token, _names_from(row[-1])
+    token_fields = Token._meta.concrete_fields
+    token = instance_from_row(Token, row[:len(token_fields)], token_fields)
+    # As select_related leaves it: the token with its person.
+    token.user = instance_from_row(get_user_model(), row[len(token_fields):-1])
+    return token.user, token, _names_from(row[-1])
 
 
 @functools.cache
 def _person_by_token_sql(vendor: str) -> str:
     from rest_framework.authtoken.models import Token
 
+    quote = connection.ops.quote_name
+    return _row_with_person_sql(
+        Token, alias="t", join="JOIN", vendor=vendor,
+        where=f"t.{quote(Token._meta.get_field('key').column)} = %s")
+
+
+def _row_with_person_sql(model: type[models.Model], *, alias: str, join: str, vendor: str,
+                         where: str) -> str:
+    """A row of ``model`` (as ``alias``) with the person its ``user`` field names and
+    their permissions' names: the row's columns, the person's, the names."""
     User = get_user_model()
     quote = connection.ops.quote_name
     user_id = f"u.{quote(User._meta.pk.column)}"
-    columns = ", ".join([*(f"u.{quote(field.column)}" for field in User._meta.concrete_fields),
-                         *(f"t.{quote(field.column)}" for field in Token._meta.concrete_fields),
+    columns = ", ".join([*(f"{alias}.{quote(field.column)}"
+                           for field in model._meta.concrete_fields),
+                         *(f"u.{quote(field.column)}" for field in User._meta.concrete_fields),
                          _permission_names_column(user_id, vendor)])
-    return (f"SELECT {columns} FROM {quote(Token._meta.db_table)} t"
-            f" JOIN {quote(User._meta.db_table)} u"
-            f" ON {user_id} = t.{quote(Token._meta.get_field('user').column)}"
-            f" WHERE t.{quote(Token._meta.get_field('key').column)} = %s")
+    return (f"SELECT {columns} FROM {quote(model._meta.db_table)} {alias}"
+            f" {join} {quote(User._meta.db_table)} u"
+            f" ON {user_id} = {alias}.{quote(model._meta.get_field('user').column)}"
+            f" WHERE {where}")
 
 
 def session_with_person(session_key: str, *, now: datetime):
@@ -1385,17 +1395,11 @@ def session_with_person(session_key: str, *, now: datetime):
 
 @functools.cache
 def _session_with_person_sql(vendor: str) -> str:
-    User = get_user_model()
     quote = connection.ops.quote_name
-    user_id = f"u.{quote(User._meta.pk.column)}"
-    columns = ", ".join([*(f"s.{quote(field.column)}" for field in Session._meta.concrete_fields),
-                         *(f"u.{quote(field.column)}" for field in User._meta.concrete_fields),
-                         _permission_names_column(user_id, vendor)])
-    return (f"SELECT {columns} FROM {quote(Session._meta.db_table)} s"
-            f" LEFT JOIN {quote(User._meta.db_table)} u"
-            f" ON {user_id} = s.{quote(Session._meta.get_field('user').column)}"
-            f" WHERE s.{quote(Session._meta.pk.column)} = %s"
-            f" AND s.{quote(Session._meta.get_field('expire_date').column)} > %s")
+    return _row_with_person_sql(
+        Session, alias="s", join="LEFT JOIN", vendor=vendor,
+        where=f"s.{quote(Session._meta.pk.column)} = %s"
+              f" AND s.{quote(Session._meta.get_field('expire_date').column)} > %s")
 
 
 def queue_summary_rows(*, worked_by: int | None, queue_ids: Sequence[int] | None,
