@@ -18,7 +18,7 @@ from django.urls import reverse, set_script_prefix
 from django.utils import timezone
 
 from tests.factories import QueueFactory, UserFactory, case_in_state, make_manager
-from tests.workflows.test_widget_html import _resolve
+from tests.workflows.test_widget_html import RESOLVE_FORM_DATA, RESOLVE_FORM_IDS, _resolve
 from workflows.forms import CaseActionForm, CommentForm, ReasonForm
 from workflows.models import Case, CaseState, ConsultRequest
 from workflows.templatetags.case_panels import actions_panel, case_url, sla_panel
@@ -157,13 +157,7 @@ def _refused(form):
     return form
 
 
-@pytest.mark.parametrize("data", [
-    None,
-    {"resolve-version": "12", "resolve-verdict": "corrected", "resolve-output__0": "12.5",
-     "resolve-output__1": "Vendor \"<x>\"", "resolve-output__2": "hold",
-     "resolve-reason_code": "po_mismatch", "resolve-notes": "a note & <b>"},
-    {"resolve-version": "nope", "resolve-output__0": "not a number", "resolve-output__1": ""},
-], ids=["fresh", "filled", "refused"])
+@pytest.mark.parametrize("data", RESOLVE_FORM_DATA, ids=RESOLVE_FORM_IDS)
 @pytest.mark.parametrize("blind", [False, True])
 @pytest.mark.parametrize("four_eyes", [False, True])
 def test_a_resolve_form_with_corrections_is_what_its_template_wrote(data, blind, four_eyes):

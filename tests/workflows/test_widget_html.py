@@ -107,6 +107,17 @@ def _output_fields() -> dict:
             "due": forms.DateField(label="Due", required=False)}
 
 
+# A resolve form fresh, filled in, and refused (also test_case_panels.py's).
+RESOLVE_FORM_DATA = [
+    None,
+    {"resolve-version": "12", "resolve-verdict": "corrected", "resolve-output__0": "12.5",
+     "resolve-output__1": "Vendor \"<x>\"", "resolve-output__2": "hold",
+     "resolve-reason_code": "po_mismatch", "resolve-notes": "a note & <b>"},
+    {"resolve-version": "nope", "resolve-output__0": "not a number", "resolve-output__1": ""},
+]
+RESOLVE_FORM_IDS = ["fresh", "filled", "refused"]
+
+
 def _resolve(renderer, data=None, *, blind=False):
     form = ResolveForm(data, case=CASE, prefix="resolve", renderer=renderer,
                        suggested={"amount": 4094, "vendor": "ACME <GmbH>"},
@@ -117,13 +128,7 @@ def _resolve(renderer, data=None, *, blind=False):
     return form
 
 
-@pytest.mark.parametrize("data", [
-    None,
-    {"resolve-version": "12", "resolve-verdict": "corrected", "resolve-output__0": "12.5",
-     "resolve-output__1": "Vendor \"<x>\"", "resolve-output__2": "hold",
-     "resolve-reason_code": "po_mismatch", "resolve-notes": "a note & <b>"},
-    {"resolve-version": "nope", "resolve-output__0": "not a number", "resolve-output__1": ""},
-])
+@pytest.mark.parametrize("data", RESOLVE_FORM_DATA, ids=RESOLVE_FORM_IDS)
 @pytest.mark.parametrize("blind", [False, True])
 def test_the_resolve_form_renders_as_with_djangos_templates(data, blind):
     _same_fields(lambda renderer: _resolve(renderer, data, blind=blind))
