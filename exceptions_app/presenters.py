@@ -17,13 +17,15 @@ from exceptions_app.services.resolutions import content_of
 from workflows import db
 from workflows.hooks import CasePresentation, Link, Panel, SummaryItem
 
+DECISION_READ = {"related": ("use_case", "policy_version", "ai_system"),
+                 "has": (("has_documents", DecisionDocument, "decision"),)}
+
 
 def _decisions(case_ids) -> dict[int, Decision]:
-    decisions = list(
-        Decision.objects.select_related("use_case", "policy_version", "ai_system")
-        # Plain text: ``Exists`` cost as much to compile as the documents query it saves.
-        .annotate(has_documents=db.has_any(DecisionDocument, field="decision"))
-        .filter(case__in=case_ids))
+    """The cases' decisions, each with its use case, policy version and AI system, in one
+    plain statement built once per process (the ORM built and compiled four tables on
+    every approvals page); their documents in one more if any has one."""
+    decisions = db.with_related(Decision, by="case", values=case_ids, **DECISION_READ)
     # Most decisions come without a document: only those with one are asked for theirs.
     prefetch_related_objects([decision for decision in decisions if decision.has_documents],
                              "documents")
@@ -94,10 +96,7 @@ def _decision(case_id: int) -> Decision | None:
     """``_decisions`` of one case, for its page: one plain statement built once per
     process (the ORM built and compiled its four tables on every view, most of the read's
     cost)."""
-    decision = db.one_with_related(
-        Decision, by="case", value=case_id,
-        related=("use_case", "policy_version", "ai_system"),
-        has=[("has_documents", DecisionDocument, "decision")])
+    decision = db.one_with_related(Decision, by="case", value=case_id, **DECISION_READ)
     if decision is not None and decision.has_documents:
         prefetch_related_objects([decision], "documents")
     return decision

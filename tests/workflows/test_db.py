@@ -1323,6 +1323,43 @@ def test_one_row_with_its_related_rows_is_read_as_the_orm_reads_it(django_assert
     assert by_sql.search_text == Case.objects.get(pk=without.pk).search_text
 
 
+def test_rows_with_their_related_rows_are_read_as_the_orm_reads_them(
+        django_assert_num_queries):
+    from tests.factories import make_case
+    from workflows.models import CaseState, SlaPolicy
+
+    queue = QueueFactory()
+    policy = SlaPolicy.objects.create(queue=queue, version=1, created_at=timezone.now())
+    cases = [make_case(queue, title=f"with {n}", sla_policy=policy) for n in range(3)]
+    cases += [make_case(queue, state=CaseState.ASSIGNED, assignee=UserFactory(), title="none")]
+    ConsultRequest.objects.create(case=cases[1], consultee=UserFactory(), question="Why?",
+                                  required=False, created_at=timezone.now())
+    missing = max(case.pk for case in cases) + 1
+    related, omit = ("queue", "sla_policy"), ("search_text", "queue__description")
+    has = [("has_consults", ConsultRequest, "case")]
+
+    def facts(case):
+        return ([getattr(case, field.attname) for field in Case._meta.concrete_fields
+                 if field.attname != "search_text"], case.queue.slug,
+                case.sla_policy and case.sla_policy.pk, case.has_consults,
+                case.get_deferred_fields())
+
+    # One, three (padded to four with nothing) and five of them, one missing.
+    for ids in ([cases[2].pk], [missing, cases[0].pk, cases[1].pk],
+                [*(case.pk for case in reversed(cases)), missing]):
+        by_orm = list(Case.objects.select_related(*related).defer(*omit)
+                      .annotate(has_consults=Exists(ConsultRequest.objects.filter(
+                          case=OuterRef("pk")))).filter(pk__in=ids).order_by("pk"))
+        with django_assert_num_queries(1):  # the related rows come with them
+            by_sql = db.with_related(Case, by="id", values=ids, related=related, omit=omit,
+                                     has=has)
+            read = [facts(case) for case in by_sql]
+        assert read == [facts(case) for case in by_orm], ids
+    assert [case.has_consults for case in by_sql] == [False, True, False, False]
+    with django_assert_num_queries(0):
+        assert db.with_related(Case, by="id", values=[]) == []
+
+
 def test_whether_one_row_has_any_pointing_to_it_is_what_the_orm_finds(
         django_assert_num_queries):
     queue, person = QueueFactory(), UserFactory()
