@@ -439,6 +439,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workflows.tasks.expire_claim_leases",
         "schedule": 30.0,
     },
+    "clear-expired-sessions": {
+        "task": "workflows.tasks.clear_expired_sessions",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
     # The outbox relay (I5): messages a lost nudge or a failed attempt left due, on the
     # notices queue; the webhooks' own relay runs on theirs. A run nobody took in time
     # expires.

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 from django.conf import settings
+from django.core.management import call_command
 from django.db import DatabaseError
 from django.utils import timezone
 
@@ -18,6 +19,13 @@ def expire_claim_leases(batch_size: int = 500) -> int:
     A full batch means more may be waiting; the next beat takes them.
     """
     return claiming.expire_leases(batch_size=batch_size)
+
+
+@shared_task(acks_late=True)
+def clear_expired_sessions() -> None:
+    """Beat runs this hourly: the rows of sessions past their expiry go (Django's
+    ``clearsessions``; an expired session is refused whether or not its row is there)."""
+    call_command("clearsessions")
 
 
 @shared_task(acks_late=True)

@@ -160,3 +160,21 @@ def test_a_permission_given_or_taken_through_a_group_counts_from_the_next_reques
 
     assert browser.get("/dashboard/").status_code == 403
     assert program.get(f"/api/v1/cases/{elsewhere.pk}/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_expired_sessions_are_cleared_and_live_ones_kept():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from workflows.tasks import clear_expired_sessions
+
+    ann = UserFactory(username="ann")
+    live = signed_in_browser(ann).cookies[django_settings.SESSION_COOKIE_NAME].value
+    Session.objects.create(session_key="e" * 32, session_data="x", user=ann,
+                           expire_date=timezone.now() - timedelta(minutes=1))
+
+    clear_expired_sessions()
+
+    assert list(Session.objects.values_list("session_key", flat=True)) == [live]
