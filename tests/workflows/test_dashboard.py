@@ -503,6 +503,27 @@ def test_the_beat_job_counts_the_desk_so_a_look_finds_it_fresh(client, world):
     assert recounted[1][world.review.pk].open == 9
 
 
+@pytest.mark.parametrize("scope", ["all", "invoices"])
+@pytest.mark.parametrize("urgent_limit", [3, dashboard.URGENT_LIMIT])
+def test_the_beat_job_counts_in_slices_what_one_statement_counts(world, monkeypatch, scope,
+                                                                 urgent_limit):
+    monkeypatch.setattr("workflows.dashboard.live.SLICE_ROWS", 2)
+    queue_ids = None if scope == "all" else [world.review.pk, world.qa.pk]
+
+    with CaptureQueriesContext(connection) as queries:
+        sliced = dashboard.count_in_slices(queue_ids=queue_ids, now=NOW,
+                                           urgent_limit=urgent_limit)
+
+    live, load = dashboard.live_by_queue(queue_ids=queue_ids, now=NOW)
+    urgent = dashboard.urgent_cases(queue_ids=queue_ids, now=NOW, limit=urgent_limit)
+    assert sliced == (live, load, urgent)
+    assert [row.case.title for row in sliced[2]] == [row.case.title for row in urgent]
+    # Ten open cases (nine in the two invoice queues), two at a time: each slice is found
+    # (one query), counted and searched for urgent cases (two).
+    slices = 6 if scope == "all" else 5
+    assert len(queries) == 3 * slices
+
+
 def test_htmx_refresh_answers_the_body_only(client, world, frozen):
     client.force_login(world.manager)
 
