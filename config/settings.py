@@ -133,6 +133,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Short OLTP queries only: PostgreSQL's JIT would compile plans whose *estimated* cost
     # is high (the permission and group joins) for 0.5-2 s each, where they run in 1 ms.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
+    # Parameters bound by the server and a statement run twice on a connection prepared
+    # there: PostgreSQL plans it once instead of at each run, and planning the reviewer's
+    # statements (five joins and a scope) cost it more than running them. Off behind a
+    # pooler that does not keep prepared statements (PgBouncer in transaction mode
+    # before 1.21, or without max_prepared_statements).
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"]["OPTIONS"].update(server_side_binding=True, prepare_threshold=2)
     # Django's backend, with the health check above made without a round trip while the
     # server has said nothing (config/postgresql/base.py).
     DATABASES["default"]["ENGINE"] = "config.postgresql"

@@ -138,3 +138,38 @@ def test_an_unknown_log_format_stops_start_up_naming_the_choices():
 
     assert started.returncode != 0
     assert "set it to text or json" in started.stderr
+
+
+@pytest.mark.parametrize(("setting", "prepared"), [(None, True), ("off", False)])
+def test_on_postgresql_statements_are_prepared_unless_turned_off_for_a_pooler(setting,
+                                                                              prepared):
+    env = {"DATABASE_URL": "postgres://backstop@db.example.com/backstop", "BACKSTOP_DEMO": "1"}
+    if setting is not None:
+        env["DATABASE_PREPARED_STATEMENTS"] = setting
+
+    started = django("from django.conf import settings; "
+                     "options = settings.DATABASES['default']['OPTIONS']; "
+                     "print(options.get('server_side_binding'), options.get('prepare_threshold'))",
+                     **env)
+
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.split() == (["True", "2"] if prepared else ["None", "None"])
+
+
+@pytest.mark.django_db
+def test_a_statement_run_again_and_again_is_no_longer_planned_at_each_run():
+    from django.db import connection
+
+    from workflows.models import Case
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    for case_id in range(10):
+        list(Case.objects.filter(pk=case_id).values_list("state"))
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT custom_plans, generic_plans FROM pg_prepared_statements"
+                       " WHERE statement LIKE %s", ['SELECT "workflows_case"."state" %'])
+        (custom, generic), = cursor.fetchall()
+    # PostgreSQL plans a prepared statement for its first five runs, then keeps one plan.
+    assert custom == 5 and generic > 0

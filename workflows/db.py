@@ -7,6 +7,7 @@ statements or a savepoint on a hot path (the sweeper, escalation, intake).
 
 import functools
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -355,10 +356,8 @@ def claim_case_level(*, case_id: int, expected_level: int, states: Sequence[str]
     """
     quote = connection.ops.quote_name
     fields = Case._meta.concrete_fields
-    states = [str(state) for state in states]
-    conditions = ["id = %s", "escalation_level = %s",
-                  f"state IN ({', '.join(['%s'] * len(states))})"]
-    params = [expected_level + 1, case_id, expected_level, *states]
+    conditions = ["id = %s", "escalation_level = %s", f"state IN {in_states(states)}"]
+    params = [expected_level + 1, case_id, expected_level]
     if expected_version is not None:
         conditions.append("version = %s")
         params.append(expected_version)
@@ -397,10 +396,9 @@ def claim_case_level_with_escalation(*, case_id: int, expected_level: int,
             if inserted:
                 mark_saved(escalation, pk=inserted[0][0])
         return case
-    states = [str(state) for state in states]
-    sql, given = _claim_with_escalation_statement(len(states), expected_version is not None,
-                                                   due_at_from)
-    params = [expected_level + 1, case_id, expected_level, *states,
+    sql, given = _claim_with_escalation_statement(tuple(str(state) for state in states),
+                                                   expected_version is not None, due_at_from)
+    params = [expected_level + 1, case_id, expected_level,
               *([expected_version] if expected_version is not None else []),
               *db_values(escalation, given)]
     with connection.cursor() as cursor:
@@ -421,7 +419,7 @@ def _escalation_of(escalation: Escalation, case: Case, due_at_from: str | None) 
 
 
 @functools.cache
-def _claim_with_escalation_statement(state_count: int, versioned: bool,
+def _claim_with_escalation_statement(states: tuple[str, ...], versioned: bool,
                                      due_at_from: str | None):
     quote = connection.ops.quote_name
     case_fields = Case._meta.concrete_fields
@@ -433,8 +431,7 @@ def _claim_with_escalation_statement(state_count: int, versioned: bool,
              or from_case[field.attname] is None]
     values = ", ".join(f"claimed.{quote(from_case[field.attname])}" if field not in given
                        else f"CAST(%s AS {field.db_type(connection)})" for field in fields)
-    conditions = ["id = %s", "escalation_level = %s",
-                  f"state IN ({', '.join(['%s'] * state_count)})",
+    conditions = ["id = %s", "escalation_level = %s", f"state IN {in_states(states)}",
                   *(["version = %s"] if versioned else [])]
     return (f"WITH claimed AS (UPDATE {quote(Case._meta.db_table)} SET escalation_level = %s,"
             f" version = version + 1 WHERE {' AND '.join(conditions)}"
@@ -711,11 +708,11 @@ def claim_candidate(*, user_id: int, states: Sequence[str], everyone: bool,
     where = ("queue" if queue_id is not None else "slug" if queue_slug is not None
              else "heads" if heads else "all")
     sql, slots, nodes = _claim_candidate_statement(
-        where=where, everyone=everyone, heads=heads or 0, state_count=len(states),
-        related=tuple(related), omit=tuple(omit))
+        where=where, everyone=everyone, heads=heads or 0,
+        states=tuple(str(state) for state in states), related=tuple(related),
+        omit=tuple(omit))
     values = {"user": user_id, "queue": queue_id if where == "queue" else queue_slug}
-    states = [str(state) for state in states]
-    params = [states[slot] if isinstance(slot, int) else values[slot] for slot in slots]
+    params = [values[slot] for slot in slots]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -754,12 +751,15 @@ def _case_with_relations(row: Sequence, nodes: Sequence[tuple]) -> Case:
 
 
 @functools.cache
-def _claim_candidate_statement(*, where: str, everyone: bool, heads: int, state_count: int,
-                               related: tuple[str, ...], omit: tuple[str, ...]):
-    """``claim_candidate``'s statement, the order of its parameters (``"user"``,
-    ``"queue"`` or a state's position) and the nodes its row is read into: ``(parent
-    node, the relation's forward field, whether it is followed backwards, model,
-    fields)``, the case first."""
+def _claim_candidate_statement(*, where: str, everyone: bool, heads: int,
+                               states: tuple[str, ...], related: tuple[str, ...],
+                               omit: tuple[str, ...]):
+    """``claim_candidate``'s statement, the order of its parameters (``"user"`` or
+    ``"queue"``) and the nodes its row is read into: ``(parent node, the relation's
+    forward field, whether it is followed backwards, model, fields)``, the case first.
+
+    The states are written into the text (``in_states``): ``case_claimable_idx``'s
+    condition."""
     quote = connection.ops.quote_name
     case = Case._meta
     table = quote(case.db_table)
@@ -801,7 +801,7 @@ def _claim_candidate_statement(*, where: str, everyone: bool, heads: int, state_
     columns = ", ".join(f"{alias}.{quote(field.column)}"
                         for alias, node in zip(aliases, nodes, strict=True) for field in node[4])
     consults = ConsultRequest._meta
-    states = f"({', '.join(['%s'] * state_count)})"
+    states = in_states(states)
     state_column, queue_column = (quote(case.get_field("state").column),
                                   quote(case.get_field("queue").column))
     members = _memberships(select="{queue}", where="{user} = %s")
@@ -822,9 +822,7 @@ def _claim_candidate_statement(*, where: str, everyone: bool, heads: int, state_
             f" FROM {table} h WHERE h.{queue_column} = mine.queue_id"
             f" AND h.{state_column} IN {states} ORDER BY {urgency.format('h')}"
             f" LIMIT {int(heads)}) AS head))")
-        slots += range(state_count)
     conditions.append(f"c.{state_column} IN {states}")
-    slots += range(state_count)
     if where == "queue":
         conditions.append(f"c.{queue_column} = %s")
         slots.append("queue")
@@ -845,6 +843,22 @@ def _claim_candidate_statement(*, where: str, everyone: bool, heads: int, state_
            f" WHERE {' AND '.join(conditions)}"
            f" ORDER BY {urgency.format('c')} LIMIT 1 FOR UPDATE OF c SKIP LOCKED")
     return sql, tuple(slots), tuple(nodes)
+
+
+def in_states(states: Iterable[str]) -> str:
+    """``('open', 'escalated')``: states written into a statement's text rather than
+    passed as parameters. A prepared statement is planned once for any parameters (after
+    its first runs), and such a plan cannot know that parameters match a partial index's
+    condition (``state IN (...)``): PostgreSQL would plan the statement at every run."""
+    return f"({', '.join(map(_state_literal, states))})"
+
+
+def _state_literal(state: str) -> str:
+    # A state is a name from the code (``CaseState``), never a person's input.
+    state = str(state)
+    if not re.fullmatch(r"[a-z_]+", state):
+        raise ValueError(f"not a state: {state!r}")
+    return f"'{state}'"
 
 
 # --- Who works a queue: a member, or Responsible on its process (each directly or through
@@ -941,8 +955,8 @@ def capped_case_count(*, states: Sequence[str], cap: int) -> RawSQL:
     return RawSQL(
         f"SELECT count(*) FROM (SELECT 1 FROM {Case._meta.db_table} c"
         f" WHERE c.queue_id = {Queue._meta.db_table}.id"
-        f" AND c.state IN ({', '.join(['%s'] * len(states))})"
-        f" LIMIT %s) AS capped", (*[str(state) for state in states], cap))
+        f" AND c.state IN {in_states(states)}"
+        f" LIMIT %s) AS capped", (cap,))
 
 
 # --- What every signed-in request asks: the person's permissions and the top bar ------------
@@ -1045,7 +1059,7 @@ def top_bar_counts(*, user_id: int, manager: bool,
         works = f"EXISTS ({member_sql})"
         params += member_params
     scope = ""
-    params += [str(CaseState.PENDING_APPROVAL), user_id]
+    params.append(user_id)
     if not reads_everything:
         scope, scope_params = _case_scope(user_id)
         scope = f" AND {scope}"
@@ -1053,7 +1067,8 @@ def top_bar_counts(*, user_id: int, manager: bool,
     params.append(user_id)
     sql = (f"SELECT {works},"
            f" (SELECT COUNT(*) FROM {case.db_table} c"
-           f" WHERE c.{case.get_field('state').column} = %s"
+           f" WHERE c.{case.get_field('state').column}"
+           f" = {_state_literal(CaseState.PENDING_APPROVAL)}"
            f" AND ({first_reviewer} IS NULL OR {first_reviewer} <> %s){scope}),"
            f" (SELECT COUNT(*) FROM {notification.db_table} n"
            f" WHERE n.{notification.get_field('user').column} = %s"
@@ -1068,7 +1083,6 @@ def _case_scope(user_id: int) -> tuple[str, list]:
     """The condition on a case row ``c`` that it is one of ``selectors.visible_cases``
     for a person who does not read everything (I8), and its parameters."""
     case, consult = Case._meta, ConsultRequest._meta
-    open_states = ", ".join(["%s"] * len(OPEN_STATES))
     sql = (f"(c.{case.get_field('queue').column} IN"
            f" ({_memberships(select='{queue}', where='{user} = %s')})"
            f" OR c.{case.get_field('assignee').column} = %s"
@@ -1076,9 +1090,8 @@ def _case_scope(user_id: int) -> tuple[str, list]:
            f" OR (c.id IN (SELECT k.{consult.get_field('case').column}"
            f" FROM {consult.db_table} k"
            f" WHERE k.{consult.get_field('consultee').column} = %s)"
-           f" AND c.{case.get_field('state').column} IN ({open_states})))")
-    return sql, [*(user_id,) * MEMBERSHIP_BRANCHES, user_id, user_id, user_id,
-                 *[str(state) for state in OPEN_STATES]]
+           f" AND c.{case.get_field('state').column} IN {in_states(OPEN_STATES)}))")
+    return sql, [*(user_id,) * MEMBERSHIP_BRANCHES, user_id, user_id, user_id]
 
 
 def case_for_page(*, case_id: int, user_id: int, reads_everything: bool) -> Case | None:
@@ -1422,8 +1435,7 @@ def queue_summary_rows(*, worked_by: int | None, queue_ids: Sequence[int] | None
     fields = tuple(Queue._meta.concrete_fields)
     created = case.get_field("created_at")
     capped = capped_case_count(states=states, cap=cap)
-    in_states = (f"c.{quote(case.get_field('state').column)}"
-                 f" IN ({', '.join(['%s'] * len(states))})")
+    in_any_state = f"c.{quote(case.get_field('state').column)} IN {in_states(states)}"
     where, where_params = [], []
     if worked_by is not None:
         worked = queues_worked_by(worked_by)
@@ -1436,11 +1448,11 @@ def queue_summary_rows(*, worked_by: int | None, queue_ids: Sequence[int] | None
            f" ({capped.sql}),"
            f" (SELECT c.{quote(created.column)} FROM {quote(case.db_table)} c"
            f" WHERE c.{quote(case.get_field('queue').column)} = {queue_table}.id"
-           f" AND {in_states} ORDER BY c.{quote(created.column)} ASC LIMIT 1)"
+           f" AND {in_any_state} ORDER BY c.{quote(created.column)} ASC LIMIT 1)"
            f" FROM {queue_table}"
            f"{' WHERE ' + ' AND '.join(where) if where else ''}"
            f" ORDER BY {queue_table}.{quote(Queue._meta.get_field('name').column)} ASC")
-    params = [*capped.params, *[str(state) for state in states], *where_params]
+    params = [*capped.params, *where_params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -1523,11 +1535,10 @@ def cases_in_hand(*, user_id: int, states: Sequence[str]) -> list[Case]:
             f" JOIN {quote(Queue._meta.db_table)} q"
             f" ON q.{quote(Queue._meta.pk.column)} = c.{quote(case.get_field('queue').column)}"
             f" WHERE c.{quote(case.get_field('assignee').column)} = %s"
-            f" AND c.{quote(case.get_field('state').column)}"
-            f" IN ({', '.join(['%s'] * len(states))})"
+            f" AND c.{quote(case.get_field('state').column)} IN {in_states(states)}"
             f" ORDER BY c.{quote(case.get_field('priority').column)} DESC, {due} ASC,"
             f" c.{quote(case.pk.column)} ASC",
-            [user_id, *(str(state) for state in states)])
+            [user_id])
         rows = cursor.fetchall()
     found = []
     for row in rows:
