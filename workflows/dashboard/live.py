@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, F, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import Count, F, Max, Min, Q, QuerySet
 
 from workflows.dashboard.figures import AGE_BUCKETS, Live, UrgentCase
 from workflows.dashboard.queries import AT_RISK, BREACHED, next_deadline, open_cases, sla_status
@@ -23,34 +25,45 @@ LIVE_SECONDS = 10
 # While one request counts again, the others show the last count, up to this old; only
 # without any count at all does a request wait for one.
 STALE_SECONDS = 300
-# Beat's count of the whole desk reads this many open cases at a time and then rests as
-# long as they took: at a million open cases one statement held a PostgreSQL core for a
-# second and a half, and every person's request meanwhile waited (the paced p99 of the
-# reviewers' bench); a slice holds it for a few tens of milliseconds.
+# Beat's count of the whole desk reads about this many open cases at a time and then
+# rests as long as they took: at a million open cases one statement held PostgreSQL's
+# cores (it runs in parallel) for a second and a half, and every person's request
+# meanwhile waited (the paced p99 of the reviewers' bench).
 SLICE_ROWS = 20_000
+# A count is made again only after this many times what the last one took: at a million
+# open cases one costs about ten seconds of a core, and counting back to back would take
+# that core from the people working. Small desks count every LIVE_SECONDS as before.
+SPACING = 10
 
-# (after, up to): a range of open cases' ids, ``up to`` None for the last one.
-IdRange = tuple[int, int | None]
+# (after, up to): a range of open cases' ids.
+IdRange = tuple[int, int]
 
 
 def live_snapshot(*, queue_ids: Sequence[int] | None, now: datetime,
                   urgent_limit: int = URGENT_LIMIT, recount: bool = False
                   ) -> tuple[datetime, dict[int, Live], dict[int, int], list[UrgentCase]]:
-    """``live_by_queue`` and ``urgent_cases`` as counted at most LIVE_SECONDS ago (in the
-    shared cache), with the time they were counted at. One request at a time counts again
-    (the others, meanwhile, get the last count): a web worker held by the count is one
-    of the pool, never all of it. ``recount``: count now unless another is counting (the
-    beat job that keeps the whole desk's count fresh, off the web workers: it counts in
-    slices, ``count_in_slices``)."""
+    """``live_by_queue`` and ``urgent_cases`` as counted at most LIVE_SECONDS ago, or
+    SPACING times the last count's duration if that is longer (in the shared cache), with
+    the time they were counted at. One request at a time counts again (the others,
+    meanwhile, get the last count): a web worker held by the count is one of the pool,
+    never all of it. ``recount``: count unless another is counting or the last count is
+    younger than SPACING times its duration (the beat job that keeps the whole desk's
+    count fresh, off the web workers: it counts in slices, ``count_in_slices``; a look
+    waits a little longer than beat would, so beat counts first)."""
     scope = "all" if queue_ids is None else ",".join(map(str, sorted(queue_ids)))
     key = f"dashboard:live:{scope}:{urgent_limit}"
-    snapshot = cache.get(key)
+    snapshot, took = (cache.get_many([key, f"{key}:took"]).get(name)
+                      for name in (key, f"{key}:took"))
+    spacing = SPACING * (took or 0.0)
+    fresh_for = timedelta(seconds=spacing if recount else LIVE_SECONDS + spacing + (took or 0))
     # The cache's own expiry runs on its clock; the age is judged on ours.
-    fresh = not recount and snapshot is not None and timedelta(0) <= now - snapshot[0] < (
-        timedelta(seconds=LIVE_SECONDS))
-    if fresh or (snapshot is not None and not cache.add(f"{key}:counting", True, timeout=60)):
+    fresh = snapshot is not None and timedelta(0) <= now - snapshot[0] < fresh_for
+    kept = max(STALE_SECONDS, 3 * fresh_for.total_seconds())
+    if fresh or (snapshot is not None
+                 and not cache.add(f"{key}:counting", True, timeout=kept)):
         return snapshot
     try:
+        started = time.monotonic()
         if recount:
             live, load, urgent = count_in_slices(queue_ids=queue_ids, now=now,
                                                  urgent_limit=urgent_limit)
@@ -58,7 +71,7 @@ def live_snapshot(*, queue_ids: Sequence[int] | None, now: datetime,
             live, load = live_by_queue(queue_ids=queue_ids, now=now)
             urgent = urgent_cases(queue_ids=queue_ids, now=now, limit=urgent_limit)
         snapshot = (now, live, load, urgent)
-        cache.set(key, snapshot, STALE_SECONDS)
+        cache.set_many({key: snapshot, f"{key}:took": time.monotonic() - started}, kept)
     finally:
         cache.delete(f"{key}:counting")
     return snapshot
@@ -66,40 +79,49 @@ def live_snapshot(*, queue_ids: Sequence[int] | None, now: datetime,
 
 def count_in_slices(*, queue_ids: Sequence[int] | None, now: datetime, urgent_limit: int
                     ) -> tuple[dict[int, Live], dict[int, int], list[UrgentCase]]:
-    """``live_by_queue`` and ``urgent_cases`` read SLICE_ROWS open cases at a time, by id,
-    resting after each slice as long as it took: the same figures (counts add up; the most
-    urgent of all are the most urgent of each slice's most urgent), at most half of a
-    core's time while counting. Each case is counted once, in the state it had when its
-    slice was read: the figures are those of ``now`` give or take the cases that moved
-    during the count (a few seconds)."""
+    """``live_by_queue`` and ``urgent_cases`` read a range of open cases' ids at a time,
+    about SLICE_ROWS cases, resting after each range as long as it took: the same
+    figures (counts add up; the most urgent of all are the most urgent of each range's
+    most urgent), at most half of one core's time while counting, without PostgreSQL's
+    parallel workers (they would take the other core too). Each case is counted once, in
+    the state it had when its range was read: the figures are those of ``now`` give or
+    take the cases that moved during the count (a few seconds)."""
     live: dict[int, Live] = defaultdict(Live)
     load: dict[int, int] = defaultdict(int)
     urgent: list[UrgentCase] = []
-    for ids in _open_id_ranges(queue_ids):
+    bounds = _in_scope(open_cases(), queue_ids).aggregate(first=Min("id"), last=Max("id"))
+    if bounds["first"] is None:
+        return {}, {}, []
+    after, width = bounds["first"] - 1, SLICE_ROWS
+    while after < bounds["last"]:
         started = time.monotonic()
-        slice_live, slice_load = live_by_queue(queue_ids=queue_ids, now=now, ids=ids)
+        ids = (after, after + width)
+        with transaction.atomic(), _without_parallel_workers():
+            slice_live, slice_load = live_by_queue(queue_ids=queue_ids, now=now, ids=ids)
+            slice_urgent = urgent_cases(queue_ids=queue_ids, now=now, limit=urgent_limit,
+                                        ids=ids)
         for queue_id, figures in slice_live.items():
             live[queue_id].add(figures)
         for person_id, held in slice_load.items():
             load[person_id] += held
-        urgent = sorted(urgent + urgent_cases(queue_ids=queue_ids, now=now,
-                                              limit=urgent_limit, ids=ids),
-                        key=_urgency)[:urgent_limit]
+        urgent = sorted(urgent + slice_urgent, key=_urgency)[:urgent_limit]
+        # Where open cases are sparse (most of a long history is closed), wider ranges.
+        found = sum(figures.open for figures in slice_live.values())
+        if found < SLICE_ROWS // 4:
+            width *= 2
+        elif found > 2 * SLICE_ROWS:
+            width = max(SLICE_ROWS, width // 2)
+        after = ids[1]
         time.sleep(time.monotonic() - started)
     return dict(live), dict(load), urgent
 
 
-def _open_id_ranges(queue_ids: Sequence[int] | None) -> Iterator[IdRange]:
-    """Ranges of ids holding SLICE_ROWS open cases each (the last one the rest), found
-    along the open cases' id index (``case_open_list_idx``) one range at a time."""
-    after = 0
-    while True:
-        ids = _in_scope(open_cases().filter(id__gt=after), queue_ids).order_by("id")
-        up_to = next(iter(ids.values_list("id", flat=True)[SLICE_ROWS - 1:SLICE_ROWS]), None)
-        yield after, up_to
-        if up_to is None:
-            return
-        after = up_to
+@contextmanager
+def _without_parallel_workers() -> Iterator[None]:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+    yield
 
 
 def _in_scope(rows: QuerySet[Case], queue_ids: Sequence[int] | None,
@@ -107,10 +129,7 @@ def _in_scope(rows: QuerySet[Case], queue_ids: Sequence[int] | None,
     if queue_ids is not None:
         rows = rows.filter(queue_id__in=list(queue_ids))
     if ids is not None:
-        after, up_to = ids
-        rows = rows.filter(id__gt=after)
-        if up_to is not None:
-            rows = rows.filter(id__lte=up_to)
+        rows = rows.filter(id__gt=ids[0], id__lte=ids[1])
     return rows
 
 
