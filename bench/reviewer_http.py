@@ -25,10 +25,11 @@ What it does, in one run:
 
 ``--client wrk`` runs claim-next alone, back to back, from wrk (Debian's package ``wrk``)
 instead of Python processes: ``--reviewers`` connections, each request with the next
-reviewer's token. Twenty Python clients take about a third of the two cores from the
-server they measure; wrk's one thread takes a few percent, so its claims/s is what the
-server can do. Double claims are counted from the audit trail (one ``case.claimed``
-event per claim).
+reviewer's token; ``--wrk 403`` or ``--wrk 404`` asks instead, through the reviewers'
+signed-in sessions, for a page they may not see or a case that does not exist. Twenty
+Python clients take about a third of the two cores from the server they measure; wrk's
+one thread takes a few percent, so its claims/s is what the server can do. Double claims
+are counted from the audit trail (one ``case.claimed`` event per claim).
 
 ``--celery`` (with ``REDIS_URL`` set) runs the deployment's background processes beside
 gunicorn, as the Procfile does: one Celery worker on every queue and beat, so the
@@ -191,29 +192,48 @@ def run(*, base: str, people: list[dict], count: int, think: float, duration: fl
 
 
 WRK_SCRIPT = """
-local tokens = {%(tokens)s}
+local headers = {%(headers)s}
 local sent = 0
 request = function()
   sent = sent + 1
-  return wrk.format("POST", "/api/v1/cases/claim-next/",
-    {["Authorization"] = "Token " .. tokens[sent %% #tokens + 1],
-     ["Content-Type"] = "application/json"}, '{"queue": "%(queue)s"}')
+  return wrk.format("%(method)s", "%(path)s", headers[sent %% #headers + 1], %(body)s)
 end
 done = function(summary, latency, requests)
-  io.write(string.format("wrk %%d %%d %%d %%d %%d\\n", summary.requests,
+  io.write(string.format("wrk %%d %%d %%d %%d %%d %%d\\n", summary.requests,
     summary.errors.status + summary.errors.connect + summary.errors.read
     + summary.errors.write + summary.errors.timeout,
-    latency:percentile(50), latency:percentile(99), summary.duration))
+    latency:percentile(50), latency:percentile(99), summary.duration,
+    summary.errors.status))
 end
 """
+# What wrk asks for: claim-next through the API (each request with the next reviewer's
+# token), or, through their signed-in sessions, a page a reviewer may not see (403:
+# the managers' dashboard) or a case that does not exist (404); those answer with that
+# status, which wrk counts among its errors.
+WRK_REQUESTS = {
+    "claim-next": ("POST", "/api/v1/cases/claim-next/", 200),
+    "403": ("GET", "/dashboard/", 403),
+    "404": ("GET", "/cases/999999999/", 404),
+}
 
 
-def run_wrk(*, base: str, people: list[dict], count: int, duration: float, probe) -> dict:
-    """Claim-next back to back from ``count`` wrk connections (one thread)."""
+def run_wrk(*, base: str, people: list[dict], count: int, duration: float, probe,
+            asked: str = "claim-next") -> dict:
+    """``asked`` (``WRK_REQUESTS``) back to back from ``count`` wrk connections (one
+    thread)."""
     from django.db import connection
 
-    script = WRK_SCRIPT % {"tokens": ", ".join(f'"{p["token"]}"' for p in people),
-                           "queue": QUEUE}
+    method, path, status = WRK_REQUESTS[asked]
+    if asked == "claim-next":
+        headers = [f'["Authorization"] = "Token {p["token"]}", '
+                   '["Content-Type"] = "application/json"' for p in people]
+        body = f"'{{\"queue\": \"{QUEUE}\"}}'"
+    else:
+        cookies = [_signed_in(base, p["username"], PASSWORD).cookies for p in people]
+        headers = [f'["Cookie"] = "sessionid={jar["sessionid"]}"' for jar in cookies]
+        body = "nil"
+    script = WRK_SCRIPT % {"headers": ", ".join(f"{{{h}}}" for h in headers),
+                           "method": method, "path": path, "body": body}
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
         lua.write(script)
         lua.flush()
@@ -225,13 +245,15 @@ def run_wrk(*, base: str, people: list[dict], count: int, duration: float, probe
             ["wrk", "-t1", f"-c{count}", f"-d{duration:.0f}s", "-s", lua.name, base],
             capture_output=True, text=True, check=True).stdout
         after = probe.sample()
-    done, errors, p50, p99, micros = (int(n) for n in re.search(
-        r"^wrk (\d+) (\d+) (\d+) (\d+) (\d+)$", output, re.M).groups())
+    done, errors, p50, p99, micros, other_status = (int(n) for n in re.search(
+        r"^wrk (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$", output, re.M).groups())
+    if status != 200:  # the status asked for is no error here; any other would be
+        errors -= other_status
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*), count(DISTINCT object_id) FROM workflows_auditevent "
                        "WHERE id > %s AND verb = 'case.claimed'", [since])
         claims, cases = cursor.fetchone()
-    return {"timings": {}, "percentiles": {"next case": (done, p50 / 1e6, p99 / 1e6)},
+    return {"timings": {}, "percentiles": {asked: (done, p50 / 1e6, p99 / 1e6)},
             "claimed": claims,
             "elapsed": micros / 1e6, "double": claims - cases, "requests": done,
             "failures": [f"{errors} answers were errors or not answered"] if errors else [],
@@ -283,7 +305,10 @@ def main() -> None:
     parser.add_argument("--reviewers", default=f"1,{REVIEWERS}")
     parser.add_argument("--port", type=int, default=8260)
     parser.add_argument("--client", choices=("python", "wrk"), default="python",
-                        help="wrk: claim-next alone, back to back, from wrk's connections")
+                        help="wrk: one request alone (--wrk), back to back, from wrk's "
+                             "connections")
+    parser.add_argument("--wrk", choices=tuple(WRK_REQUESTS), default="claim-next",
+                        help="what wrk asks for: claim-next, or a 403 or 404 page")
     parser.add_argument("--steps", default=",".join(STEPS),
                         help="the steps of a round, comma-separated (Next case always: "
                              "'next case' alone is claim-next back to back)")
@@ -322,9 +347,10 @@ def main() -> None:
             for count in (int(n) for n in args.reviewers.split(",")):
                 if args.client == "wrk":
                     figures = run_wrk(base=f"http://127.0.0.1:{port}", people=people,
-                                      count=count, duration=args.duration, probe=probe)
+                                      count=count, duration=args.duration, probe=probe,
+                                      asked=args.wrk)
                     double += figures["double"]
-                    report(f"{count} wrk connections, claim-next back to back", figures)
+                    report(f"{count} wrk connections, {args.wrk} back to back", figures)
                     continue
                 for think in (args.think, 0.0):
                     figures = run(base=f"http://127.0.0.1:{port}", people=people,
