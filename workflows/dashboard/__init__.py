@@ -33,8 +33,10 @@ Cost: a fixed number of queries whatever the history (docs/PERFORMANCE.md, Dashb
   shares the count (and the urgent cases) of one made up to ``LIVE_SECONDS`` earlier
   (``live_snapshot``, in the shared cache) and the page says when it was counted; with
   Redis, beat's ``count_open_cases`` counts the whole desk every 8 s on a worker, so a
-  look at it does not count in a web worker; it reads ``SLICE_ROWS`` open cases at a
-  time and rests between slices, so it never holds a PostgreSQL core for long.
+  look at it does not count in a web worker; it reads about ``SLICE_ROWS`` open cases
+  at a time and rests between them, so it never holds a PostgreSQL core for long, and a
+  count is made again only after ``SPACING`` times what the last one took (a million
+  open cases: counted every three minutes or so, at about a twentieth of one core).
 - Closed cases never change once closed. So their figures are kept as per-queue
   ``ClosedSummary`` objects (counts, and latency *sketches*: counts per logarithmic
   bucket, which add up) for each complete UTC hour and day, in Django's cache
@@ -84,6 +86,7 @@ from workflows.dashboard.figures import (
 from workflows.dashboard.live import (
     LIVE_SECONDS,
     SLICE_ROWS,
+    SPACING,
     URGENT_LIMIT,
     count_in_slices,
     live_by_queue,
@@ -114,7 +117,7 @@ from workflows.dashboard.sketches import (
 __all__ = [
     "AGE_BUCKETS", "AT_RISK", "BREACHED", "BREACH_CAUSES", "DEFAULT_PERIOD", "FINAL_AFTER",
     "LIVE_SECONDS", "ON_TRACK", "PERIODS", "PERIOD_LABELS", "SKETCH_ACCURACY", "SKETCH_GAMMA",
-    "SLICE_ROWS", "STATUS_LABELS",
+    "SLICE_ROWS", "SPACING", "STATUS_LABELS",
     "SUMMARY_TTL", "URGENT_LIMIT", "ClosedSummary", "Compliance", "Dashboard",
     "EscalationLevelCount", "Figures", "Latency", "Live", "ProcessGroup", "Reviewer", "Seconds",
     "UrgentCase", "bucket_of", "bucket_value", "closed_figures", "count_in_slices", "dashboard",
