@@ -55,7 +55,9 @@ def enqueue_waiting_audit_verifications() -> int:
 def count_open_cases() -> None:
     """Beat runs this every 8 s (with a cache the web workers share): the whole
     desk's count of open cases for the dashboard, so a manager's look finds it fresh
-    instead of counting a large backlog in a web worker."""
+    instead of counting a large backlog in a web worker. A large desk is counted less
+    often, in slices (``dashboard.live_snapshot``: SPACING times the last count's
+    duration)."""
     dashboard.live_snapshot(queue_ids=None, now=timezone.now(), recount=True)
 
 
