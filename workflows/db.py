@@ -1417,34 +1417,18 @@ def queue_summary_rows(*, worked_by: int | None, queue_ids: Sequence[int] | None
     """
     if queue_ids is not None and not queue_ids:
         return []
-    quote = connection.ops.quote_name
-    queue_table, case = quote(Queue._meta.db_table), Case._meta
-    fields = tuple(Queue._meta.concrete_fields)
-    created = case.get_field("created_at")
-    capped = capped_case_count(states=states, cap=cap)
-    in_states = (f"c.{quote(case.get_field('state').column)}"
-                 f" IN ({', '.join(['%s'] * len(states))})")
-    where, where_params = [], []
+    sql, fields, created_converters = _queue_summary_statement(
+        len(states), worked=worked_by is not None,
+        listed=None if queue_ids is None else len(queue_ids))
+    params = [*(str(state) for state in states), cap, *(str(state) for state in states)]
     if worked_by is not None:
-        worked = queues_worked_by(worked_by)
-        where.append(f"{queue_table}.id IN ({worked.sql})")
-        where_params += worked.params
+        params += [worked_by] * MEMBERSHIP_BRANCHES
     if queue_ids is not None:
-        where.append(f"{queue_table}.id IN ({', '.join(['%s'] * len(queue_ids))})")
-        where_params += list(queue_ids)
-    sql = (f"SELECT {', '.join(f'{queue_table}.{quote(field.column)}' for field in fields)},"
-           f" ({capped.sql}),"
-           f" (SELECT c.{quote(created.column)} FROM {quote(case.db_table)} c"
-           f" WHERE c.{quote(case.get_field('queue').column)} = {queue_table}.id"
-           f" AND {in_states} ORDER BY c.{quote(created.column)} ASC LIMIT 1)"
-           f" FROM {queue_table}"
-           f"{' WHERE ' + ' AND '.join(where) if where else ''}"
-           f" ORDER BY {queue_table}.{quote(Queue._meta.get_field('name').column)} ASC")
-    params = [*capped.params, *[str(state) for state in states], *where_params]
+        params += list(queue_ids)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    [(created_column, created_converters)] = _converters(Case, (created,))
+    created_column, created_converters = created_converters
     found = []
     for row in rows:
         oldest = row[len(fields) + 1]
@@ -1453,6 +1437,36 @@ def queue_summary_rows(*, worked_by: int | None, queue_ids: Sequence[int] | None
         found.append((instance_from_row(Queue, row[:len(fields)], fields),
                       row[len(fields)], oldest))
     return found
+
+
+@functools.cache
+def _queue_summary_statement(states: int, *, worked: bool, listed: int | None):
+    """``queue_summary_rows``' statement for ``states`` states, of the queues a person
+    works (``worked``) or every queue, of ``listed`` ids or all: its text, the queue's
+    fields and the creation time's converters, worked out once per process."""
+    quote = connection.ops.quote_name
+    queue_table, case = quote(Queue._meta.db_table), Case._meta
+    fields = tuple(Queue._meta.concrete_fields)
+    created = case.get_field("created_at")
+    placeholders = ", ".join(["%s"] * states)
+    # The fragments' texts only: their values go as the statement's parameters.
+    capped = capped_case_count(states=[""] * states, cap=0).sql
+    where = []
+    if worked:
+        where.append(f"{queue_table}.id IN ({queues_worked_by(0).sql})")
+    if listed is not None:
+        where.append(f"{queue_table}.id IN ({', '.join(['%s'] * listed)})")
+    sql = (f"SELECT {', '.join(f'{queue_table}.{quote(field.column)}' for field in fields)},"
+           f" ({capped}),"
+           f" (SELECT c.{quote(created.column)} FROM {quote(case.db_table)} c"
+           f" WHERE c.{quote(case.get_field('queue').column)} = {queue_table}.id"
+           f" AND c.{quote(case.get_field('state').column)} IN ({placeholders})"
+           f" ORDER BY c.{quote(created.column)} ASC LIMIT 1)"
+           f" FROM {queue_table}"
+           f"{' WHERE ' + ' AND '.join(where) if where else ''}"
+           f" ORDER BY {queue_table}.{quote(Queue._meta.get_field('name').column)} ASC")
+    [created_converters] = _converters(Case, (created,))
+    return sql, fields, created_converters
 
 
 def reviewer_status(user_id: int) -> ReviewerStatus | None:
@@ -1511,23 +1525,9 @@ def cases_in_hand(*, user_id: int, states: Sequence[str]) -> list[Case]:
     .filter(assignee=user_id, state__in=states).select_related("queue")
     .order_by("-priority", "due_at", "id")``.
     """
-    case_fields, queue_fields = Case._meta.concrete_fields, Queue._meta.concrete_fields
-    quote = connection.ops.quote_name
-    case = Case._meta
-    columns = ", ".join([*(f"c.{quote(field.column)}" for field in case_fields),
-                         *(f"q.{quote(field.column)}" for field in queue_fields)])
-    due = f"c.{quote(case.get_field('due_at').column)}"
+    sql, case_fields, queue_fields = _cases_in_hand_statement(len(states))
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {columns} FROM {quote(case.db_table)} c"
-            f" JOIN {quote(Queue._meta.db_table)} q"
-            f" ON q.{quote(Queue._meta.pk.column)} = c.{quote(case.get_field('queue').column)}"
-            f" WHERE c.{quote(case.get_field('assignee').column)} = %s"
-            f" AND c.{quote(case.get_field('state').column)}"
-            f" IN ({', '.join(['%s'] * len(states))})"
-            f" ORDER BY c.{quote(case.get_field('priority').column)} DESC, {due} ASC,"
-            f" c.{quote(case.pk.column)} ASC",
-            [user_id, *(str(state) for state in states)])
+        cursor.execute(sql, [user_id, *(str(state) for state in states)])
         rows = cursor.fetchall()
     found = []
     for row in rows:
@@ -1535,6 +1535,27 @@ def cases_in_hand(*, user_id: int, states: Sequence[str]) -> list[Case]:
         item.queue = instance_from_row(Queue, row[len(case_fields):], queue_fields)
         found.append(item)
     return found
+
+
+@functools.cache
+def _cases_in_hand_statement(states: int):
+    """``cases_in_hand``' statement for ``states`` states, with the case's and the queue's
+    fields, worked out once per process."""
+    case_fields = tuple(Case._meta.concrete_fields)
+    queue_fields = tuple(Queue._meta.concrete_fields)
+    quote = connection.ops.quote_name
+    case = Case._meta
+    columns = ", ".join([*(f"c.{quote(field.column)}" for field in case_fields),
+                         *(f"q.{quote(field.column)}" for field in queue_fields)])
+    return (f"SELECT {columns} FROM {quote(case.db_table)} c"
+            f" JOIN {quote(Queue._meta.db_table)} q"
+            f" ON q.{quote(Queue._meta.pk.column)} = c.{quote(case.get_field('queue').column)}"
+            f" WHERE c.{quote(case.get_field('assignee').column)} = %s"
+            f" AND c.{quote(case.get_field('state').column)}"
+            f" IN ({', '.join(['%s'] * states)})"
+            f" ORDER BY c.{quote(case.get_field('priority').column)} DESC,"
+            f" c.{quote(case.get_field('due_at').column)} ASC, c.{quote(case.pk.column)} ASC",
+            case_fields, queue_fields)
 
 
 def case_events(case_id: int) -> list[AuditEvent]:
