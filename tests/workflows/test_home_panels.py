@@ -21,7 +21,8 @@ from workflows.models import CaseState, ReviewerStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = Engine(dirs=[Path(__file__).parent / "home_panels", ROOT / "templates"],
-                libraries={"casework": "workflows.templatetags.casework"})
+                libraries={"casework": "workflows.templatetags.casework",
+                           "top_bar": "workflows.templatetags.top_bar"})
 PAGE_REFERENCE = ENGINE.get_template("workflows/home.html")
 CARDS_REFERENCE = ENGINE.get_template("workflows/_queues.html")
 NOW = datetime(2026, 12, 4, 9, 5, 7, 123456, tzinfo=UTC)
