@@ -1516,16 +1516,20 @@ def _rows_with_person_statement(model, person: str, where: str, first: bool):
             fields, user_fields)
 
 
-def cases_in_hand(*, user_id: int, states: Sequence[str]) -> list[Case]:
+def cases_in_hand(*, user_id: int, states: Sequence[str], fields: Sequence[str],
+                  queue_fields: Sequence[str]) -> list[Case]:
     """The person's cases in ``states``, each with its queue, most urgent first
     (priority, then due time, then id): home's "your cases in hand", one plain
-    statement.
+    statement. Only ``fields`` of each case and ``queue_fields`` of its queue are read
+    (the others, deferred, would be read on access: a query each).
 
     ORM reference (``selectors.my_cases`` before it used this): ``Case.objects
     .filter(assignee=user_id, state__in=states).select_related("queue")
+    .only(*fields, *(f"queue__{name}" for name in queue_fields))
     .order_by("-priority", "due_at", "id")``.
     """
-    sql, case_fields, queue_fields = _cases_in_hand_statement(len(states))
+    sql, case_fields, queue_fields = _cases_in_hand_statement(
+        len(states), tuple(fields), tuple(queue_fields))
     with connection.cursor() as cursor:
         cursor.execute(sql, [user_id, *(str(state) for state in states)])
         rows = cursor.fetchall()
@@ -1538,18 +1542,22 @@ def cases_in_hand(*, user_id: int, states: Sequence[str]) -> list[Case]:
 
 
 @functools.cache
-def _cases_in_hand_statement(states: int):
-    """``cases_in_hand``' statement for ``states`` states, with the case's and the queue's
-    fields, worked out once per process."""
-    case_fields = tuple(Case._meta.concrete_fields)
-    queue_fields = tuple(Queue._meta.concrete_fields)
+def _cases_in_hand_statement(states: int, fields: tuple[str, ...],
+                             queue_fields: tuple[str, ...]):
+    """``cases_in_hand``' statement for ``states`` states, reading ``fields`` of the case
+    and ``queue_fields`` of its queue (each with its id), worked out once per process."""
+    case, queue = Case._meta, Queue._meta
+    # In the model's order, which ``from_db`` expects of a row with deferred fields.
+    case_fields = tuple(field for field in case.concrete_fields
+                        if field.primary_key or field.name in fields)
+    queue_fields = tuple(field for field in queue.concrete_fields
+                         if field.primary_key or field.name in queue_fields)
     quote = connection.ops.quote_name
-    case = Case._meta
     columns = ", ".join([*(f"c.{quote(field.column)}" for field in case_fields),
                          *(f"q.{quote(field.column)}" for field in queue_fields)])
     return (f"SELECT {columns} FROM {quote(case.db_table)} c"
-            f" JOIN {quote(Queue._meta.db_table)} q"
-            f" ON q.{quote(Queue._meta.pk.column)} = c.{quote(case.get_field('queue').column)}"
+            f" JOIN {quote(queue.db_table)} q"
+            f" ON q.{quote(queue.pk.column)} = c.{quote(case.get_field('queue').column)}"
             f" WHERE c.{quote(case.get_field('assignee').column)} = %s"
             f" AND c.{quote(case.get_field('state').column)}"
             f" IN ({', '.join(['%s'] * states)})"
