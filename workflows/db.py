@@ -1430,33 +1430,18 @@ def queue_summary_rows(*, worked_by: int | None, queue_ids: Sequence[int] | None
     """
     if queue_ids is not None and not queue_ids:
         return []
-    quote = connection.ops.quote_name
-    queue_table, case = quote(Queue._meta.db_table), Case._meta
-    fields = tuple(Queue._meta.concrete_fields)
-    created = case.get_field("created_at")
-    capped = capped_case_count(states=states, cap=cap)
-    in_any_state = f"c.{quote(case.get_field('state').column)} IN {in_states(states)}"
-    where, where_params = [], []
+    sql, fields, created_converters = _queue_summary_statement(
+        tuple(str(state) for state in states), worked=worked_by is not None,
+        listed=None if queue_ids is None else len(queue_ids))
+    params = [cap]
     if worked_by is not None:
-        worked = queues_worked_by(worked_by)
-        where.append(f"{queue_table}.id IN ({worked.sql})")
-        where_params += worked.params
+        params += [worked_by] * MEMBERSHIP_BRANCHES
     if queue_ids is not None:
-        where.append(f"{queue_table}.id IN ({', '.join(['%s'] * len(queue_ids))})")
-        where_params += list(queue_ids)
-    sql = (f"SELECT {', '.join(f'{queue_table}.{quote(field.column)}' for field in fields)},"
-           f" ({capped.sql}),"
-           f" (SELECT c.{quote(created.column)} FROM {quote(case.db_table)} c"
-           f" WHERE c.{quote(case.get_field('queue').column)} = {queue_table}.id"
-           f" AND {in_any_state} ORDER BY c.{quote(created.column)} ASC LIMIT 1)"
-           f" FROM {queue_table}"
-           f"{' WHERE ' + ' AND '.join(where) if where else ''}"
-           f" ORDER BY {queue_table}.{quote(Queue._meta.get_field('name').column)} ASC")
-    params = [*capped.params, *where_params]
+        params += list(queue_ids)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    [(created_column, created_converters)] = _converters(Case, (created,))
+    created_column, created_converters = created_converters
     found = []
     for row in rows:
         oldest = row[len(fields) + 1]
@@ -1465,6 +1450,36 @@ def queue_summary_rows(*, worked_by: int | None, queue_ids: Sequence[int] | None
         found.append((instance_from_row(Queue, row[:len(fields)], fields),
                       row[len(fields)], oldest))
     return found
+
+
+@functools.cache
+def _queue_summary_statement(states: tuple[str, ...], *, worked: bool,
+                             listed: int | None):
+    """``queue_summary_rows``' statement for those states, of the queues a person
+    works (``worked``) or every queue, of ``listed`` ids or all: its text, the queue's
+    fields and the creation time's converters, worked out once per process."""
+    quote = connection.ops.quote_name
+    queue_table, case = quote(Queue._meta.db_table), Case._meta
+    fields = tuple(Queue._meta.concrete_fields)
+    created = case.get_field("created_at")
+    # The fragment's text only: its cap goes as the statement's parameter.
+    capped = capped_case_count(states=states, cap=0).sql
+    where = []
+    if worked:
+        where.append(f"{queue_table}.id IN ({queues_worked_by(0).sql})")
+    if listed is not None:
+        where.append(f"{queue_table}.id IN ({', '.join(['%s'] * listed)})")
+    sql = (f"SELECT {', '.join(f'{queue_table}.{quote(field.column)}' for field in fields)},"
+           f" ({capped}),"
+           f" (SELECT c.{quote(created.column)} FROM {quote(case.db_table)} c"
+           f" WHERE c.{quote(case.get_field('queue').column)} = {queue_table}.id"
+           f" AND c.{quote(case.get_field('state').column)} IN {in_states(states)}"
+           f" ORDER BY c.{quote(created.column)} ASC LIMIT 1)"
+           f" FROM {queue_table}"
+           f"{' WHERE ' + ' AND '.join(where) if where else ''}"
+           f" ORDER BY {queue_table}.{quote(Queue._meta.get_field('name').column)} ASC")
+    [created_converters] = _converters(Case, (created,))
+    return sql, fields, created_converters
 
 
 def reviewer_status(user_id: int) -> ReviewerStatus | None:
@@ -1514,31 +1529,22 @@ def _rows_with_person_statement(model, person: str, where: str, first: bool):
             fields, user_fields)
 
 
-def cases_in_hand(*, user_id: int, states: Sequence[str]) -> list[Case]:
+def cases_in_hand(*, user_id: int, states: Sequence[str], fields: Sequence[str],
+                  queue_fields: Sequence[str]) -> list[Case]:
     """The person's cases in ``states``, each with its queue, most urgent first
     (priority, then due time, then id): home's "your cases in hand", one plain
-    statement.
+    statement. Only ``fields`` of each case and ``queue_fields`` of its queue are read
+    (the others, deferred, would be read on access: a query each).
 
     ORM reference (``selectors.my_cases`` before it used this): ``Case.objects
     .filter(assignee=user_id, state__in=states).select_related("queue")
+    .only(*fields, *(f"queue__{name}" for name in queue_fields))
     .order_by("-priority", "due_at", "id")``.
     """
-    case_fields, queue_fields = Case._meta.concrete_fields, Queue._meta.concrete_fields
-    quote = connection.ops.quote_name
-    case = Case._meta
-    columns = ", ".join([*(f"c.{quote(field.column)}" for field in case_fields),
-                         *(f"q.{quote(field.column)}" for field in queue_fields)])
-    due = f"c.{quote(case.get_field('due_at').column)}"
+    sql, case_fields, queue_fields = _cases_in_hand_statement(
+        tuple(str(state) for state in states), tuple(fields), tuple(queue_fields))
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {columns} FROM {quote(case.db_table)} c"
-            f" JOIN {quote(Queue._meta.db_table)} q"
-            f" ON q.{quote(Queue._meta.pk.column)} = c.{quote(case.get_field('queue').column)}"
-            f" WHERE c.{quote(case.get_field('assignee').column)} = %s"
-            f" AND c.{quote(case.get_field('state').column)} IN {in_states(states)}"
-            f" ORDER BY c.{quote(case.get_field('priority').column)} DESC, {due} ASC,"
-            f" c.{quote(case.pk.column)} ASC",
-            [user_id])
+        cursor.execute(sql, [user_id])
         rows = cursor.fetchall()
     found = []
     for row in rows:
@@ -1546,6 +1552,30 @@ def cases_in_hand(*, user_id: int, states: Sequence[str]) -> list[Case]:
         item.queue = instance_from_row(Queue, row[len(case_fields):], queue_fields)
         found.append(item)
     return found
+
+
+@functools.cache
+def _cases_in_hand_statement(states: tuple[str, ...], fields: tuple[str, ...],
+                             queue_fields: tuple[str, ...]):
+    """``cases_in_hand``' statement for those states, reading ``fields`` of the case
+    and ``queue_fields`` of its queue (each with its id), worked out once per process."""
+    case, queue = Case._meta, Queue._meta
+    # In the model's order, which ``from_db`` expects of a row with deferred fields.
+    case_fields = tuple(field for field in case.concrete_fields
+                        if field.primary_key or field.name in fields)
+    queue_fields = tuple(field for field in queue.concrete_fields
+                         if field.primary_key or field.name in queue_fields)
+    quote = connection.ops.quote_name
+    columns = ", ".join([*(f"c.{quote(field.column)}" for field in case_fields),
+                         *(f"q.{quote(field.column)}" for field in queue_fields)])
+    return (f"SELECT {columns} FROM {quote(case.db_table)} c"
+            f" JOIN {quote(queue.db_table)} q"
+            f" ON q.{quote(queue.pk.column)} = c.{quote(case.get_field('queue').column)}"
+            f" WHERE c.{quote(case.get_field('assignee').column)} = %s"
+            f" AND c.{quote(case.get_field('state').column)} IN {in_states(states)}"
+            f" ORDER BY c.{quote(case.get_field('priority').column)} DESC,"
+            f" c.{quote(case.get_field('due_at').column)} ASC, c.{quote(case.pk.column)} ASC",
+            case_fields, queue_fields)
 
 
 def case_events(case_id: int) -> list[AuditEvent]:

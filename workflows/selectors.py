@@ -176,12 +176,20 @@ def queue_page(*, user, queue: Queue, limit: int = 50) -> list[Case]:
                 .select_related("queue", "assignee")[:limit])
 
 
+# What home shows of a case in hand and of its queue (``home_panels.in_hand_panel``):
+# these, not the case's two dozen columns and its queue's dozen, each converted.
+IN_HAND_FIELDS = ("id", "title", "state", "priority", "due_at", "queue")
+IN_HAND_QUEUE_FIELDS = ("id", "name")
+
+
 def my_cases(*, user) -> list[Case]:
     """The user's own work in hand: assigned to them or waiting for information, most
-    urgent first, each with its queue (one plain statement, ``db.cases_in_hand``)."""
+    urgent first, each with its queue; what home shows of them (``IN_HAND_FIELDS``), in
+    one plain statement (``db.cases_in_hand``)."""
     if not (user and user.is_authenticated):
         return []
-    return db.cases_in_hand(user_id=user.pk, states=HELD_STATES)
+    return db.cases_in_hand(user_id=user.pk, states=HELD_STATES, fields=IN_HAND_FIELDS,
+                            queue_fields=IN_HAND_QUEUE_FIELDS)
 
 
 # Past this many waiting cases a queue's count says "1,000+": counting further on every

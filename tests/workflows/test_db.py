@@ -1197,15 +1197,33 @@ def test_the_cases_in_hand_are_those_the_orm_finds_in_its_order(django_assert_nu
         CaseFactory(queue=queue, state=state, priority=priority, due_at=due, assignee=person)
     CaseFactory(queue=first, state="assigned", assignee=other)
 
+    fields, queue_fields = ("title", "state", "priority", "due_at", "queue"), ("name",)
     reference = list(Case.objects.filter(assignee=person.pk, state__in=HELD_STATES)
-                     .select_related("queue").order_by("-priority", "due_at", "id"))
+                     .select_related("queue")
+                     .only(*fields, *(f"queue__{name}" for name in queue_fields))
+                     .order_by("-priority", "due_at", "id"))
     with django_assert_num_queries(1):
-        by_sql = db.cases_in_hand(user_id=person.pk, states=HELD_STATES)
-        names = [case.queue.name for case in by_sql]
-    assert [_as_read(case) for case in by_sql] == [_as_read(case) for case in reference]
-    assert [_as_read(case.queue) for case in by_sql] == [_as_read(c.queue) for c in reference]
-    assert names == [case.queue.name for case in reference] and len(by_sql) == 5
-    assert db.cases_in_hand(user_id=other.pk, states=HELD_STATES)[0].assignee_id == other.pk
+        by_sql = db.cases_in_hand(user_id=person.pk, states=HELD_STATES, fields=fields,
+                                  queue_fields=queue_fields)
+        shown = [(_as_loaded(case), _as_loaded(case.queue)) for case in by_sql]
+    assert shown == [(_as_loaded(case), _as_loaded(case.queue)) for case in reference]
+    assert len(by_sql) == 5
+    assert set(_as_loaded(by_sql[0])) == {"id", "title", "state", "priority", "due_at",
+                                          "queue_id"}
+    # The rest is the case's as stored, read when asked.
+    assert [_as_read(case) for case in by_sql] == [
+        _as_read(case) for case in Case.objects.filter(pk__in=[c.pk for c in by_sql])
+        .order_by("-priority", "due_at", "id")]
+    [others] = db.cases_in_hand(user_id=other.pk, states=HELD_STATES, fields=("title",),
+                                queue_fields=())
+    assert others.assignee_id == other.pk and others.queue.pk
+
+
+def _as_loaded(obj) -> dict:
+    """The fields read with the instance (those not deferred)."""
+    deferred = obj.get_deferred_fields()
+    return {field.attname: getattr(obj, field.attname) for field in obj._meta.concrete_fields
+            if field.attname not in deferred}
 
 
 def test_a_cases_events_are_those_the_orm_reads_in_order_with_their_actors(
