@@ -30,10 +30,12 @@ STALE_SECONDS = 300
 # cores (it runs in parallel) for a second and a half, and every person's request
 # meanwhile waited (the paced p99 of the reviewers' bench).
 SLICE_ROWS = 20_000
-# A count is made again only after this many times what the last one took: at a million
-# open cases one costs about ten seconds of a core, and counting back to back would take
-# that core from the people working. Small desks count every LIVE_SECONDS as before.
+# A count that took over a second is made again only after SPACING times what it took:
+# at a million open cases one costs about ten seconds of a core, and counting back to
+# back would take that core from the people working. Smaller desks are counted every
+# LIVE_SECONDS (beat's: every 8 s), as before.
 SPACING = 10
+SLOW_COUNT_SECONDS = 1.0
 
 # (after, up to): a range of open cases' ids.
 IdRange = tuple[int, int]
@@ -43,7 +45,7 @@ def live_snapshot(*, queue_ids: Sequence[int] | None, now: datetime,
                   urgent_limit: int = URGENT_LIMIT, recount: bool = False
                   ) -> tuple[datetime, dict[int, Live], dict[int, int], list[UrgentCase]]:
     """``live_by_queue`` and ``urgent_cases`` as counted at most LIVE_SECONDS ago, or
-    SPACING times the last count's duration if that is longer (in the shared cache), with
+    SPACING times the last count's duration after a slow one (in the shared cache), with
     the time they were counted at. One request at a time counts again (the others,
     meanwhile, get the last count): a web worker held by the count is one of the pool,
     never all of it. ``recount``: count unless another is counting or the last count is
@@ -54,8 +56,9 @@ def live_snapshot(*, queue_ids: Sequence[int] | None, now: datetime,
     key = f"dashboard:live:{scope}:{urgent_limit}"
     snapshot, took = (cache.get_many([key, f"{key}:took"]).get(name)
                       for name in (key, f"{key}:took"))
-    spacing = SPACING * (took or 0.0)
-    fresh_for = timedelta(seconds=spacing if recount else LIVE_SECONDS + spacing + (took or 0))
+    took = took if took is not None and took > SLOW_COUNT_SECONDS else 0.0
+    fresh_for = timedelta(seconds=SPACING * took if recount
+                          else LIVE_SECONDS + (SPACING + 1) * took)
     # The cache's own expiry runs on its clock; the age is judged on ours.
     fresh = snapshot is not None and timedelta(0) <= now - snapshot[0] < fresh_for
     kept = max(STALE_SECONDS, 3 * fresh_for.total_seconds())
