@@ -43,10 +43,11 @@ UNUSED_FOR_A_CASE = ("meta", "body_hash", "use_case__description", "use_case__in
 UNUSED_OF_ITS_SYSTEM = tuple(f"ai_system__{name}" for name in (
     "signing_secret", "previous_signing_secret", "previous_secret_expires_at",
     "document_hosts"))
-# The same read as a case's relations (``hooks.content_reads``).
+# The same read as a case's relations (``hooks.content_reads``): a transition reads it
+# with the case, so a resolution's handlers find its AI system there too.
 CONTENT_READS = ContentReads(
-    related=("decision__use_case", "decision__policy_version"),
-    deferred=tuple(f"decision__{name}" for name in UNUSED_FOR_A_CASE))
+    related=("decision__use_case", "decision__policy_version", "decision__ai_system"),
+    deferred=tuple(f"decision__{name}" for name in UNUSED_FOR_A_CASE + UNUSED_OF_ITS_SYSTEM))
 
 
 def decision_of(case) -> Decision | None:

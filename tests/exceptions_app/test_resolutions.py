@@ -157,9 +157,10 @@ def test_an_approval_takes_the_next_places_in_the_labels_and_the_feed(
 
     reads = [query["sql"] for query in queries.captured_queries
              if query["sql"].startswith("SELECT") and "pg_advisory" not in query["sql"]]
-    # The decision once, with its use case, policy version and AI system (its callback
-    # URL); each place read and taken in the statement that writes it.
-    assert len([sql for sql in reads if 'FROM "exceptions_app_decision"' in sql]) == 1
+    # The decision once, with the case, its use case, policy version and AI system (its
+    # callback URL); each place read and taken in the statement that writes it.
+    decision_reads = [sql for sql in reads if '"exceptions_app_decision"' in sql]
+    assert len(decision_reads) == 1 and 'FROM "workflows_case"' in decision_reads[0]
     assert not [sql for sql in reads if 'FROM "exceptions_app_aisystem"' in sql]
     assert not [sql for sql in reads if "MAX(" in sql]
     assert (LabelledExample.objects.get(decision=decision).position
