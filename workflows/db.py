@@ -10,6 +10,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import orjson
@@ -151,6 +152,14 @@ def add_to_columns(model: type[models.Model], *, where: dict, adds: dict) -> int
     (rebuilt and compiled on every call: a third of an approval's CPU, the rollup's
     some fifteen columns).
     """
+    write = adding_to_columns(model, where=where, adds=adds)
+    with connection.cursor() as cursor:
+        cursor.execute(write.sql, write.params)
+        return cursor.rowcount
+
+
+def adding_to_columns(model: type[models.Model], *, where: dict, adds: dict) -> "Write":
+    """``add_to_columns``' statement, to run with others (``write_together``)."""
     raw = tuple(value.sql if isinstance(value, RawSQL) else None for value in adds.values())
     sql, set_fields, where_fields = _add_to_columns_statement(
         model, tuple(where), tuple(adds), raw)
@@ -163,9 +172,7 @@ def add_to_columns(model: type[models.Model], *, where: dict, adds: dict) -> int
                           else field.get_db_prep_save(value, connection))
     params.extend(field.get_db_prep_value(value, connection)
                   for field, value in zip(where_fields, where.values(), strict=True))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+    return Write(sql, params)
 
 
 @functools.cache
@@ -1856,12 +1863,19 @@ def insert_at_next_position(instance: models.Model, *, field: str) -> None:
     ORM reference: ``instance.<field> = (Model.objects.aggregate(last=Max(field))["last"]
     or 0) + 1``, then ``instance.save(force_insert=True)``.
     """
+    write_together(inserting_at_next_position(instance, field=field))
+
+
+def inserting_at_next_position(instance: models.Model, *, field: str) -> "Write":
+    """``insert_at_next_position``'s statement, to run with others (``write_together``)."""
     sql, fields = _insert_at_next_statement(type(instance), field)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, db_values(instance, fields))
-        pk, position = cursor.fetchone()
-    setattr(instance, field, position)
-    mark_saved(instance, pk=pk)
+
+    def taken(row: Sequence) -> None:
+        pk, position = row
+        setattr(instance, field, position)
+        mark_saved(instance, pk=pk)
+
+    return Write(sql, db_values(instance, fields), returning=2, then=taken)
 
 
 @functools.cache
@@ -1888,11 +1902,73 @@ def set_next_position(model: type[models.Model], *, pk, field: str, among: str,
     last=Max(field))["last"]``, then ``model.objects.filter(pk=pk).update(**{field:
     (last or 0) + 1})``.
     """
+    with connection.cursor() as cursor:
+        cursor.execute(_next_position_statement(model, field, among), [value, pk])
+        return cursor.fetchone()[0]
+
+
+def setting_next_position(instance: models.Model, *, field: str, among: str) -> "Write":
+    """``set_next_position``'s statement for ``instance``'s row, among the rows that share
+    its ``among``, to run with others (``write_together``); sets the place on it."""
+    value = getattr(instance, instance._meta.get_field(among).attname)
+    return Write(_next_position_statement(type(instance), field, among), [value, instance.pk],
+                 returning=1, then=lambda row: setattr(instance, field, row[0]))
+
+
+@functools.cache
+def _next_position_statement(model: type[models.Model], field: str, among: str) -> str:
     quote = connection.ops.quote_name
     table, place = quote(model._meta.db_table), quote(model._meta.get_field(field).column)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {place} = (SELECT COALESCE(MAX({place}), 0) + 1 FROM {table}"
+    return (f"UPDATE {table} SET {place} = (SELECT COALESCE(MAX({place}), 0) + 1 FROM {table}"
             f" WHERE {quote(model._meta.get_field(among).column)} = %s)"
-            f" WHERE {quote(model._meta.pk.column)} = %s RETURNING {place}", [value, pk])
-        return cursor.fetchone()[0]
+            f" WHERE {quote(model._meta.pk.column)} = %s RETURNING {place}")
+
+
+# --- Several writes in one round trip ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Write:
+    """One data-modifying statement, to run alone or with others in one round trip
+    (``write_together``): its text and parameters, how many columns of one row it
+    returns (``RETURNING``; none: 0) and what is done with that row once it ran."""
+
+    sql: str
+    params: Sequence
+    returning: int = 0
+    then: Callable[[Sequence], None] | None = None
+
+
+def write_together(*writes: Write) -> None:
+    """Run ``writes`` in one statement on PostgreSQL (a data-modifying ``WITH``, each part
+    run once), then hand each its returned row (``then``). Each writes or returns one row
+    at most. One statement, one snapshot, taken before it starts: every part sees what
+    was committed before (under a lock taken in an earlier statement, the last place),
+    none sees another's rows; so no two may write the same row, nor read another's.
+    Elsewhere (SQLite), and for one write, the reference itself.
+
+    ORM reference: each write in turn, ``cursor.execute(write.sql, write.params)``, then
+    ``write.then(cursor.fetchone())`` where it returns a row.
+    """
+    if connection.vendor != "postgresql" or len(writes) == 1:
+        with connection.cursor() as cursor:
+            for write in writes:
+                cursor.execute(write.sql, write.params)
+                if write.returning:
+                    write.then(cursor.fetchone())
+        return
+    returned = [n for n, write in enumerate(writes) if write.returning]
+    # A part is run whether or not the last SELECT reads it; those that return a row are
+    # joined to one row, so each comes back in its place.
+    sql = ("WITH " + ", ".join(f"w{n} AS ({write.sql})" for n, write in enumerate(writes))
+           + " SELECT " + (", ".join(f"w{n}.*" for n in returned) or "1")
+           + " FROM (VALUES (1)) AS one (x)"
+           + "".join(f" LEFT JOIN w{n} ON TRUE" for n in returned))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for write in writes for value in write.params])
+        row = cursor.fetchone()
+    at = 0
+    for n in returned:
+        write = writes[n]
+        write.then(row[at:at + write.returning])
+        at += write.returning

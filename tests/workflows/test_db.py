@@ -1435,6 +1435,32 @@ def test_the_next_place_among_some_rows_is_the_one_the_orm_would_give(
         3, 9, 10]
 
 
+
+def test_writes_run_together_leave_what_each_leaves_alone(django_assert_num_queries):
+    queue, now = QueueFactory(), timezone.now()
+    CaseFactory(queue=queue, priority=9)
+    moved, counted = CaseFactory(queue=queue, priority=0), CaseFactory(time_spent_seconds=7)
+    case = CaseFactory()
+    SlaWarning.objects.create(case=case, clock="resolution", level=7, created_at=now)
+    warning = SlaWarning(case=case, clock="response", created_at=now)
+    missing = max(moved.pk, counted.pk, case.pk) + 1
+
+    # One statement where the database has data-modifying WITH, one each elsewhere.
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 4):
+        db.write_together(
+            db.inserting_at_next_position(warning, field="level"),
+            db.setting_next_position(moved, field="priority", among="queue"),
+            db.adding_to_columns(Case, where={"id": counted.pk},
+                                 adds={"time_spent_seconds": 5}),
+            # A write that finds no row changes nothing, and stops none of the others.
+            db.adding_to_columns(Case, where={"id": missing}, adds={"priority": 1}))
+
+    assert warning.level == 8 and not warning._state.adding  # set as the write left them
+    assert SlaWarning.objects.get(pk=warning.pk).level == 8
+    assert moved.priority == Case.objects.get(pk=moved.pk).priority == 10
+    assert Case.objects.get(pk=counted.pk).time_spent_seconds == 12
+    assert not Case.objects.filter(pk=missing).exists()
+
 def _case_event(case, verb="case.released"):
     return audit.build(actor_label="tests", verb=verb, object_type="case", object_id=case.pk,
                        case=case, data={"to": case.state, "version": case.version})
