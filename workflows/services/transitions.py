@@ -382,7 +382,7 @@ def _keep_reads(changed: Case, *, read: Case) -> None:
     ``load_case`` read with ``read`` (its resolution, first reviewer and content) that
     the change did not set or move."""
     names = ("resolution", "first_reviewer",
-             *{path.split("__")[0] for path in hooks.content_reads().related})
+             *dict.fromkeys(path.split("__")[0] for path in hooks.content_reads().related))
     for name in names:
         relation = Case._meta.get_field(name)
         if relation.is_cached(changed) or not relation.is_cached(read):
