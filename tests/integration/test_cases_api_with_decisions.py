@@ -18,7 +18,7 @@ from tests.factories import QueueFactory, client_for
 from tests.workflows.chain import make_chain
 from workflows.actors import SYSTEM
 from workflows.models import AuditEvent, Case, CaseState, ConsultRequest
-from workflows.services import consults, escalation
+from workflows.services import consults, escalation, tokens
 
 S = CaseState
 CASES = "/api/v1/cases/"
@@ -224,3 +224,26 @@ def test_a_transitions_answer_is_the_case_as_its_get_reads_it(invoice_use_case, 
     assert (approved["state"], approved["first_reviewer"]) == ("resolved", "member")
     assert approved["resolution"]["approved_by"] == "second"
     assert first.get(f"{CASES}{escalated.case_id}/").json()["consults"]  # legal was asked
+
+
+@pytest.mark.postgres  # data-modifying WITH: one statement for what SQLite writes in several
+@pytest.mark.django_db
+def test_an_approval_with_its_example_place_and_rollup_costs_seven_statements(
+        invoice_use_case, member, second_member, django_assert_num_queries):
+    decision = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member,
+                                  four_eyes=True)
+    client_for(member).post(f"{CASES}{decision.case_id}/resolve/", {"verdict": "accepted"},
+                            format="json")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + tokens.issue_user_token(
+        user=second_member, actor=SYSTEM).key)
+
+    # The token with its person; the case with its content and first reviewer; its update
+    # with the audit row and the approval; the places' locks; the labelled example, the
+    # feed's place and the rollup; the transaction's two. Nothing after for the answer.
+    with django_assert_num_queries(7):
+        answer = client.post(f"{CASES}{decision.case_id}/approve/", {}, format="json")
+
+    assert answer.status_code == 200, answer.content
+    assert (answer.json()["first_reviewer"], answer.json()["resolution"]["approved_by"]) == (
+        "member", "second")
