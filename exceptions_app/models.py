@@ -434,7 +434,7 @@ class DailyQuality(models.Model):
     Kept up to date as things happen rather than by a sweep, so the monitoring page
     reads a few hundred rows however many decisions there are: intake adds the
     decisions (one upsert per batch, ``quality.count_intake``) and the final resolution
-    adds what people said (one update, ``quality.count_resolution``). Both run in the
+    adds what people said (one update, ``quality.counting_resolution``). Both run in the
     transaction that stores the decision or its resolution, so a rollup never counts
     what did not commit. The day is the one the decision was received (UTC): a
     resolution counts on its decision's day, so each day's rates are of one cohort.

@@ -10,6 +10,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import orjson
@@ -151,6 +152,14 @@ def add_to_columns(model: type[models.Model], *, where: dict, adds: dict) -> int
     (rebuilt and compiled on every call: a third of an approval's CPU, the rollup's
     some fifteen columns).
     """
+    write = adding_to_columns(model, where=where, adds=adds)
+    with connection.cursor() as cursor:
+        cursor.execute(write.sql, write.params)
+        return cursor.rowcount
+
+
+def adding_to_columns(model: type[models.Model], *, where: dict, adds: dict) -> "Write":
+    """``add_to_columns``' statement, to run with others (``write_together``)."""
     raw = tuple(value.sql if isinstance(value, RawSQL) else None for value in adds.values())
     sql, set_fields, where_fields = _add_to_columns_statement(
         model, tuple(where), tuple(adds), raw)
@@ -163,9 +172,7 @@ def add_to_columns(model: type[models.Model], *, where: dict, adds: dict) -> int
                           else field.get_db_prep_save(value, connection))
     params.extend(field.get_db_prep_value(value, connection)
                   for field, value in zip(where_fields, where.values(), strict=True))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+    return Write(sql, params)
 
 
 @functools.cache
@@ -755,51 +762,14 @@ def _claim_candidate_statement(*, where: str, everyone: bool, heads: int,
                                states: tuple[str, ...], related: tuple[str, ...],
                                omit: tuple[str, ...]):
     """``claim_candidate``'s statement, the order of its parameters (``"user"`` or
-    ``"queue"``) and the nodes its row is read into: ``(parent node, the relation's
-    forward field, whether it is followed backwards, model, fields)``, the case first.
+    ``"queue"``) and the nodes its row is read into (``_case_joins``).
 
     The states are written into the text (``in_states``): ``case_claimable_idx``'s
     condition."""
     quote = connection.ops.quote_name
     case = Case._meta
     table = quote(case.db_table)
-
-    def kept(model, prefix: str) -> tuple[models.Field, ...]:
-        fields = tuple(field for field in model._meta.concrete_fields
-                       if field.primary_key or f"{prefix}{field.name}" not in omit)
-        assert fields[0].primary_key, model
-        return fields
-
-    nodes = [(None, None, False, Case, kept(Case, ""))]
-    aliases, outer, joins = ["c"], [False], []
-    at_path = {"": 0}
-    for path in ("queue", "resolution", *related):
-        names = path.split("__")
-        for depth in range(1, len(names) + 1):
-            prefix = "__".join(names[:depth])
-            if prefix in at_path:
-                continue
-            parent = at_path["__".join(names[:depth - 1])]
-            relation = nodes[parent][3]._meta.get_field(names[depth - 1])
-            reverse = not relation.concrete  # a one-to-one followed from its other side
-            field = relation.field if reverse else relation
-            model = relation.related_model
-            alias = f"t{len(nodes)}"
-            left = reverse or field.null or outer[parent]
-            if reverse:
-                on = (f"{alias}.{quote(field.column)}"
-                      f" = {aliases[parent]}.{quote(field.target_field.column)}")
-            else:
-                on = (f"{alias}.{quote(field.target_field.column)}"
-                      f" = {aliases[parent]}.{quote(field.column)}")
-            joins.append(f" {'LEFT JOIN' if left else 'JOIN'} {quote(model._meta.db_table)}"
-                         f" {alias} ON {on}")
-            at_path[prefix] = len(nodes)
-            nodes.append((parent, field, reverse, model, kept(model, f"{prefix}__")))
-            aliases.append(alias)
-            outer.append(left)
-    columns = ", ".join(f"{alias}.{quote(field.column)}"
-                        for alias, node in zip(aliases, nodes, strict=True) for field in node[4])
+    nodes, columns, joins = _case_joins(("queue", "resolution", *related), omit)
     consults = ConsultRequest._meta
     states = in_states(states)
     state_column, queue_column = (quote(case.get_field("state").column),
@@ -839,7 +809,7 @@ def _claim_candidate_statement(*, where: str, everyone: bool, heads: int,
     slots.append("user")
     sql = (f"SELECT EXISTS (SELECT 1 FROM {quote(consults.db_table)} k"
            f" WHERE k.{quote(consults.get_field('case').column)} = c.{quote(case.pk.column)}),"
-           f" {columns} FROM {table} c{''.join(joins)}"
+           f" {columns} FROM {table} c{joins}"
            f" WHERE {' AND '.join(conditions)}"
            f" ORDER BY {urgency.format('c')} LIMIT 1 FOR UPDATE OF c SKIP LOCKED")
     return sql, tuple(slots), tuple(nodes)
@@ -859,6 +829,52 @@ def _state_literal(state: str) -> str:
     if not re.fullmatch(r"[a-z_]+", state):
         raise ValueError(f"not a state: {state!r}")
     return f"'{state}'"
+
+
+def _case_joins(paths: Sequence[str], omit: Sequence[str]) -> tuple[tuple, str, str]:
+    """A case ``c`` with its relations ``paths`` (``select_related``'s), without the fields
+    ``omit`` names along them: the nodes its columns are read into (``_case_with_relations``:
+    ``(parent node, the relation's forward field, whether it is followed backwards, model,
+    fields)``, the case first), the columns and the joins."""
+    quote = connection.ops.quote_name
+
+    def kept(model, prefix: str) -> tuple[models.Field, ...]:
+        fields = tuple(field for field in model._meta.concrete_fields
+                       if field.primary_key or f"{prefix}{field.name}" not in omit)
+        assert fields[0].primary_key, model
+        return fields
+
+    nodes = [(None, None, False, Case, kept(Case, ""))]
+    aliases, outer, joins = ["c"], [False], []
+    at_path = {"": 0}
+    for path in paths:
+        names = path.split("__")
+        for depth in range(1, len(names) + 1):
+            prefix = "__".join(names[:depth])
+            if prefix in at_path:
+                continue
+            parent = at_path["__".join(names[:depth - 1])]
+            relation = nodes[parent][3]._meta.get_field(names[depth - 1])
+            reverse = not relation.concrete  # a one-to-one followed from its other side
+            field = relation.field if reverse else relation
+            model = relation.related_model
+            alias = f"t{len(nodes)}"
+            left = reverse or field.null or outer[parent]
+            if reverse:
+                on = (f"{alias}.{quote(field.column)}"
+                      f" = {aliases[parent]}.{quote(field.target_field.column)}")
+            else:
+                on = (f"{alias}.{quote(field.target_field.column)}"
+                      f" = {aliases[parent]}.{quote(field.column)}")
+            joins.append(f" {'LEFT JOIN' if left else 'JOIN'} {quote(model._meta.db_table)}"
+                         f" {alias} ON {on}")
+            at_path[prefix] = len(nodes)
+            nodes.append((parent, field, reverse, model, kept(model, f"{prefix}__")))
+            aliases.append(alias)
+            outer.append(left)
+    columns = ", ".join(f"{alias}.{quote(field.column)}"
+                        for alias, node in zip(aliases, nodes, strict=True) for field in node[4])
+    return tuple(nodes), columns, "".join(joins)
 
 
 # --- Who works a queue: a member, or Responsible on its process (each directly or through
@@ -1635,59 +1651,44 @@ def has_any(model: type[models.Model], *, field: str) -> RawSQL:
 # --- A case about to change: the transitions' one read ---------------------------------------
 
 
-def case_for_change(*, case_id: int, user_id: int | None) -> Case | None:
+def case_for_change(*, case_id: int, user_id: int | None, related: Sequence[str] = (),
+                    omit: Sequence[str] = ()) -> Case | None:
     """The case with what a transition and its answer read besides it, or None: its
-    queue, its resolution (or that it has none), whether anyone was consulted on it
-    (``has_consults``) and whether the person works its queue (``user_works_queue``).
-    One plain statement whose text is built once per process: its ORM form (three
-    tables, an ``Exists`` and a membership condition) cost more to build and compile
-    than PostgreSQL took to run it.
+    queue, its resolution (or that it has none), its first reviewer, whether anyone was
+    consulted on it (``has_consults``) and whether the person works its queue
+    (``user_works_queue``); and the relations ``related`` (``Case``'s ``select_related``
+    paths, as the content hooks name them) without the fields ``omit`` names along them.
+    One plain statement whose text is built once per process per shape: its ORM form
+    (several tables, an ``Exists`` and a membership condition) cost more to build and
+    compile than PostgreSQL took to run it.
 
     ORM reference: ``selectors.with_membership(transitions.with_answer_facts(
-    Case.objects), user=user).get(pk=case_id)``.
+    Case.objects), user=user).select_related(*related).defer(*omit).get(pk=case_id)``.
     """
-    sql, fields = _case_for_change_statement()
+    sql, nodes = _case_for_change_statement(tuple(related), tuple(omit))
     with connection.cursor() as cursor:
         cursor.execute(sql, [*(user_id,) * MEMBERSHIP_BRANCHES, case_id])
         row = cursor.fetchone()
     if row is None:
         return None
-    case_fields, queue_fields, resolution_fields = fields
-    queue_at = len(case_fields)
-    resolution_at = queue_at + len(queue_fields)
-    facts_at = resolution_at + len(resolution_fields)
-    case = instance_from_row(Case, row[:queue_at], case_fields)
-    Case.queue.field.set_cached_value(
-        case, instance_from_row(Queue, row[queue_at:resolution_at], queue_fields))
-    resolution = None
-    if row[resolution_at] is not None:  # its id: a LEFT JOIN's missing row is all NULL
-        resolution = instance_from_row(Resolution, row[resolution_at:facts_at],
-                                       resolution_fields)
-        Resolution.case.field.set_cached_value(resolution, case)
-    Case.resolution.related.set_cached_value(case, resolution)  # None: DoesNotExist
-    case.has_consults, case.user_works_queue = bool(row[facts_at]), bool(row[facts_at + 1])
+    case = _case_with_relations(row[:-1], nodes)  # ``has_consults`` first
+    case.user_works_queue = bool(row[-1])
     return case
 
 
 @functools.cache
-def _case_for_change_statement() -> tuple[str, tuple[tuple[models.Field, ...], ...]]:
-    fields = tuple(tuple(model._meta.concrete_fields) for model in (Case, Queue, Resolution))
+def _case_for_change_statement(related: tuple[str, ...], omit: tuple[str, ...]
+                               ) -> tuple[str, tuple]:
     quote = connection.ops.quote_name
-    case, queue, resolution = Case._meta, Queue._meta, Resolution._meta
-    consults = ConsultRequest._meta
-    columns = ", ".join(f"{alias}.{quote(field.column)}"
-                        for alias, model_fields in zip("cqr", fields, strict=True)
-                        for field in model_fields)
+    case, consults = Case._meta, ConsultRequest._meta
+    nodes, columns, joins = _case_joins(
+        ("queue", "resolution", "first_reviewer", *related), omit)
     queue_column = f"c.{quote(case.get_field('queue').column)}"
-    return (f"SELECT {columns},"
-            f" EXISTS (SELECT 1 FROM {quote(consults.db_table)} k"
-            f" WHERE k.{quote(consults.get_field('case').column)} = c.id),"
+    return (f"SELECT EXISTS (SELECT 1 FROM {quote(consults.db_table)} k"
+            f" WHERE k.{quote(consults.get_field('case').column)} = c.id), {columns},"
             f" {queue_column} IN ({_memberships(select='{queue}', where='{user} = %s')})"
-            f" FROM {quote(case.db_table)} c"
-            f" JOIN {quote(queue.db_table)} q ON q.{quote(queue.pk.column)} = {queue_column}"
-            f" LEFT JOIN {quote(resolution.db_table)} r"
-            f" ON r.{quote(resolution.get_field('case').column)} = c.id"
-            f" WHERE c.id = %s"), fields
+            f" FROM {quote(case.db_table)} c{joins}"
+            f" WHERE c.id = %s"), nodes
 
 
 # --- One row with its related rows, by a column ----------------------------------------------
@@ -1892,12 +1893,19 @@ def insert_at_next_position(instance: models.Model, *, field: str) -> None:
     ORM reference: ``instance.<field> = (Model.objects.aggregate(last=Max(field))["last"]
     or 0) + 1``, then ``instance.save(force_insert=True)``.
     """
+    write_together(inserting_at_next_position(instance, field=field))
+
+
+def inserting_at_next_position(instance: models.Model, *, field: str) -> "Write":
+    """``insert_at_next_position``'s statement, to run with others (``write_together``)."""
     sql, fields = _insert_at_next_statement(type(instance), field)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, db_values(instance, fields))
-        pk, position = cursor.fetchone()
-    setattr(instance, field, position)
-    mark_saved(instance, pk=pk)
+
+    def taken(row: Sequence) -> None:
+        pk, position = row
+        setattr(instance, field, position)
+        mark_saved(instance, pk=pk)
+
+    return Write(sql, db_values(instance, fields), returning=2, then=taken)
 
 
 @functools.cache
@@ -1924,11 +1932,73 @@ def set_next_position(model: type[models.Model], *, pk, field: str, among: str,
     last=Max(field))["last"]``, then ``model.objects.filter(pk=pk).update(**{field:
     (last or 0) + 1})``.
     """
+    with connection.cursor() as cursor:
+        cursor.execute(_next_position_statement(model, field, among), [value, pk])
+        return cursor.fetchone()[0]
+
+
+def setting_next_position(instance: models.Model, *, field: str, among: str) -> "Write":
+    """``set_next_position``'s statement for ``instance``'s row, among the rows that share
+    its ``among``, to run with others (``write_together``); sets the place on it."""
+    value = getattr(instance, instance._meta.get_field(among).attname)
+    return Write(_next_position_statement(type(instance), field, among), [value, instance.pk],
+                 returning=1, then=lambda row: setattr(instance, field, row[0]))
+
+
+@functools.cache
+def _next_position_statement(model: type[models.Model], field: str, among: str) -> str:
     quote = connection.ops.quote_name
     table, place = quote(model._meta.db_table), quote(model._meta.get_field(field).column)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {place} = (SELECT COALESCE(MAX({place}), 0) + 1 FROM {table}"
+    return (f"UPDATE {table} SET {place} = (SELECT COALESCE(MAX({place}), 0) + 1 FROM {table}"
             f" WHERE {quote(model._meta.get_field(among).column)} = %s)"
-            f" WHERE {quote(model._meta.pk.column)} = %s RETURNING {place}", [value, pk])
-        return cursor.fetchone()[0]
+            f" WHERE {quote(model._meta.pk.column)} = %s RETURNING {place}")
+
+
+# --- Several writes in one round trip ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Write:
+    """One data-modifying statement, to run alone or with others in one round trip
+    (``write_together``): its text and parameters, how many columns of one row it
+    returns (``RETURNING``; none: 0) and what is done with that row once it ran."""
+
+    sql: str
+    params: Sequence
+    returning: int = 0
+    then: Callable[[Sequence], None] | None = None
+
+
+def write_together(*writes: Write) -> None:
+    """Run ``writes`` in one statement on PostgreSQL (a data-modifying ``WITH``, each part
+    run once), then hand each its returned row (``then``). Each writes or returns one row
+    at most. One statement, one snapshot, taken before it starts: every part sees what
+    was committed before (under a lock taken in an earlier statement, the last place),
+    none sees another's rows; so no two may write the same row, nor read another's.
+    Elsewhere (SQLite), and for one write, the reference itself.
+
+    ORM reference: each write in turn, ``cursor.execute(write.sql, write.params)``, then
+    ``write.then(cursor.fetchone())`` where it returns a row.
+    """
+    if connection.vendor != "postgresql" or len(writes) == 1:
+        with connection.cursor() as cursor:
+            for write in writes:
+                cursor.execute(write.sql, write.params)
+                if write.returning:
+                    write.then(cursor.fetchone())
+        return
+    returned = [n for n, write in enumerate(writes) if write.returning]
+    # A part is run whether or not the last SELECT reads it; those that return a row are
+    # joined to one row, so each comes back in its place.
+    sql = ("WITH " + ", ".join(f"w{n} AS ({write.sql})" for n, write in enumerate(writes))
+           + " SELECT " + (", ".join(f"w{n}.*" for n in returned) or "1")
+           + " FROM (VALUES (1)) AS one (x)"
+           + "".join(f" LEFT JOIN w{n} ON TRUE" for n in returned))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for write in writes for value in write.params])
+        row = cursor.fetchone()
+    at = 0
+    for n in returned:
+        write = writes[n]
+        write.then(row[at:at + write.returning])
+        at += write.returning

@@ -110,8 +110,9 @@ def case_resolved(*, case, resolution) -> None:
 
 @dataclass(frozen=True)
 class ContentReads:
-    """What the content provider reads of a case, as ``Case``'s relations: its
-    ``select_related`` paths and, along them, the columns it leaves out."""
+    """What the domain reads of a case to show it (the content provider) and to resolve
+    it (the resolved handlers), as ``Case``'s relations: their ``select_related`` paths
+    and, along them, the columns they leave out."""
 
     related: tuple[str, ...]
     deferred: tuple[str, ...] = ()
@@ -125,10 +126,10 @@ def register_content_reads(reads: ContentReads) -> ContentReads:
 
 
 def content_reads() -> ContentReads:
-    """Everything the content providers read of a case, as one ``ContentReads``: a
-    statement reading a case for an answer reads them with it (claim-next's candidate,
-    ``db.claim_candidate``: its answer shows the content, and a query of its own cost as
-    much)."""
+    """Everything the domain reads of a case, as one ``ContentReads``: a statement
+    reading a case for an answer reads them with it (claim-next's candidate,
+    ``db.claim_candidate``, and a transition's case, ``db.case_for_change``: their
+    answers show the content, and a query of its own cost as much)."""
     return ContentReads(related=tuple(path for reads in _content_reads for path in reads.related),
                         deferred=tuple(name for reads in _content_reads
                                        for name in reads.deferred))

@@ -1,13 +1,13 @@
 """Resolutions back to the AI system that asked: a place in its feed, and a signed webhook
 through the outbox.
 
-When a case is resolved (after four-eyes approval where needed), the engine calls
-``publish_resolution`` through ``workflows.hooks`` (``resolved.case_resolved``) inside
-the resolving transaction. It
-gives the decision the next place in its AI system's resolution feed, which the system
-reads with ``GET /api/v1/resolutions/?cursor=...`` whether or not it takes webhooks, and,
-when the system has a callback URL, writes one outbox webhook message to it, so the
-webhook exists if and only if the resolution commits (I5), and is relayed with retries.
+When a case is resolved (after four-eyes approval where needed), the engine's resolved
+handler (``resolved.case_resolved``, inside the resolving transaction) gives the decision
+the next place in its AI system's resolution feed (``taking_feed_place``), which the
+system reads with ``GET /api/v1/resolutions/?cursor=...`` whether or not it takes
+webhooks, and, when the system has a callback URL, writes one outbox webhook message to it
+(``send_resolution``), so the webhook exists if and only if the resolution commits (I5),
+and is relayed with retries.
 A system that gets its callback URL later is sent every resolution it has not been sent
 (``send_unsent_resolutions``).
 
@@ -94,18 +94,17 @@ def resolution_feed(*, ai_system: AiSystem, after: int, size: int) -> list[dict]
            reason_code, notes, approved_at, created_at, reviewer, approver) in rows]
 
 
-def publish_resolution(*, case, resolution) -> OutboxMessage | None:
-    """Give the decision its place in the feed; write its webhook if the AI system has a
-    callback URL. Inside the resolving transaction, whose caller holds the feed's lock
-    (``feed_lock``, taken by ``resolved.case_resolved``): the next place is taken one
-    transaction at a time."""
-    # The one the resolution's other handlers read (once per case object).
-    decision = resolutions.decision_of(case)
-    if decision is None:
-        return None
-    decision.feed_position = db.set_next_position(
-        Decision, pk=decision.pk, field="feed_position", among="ai_system",
-        value=decision.ai_system_id)
+def taking_feed_place(decision: Decision) -> db.Write:
+    """The update that gives the decision the next place in its AI system's feed (set on
+    it once run), to run with the resolution's other writes. Inside the resolving
+    transaction, whose caller holds the feed's lock (``feed_lock``, taken by
+    ``resolved.case_resolved``): the next place is taken one transaction at a time."""
+    return db.setting_next_position(decision, field="feed_position", among="ai_system")
+
+
+def send_resolution(*, decision: Decision, resolution) -> OutboxMessage | None:
+    """Write the resolution's webhook if the AI system has a callback URL; after its
+    place in the feed is taken (``taking_feed_place``): the webhook carries it."""
     if not decision.ai_system.callback_url:
         return None
     [message] = outbox.write([_webhook(decision, resolution, now=resolved_at(resolution))])

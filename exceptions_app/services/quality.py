@@ -2,7 +2,7 @@
 
 The rollups (``DailyQuality``) are counted as things happen: ``count_intake`` adds a
 batch's decisions in one upsert (intake is the hot path: one statement per batch,
-whatever its size), and ``count_resolution`` (``resolved.case_resolved``, inside the
+whatever its size), and ``counting_resolution`` (``resolved.case_resolved``, inside the
 resolving transaction) adds what the people said in one update of the row intake made. An
 incremental count rather than a sweep: a sweep would have to find what changed since
 its last run among tens of millions of decisions and could show a page minutes behind;
@@ -34,7 +34,6 @@ from exceptions_app.models import (
     confidence_bin_fields,
     latency_bucket_field,
 )
-from exceptions_app.services import resolutions
 from workflows import db
 from workflows.models import Verdict
 from workflows.verbs import AuditVerb
@@ -87,15 +86,12 @@ def intake_counts(decisions: Sequence[Decision]) -> dict:
                      in sorted(counts.items())]}
 
 
-def count_resolution(*, case, resolution) -> None:
-    """Add a final resolution to its decision's rollup (``resolved.case_resolved``).
+def counting_resolution(*, case, resolution, decision: Decision) -> db.Write:
+    """The update that adds a final resolution to its decision's rollup, to run with the
+    resolution's other writes (``resolved.case_resolved``).
 
     Decisions stored before the rollups existed have no row: nothing is added for them.
     """
-    # The one the resolution's other handlers read (once per case object).
-    decision = resolutions.decision_of(case)
-    if decision is None:
-        return
     agreed = resolution.verdict == Verdict.ACCEPTED
     resolved_at = case.closed_at or resolution.approved_at or resolution.created_at
     seconds = max((resolved_at - decision.received_at).total_seconds(), 0)
@@ -107,9 +103,9 @@ def count_resolution(*, case, resolution) -> None:
     # Whether the second person ever sent it back: asked inside the update, not before it.
     sent_back = (db.case_has_event(case_id=case.pk, verb=AuditVerb.CASE_SENT_BACK)
                  if second_reviewed else 0)
-    # A plain statement (``db.add_to_columns``): the ORM's form of this update, some
+    # A plain statement (``db.adding_to_columns``): the ORM's form of this update, some
     # fifteen ``F()`` sums, cost more to build than the rest of the handlers together.
-    db.add_to_columns(
+    return db.adding_to_columns(
         DailyQuality,
         where={"day": decision_day(decision.received_at), "use_case_id": decision.use_case_id,
                "model_version": decision.model_version, "route": decision.route},

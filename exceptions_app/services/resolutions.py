@@ -7,7 +7,7 @@ The case engine (``workflows``) calls the first three functions through
   corrected output must satisfy the use case's output schema (data contract). In
   blind review an answer needs no reason code: asking for one only when the answer
   differs from the AI's would tell the reviewer so before they submit;
-- ``record_labelled_example`` (through ``resolved.case_resolved``): inside the
+- ``recording_labelled_example`` (through ``resolved.case_resolved``): inside the
   resolving transaction, the resolution becomes a labelled example, so the two commit
   together or not at all;
 - ``case_content``: the decision's input (the subject) and the AI's proposal (the
@@ -43,10 +43,11 @@ UNUSED_FOR_A_CASE = ("meta", "body_hash", "use_case__description", "use_case__in
 UNUSED_OF_ITS_SYSTEM = tuple(f"ai_system__{name}" for name in (
     "signing_secret", "previous_signing_secret", "previous_secret_expires_at",
     "document_hosts"))
-# The same read as a case's relations (``hooks.content_reads``).
+# The same read as a case's relations (``hooks.content_reads``): a transition reads it
+# with the case, so a resolution's handlers find its AI system there too.
 CONTENT_READS = ContentReads(
-    related=("decision__use_case", "decision__policy_version"),
-    deferred=tuple(f"decision__{name}" for name in UNUSED_FOR_A_CASE))
+    related=("decision__use_case", "decision__policy_version", "decision__ai_system"),
+    deferred=tuple(f"decision__{name}" for name in UNUSED_FOR_A_CASE + UNUSED_OF_ITS_SYSTEM))
 
 
 def decision_of(case) -> Decision | None:
@@ -106,17 +107,15 @@ def final_output_of(*, verdict: str, corrected: dict | None, ai_output: dict) ->
     return None
 
 
-def record_labelled_example(*, case, resolution) -> LabelledExample | None:
-    """The final resolution as training and evaluation data (one per decision).
+def recording_labelled_example(*, case, resolution, decision: Decision) -> db.Write:
+    """The insert of the final resolution as training and evaluation data (one per
+    decision), at the next place, to run with the resolution's other writes.
 
     A blind answer arrives already compared with the AI's output by the engine:
     ``accepted`` when they agree, ``corrected`` (with the reviewer's output) when not.
     The caller holds ``LABELS_LOCK`` (``resolved.case_resolved``): the next place is
     taken one transaction at a time.
     """
-    decision = decision_of(case)
-    if decision is None:
-        return None
     example = LabelledExample(
         decision=decision, use_case=decision.use_case,
         input=decision.input,
@@ -131,8 +130,8 @@ def record_labelled_example(*, case, resolution) -> LabelledExample | None:
         external_id=decision.external_id, stage=decision.stage, route=decision.route,
         rules_fired=[reason["rule"] for reason in decision.reasons if reason.get("rule")],
         qa_sample=decision.qa_sampled, received_at=decision.received_at)
-    db.insert_at_next_position(example, field="position")  # the last place read and taken at once
-    return example
+    # The last place read and taken in one statement; the example's id and place set once run.
+    return db.inserting_at_next_position(example, field="position")
 
 
 def case_content(*, case) -> CaseContent | None:

@@ -7,7 +7,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from exceptions_app.models import Decision, LabelledExample
+from exceptions_app.models import DailyQuality, Decision, LabelledExample
 from tests.exceptions_app.factories import (
     INVOICE_OUTPUT_SCHEMA,
     AiSystemFactory,
@@ -157,17 +157,40 @@ def test_an_approval_takes_the_next_places_in_the_labels_and_the_feed(
 
     reads = [query["sql"] for query in queries.captured_queries
              if query["sql"].startswith("SELECT") and "pg_advisory" not in query["sql"]]
-    # The decision once, with its use case, policy version and AI system (its callback
-    # URL); each place read and taken in the statement that writes it.
-    assert len([sql for sql in reads if 'FROM "exceptions_app_decision"' in sql]) == 1
+    # The decision once, with the case, its use case, policy version and AI system (its
+    # callback URL); each place read and taken in the statement that writes it.
+    decision_reads = [sql for sql in reads if '"exceptions_app_decision"' in sql]
+    assert len(decision_reads) == 1 and 'FROM "workflows_case"' in decision_reads[0]
     assert not [sql for sql in reads if 'FROM "exceptions_app_aisystem"' in sql]
     assert not [sql for sql in reads if "MAX(" in sql]
+    # The example, the feed's place and the rollup written in one statement, where the
+    # database can.
+    if connection.vendor == "postgresql":
+        [together] = [query["sql"] for query in queries.captured_queries
+                      if '"exceptions_app_labelledexample"' in query["sql"]]
+        assert together.startswith("WITH ")
+        assert 'UPDATE "exceptions_app_decision"' in together
+        assert 'UPDATE "exceptions_app_dailyquality"' in together
     assert (LabelledExample.objects.get(decision=decision).position
             == LabelledExample.objects.get(decision=earlier).position + 1)
     feed = dict(Decision.objects.filter(pk__in=[earlier.pk, decision.pk])
                 .values_list("pk", "feed_position"))
     assert feed[decision.pk] == feed[earlier.pk] + 1
 
+
+
+@pytest.mark.django_db
+def test_a_decision_stored_before_the_rollups_is_labelled_and_placed_but_counted_nowhere(
+        use_case, reviewer):
+    # Stored without intake (as before the rollups existed): no row of its day to add to.
+    decision = make_decision_case(use_case, state=S.ASSIGNED, assignee=reviewer)
+
+    transitions.resolve(case_id=decision.case_id, user=reviewer, verdict="accepted",
+                        output=None, reason_code="")
+
+    assert LabelledExample.objects.get(decision=decision).position == 1
+    assert Decision.objects.get(pk=decision.pk).feed_position == 1
+    assert not DailyQuality.objects.exists()
 
 @pytest.fixture
 def blind_case(use_case, reviewer):
@@ -269,7 +292,7 @@ def test_nested_answers_are_compared_item_by_item():
 def test_the_example_and_the_resolution_commit_together(use_case, reviewer):
     decision = make_decision_case(use_case, state=S.ASSIGNED, assignee=reviewer)
 
-    with (mock.patch("workflows.db.insert_at_next_position",
+    with (mock.patch("workflows.db.write_together",  # the example, its feed place, the rollup
                      side_effect=IntegrityError("disk full")),
           pytest.raises(IntegrityError)):
         transitions.resolve(case_id=decision.case_id, user=reviewer, verdict="accepted",

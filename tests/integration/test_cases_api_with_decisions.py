@@ -18,7 +18,7 @@ from tests.factories import QueueFactory, client_for
 from tests.workflows.chain import make_chain
 from workflows.actors import SYSTEM
 from workflows.models import AuditEvent, Case, CaseState, ConsultRequest
-from workflows.services import consults, escalation
+from workflows.services import consults, escalation, tokens
 
 S = CaseState
 CASES = "/api/v1/cases/"
@@ -192,3 +192,58 @@ def test_case_detail_costs_the_same_queries_for_1_or_4_consults(invoice_use_case
 
     assert len(body["consults"]) == 4
     assert len(four) == len(one)
+
+
+@pytest.mark.django_db
+def test_a_transitions_answer_is_the_case_as_its_get_reads_it(invoice_use_case, queue, member,
+                                                             second_member):
+    # Built from what the transition read and wrote (the content, the people it names,
+    # the consults an escalation asked), not read again: byte for byte what the person
+    # gets when they open the case right after.
+    make_chain(queue)
+    four_eyes = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member,
+                                   four_eyes=True)
+    escalated = make_decision_case(invoice_use_case, external_id="inv-2",
+                                   ai_system=four_eyes.ai_system, state=S.ASSIGNED,
+                                   assignee=member)
+    first, second = client_for(member), client_for(second_member)
+    correction = {"verdict": "corrected", "output": {"action": "hold", "amount": 4100.0},
+                  "reason_code": "wrong-amount"}
+    steps = [(first, four_eyes, "resolve", correction),
+             (second, four_eyes, "send-back", {"comment": "Check the PO"}),
+             (first, four_eyes, "resolve", correction),
+             (second, four_eyes, "approve", {}),
+             (first, escalated, "escalate", {"reason": "Looks off"})]
+
+    for client, decision, action, body in steps:
+        answer = client.post(f"{CASES}{decision.case_id}/{action}/", body, format="json")
+
+        assert answer.status_code == 200, (action, answer.content)
+        assert answer.content == client.get(f"{CASES}{decision.case_id}/").content, action
+    approved = first.get(f"{CASES}{four_eyes.case_id}/").json()
+    assert (approved["state"], approved["first_reviewer"]) == ("resolved", "member")
+    assert approved["resolution"]["approved_by"] == "second"
+    assert first.get(f"{CASES}{escalated.case_id}/").json()["consults"]  # legal was asked
+
+
+@pytest.mark.postgres  # data-modifying WITH: one statement for what SQLite writes in several
+@pytest.mark.django_db
+def test_an_approval_with_its_example_place_and_rollup_costs_seven_statements(
+        invoice_use_case, member, second_member, django_assert_num_queries):
+    decision = make_decision_case(invoice_use_case, state=S.ASSIGNED, assignee=member,
+                                  four_eyes=True)
+    client_for(member).post(f"{CASES}{decision.case_id}/resolve/", {"verdict": "accepted"},
+                            format="json")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + tokens.issue_user_token(
+        user=second_member, actor=SYSTEM).key)
+
+    # The token with its person; the case with its content and first reviewer; its update
+    # with the audit row and the approval; the places' locks; the labelled example, the
+    # feed's place and the rollup; the transaction's two. Nothing after for the answer.
+    with django_assert_num_queries(7):
+        answer = client.post(f"{CASES}{decision.case_id}/approve/", {}, format="json")
+
+    assert answer.status_code == 200, answer.content
+    assert (answer.json()["first_reviewer"], answer.json()["resolution"]["approved_by"]) == (
+        "member", "second")

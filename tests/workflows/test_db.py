@@ -1259,7 +1259,7 @@ def _model_values(instance) -> dict:
 
 def test_a_case_about_to_change_is_read_as_the_orm_reads_it(django_assert_num_queries):
     from tests.factories import make_case
-    from workflows import selectors
+    from workflows import hooks, selectors
     from workflows.models import CaseState, Resolution
     from workflows.services.transitions import with_answer_facts
 
@@ -1267,6 +1267,7 @@ def test_a_case_about_to_change_is_read_as_the_orm_reads_it(django_assert_num_qu
     ana = people[0]
     cases = [make_case(queue, state=CaseState.OPEN) for queue in queues]
     resolved = make_case(queues[0], state=CaseState.RESOLVED, assignee=ana)
+    Case.objects.filter(pk=resolved.pk).update(first_reviewer=ana)
     Resolution.objects.update_or_create(case=resolved, defaults={
         "verdict": "corrected", "resolved_by": ana, "reason_code": "wrong-amount",
         "output": {"amount": 4094.5, "lines": [{"sku": "ä"}]}, "created_at": timezone.now()})
@@ -1274,20 +1275,27 @@ def test_a_case_about_to_change_is_read_as_the_orm_reads_it(django_assert_num_qu
                                   created_at=timezone.now())
     cases.append(resolved)
     missing = max(case.pk for case in cases) + 1
+    # What the domain reads with a case, where it is installed (nothing here otherwise).
+    content = hooks.content_reads()
 
     seen = set()
     for person in (*people, None):
         user_id = None if person is None else person.pk
         for case_id in (*(case.pk for case in cases), missing):
-            reference = with_answer_facts(Case.objects).filter(pk=case_id)
+            reference = (with_answer_facts(Case.objects).select_related(*content.related)
+                         .defer(*content.deferred).filter(pk=case_id))
             if person is not None:
                 reference = selectors.with_membership(reference, user=person)
             by_orm = reference.first()
-            with django_assert_num_queries(1):  # the queue and resolution come with it
-                by_sql = db.case_for_change(case_id=case_id, user_id=user_id)
+            # The queue, resolution, first reviewer and content come with it.
+            with django_assert_num_queries(1):
+                by_sql = db.case_for_change(case_id=case_id, user_id=user_id,
+                                            related=content.related, omit=content.deferred)
                 if by_sql is not None:
-                    queue = by_sql.queue
+                    queue, first_reviewer = by_sql.queue, by_sql.first_reviewer
                     resolution = getattr(by_sql, "resolution", None)
+                    contents = [getattr(by_sql, path.split("__")[0], None)
+                                for path in content.related]
             if by_orm is None:
                 assert by_sql is None
                 continue
@@ -1297,6 +1305,9 @@ def test_a_case_about_to_change_is_read_as_the_orm_reads_it(django_assert_num_qu
             assert (resolution and _model_values(resolution)) == (
                 expected and _model_values(expected))
             assert resolution is None or resolution.case is by_sql
+            assert first_reviewer == by_orm.first_reviewer
+            assert contents == [getattr(by_orm, path.split("__")[0], None)
+                                for path in content.related]
             works = by_orm.user_works_queue if person is not None else False
             assert (by_sql.has_consults, by_sql.user_works_queue) == (
                 by_orm.has_consults, works), (person, case_id)
@@ -1441,6 +1452,32 @@ def test_the_next_place_among_some_rows_is_the_one_the_orm_would_give(
     assert sorted(Case.objects.filter(queue=queue).values_list("priority", flat=True)) == [
         3, 9, 10]
 
+
+
+def test_writes_run_together_leave_what_each_leaves_alone(django_assert_num_queries):
+    queue, now = QueueFactory(), timezone.now()
+    CaseFactory(queue=queue, priority=9)
+    moved, counted = CaseFactory(queue=queue, priority=0), CaseFactory(time_spent_seconds=7)
+    case = CaseFactory()
+    SlaWarning.objects.create(case=case, clock="resolution", level=7, created_at=now)
+    warning = SlaWarning(case=case, clock="response", created_at=now)
+    missing = max(moved.pk, counted.pk, case.pk) + 1
+
+    # One statement where the database has data-modifying WITH, one each elsewhere.
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 4):
+        db.write_together(
+            db.inserting_at_next_position(warning, field="level"),
+            db.setting_next_position(moved, field="priority", among="queue"),
+            db.adding_to_columns(Case, where={"id": counted.pk},
+                                 adds={"time_spent_seconds": 5}),
+            # A write that finds no row changes nothing, and stops none of the others.
+            db.adding_to_columns(Case, where={"id": missing}, adds={"priority": 1}))
+
+    assert warning.level == 8 and not warning._state.adding  # set as the write left them
+    assert SlaWarning.objects.get(pk=warning.pk).level == 8
+    assert moved.priority == Case.objects.get(pk=moved.pk).priority == 10
+    assert Case.objects.get(pk=counted.pk).time_spent_seconds == 12
+    assert not Case.objects.filter(pk=missing).exists()
 
 def _case_event(case, verb="case.released"):
     return audit.build(actor_label="tests", verb=verb, object_type="case", object_id=case.pk,

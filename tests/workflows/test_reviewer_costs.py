@@ -120,9 +120,10 @@ def test_a_transition_answers_with_the_case_it_changed(queue, member,
     client = with_token(member)
 
     # The token with its person and permissions, the case (with whether the holder works
-    # its queue: may they claim it again?), its update and audit row (one statement), the
-    # content the answer shows; and the transaction's two statements.
-    with django_assert_max_num_queries(5 + CHANGE_AND_EVENT):
+    # its queue: may they claim it again?, and the content the answer shows: the
+    # domain's, where installed), its update and audit row (one statement); and the
+    # transaction's two statements.
+    with django_assert_max_num_queries(4 + CHANGE_AND_EVENT):
         answer = client.post(f"/api/v1/cases/{cases[0].pk}/release/",
                              {"version": cases[0].version}, format="json")
 
@@ -147,9 +148,9 @@ def test_a_reassignment_reads_its_new_holder_once(queue, member, second_member, 
     assert (to_manager.status_code, to_manager.json()["assignee"]) == (200, "manager")
 
     # The token with its person and permissions; the new holder with theirs and the
-    # queues they work (may they take it?), one statement; the case, its update and
-    # audit row (one statement), the content the answer shows; the transaction's two.
-    with django_assert_max_num_queries(6 + CHANGE_AND_EVENT):
+    # queues they work (may they take it?), one statement; the case with the content the
+    # answer shows, its update and audit row (one statement); the transaction's two.
+    with django_assert_max_num_queries(5 + CHANGE_AND_EVENT):
         answer = client.post(f"/api/v1/cases/{cases[1].pk}/reassign/",
                              {"to_user": "second", "version": cases[1].version},
                              format="json")
@@ -174,13 +175,13 @@ def test_putting_a_case_on_hold_and_back_reads_the_sla_terms_once_per_process(
     client.post(f"/api/v1/cases/{first.pk}/request-info/", {"reason": "Which PO?"},
                 format="json")  # the first reads the queue's terms: policy, targets...
 
-    # The token with its person and permissions, the case, its update and audit row (one
-    # statement), its content; the transaction's two. No SLA policy, targets, calendar
-    # closures or chain read again.
-    with django_assert_max_num_queries(5 + CHANGE_AND_EVENT):
+    # The token with its person and permissions, the case with its content, its update
+    # and audit row (one statement); the transaction's two. No SLA policy, targets,
+    # calendar closures or chain read again.
+    with django_assert_max_num_queries(4 + CHANGE_AND_EVENT):
         held = client.post(f"/api/v1/cases/{second.pk}/request-info/",
                            {"reason": "Which PO?"}, format="json")
-    with django_assert_max_num_queries(5 + CHANGE_AND_EVENT):
+    with django_assert_max_num_queries(4 + CHANGE_AND_EVENT):
         resumed = client.post(f"/api/v1/cases/{second.pk}/resume/", {}, format="json")
 
     assert (held.status_code, held.json()["state"]) == (200, "waiting")
@@ -365,12 +366,13 @@ def test_escalating_by_hand_reads_the_chain_once_per_process_and_the_case_once(
     client.post(f"/api/v1/cases/{first.pk}/escalate/", {"reason": "Looks off"},
                 format="json")  # the first reads the chain: levels, matrix, people...
 
-    # The token and its person, the case, the level's claim with its escalation row,
-    # whether the target is away and their load (one statement), the consult asked, the
-    # case's changes with the notices and the audit row (one statement); the content and
-    # the consults the answer shows; the transaction's two statements (no savepoint of the
-    # escalation's own). No queue, level, matrix or person read again, nor the case after.
-    with django_assert_max_num_queries(10):
+    # The token and its person, the case with the content the answer shows, the level's
+    # claim with its escalation row, whether the target is away and their load (one
+    # statement), the consult asked, the case's changes with the notices and the audit
+    # row (one statement); the consults the answer shows; the transaction's two
+    # statements (no savepoint of the escalation's own). No queue, level, matrix or
+    # person read again, nor the case or its content after.
+    with django_assert_max_num_queries(9):
         answer = client.post(f"/api/v1/cases/{second.pk}/escalate/",
                              {"reason": "Looks off"}, format="json")
 

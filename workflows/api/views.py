@@ -95,20 +95,26 @@ class VisibleCaseRows:
 
 def _known_people(case: Case, user) -> None:
     """The people a transition's answer names (holder, first reviewer, who resolved and
-    approved) that the service did not load: the caller is one of them, given; the
-    others read in one query rather than one each."""
+    approved) that the service did not load: the caller, and anyone the service read
+    (the first reviewer, read with the case), stand for themselves wherever else they
+    are named (a four-eyes case's first reviewer resolved it); the others are read in
+    one query rather than one each."""
     people = [(case, Case._meta.get_field(name)) for name in ("assignee", "first_reviewer")]
     resolution = _cached_resolution(case)
     if resolution is not None:
         people += [(resolution, Resolution._meta.get_field(name))
                    for name in ("resolved_by", "approved_by")]
+    known = {user.pk: user}
+    for instance, field in people:
+        if field.is_cached(instance) and (person := field.get_cached_value(instance)):
+            known.setdefault(person.pk, person)
     missing = {}
     for instance, field in people:
         person_id = getattr(instance, field.attname)
         if person_id is None or field.is_cached(instance):
             continue
-        if person_id == user.pk:
-            field.set_cached_value(instance, user)
+        if person_id in known:
+            field.set_cached_value(instance, known[person_id])
         else:
             missing.setdefault(person_id, []).append((instance, field))
     if missing:

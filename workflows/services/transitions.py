@@ -49,10 +49,11 @@ STALE_MESSAGE = ("This case changed meanwhile; reload it to see its current stat
 
 def with_answer_facts(cases: QuerySet[Case]) -> QuerySet[Case]:
     """``cases`` with, in the same statement, what a transition and its answer read
-    besides the case: its queue, its resolution (or that it has none) and whether
-    anyone was consulted on it (``has_consults``; consults are rare, so the answer
-    reads them only when there are some)."""
-    return cases.select_related("queue", "resolution").annotate(
+    besides the case: its queue, its resolution (or that it has none), its first
+    reviewer (whom a four-eyes case's answer names) and whether anyone was consulted on
+    it (``has_consults``; consults are rare, so the answer reads them only when there
+    are some)."""
+    return cases.select_related("queue", "resolution", "first_reviewer").annotate(
         has_consults=Exists(ConsultRequest.objects.filter(case=OuterRef("pk"))))
 
 
@@ -60,8 +61,11 @@ def load_case(*, case_id: int, user, expected_version: int | None = None) -> Cas
     """The case as the user may see it, checked against the version they saw."""
     # Read by its id, with whether they work its queue, then judged by the scope's rule
     # (I8) in Python: one plain statement, whoever acts. Out of scope is absent, as not
-    # found is.
-    case = db.case_for_change(case_id=case_id, user_id=getattr(user, "pk", None))
+    # found is. Its content comes with it (the content hooks' relations): a resolution
+    # checks it and every answer shows it; a statement of its own cost a round trip.
+    content = hooks.content_reads()
+    case = db.case_for_change(case_id=case_id, user_id=getattr(user, "pk", None),
+                              related=content.related, omit=content.deferred)
     if case is None:
         raise Case.DoesNotExist("No case with this id.")
     remember_membership(case, user, works_queue=case.user_works_queue)
@@ -366,13 +370,27 @@ def escalate(*, case_id: int, user, reason: str, expected_version: int | None = 
         if escalated is None:
             raise CaseConflict(STALE_MESSAGE, case=case)
     # The case as the escalation wrote it (every field, from its guard's RETURNING on),
-    # with what the answer reads besides, as ``with_answer_facts`` would: no second read.
+    # with what the answer reads besides, as ``load_case`` read it: no second read.
     answered = escalated.case
-    if not Case.resolution.is_cached(answered):  # none was written: the one read before
-        Case.resolution.related.set_cached_value(
-            answered, Case.resolution.related.get_cached_value(case))
+    _keep_reads(answered, read=case)
     answered.has_consults = case.has_consults or bool(escalated.consults_asked)
     return answered
+
+
+def _keep_reads(changed: Case, *, read: Case) -> None:
+    """Give ``changed``, the case a change wrote back as a new object, the relations
+    ``load_case`` read with ``read`` (its resolution, first reviewer and content) that
+    the change did not set or move."""
+    names = ("resolution", "first_reviewer",
+             *dict.fromkeys(path.split("__")[0] for path in hooks.content_reads().related))
+    for name in names:
+        relation = Case._meta.get_field(name)
+        if relation.is_cached(changed) or not relation.is_cached(read):
+            continue
+        if relation.concrete and (getattr(changed, relation.attname)
+                                  != getattr(read, relation.attname)):
+            continue  # points elsewhere now
+        relation.set_cached_value(changed, relation.get_cached_value(read))
 
 
 def approve(*, case_id: int, user, expected_version: int | None = None,
