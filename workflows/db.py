@@ -831,6 +831,16 @@ def _state_literal(state: str) -> str:
     return f"'{state}'"
 
 
+def _kept_fields(model, prefix: str, omit: Sequence[str]) -> tuple[models.Field, ...]:
+    """The model's fields a read keeps, ``omit`` naming the others by their path (with
+    ``prefix``): in the model's order (``from_db`` takes them so), the primary key never
+    left out, and first: it tells a missing row of a nullable relation."""
+    fields = tuple(field for field in model._meta.concrete_fields
+                   if field.primary_key or f"{prefix}{field.name}" not in omit)
+    assert fields[0].primary_key, model
+    return fields
+
+
 def _case_joins(paths: Sequence[str], omit: Sequence[str]) -> tuple[tuple, str, str]:
     """A case ``c`` with its relations ``paths`` (``select_related``'s), without the fields
     ``omit`` names along them: the nodes its columns are read into (``_case_with_relations``:
@@ -839,10 +849,7 @@ def _case_joins(paths: Sequence[str], omit: Sequence[str]) -> tuple[tuple, str, 
     quote = connection.ops.quote_name
 
     def kept(model, prefix: str) -> tuple[models.Field, ...]:
-        fields = tuple(field for field in model._meta.concrete_fields
-                       if field.primary_key or f"{prefix}{field.name}" not in omit)
-        assert fields[0].primary_key, model
-        return fields
+        return _kept_fields(model, prefix, omit)
 
     nodes = [(None, None, False, Case, kept(Case, ""))]
     aliases, outer, joins = ["c"], [False], []
@@ -1765,12 +1772,7 @@ def _with_related_statement(model, by: str, related: tuple[str, ...], omit: tupl
     quote = connection.ops.quote_name
 
     def kept(of, prefix: str) -> tuple[models.Field, ...]:
-        # In the model's order (``from_db`` takes them so); the primary key is never left
-        # out, and is first: it tells a missing row of a nullable relation.
-        fields = tuple(field for field in of._meta.concrete_fields
-                       if field.primary_key or f"{prefix}{field.name}" not in omit)
-        assert fields[0].primary_key, of
-        return fields
+        return _kept_fields(of, prefix, omit)
 
     parts = [(None, kept(model, ""))]
     joins = []
