@@ -5,6 +5,7 @@ is worked out below by hand.
 ``NOW`` is injected into the selectors and frozen with time-machine for the pages.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -14,6 +15,7 @@ import time_machine
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from prometheus_client.openmetrics.parser import (
@@ -484,6 +486,75 @@ def test_managers_looking_within_seconds_share_one_count_of_the_open_cases(clien
         meanwhile = client.get(reverse("sla-dashboard")).context["board"]
     assert meanwhile.now == recounted.now
     assert figures_of(meanwhile, "Invoice review").live.open == 9
+
+
+def test_the_looks_that_share_a_count_share_its_board_made_once(client, world):
+    """The first look after a count makes the board and renders its figures; the other
+    managers' looks until the next count read them from the cache, as of the count."""
+    client.force_login(world.manager)
+    with time_machine.travel(NOW, tick=False), CaptureQueriesContext(connection) as made:
+        first = client.get(reverse("sla-dashboard"))
+    made_queries = len(made)  # the next request clears the connection's log
+    Case.objects.filter(pk=world.cases["c3"].pk).update(
+        state=CaseState.RESOLVED, closed_at=NOW, first_reviewer=world.alice)
+    mona = Client(enforce_csrf_checks=True)
+    mona.force_login(make_manager(username="mona"))
+
+    later = NOW + timedelta(seconds=dashboard.LIVE_SECONDS - 1)
+    with time_machine.travel(later, tick=False), CaptureQueriesContext(connection) as shared:
+        looked = mona.get(reverse("sla-dashboard"))
+    shared_queries = len(shared)
+    with time_machine.travel(NOW + timedelta(seconds=dashboard.LIVE_SECONDS + 1), tick=False):
+        recounted = client.get(reverse("sla-dashboard")).context["board"]
+
+    def resolved_today(board):
+        return figures_of(board, "Invoice review").compliance["24h"].resolved
+
+    assert resolved_today(looked.context["board"]) == resolved_today(first.context["board"]) == 2
+    assert resolved_today(recounted) == 3
+    # Nothing of the board is read again: the session and its person, the top bar, the
+    # alerts; its charts and tables are not rendered again either.
+    assert shared_queries <= 3 + len(hooks.alert_sources()) < made_queries
+    assert "workflows/dashboard/charts/status.html" in {t.name for t in first.templates}
+    assert "workflows/dashboard/charts/status.html" not in {t.name for t in looked.templates}
+    assert _figures_part(looked) == _figures_part(first)
+
+    # The urgent cases' forms are Mona's own: she reassigns from the shared page.
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"',
+                      looked.content.decode()).group(1)
+    c9 = world.cases["c9"]
+    with time_machine.travel(later, tick=False):
+        answer = mona.post(reverse("sla-dashboard-reassign", args=[c9.pk]), {
+            "to_user": world.bob.pk, "version": c9.version, "csrfmiddlewaretoken": token})
+    assert answer.status_code == 302
+    assert Case.objects.get(pk=c9.pk).assignee == world.bob
+
+
+def _figures_part(response) -> str:
+    body = response.content.decode()
+    return body[body.index('<section class="kpis"'):body.index('id="urgent"')]
+
+
+def test_a_board_made_before_the_closed_figures_were_forgotten_is_made_again(client, world,
+                                                                             frozen):
+    client.force_login(world.manager)
+    client.get(reverse("sla-dashboard"))
+    Case.objects.filter(pk=world.cases["c3"].pk).update(
+        state=CaseState.RESOLVED, closed_at=NOW - 2 * H, first_reviewer=world.alice)
+
+    dashboard.forget_closed_figures()
+    board = client.get(reverse("sla-dashboard")).context["board"]
+
+    assert figures_of(board, "Invoice review").compliance["24h"].resolved == 3
+
+
+def test_the_alerts_are_read_at_every_look_of_a_shared_board(client, world, frozen,
+                                                             drift_alerts):
+    client.force_login(world.manager)
+    client.get(reverse("sla-dashboard"))
+    client.get(reverse("sla-dashboard"))
+
+    assert len(drift_alerts) == 2
 
 
 def test_the_beat_job_counts_the_desk_so_a_look_finds_it_fresh(client, world):

@@ -50,6 +50,11 @@ Cost: a fixed number of queries whatever the history (docs/PERFORMANCE.md, Dashb
   Exact ``percentile_cont`` would sort every case of the period on every request (1.2 s
   for 7 days at a million cases; see the benchmark), and exact medians cannot be added.
 - Escalations: a range of ``escalation_created_idx``.
+- The board as a whole: every figure of a look is as of the open cases' count it shows,
+  so the first look after a count makes the board (``page.shared_board``) and the looks
+  until the next count read it from the cache, with the parts of the page that show
+  only its figures rendered once (``Dashboard.edition``); only the domain's alerts and
+  the urgent cases' reassign forms are made at every look.
 
 The package, one module per seam: ``queries`` (the pieces of a query: open cases, SLA
 status, next deadline, SLA met), ``sketches`` (latency sketches), ``figures`` (what the

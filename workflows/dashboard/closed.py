@@ -24,7 +24,7 @@ from workflows.models import Case, CaseState, Escalation, EscalationCause
 # moments after its ``closed_at``); only then are the hour's figures cached.
 FINAL_AFTER = timedelta(minutes=5)
 SUMMARY_TTL = int(timedelta(days=35).total_seconds())
-_GENERATION_KEY = "backstop:dashboard:generation"
+GENERATION_KEY = "backstop:dashboard:generation"
 
 
 def _utc(moment: datetime) -> datetime:
@@ -191,7 +191,7 @@ def closed_figures(*, queue_ids: Sequence[int], all_queue_ids: Sequence[int],
     period only, counts for the others. At most six queries, two when the cache is warm.
     """
     plans = {key: plan_period(start=start, now=now) for key, start in starts.items()}
-    generation = cache.get_or_set(_GENERATION_KEY, 1, timeout=None)
+    generation = cache.get_or_set(GENERATION_KEY, 1, timeout=None)
     parts = {}
     for grain, length in (("hour", timedelta(hours=1)), ("day", timedelta(days=1))):
         moments = sorted({moment for plan in plans.values()
@@ -236,9 +236,9 @@ def forget_closed_figures() -> None:
     """Stop using the cached summaries, in every process sharing the cache: after
     importing closed cases with a past ``closed_at``, say. They expire on their own."""
     try:
-        cache.incr(_GENERATION_KEY)
+        cache.incr(GENERATION_KEY)
     except ValueError:  # not there: nothing was cached under it
-        cache.set(_GENERATION_KEY, 2, timeout=None)
+        cache.set(GENERATION_KEY, 2, timeout=None)
 
 
 def escalations_by_level(*, queue_ids: Sequence[int] | None, start: datetime,

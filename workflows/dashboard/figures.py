@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
@@ -10,6 +11,10 @@ from workflows.dashboard.queries import AT_RISK, BREACHED, ON_TRACK
 from workflows.dashboard.sketches import sketch_percentile
 from workflows.hooks import Alert
 from workflows.models import OPEN_STATES, Case, Process, Queue
+
+# How long a board made for the managers' looks (``page.shared_board``) and the parts of
+# the page rendered from it are kept: it is current until the open cases' next count.
+BOARD_KEPT_SECONDS = 300
 
 PERIODS: dict[str, timedelta] = {
     "24h": timedelta(hours=24),
@@ -241,12 +246,25 @@ class Dashboard:
     reviewers: list[Reviewer]
     escalations: list[EscalationLevelCount]
     urgent: list[UrgentCase]
-    # The domain's open alerts (drift...), through ``hooks.open_alerts``.
+    # The queues counted (None: every queue), as ``live_snapshot`` takes them.
+    scope: list[int] | None = None
+    # The closed figures' generation (``forget_closed_figures``) it was made in.
+    generation: int = 1
+    # Which board this is: the page's parts that show only its figures (not the urgent
+    # cases' reassign forms, made for the person looking) are rendered once per board
+    # and kept in the cache under it (``templates/workflows/dashboard/_body.html``).
+    edition: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # The domain's open alerts (drift...), through ``hooks.open_alerts``: read at every
+    # look, never shared.
     alerts: list[Alert] = field(default_factory=list)
 
     @property
     def period_label(self) -> str:
         return PERIOD_LABELS[self.period]
+
+    @property
+    def kept_seconds(self) -> int:
+        return BOARD_KEPT_SECONDS
 
     @property
     def queue_figures(self) -> list[Figures]:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.utils import timezone
 
 from workflows import hooks, selectors
-from workflows.dashboard.closed import closed_figures, escalations_by_level
+from workflows.dashboard.closed import GENERATION_KEY, closed_figures, escalations_by_level
 from workflows.dashboard.figures import (
+    BOARD_KEPT_SECONDS,
     DEFAULT_PERIOD,
     PERIODS,
     ClosedSummary,
@@ -22,7 +25,12 @@ from workflows.dashboard.figures import (
     ProcessGroup,
     Reviewer,
 )
-from workflows.dashboard.live import URGENT_LIMIT, live_by_queue, live_snapshot, urgent_cases
+from workflows.dashboard.live import (
+    URGENT_LIMIT,
+    live_by_queue,
+    live_snapshot,
+    urgent_cases,
+)
 from workflows.models import Process, Queue
 
 
@@ -44,11 +52,48 @@ def dashboard(*, process: str = "", queue: str = "", period: str = DEFAULT_PERIO
     ``period`` is a key of ``PERIODS`` (the latency, throughput and escalation window;
     SLA compliance is always given for every period). Without ``now`` (a manager looking
     now) the open cases' figures may be up to ``LIVE_SECONDS`` old, shared with the
-    others who look, and the whole page is as of the time they were counted.
+    others who look, and the whole page is as of the time they were counted: so the
+    whole board is made once per count and shared too (``shared_board``). The domain's
+    alerts are read at every look.
     """
-    shared = now is None
-    now = now or timezone.now()
     period = period if period in PERIODS else DEFAULT_PERIOD
+    board = (make_board(process=process, queue=queue, period=period, now=now,
+                        urgent_limit=urgent_limit) if now is not None
+             else shared_board(process=process, queue=queue, period=period,
+                               urgent_limit=urgent_limit))
+    unknown = (process and board.process is None) or (queue and board.queue is None)
+    scope = board.process or (board.queue.process if board.queue else None)
+    board.alerts = [] if unknown else hooks.open_alerts(process_id=scope.pk if scope else None)
+    return board
+
+
+def shared_board(*, process: str, queue: str, period: str, urgent_limit: int) -> Dashboard:
+    """The board as of the open cases' last count (``live_snapshot``), made by the first
+    look after that count and kept in the shared cache for the looks that follow until
+    the next one: each of them reads two cache entries and the count's time instead of
+    a dozen queries. A board made before the closed figures were forgotten
+    (``forget_closed_figures``) is made again."""
+    # The filters come from the address: hashed, so that any text makes a valid key.
+    filters = hashlib.sha256(f"{process}\n{queue}".encode()).hexdigest()[:32]
+    key = f"dashboard:board:{filters}:{period}:{urgent_limit}"
+    found = cache.get_many([key, GENERATION_KEY])
+    kept, generation = found.get(key), found.get(GENERATION_KEY, 1)
+    now = timezone.now()
+    if kept is not None and kept.generation == generation and kept.queues:
+        snapshot = live_snapshot(queue_ids=kept.scope, now=now, urgent_limit=urgent_limit)
+        if snapshot[0] == kept.now:
+            return kept
+    board = make_board(process=process, queue=queue, period=period, now=now,
+                       urgent_limit=urgent_limit, shared=True)
+    board.generation = generation
+    if board.queues:
+        cache.set(key, board, timeout=BOARD_KEPT_SECONDS)
+    return board
+
+
+def make_board(*, process: str, queue: str, period: str, now: datetime, urgent_limit: int,
+               shared: bool = False) -> Dashboard:
+    """The board as of ``now``; ``shared``: as of the open cases' last count instead."""
     all_queues = list(Queue.objects.select_related("process").order_by("name", "pk"))
     processes = list(Process.objects.order_by("name", "pk"))
     chosen_process = next((row for row in processes if row.slug == process), None)
@@ -134,11 +179,8 @@ def dashboard(*, process: str = "", queue: str = "", period: str = DEFAULT_PERIO
              and user_id != row.case.assignee_id),
             key=lambda user: user.display_name.casefold())
 
-    scope = chosen_process or (chosen_queue.process if chosen_queue else None)
-    alerts = ([] if (process and chosen_process is None) or (queue and chosen_queue is None)
-              else hooks.open_alerts(process_id=scope.pk if scope else None))
     return Dashboard(now=now, period=period, start=start, process=chosen_process,
                      queue=chosen_queue, queues=queues, all_queues=all_queues,
                      processes=processes, total=total, groups=ordered_groups,
                      reviewers=reviewers, escalations=escalations, urgent=urgent,
-                     alerts=alerts)
+                     scope=scoped)
