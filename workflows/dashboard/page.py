@@ -73,9 +73,7 @@ def shared_board(*, process: str, queue: str, period: str, urgent_limit: int) ->
     the next one: each of them reads two cache entries and the count's time instead of
     a dozen queries. A board made before the closed figures were forgotten
     (``forget_closed_figures``) is made again."""
-    # The filters come from the address: hashed, so that any text makes a valid key.
-    filters = hashlib.sha256(f"{process}\n{queue}".encode()).hexdigest()[:32]
-    key = f"dashboard:board:{filters}:{period}:{urgent_limit}"
+    key = board_key(process=process, queue=queue, period=period, urgent_limit=urgent_limit)
     found = cache.get_many([key, GENERATION_KEY])
     kept, generation = found.get(key), found.get(GENERATION_KEY, 1)
     now = timezone.now()
@@ -89,6 +87,13 @@ def shared_board(*, process: str, queue: str, period: str, urgent_limit: int) ->
     if board.queues:
         cache.set(key, board, timeout=BOARD_KEPT_SECONDS)
     return board
+
+
+def board_key(*, process: str, queue: str, period: str, urgent_limit: int) -> str:
+    """Where ``shared_board`` keeps the board of these filters."""
+    # The filters come from the address: hashed, so that any text makes a valid key.
+    filters = hashlib.sha256(f"{process}\n{queue}".encode()).hexdigest()[:32]
+    return f"dashboard:board:{filters}:{period}:{urgent_limit}"
 
 
 def make_board(*, process: str, queue: str, period: str, now: datetime, urgent_limit: int,
