@@ -57,8 +57,11 @@ def count_open_cases() -> None:
     desk's count of open cases for the dashboard, so a manager's look finds it fresh
     instead of counting a large backlog in a web worker. A large desk is counted less
     often, in slices (``dashboard.live_snapshot``: SPACING times the last count's
-    duration)."""
+    duration). Then the default view's board for that count, so that the managers'
+    looks find it made (a look at a board already made reads nothing more)."""
     dashboard.live_snapshot(queue_ids=None, now=timezone.now(), recount=True)
+    dashboard.shared_board(process="", queue="", period=dashboard.DEFAULT_PERIOD,
+                           urgent_limit=dashboard.URGENT_LIMIT)
 
 
 @shared_task(acks_late=True)

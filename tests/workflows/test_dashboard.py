@@ -564,11 +564,15 @@ def test_the_beat_job_counts_the_desk_so_a_look_finds_it_fresh(client, world):
     client.force_login(world.manager)
 
     with time_machine.travel(NOW + timedelta(seconds=3), tick=False):
-        board = client.get(reverse("sla-dashboard")).context["board"]
+        with CaptureQueriesContext(connection) as look:
+            board = client.get(reverse("sla-dashboard")).context["board"]
+        looked_queries = len(look)  # the next request clears the connection's log
         count_open_cases()  # counts again, though its last count is fresh
         recounted = dashboard.live_snapshot(queue_ids=None, now=NOW + timedelta(seconds=3))
 
     assert board.now == NOW
+    # The job made the board too: the look read the session, the top bar and the alerts.
+    assert looked_queries <= 3 + len(hooks.alert_sources())
     assert figures_of(board, "Invoice review").live.open == 8
     assert recounted[0] == NOW + timedelta(seconds=3)
     assert recounted[1][world.review.pk].open == 9

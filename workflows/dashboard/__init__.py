@@ -51,10 +51,10 @@ Cost: a fixed number of queries whatever the history (docs/PERFORMANCE.md, Dashb
   for 7 days at a million cases; see the benchmark), and exact medians cannot be added.
 - Escalations: a range of ``escalation_created_idx``.
 - The board as a whole: every figure of a look is as of the open cases' count it shows,
-  so the first look after a count makes the board (``page.shared_board``) and the looks
-  until the next count read it from the cache, with the parts of the page that show
-  only its figures rendered once (``Dashboard.edition``); only the domain's alerts and
-  the urgent cases' reassign forms are made at every look.
+  so the first look after a count makes the board (``shared_board``; beat's count makes
+  the default view's) and the looks until the next count read it from the cache, with
+  the parts of the page that show only its figures rendered once (``Dashboard.edition``);
+  only the domain's alerts and the urgent cases' reassign forms are made at every look.
 
 The package, one module per seam: ``queries`` (the pieces of a query: open cases, SLA
 status, next deadline, SLA met), ``sketches`` (latency sketches), ``figures`` (what the
@@ -98,7 +98,7 @@ from workflows.dashboard.live import (
     live_snapshot,
     urgent_cases,
 )
-from workflows.dashboard.page import dashboard, scope_queues
+from workflows.dashboard.page import dashboard, scope_queues, shared_board
 from workflows.dashboard.queries import (
     AT_RISK,
     BREACH_CAUSES,
@@ -128,6 +128,6 @@ __all__ = [
     "UrgentCase", "bucket_of", "bucket_value", "closed_figures", "count_in_slices", "dashboard",
     "escalations_by_level", "forget_closed_figures", "live_by_queue", "live_snapshot",
     "next_deadline",
-    "open_cases", "plan_period", "scope_queues", "sketch_bucket", "sketch_percentile",
-    "sla_met", "sla_status", "summarise", "urgent_cases",
+    "open_cases", "plan_period", "scope_queues", "shared_board", "sketch_bucket",
+    "sketch_percentile", "sla_met", "sla_status", "summarise", "urgent_cases",
 ]
